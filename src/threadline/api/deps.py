@@ -1,0 +1,133 @@
+"""Request dependencies: who is calling, the parsed body, the page asked for."""
+
+import hmac
+from collections.abc import Awaitable, Callable
+from typing import Annotated, Any, TypeVar
+
+import orjson
+from fastapi import Depends, Request
+from pydantic import BaseModel, ValidationError
+
+from threadline.api.errors import validation_error
+from threadline.app_state import AppState
+from threadline.errors import AuthenticationFailed, InvalidRequest, PayloadTooLarge
+from threadline.gateway.api_keys import Principal
+from threadline.storage.pagination import PageRequest
+
+Model = TypeVar("Model", bound=BaseModel)
+
+
+def app_state(request: Request) -> AppState:
+    return request.app.state.threadline  # type: ignore[no-any-return]
+
+
+State = Annotated[AppState, Depends(app_state)]
+
+
+def _bearer(request: Request) -> str:
+    header = request.headers.get("authorization")
+    if not header:
+        raise AuthenticationFailed(
+            "You didn't provide an API key. You need to provide your API key in an Authorization "
+            "header using Bearer auth (i.e. Authorization: Bearer YOUR_KEY).",
+            code=None,
+        )
+    scheme, _, token = header.partition(" ")
+    token = token.strip()
+    if scheme.lower() != "bearer" or not token:
+        raise AuthenticationFailed(
+            "The Authorization header must be 'Bearer YOUR_KEY'.", code="invalid_api_key"
+        )
+    return token
+
+
+async def current_principal(request: Request, state: State) -> Principal:
+    token = _bearer(request)
+    master = state.settings.master_key
+    if master is not None and hmac.compare_digest(
+        token.encode(), master.get_secret_value().encode()
+    ):
+        raise AuthenticationFailed(
+            "The master key only administers Threadline (/admin/...). Use a project key for "
+            "the API: `threadline keys create --project NAME`."
+        )
+    principal = await state.keys.authenticate(token)
+    request.state.principal = principal
+    return principal
+
+
+CurrentPrincipal = Annotated[Principal, Depends(current_principal)]
+
+
+async def require_master_key(request: Request, state: State) -> None:
+    token = _bearer(request)
+    master = state.settings.master_key
+    if master is None:
+        raise AuthenticationFailed(
+            "The admin API is disabled: set THREADLINE_MASTER_KEY to enable it.", code=None
+        )
+    if not hmac.compare_digest(token.encode(), master.get_secret_value().encode()):
+        raise AuthenticationFailed("Invalid master key.")
+
+
+async def read_json(request: Request, limit: int) -> Any:
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise PayloadTooLarge(f"Request body is larger than the limit of {limit} bytes.")
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > limit:
+            raise PayloadTooLarge(f"Request body is larger than the limit of {limit} bytes.")
+    if not body.strip():
+        return {}
+    try:
+        return orjson.loads(body)
+    except orjson.JSONDecodeError as error:
+        raise InvalidRequest(
+            "We could not parse the JSON body of your request. (HINT: This likely means you "
+            "aren't using your HTTP library correctly. The OpenAI API expects a JSON payload, "
+            f"but what was sent was not valid JSON.) {error}",
+        ) from None
+
+
+def json_body(model: type[Model]) -> Callable[[Request, AppState], Awaitable[Model]]:
+    """A dependency that parses the body into ``model``: every mistake is a 400, never a 422."""
+
+    async def parse(request: Request, state: State) -> Model:
+        data = await read_json(request, state.settings.max_json_body_bytes)
+        if not isinstance(data, dict):
+            raise InvalidRequest("The request body must be a JSON object.")
+        try:
+            return model.model_validate(data)
+        except ValidationError as error:
+            raise validation_error(error) from None
+
+    return parse
+
+
+def page_request(request: Request) -> PageRequest:
+    query = request.query_params
+    raw_limit = query.get("limit")
+    limit = 20
+    if raw_limit is not None:
+        if not raw_limit.lstrip("-").isdigit() or not 1 <= int(raw_limit) <= 100:
+            raise InvalidRequest(
+                f"Invalid 'limit': expected an integer between 1 and 100, got '{raw_limit}'.",
+                param="limit",
+            )
+        limit = int(raw_limit)
+    order = query.get("order") or "desc"
+    if order not in ("asc", "desc"):
+        raise InvalidRequest(
+            f"Invalid 'order': expected 'asc' or 'desc', got '{order}'.", param="order"
+        )
+    return PageRequest(
+        limit=limit,
+        order=order,  # type: ignore[arg-type]
+        after=query.get("after") or None,
+        before=query.get("before") or None,
+    )
+
+
+Page = Annotated[PageRequest, Depends(page_request)]

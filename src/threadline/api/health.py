@@ -1,0 +1,20 @@
+"""Readiness: 200 once the database answers."""
+
+from fastapi import APIRouter
+from fastapi.responses import Response
+
+from threadline.api.deps import State
+from threadline.api.responses import json_bytes_response
+from threadline.errors import APIError
+
+router = APIRouter()
+
+
+@router.get("/healthz")
+@router.get("/v1/health")
+async def health(state: State) -> Response:
+    if not await state.database.ping():
+        error = APIError("The database is not reachable.", code="database_unavailable")
+        error.status_code = 503
+        return json_bytes_response(error.body(), status_code=503)
+    return json_bytes_response({"status": "ok"})

@@ -1,0 +1,64 @@
+"""The composition root: ``create_app(settings)`` builds everything; nothing is built at import."""
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import APIRouter, FastAPI
+
+from threadline import __version__
+from threadline.api import admin, assistants, health, messages, threads
+from threadline.api.errors import install_error_handlers
+from threadline.api.middleware import RequestIdMiddleware
+from threadline.app_state import AppState
+from threadline.settings import Settings
+from threadline.storage.migrate import upgrade_to_head_async
+
+logger = logging.getLogger("threadline")
+
+
+async def _print_first_key(state: AppState) -> None:
+    """First start with an empty database and no master key: make a key so the server is usable."""
+    if state.settings.master_key is not None or await state.keys.count() > 0:
+        return
+    created = await state.keys.create("default", name="first-run")
+    print(
+        "\nThreadline created an API key for project 'default' (shown once, stored hashed):\n\n"
+        f"    {created.secret}\n\n"
+        "Use it with the official SDK:\n"
+        "    client = OpenAI(base_url='http://HOST:PORT/v1', api_key='<the key above>')\n",
+        flush=True,
+    )
+
+
+def create_app(settings: Settings, *, migrate: bool = True) -> FastAPI:
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        if migrate:
+            await upgrade_to_head_async(settings.resolved_database_url)
+        state = AppState.build(settings)
+        app.state.threadline = state
+        await _print_first_key(state)
+        try:
+            yield
+        finally:
+            await state.close()
+
+    app = FastAPI(
+        title="Threadline",
+        version=__version__,
+        lifespan=lifespan,
+        docs_url=None,
+        redoc_url=None,
+        openapi_url="/openapi.json",
+    )
+    install_error_handlers(app)
+    app.add_middleware(RequestIdMiddleware)
+
+    v1 = APIRouter(prefix="/v1")
+    for module in (assistants, threads, messages):
+        v1.include_router(module.router)
+    app.include_router(v1)
+    app.include_router(admin.router)
+    app.include_router(health.router)
+    return app

@@ -1,0 +1,91 @@
+"""The error tree. Every failure a client sees is one of these, rendered in OpenAI's shape:
+``{"error": {"message", "type", "param", "code"}}``. Nothing here knows about HTTP frameworks."""
+
+from typing import Any
+
+
+class APIError(Exception):
+    status_code = 500
+    error_type = "server_error"
+    default_code: str | None = None
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        param: str | None = None,
+        code: str | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.param = param
+        self.code = code if code is not None else self.default_code
+        self.headers = headers or {}
+
+    def body(self) -> dict[str, Any]:
+        return {
+            "error": {
+                "message": self.message,
+                "type": self.error_type,
+                "param": self.param,
+                "code": self.code,
+            }
+        }
+
+
+class InvalidRequest(APIError):
+    status_code = 400
+    error_type = "invalid_request_error"
+
+
+class AuthenticationFailed(APIError):
+    status_code = 401
+    error_type = "invalid_request_error"
+    default_code = "invalid_api_key"
+
+
+class PermissionDenied(APIError):
+    status_code = 403
+    error_type = "invalid_request_error"
+
+
+class NotFound(APIError):
+    status_code = 404
+    error_type = "invalid_request_error"
+
+    @classmethod
+    def object(cls, kind: str, object_id: str, param: str | None = None) -> "NotFound":
+        return cls(f"No {kind} found with id '{object_id}'.", param=param)
+
+
+class RouteNotFound(APIError):
+    status_code = 404
+    error_type = "invalid_request_error"
+
+
+class MethodNotAllowed(APIError):
+    status_code = 405
+    error_type = "invalid_request_error"
+
+
+class PayloadTooLarge(APIError):
+    status_code = 413
+    error_type = "invalid_request_error"
+    default_code = "request_too_large"
+
+
+class RateLimited(APIError):
+    status_code = 429
+    error_type = "rate_limit_error"
+    default_code = "rate_limit_exceeded"
+
+
+class InternalError(APIError):
+    status_code = 500
+    error_type = "server_error"
+
+
+class UpstreamError(APIError):
+    status_code = 502
+    error_type = "server_error"

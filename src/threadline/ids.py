@@ -1,0 +1,87 @@
+"""Object ids with OpenAI's prefixes that also sort by creation time.
+
+An id is ``prefix + 10 chars of time + 14 random chars`` in base 36 (``0-9a-z``). The time part is
+microseconds since the epoch, made strictly increasing inside a process, so ordering by id equals
+ordering by creation. Cursor pagination can then compare ids directly: a cursor whose object was
+deleted meanwhile still marks the right place, and no extra lookup is needed.
+"""
+
+import secrets
+import threading
+import time
+
+_ALPHABET = "0123456789abcdefghijklmnopqrstuvwxyz"
+_TIME_WIDTH = 10
+_RANDOM_WIDTH = 14
+
+_lock = threading.Lock()
+_last_micros = 0
+
+
+def _base36(value: int, width: int) -> str:
+    chars = []
+    for _ in range(width):
+        value, digit = divmod(value, 36)
+        chars.append(_ALPHABET[digit])
+    return "".join(reversed(chars))
+
+
+def _next_micros() -> int:
+    global _last_micros
+    with _lock:
+        now = time.time_ns() // 1000
+        _last_micros = max(now, _last_micros + 1)
+        return _last_micros
+
+
+def new_id(prefix: str) -> str:
+    random_part = _base36(secrets.randbits(72), _RANDOM_WIDTH)
+    return f"{prefix}{_base36(_next_micros(), _TIME_WIDTH)}{random_part}"
+
+
+def assistant_id() -> str:
+    return new_id("asst_")
+
+
+def thread_id() -> str:
+    return new_id("thread_")
+
+
+def message_id() -> str:
+    return new_id("msg_")
+
+
+def run_id() -> str:
+    return new_id("run_")
+
+
+def step_id() -> str:
+    return new_id("step_")
+
+
+def tool_call_id() -> str:
+    return new_id("call_")
+
+
+def vector_store_id() -> str:
+    return new_id("vs_")
+
+
+def file_batch_id() -> str:
+    return new_id("vsfb_")
+
+
+def file_id() -> str:
+    return new_id("file-")
+
+
+def project_id() -> str:
+    return new_id("proj_")
+
+
+def api_key_id() -> str:
+    return new_id("key_")
+
+
+def request_id() -> str:
+    return new_id("req_")

@@ -1,0 +1,3 @@
+"""Request models (ours, strict) and response types (the official SDK's own pydantic models).
+
+Only this package imports ``openai.types``."""

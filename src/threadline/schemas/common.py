@@ -1,0 +1,165 @@
+"""Pieces shared by several request bodies, with OpenAI's limits."""
+
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
+
+METADATA_MAX_PAIRS = 16
+METADATA_KEY_MAX = 64
+METADATA_VALUE_MAX = 512
+
+
+class RequestModel(BaseModel):
+    """Unknown fields are an error (400), and values are not coerced between types."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+
+def _check_metadata(value: dict[str, str] | None) -> dict[str, str] | None:
+    if value is None:
+        return value
+    if len(value) > METADATA_MAX_PAIRS:
+        raise ValueError(f"metadata can have at most {METADATA_MAX_PAIRS} key-value pairs")
+    for key, item in value.items():
+        if len(key) > METADATA_KEY_MAX:
+            raise ValueError(f"metadata keys can be at most {METADATA_KEY_MAX} characters long")
+        if len(item) > METADATA_VALUE_MAX:
+            raise ValueError(f"metadata values can be at most {METADATA_VALUE_MAX} characters long")
+    return value
+
+
+class WithMetadata(RequestModel):
+    metadata: dict[str, str] | None = None
+
+    @field_validator("metadata")
+    @classmethod
+    def _metadata_limits(cls, value: dict[str, str] | None) -> dict[str, str] | None:
+        return _check_metadata(value)
+
+
+FunctionName = Annotated[str, StringConstraints(pattern=r"^[a-zA-Z0-9_-]{1,64}$")]
+
+
+class FunctionDefinition(RequestModel):
+    name: FunctionName
+    description: str | None = None
+    parameters: dict[str, Any] | None = None
+    strict: bool | None = None
+
+
+class FunctionTool(RequestModel):
+    type: Literal["function"]
+    function: FunctionDefinition
+
+
+class RankingOptions(RequestModel):
+    ranker: Literal["auto", "default_2024_08_21"] | None = None
+    score_threshold: Annotated[float, Field(ge=0, le=1)]
+
+
+class FileSearchSettings(RequestModel):
+    max_num_results: Annotated[int, Field(ge=1, le=50)] | None = None
+    ranking_options: RankingOptions | None = None
+
+
+class FileSearchTool(RequestModel):
+    type: Literal["file_search"]
+    file_search: FileSearchSettings | None = None
+
+
+class CodeInterpreterTool(RequestModel):
+    type: Literal["code_interpreter"]
+
+
+Tool = Annotated[FunctionTool | FileSearchTool | CodeInterpreterTool, Field(discriminator="type")]
+Tools = Annotated[list[Tool], Field(max_length=128)]
+
+
+class CodeInterpreterResources(RequestModel):
+    file_ids: Annotated[list[str], Field(max_length=20)] = []
+
+
+class StaticChunking(RequestModel):
+    max_chunk_size_tokens: Annotated[int, Field(ge=100, le=4096)]
+    chunk_overlap_tokens: Annotated[int, Field(ge=0)]
+
+
+class ChunkingStrategy(RequestModel):
+    type: Literal["auto", "static"]
+    static: StaticChunking | None = None
+
+
+class VectorStoreHelper(WithMetadata):
+    file_ids: Annotated[list[str], Field(max_length=10000)] = []
+    chunking_strategy: ChunkingStrategy | None = None
+
+
+class FileSearchResources(RequestModel):
+    vector_store_ids: Annotated[list[str], Field(max_length=1)] | None = None
+    vector_stores: Annotated[list[VectorStoreHelper], Field(max_length=1)] | None = None
+
+
+class ToolResources(RequestModel):
+    code_interpreter: CodeInterpreterResources | None = None
+    file_search: FileSearchResources | None = None
+
+
+class TextFormat(RequestModel):
+    type: Literal["text"]
+
+
+class JsonObjectFormat(RequestModel):
+    type: Literal["json_object"]
+
+
+class JsonSchemaSpec(RequestModel):
+    name: FunctionName
+    description: str | None = None
+    schema_: dict[str, Any] | None = Field(default=None, alias="schema")
+    strict: bool | None = None
+
+    model_config = ConfigDict(extra="forbid", strict=True, populate_by_name=True)
+
+
+class JsonSchemaFormat(RequestModel):
+    type: Literal["json_schema"]
+    json_schema: JsonSchemaSpec
+
+
+ResponseFormat = (
+    Literal["auto"]
+    | Annotated[TextFormat | JsonObjectFormat | JsonSchemaFormat, Field(discriminator="type")]
+)
+
+ReasoningEffort = Literal["none", "minimal", "low", "medium", "high", "xhigh", "max"]
+Temperature = Annotated[float, Field(ge=0, le=2)]
+TopP = Annotated[float, Field(ge=0, le=1)]
+
+
+def dump_tools(tools: list[Any]) -> list[dict[str, Any]]:
+    """Tools as OpenAI echoes them back, with the defaults it fills in made explicit."""
+    dumped: list[dict[str, Any]] = []
+    for tool in tools:
+        item = tool.model_dump(by_alias=True, exclude_none=True)
+        if item["type"] == "file_search":
+            settings = item.setdefault("file_search", {})
+            settings.setdefault(
+                "ranking_options", {"ranker": "default_2024_08_21", "score_threshold": 0.0}
+            )
+            settings["ranking_options"].setdefault("ranker", "default_2024_08_21")
+        elif item["type"] == "function":
+            item["function"].setdefault("strict", False)
+        dumped.append(item)
+    return dumped
+
+
+def dump_tool_resources(resources: ToolResources | None) -> dict[str, Any]:
+    if resources is None:
+        return {}
+    return resources.model_dump(exclude_none=True)
+
+
+def dump_response_format(value: Any) -> Any:
+    if value is None or isinstance(value, str):
+        return value or "auto"
+    return value.model_dump(by_alias=True, exclude_none=True)

@@ -1,0 +1,97 @@
+"""Response objects: stored records turned into the official SDK's types.
+
+Building every response through the SDK's own models means the wire shape is what clients parse,
+by construction: required-but-null fields come out as explicit ``null``s, not missing keys."""
+
+from typing import Any
+
+from openai.types.beta import Assistant, AssistantDeleted, Thread, ThreadDeleted
+from openai.types.beta.threads import Message, MessageDeleted
+from pydantic import BaseModel
+
+Record = dict[str, Any]
+
+
+def assistant(record: Record) -> Assistant:
+    return Assistant.model_validate(
+        {
+            "id": record["id"],
+            "object": "assistant",
+            "created_at": record["created_at"],
+            "name": record["name"],
+            "description": record["description"],
+            "model": record["model"],
+            "instructions": record["instructions"],
+            "tools": record["tools"],
+            "tool_resources": record["tool_resources"],
+            "metadata": record["metadata"],
+            "temperature": record["temperature"],
+            "top_p": record["top_p"],
+            "response_format": record["response_format"],
+            "reasoning_effort": record["reasoning_effort"],
+        }
+    )
+
+
+def thread(record: Record) -> Thread:
+    return Thread.model_validate(
+        {
+            "id": record["id"],
+            "object": "thread",
+            "created_at": record["created_at"],
+            "tool_resources": record["tool_resources"],
+            "metadata": record["metadata"],
+        }
+    )
+
+
+def message(record: Record) -> Message:
+    return Message.model_validate(
+        {
+            "id": record["id"],
+            "object": "thread.message",
+            "created_at": record["created_at"],
+            "thread_id": record["thread_id"],
+            "status": record["status"],
+            "incomplete_details": record["incomplete_details"],
+            "completed_at": record["completed_at"],
+            "incomplete_at": record["incomplete_at"],
+            "role": record["role"],
+            "content": record["content"],
+            "assistant_id": record["assistant_id"],
+            "run_id": record["run_id"],
+            "attachments": record["attachments"],
+            "metadata": record["metadata"],
+        }
+    )
+
+
+def assistant_deleted(object_id: str) -> AssistantDeleted:
+    return AssistantDeleted(id=object_id, object="assistant.deleted", deleted=True)
+
+
+def thread_deleted(object_id: str) -> ThreadDeleted:
+    return ThreadDeleted(id=object_id, object="thread.deleted", deleted=True)
+
+
+def message_deleted(object_id: str) -> MessageDeleted:
+    return MessageDeleted(id=object_id, object="thread.message.deleted", deleted=True)
+
+
+class ListPage(BaseModel):
+    """OpenAI's cursor list envelope."""
+
+    object: str = "list"
+    data: list[Any]
+    first_id: str | None
+    last_id: str | None
+    has_more: bool
+
+
+def list_page(items: list[Any], has_more: bool) -> ListPage:
+    return ListPage(
+        data=items,
+        first_id=items[0].id if items else None,
+        last_id=items[-1].id if items else None,
+        has_more=has_more,
+    )

@@ -1,0 +1,106 @@
+"""Request bodies for assistants, threads and messages, as the spec defines them."""
+
+from typing import Annotated, Literal
+
+from pydantic import Field
+
+from threadline.schemas.common import (
+    CodeInterpreterTool,
+    ReasoningEffort,
+    RequestModel,
+    ResponseFormat,
+    Temperature,
+    ToolResources,
+    Tools,
+    TopP,
+    WithMetadata,
+)
+
+Name = Annotated[str, Field(max_length=256)]
+Description = Annotated[str, Field(max_length=512)]
+Instructions = Annotated[str, Field(max_length=256_000)]
+
+
+class CreateAssistant(WithMetadata):
+    model: Annotated[str, Field(min_length=1, max_length=256)]
+    name: Name | None = None
+    description: Description | None = None
+    instructions: Instructions | None = None
+    reasoning_effort: ReasoningEffort | None = None
+    tools: Tools = []
+    tool_resources: ToolResources | None = None
+    temperature: Temperature | None = None
+    top_p: TopP | None = None
+    response_format: ResponseFormat | None = None
+
+
+class ModifyAssistant(WithMetadata):
+    model: Annotated[str, Field(min_length=1, max_length=256)] | None = None
+    name: Name | None = None
+    description: Description | None = None
+    instructions: Instructions | None = None
+    reasoning_effort: ReasoningEffort | None = None
+    tools: Tools | None = None
+    tool_resources: ToolResources | None = None
+    temperature: Temperature | None = None
+    top_p: TopP | None = None
+    response_format: ResponseFormat | None = None
+
+
+class TextPart(RequestModel):
+    type: Literal["text"]
+    text: str
+
+
+class ImageFileRef(RequestModel):
+    file_id: Annotated[str, Field(min_length=1, max_length=64)]
+    detail: Literal["auto", "low", "high"] | None = None
+
+
+class ImageFilePart(RequestModel):
+    type: Literal["image_file"]
+    image_file: ImageFileRef
+
+
+class ImageUrlRef(RequestModel):
+    url: Annotated[str, Field(min_length=1)]
+    detail: Literal["auto", "low", "high"] | None = None
+
+
+class ImageUrlPart(RequestModel):
+    type: Literal["image_url"]
+    image_url: ImageUrlRef
+
+
+ContentPart = Annotated[TextPart | ImageFilePart | ImageUrlPart, Field(discriminator="type")]
+
+
+class FileSearchTypeOnly(RequestModel):
+    type: Literal["file_search"]
+
+
+AttachmentTool = Annotated[CodeInterpreterTool | FileSearchTypeOnly, Field(discriminator="type")]
+
+
+class Attachment(RequestModel):
+    file_id: Annotated[str, Field(min_length=1, max_length=64)]
+    tools: list[AttachmentTool] = []
+
+
+class CreateMessage(WithMetadata):
+    role: Literal["user", "assistant"]
+    content: str | Annotated[list[ContentPart], Field(min_length=1)]
+    attachments: Annotated[list[Attachment], Field(max_length=20)] | None = None
+
+
+class ModifyMessage(WithMetadata):
+    pass
+
+
+class CreateThread(WithMetadata):
+    messages: list[CreateMessage] = []
+    tool_resources: ToolResources | None = None
+
+
+class ModifyThread(WithMetadata):
+    tool_resources: ToolResources | None = None

@@ -1,0 +1,1 @@
+"""One module per resource: validation beyond the schema, transactions, and response building."""

@@ -1,0 +1,103 @@
+"""Assistants: create, list, retrieve, modify, delete."""
+
+from typing import Any
+
+from openai.types.beta import Assistant, AssistantDeleted
+
+from threadline import clock, ids
+from threadline.errors import NotFound
+from threadline.schemas import objects
+from threadline.schemas.common import dump_response_format, dump_tool_resources, dump_tools
+from threadline.schemas.objects import ListPage
+from threadline.schemas.requests import CreateAssistant, ModifyAssistant
+from threadline.services.tool_resources import check_tool_resources
+from threadline.storage.database import Database
+from threadline.storage.pagination import PageRequest
+from threadline.storage.repositories import AssistantRepository
+
+_assistants = AssistantRepository()
+
+
+class AssistantService:
+    def __init__(self, database: Database) -> None:
+        self._db = database
+
+    async def create(self, project_id: str, request: CreateAssistant) -> Assistant:
+        check_tool_resources(request.tool_resources)
+        record: dict[str, Any] = {
+            "id": ids.assistant_id(),
+            "project_id": project_id,
+            "created_at": clock.now(),
+            "name": request.name,
+            "description": request.description,
+            "model": request.model,
+            "instructions": request.instructions,
+            "tools": dump_tools(request.tools),
+            "tool_resources": dump_tool_resources(request.tool_resources),
+            "metadata": request.metadata or {},
+            "temperature": 1.0 if request.temperature is None else request.temperature,
+            "top_p": 1.0 if request.top_p is None else request.top_p,
+            "response_format": dump_response_format(request.response_format),
+            "reasoning_effort": request.reasoning_effort,
+        }
+        async with self._db.write() as connection:
+            await _assistants.insert(connection, record)
+        return objects.assistant(record)
+
+    async def retrieve(self, project_id: str, assistant_id: str) -> Assistant:
+        async with self._db.read() as connection:
+            record = await _assistants.get(connection, project_id, assistant_id)
+        if record is None:
+            raise NotFound.object("assistant", assistant_id)
+        return objects.assistant(record)
+
+    async def list(self, project_id: str, page: PageRequest) -> ListPage:
+        async with self._db.read() as connection:
+            result = await _assistants.list(connection, project_id, page)
+        return objects.list_page([objects.assistant(r) for r in result.items], result.has_more)
+
+    async def modify(
+        self, project_id: str, assistant_id: str, request: ModifyAssistant
+    ) -> Assistant:
+        check_tool_resources(request.tool_resources)
+        changes = _assistant_changes(request)
+        async with self._db.write() as connection:
+            if changes:
+                found = await _assistants.update(connection, project_id, assistant_id, changes)
+            else:
+                found = await _assistants.exists(connection, project_id, assistant_id)
+            record = await _assistants.get(connection, project_id, assistant_id) if found else None
+        if record is None:
+            raise NotFound.object("assistant", assistant_id)
+        return objects.assistant(record)
+
+    async def delete(self, project_id: str, assistant_id: str) -> AssistantDeleted:
+        async with self._db.write() as connection:
+            deleted = await _assistants.delete(connection, project_id, assistant_id)
+        if not deleted:
+            raise NotFound.object("assistant", assistant_id)
+        return objects.assistant_deleted(assistant_id)
+
+
+def _assistant_changes(request: ModifyAssistant) -> dict[str, Any]:
+    """Only the fields present in the request change; an explicit null resets to the default."""
+    sent = request.model_fields_set
+    changes: dict[str, Any] = {}
+    for name in ("name", "description", "instructions", "reasoning_effort"):
+        if name in sent:
+            changes[name] = getattr(request, name)
+    if "model" in sent and request.model is not None:
+        changes["model"] = request.model
+    if "tools" in sent:
+        changes["tools"] = dump_tools(request.tools or [])
+    if "tool_resources" in sent:
+        changes["tool_resources"] = dump_tool_resources(request.tool_resources)
+    if "metadata" in sent:
+        changes["metadata"] = request.metadata or {}
+    if "temperature" in sent:
+        changes["temperature"] = 1.0 if request.temperature is None else request.temperature
+    if "top_p" in sent:
+        changes["top_p"] = 1.0 if request.top_p is None else request.top_p
+    if "response_format" in sent:
+        changes["response_format"] = dump_response_format(request.response_format)
+    return changes

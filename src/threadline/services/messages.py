@@ -1,0 +1,110 @@
+"""Messages: create, list (with ``run_id`` filter), retrieve, modify, delete."""
+
+from typing import Any
+
+from openai.types.beta.threads import Message, MessageDeleted
+
+from threadline import clock, ids
+from threadline.errors import NotFound
+from threadline.schemas import objects
+from threadline.schemas.objects import ListPage
+from threadline.schemas.requests import CreateMessage, ModifyMessage
+from threadline.storage.database import Database
+from threadline.storage.pagination import PageRequest
+from threadline.storage.repositories import MessageRepository, ThreadRepository
+
+_messages = MessageRepository()
+_threads = ThreadRepository()
+
+
+def content_parts(content: Any) -> list[dict[str, Any]]:
+    """A request's content (a string or parts) as the message object's content array."""
+    if isinstance(content, str):
+        return [{"type": "text", "text": {"value": content, "annotations": []}}]
+    parts: list[dict[str, Any]] = []
+    for part in content:
+        if part.type == "text":
+            parts.append({"type": "text", "text": {"value": part.text, "annotations": []}})
+        elif part.type == "image_file":
+            parts.append({"type": "image_file", "image_file": part.image_file.model_dump()})
+        else:
+            parts.append({"type": "image_url", "image_url": part.image_url.model_dump()})
+    return parts
+
+
+def message_record(
+    project_id: str, thread_id: str, request: CreateMessage, created_at: int
+) -> dict[str, Any]:
+    attachments = (
+        [a.model_dump() for a in request.attachments] if request.attachments is not None else []
+    )
+    return {
+        "id": ids.message_id(),
+        "project_id": project_id,
+        "thread_id": thread_id,
+        "created_at": created_at,
+        "status": "completed",
+        "incomplete_details": None,
+        "completed_at": created_at,
+        "incomplete_at": None,
+        "role": request.role,
+        "content": content_parts(request.content),
+        "assistant_id": None,
+        "run_id": None,
+        "attachments": attachments,
+        "metadata": request.metadata or {},
+    }
+
+
+class MessageService:
+    def __init__(self, database: Database) -> None:
+        self._db = database
+
+    async def create(self, project_id: str, thread_id: str, request: CreateMessage) -> Message:
+        record = message_record(project_id, thread_id, request, clock.now())
+        async with self._db.write() as connection:
+            if not await _threads.exists(connection, project_id, thread_id):
+                raise NotFound.object("thread", thread_id, param="thread_id")
+            await _messages.insert(connection, record)
+        return objects.message(record)
+
+    async def retrieve(self, project_id: str, thread_id: str, message_id: str) -> Message:
+        async with self._db.read() as connection:
+            record = await _messages.get_in_thread(connection, project_id, thread_id, message_id)
+        if record is None:
+            raise NotFound.object("message", message_id)
+        return objects.message(record)
+
+    async def list(
+        self, project_id: str, thread_id: str, page: PageRequest, run_id: str | None = None
+    ) -> ListPage:
+        async with self._db.read() as connection:
+            if not await _threads.exists(connection, project_id, thread_id):
+                raise NotFound.object("thread", thread_id, param="thread_id")
+            result = await _messages.list(
+                connection, project_id, page, thread_id=thread_id, run_id=run_id
+            )
+        return objects.list_page([objects.message(r) for r in result.items], result.has_more)
+
+    async def modify(
+        self, project_id: str, thread_id: str, message_id: str, request: ModifyMessage
+    ) -> Message:
+        async with self._db.write() as connection:
+            record = await _messages.get_in_thread(connection, project_id, thread_id, message_id)
+            if record is None:
+                raise NotFound.object("message", message_id)
+            if "metadata" in request.model_fields_set:
+                record["metadata"] = request.metadata or {}
+                await _messages.update(
+                    connection, project_id, message_id, {"metadata": record["metadata"]}
+                )
+        return objects.message(record)
+
+    async def delete(self, project_id: str, thread_id: str, message_id: str) -> MessageDeleted:
+        async with self._db.write() as connection:
+            deleted = await _messages.delete_in_thread(
+                connection, project_id, thread_id, message_id
+            )
+        if not deleted:
+            raise NotFound.object("message", message_id)
+        return objects.message_deleted(message_id)

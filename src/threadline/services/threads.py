@@ -1,0 +1,73 @@
+"""Threads: create (with initial messages), retrieve, modify, delete (with its messages)."""
+
+from typing import Any
+
+from openai.types.beta import Thread, ThreadDeleted
+
+from threadline import clock, ids
+from threadline.errors import NotFound
+from threadline.schemas import objects
+from threadline.schemas.common import dump_tool_resources
+from threadline.schemas.requests import CreateThread, ModifyThread
+from threadline.services.messages import message_record
+from threadline.services.tool_resources import check_tool_resources
+from threadline.storage.database import Database
+from threadline.storage.repositories import MessageRepository, ThreadRepository
+
+_threads = ThreadRepository()
+_messages = MessageRepository()
+
+
+class ThreadService:
+    def __init__(self, database: Database) -> None:
+        self._db = database
+
+    async def create(self, project_id: str, request: CreateThread) -> Thread:
+        check_tool_resources(request.tool_resources)
+        created_at = clock.now()
+        record: dict[str, Any] = {
+            "id": ids.thread_id(),
+            "project_id": project_id,
+            "created_at": created_at,
+            "tool_resources": dump_tool_resources(request.tool_resources),
+            "metadata": request.metadata or {},
+        }
+        messages = [
+            message_record(project_id, record["id"], message, created_at)
+            for message in request.messages
+        ]
+        async with self._db.write() as connection:
+            await _threads.insert(connection, record)
+            await _messages.insert_many(connection, messages)
+        return objects.thread(record)
+
+    async def retrieve(self, project_id: str, thread_id: str) -> Thread:
+        async with self._db.read() as connection:
+            record = await _threads.get(connection, project_id, thread_id)
+        if record is None:
+            raise NotFound.object("thread", thread_id)
+        return objects.thread(record)
+
+    async def modify(self, project_id: str, thread_id: str, request: ModifyThread) -> Thread:
+        check_tool_resources(request.tool_resources)
+        changes: dict[str, Any] = {}
+        if "metadata" in request.model_fields_set:
+            changes["metadata"] = request.metadata or {}
+        if "tool_resources" in request.model_fields_set:
+            changes["tool_resources"] = dump_tool_resources(request.tool_resources)
+        async with self._db.write() as connection:
+            if changes:
+                await _threads.update(connection, project_id, thread_id, changes)
+            record = await _threads.get(connection, project_id, thread_id)
+        if record is None:
+            raise NotFound.object("thread", thread_id)
+        return objects.thread(record)
+
+    async def delete(self, project_id: str, thread_id: str) -> ThreadDeleted:
+        async with self._db.write() as connection:
+            # Messages first: no orphan survives even where foreign keys are not enforced.
+            if not await _threads.exists(connection, project_id, thread_id):
+                raise NotFound.object("thread", thread_id)
+            await _messages.delete_thread_messages(connection, project_id, thread_id)
+            await _threads.delete(connection, project_id, thread_id)
+        return objects.thread_deleted(thread_id)
