@@ -1,4 +1,5 @@
-"""All configuration in one place. ``cli.py`` builds it from the environment; tests pass their own."""
+"""All configuration in one place. ``cli.py`` builds it from the environment; tests pass their
+own."""
 
 from pathlib import Path
 

@@ -40,9 +40,7 @@ async def modify_assistant(
     principal: CurrentPrincipal,
     body: Annotated[ModifyAssistant, Depends(json_body(ModifyAssistant))],
 ) -> Response:
-    return model_response(
-        await state.assistants.modify(principal.project_id, assistant_id, body)
-    )
+    return model_response(await state.assistants.modify(principal.project_id, assistant_id, body))
 
 
 @router.delete("/{assistant_id}")

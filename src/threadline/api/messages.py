@@ -61,6 +61,4 @@ async def modify_message(
 async def delete_message(
     thread_id: str, message_id: str, state: State, principal: CurrentPrincipal
 ) -> Response:
-    return model_response(
-        await state.messages.delete(principal.project_id, thread_id, message_id)
-    )
+    return model_response(await state.messages.delete(principal.project_id, thread_id, message_id))

@@ -82,7 +82,11 @@ class KeyService:
         async with self._db.write() as connection:
             project_record = await key_store.get_project_by_name(connection, project)
             if project_record is None:
-                project_record = {"id": ids.project_id(), "name": project, "created_at": clock.now()}
+                project_record = {
+                    "id": ids.project_id(),
+                    "name": project,
+                    "created_at": clock.now(),
+                }
                 await key_store.insert_project(connection, project_record)
             key_id = ids.api_key_id()
             await key_store.insert_key(
@@ -119,7 +123,9 @@ class KeyService:
             record = await key_store.get_key(connection, key_id)
         if record is None:
             raise NotFound.object("api key", key_id)
-        self._cache = {h: v for h, v in self._cache.items() if v[1] is None or v[1].key_id != key_id}
+        self._cache = {
+            h: v for h, v in self._cache.items() if v[1] is None or v[1].key_id != key_id
+        }
         return public_key_view(record)
 
     async def count(self) -> int:

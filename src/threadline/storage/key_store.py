@@ -61,6 +61,8 @@ async def list_keys(connection: AsyncConnection, project: str | None = None) -> 
 
 async def revoke_key(connection: AsyncConnection, key_id: str, when: int) -> bool:
     statement = (
-        update(_keys).where(_keys.c.id == key_id, _keys.c.revoked_at.is_(None)).values(revoked_at=when)
+        update(_keys)
+        .where(_keys.c.id == key_id, _keys.c.revoked_at.is_(None))
+        .values(revoked_at=when)
     )
     return (await connection.execute(statement)).rowcount > 0

