@@ -9,7 +9,7 @@ from fastapi import APIRouter, FastAPI
 from threadline import __version__
 from threadline.api import admin, assistants, health, messages, threads
 from threadline.api.errors import install_error_handlers
-from threadline.api.middleware import RequestIdMiddleware
+from threadline.api.middleware import RejectNullBytesInUrl, RequestIdMiddleware
 from threadline.app_state import AppState
 from threadline.settings import Settings
 from threadline.storage.migrate import upgrade_to_head_async
@@ -53,6 +53,8 @@ def create_app(settings: Settings, *, migrate: bool = True) -> FastAPI:
         openapi_url="/openapi.json",
     )
     install_error_handlers(app)
+    # Added last = outermost: every response, even a rejected URL, carries a request id.
+    app.add_middleware(RejectNullBytesInUrl)
     app.add_middleware(RequestIdMiddleware)
 
     v1 = APIRouter(prefix="/v1")

@@ -33,18 +33,13 @@ def _serve(args: argparse.Namespace) -> int:
 
 
 def _migrate(_args: argparse.Namespace) -> int:
+    from threadline.storage.database import redacted_url
     from threadline.storage.migrate import upgrade_to_head
 
     settings = _settings()
     upgrade_to_head(settings.resolved_database_url)
-    print(f"Database is at the latest schema: {_safe_url(settings.resolved_database_url)}")
+    print(f"Database is at the latest schema: {redacted_url(settings.resolved_database_url)}")
     return 0
-
-
-def _safe_url(url: str) -> str:
-    from sqlalchemy.engine.url import make_url
-
-    return make_url(url).render_as_string(hide_password=True)
 
 
 def _with_keys(action: Callable[[Any], Awaitable[int]]) -> int:

@@ -86,6 +86,17 @@ class InternalError(APIError):
     error_type = "server_error"
 
 
+class ServiceUnavailable(APIError):
+    """A dependency (the database) is unreachable: retryable, so clients are told when to retry."""
+
+    status_code = 503
+    error_type = "service_unavailable_error"
+    default_code = "service_unavailable"
+
+    def __init__(self, message: str, *, retry_after_seconds: int = 1) -> None:
+        super().__init__(message, headers={"retry-after": str(retry_after_seconds)})
+
+
 class UpstreamError(APIError):
     status_code = 502
     error_type = "server_error"

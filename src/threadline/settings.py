@@ -3,12 +3,14 @@ own."""
 
 from pathlib import Path
 
-from pydantic import Field, SecretStr
+from pydantic import AliasChoices, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="THREADLINE_", extra="ignore")
+    model_config = SettingsConfigDict(
+        env_prefix="THREADLINE_", extra="ignore", populate_by_name=True
+    )
 
     data_dir: Path = Path("./threadline-data")
     database_url: str | None = Field(
@@ -16,8 +18,15 @@ class Settings(BaseSettings):
         description="sqlite+aiosqlite:///… (default, under data_dir) or postgresql+asyncpg://…",
     )
     master_key: SecretStr | None = None
-    upstream_base_url: str | None = None
-    upstream_api_key: SecretStr | None = None
+    # The default provider; the OpenAI SDK's own variables are honoured when ours are not set.
+    upstream_base_url: str | None = Field(
+        default=None,
+        validation_alias=AliasChoices("THREADLINE_UPSTREAM_BASE_URL", "OPENAI_BASE_URL"),
+    )
+    upstream_api_key: SecretStr | None = Field(
+        default=None,
+        validation_alias=AliasChoices("THREADLINE_UPSTREAM_API_KEY", "OPENAI_API_KEY"),
+    )
     config: Path | None = None
 
     # Largest JSON request body. Instructions alone may be 256,000 characters (~1 MiB as UTF-8).
@@ -28,6 +37,14 @@ class Settings(BaseSettings):
     # Connection pool size for PostgreSQL (SQLite uses one writer connection and a reader pool).
     database_pool_size: int = 10
     log_requests: bool = False
+
+    @field_validator(
+        "master_key", "upstream_api_key", "upstream_base_url", "database_url", mode="before"
+    )
+    @classmethod
+    def _empty_means_unset(cls, value: object) -> object:
+        # `THREADLINE_MASTER_KEY=` in a shell or compose file means "no master key", not "".
+        return None if value == "" else value
 
     @property
     def resolved_database_url(self) -> str:

@@ -82,13 +82,28 @@ async def read_json(request: Request, limit: int) -> Any:
     if not body.strip():
         return {}
     try:
-        return orjson.loads(body)
+        data = orjson.loads(body)
     except orjson.JSONDecodeError as error:
         raise InvalidRequest(
             "We could not parse the JSON body of your request. (HINT: This likely means you "
             "aren't using your HTTP library correctly. The OpenAI API expects a JSON payload, "
             f"but what was sent was not valid JSON.) {error}",
         ) from None
+    # A NUL can only arrive escaped; PostgreSQL cannot store it, so refuse it on every backend
+    # alike. The byte scan keeps the walk off the hot path.
+    if b"\\u0000" in body and _contains_nul(data):
+        raise InvalidRequest("Strings in the request body must not contain null characters.")
+    return data
+
+
+def _contains_nul(value: Any) -> bool:
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any("\x00" in key or _contains_nul(item) for key, item in value.items())
+    if isinstance(value, list):
+        return any(_contains_nul(item) for item in value)
+    return False
 
 
 def json_body(model: type[Model]) -> Callable[[Request, AppState], Awaitable[Model]]:

@@ -1,8 +1,10 @@
 """Pure ASGI middleware (no per-request task or body copy, unlike BaseHTTPMiddleware)."""
 
+import orjson
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from threadline import ids
+from threadline.errors import InvalidRequest
 
 REQUEST_ID_HEADER = b"x-threadline-request-id"
 
@@ -28,3 +30,33 @@ class RequestIdMiddleware:
             await send(message)
 
         await self.app(scope, receive, send_with_id)
+
+
+class RejectNullBytesInUrl:
+    """Answers 400 for a URL carrying an encoded NUL (``%00``) before any route runs.
+
+    No id or cursor can contain one, and PostgreSQL refuses such strings as query parameters, so
+    turning them away here keeps every route from failing with a 500 on them."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and (
+            b"%00" in scope.get("raw_path", b"") or b"%00" in scope.get("query_string", b"")
+        ):
+            error = InvalidRequest("The URL must not contain null characters.")
+            body = orjson.dumps(error.body())
+            await send(
+                {
+                    "type": "http.response.start",
+                    "status": error.status_code,
+                    "headers": [
+                        (b"content-type", b"application/json"),
+                        (b"content-length", str(len(body)).encode()),
+                    ],
+                }
+            )
+            await send({"type": "http.response.body", "body": body})
+            return
+        await self.app(scope, receive, send)

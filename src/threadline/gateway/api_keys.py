@@ -96,7 +96,8 @@ class KeyService:
                     "project_id": project_record["id"],
                     "name": name,
                     "key_hash": hash_key(secret),
-                    "key_hint": f"{secret[:8]}…{secret[-4:]}",
+                    # Only the public prefix and the last 4 characters: enough to recognise a key.
+                    "key_hint": f"{KEY_PREFIX}…{secret[-4:]}",
                     "rpm": rpm,
                     "tpm": tpm,
                     "models": models,

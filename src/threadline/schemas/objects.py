@@ -9,6 +9,16 @@ from openai.types.beta import Assistant, AssistantDeleted, Thread, ThreadDeleted
 from openai.types.beta.threads import Message, MessageDeleted
 from pydantic import BaseModel
 
+__all__ = [
+    "Assistant",
+    "AssistantDeleted",
+    "ListPage",
+    "Message",
+    "MessageDeleted",
+    "Thread",
+    "ThreadDeleted",
+]
+
 Record = dict[str, Any]
 
 

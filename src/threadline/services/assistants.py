@@ -2,13 +2,11 @@
 
 from typing import Any
 
-from openai.types.beta import Assistant, AssistantDeleted
-
 from threadline import clock, ids
 from threadline.errors import NotFound
 from threadline.schemas import objects
 from threadline.schemas.common import dump_response_format, dump_tool_resources, dump_tools
-from threadline.schemas.objects import ListPage
+from threadline.schemas.objects import Assistant, AssistantDeleted, ListPage
 from threadline.schemas.requests import CreateAssistant, ModifyAssistant
 from threadline.services.tool_resources import check_tool_resources
 from threadline.storage.database import Database

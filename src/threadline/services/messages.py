@@ -2,12 +2,10 @@
 
 from typing import Any
 
-from openai.types.beta.threads import Message, MessageDeleted
-
 from threadline import clock, ids
 from threadline.errors import NotFound
 from threadline.schemas import objects
-from threadline.schemas.objects import ListPage
+from threadline.schemas.objects import ListPage, Message, MessageDeleted
 from threadline.schemas.requests import CreateMessage, ModifyMessage
 from threadline.storage.database import Database
 from threadline.storage.pagination import PageRequest

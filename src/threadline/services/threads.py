@@ -2,12 +2,11 @@
 
 from typing import Any
 
-from openai.types.beta import Thread, ThreadDeleted
-
 from threadline import clock, ids
 from threadline.errors import NotFound
 from threadline.schemas import objects
 from threadline.schemas.common import dump_tool_resources
+from threadline.schemas.objects import Thread, ThreadDeleted
 from threadline.schemas.requests import CreateThread, ModifyThread
 from threadline.services.messages import message_record
 from threadline.services.tool_resources import check_tool_resources

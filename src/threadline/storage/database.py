@@ -9,14 +9,23 @@ PostgreSQL (asyncpg): a plain connection pool; concurrency is the database's job
 """
 
 import asyncio
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import event, text
+from sqlalchemy import event, exc, text
 from sqlalchemy.engine.url import make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+
+from threadline.errors import ServiceUnavailable
+
+# Failures that mean "the database cannot answer right now" (down, restarting, locked past the
+# busy timeout), as opposed to a bug: the client gets a retryable 503, never a 500.
+_UNAVAILABLE = (exc.OperationalError, exc.InterfaceError, OSError, TimeoutError)
+
+logger = logging.getLogger("threadline.storage")
 
 _SQLITE_PRAGMAS = (
     "PRAGMA journal_mode=WAL",
@@ -64,28 +73,47 @@ class Database:
 
     @asynccontextmanager
     async def read(self) -> AsyncIterator[AsyncConnection]:
-        async with self.engine.connect() as connection:
-            yield connection
+        try:
+            async with self.engine.connect() as connection:
+                yield connection
+        except _UNAVAILABLE as error:
+            raise _unavailable(error) from error
 
     @asynccontextmanager
     async def write(self) -> AsyncIterator[AsyncConnection]:
         """A connection inside one transaction, committed on success, rolled back on error."""
-        if self._write_lock is None:
-            async with self.engine.begin() as connection:
-                yield connection
-            return
-        async with self._write_lock, self.engine.connect() as connection:
-            connection = await connection.execution_options(sqlite_immediate=True)
-            async with connection.begin():
-                yield connection
+        try:
+            if self._write_lock is None:
+                async with self.engine.begin() as connection:
+                    yield connection
+                return
+            async with self._write_lock, self.engine.connect() as connection:
+                connection = await connection.execution_options(sqlite_immediate=True)
+                async with connection.begin():
+                    yield connection
+        except _UNAVAILABLE as error:
+            raise _unavailable(error) from error
 
     async def ping(self) -> bool:
         try:
             async with self.read() as connection:
                 await connection.execute(text("SELECT 1"))
-        except Exception:
+        except ServiceUnavailable:
             return False
         return True
 
     async def dispose(self) -> None:
         await self.engine.dispose()
+
+
+def _unavailable(error: BaseException) -> ServiceUnavailable:
+    # The driver's text can name hosts and users: log it, but tell the client only the class.
+    logger.warning("database unavailable: %s", error)
+    return ServiceUnavailable(
+        "The database is temporarily unavailable. Please retry shortly.", retry_after_seconds=1
+    )
+
+
+def redacted_url(url: str) -> str:
+    """A database URL fit for printing: the password hidden."""
+    return make_url(url).render_as_string(hide_password=True)
