@@ -100,6 +100,7 @@ class ListPage(BaseModel):
 
 def list_page(items: list[Any], has_more: bool) -> ListPage:
     return ListPage(
+        object="list",  # set explicitly: responses leave out fields that were never set
         data=items,
         first_id=items[0].id if items else None,
         last_id=items[-1].id if items else None,

@@ -1,0 +1,83 @@
+"""The database under stress or gone: SQLite writers in parallel never see "database is locked",
+and an unreachable database is a retryable 503 in OpenAI's shape, never a 500."""
+
+import asyncio
+from pathlib import Path
+
+import httpx
+
+from tests.conftest import MASTER_KEY, new_project_key
+from tests.servers import free_port, threaded_server
+from threadline.app import create_app
+from threadline.settings import Settings
+
+
+def test_an_unreachable_database_answers_503_with_retry_after(tmp_path: Path) -> None:
+    # Nothing listens on this port: every query fails to connect.
+    settings = Settings(
+        data_dir=tmp_path,
+        database_url=f"postgresql+asyncpg://postgres@127.0.0.1:{free_port()}/none",
+        master_key=MASTER_KEY,
+    )
+    app = create_app(settings, migrate=False)
+    transport = httpx.ASGITransport(app=app)
+
+    async def probe() -> tuple[httpx.Response, httpx.Response]:
+        async with (
+            app.router.lifespan_context(app),
+            httpx.AsyncClient(transport=transport, base_url="http://t") as client,
+        ):
+            health = await client.get("/healthz")
+            api = await client.get(
+                "/v1/assistants", headers={"Authorization": "Bearer sk-tl-whatever"}
+            )
+            return health, api
+
+    health, api = asyncio.run(probe())
+    assert health.status_code == 503
+    assert api.status_code == 503
+    assert api.headers["retry-after"] == "1"
+    error = api.json()["error"]
+    assert set(error) == {"message", "type", "param", "code"}
+    assert error["type"] == "service_unavailable_error"
+    assert "127.0.0.1" not in error["message"], "driver details stay in the log"
+
+
+def test_sqlite_concurrent_writers_never_see_database_is_locked(tmp_path: Path) -> None:
+    settings = Settings(data_dir=tmp_path, master_key=MASTER_KEY)
+    with (
+        threaded_server(settings) as url,
+        httpx.Client(
+            base_url=url, headers={"Authorization": f"Bearer {MASTER_KEY}"}, timeout=30
+        ) as admin,
+    ):
+        key = new_project_key(admin)
+        headers = {"Authorization": f"Bearer {key}"}
+
+        async def hammer() -> list[int]:
+            limits = httpx.Limits(max_connections=50)
+            async with httpx.AsyncClient(
+                base_url=f"{url}/v1", headers=headers, limits=limits, timeout=30
+            ) as client:
+                thread = (await client.post("/threads", json={})).json()["id"]
+
+                async def writer(n: int) -> list[int]:
+                    codes = []
+                    for i in range(10):
+                        response = await client.post(
+                            f"/threads/{thread}/messages",
+                            json={"role": "user", "content": f"{n}-{i}"},
+                        )
+                        codes.append(response.status_code)
+                        # Interleave other writes so transactions of different kinds collide.
+                        response = await client.post("/assistants", json={"model": "m"})
+                        codes.append(response.status_code)
+                    return codes
+
+                results = await asyncio.gather(*(writer(n) for n in range(50)))
+                listed = await client.get(f"/threads/{thread}/messages", params={"limit": 100})
+                assert len(listed.json()["data"]) == 100
+                return [code for codes in results for code in codes]
+
+        codes = asyncio.run(hammer())
+    assert codes == [200] * 1000
