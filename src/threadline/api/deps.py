@@ -116,7 +116,7 @@ def json_body(model: type[Model]) -> Callable[[Request, AppState], Awaitable[Mod
         try:
             return model.model_validate(data)
         except ValidationError as error:
-            raise validation_error(error) from None
+            raise validation_error(error, data) from None
 
     return parse
 

@@ -1,6 +1,7 @@
 """The one mapping from failures to HTTP responses, in OpenAI's error shape."""
 
 import logging
+from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -24,20 +25,52 @@ def error_response(error: APIError) -> Response:
     return json_bytes_response(error.body(), status_code=error.status_code, headers=error.headers)
 
 
-def validation_error(error: ValidationError | RequestValidationError) -> InvalidRequest:
-    """The first problem, worded the way OpenAI words it, with ``param`` as a dotted path."""
-    first = error.errors()[0]
-    location = [str(part) for part in first.get("loc", ()) if part not in ("body", "query")]
-    # Drop pydantic's union-branch labels (e.g. "function", "list[...]"): they are not params.
-    param = ".".join(p for p in location if not p.startswith(("list[", "function-", "str")))
+def validation_error(
+    error: ValidationError | RequestValidationError, data: Any = None
+) -> InvalidRequest:
+    """The most specific problem, worded the way OpenAI words it, ``param`` as a dotted path.
+
+    Pydantic reports one error per union branch it tried; the one that got deepest into the
+    request is the one about what the client meant (``content.0.x``, not "content should be a
+    string")."""
+    candidates = [(_param(e.get("loc", ()), data, e.get("type", "")), e) for e in error.errors()]
+    param, first = max(candidates, key=lambda c: len(c[0].split(".")) if c[0] else 0)
     param = param or None
     kind = first.get("type", "")
     if kind == "extra_forbidden":
         return InvalidRequest(f"Unrecognized request argument supplied: {param}", param=param)
     if kind == "missing":
         return InvalidRequest(f"Missing required parameter: '{param}'.", param=param)
-    message = first.get("msg", "Invalid value")
+    message = str(first.get("msg", "Invalid value")).removeprefix("Value error, ")
     return InvalidRequest(f"Invalid value for '{param}': {message}.", param=param)
+
+
+def _param(loc: tuple[Any, ...], data: Any, kind: str) -> str:
+    """Pydantic's error location as the request's own path.
+
+    The location mixes real keys and indexes with labels for union branches (``str``,
+    ``list[...]``, ``tagged-union[...]``) and discriminator tags (the ``function`` of a
+    ``{"type": "function"}`` tool). Walking it along the request keeps just the real steps."""
+    location = [part for part in loc if part not in ("body", "query")]
+    if data is None:
+        return ".".join(str(p) for p in location if not _is_label(p))
+    node, path, tag_seen = data, [], False
+    for index, part in enumerate(location):
+        if isinstance(node, dict) and node.get("type") == part and not tag_seen:
+            tag_seen = True  # a discriminator tag: a key of the same name may come next
+            continue
+        if (isinstance(node, dict) and part in node) or (
+            isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node)
+        ):
+            node, tag_seen = node[part], False
+        elif not (kind == "missing" and index == len(location) - 1):
+            continue  # a union-branch label, not a step into the request
+        path.append(str(part))
+    return ".".join(path)
+
+
+def _is_label(part: Any) -> bool:
+    return isinstance(part, str) and ("[" in part or part in ("str", "int", "float", "bool"))
 
 
 def install_error_handlers(app: FastAPI) -> None:
