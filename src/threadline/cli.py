@@ -61,12 +61,18 @@ def _with_keys(action: Callable[[Any], Awaitable[int]]) -> int:
 
 
 def _keys_create(args: argparse.Namespace) -> int:
+    from threadline.errors import InvalidRequest
+
     models = [m.strip() for m in args.models.split(",") if m.strip()] if args.models else None
 
     async def create(keys: Any) -> int:
-        created = await keys.create(
-            args.project, name=args.name, rpm=args.rpm, tpm=args.tpm, models=models
-        )
+        try:
+            created = await keys.create(
+                args.project, name=args.name, rpm=args.rpm, tpm=args.tpm, models=models
+            )
+        except InvalidRequest as error:
+            print(error.message, file=sys.stderr)
+            return 2
         print(f"Created key {created.id} for project '{created.project}'. It is shown only once:")
         print(created.secret)
         return 0

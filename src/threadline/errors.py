@@ -4,6 +4,13 @@
 from typing import Any
 
 
+class _ClassDefault:
+    """Marks "use the class's code", as opposed to an explicit ``code=None``."""
+
+
+_CLASS_DEFAULT = _ClassDefault()
+
+
 class APIError(Exception):
     status_code = 500
     error_type = "server_error"
@@ -14,13 +21,13 @@ class APIError(Exception):
         message: str,
         *,
         param: str | None = None,
-        code: str | None = None,
+        code: str | _ClassDefault | None = _CLASS_DEFAULT,
         headers: dict[str, str] | None = None,
     ) -> None:
         super().__init__(message)
         self.message = message
         self.param = param
-        self.code = code if code is not None else self.default_code
+        self.code = self.default_code if isinstance(code, _ClassDefault) else code
         self.headers = headers or {}
 
     def body(self) -> dict[str, Any]:

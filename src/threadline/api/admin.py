@@ -8,6 +8,7 @@ from pydantic import Field
 
 from threadline.api.deps import State, json_body, require_master_key
 from threadline.api.responses import json_bytes_response
+from threadline.gateway.api_keys import MAX_LIMIT
 from threadline.schemas.common import RequestModel
 
 router = APIRouter(prefix="/admin", dependencies=[Depends(require_master_key)])
@@ -16,8 +17,8 @@ router = APIRouter(prefix="/admin", dependencies=[Depends(require_master_key)])
 class CreateKey(RequestModel):
     project: Annotated[str, Field(min_length=1, max_length=256)]
     name: Annotated[str, Field(max_length=256)] | None = None
-    rpm: Annotated[int, Field(ge=1)] | None = None
-    tpm: Annotated[int, Field(ge=1)] | None = None
+    rpm: Annotated[int, Field(ge=1, le=MAX_LIMIT)] | None = None
+    tpm: Annotated[int, Field(ge=1, le=MAX_LIMIT)] | None = None
     models: list[Annotated[str, Field(min_length=1, max_length=256)]] | None = None
 
 

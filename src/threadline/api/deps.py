@@ -25,7 +25,11 @@ State = Annotated[AppState, Depends(app_state)]
 
 
 def _bearer(request: Request) -> str:
-    header = request.headers.get("authorization")
+    headers = request.headers.getlist("authorization")
+    if len(headers) > 1:
+        # Two credentials are ambiguous: a proxy and a client may disagree on which one counts.
+        raise AuthenticationFailed("Send exactly one Authorization header.")
+    header = headers[0] if headers else None
     if not header:
         raise AuthenticationFailed(
             "You didn't provide an API key. You need to provide your API key in an Authorization "

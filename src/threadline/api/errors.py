@@ -34,7 +34,7 @@ def validation_error(
     request is the one about what the client meant (``content.0.x``, not "content should be a
     string")."""
     candidates = [(_param(e.get("loc", ()), data, e.get("type", "")), e) for e in error.errors()]
-    param, first = max(candidates, key=lambda c: len(c[0].split(".")) if c[0] else 0)
+    param, first = max(candidates, key=lambda c: c[0].count(".") + c[0].count("[") + bool(c[0]))
     param = param or None
     kind = first.get("type", "")
     if kind == "extra_forbidden":
@@ -53,7 +53,7 @@ def _param(loc: tuple[Any, ...], data: Any, kind: str) -> str:
     ``{"type": "function"}`` tool). Walking it along the request keeps just the real steps."""
     location = [part for part in loc if part not in ("body", "query")]
     if data is None:
-        return ".".join(str(p) for p in location if not _is_label(p))
+        return _dotted([p for p in location if not _is_label(p)])
     node, path, tag_seen = data, [], False
     for index, part in enumerate(location):
         if isinstance(node, dict) and node.get("type") == part and not tag_seen:
@@ -65,8 +65,16 @@ def _param(loc: tuple[Any, ...], data: Any, kind: str) -> str:
             node, tag_seen = node[part], False
         elif not (kind == "missing" and index == len(location) - 1):
             continue  # a union-branch label, not a step into the request
-        path.append(str(part))
-    return ".".join(path)
+        path.append(part)
+    return _dotted(path)
+
+
+def _dotted(path: list[Any]) -> str:
+    """``tools[0].function.name``: OpenAI's notation for a place in the request."""
+    text = ""
+    for part in path:
+        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
+    return text
 
 
 def _is_label(part: Any) -> bool:

@@ -14,11 +14,13 @@ from dataclasses import dataclass
 from typing import Any
 
 from threadline import clock, ids
-from threadline.errors import AuthenticationFailed, NotFound
+from threadline.errors import AuthenticationFailed, InvalidRequest, NotFound
 from threadline.storage import key_store
 from threadline.storage.database import Database
 
 KEY_PREFIX = "sk-tl-"
+# Per-key limits are stored as 32-bit integers (PostgreSQL INTEGER).
+MAX_LIMIT = 2**31 - 1
 _ALPHABET = string.ascii_letters + string.digits
 
 
@@ -78,6 +80,9 @@ class KeyService:
         tpm: int | None = None,
         models: list[str] | None = None,
     ) -> CreatedKey:
+        for param, limit in (("rpm", rpm), ("tpm", tpm)):
+            if limit is not None and not 1 <= limit <= MAX_LIMIT:
+                raise InvalidRequest(f"'{param}' must be between 1 and {MAX_LIMIT}.", param=param)
         secret = KEY_PREFIX + "".join(secrets.choice(_ALPHABET) for _ in range(32))
         async with self._db.write() as connection:
             project_record = await key_store.get_project_by_name(connection, project)

@@ -2,7 +2,14 @@
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StringConstraints,
+)
 
 METADATA_MAX_PAIRS = 16
 METADATA_KEY_MAX = 64
@@ -15,26 +22,49 @@ class RequestModel(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True)
 
 
-def _check_metadata(value: dict[str, str] | None) -> dict[str, str] | None:
-    if value is None:
-        return value
-    if len(value) > METADATA_MAX_PAIRS:
+def _metadata_size(value: Any) -> Any:
+    # Before the items are validated, so a body with a million pairs is refused at once.
+    if isinstance(value, dict) and len(value) > METADATA_MAX_PAIRS:
         raise ValueError(f"metadata can have at most {METADATA_MAX_PAIRS} key-value pairs")
-    for key, item in value.items():
-        if len(key) > METADATA_KEY_MAX:
-            raise ValueError(f"metadata keys can be at most {METADATA_KEY_MAX} characters long")
-        if len(item) > METADATA_VALUE_MAX:
-            raise ValueError(f"metadata values can be at most {METADATA_VALUE_MAX} characters long")
     return value
 
 
-class WithMetadata(RequestModel):
-    metadata: dict[str, str] | None = None
+MetadataKey = Annotated[str, StringConstraints(max_length=METADATA_KEY_MAX)]
+MetadataValue = Annotated[str, StringConstraints(max_length=METADATA_VALUE_MAX)]
+Metadata = Annotated[dict[MetadataKey, MetadataValue], BeforeValidator(_metadata_size)]
 
-    @field_validator("metadata")
-    @classmethod
-    def _metadata_limits(cls, value: dict[str, str] | None) -> dict[str, str] | None:
-        return _check_metadata(value)
+
+class WithMetadata(RequestModel):
+    metadata: Metadata | None = None
+
+
+# Free-form JSON (function parameters, JSON schemas) is stored and echoed back verbatim; deeper
+# nesting than any real schema needs would only exhaust the serializer's recursion budget.
+JSON_MAX_DEPTH = 64
+
+
+def _json_depth(value: Any, limit: int = JSON_MAX_DEPTH) -> int:
+    stack = [(value, 1)]
+    deepest = 0
+    while stack:
+        node, depth = stack.pop()
+        deepest = max(deepest, depth)
+        if deepest > limit:
+            break
+        if isinstance(node, dict):
+            stack.extend((item, depth + 1) for item in node.values())
+        elif isinstance(node, list):
+            stack.extend((item, depth + 1) for item in node)
+    return deepest
+
+
+def _shallow_enough(value: dict[str, Any]) -> dict[str, Any]:
+    if _json_depth(value) > JSON_MAX_DEPTH:
+        raise ValueError(f"JSON objects can be nested at most {JSON_MAX_DEPTH} levels deep")
+    return value
+
+
+JsonObject = Annotated[dict[str, Any], AfterValidator(_shallow_enough)]
 
 
 FunctionName = Annotated[str, StringConstraints(pattern=r"^[a-zA-Z0-9_-]{1,64}$")]
@@ -43,7 +73,7 @@ FunctionName = Annotated[str, StringConstraints(pattern=r"^[a-zA-Z0-9_-]{1,64}$"
 class FunctionDefinition(RequestModel):
     name: FunctionName
     description: str | None = None
-    parameters: dict[str, Any] | None = None
+    parameters: JsonObject | None = None
     strict: bool | None = None
 
 
@@ -115,7 +145,7 @@ class JsonObjectFormat(RequestModel):
 class JsonSchemaSpec(RequestModel):
     name: FunctionName
     description: str | None = None
-    schema_: dict[str, Any] | None = Field(default=None, alias="schema")
+    schema_: JsonObject | None = Field(default=None, alias="schema")
     strict: bool | None = None
 
     model_config = ConfigDict(extra="forbid", strict=True, populate_by_name=True)

@@ -16,6 +16,10 @@ from threadline.schemas.common import (
     WithMetadata,
 )
 
+# OpenAI documents no bound for these two; ours keep a hostile body from costing seconds of CPU.
+MAX_CONTENT_PARTS = 100
+MAX_THREAD_MESSAGES = 1000
+
 Name = Annotated[str, Field(max_length=256)]
 Description = Annotated[str, Field(max_length=512)]
 Instructions = Annotated[str, Field(max_length=256_000)]
@@ -89,7 +93,7 @@ class Attachment(RequestModel):
 
 class CreateMessage(WithMetadata):
     role: Literal["user", "assistant"]
-    content: str | Annotated[list[ContentPart], Field(min_length=1)]
+    content: str | Annotated[list[ContentPart], Field(min_length=1, max_length=MAX_CONTENT_PARTS)]
     attachments: Annotated[list[Attachment], Field(max_length=20)] | None = None
 
 
@@ -98,7 +102,7 @@ class ModifyMessage(WithMetadata):
 
 
 class CreateThread(WithMetadata):
-    messages: list[CreateMessage] = []
+    messages: Annotated[list[CreateMessage], Field(max_length=MAX_THREAD_MESSAGES)] = []
     tool_resources: ToolResources | None = None
 
 

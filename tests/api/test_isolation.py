@@ -1,0 +1,349 @@
+"""Tenant isolation over every /v1 route (reliability-security.md §1.7, T26).
+
+Project P2 aims every registered /v1 route at project P1's objects. Each such request is a 404
+whose response equals, byte for byte apart from the ids and the request id, the one for a random
+id that never existed (no existence oracle). Lists never show another project's objects, and P1's
+objects are unchanged afterwards. ``MATRIX`` names every route; a test fails when the app
+registers a /v1 route that the matrix does not cover, so a new router cannot skip this suite.
+"""
+
+import re
+import secrets
+import string
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from fastapi import FastAPI
+
+from tests.conftest import new_project_key
+from threadline.app import create_app
+from threadline.settings import Settings
+
+REQUEST_ID = "x-threadline-request-id"
+VOLATILE_HEADERS = {"date", REQUEST_ID}
+
+
+@dataclass(frozen=True)
+class Cell:
+    """How a route is attacked: ``object`` addresses P1's objects through its path ids; ``create``
+    makes a P2 object that P1 must not see; ``list`` must not show P1's objects; ``public`` holds
+    no project data at all."""
+
+    kind: str
+    body: dict[str, Any] | None = None
+
+
+MODIFY = {"metadata": {"written_by": "p2"}}
+MESSAGE = {"role": "user", "content": "from p2"}
+
+MATRIX: dict[tuple[str, str], Cell] = {
+    ("POST", "/v1/assistants"): Cell("create", {"model": "gpt-4o"}),
+    ("GET", "/v1/assistants"): Cell("list"),
+    ("GET", "/v1/assistants/{assistant_id}"): Cell("object"),
+    ("POST", "/v1/assistants/{assistant_id}"): Cell("object", MODIFY),
+    ("DELETE", "/v1/assistants/{assistant_id}"): Cell("object"),
+    ("POST", "/v1/threads"): Cell("create", {"messages": [MESSAGE]}),
+    ("GET", "/v1/threads/{thread_id}"): Cell("object"),
+    ("POST", "/v1/threads/{thread_id}"): Cell("object", MODIFY),
+    ("DELETE", "/v1/threads/{thread_id}"): Cell("object"),
+    ("POST", "/v1/threads/{thread_id}/messages"): Cell("object", MESSAGE),
+    ("GET", "/v1/threads/{thread_id}/messages"): Cell("object"),
+    ("GET", "/v1/threads/{thread_id}/messages/{message_id}"): Cell("object"),
+    ("POST", "/v1/threads/{thread_id}/messages/{message_id}"): Cell("object", MODIFY),
+    ("DELETE", "/v1/threads/{thread_id}/messages/{message_id}"): Cell("object"),
+    ("GET", "/v1/health"): Cell("public"),
+}
+
+# path parameter -> which of P1's objects fills it
+PATH_PARAMS = {"assistant_id": "assistant", "thread_id": "thread", "message_id": "message"}
+
+
+def registered_v1_routes(app: FastAPI) -> set[tuple[str, str]]:
+    """(method, path) of every /v1 route, from the router (hidden routes too) and the schema."""
+    try:
+        from fastapi.routing import iter_route_contexts  # FastAPI with nested included routers
+
+        routes: Any = list(iter_route_contexts(app.routes))
+    except ImportError:  # pragma: no cover - older FastAPI keeps a flat list
+        routes = app.routes
+    found = {
+        (method, route.path)
+        for route in routes
+        for method in (getattr(route, "methods", None) or ())
+        if (getattr(route, "path", None) or "").startswith("/v1") and method != "HEAD"
+    }
+    for path, operations in app.openapi()["paths"].items():
+        if path.startswith("/v1"):
+            found |= {(method.upper(), path) for method in operations}
+    return found
+
+
+def fill(path: str, ids: dict[str, str]) -> str:
+    return re.sub(r"\{(\w+)\}", lambda match: ids[PATH_PARAMS[match.group(1)]], path)
+
+
+def lookalike(object_id: str) -> str:
+    """A random id with the same prefix and length, which no object has."""
+    prefix = re.match(r"^[a-z]+[_-]", object_id)
+    head = prefix.group(0) if prefix else ""
+    alphabet = string.ascii_lowercase + string.digits
+    return head + "".join(secrets.choice(alphabet) for _ in range(len(object_id) - len(head)))
+
+
+def comparable(response: httpx.Response, ids: dict[str, str]) -> tuple[Any, ...]:
+    """Status, stable headers and body, with ``ids`` replaced by their role names."""
+    body = response.text
+    for role, object_id in ids.items():
+        body = body.replace(object_id, f"<{role}>")
+    headers = sorted(
+        (name, value) for name, value in response.headers.items() if name not in VOLATILE_HEADERS
+    )
+    return response.status_code, headers, body
+
+
+# --- fixtures ---------------------------------------------------------------------------------
+
+
+@dataclass
+class Project:
+    http: httpx.Client
+    project_id: str
+
+
+@pytest.fixture
+def make_project(server_url: str, admin: httpx.Client) -> Iterator[Any]:
+    clients: list[httpx.Client] = []
+
+    def make() -> Project:
+        name = f"iso-{secrets.token_hex(6)}"
+        key = new_project_key(admin, name)
+        [view] = admin.get("/admin/keys", params={"project": name}).json()["data"]
+        client = httpx.Client(
+            base_url=server_url,
+            headers={"Authorization": f"Bearer {key}", "OpenAI-Beta": "assistants=v2"},
+            timeout=30,
+        )
+        clients.append(client)
+        return Project(client, view["project_id"])
+
+    yield make
+    for client in clients:
+        client.close()
+
+
+@pytest.fixture
+def p1(make_project: Any) -> Project:
+    return make_project()  # type: ignore[no-any-return]
+
+
+@pytest.fixture
+def p2(make_project: Any) -> Project:
+    return make_project()  # type: ignore[no-any-return]
+
+
+def create_objects(project: Project) -> dict[str, str]:
+    http = project.http
+    assistant = http.post(
+        "/v1/assistants", json={"model": "gpt-4o", "name": "mine", "metadata": {"k": "v"}}
+    ).json()["id"]
+    thread = http.post(
+        "/v1/threads",
+        json={"metadata": {"k": "v"}, "messages": [{"role": "user", "content": "first"}]},
+    ).json()["id"]
+    message = http.post(
+        f"/v1/threads/{thread}/messages", json={"role": "user", "content": "second"}
+    ).json()["id"]
+    return {"assistant": assistant, "thread": thread, "message": message}
+
+
+@pytest.fixture
+def p1_objects(p1: Project) -> dict[str, str]:
+    return create_objects(p1)
+
+
+def snapshot(project: Project, ids: dict[str, str]) -> dict[str, Any]:
+    """Everything the owner can see of its objects."""
+    http = project.http
+    thread = f"/v1/threads/{ids['thread']}"
+    views = {
+        "assistant": http.get(f"/v1/assistants/{ids['assistant']}"),
+        "assistants": http.get("/v1/assistants", params={"limit": 100}),
+        "thread": http.get(thread),
+        "messages": http.get(f"{thread}/messages", params={"limit": 100}),
+        "message": http.get(f"{thread}/messages/{ids['message']}"),
+    }
+    assert all(view.status_code == 200 for view in views.values())
+    return {name: view.json() for name, view in views.items()}
+
+
+# --- the matrix -------------------------------------------------------------------------------
+
+
+def test_every_registered_v1_route_has_a_matrix_entry(tmp_path: Path):
+    app = create_app(
+        Settings(data_dir=tmp_path, database_url=f"sqlite+aiosqlite:///{tmp_path}/x.db"),
+        migrate=False,
+    )
+    registered = registered_v1_routes(app)
+    assert registered, "no /v1 routes found: the route enumeration is broken"
+    assert registered - set(MATRIX) == set(), "routes missing from MATRIX"
+    assert set(MATRIX) - registered == set(), "MATRIX names routes the app does not have"
+
+
+def routes_of(kind: str, *, needing: str = "") -> Any:
+    """The matrix routes of one kind, as a parametrize decorator over (method, path)."""
+    routes = [route for route, cell in MATRIX.items() if cell.kind == kind and needing in route[1]]
+    return pytest.mark.parametrize(
+        ("method", "path"), routes, ids=[f"{method} {path}" for method, path in routes]
+    )
+
+
+@routes_of("object")
+def test_foreign_object_is_a_404_identical_to_a_missing_one(
+    p1: Project, p2: Project, p1_objects: dict[str, str], method: str, path: str
+):
+    body = MATRIX[(method, path)].body
+    before = snapshot(p1, p1_objects)
+    missing_ids = {role: lookalike(object_id) for role, object_id in p1_objects.items()}
+
+    foreign = p2.http.request(method, fill(path, p1_objects), json=body)
+    missing = p2.http.request(method, fill(path, missing_ids), json=body)
+
+    assert foreign.status_code == 404, foreign.text
+    assert foreign.headers.get(REQUEST_ID)
+    assert comparable(foreign, p1_objects) == comparable(missing, missing_ids)
+    assert snapshot(p1, p1_objects) == before
+
+
+@routes_of("object", needing="{message_id}")
+def test_foreign_message_in_own_thread_is_a_404_identical_to_a_missing_one(
+    p1: Project, p2: Project, p1_objects: dict[str, str], method: str, path: str
+):
+    body = MATRIX[(method, path)].body
+    before = snapshot(p1, p1_objects)
+    own = create_objects(p2)
+    foreign_ids = {**own, "message": p1_objects["message"]}
+    missing_ids = {**own, "message": lookalike(p1_objects["message"])}
+
+    foreign = p2.http.request(method, fill(path, foreign_ids), json=body)
+    missing = p2.http.request(method, fill(path, missing_ids), json=body)
+
+    assert foreign.status_code == 404, foreign.text
+    assert comparable(foreign, {"message": p1_objects["message"]}) == comparable(
+        missing, {"message": missing_ids["message"]}
+    )
+    assert snapshot(p1, p1_objects) == before
+
+
+@routes_of("object", needing="{message_id}")
+def test_message_of_another_thread_of_the_same_project_is_a_404(
+    p1: Project, p1_objects: dict[str, str], method: str, path: str
+):
+    body = MATRIX[(method, path)].body
+    other_thread = p1.http.post("/v1/threads", json={}).json()["id"]
+    before = snapshot(p1, p1_objects)
+    wrong_parent = {**p1_objects, "thread": other_thread}
+    missing_ids = {**wrong_parent, "message": lookalike(p1_objects["message"])}
+
+    response = p1.http.request(method, fill(path, wrong_parent), json=body)
+    missing = p1.http.request(method, fill(path, missing_ids), json=body)
+
+    assert response.status_code == 404, response.text
+    assert comparable(response, {"message": p1_objects["message"]}) == comparable(
+        missing, {"message": missing_ids["message"]}
+    )
+    assert snapshot(p1, p1_objects) == before
+    assert p1.http.get(f"/v1/threads/{other_thread}/messages").json()["data"] == []
+
+
+@routes_of("create")
+def test_created_objects_are_invisible_to_other_projects(
+    p1: Project, p2: Project, p1_objects: dict[str, str], method: str, path: str
+):
+    before = snapshot(p1, p1_objects)
+    created = p2.http.request(method, path, json=MATRIX[(method, path)].body)
+    assert created.status_code == 200, created.text
+    object_id = created.json()["id"]
+    assert "project_id" not in created.json()
+
+    assert p2.http.get(f"{path}/{object_id}").status_code == 200
+    error = p1.http.get(f"{path}/{object_id}")
+    assert error.status_code == 404
+    assert object_id not in p1.http.get("/v1/assistants", params={"limit": 100}).text
+    assert snapshot(p1, p1_objects) == before
+
+
+@routes_of("list")
+def test_lists_never_contain_foreign_objects(
+    p1: Project, p2: Project, p1_objects: dict[str, str], method: str, path: str
+):
+    own = create_objects(p2)
+    pages = [p2.http.request(method, path, params={"limit": 100})]
+    for cursor in p1_objects.values():
+        for direction in ("after", "before"):
+            pages.append(p2.http.request(method, path, params={direction: cursor, "limit": 100}))
+    for page in pages:
+        assert page.status_code == 200, page.text
+        for object_id in p1_objects.values():
+            assert object_id not in page.text
+    assert {item["id"] for item in pages[0].json()["data"]} <= set(own.values())
+
+
+@routes_of("public")
+def test_public_routes_hold_no_project_data(
+    p1: Project, p2: Project, p1_objects: dict[str, str], method: str, path: str
+):
+    response = p2.http.request(method, path)
+    assert response.status_code == 200
+    for value in [*p1_objects.values(), p1.project_id]:
+        assert value not in response.text
+
+
+# --- beyond the matrix ------------------------------------------------------------------------
+
+
+def test_message_lists_show_only_the_threads_own_messages(p1: Project, p2: Project):
+    mine, theirs = create_objects(p1), create_objects(p2)
+    for project, own, other in ((p1, mine, theirs), (p2, theirs, mine)):
+        page = project.http.get(f"/v1/threads/{own['thread']}/messages", params={"limit": 100})
+        assert own["message"] in {m["id"] for m in page.json()["data"]}
+        assert all(m["thread_id"] == own["thread"] for m in page.json()["data"])
+        for cursor in other.values():
+            for direction in ("after", "before"):
+                cursor_page = project.http.get(
+                    f"/v1/threads/{own['thread']}/messages", params={direction: cursor}
+                )
+                assert cursor_page.status_code in (200, 400)
+                assert other["message"] not in cursor_page.text
+
+
+@pytest.mark.parametrize("header", ["OpenAI-Project", "OpenAI-Organization"])
+def test_openai_project_headers_cannot_switch_projects(p1: Project, p2: Project, header: str):
+    mine = create_objects(p1)
+    spoof = {header: p1.project_id}
+    created = p2.http.post("/v1/assistants", json={"model": "gpt-4o"}, headers=spoof).json()
+    assert p1.http.get(f"/v1/assistants/{created['id']}").status_code == 404
+    assert p2.http.get(f"/v1/assistants/{mine['assistant']}", headers=spoof).status_code == 404
+    listed = p2.http.get("/v1/assistants", headers=spoof).json()["data"]
+    assert [item["id"] for item in listed] == [created["id"]]
+
+
+def test_responses_never_name_the_project(p1: Project):
+    ids = create_objects(p1)
+    thread = f"/v1/threads/{ids['thread']}"
+    responses = [
+        p1.http.get(f"/v1/assistants/{ids['assistant']}"),
+        p1.http.get("/v1/assistants"),
+        p1.http.get(thread),
+        p1.http.get(f"{thread}/messages"),
+        p1.http.post(f"{thread}/messages/{ids['message']}", json=MODIFY),
+        p1.http.delete(f"/v1/assistants/{ids['assistant']}"),
+    ]
+    for response in responses:
+        assert response.status_code == 200
+        assert p1.project_id not in response.text
+        assert "project_id" not in response.text
