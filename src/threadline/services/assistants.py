@@ -38,9 +38,11 @@ class AssistantService:
             "response_format": dump_response_format(request.response_format),
             "reasoning_effort": request.reasoning_effort,
         }
+        # Built before the write: a record the response type rejects is never stored.
+        created = objects.assistant(record)
         async with self._db.write() as connection:
             await _assistants.insert(connection, record)
-        return objects.assistant(record)
+        return created
 
     async def retrieve(self, project_id: str, assistant_id: str) -> Assistant:
         async with self._db.read() as connection:

@@ -60,11 +60,13 @@ class MessageService:
 
     async def create(self, project_id: str, thread_id: str, request: CreateMessage) -> Message:
         record = message_record(project_id, thread_id, request, clock.now())
+        # Built before the write: a record the response type rejects is never stored.
+        created = objects.message(record)
         async with self._db.write() as connection:
             if not await _threads.exists(connection, project_id, thread_id):
                 raise NotFound.object("thread", thread_id, param="thread_id")
             await _messages.insert(connection, record)
-        return objects.message(record)
+        return created
 
     async def retrieve(self, project_id: str, thread_id: str, message_id: str) -> Message:
         async with self._db.read() as connection:

@@ -35,10 +35,12 @@ class ThreadService:
             message_record(project_id, record["id"], message, created_at)
             for message in request.messages
         ]
+        # Built before the write: a record the response type rejects is never stored.
+        created = objects.thread(record)
         async with self._db.write() as connection:
             await _threads.insert(connection, record)
             await _messages.insert_many(connection, messages)
-        return objects.thread(record)
+        return created
 
     async def retrieve(self, project_id: str, thread_id: str) -> Thread:
         async with self._db.read() as connection:
