@@ -27,6 +27,8 @@ def _serve(args: argparse.Namespace) -> int:
         port=args.port,
         log_level=args.log_level,
         access_log=settings.log_requests,
+        # Client addresses are not taken from X-Forwarded-For: nothing here trusts a proxy yet.
+        proxy_headers=False,
         timeout_graceful_shutdown=30,
     )
     return 0

@@ -81,3 +81,39 @@ def test_sqlite_concurrent_writers_never_see_database_is_locked(tmp_path: Path) 
 
         codes = asyncio.run(hammer())
     assert codes == [200] * 1000
+
+
+def test_sqlite_writes_wait_for_another_process_without_blocking_the_server(
+    tmp_path: Path,
+) -> None:
+    import sqlite3
+    from concurrent.futures import ThreadPoolExecutor
+
+    settings = Settings(data_dir=tmp_path, master_key=MASTER_KEY)
+    with (
+        threaded_server(settings) as url,
+        httpx.Client(
+            base_url=url, headers={"Authorization": f"Bearer {MASTER_KEY}"}, timeout=30
+        ) as admin,
+    ):
+        headers = {"Authorization": f"Bearer {new_project_key(admin)}"}
+        with httpx.Client(base_url=f"{url}/v1", headers=headers, timeout=30) as client:
+            thread = client.post("/threads", json={}).json()["id"]
+            # Another process (here: another connection) takes the write lock and keeps it.
+            other = sqlite3.connect(tmp_path / "threadline.db", isolation_level=None)
+            other.execute("BEGIN IMMEDIATE")
+            with ThreadPoolExecutor(1) as pool:
+                pending = pool.submit(
+                    client.post,
+                    f"/threads/{thread}/messages",
+                    json={"role": "user", "content": "waited"},
+                )
+                # The server keeps answering reads while that write waits for the lock.
+                with httpx.Client(base_url=url, timeout=30) as probe:
+                    assert probe.get("/healthz").status_code == 200
+                assert not pending.done()
+                other.execute("COMMIT")
+                assert pending.result(timeout=30).status_code == 200
+            other.close()
+            listed = client.get(f"/threads/{thread}/messages").json()["data"]
+            assert [m["content"][0]["text"]["value"] for m in listed] == ["waited"]

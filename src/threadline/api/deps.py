@@ -17,7 +17,8 @@ from threadline.storage.pagination import PageRequest
 Model = TypeVar("Model", bound=BaseModel)
 
 
-def app_state(request: Request) -> AppState:
+# Dependencies are ``async``: FastAPI runs a plain ``def`` one on its thread pool, a hop a request.
+async def app_state(request: Request) -> AppState:
     return request.app.state.threadline  # type: ignore[no-any-return]
 
 
@@ -125,7 +126,7 @@ def json_body(model: type[Model]) -> Callable[[Request, AppState], Awaitable[Mod
     return parse
 
 
-def page_request(request: Request) -> PageRequest:
+async def page_request(request: Request) -> PageRequest:
     query = request.query_params
     raw_limit = query.get("limit")
     limit = 20

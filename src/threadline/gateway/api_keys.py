@@ -16,7 +16,7 @@ from typing import Any
 from threadline import clock, ids
 from threadline.errors import AuthenticationFailed, InvalidRequest, NotFound
 from threadline.storage import key_store
-from threadline.storage.database import Database
+from threadline.storage.database import Connection, Database
 
 KEY_PREFIX = "sk-tl-"
 # Per-key limits are stored as 32-bit integers (PostgreSQL INTEGER).
@@ -84,59 +84,44 @@ class KeyService:
             if limit is not None and not 1 <= limit <= MAX_LIMIT:
                 raise InvalidRequest(f"'{param}' must be between 1 and {MAX_LIMIT}.", param=param)
         secret = KEY_PREFIX + "".join(secrets.choice(_ALPHABET) for _ in range(32))
-        async with self._db.write() as connection:
-            project_record = await key_store.get_project_by_name(connection, project)
-            if project_record is None:
-                project_record = {
-                    "id": ids.project_id(),
-                    "name": project,
-                    "created_at": clock.now(),
-                }
-                await key_store.insert_project(connection, project_record)
-            key_id = ids.api_key_id()
-            await key_store.insert_key(
-                connection,
-                {
-                    "id": key_id,
-                    "project_id": project_record["id"],
-                    "name": name,
-                    "key_hash": hash_key(secret),
-                    # Only the public prefix and the last 4 characters: enough to recognise a key.
-                    "key_hint": f"{KEY_PREFIX}…{secret[-4:]}",
-                    "rpm": rpm,
-                    "tpm": tpm,
-                    "models": models,
-                    "created_at": clock.now(),
-                    "revoked_at": None,
-                },
-            )
+        key_id = ids.api_key_id()
+        record = {
+            "id": key_id,
+            "name": name,
+            "key_hash": hash_key(secret),
+            # Only the public prefix and the last 4 characters: enough to recognise a key.
+            "key_hint": f"{KEY_PREFIX}…{secret[-4:]}",
+            "rpm": rpm,
+            "tpm": tpm,
+            "models": models,
+            "created_at": clock.now(),
+            "revoked_at": None,
+        }
+        await self._db.write(key_store.insert_key, project, record)
         return CreatedKey(id=key_id, project=project, name=name, secret=secret)
 
     async def list(self, project: str | None = None) -> list[dict[str, Any]]:
-        async with self._db.read() as connection:
-            return [public_key_view(r) for r in await key_store.list_keys(connection, project)]
+        return [public_key_view(r) for r in await self._db.read(key_store.list_keys, project)]
 
     async def get(self, key_id: str) -> dict[str, Any]:
-        async with self._db.read() as connection:
-            record = await key_store.get_key(connection, key_id)
+        record = await self._db.read(key_store.get_key, key_id)
         if record is None:
             raise NotFound.object("api key", key_id)
         return public_key_view(record)
 
     async def revoke(self, key_id: str) -> dict[str, Any]:
-        async with self._db.write() as connection:
-            await key_store.revoke_key(connection, key_id, clock.now())
-            record = await key_store.get_key(connection, key_id)
+        record = await self._db.write(_revoke, key_id, clock.now())
         if record is None:
             raise NotFound.object("api key", key_id)
         self._cache = {
-            h: v for h, v in self._cache.items() if v[1] is None or v[1].key_id != key_id
+            key_hash: entry
+            for key_hash, entry in self._cache.items()
+            if entry[1] is None or entry[1].key_id != key_id
         }
         return public_key_view(record)
 
     async def count(self) -> int:
-        async with self._db.read() as connection:
-            return await key_store.count_keys(connection)
+        return await self._db.read(key_store.count_keys)
 
     async def authenticate(self, secret: str) -> Principal:
         key_hash = hash_key(secret)
@@ -157,8 +142,7 @@ class KeyService:
         return principal
 
     async def _load(self, key_hash: str) -> Principal | None:
-        async with self._db.read() as connection:
-            record = await key_store.find_key_by_hash(connection, key_hash)
+        record = await self._db.read(key_store.find_key_by_hash, key_hash)
         # The lookup is by an index over the hash; compare in constant time all the same.
         if record is None or not hmac.compare_digest(record["key_hash"], key_hash):
             return None
@@ -172,6 +156,11 @@ class KeyService:
             tpm=record["tpm"],
             models=tuple(record["models"]) if record["models"] else None,
         )
+
+
+def _revoke(connection: Connection, key_id: str, when: int) -> dict[str, Any] | None:
+    key_store.revoke_key(connection, key_id, when)
+    return key_store.get_key(connection, key_id)
 
 
 def _redact(secret: str) -> str:

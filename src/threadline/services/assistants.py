@@ -40,20 +40,17 @@ class AssistantService:
         }
         # Built before the write: a record the response type rejects is never stored.
         created = objects.assistant(record)
-        async with self._db.write() as connection:
-            await _assistants.insert(connection, record)
+        await self._db.write(_assistants.insert, record)
         return created
 
     async def retrieve(self, project_id: str, assistant_id: str) -> Assistant:
-        async with self._db.read() as connection:
-            record = await _assistants.get(connection, project_id, assistant_id)
+        record = await self._db.read(_assistants.get, project_id, assistant_id)
         if record is None:
             raise NotFound.object("assistant", assistant_id)
         return objects.assistant(record)
 
     async def list(self, project_id: str, page: PageRequest) -> ListPage:
-        async with self._db.read() as connection:
-            result = await _assistants.list(connection, project_id, page)
+        result = await self._db.read(_assistants.list, project_id, page)
         return objects.list_page([objects.assistant(r) for r in result.items], result.has_more)
 
     async def modify(
@@ -61,19 +58,13 @@ class AssistantService:
     ) -> Assistant:
         check_tool_resources(request.tool_resources)
         changes = _assistant_changes(request)
-        async with self._db.write() as connection:
-            if changes:
-                found = await _assistants.update(connection, project_id, assistant_id, changes)
-            else:
-                found = await _assistants.exists(connection, project_id, assistant_id)
-            record = await _assistants.get(connection, project_id, assistant_id) if found else None
+        record = await self._db.write(_assistants.modify, project_id, assistant_id, changes)
         if record is None:
             raise NotFound.object("assistant", assistant_id)
         return objects.assistant(record)
 
     async def delete(self, project_id: str, assistant_id: str) -> AssistantDeleted:
-        async with self._db.write() as connection:
-            deleted = await _assistants.delete(connection, project_id, assistant_id)
+        deleted = await self._db.write(_assistants.delete, project_id, assistant_id)
         if not deleted:
             raise NotFound.object("assistant", assistant_id)
         return objects.assistant_deleted(assistant_id)

@@ -7,8 +7,8 @@ from threadline.errors import NotFound
 from threadline.schemas import objects
 from threadline.schemas.objects import ListPage, Message, MessageDeleted
 from threadline.schemas.requests import CreateMessage, ModifyMessage
-from threadline.storage.database import Database
-from threadline.storage.pagination import PageRequest
+from threadline.storage.database import Connection, Database
+from threadline.storage.pagination import Page, PageRequest
 from threadline.storage.repositories import MessageRepository, ThreadRepository
 
 _messages = MessageRepository()
@@ -62,15 +62,12 @@ class MessageService:
         record = message_record(project_id, thread_id, request, clock.now())
         # Built before the write: a record the response type rejects is never stored.
         created = objects.message(record)
-        async with self._db.write() as connection:
-            if not await _threads.exists(connection, project_id, thread_id):
-                raise NotFound.object("thread", thread_id, param="thread_id")
-            await _messages.insert(connection, record)
+        if not await self._db.write(_messages.insert_into_thread, record):
+            raise NotFound.object("thread", thread_id, param="thread_id")
         return created
 
     async def retrieve(self, project_id: str, thread_id: str, message_id: str) -> Message:
-        async with self._db.read() as connection:
-            record = await _messages.get_in_thread(connection, project_id, thread_id, message_id)
+        record = await self._db.read(_messages.get_in_thread, project_id, thread_id, message_id)
         if record is None:
             raise NotFound.object("message", message_id)
         return objects.message(record)
@@ -78,33 +75,45 @@ class MessageService:
     async def list(
         self, project_id: str, thread_id: str, page: PageRequest, run_id: str | None = None
     ) -> ListPage:
-        async with self._db.read() as connection:
-            if not await _threads.exists(connection, project_id, thread_id):
-                raise NotFound.object("thread", thread_id, param="thread_id")
-            result = await _messages.list(
-                connection, project_id, page, thread_id=thread_id, run_id=run_id
-            )
+        result = await self._db.read(_list_in_thread, project_id, thread_id, page, run_id)
         return objects.list_page([objects.message(r) for r in result.items], result.has_more)
 
     async def modify(
         self, project_id: str, thread_id: str, message_id: str, request: ModifyMessage
     ) -> Message:
-        async with self._db.write() as connection:
-            record = await _messages.get_in_thread(connection, project_id, thread_id, message_id)
-            if record is None:
-                raise NotFound.object("message", message_id)
-            if "metadata" in request.model_fields_set:
-                record["metadata"] = request.metadata or {}
-                await _messages.update(
-                    connection, project_id, message_id, {"metadata": record["metadata"]}
-                )
+        sent = "metadata" in request.model_fields_set
+        metadata = (request.metadata or {}) if sent else None
+        record = await self._db.write(_modify_metadata, project_id, thread_id, message_id, metadata)
         return objects.message(record)
 
     async def delete(self, project_id: str, thread_id: str, message_id: str) -> MessageDeleted:
-        async with self._db.write() as connection:
-            deleted = await _messages.delete_in_thread(
-                connection, project_id, thread_id, message_id
-            )
+        deleted = await self._db.write(
+            _messages.delete_in_thread, project_id, thread_id, message_id
+        )
         if not deleted:
             raise NotFound.object("message", message_id)
         return objects.message_deleted(message_id)
+
+
+def _list_in_thread(
+    connection: Connection, project_id: str, thread_id: str, page: PageRequest, run_id: str | None
+) -> Page:
+    if not _threads.exists(connection, project_id, thread_id):
+        raise NotFound.object("thread", thread_id, param="thread_id")
+    return _messages.list(connection, project_id, page, thread_id=thread_id, run_id=run_id)
+
+
+def _modify_metadata(
+    connection: Connection,
+    project_id: str,
+    thread_id: str,
+    message_id: str,
+    metadata: dict[str, str] | None,
+) -> dict[str, Any]:
+    record = _messages.get_in_thread(connection, project_id, thread_id, message_id)
+    if record is None:
+        raise NotFound.object("message", message_id)
+    if metadata is not None:
+        record["metadata"] = metadata
+        _messages.update(connection, project_id, message_id, {"metadata": metadata})
+    return record

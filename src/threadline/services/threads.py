@@ -10,7 +10,7 @@ from threadline.schemas.objects import Thread, ThreadDeleted
 from threadline.schemas.requests import CreateThread, ModifyThread
 from threadline.services.messages import message_record
 from threadline.services.tool_resources import check_tool_resources
-from threadline.storage.database import Database
+from threadline.storage.database import Connection, Database
 from threadline.storage.repositories import MessageRepository, ThreadRepository
 
 _threads = ThreadRepository()
@@ -37,14 +37,11 @@ class ThreadService:
         ]
         # Built before the write: a record the response type rejects is never stored.
         created = objects.thread(record)
-        async with self._db.write() as connection:
-            await _threads.insert(connection, record)
-            await _messages.insert_many(connection, messages)
+        await self._db.write(_insert_thread, record, messages)
         return created
 
     async def retrieve(self, project_id: str, thread_id: str) -> Thread:
-        async with self._db.read() as connection:
-            record = await _threads.get(connection, project_id, thread_id)
+        record = await self._db.read(_threads.get, project_id, thread_id)
         if record is None:
             raise NotFound.object("thread", thread_id)
         return objects.thread(record)
@@ -56,19 +53,26 @@ class ThreadService:
             changes["metadata"] = request.metadata or {}
         if "tool_resources" in request.model_fields_set:
             changes["tool_resources"] = dump_tool_resources(request.tool_resources)
-        async with self._db.write() as connection:
-            if changes:
-                await _threads.update(connection, project_id, thread_id, changes)
-            record = await _threads.get(connection, project_id, thread_id)
+        record = await self._db.write(_threads.modify, project_id, thread_id, changes)
         if record is None:
             raise NotFound.object("thread", thread_id)
         return objects.thread(record)
 
     async def delete(self, project_id: str, thread_id: str) -> ThreadDeleted:
-        async with self._db.write() as connection:
-            # Messages first: no orphan survives even where foreign keys are not enforced.
-            if not await _threads.exists(connection, project_id, thread_id):
-                raise NotFound.object("thread", thread_id)
-            await _messages.delete_thread_messages(connection, project_id, thread_id)
-            await _threads.delete(connection, project_id, thread_id)
+        await self._db.write(_delete_thread, project_id, thread_id)
         return objects.thread_deleted(thread_id)
+
+
+def _insert_thread(
+    connection: Connection, record: dict[str, Any], messages: list[dict[str, Any]]
+) -> None:
+    _threads.insert(connection, record)
+    _messages.insert_many(connection, messages)
+
+
+def _delete_thread(connection: Connection, project_id: str, thread_id: str) -> None:
+    if not _threads.exists(connection, project_id, thread_id):
+        raise NotFound.object("thread", thread_id)
+    # Messages first: no orphan survives even where foreign keys are not enforced.
+    _messages.delete_thread_messages(connection, project_id, thread_id)
+    _threads.delete(connection, project_id, thread_id)

@@ -1,109 +1,105 @@
-"""Engine set-up for the two supported databases.
+"""The database: units of work run in one step, on SQLite or PostgreSQL.
 
-SQLite: WAL so readers never block the writer, a busy timeout, and every write transaction begins
-with ``BEGIN IMMEDIATE`` under an in-process lock. A deferred transaction that reads and then
-writes can fail at once with "database is locked" when another writer got in between; taking the
-write lock up front removes that failure mode instead of retrying around it.
+A *unit of work* is a plain function ``work(connection, *args)`` of synchronous SQLAlchemy Core
+code; ``Database.read`` and ``Database.write`` run it inside one transaction and return its result.
+Repositories and services never hold a connection across an ``await``.
 
-PostgreSQL (asyncpg): a plain connection pool; concurrency is the database's job.
+Why synchronous units: with an async driver every statement is a round trip between the event
+loop and the driver (for aiosqlite, a thread hop per cursor, execute, fetch and close: a dozen per
+request), and that, not the database, was most of a request's cost. Here a whole unit is one step:
+
+- **SQLite**: inline on the event loop (see ``sqlite.py`` for why, and for what keeps it from
+  blocking).
+- **PostgreSQL** (``asyncpg``): through ``AsyncConnection.run_sync`` on the event loop;
+  concurrency is the database's job.
+
+A ``Database`` belongs to one event loop.
 """
 
-import asyncio
 import logging
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
-from pathlib import Path
-from typing import Any
+from collections.abc import Callable
+from typing import Concatenate, ParamSpec, TypeVar
 
-from sqlalchemy import event, exc, text
+import orjson
+from sqlalchemy import Connection, exc, text
 from sqlalchemy.engine.url import make_url
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from threadline.errors import ServiceUnavailable
+from threadline.storage.sqlite import SqliteUnits
+
+__all__ = ["Connection", "Database", "redacted_url"]
+
+logger = logging.getLogger("threadline.storage")
+
+P = ParamSpec("P")
+T = TypeVar("T")
+Work = Callable[Concatenate[Connection, P], T]
 
 # Failures that mean "the database cannot answer right now" (down, restarting, locked past the
 # busy timeout), as opposed to a bug: the client gets a retryable 503, never a 500.
 _UNAVAILABLE = (exc.OperationalError, exc.InterfaceError, OSError, TimeoutError)
 
-logger = logging.getLogger("threadline.storage")
-
-_SQLITE_PRAGMAS = (
-    "PRAGMA journal_mode=WAL",
-    "PRAGMA synchronous=NORMAL",
-    "PRAGMA busy_timeout=10000",
-    "PRAGMA foreign_keys=ON",
-    "PRAGMA temp_store=MEMORY",
-    "PRAGMA cache_size=-32768",
-)
-
-
-def _configure_sqlite(engine: AsyncEngine) -> None:
-    @event.listens_for(engine.sync_engine, "connect")
-    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
-        # Hand transaction control to SQLAlchemy's "begin" event below (the documented recipe).
-        dbapi_connection.isolation_level = None
-        cursor = dbapi_connection.cursor()
-        for pragma in _SQLITE_PRAGMAS:
-            cursor.execute(pragma)
-        cursor.close()
-
-    @event.listens_for(engine.sync_engine, "begin")
-    def _on_begin(connection: Any) -> None:
-        immediate = connection.get_execution_options().get("sqlite_immediate", False)
-        connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
-
 
 class Database:
-    """Owns the engine and hands out read and write connections."""
+    """Owns the engine and runs units of work."""
 
     def __init__(self, url: str, *, pool_size: int = 10) -> None:
         self.url = url
         self.is_sqlite = url.startswith("sqlite")
+        self._sqlite: SqliteUnits | None = None
+        self._async_engine: AsyncEngine | None = None
         if self.is_sqlite:
-            database = make_url(url).database
-            if database and database != ":memory:":
-                Path(database).parent.mkdir(parents=True, exist_ok=True)
-            self.engine = create_async_engine(url, pool_size=4, max_overflow=4)
-            _configure_sqlite(self.engine)
+            self._sqlite = SqliteUnits(make_url(url))
         else:
-            self.engine = create_async_engine(
-                url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True
+            self._async_engine = create_async_engine(
+                url,
+                pool_size=pool_size,
+                max_overflow=pool_size,
+                pool_pre_ping=True,
+                json_serializer=lambda value: orjson.dumps(value).decode(),
+                json_deserializer=orjson.loads,
             )
-        self._write_lock = asyncio.Lock() if self.is_sqlite else None
 
-    @asynccontextmanager
-    async def read(self) -> AsyncIterator[AsyncConnection]:
+    async def read(self, work: Work[P, T], /, *args: P.args, **kwargs: P.kwargs) -> T:
+        """Run ``work(connection, *args)`` in a read transaction (one consistent snapshot)."""
         try:
-            async with self.engine.connect() as connection:
-                yield connection
+            if self._sqlite is not None:
+                return await self._sqlite.run(False, work, args, kwargs)
+            assert self._async_engine is not None
+            async with self._async_engine.connect() as connection:
+                return await connection.run_sync(work, *args, **kwargs)
         except _UNAVAILABLE as error:
             raise _unavailable(error) from error
 
-    @asynccontextmanager
-    async def write(self) -> AsyncIterator[AsyncConnection]:
-        """A connection inside one transaction, committed on success, rolled back on error."""
+    async def write(self, work: Work[P, T], /, *args: P.args, **kwargs: P.kwargs) -> T:
+        """Run ``work(connection, *args)`` in a write transaction: committed if it returns,
+        rolled back if it raises (an ``APIError`` raised inside leaves nothing behind)."""
         try:
-            if self._write_lock is None:
-                async with self.engine.begin() as connection:
-                    yield connection
-                return
-            async with self._write_lock, self.engine.connect() as connection:
-                connection = await connection.execution_options(sqlite_immediate=True)
-                async with connection.begin():
-                    yield connection
+            if self._sqlite is not None:
+                return await self._sqlite.run(True, work, args, kwargs)
+            assert self._async_engine is not None
+            async with self._async_engine.begin() as connection:
+                return await connection.run_sync(work, *args, **kwargs)
         except _UNAVAILABLE as error:
             raise _unavailable(error) from error
 
     async def ping(self) -> bool:
         try:
-            async with self.read() as connection:
-                await connection.execute(text("SELECT 1"))
+            await self.read(_select_one)
         except ServiceUnavailable:
             return False
         return True
 
     async def dispose(self) -> None:
-        await self.engine.dispose()
+        if self._sqlite is not None:
+            self._sqlite.dispose()
+        if self._async_engine is not None:
+            await self._async_engine.dispose()
+
+
+def _select_one(connection: Connection) -> None:
+    connection.execute(text("SELECT 1"))
 
 
 def _unavailable(error: BaseException) -> ServiceUnavailable:

@@ -2,9 +2,9 @@
 
 from typing import Any
 
-from sqlalchemy import func, insert, select, update
-from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy import Connection, func, insert, select, update
 
+from threadline import ids
 from threadline.storage.tables import ApiKeyRow, ProjectRow
 
 Record = dict[str, Any]
@@ -13,25 +13,26 @@ _projects = ProjectRow.__table__
 _keys = ApiKeyRow.__table__
 
 
-async def get_project_by_name(connection: AsyncConnection, name: str) -> Record | None:
-    row = (
-        (await connection.execute(select(_projects).where(_projects.c.name == name)))
-        .mappings()
-        .first()
-    )
+def get_project_by_name(connection: Connection, name: str) -> Record | None:
+    row = connection.execute(select(_projects).where(_projects.c.name == name)).mappings().first()
     return dict(row) if row else None
 
 
-async def insert_project(connection: AsyncConnection, record: Record) -> None:
-    await connection.execute(insert(_projects), record)
+def insert_project(connection: Connection, record: Record) -> None:
+    connection.execute(insert(_projects), record)
 
 
-async def count_keys(connection: AsyncConnection) -> int:
-    return int((await connection.execute(select(func.count()).select_from(_keys))).scalar_one())
+def count_keys(connection: Connection) -> int:
+    return int(connection.execute(select(func.count()).select_from(_keys)).scalar_one())
 
 
-async def insert_key(connection: AsyncConnection, record: Record) -> None:
-    await connection.execute(insert(_keys), record)
+def insert_key(connection: Connection, project: str, record: Record) -> None:
+    """Insert a key for the project named ``project``, creating the project on first use."""
+    found = get_project_by_name(connection, project)
+    if found is None:
+        found = {"id": ids.project_id(), "name": project, "created_at": record["created_at"]}
+        insert_project(connection, found)
+    connection.execute(insert(_keys), {**record, "project_id": found["id"]})
 
 
 def _key_with_project_query() -> Any:
@@ -40,29 +41,29 @@ def _key_with_project_query() -> Any:
     )
 
 
-async def find_key_by_hash(connection: AsyncConnection, key_hash: str) -> Record | None:
+def find_key_by_hash(connection: Connection, key_hash: str) -> Record | None:
     query = _key_with_project_query().where(_keys.c.key_hash == key_hash)
-    row = (await connection.execute(query)).mappings().first()
+    row = connection.execute(query).mappings().first()
     return dict(row) if row else None
 
 
-async def get_key(connection: AsyncConnection, key_id: str) -> Record | None:
+def get_key(connection: Connection, key_id: str) -> Record | None:
     query = _key_with_project_query().where(_keys.c.id == key_id)
-    row = (await connection.execute(query)).mappings().first()
+    row = connection.execute(query).mappings().first()
     return dict(row) if row else None
 
 
-async def list_keys(connection: AsyncConnection, project: str | None = None) -> list[Record]:
+def list_keys(connection: Connection, project: str | None = None) -> list[Record]:
     query = _key_with_project_query().order_by(_keys.c.id)
     if project is not None:
         query = query.where(_projects.c.name == project)
-    return [dict(row) for row in (await connection.execute(query)).mappings()]
+    return [dict(row) for row in connection.execute(query).mappings()]
 
 
-async def revoke_key(connection: AsyncConnection, key_id: str, when: int) -> bool:
+def revoke_key(connection: Connection, key_id: str, when: int) -> bool:
     statement = (
         update(_keys)
         .where(_keys.c.id == key_id, _keys.c.revoked_at.is_(None))
         .values(revoked_at=when)
     )
-    return (await connection.execute(statement)).rowcount > 0
+    return connection.execute(statement).rowcount > 0

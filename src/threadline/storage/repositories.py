@@ -1,11 +1,14 @@
-"""Data access for the API objects. Every query is scoped by ``project_id``: an object of another
-project is indistinguishable from a missing one. Repositories take a connection, so a service can
-group several calls in one transaction."""
+"""Data access for the API objects, as functions over a connection that services combine into
+units of work (see ``database.py``). Every query is scoped by ``project_id``: an object of another
+project is indistinguishable from a missing one.
 
+The statements that run on every request are built once, with bound parameters: building a
+SQLAlchemy statement costs more than SQLite takes to run it."""
+
+from functools import cached_property
 from typing import Any
 
-from sqlalchemy import Table, delete, func, insert, select, update
-from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy import Connection, Table, bindparam, delete, func, insert, select, update
 
 from threadline.storage.pagination import Page, PageRequest, finish_page, paginate
 from threadline.storage.tables import AssistantRow, MessageRow, ThreadRow
@@ -13,33 +16,55 @@ from threadline.storage.tables import AssistantRow, MessageRow, ThreadRow
 Record = dict[str, Any]
 
 
+def _first(connection: Connection, statement: Any, params: dict[str, Any]) -> Record | None:
+    row = connection.execute(statement, params).mappings().first()
+    return dict(row) if row is not None else None
+
+
 class ScopedRepository:
     """CRUD over one table whose rows belong to a project."""
 
     table: Table
 
-    async def insert(self, connection: AsyncConnection, record: Record) -> None:
-        await connection.execute(insert(self.table), record)
+    @cached_property
+    def _by_id(self) -> Any:
+        columns = self.table.c
+        return (columns.id == bindparam("object_id")) & (
+            columns.project_id == bindparam("project_id")
+        )
 
-    async def insert_many(self, connection: AsyncConnection, records: list[Record]) -> None:
+    @cached_property
+    def _get(self) -> Any:
+        return select(self.table).where(self._by_id)
+
+    @cached_property
+    def _exists(self) -> Any:
+        return select(self.table.c.id).where(self._by_id)
+
+    @cached_property
+    def _delete(self) -> Any:
+        return delete(self.table).where(self._by_id)
+
+    @cached_property
+    def _insert(self) -> Any:
+        return insert(self.table)
+
+    def insert(self, connection: Connection, record: Record) -> None:
+        connection.execute(self._insert, record)
+
+    def insert_many(self, connection: Connection, records: list[Record]) -> None:
         if records:
-            await connection.execute(insert(self.table), records)
+            connection.execute(self._insert, records)
 
-    async def get(
-        self, connection: AsyncConnection, project_id: str, object_id: str
-    ) -> Record | None:
-        columns = self.table.c
-        query = select(self.table).where(columns.id == object_id, columns.project_id == project_id)
-        row = (await connection.execute(query)).mappings().first()
-        return dict(row) if row is not None else None
+    def get(self, connection: Connection, project_id: str, object_id: str) -> Record | None:
+        return _first(connection, self._get, {"object_id": object_id, "project_id": project_id})
 
-    async def exists(self, connection: AsyncConnection, project_id: str, object_id: str) -> bool:
-        columns = self.table.c
-        query = select(columns.id).where(columns.id == object_id, columns.project_id == project_id)
-        return (await connection.execute(query)).first() is not None
+    def exists(self, connection: Connection, project_id: str, object_id: str) -> bool:
+        params = {"object_id": object_id, "project_id": project_id}
+        return connection.execute(self._exists, params).first() is not None
 
-    async def update(
-        self, connection: AsyncConnection, project_id: str, object_id: str, values: Record
+    def update(
+        self, connection: Connection, project_id: str, object_id: str, values: Record
     ) -> bool:
         columns = self.table.c
         statement = (
@@ -47,36 +72,37 @@ class ScopedRepository:
             .where(columns.id == object_id, columns.project_id == project_id)
             .values(**values)
         )
-        return (await connection.execute(statement)).rowcount > 0
+        return connection.execute(statement).rowcount > 0
 
-    async def delete(self, connection: AsyncConnection, project_id: str, object_id: str) -> bool:
-        columns = self.table.c
-        statement = delete(self.table).where(
-            columns.id == object_id, columns.project_id == project_id
-        )
-        return (await connection.execute(statement)).rowcount > 0
+    def modify(
+        self, connection: Connection, project_id: str, object_id: str, changes: Record
+    ) -> Record | None:
+        """Apply ``changes`` (possibly none) and return the row as it now is, or None."""
+        if changes and not self.update(connection, project_id, object_id, changes):
+            return None
+        return self.get(connection, project_id, object_id)
 
-    async def list(
-        self,
-        connection: AsyncConnection,
-        project_id: str,
-        page: PageRequest,
-        **filters: Any,
+    def delete(self, connection: Connection, project_id: str, object_id: str) -> bool:
+        params = {"object_id": object_id, "project_id": project_id}
+        return connection.execute(self._delete, params).rowcount > 0
+
+    def list(
+        self, connection: Connection, project_id: str, page: PageRequest, **filters: Any
     ) -> Page:
         columns = self.table.c
         query = select(self.table).where(columns.project_id == project_id)
         for name, value in filters.items():
             if value is not None:
                 query = query.where(columns[name] == value)
-        result = await connection.execute(paginate(query, columns.id, page))
+        result = connection.execute(paginate(query, columns.id, page))
         return finish_page([dict(row) for row in result.mappings()], page)
 
-    async def count(self, connection: AsyncConnection, project_id: str, **filters: Any) -> int:
+    def count(self, connection: Connection, project_id: str, **filters: Any) -> int:
         columns = self.table.c
         query = select(func.count()).select_from(self.table).where(columns.project_id == project_id)
         for name, value in filters.items():
             query = query.where(columns[name] == value)
-        return int((await connection.execute(query)).scalar_one())
+        return int(connection.execute(query).scalar_one())
 
 
 class AssistantRepository(ScopedRepository):
@@ -90,34 +116,51 @@ class ThreadRepository(ScopedRepository):
 class MessageRepository(ScopedRepository):
     table = MessageRow.__table__  # type: ignore[assignment]
 
-    async def get_in_thread(
-        self, connection: AsyncConnection, project_id: str, thread_id: str, message_id: str
+    @cached_property
+    def _in_thread(self) -> Any:
+        return self._by_id & (self.table.c.thread_id == bindparam("thread_id"))
+
+    @cached_property
+    def _get_in_thread(self) -> Any:
+        return select(self.table).where(self._in_thread)
+
+    @cached_property
+    def _delete_in_thread(self) -> Any:
+        return delete(self.table).where(self._in_thread)
+
+    @cached_property
+    def _insert_into_thread(self) -> Any:
+        # One statement instead of "does the thread exist?" plus an insert: the row is written
+        # only if the thread exists in this project.
+        threads = ThreadRow.__table__
+        columns = [c for c in self.table.c if c.name != "thread_id"]
+        source = select(*(bindparam(c.name, type_=c.type) for c in columns), threads.c.id).where(
+            threads.c.id == bindparam("thread_id"),
+            threads.c.project_id == bindparam("project_id"),
+        )
+        return insert(self.table).from_select([*(c.name for c in columns), "thread_id"], source)
+
+    def insert_into_thread(self, connection: Connection, record: Record) -> bool:
+        """Insert ``record`` if its thread exists in its project; False if it does not."""
+        return connection.execute(self._insert_into_thread, record).rowcount > 0
+
+    def get_in_thread(
+        self, connection: Connection, project_id: str, thread_id: str, message_id: str
     ) -> Record | None:
-        columns = self.table.c
-        query = select(self.table).where(
-            columns.id == message_id,
-            columns.thread_id == thread_id,
-            columns.project_id == project_id,
-        )
-        row = (await connection.execute(query)).mappings().first()
-        return dict(row) if row is not None else None
+        params = {"object_id": message_id, "project_id": project_id, "thread_id": thread_id}
+        return _first(connection, self._get_in_thread, params)
 
-    async def delete_in_thread(
-        self, connection: AsyncConnection, project_id: str, thread_id: str, message_id: str
+    def delete_in_thread(
+        self, connection: Connection, project_id: str, thread_id: str, message_id: str
     ) -> bool:
-        columns = self.table.c
-        statement = delete(self.table).where(
-            columns.id == message_id,
-            columns.thread_id == thread_id,
-            columns.project_id == project_id,
-        )
-        return (await connection.execute(statement)).rowcount > 0
+        params = {"object_id": message_id, "project_id": project_id, "thread_id": thread_id}
+        return connection.execute(self._delete_in_thread, params).rowcount > 0
 
-    async def delete_thread_messages(
-        self, connection: AsyncConnection, project_id: str, thread_id: str
+    def delete_thread_messages(
+        self, connection: Connection, project_id: str, thread_id: str
     ) -> None:
         columns = self.table.c
-        await connection.execute(
+        connection.execute(
             delete(self.table).where(
                 columns.thread_id == thread_id, columns.project_id == project_id
             )

@@ -1,0 +1,166 @@
+"""Units of work on SQLite, the embedded default.
+
+A unit runs **inline on the event loop**, on one connection that belongs to the loop: a point
+read or a one-row write takes SQLite tens of microseconds, less than handing it to a thread and
+back costs (measured: moving units to a thread pool cut message creates/s by a third on two
+cores). Units never ``await``, so on one loop they cannot interleave: writes are serialized
+without any lock.
+
+Two things could still block the loop, and both are moved off it:
+
+- *Another process holds the write lock* (``threadline keys create`` while serving): the inline
+  connection has no busy timeout, so ``BEGIN IMMEDIATE`` fails at once, before any work, and the
+  unit is retried on a fallback thread that waits up to the busy timeout.
+- *Checkpoints*, which copy the WAL into the database file and fsync: automatic checkpoints are
+  off on the inline connection, and a passive checkpoint runs on the fallback writer thread
+  every few hundred write units.
+
+Every write starts with ``BEGIN IMMEDIATE``: a deferred transaction that reads and then writes
+can fail with "database is locked" when another process wrote in between.
+"""
+
+import asyncio
+import functools
+import sqlite3
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any, TypeVar
+
+import orjson
+from sqlalchemy import Connection, Engine, create_engine, event, exc
+from sqlalchemy.engine.url import URL
+
+T = TypeVar("T")
+
+_PRAGMAS = (
+    "PRAGMA journal_mode=WAL",
+    "PRAGMA synchronous=NORMAL",
+    "PRAGMA busy_timeout=10000",
+    "PRAGMA foreign_keys=ON",
+    "PRAGMA temp_store=MEMORY",
+    "PRAGMA cache_size=-32768",
+)
+_FALLBACK_READERS = 2
+_CHECKPOINT_EVERY_WRITES = 500
+
+
+def _json_dumps(value: Any) -> str:
+    return orjson.dumps(value).decode()
+
+
+def sqlite_engine(url: URL) -> Engine:
+    if url.database and url.database != ":memory:":
+        Path(url.database).parent.mkdir(parents=True, exist_ok=True)
+    engine = create_engine(
+        url.set(drivername="sqlite+pysqlite"),
+        pool_size=_FALLBACK_READERS + 2,
+        max_overflow=0,
+        # Every unit ends its own transaction; a second rollback on return is wasted work.
+        pool_reset_on_return=None,
+        connect_args={"check_same_thread": False},
+        json_serializer=_json_dumps,
+        json_deserializer=orjson.loads,
+    )
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        # Hand transaction control to the "begin" event below (SQLAlchemy's documented recipe).
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        for pragma in _PRAGMAS:
+            cursor.execute(pragma)
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(connection: Any) -> None:
+        immediate = connection.get_execution_options().get("sqlite_immediate", False)
+        connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+
+    return engine
+
+
+def _run_unit(
+    connection: Connection,
+    write: bool,
+    work: Callable[..., T],
+    args: tuple[Any, ...],
+    kwargs: dict[str, Any],
+) -> T:
+    connection.execution_options(sqlite_immediate=write)  # in place, for the next begin
+    with connection.begin():
+        return work(connection, *args, **kwargs)
+
+
+def _is_busy(error: exc.OperationalError) -> bool:
+    code = getattr(error.orig, "sqlite_errorcode", None)
+    return code in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED)
+
+
+class SqliteUnits:
+    """Runs units of work inline, falling back to threads when the database is busy."""
+
+    def __init__(self, url: URL) -> None:
+        self.engine = sqlite_engine(url)
+        self._inline: Connection | None = None
+        self._writes_since_checkpoint = 0
+        self._writer = ThreadPoolExecutor(1, thread_name_prefix="threadline-sqlite-writer")
+        self._readers = ThreadPoolExecutor(
+            _FALLBACK_READERS, thread_name_prefix="threadline-sqlite-reader"
+        )
+
+    async def run(
+        self, write: bool, work: Callable[..., T], args: tuple[Any, ...], kwargs: dict[str, Any]
+    ) -> T:
+        try:
+            result = _run_unit(self._inline_connection(), write, work, args, kwargs)
+        except exc.OperationalError as error:
+            if not _is_busy(error):
+                raise
+            result = await self._on_thread(write, work, args, kwargs)
+        if write:
+            self._count_write()
+        return result
+
+    async def _on_thread(
+        self, write: bool, work: Callable[..., T], args: tuple[Any, ...], kwargs: dict[str, Any]
+    ) -> T:
+        def unit() -> T:
+            with self.engine.connect() as connection:
+                return _run_unit(connection, write, work, args, kwargs)
+
+        executor = self._writer if write else self._readers
+        return await asyncio.get_running_loop().run_in_executor(executor, unit)
+
+    def _inline_connection(self) -> Connection:
+        if self._inline is None:
+            connection = self.engine.connect()
+            connection.exec_driver_sql("PRAGMA busy_timeout=0")
+            connection.exec_driver_sql("PRAGMA wal_autocheckpoint=0")
+            connection.commit()
+            self._inline = connection
+        return self._inline
+
+    def _count_write(self) -> None:
+        self._writes_since_checkpoint += 1
+        if self._writes_since_checkpoint >= _CHECKPOINT_EVERY_WRITES:
+            self._writes_since_checkpoint = 0
+            self._writer.submit(functools.partial(_checkpoint, self.engine))
+
+    def dispose(self) -> None:
+        self._writer.shutdown(wait=True)
+        self._readers.shutdown(wait=True)
+        if self._inline is not None:
+            self._inline.close()
+            self._inline = None
+        self.engine.dispose()
+
+
+def _checkpoint(engine: Engine) -> None:
+    # PASSIVE: copies what it can without waiting for readers or blocking writers. Outside any
+    # transaction, so on the driver's connection directly.
+    connection = engine.raw_connection()
+    try:
+        connection.cursor().execute("PRAGMA wal_checkpoint(PASSIVE)")
+    finally:
+        connection.close()
