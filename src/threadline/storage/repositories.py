@@ -8,7 +8,17 @@ SQLAlchemy statement costs more than SQLite takes to run it."""
 from functools import cached_property
 from typing import Any
 
-from sqlalchemy import Connection, Table, bindparam, delete, func, insert, select, update
+from sqlalchemy import (
+    Connection,
+    Result,
+    Table,
+    bindparam,
+    delete,
+    func,
+    insert,
+    select,
+    update,
+)
 
 from threadline.storage.pagination import Page, PageRequest, finish_page, paginate
 from threadline.storage.tables import AssistantRow, MessageRow, ThreadRow
@@ -16,9 +26,16 @@ from threadline.storage.tables import AssistantRow, MessageRow, ThreadRow
 Record = dict[str, Any]
 
 
+def records(result: Result[Any]) -> list[Record]:
+    """Rows as dicts keyed by column name (``zip`` with the keys once: ``dict(row_mapping)``
+    per row costs more than fetching it)."""
+    keys = list(result.keys())
+    return [dict(zip(keys, row, strict=True)) for row in result]
+
+
 def _first(connection: Connection, statement: Any, params: dict[str, Any]) -> Record | None:
-    row = connection.execute(statement, params).mappings().first()
-    return dict(row) if row is not None else None
+    found = records(connection.execute(statement, params))
+    return found[0] if found else None
 
 
 class ScopedRepository:
@@ -95,7 +112,7 @@ class ScopedRepository:
             if value is not None:
                 query = query.where(columns[name] == value)
         result = connection.execute(paginate(query, columns.id, page))
-        return finish_page([dict(row) for row in result.mappings()], page)
+        return finish_page(records(result), page)
 
     def count(self, connection: Connection, project_id: str, **filters: Any) -> int:
         columns = self.table.c
