@@ -5,6 +5,7 @@ import secrets
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import httpx
 import pytest
@@ -15,6 +16,12 @@ from tests.servers import threaded_server
 from threadline.settings import Settings
 
 MASTER_KEY = "sk-master-" + secrets.token_hex(16)
+
+if TYPE_CHECKING:  # imported by pytest as a plugin below, so that its asserts are rewritten
+    from tests.upstream import ScriptedUpstream
+
+# The scripted upstream's fixtures (``upstream_server``, ``upstream``) for every suite.
+pytest_plugins = ["tests.upstream"]
 
 warnings.filterwarnings("ignore", category=DeprecationWarning)
 
@@ -31,11 +38,22 @@ def database_url(backend: str) -> Iterator[str]:
 
 
 @pytest.fixture(scope="session")
-def server_url(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def server_url(
+    database_url: str,
+    tmp_path_factory: pytest.TempPathFactory,
+    upstream_server: "ScriptedUpstream",
+) -> Iterator[str]:
+    """The server under test; its default upstream is the session's scripted upstream (a test
+    scripts it through the ``upstream`` fixture)."""
     settings = Settings(
         data_dir=tmp_path_factory.mktemp("data"),
         database_url=database_url,
         master_key=MASTER_KEY,
+        upstream_base_url=upstream_server.base_url,
+        upstream_api_key=upstream_server.api_key,
+        # Upstream failures fail fast in tests; retry behaviour has tests of its own.
+        upstream_max_retries=1,
+        upstream_max_retry_wait=2.0,
     )
     with threaded_server(settings) as url:
         yield url

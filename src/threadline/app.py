@@ -8,7 +8,7 @@ from contextlib import asynccontextmanager
 from fastapi import APIRouter, FastAPI
 
 from threadline import __version__
-from threadline.api import admin, assistants, health, messages, threads
+from threadline.api import admin, assistants, health, messages, runs, threads
 from threadline.api.errors import install_error_handlers
 from threadline.api.middleware import RejectNullBytesInUrl, RequestIdMiddleware
 from threadline.app_state import AppState
@@ -40,6 +40,7 @@ def create_app(settings: Settings, *, migrate: bool = True) -> FastAPI:
         state = AppState.build(settings)
         app.state.threadline = state
         await _print_first_key(state)
+        await state.start()
         # Everything built so far lives as long as the process: keep the collector from
         # re-scanning it on every full collection, and collect the young generation less often
         # (a request allocates thousands of short-lived objects). Measured: list p90 halved.
@@ -64,7 +65,8 @@ def create_app(settings: Settings, *, migrate: bool = True) -> FastAPI:
     app.add_middleware(RequestIdMiddleware)
 
     v1 = APIRouter(prefix="/v1")
-    for module in (assistants, threads, messages):
+    # runs first: its POST /threads/runs must win over threads' POST /threads/{thread_id}.
+    for module in (runs, assistants, threads, messages):
         v1.include_router(module.router)
     app.include_router(v1)
     app.include_router(admin.router)

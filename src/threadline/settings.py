@@ -37,6 +37,20 @@ class Settings(BaseSettings):
     # Connection pool size for PostgreSQL (SQLite uses one writer connection and a reader pool).
     database_pool_size: int = 10
     log_requests: bool = False
+    # Upstream calls: connect timeout, and the longest wait for the first byte or between reads.
+    upstream_connect_timeout: float = 10.0
+    upstream_read_timeout: float = 120.0
+    # Retries of a failed upstream call before any output (429s honour Retry-After up to
+    # upstream_max_retry_wait seconds; a longer ask fails the run at once).
+    upstream_max_retries: int = 2
+    upstream_max_retry_wait: float = 60.0
+    # A run not finished (or waiting for tool outputs) this long after creation expires.
+    run_expiry_seconds: int = 600
+    # How long a worker's claim on a run lasts without renewal: after a crash, its runs are
+    # failed (and their threads released) within about this long.
+    run_lease_seconds: float = 30.0
+    # On SIGTERM, how long running runs may take to finish before they are ended as failed.
+    shutdown_grace_seconds: float = 20.0
 
     @field_validator(
         "master_key", "upstream_api_key", "upstream_base_url", "database_url", mode="before"

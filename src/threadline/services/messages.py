@@ -3,7 +3,7 @@
 from typing import Any
 
 from threadline import clock, ids
-from threadline.errors import NotFound
+from threadline.errors import InvalidRequest, NotFound
 from threadline.schemas import objects
 from threadline.schemas.objects import ListPage, Message, MessageDeleted
 from threadline.schemas.requests import CreateMessage, ModifyMessage
@@ -63,7 +63,13 @@ class MessageService:
         # Built before the write: a record the response type rejects is never stored.
         created = objects.message(record)
         if not await self._db.write(_messages.insert_into_thread, record):
-            raise NotFound.object("thread", thread_id, param="thread_id")
+            thread = await self._db.read(_threads.get, project_id, thread_id)
+            if thread is None:
+                raise NotFound.object("thread", thread_id, param="thread_id")
+            raise InvalidRequest(
+                f"Can't add messages to {thread_id} while a run {thread['active_run_id']} is "
+                "active."
+            )
         return created
 
     async def retrieve(self, project_id: str, thread_id: str, message_id: str) -> Message:

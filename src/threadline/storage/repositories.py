@@ -147,18 +147,19 @@ class MessageRepository(ScopedRepository):
 
     @cached_property
     def _insert_into_thread(self) -> Any:
-        # One statement instead of "does the thread exist?" plus an insert: the row is written
-        # only if the thread exists in this project.
+        # One statement instead of "does the thread exist, is it idle?" plus an insert: the row
+        # is written only if the thread exists in this project and no run holds it.
         threads = ThreadRow.__table__
         columns = [c for c in self.table.c if c.name != "thread_id"]
         source = select(*(bindparam(c.name, type_=c.type) for c in columns), threads.c.id).where(
             threads.c.id == bindparam("thread_id"),
             threads.c.project_id == bindparam("project_id"),
+            threads.c.active_run_id.is_(None),
         )
         return insert(self.table).from_select([*(c.name for c in columns), "thread_id"], source)
 
     def insert_into_thread(self, connection: Connection, record: Record) -> bool:
-        """Insert ``record`` if its thread exists in its project; False if it does not."""
+        """Insert ``record`` if its thread exists in its project and is idle; else False."""
         return connection.execute(self._insert_into_thread, record).rowcount > 0
 
     def get_in_thread(

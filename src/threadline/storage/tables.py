@@ -3,7 +3,7 @@ API object; JSON columns hold the nested parts (tools, content, metadata…) ver
 
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, Float, ForeignKey, Index, Integer, String, Text
+from sqlalchemy import JSON, BigInteger, Boolean, Float, ForeignKey, Index, Integer, String, Text
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -69,6 +69,9 @@ class ThreadRow(Base):
     created_at: Mapped[int] = mapped_column(BigInteger)
     tool_resources: Mapped[dict[str, Any] | None] = mapped_column(JsonType)
     metadata_: Mapped[dict[str, Any] | None] = mapped_column("metadata", JsonType)
+    # The run that holds the thread (queued … cancelling), NULL when idle. Taking it is one
+    # conditional UPDATE, so two runs can never hold one thread, on any backend.
+    active_run_id: Mapped[str | None] = mapped_column(IdType)
 
 
 class MessageRow(Base):
@@ -91,4 +94,71 @@ class MessageRow(Base):
     assistant_id: Mapped[str | None] = mapped_column(IdType)
     run_id: Mapped[str | None] = mapped_column(IdType)
     attachments: Mapped[list[Any] | None] = mapped_column(JsonType)
+    metadata_: Mapped[dict[str, Any] | None] = mapped_column("metadata", JsonType)
+
+
+class RunRow(Base):
+    __tablename__ = "runs"
+    __table_args__ = (
+        Index("ix_runs_thread_id_id", "thread_id", "id"),
+        Index("ix_runs_status", "status"),
+    )
+
+    id: Mapped[str] = mapped_column(IdType, primary_key=True)
+    project_id: Mapped[str] = mapped_column(IdType)
+    thread_id: Mapped[str] = mapped_column(IdType, ForeignKey("threads.id", ondelete="CASCADE"))
+    assistant_id: Mapped[str] = mapped_column(IdType)
+    created_at: Mapped[int] = mapped_column(BigInteger)
+    status: Mapped[str] = mapped_column(String(32))
+    required_action: Mapped[dict[str, Any] | None] = mapped_column(JsonType)
+    last_error: Mapped[dict[str, Any] | None] = mapped_column(JsonType)
+    expires_at: Mapped[int | None] = mapped_column(BigInteger)
+    started_at: Mapped[int | None] = mapped_column(BigInteger)
+    cancelled_at: Mapped[int | None] = mapped_column(BigInteger)
+    failed_at: Mapped[int | None] = mapped_column(BigInteger)
+    completed_at: Mapped[int | None] = mapped_column(BigInteger)
+    incomplete_details: Mapped[dict[str, Any] | None] = mapped_column(JsonType)
+    model: Mapped[str] = mapped_column(String(256))
+    instructions: Mapped[str | None] = mapped_column(Text)
+    tools: Mapped[list[Any]] = mapped_column(JsonType)
+    tool_resources: Mapped[dict[str, Any] | None] = mapped_column(JsonType)
+    metadata_: Mapped[dict[str, Any] | None] = mapped_column("metadata", JsonType)
+    usage: Mapped[dict[str, Any] | None] = mapped_column(JsonType)
+    temperature: Mapped[float | None] = mapped_column(Float)
+    top_p: Mapped[float | None] = mapped_column(Float)
+    max_prompt_tokens: Mapped[int | None] = mapped_column(Integer)
+    max_completion_tokens: Mapped[int | None] = mapped_column(Integer)
+    truncation_strategy: Mapped[dict[str, Any] | None] = mapped_column(JsonType)
+    tool_choice: Mapped[Any | None] = mapped_column(JsonType)
+    parallel_tool_calls: Mapped[bool] = mapped_column(Boolean)
+    response_format: Mapped[Any | None] = mapped_column(JsonType)
+    reasoning_effort: Mapped[str | None] = mapped_column(String(16))
+    # Execution bookkeeping, never shown: who runs it, until when, and how many times it started.
+    lease_owner: Mapped[str | None] = mapped_column(String(64))
+    lease_expires_at: Mapped[float | None] = mapped_column(Float)
+    attempt: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class RunStepRow(Base):
+    __tablename__ = "run_steps"
+    __table_args__ = (
+        Index("ix_run_steps_run_id_id", "run_id", "id"),
+        Index("ix_run_steps_thread_id_id", "thread_id", "id"),
+    )
+
+    id: Mapped[str] = mapped_column(IdType, primary_key=True)
+    project_id: Mapped[str] = mapped_column(IdType)
+    run_id: Mapped[str] = mapped_column(IdType, ForeignKey("runs.id", ondelete="CASCADE"))
+    thread_id: Mapped[str] = mapped_column(IdType)
+    assistant_id: Mapped[str] = mapped_column(IdType)
+    created_at: Mapped[int] = mapped_column(BigInteger)
+    type: Mapped[str] = mapped_column(String(32))
+    status: Mapped[str] = mapped_column(String(32))
+    step_details: Mapped[dict[str, Any]] = mapped_column(JsonType)
+    last_error: Mapped[dict[str, Any] | None] = mapped_column(JsonType)
+    expired_at: Mapped[int | None] = mapped_column(BigInteger)
+    cancelled_at: Mapped[int | None] = mapped_column(BigInteger)
+    failed_at: Mapped[int | None] = mapped_column(BigInteger)
+    completed_at: Mapped[int | None] = mapped_column(BigInteger)
+    usage: Mapped[dict[str, Any] | None] = mapped_column(JsonType)
     metadata_: Mapped[dict[str, Any] | None] = mapped_column("metadata", JsonType)

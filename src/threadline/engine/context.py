@@ -1,0 +1,173 @@
+"""What the model is sent: a run's thread as Chat Completions messages, cut to fit.
+
+The conversation is the thread's messages and the tool calls of its runs (with their outputs),
+merged in creation order — ids sort by creation time across tables, so a merge by id is exact.
+Truncation keeps the system message and drops whole turns from the oldest end: an assistant
+message that called tools is never kept without the tool results that answer it."""
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Any
+
+import bpe_openai
+
+Message = dict[str, Any]
+
+# Chat format overhead, as OpenAI's cookbook counts it: per message, and to prime the reply.
+_PER_MESSAGE = 3
+_REPLY_PRIMING = 3
+_IMAGE_TOKENS = 765  # a high-detail 512x512 tile set; the count only needs to be safe
+
+
+@lru_cache(maxsize=1)
+def _encoding() -> Any:
+    return bpe_openai.get_encoding("o200k_base")
+
+
+def warm_tokenizer() -> None:
+    """Load the vocabulary now (about half a second) rather than in the first run."""
+    _encoding()
+
+
+def count_text(text: str) -> int:
+    return len(_encoding().encode_ordinary(text)) if text else 0
+
+
+def count_message(message: Message) -> int:
+    tokens = _PER_MESSAGE
+    content = message.get("content")
+    if isinstance(content, str):
+        tokens += count_text(content)
+    elif isinstance(content, list):
+        for part in content:
+            is_text = part.get("type") == "text"
+            tokens += count_text(part.get("text", "")) if is_text else _IMAGE_TOKENS
+    for call in message.get("tool_calls") or ():
+        tokens += count_text(call["function"]["name"]) + count_text(call["function"]["arguments"])
+    return tokens
+
+
+def count_prompt(messages: Iterable[Message], tools: list[dict[str, Any]] | None = None) -> int:
+    tokens = _REPLY_PRIMING + sum(count_message(m) for m in messages)
+    if tools:
+        import orjson
+
+        tokens += count_text(orjson.dumps(tools).decode())
+    return tokens
+
+
+def chat_content(content: list[dict[str, Any]]) -> str | list[dict[str, Any]]:
+    """A thread message's content parts as Chat Completions content."""
+    parts: list[dict[str, Any]] = []
+    for part in content:
+        kind = part["type"]
+        if kind == "text":
+            parts.append({"type": "text", "text": part["text"]["value"]})
+        elif kind == "image_url":
+            parts.append({"type": "image_url", "image_url": _without_nulls(part["image_url"])})
+        elif kind == "image_file":
+            # Files arrive with the files API; until then the model is told an image was here.
+            parts.append({"type": "text", "text": f"[image file {part['image_file']['file_id']}]"})
+    if all(p["type"] == "text" for p in parts):
+        return "".join(p["text"] for p in parts)
+    return parts
+
+
+def _without_nulls(value: dict[str, Any]) -> dict[str, Any]:
+    return {key: item for key, item in value.items() if item is not None}
+
+
+def tool_turn(step: dict[str, Any]) -> list[Message]:
+    """A tool_calls step as the assistant message that made the calls and the tools' answers."""
+    calls = [call for call in step["step_details"]["tool_calls"] if call["type"] == "function"]
+    if not calls:
+        return []
+    turn: list[Message] = [
+        {
+            "role": "assistant",
+            "content": None,
+            "tool_calls": [
+                {
+                    "id": call["id"],
+                    "type": "function",
+                    "function": {
+                        "name": call["function"]["name"],
+                        "arguments": call["function"]["arguments"],
+                    },
+                }
+                for call in calls
+            ],
+        }
+    ]
+    for call in calls:
+        output = call["function"].get("output")
+        turn.append({"role": "tool", "tool_call_id": call["id"], "content": output or ""})
+    return turn
+
+
+@dataclass(frozen=True)
+class Turn:
+    """Messages that must be kept or dropped together, with their token count."""
+
+    messages: list[Message]
+    tokens: int
+    is_thread_message: bool
+
+
+def conversation(messages: list[dict[str, Any]], tool_steps: list[dict[str, Any]]) -> list[Turn]:
+    """Thread messages and answered tool calls, oldest first."""
+    items: list[tuple[str, Turn]] = []
+    for message in messages:
+        if message["status"] == "in_progress" and not message["content"]:
+            continue
+        chat = {"role": message["role"], "content": chat_content(message["content"])}
+        items.append((message["id"], Turn([chat], count_message(chat), True)))
+    for step in tool_steps:
+        if step["status"] != "completed":
+            continue
+        turn = tool_turn(step)
+        if turn:
+            items.append((step["id"], Turn(turn, sum(count_message(m) for m in turn), False)))
+    items.sort(key=lambda item: item[0])
+    return [turn for _, turn in items]
+
+
+@dataclass(frozen=True)
+class Prompt:
+    messages: list[Message]
+    tokens: int
+
+
+def build_prompt(
+    instructions: str | None,
+    turns: list[Turn],
+    *,
+    budget: int,
+    last_messages: int | None = None,
+    tools: list[dict[str, Any]] | None = None,
+) -> Prompt:
+    """The prompt: instructions, then the newest turns that fit ``budget`` tokens (and, with
+    ``last_messages``, start no earlier than that many thread messages back)."""
+    system = [{"role": "system", "content": instructions}] if instructions else []
+    used = count_prompt(system, tools)
+    if last_messages is not None:
+        turns = _from_last_messages(turns, last_messages)
+    kept: list[Turn] = []
+    for turn in reversed(turns):
+        if used + turn.tokens > budget and kept:
+            break
+        kept.append(turn)
+        used += turn.tokens
+    kept.reverse()
+    return Prompt(system + [m for turn in kept for m in turn.messages], used)
+
+
+def _from_last_messages(turns: list[Turn], count: int) -> list[Turn]:
+    seen = 0
+    for index in range(len(turns) - 1, -1, -1):
+        if turns[index].is_thread_message:
+            seen += 1
+            if seen == count:
+                return turns[index:]
+    return turns

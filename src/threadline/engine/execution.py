@@ -1,0 +1,273 @@
+"""Executing one run: the loop of model turns until the model answers, waits for function
+outputs, runs out of budget, fails, or is cancelled.
+
+Every state change is stored (fenced by the worker's lease) before its event is published, so a
+client that polls never sees less than a client that streams."""
+
+import asyncio
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from threadline import clock
+from threadline.engine.context import build_prompt, conversation
+from threadline.engine.event_bus import EventBus
+from threadline.engine.run_state import Ending, end_run
+from threadline.engine.turn import TurnRecorder, TurnResult
+from threadline.providers.llm.base import ChatRequest, ModelRoute, UpstreamFailure
+from threadline.schemas.run_objects import StreamEvent, run
+from threadline.storage.database import Connection, Database
+from threadline.storage.runs import RunRepository, StepRepository, thread_messages
+
+logger = logging.getLogger("threadline.engine")
+
+_runs = RunRepository()
+_steps = StepRepository()
+
+# Room kept free in the context window for the reply when no completion budget is set.
+_REPLY_RESERVE = 4096
+
+
+class LeaseLost(Exception):
+    """Another attempt owns the run now: this one must stop without writing."""
+
+
+@dataclass
+class EngineContext:
+    db: Database
+    bus: EventBus
+    route: Callable[[str], ModelRoute]  # model name -> provider and limits; raises UpstreamFailure
+    owner: str  # this worker's id, for the lease
+
+
+class RunExecution:
+    def __init__(self, engine: EngineContext, run_id: str, attempt: int) -> None:
+        self._engine = engine
+        self._db = engine.db
+        self.run_id = run_id
+        self.attempt = attempt
+        self.cancel_requested = False
+        self._run: dict[str, Any] = {}
+        self._recorder: TurnRecorder | None = None
+
+    def _publish(self, event: StreamEvent) -> None:
+        self._engine.bus.publish(self.run_id, event)
+
+    async def execute(self) -> None:
+        record = await self._db.read(_runs.get_by_id, self.run_id)
+        if record is None:
+            return
+        self._run = record
+        try:
+            if record["status"] == "cancelling":
+                await self._end(Ending("cancelled", clock.now()))
+                return
+            await self._update(
+                {"status": "in_progress", "started_at": record["started_at"] or clock.now()}
+            )
+            self._publish(StreamEvent.of("thread.run.in_progress", run(self._run)))
+            while await self._turn():
+                pass
+        except LeaseLost:
+            logger.warning("run %s: lease lost, attempt %s stops", self.run_id, self.attempt)
+            self._engine.bus.end(self.run_id)
+        except asyncio.CancelledError:
+            # Cancelled by the client, or the server is stopping: either way the run ends now.
+            await asyncio.shield(self._stopped())
+            raise
+        except UpstreamFailure as failure:
+            await self._fail(failure.code, failure.message)
+        except Exception:
+            logger.exception("run %s failed", self.run_id)
+            await self._fail("server_error", "The server had an error while processing the run.")
+
+    async def _stopped(self) -> None:
+        if self._recorder is not None:
+            await self._recorder.save_partial()
+        if self.cancel_requested:
+            await self._end(Ending("cancelled", clock.now()))
+        else:
+            await self._fail("server_error", "The run was interrupted because the server stopped.")
+
+    async def _fail(self, code: str, message: str) -> None:
+        if self._recorder is not None:
+            await self._recorder.save_partial()
+        await self._end(
+            Ending("failed", clock.now(), last_error={"code": code, "message": message})
+        )
+
+    async def _end(self, ending: Ending) -> None:
+        ending.fence = (self._engine.owner, self.attempt)
+        ending.usage = ending.usage or self._run.get("usage")
+        ended = await self._db.write(_end_fresh, self.run_id, ending)
+        if ended is None:
+            self._engine.bus.end(self.run_id)
+            return
+        self._run = ended
+        for event in ending.events:
+            self._publish(event)
+
+    async def _update(self, values: dict[str, Any]) -> None:
+        ok = await self._db.write(
+            _runs.fenced_update, self.run_id, self._engine.owner, self.attempt, values
+        )
+        if not ok:
+            raise LeaseLost()
+        self._run.update(values)
+
+    # -- one model turn -----------------------------------------------------------------
+
+    async def _turn(self) -> bool:
+        """Run one model turn; True if the loop should call the model again."""
+        run_record = self._run
+        route = self._engine.route(run_record["model"])
+        messages, steps = await self._db.read(_conversation, run_record["thread_id"])
+        tools = _chat_tools(run_record["tools"])
+        used = run_record["usage"] or {"prompt_tokens": 0, "completion_tokens": 0}
+        completion_left = _left(run_record["max_completion_tokens"], used["completion_tokens"])
+        if completion_left is not None and completion_left <= 0:
+            await self._end(
+                Ending("incomplete", clock.now(), incomplete_reason="max_completion_tokens")
+            )
+            return False
+        window = route.context_window - (completion_left or _REPLY_RESERVE)
+        prompt_left = _left(run_record["max_prompt_tokens"], used["prompt_tokens"])
+        budget = min(window, prompt_left) if prompt_left is not None else window
+        truncation = run_record["truncation_strategy"] or {"type": "auto"}
+        last = (
+            truncation.get("last_messages") if truncation.get("type") == "last_messages" else None
+        )
+        prompt = build_prompt(
+            run_record["instructions"],
+            conversation(messages, steps),
+            budget=budget,
+            last_messages=last,
+            tools=tools,
+        )
+        if prompt.tokens > budget:
+            reason = "max_prompt_tokens" if prompt_left is not None else None
+            if reason is None:
+                raise UpstreamFailure(
+                    "invalid_prompt", "The thread is too long for the model's context window."
+                )
+            await self._end(Ending("incomplete", clock.now(), incomplete_reason=reason))
+            return False
+
+        request = ChatRequest(
+            model=run_record["model"],
+            messages=prompt.messages,
+            tools=tools or None,
+            tool_choice=_chat_tool_choice(run_record["tool_choice"]) if tools else None,
+            parallel_tool_calls=run_record["parallel_tool_calls"] if tools else None,
+            temperature=run_record["temperature"],
+            top_p=run_record["top_p"],
+            max_tokens=completion_left,
+            response_format=_chat_response_format(run_record["response_format"]),
+            reasoning_effort=run_record["reasoning_effort"],
+        )
+        names = {tool["function"]["name"] for tool in tools}
+        self._recorder = TurnRecorder(self._db, run_record, self._publish, prompt.tokens, names)
+        async for delta in route.provider.stream(request):
+            await self._recorder.feed(delta)
+        result = await self._recorder.finish()
+        self._recorder = None
+        return await self._after_turn(result)
+
+    async def _after_turn(self, result: TurnResult) -> bool:
+        usage = _add_usage(self._run["usage"], result)
+        if result.calls:
+            assert result.step is not None
+            required = {
+                "type": "submit_tool_outputs",
+                "submit_tool_outputs": {
+                    "tool_calls": [
+                        {
+                            "id": c.id,
+                            "type": "function",
+                            "function": {"name": c.name, "arguments": c.arguments},
+                        }
+                        for c in result.calls
+                    ]
+                },
+            }
+            # The lease is handed back: nothing executes a run that waits for its client.
+            await self._update(
+                {
+                    "status": "requires_action",
+                    "required_action": required,
+                    "usage": usage,
+                    "lease_owner": None,
+                    "lease_expires_at": None,
+                }
+            )
+            self._publish(StreamEvent.of("thread.run.requires_action", run(self._run)))
+            return False
+        self._run["usage"] = usage
+        if result.finish_reason == "length":
+            await self._end(
+                Ending(
+                    "incomplete",
+                    clock.now(),
+                    incomplete_reason="max_completion_tokens",
+                    usage=usage,
+                )
+            )
+        else:
+            await self._end(Ending("completed", clock.now(), usage=usage))
+        return False
+
+
+def _conversation(
+    connection: Connection, thread_id: str
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    return thread_messages(connection, thread_id), _steps.tool_steps_of_thread(
+        connection, thread_id
+    )
+
+
+def _end_fresh(connection: Connection, run_id: str, ending: Ending) -> dict[str, Any] | None:
+    record = _runs.get_by_id(connection, run_id)
+    if record is None:
+        return None
+    ended = end_run(connection, record, ending)
+    return ended if ended is not record else None
+
+
+def _left(limit: int | None, used: int) -> int | None:
+    return None if limit is None else limit - used
+
+
+def _add_usage(current: dict[str, int] | None, result: TurnResult) -> dict[str, int]:
+    prompt = (current or {}).get("prompt_tokens", 0) + result.usage.prompt_tokens
+    completion = (current or {}).get("completion_tokens", 0) + result.usage.completion_tokens
+    return {
+        "prompt_tokens": prompt,
+        "completion_tokens": completion,
+        "total_tokens": prompt + completion,
+    }
+
+
+def _chat_tools(tools: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The run's function tools in Chat Completions form. (file_search and code_interpreter
+    are executed by the server; they join here as their executors arrive.)"""
+    chat = []
+    for tool in tools:
+        if tool["type"] == "function":
+            function = {k: v for k, v in tool["function"].items() if v is not None}
+            chat.append({"type": "function", "function": function})
+    return chat
+
+
+def _chat_tool_choice(choice: Any) -> Any:
+    if isinstance(choice, dict) and choice.get("type") == "function":
+        return {"type": "function", "function": {"name": choice["function"]["name"]}}
+    if isinstance(choice, dict):
+        return "required"  # a built-in tool by name: the model must call a tool
+    return choice
+
+
+def _chat_response_format(value: Any) -> dict[str, Any] | None:
+    if not isinstance(value, dict) or value.get("type") == "text":
+        return None
+    return value

@@ -1,0 +1,111 @@
+"""Ending a run, as one unit of work that leaves everything consistent.
+
+Whoever ends a run — its worker, a cancel request, the reaper after a crash or at ``expires_at`` —
+ends it here: the run gets its terminal status and timestamp, every step still in progress and
+every message still being written are closed with the matching status and reason, and the thread
+is released. The events that tell a stream about it come back in the order they must be sent."""
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from threadline.schemas import objects
+from threadline.schemas.run_objects import StreamEvent, run, run_step
+from threadline.storage.database import Connection
+from threadline.storage.runs import (
+    RunRepository,
+    StepRepository,
+    messages_of_run,
+    release_thread,
+    update_message,
+)
+
+_runs = RunRepository()
+_steps = StepRepository()
+
+# run status -> (what its open steps become, why its open message is incomplete)
+_CLOSING = {
+    "completed": ("completed", None),
+    "incomplete": ("completed", "max_tokens"),
+    "failed": ("failed", "run_failed"),
+    "cancelled": ("cancelled", "run_cancelled"),
+    "expired": ("expired", "run_expired"),
+}
+_STEP_TIMESTAMP = {
+    "completed": "completed_at",
+    "failed": "failed_at",
+    "cancelled": "cancelled_at",
+    "expired": "expired_at",
+}
+_RUN_TIMESTAMP = {"completed": "completed_at", "failed": "failed_at", "cancelled": "cancelled_at"}
+
+
+@dataclass
+class Ending:
+    """How a run ends."""
+
+    status: str  # completed | incomplete | failed | cancelled | expired
+    now: int
+    last_error: dict[str, str] | None = None  # {"code", "message"} for failed
+    incomplete_reason: str | None = None  # max_completion_tokens | max_prompt_tokens
+    usage: dict[str, int] | None = None
+    fence: tuple[str, int] | None = None  # (owner, attempt) when the run's worker ends it
+    events: list[StreamEvent] = field(default_factory=list)
+
+
+def end_run(connection: Connection, run_record: dict[str, Any], ending: Ending) -> dict[str, Any]:
+    """End ``run_record`` (a row) as ``ending`` says; returns the updated row, or the row
+    unchanged if the run had already ended or the fence no longer holds. ``ending.events``
+    receives the stream events for what changed."""
+    if run_record["status"] not in ("queued", "in_progress", "requires_action", "cancelling"):
+        return run_record
+    step_status, message_reason = _CLOSING[ending.status]
+    values: dict[str, Any] = {
+        "status": ending.status,
+        "required_action": None,
+        "expires_at": None,
+        "lease_owner": None,
+        "lease_expires_at": None,
+    }
+    if ending.status in _RUN_TIMESTAMP:
+        values[_RUN_TIMESTAMP[ending.status]] = ending.now
+    if ending.last_error is not None:
+        values["last_error"] = ending.last_error
+    if ending.incomplete_reason is not None:
+        values["incomplete_details"] = {"reason": ending.incomplete_reason}
+    if ending.usage is not None:
+        values["usage"] = ending.usage
+    if ending.fence is not None:
+        owner, attempt = ending.fence
+        if not _runs.fenced_update(connection, run_record["id"], owner, attempt, values):
+            return run_record
+    else:
+        _runs.update(connection, run_record["project_id"], run_record["id"], values)
+
+    for step in _steps.of_run(connection, run_record["id"], status="in_progress"):
+        changes: dict[str, Any] = {"status": step_status}
+        changes[_STEP_TIMESTAMP[step_status]] = ending.now
+        if step_status == "failed" and ending.last_error is not None:
+            changes["last_error"] = ending.last_error
+        _steps.update_by_id(connection, step["id"], changes)
+        step.update(changes)
+        ending.events.append(StreamEvent.of(f"thread.run.step.{step_status}", run_step(step)))
+
+    for message in messages_of_run(connection, run_record["id"], "in_progress"):
+        if message_reason is None:
+            changes = {"status": "completed", "completed_at": ending.now}
+            name = "thread.message.completed"
+        else:
+            changes = {
+                "status": "incomplete",
+                "incomplete_at": ending.now,
+                "incomplete_details": {"reason": message_reason},
+            }
+            name = "thread.message.incomplete"
+        update_message(connection, message["id"], changes)
+        message.update(changes)
+        ending.events.append(StreamEvent.of(name, objects.message(message)))
+
+    release_thread(connection, run_record["thread_id"], run_record["id"])
+    ended = {**run_record, **values}
+    ending.events.append(StreamEvent.of(f"thread.run.{ending.status}", run(ended)))
+    return ended

@@ -1,0 +1,295 @@
+"""One model turn, recorded as run steps and messages while it streams.
+
+Text opens a ``message_creation`` step and its assistant message; tool-call fragments open a
+``tool_calls`` step. Only one step is open at a time (the SDKs apply deltas to "the current"
+snapshot), so text that arrives first is completed before the calls start. Objects are stored
+before their ``created`` events go out; deltas go out as they arrive and are stored once, when
+their message or step is done."""
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+
+from threadline import clock, ids
+from threadline.engine.context import count_text
+from threadline.providers.llm.base import ChatDelta, ToolCallDelta, UpstreamFailure, Usage
+from threadline.schemas import objects
+from threadline.schemas.run_objects import (
+    StreamEvent,
+    message_text_delta,
+    run_step,
+    tool_call_delta,
+)
+from threadline.storage.database import Database
+from threadline.storage.repositories import MessageRepository
+from threadline.storage.runs import StepRepository, update_message
+
+_messages = MessageRepository()
+_steps = StepRepository()
+
+Publish = Callable[[StreamEvent], None]
+
+
+@dataclass
+class ToolCall:
+    id: str
+    name: str
+    arguments: str = ""
+
+
+@dataclass
+class TurnResult:
+    finish_reason: str
+    usage: Usage
+    calls: list[ToolCall] = field(default_factory=list)
+    step: dict[str, Any] | None = None  # the tool_calls step, when there are calls
+
+
+class TurnRecorder:
+    def __init__(
+        self,
+        db: Database,
+        run: dict[str, Any],
+        publish: Publish,
+        prompt_tokens: int,
+        function_names: set[str],
+    ) -> None:
+        self._db = db
+        self._run = run
+        self._publish = publish
+        self._prompt_tokens = prompt_tokens
+        self._function_names = function_names
+        self._message: dict[str, Any] | None = None
+        self._message_step: dict[str, Any] | None = None
+        self._text: list[str] = []
+        self._text_started = False
+        self._tool_step: dict[str, Any] | None = None
+        self._calls: dict[int, ToolCall] = {}
+        self._finish_reason: str | None = None
+        self._usage: Usage | None = None
+        self._message_tokens = 0
+
+    async def feed(self, delta: ChatDelta) -> None:
+        if delta.text and self._tool_step is None:
+            await self._on_text(delta.text)
+        for call in delta.tool_calls:
+            await self._on_tool_call(call)
+        if delta.finish_reason is not None:
+            self._finish_reason = delta.finish_reason
+        if delta.usage is not None:
+            self._usage = delta.usage
+
+    async def finish(self) -> TurnResult:
+        """Close what the turn opened. A turn cut at its token limit leaves its message open:
+        ending the run marks it incomplete."""
+        if self._finish_reason is None:
+            raise UpstreamFailure("server_error", "The model's response ended unexpectedly.")
+        usage = self._usage or Usage(self._prompt_tokens, self._completion_estimate())
+        if self._message is not None:
+            await self._close_message(usage if self._tool_step is None else None)
+        calls = [self._calls[index] for index in sorted(self._calls)]
+        if self._tool_step is not None:
+            self._check_calls(calls)
+            step_usage = _minus(usage, self._message_tokens)
+            details = {"type": "tool_calls", "tool_calls": [_function_call(c) for c in calls]}
+            changes = {"step_details": details, "usage": _usage_dict(step_usage)}
+            await self._db.write(_steps.update_by_id, self._tool_step["id"], changes)
+            self._tool_step.update(changes)
+        return TurnResult(self._finish_reason, usage, calls, self._tool_step)
+
+    async def save_partial(self) -> None:
+        """Store the text streamed so far (the turn failed or was stopped mid-way)."""
+        if self._message is not None and self._text:
+            await self._db.write(update_message, self._message["id"], self._content_changes())
+
+    # -- text ---------------------------------------------------------------------------
+
+    async def _on_text(self, fragment: str) -> None:
+        if self._message is None:
+            await self._open_message()
+        assert self._message is not None
+        self._text.append(fragment)
+        self._publish(message_text_delta(self._message["id"], 0, fragment, not self._text_started))
+        self._text_started = True
+
+    async def _open_message(self) -> None:
+        now = clock.now()
+        message = _assistant_message(self._run, now)
+        step = _step(self._run, now, "message_creation")
+        step["step_details"] = {
+            "type": "message_creation",
+            "message_creation": {"message_id": message["id"]},
+        }
+        await self._db.write(_insert_message_and_step, message, step)
+        self._message, self._message_step = message, step
+        created = run_step(step)
+        self._publish(StreamEvent.of("thread.run.step.created", created))
+        self._publish(StreamEvent.of("thread.run.step.in_progress", created))
+        shown = objects.message(message)
+        self._publish(StreamEvent.of("thread.message.created", shown))
+        self._publish(StreamEvent.of("thread.message.in_progress", shown))
+
+    def _content_changes(self) -> dict[str, Any]:
+        value = "".join(self._text)
+        return {"content": [{"type": "text", "text": {"value": value, "annotations": []}}]}
+
+    async def _close_message(self, usage: Usage | None) -> None:
+        assert self._message is not None and self._message_step is not None
+        self._message_tokens = count_text("".join(self._text))
+        changes = self._content_changes()
+        if self._finish_reason == "length" and self._tool_step is None:
+            await self._db.write(update_message, self._message["id"], changes)
+            self._message.update(changes)
+            return
+        now = clock.now()
+        changes.update(status="completed", completed_at=now)
+        step_usage = usage or Usage(0, self._message_tokens)
+        step_changes = {
+            "status": "completed",
+            "completed_at": now,
+            "usage": _usage_dict(step_usage),
+        }
+        await self._db.write(
+            _complete_message_and_step,
+            self._message["id"],
+            changes,
+            self._message_step["id"],
+            step_changes,
+        )
+        self._message.update(changes)
+        self._message_step.update(step_changes)
+        self._publish(StreamEvent.of("thread.message.completed", objects.message(self._message)))
+        self._publish(StreamEvent.of("thread.run.step.completed", run_step(self._message_step)))
+
+    # -- tool calls ---------------------------------------------------------------------
+
+    async def _on_tool_call(self, fragment: ToolCallDelta) -> None:
+        if self._tool_step is None:
+            if self._message is not None:
+                await self._close_message(None)
+            step = _step(self._run, clock.now(), "tool_calls")
+            step["step_details"] = {"type": "tool_calls", "tool_calls": []}
+            await self._db.write(_steps.insert, step)
+            self._tool_step = step
+            created = run_step(step)
+            self._publish(StreamEvent.of("thread.run.step.created", created))
+            self._publish(StreamEvent.of("thread.run.step.in_progress", created))
+        call = self._calls.get(fragment.index)
+        if call is None:
+            # Our own ids: upstreams repeat or omit theirs, and the SDKs need them unique.
+            call = ToolCall(id=ids.tool_call_id(), name=fragment.name or "")
+            self._calls[fragment.index] = call
+            first = {
+                "index": fragment.index,
+                "id": call.id,
+                "type": "function",
+                "function": {"name": call.name, "arguments": "", "output": None},
+            }
+            self._publish(tool_call_delta(self._tool_step["id"], first))
+        elif fragment.name and not call.name:
+            call.name = fragment.name
+        if fragment.arguments:
+            call.arguments += fragment.arguments
+            piece = {
+                "index": fragment.index,
+                "type": "function",
+                "function": {"arguments": fragment.arguments},
+            }
+            self._publish(tool_call_delta(self._tool_step["id"], piece))
+
+    def _check_calls(self, calls: list[ToolCall]) -> None:
+        """A run never waits on a call it could not make sense of."""
+        for call in calls:
+            if call.name not in self._function_names:
+                raise UpstreamFailure(
+                    "server_error",
+                    f"The model called a function that is not defined: {call.name!r}.",
+                )
+            try:
+                orjson.loads(call.arguments or "{}")
+            except orjson.JSONDecodeError:
+                raise UpstreamFailure(
+                    "server_error",
+                    f"The model produced arguments for {call.name!r} that are not valid JSON.",
+                ) from None
+
+    def _completion_estimate(self) -> int:
+        arguments = "".join(call.arguments for call in self._calls.values())
+        return count_text("".join(self._text)) + count_text(arguments)
+
+
+def _assistant_message(run: dict[str, Any], now: int) -> dict[str, Any]:
+    return {
+        "id": ids.message_id(),
+        "project_id": run["project_id"],
+        "thread_id": run["thread_id"],
+        "created_at": now,
+        "status": "in_progress",
+        "incomplete_details": None,
+        "completed_at": None,
+        "incomplete_at": None,
+        "role": "assistant",
+        "content": [],
+        "assistant_id": run["assistant_id"],
+        "run_id": run["id"],
+        "attachments": [],
+        "metadata": {},
+    }
+
+
+def _step(run: dict[str, Any], now: int, kind: str) -> dict[str, Any]:
+    return {
+        "id": ids.step_id(),
+        "project_id": run["project_id"],
+        "run_id": run["id"],
+        "thread_id": run["thread_id"],
+        "assistant_id": run["assistant_id"],
+        "created_at": now,
+        "type": kind,
+        "status": "in_progress",
+        "step_details": {},
+        "last_error": None,
+        "expired_at": None,
+        "cancelled_at": None,
+        "failed_at": None,
+        "completed_at": None,
+        "usage": None,
+        "metadata": {},
+    }
+
+
+def _insert_message_and_step(
+    connection: Any, message: dict[str, Any], step: dict[str, Any]
+) -> None:
+    _messages.insert(connection, message)
+    _steps.insert(connection, step)
+
+
+def _complete_message_and_step(
+    connection: Any,
+    message_id: str,
+    message_changes: dict[str, Any],
+    step_id: str,
+    step_changes: dict[str, Any],
+) -> None:
+    update_message(connection, message_id, message_changes)
+    _steps.update_by_id(connection, step_id, step_changes)
+
+
+def _function_call(call: ToolCall) -> dict[str, Any]:
+    function = {"name": call.name, "arguments": call.arguments, "output": None}
+    return {"id": call.id, "type": "function", "function": function}
+
+
+def _usage_dict(usage: Usage) -> dict[str, int]:
+    return {
+        "prompt_tokens": usage.prompt_tokens,
+        "completion_tokens": usage.completion_tokens,
+        "total_tokens": usage.total_tokens,
+    }
+
+
+def _minus(usage: Usage, completion_tokens: int) -> Usage:
+    return Usage(usage.prompt_tokens, max(0, usage.completion_tokens - completion_tokens))

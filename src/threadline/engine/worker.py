@@ -1,0 +1,190 @@
+"""The worker: claims queued runs, executes them, keeps their leases alive, and reaps the runs
+nobody will finish.
+
+Runs live in the database, not in this process: a run is claimed with a lease that the worker
+renews while it executes. If the process dies (kill -9), the lease runs out and any worker's
+reaper fails the run with ``server_error`` and releases its thread; a run still queued is simply
+claimed again. Runs past ``expires_at`` are expired by the same reaper. ``stop()`` (SIGTERM)
+stops claiming, lets running executions finish for a grace period, and ends the rest."""
+
+import asyncio
+import contextlib
+import logging
+import os
+import secrets
+import time
+
+from threadline import clock
+from threadline.engine.execution import EngineContext, RunExecution
+from threadline.engine.run_state import Ending, end_run
+from threadline.schemas.run_objects import StreamEvent
+from threadline.storage.database import Connection
+from threadline.storage.runs import RunRepository
+
+logger = logging.getLogger("threadline.engine")
+
+_runs = RunRepository()
+
+
+class Worker:
+    def __init__(
+        self,
+        engine: EngineContext,
+        *,
+        lease_seconds: float = 30.0,
+        poll_seconds: float = 1.0,
+        max_concurrent_runs: int = 2000,
+        shutdown_grace_seconds: float = 20.0,
+    ) -> None:
+        self._engine = engine
+        self._lease_seconds = lease_seconds
+        self._poll_seconds = poll_seconds
+        self._slots = asyncio.Semaphore(max_concurrent_runs)
+        self._grace = shutdown_grace_seconds
+        self._running: dict[str, tuple[RunExecution, asyncio.Task[None]]] = {}
+        self._wakeup = asyncio.Event()
+        self._loops: list[asyncio.Task[None]] = []
+        self._stopping = False
+
+    @staticmethod
+    def new_owner_id() -> str:
+        return f"{os.uname().nodename}-{os.getpid()}-{secrets.token_hex(4)}"
+
+    def start(self) -> None:
+        self._loops = [
+            asyncio.create_task(self._claim_loop(), name="threadline-claim"),
+            asyncio.create_task(self._lease_loop(), name="threadline-leases"),
+        ]
+
+    def wake(self) -> None:
+        """There may be a queued run (or a cancel request) to look at now."""
+        self._wakeup.set()
+
+    def cancel(self, run_id: str) -> None:
+        """Stop the run's execution here, if it runs here (it ends as ``cancelled``)."""
+        held = self._running.get(run_id)
+        if held is not None:
+            held[0].cancel_requested = True
+            held[1].cancel()
+
+    async def stop(self) -> None:
+        self._stopping = True
+        for loop in self._loops:
+            loop.cancel()
+        tasks = [task for _, task in self._running.values()]
+        if tasks:
+            _, pending = await asyncio.wait(tasks, timeout=self._grace)
+            for task in pending:
+                task.cancel()
+            if pending:
+                await asyncio.wait(pending, timeout=5)
+        for loop in self._loops:
+            with contextlib.suppress(asyncio.CancelledError):
+                await loop
+
+    # -- claiming -----------------------------------------------------------------------
+
+    async def _claim_loop(self) -> None:
+        while not self._stopping:
+            try:
+                await self._claim_available()
+            except Exception:
+                logger.exception("claiming runs failed")
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wakeup.wait(), self._poll_seconds)
+            self._wakeup.clear()
+
+    async def _claim_available(self) -> None:
+        db = self._engine.db
+        while not self._stopping:
+            candidates = await db.read(_runs.claimable, time.time(), 50)
+            claimed = 0
+            for run_id in candidates:
+                if run_id in self._running:
+                    continue
+                now = time.time()
+                until = now + self._lease_seconds
+                attempt = await db.write(_runs.claim, run_id, self._engine.owner, now, until)
+                if attempt is None:
+                    continue
+                claimed += 1
+                await self._slots.acquire()
+                self._start(run_id, attempt)
+            if claimed == 0 or len(candidates) < 50:
+                return
+
+    def _start(self, run_id: str, attempt: int) -> None:
+        execution = RunExecution(self._engine, run_id, attempt)
+        task = asyncio.create_task(execution.execute(), name=f"run-{run_id}")
+        self._running[run_id] = (execution, task)
+
+        def done(_: asyncio.Task[None]) -> None:
+            if self._running.get(run_id, (None,))[0] is execution:
+                del self._running[run_id]
+            self._slots.release()
+            self._wakeup.set()  # the run may have been re-queued, or a slot is free
+
+        task.add_done_callback(done)
+
+    # -- leases, cancellation requests from other replicas, the reaper --------------------
+
+    async def _lease_loop(self) -> None:
+        interval = max(0.5, self._lease_seconds / 3)
+        while not self._stopping:
+            try:
+                await self._renew_leases()
+                await self._reap()
+            except Exception:
+                logger.exception("lease upkeep failed")
+            await asyncio.sleep(interval)
+
+    async def _renew_leases(self) -> None:
+        until = time.time() + self._lease_seconds
+        for run_id, (execution, task) in list(self._running.items()):
+            status = await self._engine.db.write(
+                _renew, run_id, self._engine.owner, execution.attempt, until
+            )
+            if status == "cancelling" and not execution.cancel_requested:
+                self.cancel(run_id)
+            elif status is None and not task.done():
+                task.cancel()  # the lease is gone: another attempt owns the run
+
+    async def _reap(self) -> None:
+        events = await self._engine.db.write(_reap, time.time(), clock.now())
+        for run_id, event in events:
+            self._engine.bus.publish(run_id, event)
+            held = self._running.get(run_id)
+            if held is not None:
+                held[1].cancel()  # expired while executing here: stop the upstream call
+
+
+def _renew(
+    connection: Connection, run_id: str, owner: str, attempt: int, until: float
+) -> str | None:
+    """Extend the lease; the run's status, or None if this attempt no longer holds it."""
+    if not _runs.fenced_update(connection, run_id, owner, attempt, {"lease_expires_at": until}):
+        return None
+    record = _runs.get_by_id(connection, run_id)
+    return record["status"] if record else None
+
+
+_INTERRUPTED = {
+    "code": "server_error",
+    "message": "The run was interrupted because the server executing it stopped. Please retry.",
+}
+
+
+def _reap(connection: Connection, now: float, now_seconds: int) -> list[tuple[str, StreamEvent]]:
+    published: list[tuple[str, StreamEvent]] = []
+    for record in _runs.past_expiry(connection, now_seconds):
+        ending = Ending("expired", now_seconds)
+        end_run(connection, record, ending)
+        published.extend((record["id"], event) for event in ending.events)
+    for record in _runs.stale(connection, now):
+        if record["status"] == "cancelling":
+            ending = Ending("cancelled", now_seconds)
+        else:
+            ending = Ending("failed", now_seconds, last_error=_INTERRUPTED)
+        end_run(connection, record, ending)
+        published.extend((record["id"], event) for event in ending.events)
+    return published

@@ -1,0 +1,1 @@
+"""Backends behind small Protocols: the only package that talks to vendors."""

@@ -1,0 +1,1 @@
+"""Chat models: the Protocol the run engine speaks, and OpenAI-compatible upstreams behind it."""

@@ -1,0 +1,233 @@
+"""Model names → ``ModelRoute``s: which upstream serves a name, as which upstream model id, with
+which fallbacks and context window.
+
+Names mapped in ``THREADLINE_CONFIG`` use their provider; every other name goes unchanged to the
+default upstream (``THREADLINE_UPSTREAM_BASE_URL``). One ``OpenAICompatibleProvider`` (one
+connection pool) exists per upstream, built once; ``aclose`` closes them."""
+
+import asyncio
+import logging
+import os
+from collections.abc import AsyncIterator, Mapping, Sequence
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Protocol
+
+import httpx
+
+from threadline.providers.llm.base import (
+    ChatDelta,
+    ChatProvider,
+    ChatRequest,
+    ModelRoute,
+    UpstreamFailure,
+)
+from threadline.providers.llm.config import (
+    DEFAULT_CONTEXT_WINDOW,
+    DEFAULT_PROVIDER,
+    ConfigError,
+    ModelConfig,
+    Prices,
+    ThreadlineConfig,
+    load_config,
+    validate_base_url,
+)
+from threadline.providers.llm.openai_compatible import (
+    OpenAICompatibleProvider,
+    Sleep,
+    UpstreamOptions,
+)
+
+log = logging.getLogger("threadline.providers.llm")
+
+OPENAI_BASE_URL = "https://api.openai.com/v1"
+
+
+class _SecretLike(Protocol):
+    def get_secret_value(self) -> str: ...
+
+
+class _UpstreamSettings(Protocol):
+    upstream_base_url: str | None
+    upstream_api_key: _SecretLike | None
+    config: Path | None
+
+
+@dataclass(frozen=True, slots=True)
+class BoundModel:
+    """A provider serving one upstream model id, whatever name the request used."""
+
+    provider: OpenAICompatibleProvider
+    upstream_model: str
+
+    @property
+    def name(self) -> str:
+        return f"{self.provider.name}:{self.upstream_model}"
+
+    def stream(self, request: ChatRequest) -> AsyncIterator[ChatDelta]:
+        return self.provider.stream(replace(request, model=self.upstream_model))
+
+
+class FallbackProvider:
+    """Tries each provider in order; moves on only if one failed before yielding anything."""
+
+    def __init__(self, providers: Sequence[ChatProvider], *, name: str = "fallback") -> None:
+        if not providers:
+            raise ValueError("FallbackProvider needs at least one provider")
+        self.providers = tuple(providers)
+        self.name = name
+
+    async def stream(self, request: ChatRequest) -> AsyncIterator[ChatDelta]:
+        failure: UpstreamFailure | None = None
+        for position, provider in enumerate(self.providers):
+            if failure is not None:
+                log.warning(
+                    "model %s: %s failed (%s); falling back to %s",
+                    self.name,
+                    getattr(self.providers[position - 1], "name", "provider"),
+                    failure.code,
+                    getattr(provider, "name", "provider"),
+                )
+            emitted = False
+            deltas = provider.stream(request)
+            try:
+                async for delta in deltas:
+                    emitted = True
+                    yield delta
+                return
+            except UpstreamFailure as exc:
+                if emitted:
+                    raise
+                failure = exc
+            finally:  # if our consumer stops, the provider's stream (and request) closes now
+                close = getattr(deltas, "aclose", None)
+                if close is not None:
+                    await close()
+        assert failure is not None
+        raise failure
+
+
+class ModelRegistry:
+    def __init__(
+        self,
+        *,
+        default_base_url: str | None = None,
+        default_api_key: str | None = None,
+        config: ThreadlineConfig | None = None,
+        options: UpstreamOptions | None = None,
+        http_client: httpx.AsyncClient | None = None,
+        sleep: Sleep = asyncio.sleep,
+        environ: Mapping[str, str] | None = None,
+        default_context_window: int = DEFAULT_CONTEXT_WINDOW,
+    ) -> None:
+        """``http_client`` (tests) is shared by every upstream and not closed by ``aclose``.
+        A default API key without a base URL means OpenAI's own endpoint, as in the SDK."""
+        self.config = config or ThreadlineConfig()
+        self.options = options or UpstreamOptions()
+        self.default_context_window = default_context_window
+        environ = os.environ if environ is None else environ
+        self._providers: dict[str, OpenAICompatibleProvider] = {}
+
+        if default_base_url is None and default_api_key:
+            default_base_url = OPENAI_BASE_URL
+        if default_base_url is not None:
+            try:
+                base_url = validate_base_url(default_base_url)
+            except ValueError as exc:
+                raise ConfigError(f"THREADLINE_UPSTREAM_BASE_URL: {exc}") from None
+            self._providers[DEFAULT_PROVIDER] = OpenAICompatibleProvider(
+                base_url=base_url,
+                api_key=default_api_key,
+                name=DEFAULT_PROVIDER,
+                options=self.options,
+                http_client=http_client,
+                sleep=sleep,
+            )
+        keys = {  # resolved first: a missing variable fails before any client exists
+            name: provider.resolve_api_key(name, environ)
+            for name, provider in self.config.providers.items()
+        }
+        for name, provider in self.config.providers.items():
+            own = replace(
+                self.options,
+                **{
+                    key: value
+                    for key in ("connect_timeout", "read_timeout", "max_retries")
+                    if (value := getattr(provider, key)) is not None
+                },
+            )
+            self._providers[name] = OpenAICompatibleProvider(
+                base_url=provider.base_url,
+                api_key=keys[name],
+                name=name,
+                options=own,
+                http_client=http_client,
+                sleep=sleep,
+            )
+        self._routes = {name: self._configured_route(name) for name in self.config.models}
+
+    @classmethod
+    def from_settings(
+        cls,
+        settings: _UpstreamSettings,
+        *,
+        options: UpstreamOptions | None = None,
+        http_client: httpx.AsyncClient | None = None,
+        sleep: Sleep = asyncio.sleep,
+    ) -> "ModelRegistry":
+        """Reads ``upstream_base_url``, ``upstream_api_key`` and ``config`` (the YAML path)."""
+        key = settings.upstream_api_key
+        return cls(
+            default_base_url=settings.upstream_base_url,
+            default_api_key=key.get_secret_value() if key is not None else None,
+            config=load_config(settings.config) if settings.config is not None else None,
+            options=options,
+            http_client=http_client,
+            sleep=sleep,
+        )
+
+    @property
+    def has_default(self) -> bool:
+        return DEFAULT_PROVIDER in self._providers
+
+    def configured_models(self) -> list[str]:
+        return list(self.config.models)
+
+    def prices(self, model_name: str) -> Prices | None:
+        model = self.config.models.get(model_name)
+        return model.prices if model is not None else None
+
+    def route(self, model_name: str) -> ModelRoute:
+        route = self._routes.get(model_name)
+        if route is not None:
+            return route
+        if not self.has_default:
+            raise UpstreamFailure(
+                "server_error",
+                f"No upstream is configured for model '{model_name}'. Set "
+                "THREADLINE_UPSTREAM_BASE_URL (and THREADLINE_UPSTREAM_API_KEY), or map the "
+                "model in THREADLINE_CONFIG.",
+            )
+        provider = BoundModel(self._providers[DEFAULT_PROVIDER], model_name)
+        return ModelRoute(provider=provider, context_window=self.default_context_window)
+
+    async def aclose(self) -> None:
+        for provider in self._providers.values():
+            await provider.aclose()
+
+    def _bound(self, model_name: str, where: str) -> BoundModel:
+        model = self.config.models.get(model_name) or ModelConfig()
+        provider = self._providers.get(model.provider)
+        if provider is None:  # only the default can be missing: the config checked the rest
+            raise ConfigError(
+                f"{where}: model '{model_name}' needs the default upstream, but "
+                "THREADLINE_UPSTREAM_BASE_URL is not set"
+            )
+        return BoundModel(provider, model.upstream_model or model_name)
+
+    def _configured_route(self, name: str) -> ModelRoute:
+        model = self.config.models[name]
+        chain = [self._bound(name, f"models.{name}")]
+        chain += [self._bound(fb, f"models.{name}.fallbacks") for fb in model.fallbacks]
+        provider: ChatProvider = chain[0] if len(chain) == 1 else FallbackProvider(chain, name=name)
+        return ModelRoute(provider=provider, context_window=model.context_window)

@@ -1,0 +1,123 @@
+"""Runs, run steps and stream events as the official SDK's types.
+
+A stream event travels as ``StreamEvent``: its name and its JSON, serialized once, so that one
+event fanned out to many subscribers is encoded once. Full objects are validated through the SDK's
+models; the per-token deltas are built as plain dicts of exactly the SDK's delta shape (a test
+round-trips them through the SDK types), because they are the hot path of every stream."""
+
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+from openai.types.beta.threads import Run
+from openai.types.beta.threads.runs import RunStep
+from pydantic import BaseModel
+
+from threadline.schemas.objects import Record
+
+__all__ = ["Run", "RunStep", "StreamEvent", "run", "run_step"]
+
+TERMINAL_RUN_STATUSES = frozenset(
+    {"completed", "incomplete", "failed", "cancelled", "expired", "requires_action"}
+)
+FINISHED_RUN_STATUSES = frozenset({"completed", "incomplete", "failed", "cancelled", "expired"})
+ACTIVE_RUN_STATUSES = frozenset({"queued", "in_progress", "requires_action", "cancelling"})
+
+
+def run(record: Record) -> Run:
+    return Run.model_validate(
+        {
+            "id": record["id"],
+            "object": "thread.run",
+            "created_at": record["created_at"],
+            "thread_id": record["thread_id"],
+            "assistant_id": record["assistant_id"],
+            "status": record["status"],
+            "required_action": record["required_action"],
+            "last_error": record["last_error"],
+            "expires_at": record["expires_at"],
+            "started_at": record["started_at"],
+            "cancelled_at": record["cancelled_at"],
+            "failed_at": record["failed_at"],
+            "completed_at": record["completed_at"],
+            "incomplete_details": record["incomplete_details"],
+            "model": record["model"],
+            "instructions": record["instructions"] or "",
+            "tools": record["tools"],
+            "metadata": record["metadata"],
+            "usage": record["usage"],
+            "temperature": record["temperature"],
+            "top_p": record["top_p"],
+            "max_prompt_tokens": record["max_prompt_tokens"],
+            "max_completion_tokens": record["max_completion_tokens"],
+            "truncation_strategy": record["truncation_strategy"],
+            "tool_choice": record["tool_choice"],
+            "parallel_tool_calls": record["parallel_tool_calls"],
+            "response_format": record["response_format"],
+        }
+    )
+
+
+def run_step(record: Record) -> RunStep:
+    return RunStep.model_validate(
+        {
+            "id": record["id"],
+            "object": "thread.run.step",
+            "created_at": record["created_at"],
+            "run_id": record["run_id"],
+            "assistant_id": record["assistant_id"],
+            "thread_id": record["thread_id"],
+            "type": record["type"],
+            "status": record["status"],
+            "step_details": record["step_details"],
+            "last_error": record["last_error"],
+            "expired_at": record["expired_at"],
+            "cancelled_at": record["cancelled_at"],
+            "failed_at": record["failed_at"],
+            "completed_at": record["completed_at"],
+            "usage": record["usage"],
+            "metadata": record["metadata"],
+        }
+    )
+
+
+def dump(model: BaseModel) -> dict[str, Any]:
+    """An SDK object as it goes on the wire: explicit nulls, no keys that were never set."""
+    return model.model_dump(mode="json", by_alias=True, exclude_unset=True)
+
+
+@dataclass(frozen=True, slots=True)
+class StreamEvent:
+    """One server-sent event: ``thread.run.completed`` and its JSON, encoded once."""
+
+    name: str
+    data: bytes
+
+    @classmethod
+    def of(cls, name: str, data: BaseModel | dict[str, Any]) -> "StreamEvent":
+        payload = dump(data) if isinstance(data, BaseModel) else data
+        return cls(name, orjson.dumps(payload))
+
+    @property
+    def ends_segment(self) -> bool:
+        """After this event the stream that carried it is over (the run is terminal for the
+        SDK's poller, or waits for tool outputs)."""
+        return self.name in _SEGMENT_ENDS
+
+
+_SEGMENT_ENDS = frozenset(f"thread.run.{status}" for status in TERMINAL_RUN_STATUSES)
+
+
+def message_text_delta(message_id: str, index: int, value: str, first: bool) -> StreamEvent:
+    """``thread.message.delta`` for a text fragment; ``annotations`` only on a part's first."""
+    text: dict[str, Any] = {"value": value, "annotations": []} if first else {"value": value}
+    delta = {"content": [{"index": index, "type": "text", "text": text}]}
+    payload = {"id": message_id, "object": "thread.message.delta", "delta": delta}
+    return StreamEvent("thread.message.delta", orjson.dumps(payload))
+
+
+def tool_call_delta(step_id: str, call: dict[str, Any]) -> StreamEvent:
+    """``thread.run.step.delta`` carrying one tool-call fragment (``call`` has its ``index``)."""
+    delta = {"step_details": {"type": "tool_calls", "tool_calls": [call]}}
+    payload = {"id": step_id, "object": "thread.run.step.delta", "delta": delta}
+    return StreamEvent("thread.run.step.delta", orjson.dumps(payload))

@@ -1,0 +1,362 @@
+"""Runs as the API sees them: create (on a thread, or with a new thread), list, retrieve,
+modify, cancel, submit tool outputs. Executing a run is the engine's job; this module writes the
+run and tells the engine (``wake``) that there is work."""
+
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from threadline import clock, ids
+from threadline.engine.run_state import Ending, end_run
+from threadline.errors import InvalidRequest, NotFound
+from threadline.schemas import objects
+from threadline.schemas.common import dump_response_format, dump_tool_resources, dump_tools
+from threadline.schemas.objects import ListPage, Thread
+from threadline.schemas.run_objects import Run, RunStep, run, run_step
+from threadline.schemas.runs import CreateRun, CreateThreadAndRun, ModifyRun, SubmitToolOutputs
+from threadline.services.messages import message_record
+from threadline.services.tool_resources import check_tool_resources
+from threadline.storage.database import Connection, Database
+from threadline.storage.pagination import PageRequest
+from threadline.storage.repositories import (
+    AssistantRepository,
+    MessageRepository,
+    ThreadRepository,
+)
+from threadline.storage.runs import RunRepository, StepRepository, take_thread
+
+_assistants = AssistantRepository()
+_messages = MessageRepository()
+_runs = RunRepository()
+_steps = StepRepository()
+_threads = ThreadRepository()
+
+
+@dataclass(frozen=True)
+class Submitted:
+    """What accepting tool outputs changed: the completed step and the re-queued run."""
+
+    step: RunStep
+    run: Run
+
+
+class Scheduler(Protocol):
+    """The engine's side: there is work to look at; this run should stop."""
+
+    def wake(self) -> None: ...
+
+    def cancel(self, run_id: str) -> None: ...
+
+
+class RunService:
+    def __init__(self, database: Database, scheduler: Scheduler, expiry_seconds: int = 600) -> None:
+        self._db = database
+        self._scheduler = scheduler
+        self._expiry_seconds = expiry_seconds
+
+    def _wake(self) -> None:
+        self._scheduler.wake()
+
+    async def create(self, project_id: str, thread_id: str, request: CreateRun, run_id: str) -> Run:
+        now = clock.now()
+        messages = [
+            message_record(project_id, thread_id, message, now)
+            for message in request.additional_messages or []
+        ]
+        record = await self._db.write(
+            _create_run, project_id, thread_id, request, run_id, now, self._expiry_seconds, messages
+        )
+        self._wake()
+        return run(record)
+
+    async def create_thread_and_run(
+        self, project_id: str, request: CreateThreadAndRun, run_id: str
+    ) -> tuple[Thread, Run]:
+        thread_request = request.thread
+        check_tool_resources(request.tool_resources)
+        if thread_request is not None:
+            check_tool_resources(thread_request.tool_resources)
+        now = clock.now()
+        resources = request.tool_resources or (thread_request and thread_request.tool_resources)
+        thread_record = {
+            "id": ids.thread_id(),
+            "project_id": project_id,
+            "created_at": now,
+            "tool_resources": dump_tool_resources(resources),
+            "metadata": (thread_request.metadata if thread_request else None) or {},
+            "active_run_id": None,
+        }
+        messages = [
+            message_record(project_id, thread_record["id"], message, now)
+            for message in (thread_request.messages if thread_request else [])
+        ]
+        record = await self._db.write(
+            _create_thread_and_run,
+            project_id,
+            thread_record,
+            messages,
+            request,
+            run_id,
+            now,
+            self._expiry_seconds,
+        )
+        self._wake()
+        return objects.thread(thread_record), run(record)
+
+    async def retrieve(self, project_id: str, thread_id: str, run_id: str) -> Run:
+        record = await self._db.read(_runs.get_in_thread, project_id, thread_id, run_id)
+        if record is None:
+            raise NotFound.object("run", run_id)
+        return run(record)
+
+    async def list(self, project_id: str, thread_id: str, page: PageRequest) -> ListPage:
+        result = await self._db.read(_list_runs, project_id, thread_id, page)
+        return objects.list_page([run(r) for r in result.items], result.has_more)
+
+    async def modify(self, project_id: str, thread_id: str, run_id: str, request: ModifyRun) -> Run:
+        changes = {"metadata": request.metadata or {}} if request.model_fields_set else {}
+        record = await self._db.write(_modify_run, project_id, thread_id, run_id, changes)
+        return run(record)
+
+    async def cancel(self, project_id: str, thread_id: str, run_id: str) -> Run:
+        record = await self._db.write(_cancel, project_id, thread_id, run_id, clock.now())
+        if record["status"] == "cancelling":
+            # Executed here: stopped at once. Elsewhere: its worker sees it at its next renewal.
+            self._scheduler.cancel(run_id)
+        return run(record)
+
+    async def submit_tool_outputs(
+        self, project_id: str, thread_id: str, run_id: str, request: SubmitToolOutputs
+    ) -> Submitted:
+        outputs = {o.tool_call_id: o.output for o in request.tool_outputs}
+        if len(outputs) != len(request.tool_outputs):
+            raise InvalidRequest(
+                "Each tool call may be given one output only.", param="tool_outputs"
+            )
+        step, record = await self._db.write(
+            _submit, project_id, thread_id, run_id, outputs, clock.now()
+        )
+        self._wake()
+        return Submitted(step=run_step(step), run=run(record))
+
+
+def _get_run(
+    connection: Connection, project_id: str, thread_id: str, run_id: str
+) -> dict[str, Any]:
+    record = _runs.get_in_thread(connection, project_id, thread_id, run_id)
+    if record is None:
+        raise NotFound.object("run", run_id)
+    return record
+
+
+def _list_runs(connection: Connection, project_id: str, thread_id: str, page: PageRequest) -> Any:
+    if not _threads.exists(connection, project_id, thread_id):
+        raise NotFound.object("thread", thread_id, param="thread_id")
+    return _runs.list(connection, project_id, page, thread_id=thread_id)
+
+
+def _modify_run(
+    connection: Connection, project_id: str, thread_id: str, run_id: str, changes: dict[str, Any]
+) -> dict[str, Any]:
+    record = _get_run(connection, project_id, thread_id, run_id)
+    if changes:
+        _runs.update(connection, project_id, run_id, changes)
+        record.update(changes)
+    return record
+
+
+def _run_record(
+    connection: Connection,
+    project_id: str,
+    thread_id: str,
+    request: CreateRun | CreateThreadAndRun,
+    run_id: str,
+    now: int,
+    expiry_seconds: int,
+) -> dict[str, Any]:
+    """The run as created: the assistant's settings, overridden by the request's."""
+    assistant = _assistants.get(connection, project_id, request.assistant_id)
+    if assistant is None:
+        raise NotFound.object("assistant", request.assistant_id, param="assistant_id")
+    sent = request.model_fields_set
+    instructions = request.instructions if "instructions" in sent else assistant["instructions"]
+    additional = getattr(request, "additional_instructions", None)
+    if additional:
+        instructions = f"{instructions}\n\n{additional}" if instructions else additional
+    truncation = request.truncation_strategy
+    return {
+        "id": run_id,
+        "project_id": project_id,
+        "thread_id": thread_id,
+        "assistant_id": assistant["id"],
+        "created_at": now,
+        "status": "queued",
+        "required_action": None,
+        "last_error": None,
+        "expires_at": now + expiry_seconds,
+        "started_at": None,
+        "cancelled_at": None,
+        "failed_at": None,
+        "completed_at": None,
+        "incomplete_details": None,
+        "model": request.model or assistant["model"],
+        "instructions": instructions,
+        "tools": dump_tools(request.tools) if request.tools is not None else assistant["tools"],
+        "tool_resources": assistant["tool_resources"],
+        "metadata": request.metadata or {},
+        "usage": None,
+        "temperature": _or(request.temperature, assistant["temperature"], 1.0),
+        "top_p": _or(request.top_p, assistant["top_p"], 1.0),
+        "max_prompt_tokens": request.max_prompt_tokens,
+        "max_completion_tokens": request.max_completion_tokens,
+        "truncation_strategy": (
+            truncation.model_dump() if truncation else {"type": "auto", "last_messages": None}
+        ),
+        "tool_choice": _dump_tool_choice(request.tool_choice),
+        "parallel_tool_calls": _or(request.parallel_tool_calls, True),
+        "response_format": (
+            dump_response_format(request.response_format)
+            if request.response_format is not None
+            else assistant["response_format"]
+        ),
+        "reasoning_effort": getattr(request, "reasoning_effort", None)
+        or assistant["reasoning_effort"],
+        "lease_owner": None,
+        "lease_expires_at": None,
+        "attempt": 0,
+    }
+
+
+def _or(*values: Any) -> Any:
+    return next((value for value in values if value is not None), None)
+
+
+def _dump_tool_choice(choice: Any) -> Any:
+    if choice is None:
+        return "auto"
+    return choice if isinstance(choice, str) else choice.model_dump()
+
+
+def _create_run(
+    connection: Connection,
+    project_id: str,
+    thread_id: str,
+    request: CreateRun,
+    run_id: str,
+    now: int,
+    expiry_seconds: int,
+    messages: list[dict[str, Any]],
+) -> dict[str, Any]:
+    record = _run_record(connection, project_id, thread_id, request, run_id, now, expiry_seconds)
+    if not take_thread(connection, project_id, thread_id, run_id):
+        thread = _threads.get(connection, project_id, thread_id)
+        if thread is None:
+            raise NotFound.object("thread", thread_id, param="thread_id")
+        raise InvalidRequest(
+            f"Thread {thread_id} already has an active run {thread['active_run_id']}."
+        )
+    _messages.insert_many(connection, messages)
+    _runs.insert(connection, record)
+    return record
+
+
+def _create_thread_and_run(
+    connection: Connection,
+    project_id: str,
+    thread_record: dict[str, Any],
+    messages: list[dict[str, Any]],
+    request: CreateThreadAndRun,
+    run_id: str,
+    now: int,
+    expiry_seconds: int,
+) -> dict[str, Any]:
+    thread_id = thread_record["id"]
+    record = _run_record(connection, project_id, thread_id, request, run_id, now, expiry_seconds)
+    _threads.insert(connection, {**thread_record, "active_run_id": run_id})
+    _messages.insert_many(connection, messages)
+    _runs.insert(connection, record)
+    return record
+
+
+def _cancel(
+    connection: Connection, project_id: str, thread_id: str, run_id: str, now: int
+) -> dict[str, Any]:
+    record = _get_run(connection, project_id, thread_id, run_id)
+    status = record["status"]
+    if status == "cancelling":
+        return record
+    if status in ("requires_action",) or (status == "queued" and record["lease_owner"] is None):
+        # Nobody executes it: it ends here and now.
+        return end_run(connection, record, Ending("cancelled", now))
+    if status in ("queued", "in_progress"):
+        # Its worker stops the upstream call and ends it (see engine.execution).
+        _runs.update(connection, project_id, run_id, {"status": "cancelling"})
+        return {**record, "status": "cancelling"}
+    raise InvalidRequest(f"Cannot cancel run with status '{status}'.")
+
+
+def _submit(
+    connection: Connection,
+    project_id: str,
+    thread_id: str,
+    run_id: str,
+    outputs: dict[str, str],
+    now: int,
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    record = _get_run(connection, project_id, thread_id, run_id)
+    if record["status"] != "requires_action" or (
+        record["expires_at"] is not None and record["expires_at"] <= now
+    ):
+        status = "expired" if record["status"] == "requires_action" else record["status"]
+        raise InvalidRequest(f'Runs in status "{status}" do not accept tool outputs.')
+    pending = [
+        call["id"] for call in record["required_action"]["submit_tool_outputs"]["tool_calls"]
+    ]
+    missing = [call_id for call_id in pending if call_id not in outputs]
+    unknown = [call_id for call_id in outputs if call_id not in pending]
+    if missing or unknown:
+        raise InvalidRequest(
+            f"Expected tool outputs for call_ids {pending}, got {list(outputs)}.",
+            param="tool_outputs",
+        )
+    (step,) = [
+        s for s in _steps.of_run(connection, run_id, "in_progress") if s["type"] == "tool_calls"
+    ]
+    calls = [
+        {**call, "function": {**call["function"], "output": outputs[call["id"]]}}
+        if call["type"] == "function"
+        else call
+        for call in step["step_details"]["tool_calls"]
+    ]
+    step_changes = {
+        "status": "completed",
+        "completed_at": now,
+        "step_details": {"type": "tool_calls", "tool_calls": calls},
+    }
+    _steps.update_by_id(connection, step["id"], step_changes)
+    run_changes = {"status": "queued", "required_action": None}
+    _runs.update(connection, project_id, run_id, run_changes)
+    return {**step, **step_changes}, {**record, **run_changes}
+
+
+class StepService:
+    def __init__(self, database: Database) -> None:
+        self._db = database
+
+    async def list(
+        self, project_id: str, thread_id: str, run_id: str, page: PageRequest
+    ) -> ListPage:
+        result = await self._db.read(_list_steps, project_id, thread_id, run_id, page)
+        return objects.list_page([run_step(r) for r in result.items], result.has_more)
+
+    async def retrieve(self, project_id: str, thread_id: str, run_id: str, step_id: str) -> RunStep:
+        record = await self._db.read(_steps.get_in_run, project_id, thread_id, run_id, step_id)
+        if record is None:
+            raise NotFound.object("run step", step_id)
+        return run_step(record)
+
+
+def _list_steps(
+    connection: Connection, project_id: str, thread_id: str, run_id: str, page: PageRequest
+) -> Any:
+    _get_run(connection, project_id, thread_id, run_id)
+    return _steps.list(connection, project_id, page, run_id=run_id)
