@@ -11,7 +11,8 @@ from threadline.providers.llm.openai_compatible import UpstreamOptions
 from threadline.providers.llm.registry import ModelRegistry
 from threadline.services.assistants import AssistantService
 from threadline.services.messages import MessageService
-from threadline.services.runs import RunService, StepService
+from threadline.services.run_steps import StepService
+from threadline.services.runs import RunService
 from threadline.services.threads import ThreadService
 from threadline.settings import Settings
 from threadline.storage.database import Database

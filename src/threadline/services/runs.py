@@ -9,11 +9,12 @@ from threadline import clock, ids
 from threadline.engine.run_state import Ending, end_run
 from threadline.errors import InvalidRequest, NotFound
 from threadline.schemas import objects
-from threadline.schemas.common import dump_response_format, dump_tool_resources, dump_tools
+from threadline.schemas.common import dump_tool_resources
 from threadline.schemas.objects import ListPage, Thread
 from threadline.schemas.run_objects import Run, RunStep, run, run_step
 from threadline.schemas.runs import CreateRun, CreateThreadAndRun, ModifyRun, SubmitToolOutputs
 from threadline.services.messages import message_record
+from threadline.services.run_snapshot import run_record
 from threadline.services.tool_resources import check_tool_resources
 from threadline.storage.database import Connection, Database
 from threadline.storage.pagination import PageRequest
@@ -139,9 +140,7 @@ class RunService:
         return Submitted(step=run_step(step), run=run(record))
 
 
-def _get_run(
-    connection: Connection, project_id: str, thread_id: str, run_id: str
-) -> dict[str, Any]:
+def get_run(connection: Connection, project_id: str, thread_id: str, run_id: str) -> dict[str, Any]:
     record = _runs.get_in_thread(connection, project_id, thread_id, run_id)
     if record is None:
         raise NotFound.object("run", run_id)
@@ -157,83 +156,11 @@ def _list_runs(connection: Connection, project_id: str, thread_id: str, page: Pa
 def _modify_run(
     connection: Connection, project_id: str, thread_id: str, run_id: str, changes: dict[str, Any]
 ) -> dict[str, Any]:
-    record = _get_run(connection, project_id, thread_id, run_id)
+    record = get_run(connection, project_id, thread_id, run_id)
     if changes:
         _runs.update(connection, project_id, run_id, changes)
         record.update(changes)
     return record
-
-
-def _run_record(
-    connection: Connection,
-    project_id: str,
-    thread_id: str,
-    request: CreateRun | CreateThreadAndRun,
-    run_id: str,
-    now: int,
-    expiry_seconds: int,
-) -> dict[str, Any]:
-    """The run as created: the assistant's settings, overridden by the request's."""
-    assistant = _assistants.get(connection, project_id, request.assistant_id)
-    if assistant is None:
-        raise NotFound.object("assistant", request.assistant_id, param="assistant_id")
-    sent = request.model_fields_set
-    instructions = request.instructions if "instructions" in sent else assistant["instructions"]
-    additional = getattr(request, "additional_instructions", None)
-    if additional:
-        instructions = f"{instructions}\n\n{additional}" if instructions else additional
-    truncation = request.truncation_strategy
-    return {
-        "id": run_id,
-        "project_id": project_id,
-        "thread_id": thread_id,
-        "assistant_id": assistant["id"],
-        "created_at": now,
-        "status": "queued",
-        "required_action": None,
-        "last_error": None,
-        "expires_at": now + expiry_seconds,
-        "started_at": None,
-        "cancelled_at": None,
-        "failed_at": None,
-        "completed_at": None,
-        "incomplete_details": None,
-        "model": request.model or assistant["model"],
-        "instructions": instructions,
-        "tools": dump_tools(request.tools) if request.tools is not None else assistant["tools"],
-        "tool_resources": assistant["tool_resources"],
-        "metadata": request.metadata or {},
-        "usage": None,
-        "temperature": _or(request.temperature, assistant["temperature"], 1.0),
-        "top_p": _or(request.top_p, assistant["top_p"], 1.0),
-        "max_prompt_tokens": request.max_prompt_tokens,
-        "max_completion_tokens": request.max_completion_tokens,
-        "truncation_strategy": (
-            truncation.model_dump() if truncation else {"type": "auto", "last_messages": None}
-        ),
-        "tool_choice": _dump_tool_choice(request.tool_choice),
-        "parallel_tool_calls": _or(request.parallel_tool_calls, True),
-        "response_format": (
-            dump_response_format(request.response_format)
-            if request.response_format is not None
-            else assistant["response_format"]
-        ),
-        "reasoning_effort": getattr(request, "reasoning_effort", None)
-        or assistant["reasoning_effort"],
-        "lease_owner": None,
-        "lease_expires_at": None,
-        "attempt": 0,
-    }
-
-
-def _or(*values: Any) -> Any:
-    return next((value for value in values if value is not None), None)
-
-
-def _dump_tool_choice(choice: Any) -> Any:
-    if choice is None:
-        return "auto"
-    return choice if isinstance(choice, str) else choice.model_dump()
 
 
 def _create_run(
@@ -246,7 +173,7 @@ def _create_run(
     expiry_seconds: int,
     messages: list[dict[str, Any]],
 ) -> dict[str, Any]:
-    record = _run_record(connection, project_id, thread_id, request, run_id, now, expiry_seconds)
+    record = run_record(connection, project_id, thread_id, request, run_id, now, expiry_seconds)
     if not take_thread(connection, project_id, thread_id, run_id):
         thread = _threads.get(connection, project_id, thread_id)
         if thread is None:
@@ -270,7 +197,7 @@ def _create_thread_and_run(
     expiry_seconds: int,
 ) -> dict[str, Any]:
     thread_id = thread_record["id"]
-    record = _run_record(connection, project_id, thread_id, request, run_id, now, expiry_seconds)
+    record = run_record(connection, project_id, thread_id, request, run_id, now, expiry_seconds)
     _threads.insert(connection, {**thread_record, "active_run_id": run_id})
     _messages.insert_many(connection, messages)
     _runs.insert(connection, record)
@@ -280,7 +207,7 @@ def _create_thread_and_run(
 def _cancel(
     connection: Connection, project_id: str, thread_id: str, run_id: str, now: int
 ) -> dict[str, Any]:
-    record = _get_run(connection, project_id, thread_id, run_id)
+    record = get_run(connection, project_id, thread_id, run_id)
     status = record["status"]
     if status == "cancelling":
         return record
@@ -302,7 +229,7 @@ def _submit(
     outputs: dict[str, str],
     now: int,
 ) -> tuple[dict[str, Any], dict[str, Any]]:
-    record = _get_run(connection, project_id, thread_id, run_id)
+    record = get_run(connection, project_id, thread_id, run_id)
     if record["status"] != "requires_action" or (
         record["expires_at"] is not None and record["expires_at"] <= now
     ):
@@ -336,27 +263,3 @@ def _submit(
     run_changes = {"status": "queued", "required_action": None}
     _runs.update(connection, project_id, run_id, run_changes)
     return {**step, **step_changes}, {**record, **run_changes}
-
-
-class StepService:
-    def __init__(self, database: Database) -> None:
-        self._db = database
-
-    async def list(
-        self, project_id: str, thread_id: str, run_id: str, page: PageRequest
-    ) -> ListPage:
-        result = await self._db.read(_list_steps, project_id, thread_id, run_id, page)
-        return objects.list_page([run_step(r) for r in result.items], result.has_more)
-
-    async def retrieve(self, project_id: str, thread_id: str, run_id: str, step_id: str) -> RunStep:
-        record = await self._db.read(_steps.get_in_run, project_id, thread_id, run_id, step_id)
-        if record is None:
-            raise NotFound.object("run step", step_id)
-        return run_step(record)
-
-
-def _list_steps(
-    connection: Connection, project_id: str, thread_id: str, run_id: str, page: PageRequest
-) -> Any:
-    _get_run(connection, project_id, thread_id, run_id)
-    return _steps.list(connection, project_id, page, run_id=run_id)

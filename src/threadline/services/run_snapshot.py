@@ -1,0 +1,86 @@
+"""What a new run is made of: its assistant's settings, overridden by the request's.
+
+A run keeps this snapshot for its whole life: changing the assistant later does not change a
+run that was already created."""
+
+from typing import Any
+
+from threadline.errors import NotFound
+from threadline.schemas.common import dump_response_format, dump_tools
+from threadline.schemas.runs import CreateRun, CreateThreadAndRun
+from threadline.storage.database import Connection
+from threadline.storage.repositories import AssistantRepository
+
+_assistants = AssistantRepository()
+
+
+def run_record(
+    connection: Connection,
+    project_id: str,
+    thread_id: str,
+    request: CreateRun | CreateThreadAndRun,
+    run_id: str,
+    now: int,
+    expiry_seconds: int,
+) -> dict[str, Any]:
+    """The run as created: the assistant's settings, overridden by the request's."""
+    assistant = _assistants.get(connection, project_id, request.assistant_id)
+    if assistant is None:
+        raise NotFound.object("assistant", request.assistant_id, param="assistant_id")
+    sent = request.model_fields_set
+    instructions = request.instructions if "instructions" in sent else assistant["instructions"]
+    additional = getattr(request, "additional_instructions", None)
+    if additional:
+        instructions = f"{instructions}\n\n{additional}" if instructions else additional
+    truncation = request.truncation_strategy
+    return {
+        "id": run_id,
+        "project_id": project_id,
+        "thread_id": thread_id,
+        "assistant_id": assistant["id"],
+        "created_at": now,
+        "status": "queued",
+        "required_action": None,
+        "last_error": None,
+        "expires_at": now + expiry_seconds,
+        "started_at": None,
+        "cancelled_at": None,
+        "failed_at": None,
+        "completed_at": None,
+        "incomplete_details": None,
+        "model": request.model or assistant["model"],
+        "instructions": instructions,
+        "tools": dump_tools(request.tools) if request.tools is not None else assistant["tools"],
+        "tool_resources": assistant["tool_resources"],
+        "metadata": request.metadata or {},
+        "usage": None,
+        "temperature": _or(request.temperature, assistant["temperature"], 1.0),
+        "top_p": _or(request.top_p, assistant["top_p"], 1.0),
+        "max_prompt_tokens": request.max_prompt_tokens,
+        "max_completion_tokens": request.max_completion_tokens,
+        "truncation_strategy": (
+            truncation.model_dump() if truncation else {"type": "auto", "last_messages": None}
+        ),
+        "tool_choice": _dump_tool_choice(request.tool_choice),
+        "parallel_tool_calls": _or(request.parallel_tool_calls, True),
+        "response_format": (
+            dump_response_format(request.response_format)
+            if request.response_format is not None
+            else assistant["response_format"]
+        ),
+        "reasoning_effort": getattr(request, "reasoning_effort", None)
+        or assistant["reasoning_effort"],
+        "lease_owner": None,
+        "lease_expires_at": None,
+        "attempt": 0,
+    }
+
+
+def _or(*values: Any) -> Any:
+    return next((value for value in values if value is not None), None)
+
+
+def _dump_tool_choice(choice: Any) -> Any:
+    if choice is None:
+        return "auto"
+    return choice if isinstance(choice, str) else choice.model_dump()
