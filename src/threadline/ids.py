@@ -63,6 +63,15 @@ def new_id(prefix: str) -> str:
     return f"{prefix}{_base36(_next_micros(), _TIME_WIDTH)}{random_part}"
 
 
+def creation_key(object_id: str) -> str:
+    """The time-ordered part of an id: compares ids of different kinds (``msg_`` and
+    ``step_``) by when they were made, which their prefixes would otherwise decide."""
+    for index, char in enumerate(object_id):
+        if char in "_-":
+            return object_id[index + 1 :]
+    return object_id
+
+
 def assistant_id() -> str:
     return new_id("asst_")
 

@@ -38,3 +38,8 @@ def test_a_forked_child_does_not_repeat_its_parents_ids() -> None:
     os.waitpid(pid, 0)
     child_random = os.read(read, 64).decode()
     assert ids.message_id()[-14:] != child_random
+
+
+def test_creation_key_orders_ids_of_different_kinds_by_time() -> None:
+    made = [ids.step_id(), ids.message_id(), ids.file_id(), ids.run_id()]
+    assert sorted(made, key=ids.creation_key) == made

@@ -1,7 +1,7 @@
 """What the model is sent: a run's thread as Chat Completions messages, cut to fit.
 
 The conversation is the thread's messages and the tool calls of its runs (with their outputs),
-merged in creation order — ids sort by creation time across tables, so a merge by id is exact.
+merged in creation order — ids carry their creation time, so a merge by id is exact.
 Truncation keeps the system message and drops whole turns from the oldest end: an assistant
 message that called tools is never kept without the tool results that answer it."""
 
@@ -11,6 +11,8 @@ from functools import lru_cache
 from typing import Any
 
 import bpe_openai
+
+from threadline.ids import creation_key
 
 Message = dict[str, Any]
 
@@ -129,7 +131,7 @@ def conversation(messages: list[dict[str, Any]], tool_steps: list[dict[str, Any]
         turn = tool_turn(step)
         if turn:
             items.append((step["id"], Turn(turn, sum(count_message(m) for m in turn), False)))
-    items.sort(key=lambda item: item[0])
+    items.sort(key=lambda item: creation_key(item[0]))
     return [turn for _, turn in items]
 
 
