@@ -1,10 +1,12 @@
 VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
+NODE_DIR := tests/node
+NODE_STAMP := $(NODE_DIR)/node_modules/.installed
 
 .PHONY: install serve test lint bench clean
 
-install: $(STAMP)
+install: $(STAMP) $(NODE_STAMP)
 
 # Re-install only when the project definition changes, so `make test` stays fast.
 $(STAMP): pyproject.toml
@@ -13,7 +15,16 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install -q -e '.[dev]'
 	touch $(STAMP)
 
-serve: install
+# The official Node SDK for tests/api/test_node_sdk.py, exactly as locked. Without npm the Python
+# suite still runs; that test then skips only if node is missing too.
+$(NODE_STAMP): $(NODE_DIR)/package.json $(NODE_DIR)/package-lock.json
+	@if command -v npm >/dev/null 2>&1; then \
+		npm ci --prefix $(NODE_DIR) --no-audit --no-fund --loglevel=error && touch $@; \
+	else \
+		echo "npm not found: not installing $(NODE_DIR)'s Node SDK"; \
+	fi
+
+serve: $(STAMP)
 	$(VENV)/bin/threadline serve
 
 test: install
