@@ -5,8 +5,13 @@ whose response equals, byte for byte apart from the ids and the request id, the 
 id that never existed (no existence oracle). Lists never show another project's objects, and P1's
 objects are unchanged afterwards. ``MATRIX`` names every route; a test fails when the app
 registers a /v1 route that the matrix does not cover, so a new router cannot skip this suite.
+
+Runs and run steps are children of a thread (and steps of a run): another project's run or step
+id, or a run addressed through the wrong thread, is a 404 identical to a missing id. Each project
+gets a completed run (streamed to its end, so no run is left executing) with one step.
 """
 
+import json
 import re
 import secrets
 import string
@@ -30,8 +35,10 @@ VOLATILE_HEADERS = {"date", REQUEST_ID}
 @dataclass(frozen=True)
 class Cell:
     """How a route is attacked: ``object`` addresses P1's objects through its path ids; ``create``
-    makes a P2 object that P1 must not see; ``list`` must not show P1's objects; ``public`` holds
-    no project data at all."""
+    makes a P2 object that P1 must not see; ``create_run`` (create thread and run) must not use
+    P1's assistant and makes a thread and run P1 must not see; ``list`` must not show P1's
+    objects; ``public`` holds no project data at all. ``{param}`` in a body string is filled like
+    a path parameter."""
 
     kind: str
     body: dict[str, Any] | None = None
@@ -39,6 +46,8 @@ class Cell:
 
 MODIFY = {"metadata": {"written_by": "p2"}}
 MESSAGE = {"role": "user", "content": "from p2"}
+RUN = {"assistant_id": "{assistant_id}"}
+OUTPUTS = {"tool_outputs": [{"tool_call_id": "call_p2", "output": "from p2"}]}
 
 MATRIX: dict[tuple[str, str], Cell] = {
     ("POST", "/v1/assistants"): Cell("create", {"model": "gpt-4o"}),
@@ -55,11 +64,28 @@ MATRIX: dict[tuple[str, str], Cell] = {
     ("GET", "/v1/threads/{thread_id}/messages/{message_id}"): Cell("object"),
     ("POST", "/v1/threads/{thread_id}/messages/{message_id}"): Cell("object", MODIFY),
     ("DELETE", "/v1/threads/{thread_id}/messages/{message_id}"): Cell("object"),
+    ("POST", "/v1/threads/runs"): Cell("create_run", RUN),
+    ("POST", "/v1/threads/{thread_id}/runs"): Cell("object", RUN),
+    ("GET", "/v1/threads/{thread_id}/runs"): Cell("object"),
+    ("GET", "/v1/threads/{thread_id}/runs/{run_id}"): Cell("object"),
+    ("POST", "/v1/threads/{thread_id}/runs/{run_id}"): Cell("object", MODIFY),
+    ("POST", "/v1/threads/{thread_id}/runs/{run_id}/cancel"): Cell("object"),
+    ("POST", "/v1/threads/{thread_id}/runs/{run_id}/submit_tool_outputs"): Cell("object", OUTPUTS),
+    ("GET", "/v1/threads/{thread_id}/runs/{run_id}/steps"): Cell("object"),
+    ("GET", "/v1/threads/{thread_id}/runs/{run_id}/steps/{step_id}"): Cell("object"),
     ("GET", "/v1/health"): Cell("public"),
 }
 
 # path parameter -> which of P1's objects fills it
-PATH_PARAMS = {"assistant_id": "assistant", "thread_id": "thread", "message_id": "message"}
+PATH_PARAMS = {
+    "assistant_id": "assistant",
+    "thread_id": "thread",
+    "message_id": "message",
+    "run_id": "run",
+    "step_id": "step",
+}
+# path parameter -> the roles a request addressed through it names (a step is under its run)
+CHILDREN = {"message_id": ("message",), "run_id": ("run",), "step_id": ("step",)}
 
 
 def registered_v1_routes(app: FastAPI) -> set[tuple[str, str]]:
@@ -84,6 +110,36 @@ def registered_v1_routes(app: FastAPI) -> set[tuple[str, str]]:
 
 def fill(path: str, ids: dict[str, str]) -> str:
     return re.sub(r"\{(\w+)\}", lambda match: ids[PATH_PARAMS[match.group(1)]], path)
+
+
+def fill_body(body: Any, ids: dict[str, str]) -> Any:
+    """``body`` with ``{param}`` placeholders in its strings filled from ``ids``."""
+    if isinstance(body, dict):
+        return {key: fill_body(value, ids) for key, value in body.items()}
+    if isinstance(body, list):
+        return [fill_body(value, ids) for value in body]
+    return fill(body, ids) if isinstance(body, str) else body
+
+
+def sse(text: str) -> list[tuple[str, Any]]:
+    """(event, data) of a server-sent event stream; ``data`` parsed unless it is [DONE]."""
+    events = []
+    for block in text.split("\n\n"):
+        lines = [line for line in block.split("\n") if line and not line.startswith(":")]
+        fields = dict(line.split(": ", 1) for line in lines)
+        if "event" in fields:
+            data = fields.get("data", "")
+            events.append((fields["event"], data if data == "[DONE]" else json.loads(data)))
+    return events
+
+
+def streamed_run(http: httpx.Client, path: str, body: dict[str, Any]) -> list[tuple[str, Any]]:
+    """Create a run with ``stream: true`` and read its events to the end (it has finished)."""
+    response = http.post(path, json={**body, "stream": True})
+    assert response.status_code == 200, response.text
+    events = sse(response.text)
+    assert events[-2][0] == "thread.run.completed", events[-2]
+    return events
 
 
 def lookalike(object_id: str) -> str:
@@ -115,7 +171,8 @@ class Project:
 
 
 @pytest.fixture
-def make_project(server_url: str, admin: httpx.Client) -> Iterator[Any]:
+def make_project(server_url: str, admin: httpx.Client, upstream: Any) -> Iterator[Any]:
+    """Projects on the server (runs are answered by the scripted upstream's default reply)."""
     clients: list[httpx.Client] = []
 
     def make() -> Project:
@@ -157,7 +214,16 @@ def create_objects(project: Project) -> dict[str, str]:
     message = http.post(
         f"/v1/threads/{thread}/messages", json={"role": "user", "content": "second"}
     ).json()["id"]
-    return {"assistant": assistant, "thread": thread, "message": message}
+    events = streamed_run(http, f"/v1/threads/{thread}/runs", {"assistant_id": assistant})
+    run = events[0][1]["id"]
+    [step] = http.get(f"/v1/threads/{thread}/runs/{run}/steps").json()["data"]
+    return {
+        "assistant": assistant,
+        "thread": thread,
+        "message": message,
+        "run": run,
+        "step": step["id"],
+    }
 
 
 @pytest.fixture
@@ -169,12 +235,17 @@ def snapshot(project: Project, ids: dict[str, str]) -> dict[str, Any]:
     """Everything the owner can see of its objects."""
     http = project.http
     thread = f"/v1/threads/{ids['thread']}"
+    run = f"{thread}/runs/{ids['run']}"
     views = {
         "assistant": http.get(f"/v1/assistants/{ids['assistant']}"),
         "assistants": http.get("/v1/assistants", params={"limit": 100}),
         "thread": http.get(thread),
         "messages": http.get(f"{thread}/messages", params={"limit": 100}),
         "message": http.get(f"{thread}/messages/{ids['message']}"),
+        "runs": http.get(f"{thread}/runs", params={"limit": 100}),
+        "run": http.get(run),
+        "steps": http.get(f"{run}/steps", params={"limit": 100}),
+        "step": http.get(f"{run}/steps/{ids['step']}"),
     }
     assert all(view.status_code == 200 for view in views.values())
     return {name: view.json() for name, view in views.items()}
@@ -210,8 +281,8 @@ def test_foreign_object_is_a_404_identical_to_a_missing_one(
     before = snapshot(p1, p1_objects)
     missing_ids = {role: lookalike(object_id) for role, object_id in p1_objects.items()}
 
-    foreign = p2.http.request(method, fill(path, p1_objects), json=body)
-    missing = p2.http.request(method, fill(path, missing_ids), json=body)
+    foreign = p2.http.request(method, fill(path, p1_objects), json=fill_body(body, p1_objects))
+    missing = p2.http.request(method, fill(path, missing_ids), json=fill_body(body, missing_ids))
 
     assert foreign.status_code == 404, foreign.text
     assert foreign.headers.get(REQUEST_ID)
@@ -219,45 +290,118 @@ def test_foreign_object_is_a_404_identical_to_a_missing_one(
     assert snapshot(p1, p1_objects) == before
 
 
-@routes_of("object", needing="{message_id}")
-def test_foreign_message_in_own_thread_is_a_404_identical_to_a_missing_one(
+def child_routes() -> Any:
+    """(method, path, child) for each object route and each child id in its path (a step route
+    is attacked through its run id and through its step id), as a parametrize decorator."""
+    cases = [
+        (method, path, role)
+        for (method, path), cell in MATRIX.items()
+        if cell.kind == "object"
+        for param, roles in CHILDREN.items()
+        if f"{{{param}}}" in path
+        for role in roles
+    ]
+    return pytest.mark.parametrize(
+        ("method", "path", "child"),
+        cases,
+        ids=[f"{method} {path} [{child}]" for method, path, child in cases],
+    )
+
+
+@child_routes()
+def test_foreign_child_in_own_parent_is_a_404_identical_to_a_missing_one(
+    p1: Project, p2: Project, p1_objects: dict[str, str], method: str, path: str, child: str
+):
+    """P1's message, run or step id under P2's own thread (and run)."""
+    body = MATRIX[(method, path)].body
+    before = snapshot(p1, p1_objects)
+    own = create_objects(p2)
+    foreign_ids = {**own, child: p1_objects[child]}
+    missing_ids = {**own, child: lookalike(p1_objects[child])}
+
+    foreign = p2.http.request(method, fill(path, foreign_ids), json=fill_body(body, foreign_ids))
+    missing = p2.http.request(method, fill(path, missing_ids), json=fill_body(body, missing_ids))
+
+    assert foreign.status_code == 404, foreign.text
+    assert comparable(foreign, {child: p1_objects[child]}) == comparable(
+        missing, {child: missing_ids[child]}
+    )
+    assert snapshot(p1, p1_objects) == before
+
+
+@child_routes()
+def test_child_under_the_wrong_parent_of_the_same_project_is_a_404(
+    p1: Project, p1_objects: dict[str, str], method: str, path: str, child: str
+):
+    """A message or run addressed through another thread, a step through another run."""
+    body = MATRIX[(method, path)].body
+    thread = p1_objects["thread"]
+    if child == "step":
+        events = streamed_run(
+            p1.http, f"/v1/threads/{thread}/runs", {"assistant_id": p1_objects["assistant"]}
+        )
+        wrong_parent = {**p1_objects, "run": events[0][1]["id"]}
+    else:
+        wrong_parent = {**p1_objects, "thread": p1.http.post("/v1/threads", json={}).json()["id"]}
+    before = snapshot(p1, p1_objects)
+    missing_ids = {**wrong_parent, child: lookalike(p1_objects[child])}
+
+    response = p1.http.request(method, fill(path, wrong_parent), json=fill_body(body, wrong_parent))
+    missing = p1.http.request(method, fill(path, missing_ids), json=fill_body(body, missing_ids))
+
+    assert response.status_code == 404, response.text
+    assert comparable(response, {child: p1_objects[child]}) == comparable(
+        missing, {child: missing_ids[child]}
+    )
+    assert snapshot(p1, p1_objects) == before
+    if child != "step":
+        other = f"/v1/threads/{wrong_parent['thread']}"
+        assert p1.http.get(f"{other}/messages").json()["data"] == []
+        assert p1.http.get(f"{other}/runs").json()["data"] == []
+
+
+def test_run_on_a_foreign_thread_is_a_404_identical_to_a_missing_thread(
+    p1: Project, p2: Project, p1_objects: dict[str, str]
+):
+    """P2's own assistant on P1's thread: the thread is unknown to P2, and stays unlocked."""
+    before = snapshot(p1, p1_objects)
+    assistant = p2.http.post("/v1/assistants", json={"model": "gpt-4o"}).json()["id"]
+    thread, fake = p1_objects["thread"], lookalike(p1_objects["thread"])
+
+    foreign = p2.http.post(f"/v1/threads/{thread}/runs", json={"assistant_id": assistant})
+    missing = p2.http.post(f"/v1/threads/{fake}/runs", json={"assistant_id": assistant})
+
+    assert foreign.status_code == 404, foreign.text
+    assert comparable(foreign, {"thread": thread}) == comparable(missing, {"thread": fake})
+    assert snapshot(p1, p1_objects) == before
+    added = p1.http.post(f"/v1/threads/{thread}/messages", json={"role": "user", "content": "ok"})
+    assert added.status_code == 200, added.text
+
+
+@routes_of("create_run")
+def test_create_thread_and_run_is_isolated(
     p1: Project, p2: Project, p1_objects: dict[str, str], method: str, path: str
 ):
     body = MATRIX[(method, path)].body
     before = snapshot(p1, p1_objects)
-    own = create_objects(p2)
-    foreign_ids = {**own, "message": p1_objects["message"]}
-    missing_ids = {**own, "message": lookalike(p1_objects["message"])}
+    missing_ids = {**p1_objects, "assistant": lookalike(p1_objects["assistant"])}
 
-    foreign = p2.http.request(method, fill(path, foreign_ids), json=body)
-    missing = p2.http.request(method, fill(path, missing_ids), json=body)
+    foreign = p2.http.request(method, path, json=fill_body(body, p1_objects))
+    missing = p2.http.request(method, path, json=fill_body(body, missing_ids))
 
     assert foreign.status_code == 404, foreign.text
-    assert comparable(foreign, {"message": p1_objects["message"]}) == comparable(
-        missing, {"message": missing_ids["message"]}
-    )
+    assert comparable(foreign, p1_objects) == comparable(missing, missing_ids)
+
+    own = p2.http.post("/v1/assistants", json={"model": "gpt-4o"}).json()["id"]
+    events = streamed_run(p2.http, path, fill_body(body, {"assistant": own}))
+    assert events[0][0] == "thread.created"
+    thread, run = events[0][1]["id"], events[-2][1]["id"]
+    assert "project_id" not in json.dumps([data for _, data in events])
+    assert p2.http.get(f"/v1/threads/{thread}/runs/{run}").status_code == 200
+    for url in (f"/v1/threads/{thread}", f"/v1/threads/{thread}/runs/{run}"):
+        assert p1.http.get(url).status_code == 404
+    assert p1.http.get(f"/v1/threads/{thread}/runs").status_code == 404
     assert snapshot(p1, p1_objects) == before
-
-
-@routes_of("object", needing="{message_id}")
-def test_message_of_another_thread_of_the_same_project_is_a_404(
-    p1: Project, p1_objects: dict[str, str], method: str, path: str
-):
-    body = MATRIX[(method, path)].body
-    other_thread = p1.http.post("/v1/threads", json={}).json()["id"]
-    before = snapshot(p1, p1_objects)
-    wrong_parent = {**p1_objects, "thread": other_thread}
-    missing_ids = {**wrong_parent, "message": lookalike(p1_objects["message"])}
-
-    response = p1.http.request(method, fill(path, wrong_parent), json=body)
-    missing = p1.http.request(method, fill(path, missing_ids), json=body)
-
-    assert response.status_code == 404, response.text
-    assert comparable(response, {"message": p1_objects["message"]}) == comparable(
-        missing, {"message": missing_ids["message"]}
-    )
-    assert snapshot(p1, p1_objects) == before
-    assert p1.http.get(f"/v1/threads/{other_thread}/messages").json()["data"] == []
 
 
 @routes_of("create")
@@ -341,6 +485,10 @@ def test_responses_never_name_the_project(p1: Project):
         p1.http.get(thread),
         p1.http.get(f"{thread}/messages"),
         p1.http.post(f"{thread}/messages/{ids['message']}", json=MODIFY),
+        p1.http.get(f"{thread}/runs"),
+        p1.http.post(f"{thread}/runs/{ids['run']}", json=MODIFY),
+        p1.http.get(f"{thread}/runs/{ids['run']}/steps"),
+        p1.http.get(f"{thread}/runs/{ids['run']}/steps/{ids['step']}"),
         p1.http.delete(f"/v1/assistants/{ids['assistant']}"),
     ]
     for response in responses:

@@ -61,6 +61,7 @@ class RunExecution:
         self._run = record
         try:
             if record["status"] == "cancelling":
+                self._publish(StreamEvent.of("thread.run.cancelling", run(self._run)))
                 await self._end(Ending("cancelled", clock.now()))
                 return
             await self._update(
@@ -86,6 +87,11 @@ class RunExecution:
         if self._recorder is not None:
             await self._recorder.save_partial()
         if self.cancel_requested:
+            # The worker, not the cancel request, says so: it reaches the stream wherever the
+            # cancel request landed.
+            self._publish(
+                StreamEvent.of("thread.run.cancelling", run({**self._run, "status": "cancelling"}))
+            )
             await self._end(Ending("cancelled", clock.now()))
         else:
             await self._fail("server_error", "The run was interrupted because the server stopped.")
