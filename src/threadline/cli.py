@@ -20,8 +20,18 @@ def _serve(args: argparse.Namespace) -> int:
 
     settings = _settings()
     app = create_app(settings)
-    print(f"Threadline serving http://{args.host}:{args.port}/v1", flush=True)
-    uvicorn.run(
+
+    class Server(uvicorn.Server):
+        async def shutdown(self, sockets: Any = None) -> None:
+            # Uvicorn waits for open connections before the app's own shutdown, and a stream
+            # stays open as long as its run goes. So the worker stops first: runs finish within
+            # the grace period or end as failed, every stream gets its last events and closes.
+            state = getattr(app.state, "threadline", None)
+            if state is not None:
+                await state.worker.stop()
+            await super().shutdown(sockets)
+
+    config = uvicorn.Config(
         app,
         host=args.host,
         port=args.port,
@@ -29,8 +39,10 @@ def _serve(args: argparse.Namespace) -> int:
         access_log=settings.log_requests,
         # Client addresses are not taken from X-Forwarded-For: nothing here trusts a proxy yet.
         proxy_headers=False,
-        timeout_graceful_shutdown=30,
+        timeout_graceful_shutdown=int(settings.shutdown_grace_seconds) + 10,
     )
+    print(f"Threadline serving http://{args.host}:{args.port}/v1", flush=True)
+    Server(config).run()
     return 0
 
 

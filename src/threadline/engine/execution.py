@@ -48,6 +48,7 @@ class RunExecution:
         self.run_id = run_id
         self.attempt = attempt
         self.cancel_requested = False
+        self.started = False  # a task cancelled before its first step never runs execute()
         self._run: dict[str, Any] = {}
         self._recorder: TurnRecorder | None = None
 
@@ -55,11 +56,12 @@ class RunExecution:
         self._engine.bus.publish(self.run_id, event)
 
     async def execute(self) -> None:
-        record = await self._db.read(_runs.get_by_id, self.run_id)
-        if record is None:
-            return
-        self._run = record
+        self.started = True
         try:
+            record = await self._db.read(_runs.get_by_id, self.run_id)
+            if record is None:
+                return
+            self._run = record
             if record["status"] == "cancelling":
                 self._publish(StreamEvent.of("thread.run.cancelling", run(self._run)))
                 await self._end(Ending("cancelled", clock.now()))
@@ -106,7 +108,9 @@ class RunExecution:
     async def _end(self, ending: Ending) -> None:
         ending.fence = (self._engine.owner, self.attempt)
         ending.usage = ending.usage or self._run.get("usage")
-        ended = await self._db.write(_end_fresh, self.run_id, ending)
+        # Shielded: once the end is committed its events must go out, even if this task is
+        # being cancelled meanwhile.
+        ended = await asyncio.shield(self._db.write(_end_fresh, self.run_id, ending))
         if ended is None:
             self._engine.bus.end(self.run_id)
             return

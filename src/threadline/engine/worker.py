@@ -60,12 +60,18 @@ class Worker:
         """There may be a queued run (or a cancel request) to look at now."""
         self._wakeup.set()
 
+    def publish(self, run_id: str, event: StreamEvent) -> None:
+        """Tell the streams of a run about a change made outside its execution."""
+        self._engine.bus.publish(run_id, event)
+
     def cancel(self, run_id: str) -> None:
         """Stop the run's execution here, if it runs here (it ends as ``cancelled``)."""
         held = self._running.get(run_id)
         if held is not None:
             held[0].cancel_requested = True
-            held[1].cancel()
+            if held[0].started:
+                held[1].cancel()
+            # Not started yet: execute() finds the run "cancelling" and ends it itself.
 
     async def stop(self) -> None:
         self._stopping = True
@@ -150,7 +156,8 @@ class Worker:
                 task.cancel()  # the lease is gone: another attempt owns the run
 
     async def _reap(self) -> None:
-        events = await self._engine.db.write(_reap, time.time(), clock.now())
+        mine = set(self._running)
+        events = await self._engine.db.write(_reap, time.time(), clock.now(), mine)
         for run_id, event in events:
             self._engine.bus.publish(run_id, event)
             held = self._running.get(run_id)
@@ -161,11 +168,15 @@ class Worker:
 def _renew(
     connection: Connection, run_id: str, owner: str, attempt: int, until: float
 ) -> str | None:
-    """Extend the lease; the run's status, or None if this attempt no longer holds it."""
-    if not _runs.fenced_update(connection, run_id, owner, attempt, {"lease_expires_at": until}):
-        return None
+    """Extend the lease. The run's status; None only if another attempt now owns the run (a
+    run that simply ended, or waits for tool outputs, has no lease to renew)."""
+    renewed = _runs.fenced_update(connection, run_id, owner, attempt, {"lease_expires_at": until})
     record = _runs.get_by_id(connection, run_id)
-    return record["status"] if record else None
+    if record is None:
+        return None
+    if not renewed and record["lease_owner"] is not None:
+        return None
+    return str(record["status"])
 
 
 _INTERRUPTED = {
@@ -174,13 +185,17 @@ _INTERRUPTED = {
 }
 
 
-def _reap(connection: Connection, now: float, now_seconds: int) -> list[tuple[str, StreamEvent]]:
+def _reap(
+    connection: Connection, now: float, now_seconds: int, mine: set[str]
+) -> list[tuple[str, StreamEvent]]:
     published: list[tuple[str, StreamEvent]] = []
     for record in _runs.past_expiry(connection, now_seconds):
         ending = Ending("expired", now_seconds)
         end_run(connection, record, ending)
         published.extend((record["id"], event) for event in ending.events)
     for record in _runs.stale(connection, now):
+        if record["id"] in mine:
+            continue  # executing here: its lease renewal is merely late
         if record["status"] == "cancelling":
             ending = Ending("cancelled", now_seconds)
         else:

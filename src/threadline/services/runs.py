@@ -11,7 +11,7 @@ from threadline.errors import InvalidRequest, NotFound
 from threadline.schemas import objects
 from threadline.schemas.common import dump_tool_resources
 from threadline.schemas.objects import ListPage, Thread
-from threadline.schemas.run_objects import Run, RunStep, run, run_step
+from threadline.schemas.run_objects import Run, RunStep, StreamEvent, run, run_step
 from threadline.schemas.runs import CreateRun, CreateThreadAndRun, ModifyRun, SubmitToolOutputs
 from threadline.services.messages import message_record
 from threadline.services.run_snapshot import run_record
@@ -46,6 +46,8 @@ class Scheduler(Protocol):
     def wake(self) -> None: ...
 
     def cancel(self, run_id: str) -> None: ...
+
+    def publish(self, run_id: str, event: StreamEvent) -> None: ...
 
 
 class RunService:
@@ -119,7 +121,10 @@ class RunService:
         return run(record)
 
     async def cancel(self, project_id: str, thread_id: str, run_id: str) -> Run:
-        record = await self._db.write(_cancel, project_id, thread_id, run_id, clock.now())
+        ending = Ending("cancelled", clock.now())
+        record = await self._db.write(_cancel, project_id, thread_id, run_id, ending)
+        for event in ending.events:  # ended here: a stream still open on it hears so
+            self._scheduler.publish(run_id, event)
         if record["status"] == "cancelling":
             # Executed here: stopped at once. Elsewhere: its worker sees it at its next renewal.
             self._scheduler.cancel(run_id)
@@ -205,7 +210,7 @@ def _create_thread_and_run(
 
 
 def _cancel(
-    connection: Connection, project_id: str, thread_id: str, run_id: str, now: int
+    connection: Connection, project_id: str, thread_id: str, run_id: str, ending: Ending
 ) -> dict[str, Any]:
     record = get_run(connection, project_id, thread_id, run_id)
     status = record["status"]
@@ -213,7 +218,7 @@ def _cancel(
         return record
     if status in ("requires_action",) or (status == "queued" and record["lease_owner"] is None):
         # Nobody executes it: it ends here and now.
-        return end_run(connection, record, Ending("cancelled", now))
+        return end_run(connection, record, ending)
     if status in ("queued", "in_progress"):
         # Its worker stops the upstream call and ends it (see engine.execution).
         _runs.update(connection, project_id, run_id, {"status": "cancelling"})
