@@ -86,6 +86,10 @@ class RunExecution:
             await self._fail("server_error", "The server had an error while processing the run.")
 
     async def _stopped(self) -> None:
+        if not self._run:  # stopped before the run was even loaded
+            self._run = await self._db.read(_runs.get_by_id, self.run_id) or {}
+            if not self._run:
+                return
         if self._recorder is not None:
             await self._recorder.save_partial()
         if self.cancel_requested:

@@ -17,6 +17,7 @@ from typing import Any
 
 import httpx
 import openai
+from openai.types.chat import ChatCompletion, ChatCompletionChunk
 
 from threadline.ids import tool_call_id
 from threadline.providers.llm.base import (
@@ -322,7 +323,17 @@ class OpenAICompatibleProvider:
 
     async def _attempt(self, model: str, kwargs: dict[str, Any]) -> AsyncIterator[ChatDelta]:
         try:
-            response = await self._client.chat.completions.create(model=model, **kwargs)
+            # The SDK's low-level post: the request is already plain JSON, and the resource
+            # method's per-message type transform cost more CPU than the rest of a run.
+            body = {key: value for key, value in kwargs.items() if key != "extra_headers"}
+            response = await self._client.post(
+                "/chat/completions",
+                body={"model": model, **body},
+                cast_to=ChatCompletion,
+                options={"headers": kwargs["extra_headers"]},
+                stream=True,
+                stream_cls=openai.AsyncStream[ChatCompletionChunk],
+            )
         except openai.APIStatusError as exc:
             raise self._status_failure(exc, model) from None
         except openai.APITimeoutError:
