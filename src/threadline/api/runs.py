@@ -4,22 +4,51 @@
 created, queued), then the worker's, until the run finishes or waits for tool outputs. The
 subscription is taken before the run exists, so no event can be missed."""
 
-from typing import Annotated
+from collections.abc import Awaitable, Callable
+from typing import Annotated, TypeVar
 
 from fastapi import APIRouter, Depends
 from fastapi.responses import Response
+from pydantic import BaseModel
 
 from threadline import ids
 from threadline.api.deps import CurrentPrincipal, Page, State, json_body
 from threadline.api.responses import model_response
 from threadline.api.sse import event_stream
-from threadline.schemas.run_objects import FINISHED_RUN_STATUSES, StreamEvent
+from threadline.app_state import AppState
+from threadline.schemas.objects import Thread
+from threadline.schemas.run_objects import FINISHED_RUN_STATUSES, Run, StreamEvent
 from threadline.schemas.runs import CreateRun, CreateThreadAndRun, ModifyRun, SubmitToolOutputs
+from threadline.services.runs import Submitted
 
 router = APIRouter()
+T = TypeVar("T")
 
 # How often the SDK pollers should look again at a run that is still going.
 POLL_AFTER_MS = "250"
+
+
+async def _answer(
+    state: AppState,
+    run_id: str,
+    stream: bool | None,
+    change: Callable[[], Awaitable[T]],
+    respond: Callable[[T], tuple[BaseModel, list[StreamEvent]]],
+) -> Response:
+    """Make ``change`` to the run; answer with its JSON object, or, with ``stream``, its events:
+    ``respond``'s first events, then the worker's. The subscription is taken before the change,
+    so the worker cannot publish anything it misses."""
+    subscription = state.bus.subscribe(run_id) if stream else None
+    try:
+        result = await change()
+    except BaseException:
+        if subscription is not None:
+            subscription.close()
+        raise
+    obj, first = respond(result)
+    if subscription is None:
+        return model_response(obj)
+    return event_stream(first, subscription)
 
 
 @router.post("/threads/runs")
@@ -29,21 +58,18 @@ async def create_thread_and_run(
     body: Annotated[CreateThreadAndRun, Depends(json_body(CreateThreadAndRun))],
 ) -> Response:
     run_id = ids.run_id()
-    subscription = state.bus.subscribe(run_id) if body.stream else None
-    try:
-        thread, run = await state.runs.create_thread_and_run(principal.project_id, body, run_id)
-    except BaseException:
-        if subscription is not None:
-            subscription.close()
-        raise
-    if subscription is None:
-        return model_response(run)
-    first = [
-        StreamEvent.of("thread.created", thread),
-        StreamEvent.of("thread.run.created", run),
-        StreamEvent.of("thread.run.queued", run),
-    ]
-    return event_stream(first, subscription)
+
+    def respond(created: tuple[Thread, Run]) -> tuple[BaseModel, list[StreamEvent]]:
+        thread, run = created
+        return run, [StreamEvent.of("thread.created", thread), *_created(run)]
+
+    return await _answer(
+        state,
+        run_id,
+        body.stream,
+        lambda: state.runs.create_thread_and_run(principal.project_id, body, run_id),
+        respond,
+    )
 
 
 @router.post("/threads/{thread_id}/runs")
@@ -54,17 +80,13 @@ async def create_run(
     body: Annotated[CreateRun, Depends(json_body(CreateRun))],
 ) -> Response:
     run_id = ids.run_id()
-    subscription = state.bus.subscribe(run_id) if body.stream else None
-    try:
-        run = await state.runs.create(principal.project_id, thread_id, body, run_id)
-    except BaseException:
-        if subscription is not None:
-            subscription.close()
-        raise
-    if subscription is None:
-        return model_response(run)
-    first = [StreamEvent.of("thread.run.created", run), StreamEvent.of("thread.run.queued", run)]
-    return event_stream(first, subscription)
+    return await _answer(
+        state,
+        run_id,
+        body.stream,
+        lambda: state.runs.create(principal.project_id, thread_id, body, run_id),
+        lambda run: (run, _created(run)),
+    )
 
 
 @router.get("/threads/{thread_id}/runs")
@@ -109,22 +131,17 @@ async def submit_tool_outputs(
     principal: CurrentPrincipal,
     body: Annotated[SubmitToolOutputs, Depends(json_body(SubmitToolOutputs))],
 ) -> Response:
-    subscription = state.bus.subscribe(run_id) if body.stream else None
-    try:
-        submitted = await state.runs.submit_tool_outputs(
-            principal.project_id, thread_id, run_id, body
-        )
-    except BaseException:
-        if subscription is not None:
-            subscription.close()
-        raise
-    if subscription is None:
-        return model_response(submitted.run)
-    first = [
-        StreamEvent.of("thread.run.step.completed", submitted.step),
-        StreamEvent.of("thread.run.queued", submitted.run),
-    ]
-    return event_stream(first, subscription)
+    def respond(submitted: Submitted) -> tuple[BaseModel, list[StreamEvent]]:
+        step_done = StreamEvent.of("thread.run.step.completed", submitted.step)
+        return submitted.run, [step_done, StreamEvent.of("thread.run.queued", submitted.run)]
+
+    return await _answer(
+        state,
+        run_id,
+        body.stream,
+        lambda: state.runs.submit_tool_outputs(principal.project_id, thread_id, run_id, body),
+        respond,
+    )
 
 
 @router.get("/threads/{thread_id}/runs/{run_id}/steps")
@@ -141,3 +158,7 @@ async def retrieve_run_step(
     return model_response(
         await state.steps.retrieve(principal.project_id, thread_id, run_id, step_id)
     )
+
+
+def _created(run: Run) -> list[StreamEvent]:
+    return [StreamEvent.of("thread.run.created", run), StreamEvent.of("thread.run.queued", run)]
