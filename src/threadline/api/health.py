@@ -5,7 +5,7 @@ from fastapi.responses import Response
 
 from threadline.api.deps import State
 from threadline.api.responses import json_bytes_response
-from threadline.errors import APIError
+from threadline.errors import ServiceUnavailable
 
 router = APIRouter()
 
@@ -14,7 +14,5 @@ router = APIRouter()
 @router.get("/v1/health")
 async def health(state: State) -> Response:
     if not await state.database.ping():
-        error = APIError("The database is not reachable.", code="database_unavailable")
-        error.status_code = 503
-        return json_bytes_response(error.body(), status_code=503)
+        raise ServiceUnavailable("The database is not reachable.")
     return json_bytes_response({"status": "ok"})

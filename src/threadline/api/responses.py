@@ -6,6 +6,8 @@ import orjson
 from fastapi.responses import Response
 from pydantic import BaseModel
 
+from threadline.schemas.objects import dump
+
 
 def json_bytes_response(
     content: Any, status_code: int = 200, headers: dict[str, str] | None = None
@@ -19,8 +21,4 @@ def json_bytes_response(
 
 
 def model_response(model: BaseModel, headers: dict[str, str] | None = None) -> Response:
-    # exclude_unset: builders pass every required key (nulls included) explicitly, so only
-    # optional keys that were never given are left out, as OpenAI leaves them out.
-    return json_bytes_response(
-        model.model_dump(mode="json", by_alias=True, exclude_unset=True), headers=headers
-    )
+    return json_bytes_response(dump(model), headers=headers)

@@ -11,6 +11,7 @@ from functools import lru_cache
 from typing import Any
 
 import bpe_openai
+import orjson
 
 from threadline.ids import creation_key
 
@@ -53,8 +54,6 @@ def count_message(message: Message) -> int:
 def count_prompt(messages: Iterable[Message], tools: list[dict[str, Any]] | None = None) -> int:
     tokens = _REPLY_PRIMING + sum(count_message(m) for m in messages)
     if tools:
-        import orjson
-
         tokens += count_text(orjson.dumps(tools).decode())
     return tokens
 

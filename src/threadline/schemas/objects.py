@@ -17,6 +17,7 @@ __all__ = [
     "MessageDeleted",
     "Thread",
     "ThreadDeleted",
+    "dump",
 ]
 
 Record = dict[str, Any]
@@ -106,3 +107,10 @@ def list_page(items: list[Any], has_more: bool) -> ListPage:
         last_id=items[-1].id if items else None,
         has_more=has_more,
     )
+
+
+def dump(model: BaseModel) -> dict[str, Any]:
+    """An SDK object as it goes on the wire. ``exclude_unset``: builders pass every required
+    key (nulls included) explicitly, so only optional keys never given are left out, as OpenAI
+    leaves them out."""
+    return model.model_dump(mode="json", by_alias=True, exclude_unset=True)

@@ -13,7 +13,7 @@ from openai.types.beta.threads import Run
 from openai.types.beta.threads.runs import RunStep
 from pydantic import BaseModel
 
-from threadline.schemas.objects import Record
+from threadline.schemas.objects import Record, dump
 
 __all__ = ["Run", "RunStep", "StreamEvent", "run", "run_step"]
 
@@ -79,11 +79,6 @@ def run_step(record: Record) -> RunStep:
             "metadata": record["metadata"],
         }
     )
-
-
-def dump(model: BaseModel) -> dict[str, Any]:
-    """An SDK object as it goes on the wire: explicit nulls, no keys that were never set."""
-    return model.model_dump(mode="json", by_alias=True, exclude_unset=True)
 
 
 @dataclass(frozen=True, slots=True)
