@@ -7,7 +7,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -15,6 +15,7 @@ import httpx
 import uvicorn
 
 from threadline.app import create_app
+from threadline.engine.tools.base import ServerTool
 from threadline.settings import Settings
 
 
@@ -37,12 +38,11 @@ def wait_healthy(base_url: str, timeout: float = 30.0) -> None:
 
 
 @contextmanager
-def threaded_server(settings: Settings) -> Iterator[str]:
+def threaded_server(settings: Settings, server_tools: Sequence[ServerTool] = ()) -> Iterator[str]:
     """The app under uvicorn in a background thread: real HTTP, one process, fast to start."""
     port = free_port()
-    config = uvicorn.Config(
-        create_app(settings), host="127.0.0.1", port=port, log_level="warning", lifespan="on"
-    )
+    app = create_app(settings, server_tools=server_tools)
+    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, name="threadline-test-server", daemon=True)
     thread.start()

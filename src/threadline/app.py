@@ -2,7 +2,7 @@
 
 import gc
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 
 from fastapi import APIRouter, FastAPI
@@ -12,6 +12,7 @@ from threadline.api import admin, assistants, health, messages, runs, threads
 from threadline.api.errors import install_error_handlers
 from threadline.api.middleware import RejectNullBytesInUrl, RequestIdMiddleware
 from threadline.app_state import AppState
+from threadline.engine.tools.base import ServerTool
 from threadline.settings import Settings
 from threadline.storage.migrate import upgrade_to_head_async
 
@@ -32,12 +33,14 @@ async def _print_first_key(state: AppState) -> None:
     )
 
 
-def create_app(settings: Settings, *, migrate: bool = True) -> FastAPI:
+def create_app(
+    settings: Settings, *, migrate: bool = True, server_tools: Sequence[ServerTool] = ()
+) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         if migrate:
             await upgrade_to_head_async(settings.resolved_database_url)
-        state = AppState.build(settings)
+        state = AppState.build(settings, server_tools)
         app.state.threadline = state
         await _print_first_key(state)
         await state.start()

@@ -1,10 +1,12 @@
 """Everything a running server holds: settings, the database, the engine, the services."""
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from threadline.engine.context import warm_tokenizer
 from threadline.engine.event_bus import EventBus
 from threadline.engine.execution import EngineContext
+from threadline.engine.tools.base import ServerTool
 from threadline.engine.worker import Worker
 from threadline.gateway.api_keys import KeyService
 from threadline.providers.llm.openai_compatible import UpstreamOptions
@@ -33,7 +35,9 @@ class AppState:
     steps: StepService
 
     @classmethod
-    def build(cls, settings: Settings) -> "AppState":
+    def build(cls, settings: Settings, server_tools: Sequence[ServerTool] = ()) -> "AppState":
+        """Everything, from ``settings``; ``server_tools`` adds built-in tools (tests use it to
+        plug in tools of their own)."""
         database = Database(settings.resolved_database_url, pool_size=settings.database_pool_size)
         models = ModelRegistry.from_settings(
             settings,
@@ -46,7 +50,11 @@ class AppState:
         )
         bus = EventBus()
         engine = EngineContext(
-            db=database, bus=bus, route=models.route, owner=Worker.new_owner_id()
+            db=database,
+            bus=bus,
+            route=models.route,
+            owner=Worker.new_owner_id(),
+            server_tools={tool.type: tool for tool in server_tools},
         )
         worker = Worker(
             engine,

@@ -13,6 +13,7 @@ from typing import Any
 import bpe_openai
 import orjson
 
+from threadline.engine.tools.base import CALL_KEY, OUTPUT_KEY
 from threadline.ids import creation_key
 
 Message = dict[str, Any]
@@ -80,31 +81,32 @@ def _without_nulls(value: dict[str, Any]) -> dict[str, Any]:
 
 
 def tool_turn(step: dict[str, Any]) -> list[Message]:
-    """A tool_calls step as the assistant message that made the calls and the tools' answers."""
-    calls = [call for call in step["step_details"]["tool_calls"] if call["type"] == "function"]
-    if not calls:
+    """A tool_calls step as the assistant message that made the calls and the tools' answers.
+    Function calls carry their own name, arguments and output; the server's own tools keep the
+    function call the model made and the text it read back aside (see engine.tools.base)."""
+    made: list[tuple[str, dict[str, str], str]] = []  # (call id, function, output)
+    for call in step["step_details"]["tool_calls"]:
+        if call["type"] == "function":
+            function = call["function"]
+            made.append((call["id"], function, function.get("output") or ""))
+        elif CALL_KEY in call:
+            made.append((call["id"], call[CALL_KEY], call.get(OUTPUT_KEY) or ""))
+    if not made:
         return []
-    turn: list[Message] = [
-        {
-            "role": "assistant",
-            "content": None,
-            "tool_calls": [
-                {
-                    "id": call["id"],
-                    "type": "function",
-                    "function": {
-                        "name": call["function"]["name"],
-                        "arguments": call["function"]["arguments"],
-                    },
-                }
-                for call in calls
-            ],
-        }
-    ]
-    for call in calls:
-        output = call["function"].get("output")
-        turn.append({"role": "tool", "tool_call_id": call["id"], "content": output or ""})
-    return turn
+    assistant: Message = {
+        "role": "assistant",
+        "content": None,
+        "tool_calls": [
+            {
+                "id": call_id,
+                "type": "function",
+                "function": {"name": function["name"], "arguments": function["arguments"]},
+            }
+            for call_id, function, _ in made
+        ],
+    }
+    answers = [{"role": "tool", "tool_call_id": id_, "content": out} for id_, _, out in made]
+    return [assistant, *answers]
 
 
 @dataclass(frozen=True)

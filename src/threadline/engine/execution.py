@@ -7,13 +7,15 @@ client that polls never sees less than a client that streams."""
 import asyncio
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from threadline import clock
 from threadline.engine.context import build_prompt, conversation
 from threadline.engine.event_bus import EventBus
 from threadline.engine.run_state import Ending, end_run
+from threadline.engine.server_calls import RunTools, execute_server_calls
+from threadline.engine.tools.base import ServerTool
 from threadline.engine.turn import TurnRecorder, TurnResult
 from threadline.providers.llm.base import ChatRequest, ModelRoute, UpstreamFailure
 from threadline.schemas.run_objects import StreamEvent, run
@@ -39,6 +41,8 @@ class EngineContext:
     bus: EventBus
     route: Callable[[str], ModelRoute]  # model name -> provider and limits; raises UpstreamFailure
     owner: str  # this worker's id, for the lease
+    # The built-in tools this server executes, by run tool type ("file_search", …).
+    server_tools: dict[str, ServerTool] = field(default_factory=dict)
 
 
 class RunExecution:
@@ -137,7 +141,8 @@ class RunExecution:
         run_record = self._run
         route = self._engine.route(run_record["model"])
         messages, steps = await self._db.read(_conversation, run_record["thread_id"])
-        tools = _chat_tools(run_record["tools"])
+        run_tools = RunTools(run_record, self._engine.server_tools, steps)
+        tools = run_tools.chat_tools
         used = run_record["usage"] or {"prompt_tokens": 0, "completion_tokens": 0}
         completion_left = _left(run_record["max_completion_tokens"], used["completion_tokens"])
         if completion_left is not None and completion_left <= 0:
@@ -172,7 +177,7 @@ class RunExecution:
             model=run_record["model"],
             messages=prompt.messages,
             tools=tools or None,
-            tool_choice=_chat_tool_choice(run_record["tool_choice"]) if tools else None,
+            tool_choice=run_tools.chat_tool_choice(run_record["tool_choice"]) if tools else None,
             parallel_tool_calls=run_record["parallel_tool_calls"] if tools else None,
             temperature=run_record["temperature"],
             top_p=run_record["top_p"],
@@ -180,16 +185,38 @@ class RunExecution:
             response_format=_chat_response_format(run_record["response_format"]),
             reasoning_effort=run_record["reasoning_effort"],
         )
-        names = {tool["function"]["name"] for tool in tools}
-        self._recorder = TurnRecorder(self._db, run_record, self._publish, prompt.tokens, names)
+        self._recorder = TurnRecorder(
+            self._db,
+            run_record,
+            self._publish,
+            prompt.tokens,
+            run_tools.function_names,
+            run_tools.by_function_name,
+            run_tools.annotate,
+        )
         async for delta in route.provider.stream(request):
             await self._recorder.feed(delta)
         result = await self._recorder.finish()
         self._recorder = None
-        return await self._after_turn(result)
+        return await self._after_turn(result, run_tools)
 
-    async def _after_turn(self, result: TurnResult) -> bool:
+    async def _after_turn(self, result: TurnResult, run_tools: RunTools) -> bool:
         usage = _add_usage(self._run["usage"], result)
+        if result.server_calls:
+            assert result.step is not None
+            # Stored fenced with the run's usage so far: a lost lease stops here.
+            self._run["usage"] = usage
+            await self._update({"usage": usage})
+            await execute_server_calls(
+                self._db,
+                self._run,
+                result,
+                run_tools,
+                self._publish,
+                step_done=not result.calls,
+            )
+            if not result.calls:
+                return True  # the model reads the tools' answers in its next turn
         if result.calls:
             assert result.step is not None
             required = {
@@ -260,25 +287,6 @@ def _add_usage(current: dict[str, int] | None, result: TurnResult) -> dict[str, 
         "completion_tokens": completion,
         "total_tokens": prompt + completion,
     }
-
-
-def _chat_tools(tools: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """The run's function tools in Chat Completions form. (file_search and code_interpreter
-    are executed by the server; they join here as their executors arrive.)"""
-    chat = []
-    for tool in tools:
-        if tool["type"] == "function":
-            function = {k: v for k, v in tool["function"].items() if v is not None}
-            chat.append({"type": "function", "function": function})
-    return chat
-
-
-def _chat_tool_choice(choice: Any) -> Any:
-    if isinstance(choice, dict) and choice.get("type") == "function":
-        return {"type": "function", "function": {"name": choice["function"]["name"]}}
-    if isinstance(choice, dict):
-        return "required"  # a built-in tool by name: the model must call a tool
-    return choice
 
 
 def _chat_response_format(value: Any) -> dict[str, Any] | None:

@@ -14,6 +14,7 @@ import orjson
 
 from threadline import clock, ids
 from threadline.engine.context import count_text
+from threadline.engine.tools.base import CALL_KEY, CallStream, MessageExtras, ServerTool
 from threadline.providers.llm.base import ChatDelta, ToolCallDelta, UpstreamFailure, Usage
 from threadline.schemas import objects
 from threadline.schemas.run_objects import (
@@ -30,20 +31,26 @@ _messages = MessageRepository()
 _steps = StepRepository()
 
 Publish = Callable[[StreamEvent], None]
+Annotate = Callable[[str], MessageExtras]
 
 
 @dataclass
 class ToolCall:
     id: str
     name: str
+    index: int
     arguments: str = ""
+    # Set when the call is to a tool the server runs itself (see engine.tools.base).
+    server: ServerTool | None = None
+    stream: CallStream | None = None
 
 
 @dataclass
 class TurnResult:
     finish_reason: str
     usage: Usage
-    calls: list[ToolCall] = field(default_factory=list)
+    calls: list[ToolCall] = field(default_factory=list)  # function calls, for the client
+    server_calls: list[ToolCall] = field(default_factory=list)  # for the server's own tools
     step: dict[str, Any] | None = None  # the tool_calls step, when there are calls
 
 
@@ -55,12 +62,16 @@ class TurnRecorder:
         publish: Publish,
         prompt_tokens: int,
         function_names: set[str],
+        server_tools: dict[str, ServerTool] | None = None,
+        annotate: Annotate | None = None,
     ) -> None:
         self._db = db
         self._run = run
         self._publish = publish
         self._prompt_tokens = prompt_tokens
         self._function_names = function_names
+        self._server_tools = server_tools or {}  # by the function name the model calls
+        self._annotate = annotate
         self._message: dict[str, Any] | None = None
         self._message_step: dict[str, Any] | None = None
         self._text: list[str] = []
@@ -93,11 +104,17 @@ class TurnRecorder:
         if self._tool_step is not None:
             self._check_calls(calls)
             step_usage = _minus(usage, self._message_tokens)
-            details = {"type": "tool_calls", "tool_calls": [_function_call(c) for c in calls]}
+            details = {"type": "tool_calls", "tool_calls": [_stored_call(c) for c in calls]}
             changes = {"step_details": details, "usage": _usage_dict(step_usage)}
             await self._db.write(_steps.update_by_id, self._tool_step["id"], changes)
             self._tool_step.update(changes)
-        return TurnResult(self._finish_reason, usage, calls, self._tool_step)
+        return TurnResult(
+            self._finish_reason,
+            usage,
+            [c for c in calls if c.server is None],
+            [c for c in calls if c.server is not None],
+            self._tool_step,
+        )
 
     async def save_partial(self) -> None:
         """Store the text streamed so far (the turn failed or was stopped mid-way)."""
@@ -131,14 +148,16 @@ class TurnRecorder:
         self._publish(StreamEvent.of("thread.message.created", shown))
         self._publish(StreamEvent.of("thread.message.in_progress", shown))
 
-    def _content_changes(self) -> dict[str, Any]:
+    def _content_changes(self, final: bool = False) -> dict[str, Any]:
         value = "".join(self._text)
-        return {"content": [{"type": "text", "text": {"value": value, "annotations": []}}]}
+        extras = self._annotate(value) if final and self._annotate else MessageExtras()
+        text = {"type": "text", "text": {"value": value, "annotations": extras.annotations}}
+        return {"content": [text, *extras.parts]}
 
     async def _close_message(self, usage: Usage | None) -> None:
         assert self._message is not None and self._message_step is not None
         self._message_tokens = count_text("".join(self._text))
-        changes = self._content_changes()
+        changes = self._content_changes(final=True)
         if self._finish_reason == "length" and self._tool_step is None:
             await self._db.write(update_message, self._message["id"], changes)
             self._message.update(changes)
@@ -178,31 +197,46 @@ class TurnRecorder:
             self._publish(StreamEvent.of("thread.run.step.in_progress", created))
         call = self._calls.get(fragment.index)
         if call is None:
-            # Our own ids: upstreams repeat or omit theirs, and the SDKs need them unique.
-            call = ToolCall(id=ids.tool_call_id(), name=fragment.name or "")
-            self._calls[fragment.index] = call
-            first = {
-                "index": fragment.index,
-                "id": call.id,
-                "type": "function",
-                "function": {"name": call.name, "arguments": "", "output": None},
-            }
-            self._publish(tool_call_delta(self._tool_step["id"], first))
+            call = self._open_call(fragment)
         elif fragment.name and not call.name:
             call.name = fragment.name
         if fragment.arguments:
             call.arguments += fragment.arguments
-            piece = {
-                "index": fragment.index,
+            if call.stream is not None:
+                piece = call.stream.feed(fragment.arguments)
+            else:
+                piece = {
+                    "index": call.index,
+                    "type": "function",
+                    "function": {"arguments": fragment.arguments},
+                }
+            if piece is not None:
+                self._publish(tool_call_delta(self._tool_step["id"], piece))
+
+    def _open_call(self, fragment: ToolCallDelta) -> ToolCall:
+        assert self._tool_step is not None
+        # Our own ids: upstreams repeat or omit theirs, and the SDKs need them unique. The
+        # call's index is its position in the step, whatever index the upstream used.
+        call = ToolCall(id=ids.tool_call_id(), name=fragment.name or "", index=len(self._calls))
+        self._calls[fragment.index] = call
+        server = self._server_tools.get(call.name)
+        if server is not None:
+            call.server, call.stream = server, server.start_call(call.id, call.index)
+            first = call.stream.opening()
+        else:
+            first = {
+                "index": call.index,
+                "id": call.id,
                 "type": "function",
-                "function": {"arguments": fragment.arguments},
+                "function": {"name": call.name, "arguments": "", "output": None},
             }
-            self._publish(tool_call_delta(self._tool_step["id"], piece))
+        self._publish(tool_call_delta(self._tool_step["id"], first))
+        return call
 
     def _check_calls(self, calls: list[ToolCall]) -> None:
         """A run never waits on a call it could not make sense of."""
         for call in calls:
-            if call.name not in self._function_names:
+            if call.server is None and call.name not in self._function_names:
                 raise UpstreamFailure(
                     "server_error",
                     f"The model called a function that is not defined: {call.name!r}.",
@@ -278,7 +312,12 @@ def _complete_message_and_step(
     _steps.update_by_id(connection, step_id, step_changes)
 
 
-def _function_call(call: ToolCall) -> dict[str, Any]:
+def _stored_call(call: ToolCall) -> dict[str, Any]:
+    """A call as its step stores it: a function call, or a server tool's call as it waits to
+    run, with the function call the model made kept aside for later turns."""
+    if call.stream is not None:
+        made = {"name": call.name, "arguments": call.arguments}
+        return {**call.stream.snapshot(), CALL_KEY: made}
     function = {"name": call.name, "arguments": call.arguments, "output": None}
     return {"id": call.id, "type": "function", "function": function}
 

@@ -69,7 +69,7 @@ def run_step(record: Record) -> RunStep:
             "thread_id": record["thread_id"],
             "type": record["type"],
             "status": record["status"],
-            "step_details": record["step_details"],
+            "step_details": _public_details(record["step_details"]),
             "last_error": record["last_error"],
             "expired_at": record["expired_at"],
             "cancelled_at": record["cancelled_at"],
@@ -79,6 +79,16 @@ def run_step(record: Record) -> RunStep:
             "metadata": record["metadata"],
         }
     )
+
+
+def _public_details(details: Record) -> Record:
+    """Step details without the engine's private keys (``_call``, ``_output``: what the model
+    sent and read for a built-in tool's call), which clients never see."""
+    calls = details.get("tool_calls")
+    if not calls or not any(key.startswith("_") for call in calls for key in call):
+        return details
+    public = [{k: v for k, v in call.items() if not k.startswith("_")} for call in calls]
+    return {**details, "tool_calls": public}
 
 
 @dataclass(frozen=True, slots=True)
