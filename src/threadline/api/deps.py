@@ -12,6 +12,7 @@ from threadline.api.errors import validation_error
 from threadline.app_state import AppState
 from threadline.errors import AuthenticationFailed, InvalidRequest, PayloadTooLarge
 from threadline.gateway.api_keys import Principal
+from threadline.schemas.run_objects import FILE_SEARCH_CONTENT
 from threadline.storage.pagination import PageRequest
 
 Model = TypeVar("Model", bound=BaseModel)
@@ -151,3 +152,18 @@ async def page_request(request: Request) -> PageRequest:
 
 
 Page = Annotated[PageRequest, Depends(page_request)]
+
+
+async def step_include(request: Request) -> frozenset[str]:
+    """``include[]`` of the run and step endpoints: extra step fields a client asks for."""
+    values = request.query_params.getlist("include[]") + request.query_params.getlist("include")
+    for value in values:
+        if value != FILE_SEARCH_CONTENT:
+            raise InvalidRequest(
+                f"Invalid value for 'include': '{value}'. Supported: '{FILE_SEARCH_CONTENT}'.",
+                param="include",
+            )
+    return frozenset(values)
+
+
+Include = Annotated[frozenset[str], Depends(step_include)]

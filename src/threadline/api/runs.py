@@ -12,7 +12,7 @@ from fastapi.responses import Response
 from pydantic import BaseModel
 
 from threadline import ids
-from threadline.api.deps import CurrentPrincipal, Page, State, json_body
+from threadline.api.deps import CurrentPrincipal, Include, Page, State, json_body
 from threadline.api.responses import model_response
 from threadline.api.sse import event_stream
 from threadline.app_state import AppState
@@ -146,18 +146,28 @@ async def submit_tool_outputs(
 
 @router.get("/threads/{thread_id}/runs/{run_id}/steps")
 async def list_run_steps(
-    thread_id: str, run_id: str, state: State, principal: CurrentPrincipal, page: Page
+    thread_id: str,
+    run_id: str,
+    state: State,
+    principal: CurrentPrincipal,
+    page: Page,
+    include: Include,
 ) -> Response:
-    return model_response(await state.steps.list(principal.project_id, thread_id, run_id, page))
+    steps = await state.steps.list(principal.project_id, thread_id, run_id, page, include)
+    return model_response(steps)
 
 
 @router.get("/threads/{thread_id}/runs/{run_id}/steps/{step_id}")
 async def retrieve_run_step(
-    thread_id: str, run_id: str, step_id: str, state: State, principal: CurrentPrincipal
+    thread_id: str,
+    run_id: str,
+    step_id: str,
+    state: State,
+    principal: CurrentPrincipal,
+    include: Include,
 ) -> Response:
-    return model_response(
-        await state.steps.retrieve(principal.project_id, thread_id, run_id, step_id)
-    )
+    step = await state.steps.retrieve(principal.project_id, thread_id, run_id, step_id, include)
+    return model_response(step)
 
 
 def _created(run: Run) -> list[StreamEvent]:

@@ -104,9 +104,14 @@ async def execute_server_calls(
     def publish_delta(entry: dict[str, Any]) -> None:
         publish(tool_call_delta(step["id"], entry))
 
+    this_step = step["step_details"]["tool_calls"]
+
     async def one(call: ToolCall) -> ToolOutcome:
         assert call.server is not None
-        earlier = [c for c in run_tools.run_calls if c["type"] == call.server.type]
+        kind = call.server.type
+        # Earlier calls of the same tool in this run: in earlier steps, then earlier in this one.
+        earlier = [c for c in run_tools.run_calls if c["type"] == kind]
+        earlier += [c for c in this_step[: call.index] if c["type"] == kind]
         context = ToolContext(run, step["id"], publish_delta, earlier)
         return await call.server.execute(ServerCall(call.id, call.index, call.arguments), context)
 

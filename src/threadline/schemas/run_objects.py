@@ -58,7 +58,12 @@ def run(record: Record) -> Run:
     )
 
 
-def run_step(record: Record) -> RunStep:
+# The one ``include[]`` value steps know: file_search results with their passages.
+FILE_SEARCH_CONTENT = "step_details.tool_calls[*].file_search.results[*].content"
+
+
+def run_step(record: Record, include: frozenset[str] = frozenset()) -> RunStep:
+    """A step as clients see it; file_search passages only when ``include`` asks for them."""
     return RunStep.model_validate(
         {
             "id": record["id"],
@@ -69,7 +74,7 @@ def run_step(record: Record) -> RunStep:
             "thread_id": record["thread_id"],
             "type": record["type"],
             "status": record["status"],
-            "step_details": _public_details(record["step_details"]),
+            "step_details": _public_details(record["step_details"], FILE_SEARCH_CONTENT in include),
             "last_error": record["last_error"],
             "expired_at": record["expired_at"],
             "cancelled_at": record["cancelled_at"],
@@ -81,14 +86,23 @@ def run_step(record: Record) -> RunStep:
     )
 
 
-def _public_details(details: Record) -> Record:
+def _public_details(details: Record, with_content: bool) -> Record:
     """Step details without the engine's private keys (``_call``, ``_output``: what the model
-    sent and read for a built-in tool's call), which clients never see."""
+    sent and read for a built-in tool's call), which clients never see, and without
+    file_search passages unless asked for."""
     calls = details.get("tool_calls")
-    if not calls or not any(key.startswith("_") for call in calls for key in call):
+    if not calls or all(call["type"] == "function" for call in calls):
         return details
-    public = [{k: v for k, v in call.items() if not k.startswith("_")} for call in calls]
-    return {**details, "tool_calls": public}
+    return {**details, "tool_calls": [_public_call(call, with_content) for call in calls]}
+
+
+def _public_call(call: Record, with_content: bool) -> Record:
+    public = {key: value for key, value in call.items() if not key.startswith("_")}
+    search = public.get("file_search")
+    if search and search.get("results") and not with_content:
+        results = [{k: v for k, v in r.items() if k != "content"} for r in search["results"]]
+        public["file_search"] = {**search, "results": results}
+    return public
 
 
 @dataclass(frozen=True, slots=True)

@@ -19,16 +19,28 @@ class StepService:
         self._db = database
 
     async def list(
-        self, project_id: str, thread_id: str, run_id: str, page: PageRequest
+        self,
+        project_id: str,
+        thread_id: str,
+        run_id: str,
+        page: PageRequest,
+        include: frozenset[str] = frozenset(),
     ) -> ListPage:
         result = await self._db.read(_list_steps, project_id, thread_id, run_id, page)
-        return objects.list_page([run_step(r) for r in result.items], result.has_more)
+        return objects.list_page([run_step(r, include) for r in result.items], result.has_more)
 
-    async def retrieve(self, project_id: str, thread_id: str, run_id: str, step_id: str) -> RunStep:
+    async def retrieve(
+        self,
+        project_id: str,
+        thread_id: str,
+        run_id: str,
+        step_id: str,
+        include: frozenset[str] = frozenset(),
+    ) -> RunStep:
         record = await self._db.read(_steps.get_in_run, project_id, thread_id, run_id, step_id)
         if record is None:
             raise NotFound.object("run step", step_id)
-        return run_step(record)
+        return run_step(record, include)
 
 
 def _list_steps(

@@ -65,7 +65,8 @@ class ToolContext:
     run: dict[str, Any]  # the run's row (project_id, thread_id, tools, tool_resources …)
     step_id: str
     publish_delta: PublishDelta  # sends a tool-call delta entry for this step
-    # Stored calls of this tool made earlier in the same run (for numbering, sessions …).
+    # Calls of this tool made before this one in the same run, in order (earlier steps, then
+    # earlier in this step): for numbering sources, as ``annotate`` later sees them.
     earlier_calls: list[dict[str, Any]] = field(default_factory=list)
 
 

@@ -1,0 +1,151 @@
+"""file_search inside runs, over a stand-in retrieval (the real one has suites of its own):
+what the model is offered and sent back (source markers), the step as OpenAI showed it (ranking
+options; passages only with ``include[]``), the tool's options honoured, and citations turned
+into ``file_citation`` annotations the SDK parses — made-up markers left alone."""
+
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+import httpx
+import pytest
+from openai import OpenAI
+
+from tests.conftest import MASTER_KEY, new_project_key, sdk_client
+from tests.databases import sqlite_database
+from tests.servers import threaded_server
+from tests.upstream import ScriptedUpstream, Text, ToolCalls
+from threadline.engine.retrieval.base import SearchHit
+from threadline.engine.tools.file_search import FileSearchTool
+from threadline.schemas.run_objects import FILE_SEARCH_CONTENT
+from threadline.settings import Settings
+
+HITS = [
+    SearchHit(file_id="file-manual", score=0.91, text="The pump runs at 40 bar.", chunk_index=3),
+    SearchHit(file_id="file-notes", score=0.42, text="Pressure was checked daily.", chunk_index=0),
+]
+
+
+class StandInRetrieval:
+    embedding_model = "stand-in"
+
+    def __init__(self) -> None:
+        self.searches: list[dict[str, Any]] = []
+
+    async def search(self, **request: Any) -> list[SearchHit]:
+        self.searches.append(request)
+        hits = [h for h in HITS if h.score >= request["score_threshold"]]
+        return hits[: request["max_results"]]
+
+
+async def stores_of(run: dict[str, Any]) -> list[str]:
+    resources = run["tool_resources"] or {}
+    return list((resources.get("file_search") or {}).get("vector_store_ids") or ["vs_default"])
+
+
+async def file_names(file_ids: Sequence[str]) -> dict[str, str]:
+    return {file_id: file_id.removeprefix("file-") + ".pdf" for file_id in file_ids}
+
+
+RETRIEVAL = StandInRetrieval()
+
+
+@pytest.fixture(scope="module")
+def search_server(
+    upstream_server: ScriptedUpstream, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[str]:
+    tool = FileSearchTool(RETRIEVAL, stores_of, file_names)  # type: ignore[arg-type]
+    with sqlite_database() as database_url:
+        settings = Settings(
+            data_dir=tmp_path_factory.mktemp("search-data"),
+            database_url=database_url,
+            master_key=MASTER_KEY,
+            upstream_base_url=upstream_server.base_url,
+            upstream_api_key=upstream_server.api_key,
+            upstream_max_retries=0,
+        )
+        with threaded_server(settings, server_tools=[tool]) as url:
+            yield url
+
+
+@pytest.fixture
+def key(search_server: str) -> str:
+    headers = {"Authorization": f"Bearer {MASTER_KEY}"}
+    with httpx.Client(base_url=search_server, headers=headers) as admin:
+        return new_project_key(admin)
+
+
+@pytest.fixture
+def sdk(search_server: str, key: str) -> Iterator[OpenAI]:
+    with sdk_client(search_server, key) as client:
+        yield client
+
+
+def _run(sdk: OpenAI, tool: dict[str, Any]) -> tuple[Any, Any]:
+    assistant = sdk.beta.assistants.create(model="gpt-test", tools=[tool])
+    thread = sdk.beta.threads.create(messages=[{"role": "user", "content": "How hard?"}])
+    run = sdk.beta.threads.runs.create_and_poll(
+        thread_id=thread.id, assistant_id=assistant.id, poll_interval_ms=20
+    )
+    assert run.status == "completed", run.last_error
+    return thread, run
+
+
+def test_search_results_reach_the_model_and_citations_the_reply(
+    sdk: OpenAI, upstream: ScriptedUpstream
+) -> None:
+    answer = "It runs at 40 bar【0:0†manual.pdf】, checked daily【0:1†notes.pdf】 and【7:0†x】."
+    upstream.script(ToolCalls([("file_search", '{"queries": ["pump pressure"]}')]), Text([answer]))
+    thread, run = _run(sdk, {"type": "file_search"})
+
+    offered = upstream.requests[0]["tools"][0]["function"]
+    assert offered["name"] == "file_search" and "queries" in offered["parameters"]["properties"]
+    assert RETRIEVAL.searches[-1]["queries"] == ["pump pressure"]
+    assert RETRIEVAL.searches[-1]["store_ids"] == ["vs_default"]
+    assert RETRIEVAL.searches[-1]["max_results"] == 20
+    read_back = upstream.requests[1]["messages"][-1]["content"]
+    assert read_back.startswith("【0:0†manual.pdf】\nThe pump runs at 40 bar.")
+    assert "【0:1†notes.pdf】\nPressure was checked daily." in read_back
+
+    (message,) = sdk.beta.threads.messages.list(thread.id, run_id=run.id).data
+    text = message.content[0].text
+    assert text.value == answer
+    cited = [(a.text, a.file_citation.file_id) for a in text.annotations]
+    assert cited == [("【0:0†manual.pdf】", "file-manual"), ("【0:1†notes.pdf】", "file-notes")]
+    for annotation in text.annotations:
+        assert text.value[annotation.start_index : annotation.end_index] == annotation.text
+
+
+def test_step_shows_ranking_and_results_with_passages_only_when_included(
+    sdk: OpenAI, upstream: ScriptedUpstream
+) -> None:
+    upstream.script(ToolCalls([("file_search", '{"queries": ["pump"]}')]), Text(["Done."]))
+    tool = {
+        "type": "file_search",
+        "file_search": {"max_num_results": 1, "ranking_options": {"score_threshold": 0.5}},
+    }
+    thread, run = _run(sdk, tool)
+    assert RETRIEVAL.searches[-1]["max_results"] == 1
+    assert RETRIEVAL.searches[-1]["score_threshold"] == 0.5
+
+    step = sdk.beta.threads.runs.steps.list(run.id, thread_id=thread.id, order="asc").data[0]
+    (call,) = step.step_details.tool_calls
+    assert call.type == "file_search"
+    assert call.file_search.ranking_options.ranker == "default_2024_08_21"
+    assert call.file_search.ranking_options.score_threshold == 0.5
+    (result,) = call.file_search.results
+    assert (result.file_id, result.file_name, result.score) == ("file-manual", "manual.pdf", 0.91)
+    assert result.content is None
+
+    included = sdk.beta.threads.runs.steps.retrieve(
+        step.id, thread_id=thread.id, run_id=run.id, include=[FILE_SEARCH_CONTENT]
+    )
+    (result,) = included.step_details.tool_calls[0].file_search.results
+    assert result.content[0].text == "The pump runs at 40 bar."
+
+
+def test_unknown_include_value_is_refused(sdk: OpenAI, upstream: ScriptedUpstream) -> None:
+    upstream.script(Text(["Hi."]))
+    thread, run = _run(sdk, {"type": "file_search"})
+    with pytest.raises(Exception) as refused:
+        sdk.beta.threads.runs.steps.list(run.id, thread_id=thread.id, include=["nope"])  # type: ignore[list-item]
+    assert getattr(refused.value, "status_code", None) == 400
