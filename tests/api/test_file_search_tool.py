@@ -6,18 +6,15 @@ into ``file_citation`` annotations the SDK parses — made-up markers left alone
 from collections.abc import Iterator, Sequence
 from typing import Any
 
-import httpx
 import pytest
 from openai import OpenAI
 
-from tests.conftest import MASTER_KEY, new_project_key, sdk_client
-from tests.databases import sqlite_database
-from tests.servers import threaded_server
+from tests.conftest import sdk_client
+from tests.tool_servers import project_key, server_with_tools
 from tests.upstream import ScriptedUpstream, Text, ToolCalls
 from threadline.engine.retrieval.base import SearchHit
 from threadline.engine.tools.file_search import FileSearchTool
 from threadline.schemas.run_objects import FILE_SEARCH_CONTENT
-from threadline.settings import Settings
 
 HITS = [
     SearchHit(file_id="file-manual", score=0.91, text="The pump runs at 40 bar.", chunk_index=3),
@@ -54,24 +51,14 @@ def search_server(
     upstream_server: ScriptedUpstream, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[str]:
     tool = FileSearchTool(RETRIEVAL, stores_of, file_names)  # type: ignore[arg-type]
-    with sqlite_database() as database_url:
-        settings = Settings(
-            data_dir=tmp_path_factory.mktemp("search-data"),
-            database_url=database_url,
-            master_key=MASTER_KEY,
-            upstream_base_url=upstream_server.base_url,
-            upstream_api_key=upstream_server.api_key,
-            upstream_max_retries=0,
-        )
-        with threaded_server(settings, server_tools=[tool]) as url:
-            yield url
+    data_dir = tmp_path_factory.mktemp("search-data")
+    with server_with_tools(upstream_server, data_dir, [tool]) as url:
+        yield url
 
 
 @pytest.fixture
 def key(search_server: str) -> str:
-    headers = {"Authorization": f"Bearer {MASTER_KEY}"}
-    with httpx.Client(base_url=search_server, headers=headers) as admin:
-        return new_project_key(admin)
+    return project_key(search_server)
 
 
 @pytest.fixture

@@ -12,13 +12,11 @@ import httpx
 import pytest
 from openai import OpenAI
 
-from tests.conftest import MASTER_KEY, new_project_key, sdk_client
-from tests.databases import sqlite_database
+from tests.conftest import sdk_client
 from tests.runs_helpers import WEATHER, names, stream_run, wait_for_run
-from tests.servers import threaded_server
+from tests.tool_servers import project_key, server_with_tools
 from tests.upstream import ScriptedUpstream, Text, ToolCalls
 from threadline.engine.tools.base import MessageExtras, ServerCall, ToolContext, ToolOutcome
-from threadline.settings import Settings
 
 MARKER = "[see output]"
 
@@ -102,25 +100,14 @@ CODE_TOOL = {"type": "code_interpreter"}
 def tools_server(
     upstream_server: ScriptedUpstream, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[str]:
-    with sqlite_database() as url:
-        settings = Settings(
-            data_dir=tmp_path_factory.mktemp("tools-data"),
-            database_url=url,
-            master_key=MASTER_KEY,
-            upstream_base_url=upstream_server.base_url,
-            upstream_api_key=upstream_server.api_key,
-            upstream_max_retries=0,
-        )
-        with threaded_server(settings, server_tools=[EchoTool()]) as url_:
-            yield url_
+    data_dir = tmp_path_factory.mktemp("tools-data")
+    with server_with_tools(upstream_server, data_dir, [EchoTool()]) as url:
+        yield url
 
 
 @pytest.fixture
 def key(tools_server: str) -> str:
-    with httpx.Client(
-        base_url=tools_server, headers={"Authorization": f"Bearer {MASTER_KEY}"}
-    ) as admin:
-        return new_project_key(admin)
+    return project_key(tools_server)
 
 
 @pytest.fixture
