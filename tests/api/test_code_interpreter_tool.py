@@ -10,7 +10,8 @@ from typing import Any
 
 import httpx
 import pytest
-from openai import OpenAI
+from openai import AssistantEventHandler, OpenAI
+from typing_extensions import override
 
 from tests.conftest import sdk_client
 from tests.runs_helpers import stream_run
@@ -139,3 +140,33 @@ def test_code_streams_decoded_then_its_outputs(
     assert "".join(d.get("input", "") for d in deltas) == CODE
     assert [o["type"] for o in deltas[-1]["outputs"]] == ["logs", "image"]
     assert events[-2].name == "thread.run.completed"
+
+
+def test_figures_and_links_reach_the_sdk_stream_helpers(
+    sdk: OpenAI, upstream: ScriptedUpstream
+) -> None:
+    upstream.script(ToolCalls([("code_interpreter", json.dumps({"code": CODE}))]), Text([REPLY]))
+    assistant = sdk.beta.assistants.create(model="gpt-test", tools=[{"type": "code_interpreter"}])
+    thread = sdk.beta.threads.create(messages=[{"role": "user", "content": "Plot."}])
+    seen: dict[str, list[Any]] = {"images": [], "inputs": []}
+
+    class Handler(AssistantEventHandler):
+        @override
+        def on_image_file_done(self, image_file: Any) -> None:
+            seen["images"].append(image_file.file_id)
+
+        @override
+        def on_tool_call_delta(self, delta: Any, snapshot: Any) -> None:
+            if delta.code_interpreter and delta.code_interpreter.input:
+                seen["inputs"].append(delta.code_interpreter.input)
+
+    with sdk.beta.threads.runs.stream(
+        thread_id=thread.id, assistant_id=assistant.id, event_handler=Handler()
+    ) as stream:
+        stream.until_done()
+        (message,) = stream.get_final_messages()
+    assert stream.get_final_run().status == "completed"
+    assert "".join(seen["inputs"]) == CODE
+    text, picture = message.content
+    assert text.text.annotations[0].type == "file_path"
+    assert seen["images"] == [picture.image_file.file_id]

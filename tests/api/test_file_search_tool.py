@@ -7,7 +7,8 @@ from collections.abc import Iterator, Sequence
 from typing import Any
 
 import pytest
-from openai import OpenAI
+from openai import AssistantEventHandler, OpenAI
+from typing_extensions import override
 
 from tests.conftest import sdk_client
 from tests.tool_servers import project_key, server_with_tools
@@ -128,6 +129,39 @@ def test_step_shows_ranking_and_results_with_passages_only_when_included(
     )
     (result,) = included.step_details.tool_calls[0].file_search.results
     assert result.content[0].text == "The pump runs at 40 bar."
+
+
+def test_citations_reach_the_sdk_stream_helpers(sdk: OpenAI, upstream: ScriptedUpstream) -> None:
+    answer = "At 40 bar【0:0†manual.pdf】."
+    upstream.script(
+        ToolCalls([("file_search", '{"queries": ["pump"]}')]),
+        Text(["At 40 bar", "【0:0†manual.pdf】."]),
+    )
+    assistant = sdk.beta.assistants.create(model="gpt-test", tools=[{"type": "file_search"}])
+    thread = sdk.beta.threads.create(messages=[{"role": "user", "content": "How hard?"}])
+    done: list[Any] = []
+
+    class Handler(AssistantEventHandler):
+        @override
+        def on_text_done(self, text: Any) -> None:
+            done.append(text)
+
+    with sdk.beta.threads.runs.stream(
+        thread_id=thread.id, assistant_id=assistant.id, event_handler=Handler()
+    ) as stream:
+        stream.until_done()
+        (message,) = stream.get_final_messages()
+        (step, _) = stream.get_final_run_steps()
+    assert stream.get_final_run().status == "completed"
+    (annotation,) = message.content[0].text.annotations
+    assert (
+        annotation.file_citation.file_id == "file-manual"
+        and message.content[0].text.value == answer
+    )
+    assert done and done[-1].annotations[0].start_index == answer.index("【")
+    assert (
+        step.step_details.tool_calls[0].file_search.ranking_options.ranker == "default_2024_08_21"
+    )
 
 
 def test_unknown_include_value_is_refused(sdk: OpenAI, upstream: ScriptedUpstream) -> None:

@@ -58,7 +58,7 @@ class EchoTool:
         parameters = {"type": "object", "properties": {"code": {"type": "string"}}}
         return {"type": "function", "function": {"name": "python", "parameters": parameters}}
 
-    def start_call(self, call_id: str, index: int) -> _EchoStream:
+    def start_call(self, call_id: str, index: int, tool: dict[str, Any]) -> _EchoStream:
         return _EchoStream(call_id, index)
 
     async def execute(self, call: ServerCall, context: ToolContext) -> ToolOutcome:

@@ -14,7 +14,8 @@ from threadline import clock
 from threadline.engine.context import build_prompt, conversation
 from threadline.engine.event_bus import EventBus
 from threadline.engine.run_state import Ending, end_run
-from threadline.engine.server_calls import RunTools, execute_server_calls
+from threadline.engine.run_tools import RunTools
+from threadline.engine.server_calls import execute_server_calls
 from threadline.engine.tools.base import ServerTool
 from threadline.engine.turn import TurnRecorder, TurnResult
 from threadline.providers.llm.base import ChatRequest, ModelRoute, UpstreamFailure
@@ -190,9 +191,7 @@ class RunExecution:
             run_record,
             self._publish,
             prompt.tokens,
-            run_tools.function_names,
-            run_tools.by_function_name,
-            run_tools.annotate,
+            run_tools,
         )
         async for delta in route.provider.stream(request):
             await self._recorder.feed(delta)

@@ -1,8 +1,4 @@
-"""A run's tools as the model sees them, and the execution of the calls the server answers itself.
-
-``RunTools`` turns a run's ``tools`` into Chat Completions tools: function tools as they are,
-built-in tools through their ``ServerTool`` (a built-in tool this server cannot run is left out;
-the API refuses runs that need one, see services). ``execute_server_calls`` runs the server's
+"""Executing the calls the server answers itself: ``execute_server_calls`` runs the server's
 calls of one turn concurrently and stores their results in the turn's ``tool_calls`` step."""
 
 import asyncio
@@ -10,14 +6,8 @@ from collections.abc import Callable
 from typing import Any
 
 from threadline import clock
-from threadline.engine.tools.base import (
-    OUTPUT_KEY,
-    MessageExtras,
-    ServerCall,
-    ServerTool,
-    ToolContext,
-    ToolOutcome,
-)
+from threadline.engine.run_tools import RunTools
+from threadline.engine.tools.base import OUTPUT_KEY, ServerCall, ToolContext, ToolOutcome
 from threadline.engine.turn import ToolCall, TurnResult
 from threadline.schemas.run_objects import StreamEvent, run_step, tool_call_delta
 from threadline.storage.database import Database
@@ -26,65 +16,6 @@ from threadline.storage.runs import StepRepository
 _steps = StepRepository()
 
 Publish = Callable[[StreamEvent], None]
-
-
-class RunTools:
-    def __init__(
-        self,
-        run: dict[str, Any],
-        server_tools: dict[str, ServerTool],
-        thread_tool_steps: list[dict[str, Any]],
-    ) -> None:
-        self.chat_tools: list[dict[str, Any]] = []
-        self.function_names: set[str] = set()
-        self.by_function_name: dict[str, ServerTool] = {}
-        self._by_type: dict[str, ServerTool] = {}
-        for tool in run["tools"]:
-            if tool["type"] == "function":
-                function = {k: v for k, v in tool["function"].items() if v is not None}
-                self.chat_tools.append({"type": "function", "function": function})
-                self.function_names.add(function["name"])
-                continue
-            server = server_tools.get(tool["type"])
-            if server is not None and tool["type"] not in self._by_type:
-                self.chat_tools.append(server.definition(tool))
-                self.by_function_name[server.function_name] = server
-                self._by_type[tool["type"]] = server
-        self._tools = {tool["type"]: tool for tool in run["tools"]}
-        # This run's calls made so far, oldest first (steps come ordered by id).
-        self.run_calls: list[dict[str, Any]] = [
-            call
-            for step in thread_tool_steps
-            if step["run_id"] == run["id"]
-            for call in step["step_details"].get("tool_calls", ())
-        ]
-
-    def tool_entry(self, tool_type: str) -> dict[str, Any]:
-        """The run's own definition of a built-in tool (with its options)."""
-        return self._tools[tool_type]
-
-    def chat_tool_choice(self, choice: Any) -> Any:
-        if isinstance(choice, dict) and choice.get("type") == "function":
-            return {"type": "function", "function": {"name": choice["function"]["name"]}}
-        if isinstance(choice, dict):
-            server = self._by_type.get(choice.get("type", ""))
-            if server is not None:
-                return {"type": "function", "function": {"name": server.function_name}}
-            return "required"  # a built-in tool we do not run: the model must call some tool
-        return choice
-
-    def annotate(self, text: str) -> MessageExtras:
-        """What this run's built-in tools add to its reply message."""
-        annotations: list[dict[str, Any]] = []
-        parts: list[dict[str, Any]] = []
-        for tool_type, server in self._by_type.items():
-            calls = [call for call in self.run_calls if call["type"] == tool_type]
-            if calls:
-                extras = server.annotate(text, calls)
-                annotations.extend(extras.annotations)
-                parts.extend(extras.parts)
-        annotations.sort(key=lambda annotation: annotation.get("start_index", 0))
-        return MessageExtras(annotations, parts)
 
 
 async def execute_server_calls(

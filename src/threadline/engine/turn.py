@@ -14,11 +14,13 @@ import orjson
 
 from threadline import clock, ids
 from threadline.engine.context import count_text
+from threadline.engine.run_tools import RunTools
 from threadline.engine.tools.base import CALL_KEY, CallStream, MessageExtras, ServerTool
 from threadline.providers.llm.base import ChatDelta, ToolCallDelta, UpstreamFailure, Usage
 from threadline.schemas import objects
 from threadline.schemas.run_objects import (
     StreamEvent,
+    message_extras_delta,
     message_text_delta,
     run_step,
     tool_call_delta,
@@ -31,7 +33,6 @@ _messages = MessageRepository()
 _steps = StepRepository()
 
 Publish = Callable[[StreamEvent], None]
-Annotate = Callable[[str], MessageExtras]
 
 
 @dataclass
@@ -61,17 +62,13 @@ class TurnRecorder:
         run: dict[str, Any],
         publish: Publish,
         prompt_tokens: int,
-        function_names: set[str],
-        server_tools: dict[str, ServerTool] | None = None,
-        annotate: Annotate | None = None,
+        tools: RunTools,
     ) -> None:
         self._db = db
         self._run = run
         self._publish = publish
         self._prompt_tokens = prompt_tokens
-        self._function_names = function_names
-        self._server_tools = server_tools or {}  # by the function name the model calls
-        self._annotate = annotate
+        self._tools = tools
         self._message: dict[str, Any] | None = None
         self._message_step: dict[str, Any] | None = None
         self._text: list[str] = []
@@ -148,19 +145,22 @@ class TurnRecorder:
         self._publish(StreamEvent.of("thread.message.created", shown))
         self._publish(StreamEvent.of("thread.message.in_progress", shown))
 
-    def _content_changes(self, final: bool = False) -> dict[str, Any]:
+    def _content_changes(self, extras: MessageExtras | None = None) -> dict[str, Any]:
+        extras = extras or MessageExtras()
         value = "".join(self._text)
-        extras = self._annotate(value) if final and self._annotate else MessageExtras()
         text = {"type": "text", "text": {"value": value, "annotations": extras.annotations}}
         return {"content": [text, *extras.parts]}
 
     async def _close_message(self, usage: Usage | None) -> None:
         assert self._message is not None and self._message_step is not None
-        self._message_tokens = count_text("".join(self._text))
-        changes = self._content_changes(final=True)
+        text = "".join(self._text)
+        self._message_tokens = count_text(text)
+        extras = self._tools.annotate(text)
+        changes = self._content_changes(extras)
         if self._finish_reason == "length" and self._tool_step is None:
             await self._db.write(update_message, self._message["id"], changes)
             self._message.update(changes)
+            self._publish_extras(extras)
             return
         now = clock.now()
         changes.update(status="completed", completed_at=now)
@@ -179,8 +179,16 @@ class TurnRecorder:
         )
         self._message.update(changes)
         self._message_step.update(step_changes)
+        self._publish_extras(extras)
         self._publish(StreamEvent.of("thread.message.completed", objects.message(self._message)))
         self._publish(StreamEvent.of("thread.run.step.completed", run_step(self._message_step)))
+
+    def _publish_extras(self, extras: MessageExtras) -> None:
+        """Annotations and parts the tools added, as one delta (each sent once, as OpenAI did)."""
+        assert self._message is not None
+        if extras.annotations or extras.parts:
+            delta = message_extras_delta(self._message["id"], extras.annotations, extras.parts)
+            self._publish(delta)
 
     # -- tool calls ---------------------------------------------------------------------
 
@@ -219,9 +227,9 @@ class TurnRecorder:
         # call's index is its position in the step, whatever index the upstream used.
         call = ToolCall(id=ids.tool_call_id(), name=fragment.name or "", index=len(self._calls))
         self._calls[fragment.index] = call
-        server = self._server_tools.get(call.name)
-        if server is not None:
-            call.server, call.stream = server, server.start_call(call.id, call.index)
+        opened = self._tools.open_call(call.name, call.id, call.index)
+        if opened is not None:
+            call.server, call.stream = opened
             first = call.stream.opening()
         else:
             first = {
@@ -236,7 +244,7 @@ class TurnRecorder:
     def _check_calls(self, calls: list[ToolCall]) -> None:
         """A run never waits on a call it could not make sense of."""
         for call in calls:
-            if call.server is None and call.name not in self._function_names:
+            if call.server is None and call.name not in self._tools.function_names:
                 raise UpstreamFailure(
                     "server_error",
                     f"The model called a function that is not defined: {call.name!r}.",

@@ -135,6 +135,20 @@ def message_text_delta(message_id: str, index: int, value: str, first: bool) -> 
     return StreamEvent("thread.message.delta", orjson.dumps(payload))
 
 
+def message_extras_delta(
+    message_id: str, annotations: list[dict[str, Any]], parts: list[dict[str, Any]]
+) -> StreamEvent:
+    """``thread.message.delta`` adding ``annotations`` to the text part (index 0) and content
+    ``parts`` after it, each with its index, once."""
+    content: list[dict[str, Any]] = []
+    if annotations:
+        indexed = [{"index": k, **annotation} for k, annotation in enumerate(annotations)]
+        content.append({"index": 0, "type": "text", "text": {"value": "", "annotations": indexed}})
+    content.extend({"index": i, **part} for i, part in enumerate(parts, start=1))
+    payload = {"id": message_id, "object": "thread.message.delta", "delta": {"content": content}}
+    return StreamEvent("thread.message.delta", orjson.dumps(payload))
+
+
 def tool_call_delta(step_id: str, call: dict[str, Any]) -> StreamEvent:
     """``thread.run.step.delta`` carrying one tool-call fragment (``call`` has its ``index``)."""
     delta = {"step_details": {"type": "tool_calls", "tool_calls": [call]}}

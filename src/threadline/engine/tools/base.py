@@ -92,7 +92,9 @@ class ServerTool(Protocol):
         """The Chat Completions tool for one of the run's tools of this type."""
         ...
 
-    def start_call(self, call_id: str, index: int) -> CallStream: ...
+    def start_call(self, call_id: str, index: int, tool: dict[str, Any]) -> CallStream:
+        """A call the model started; ``tool`` is the run's entry for this tool (options)."""
+        ...
 
     async def execute(self, call: ServerCall, context: ToolContext) -> ToolOutcome:
         """Run the call. An error the model should read about (bad code, no results) is an

@@ -119,7 +119,7 @@ class CodeInterpreterTool:
         function = {"name": self.function_name, "description": _DESCRIPTION}
         return {"type": "function", "function": {**function, "parameters": _PARAMETERS}}
 
-    def start_call(self, call_id: str, index: int) -> _Stream:
+    def start_call(self, call_id: str, index: int, tool: dict[str, Any]) -> _Stream:
         return _Stream(call_id, index)
 
     async def execute(self, call: ServerCall, context: ToolContext) -> ToolOutcome:

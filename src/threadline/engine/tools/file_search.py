@@ -49,19 +49,21 @@ _DESCRIPTION = (
 
 
 class _Stream:
-    """file_search calls show no arguments while they stream (OpenAI sent none either)."""
+    """A file_search call is announced once, with its ranking options and no results yet; its
+    queries are not shown while they stream (OpenAI showed none either)."""
 
-    def __init__(self, call_id: str, index: int) -> None:
+    def __init__(self, call_id: str, index: int, tool: dict[str, Any]) -> None:
         self._call_id, self._index = call_id, index
+        self._search = {"ranking_options": _ranking(_options(tool)), "results": []}
 
     def opening(self) -> dict[str, Any]:
-        return {"index": self._index, "id": self._call_id, "type": "file_search", "file_search": {}}
+        return {"index": self._index, **self.snapshot()}
 
     def feed(self, fragment: str) -> dict[str, Any] | None:
         return None
 
     def snapshot(self) -> dict[str, Any]:
-        return {"id": self._call_id, "type": "file_search", "file_search": {}}
+        return {"id": self._call_id, "type": "file_search", "file_search": self._search}
 
 
 class FileSearchTool:
@@ -79,12 +81,13 @@ class FileSearchTool:
         function = {"name": self.function_name, "description": _DESCRIPTION}
         return {"type": "function", "function": {**function, "parameters": _PARAMETERS}}
 
-    def start_call(self, call_id: str, index: int) -> _Stream:
-        return _Stream(call_id, index)
+    def start_call(self, call_id: str, index: int, tool: dict[str, Any]) -> _Stream:
+        return _Stream(call_id, index, tool)
 
     async def execute(self, call: ServerCall, context: ToolContext) -> ToolOutcome:
-        options = _options(context.run)
-        ranking = {"ranker": options["ranker"], "score_threshold": options["score_threshold"]}
+        tool = next((t for t in context.run["tools"] if t["type"] == "file_search"), {})
+        options = _options(tool)
+        ranking = _ranking(options)
         queries = _queries(call.arguments)
         stores = await self._stores_of(context.run)
         hits: list[SearchHit] = []
@@ -132,8 +135,8 @@ class FileSearchTool:
         return MessageExtras(annotations=annotations)
 
 
-def _options(run: dict[str, Any]) -> dict[str, Any]:
-    tool = next((t for t in run["tools"] if t["type"] == "file_search"), {})
+def _options(tool: dict[str, Any]) -> dict[str, Any]:
+    """The run's file_search options, defaults filled in."""
     settings = tool.get("file_search") or {}
     ranking = settings.get("ranking_options") or {}
     ranker = ranking.get("ranker") or "auto"
@@ -142,6 +145,10 @@ def _options(run: dict[str, Any]) -> dict[str, Any]:
         "ranker": DEFAULT_RANKER if ranker == "auto" else ranker,
         "score_threshold": float(ranking.get("score_threshold") or 0.0),
     }
+
+
+def _ranking(options: dict[str, Any]) -> dict[str, Any]:
+    return {"ranker": options["ranker"], "score_threshold": options["score_threshold"]}
 
 
 def _queries(arguments: str) -> list[str]:

@@ -1,0 +1,74 @@
+"""A run's tools as the model sees them.
+
+Function tools go to the model as they are; built-in tools through their ``ServerTool`` (a
+built-in tool this server cannot run is left out: the API refuses runs that need one). The
+model's calls are then told apart by function name."""
+
+from typing import Any
+
+from threadline.engine.tools.base import CallStream, MessageExtras, ServerTool
+
+
+class RunTools:
+    def __init__(
+        self,
+        run: dict[str, Any],
+        server_tools: dict[str, ServerTool],
+        thread_tool_steps: list[dict[str, Any]],
+    ) -> None:
+        self.chat_tools: list[dict[str, Any]] = []
+        self.function_names: set[str] = set()
+        self.by_function_name: dict[str, ServerTool] = {}
+        self._by_type: dict[str, ServerTool] = {}
+        for tool in run["tools"]:
+            if tool["type"] == "function":
+                function = {k: v for k, v in tool["function"].items() if v is not None}
+                self.chat_tools.append({"type": "function", "function": function})
+                self.function_names.add(function["name"])
+                continue
+            server = server_tools.get(tool["type"])
+            if server is not None and tool["type"] not in self._by_type:
+                self.chat_tools.append(server.definition(tool))
+                self.by_function_name[server.function_name] = server
+                self._by_type[tool["type"]] = server
+        self._tools = {tool["type"]: tool for tool in run["tools"]}
+        # This run's calls made so far, oldest first (steps come ordered by id).
+        self.run_calls: list[dict[str, Any]] = [
+            call
+            for step in thread_tool_steps
+            if step["run_id"] == run["id"]
+            for call in step["step_details"].get("tool_calls", ())
+        ]
+
+    def open_call(
+        self, name: str, call_id: str, index: int
+    ) -> tuple[ServerTool, CallStream] | None:
+        """A call the model makes to ``name``: the server tool that answers it and how it
+        streams, or None for a function call (answered by the client)."""
+        server = self.by_function_name.get(name)
+        if server is None:
+            return None
+        return server, server.start_call(call_id, index, self._tools[server.type])
+
+    def chat_tool_choice(self, choice: Any) -> Any:
+        if isinstance(choice, dict) and choice.get("type") == "function":
+            return {"type": "function", "function": {"name": choice["function"]["name"]}}
+        if isinstance(choice, dict):
+            server = self._by_type.get(choice.get("type", ""))
+            if server is not None:
+                return {"type": "function", "function": {"name": server.function_name}}
+            return "required"  # a built-in tool we do not run: the model must call some tool
+        return choice
+
+    def annotate(self, text: str) -> MessageExtras:
+        """What this run's built-in tools add to its reply message."""
+        annotations: list[dict[str, Any]] = []
+        parts: list[dict[str, Any]] = []
+        for tool_type, server in self._by_type.items():
+            calls = [call for call in self.run_calls if call["type"] == tool_type]
+            if calls:
+                extras = server.annotate(text, calls)
+                annotations.extend(extras.annotations)
+                parts.extend(extras.parts)
+        annotations.sort(key=lambda annotation: annotation.get("start_index", 0))
+        return MessageExtras(annotations, parts)
