@@ -6,11 +6,24 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import APIRouter, FastAPI
+from starlette.routing import Route
 
 from threadline import __version__
-from threadline.api import admin, assistants, health, messages, runs, threads
+from threadline.api import (
+    admin,
+    admin_gateway,
+    assistants,
+    health,
+    messages,
+    metrics,
+    models,
+    runs,
+    threads,
+)
 from threadline.api.errors import install_error_handlers
+from threadline.api.gateway_middleware import GatewayMiddleware
 from threadline.api.middleware import RejectNullBytesInUrl, RequestIdMiddleware
+from threadline.api.model_passthrough import ModelPassthrough
 from threadline.app_state import AppState
 from threadline.settings import Settings
 from threadline.storage.migrate import upgrade_to_head_async
@@ -61,14 +74,21 @@ def create_app(settings: Settings, *, migrate: bool = True) -> FastAPI:
     )
     install_error_handlers(app)
     # Added last = outermost: every response, even a rejected URL, carries a request id.
+    app.add_middleware(GatewayMiddleware)
     app.add_middleware(RejectNullBytesInUrl)
     app.add_middleware(RequestIdMiddleware)
 
+    # The pass-through endpoints are raw ASGI apps (no per-request FastAPI work) and come
+    # first, so that routing them is one comparison.
+    for path in ("/chat/completions", "/embeddings"):
+        app.router.routes.append(Route(f"/v1{path}", ModelPassthrough(path), methods=["POST"]))
     v1 = APIRouter(prefix="/v1")
     # runs first: its POST /threads/runs must win over threads' POST /threads/{thread_id}.
-    for module in (runs, assistants, threads, messages):
+    for module in (runs, assistants, threads, messages, models):
         v1.include_router(module.router)
     app.include_router(v1)
     app.include_router(admin.router)
+    app.include_router(admin_gateway.router)
     app.include_router(health.router)
+    app.include_router(metrics.router)
     return app

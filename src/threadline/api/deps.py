@@ -26,7 +26,11 @@ State = Annotated[AppState, Depends(app_state)]
 
 
 def _bearer(request: Request) -> str:
-    headers = request.headers.getlist("authorization")
+    return bearer_token(request.headers.getlist("authorization"))
+
+
+def bearer_token(headers: list[str]) -> str:
+    """The key of the Authorization header(s) of a request."""
     if len(headers) > 1:
         # Two credentials are ambiguous: a proxy and a client may disagree on which one counts.
         raise AuthenticationFailed("Send exactly one Authorization header.")
@@ -46,8 +50,7 @@ def _bearer(request: Request) -> str:
     return token
 
 
-async def current_principal(request: Request, state: State) -> Principal:
-    token = _bearer(request)
+async def principal_for(state: AppState, token: str) -> Principal:
     master = state.settings.master_key
     if master is not None and hmac.compare_digest(
         token.encode(), master.get_secret_value().encode()
@@ -56,8 +59,16 @@ async def current_principal(request: Request, state: State) -> Principal:
             "The master key only administers Threadline (/admin/...). Use a project key for "
             "the API: `threadline keys create --project NAME`."
         )
-    principal = await state.keys.authenticate(token)
-    request.state.principal = principal
+    return await state.keys.authenticate(token)
+
+
+async def current_principal(request: Request, state: State) -> Principal:
+    # The gateway middleware has already authenticated every /v1 request (and checked its
+    # limits); a route outside /v1 that needs a key authenticates here.
+    principal: Principal | None = request.scope.get("state", {}).get("principal")
+    if principal is None:
+        principal = await principal_for(state, _bearer(request))
+        request.state.principal = principal
     return principal
 
 

@@ -6,7 +6,7 @@ client that polls never sees less than a client that streams."""
 
 import asyncio
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -15,7 +15,7 @@ from threadline.engine.context import build_prompt, conversation
 from threadline.engine.event_bus import EventBus
 from threadline.engine.run_state import Ending, end_run
 from threadline.engine.turn import TurnRecorder, TurnResult
-from threadline.providers.llm.base import ChatRequest, ModelRoute, UpstreamFailure
+from threadline.providers.llm.base import ChatRequest, ModelRoute, UpstreamFailure, Usage
 from threadline.schemas.run_objects import StreamEvent, run
 from threadline.storage.database import Connection, Database
 from threadline.storage.runs import RunRepository, StepRepository, thread_messages
@@ -39,6 +39,8 @@ class EngineContext:
     bus: EventBus
     route: Callable[[str], ModelRoute]  # model name -> provider and limits; raises UpstreamFailure
     owner: str  # this worker's id, for the lease
+    # Told each model turn's tokens (the gateway meters them against the run's key).
+    record_usage: Callable[[dict[str, Any], Usage], Awaitable[None]] | None = None
 
 
 class RunExecution:
@@ -189,6 +191,8 @@ class RunExecution:
         return await self._after_turn(result)
 
     async def _after_turn(self, result: TurnResult) -> bool:
+        if self._engine.record_usage is not None:
+            await self._engine.record_usage(self._run, result.usage)
         usage = _add_usage(self._run["usage"], result)
         if result.calls:
             assert result.step is not None
