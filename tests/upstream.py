@@ -18,7 +18,8 @@ objects when the body says ``"stream": true`` (with a final usage chunk when it 
 HTTP error, ``Broken`` breaks a stream part-way, and ``Slow`` delays any reply.
 
 The server is Starlette under uvicorn in a daemon thread of the test process, on 127.0.0.1. Every
-request to ``/v1/chat/completions`` or ``/v1/embeddings`` (authorised or not) is recorded in ``upstream.requests``.
+request to ``/v1/chat/completions`` or ``/v1/embeddings`` (authorised or not) is recorded in
+``upstream.requests``.
 
 For a server shared by a whole session, register this module as a plugin in the root conftest
 (``pytest_plugins = ["tests.upstream"]``) and take the ``upstream`` fixture: it resets the
