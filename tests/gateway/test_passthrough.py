@@ -149,14 +149,27 @@ def test_embeddings(client, upstream):
 
 def test_upstream_client_errors_are_passed_on(http, upstream):
     upstream.script(
-        Fail(400, {"error": {"message": "bad 'messages'", "type": "invalid_request_error",
-                             "param": "messages", "code": "bad"}})
+        Fail(
+            400,
+            {
+                "error": {
+                    "message": "bad 'messages'",
+                    "type": "invalid_request_error",
+                    "param": "messages",
+                    "code": "bad",
+                }
+            },
+        )
     )
     response = http.post("/chat/completions", json={"model": PRICED, "messages": MESSAGES})
     assert response.status_code == 400
     assert response.json() == {
-        "error": {"message": "bad 'messages'", "type": "invalid_request_error",
-                  "param": "messages", "code": "bad"}
+        "error": {
+            "message": "bad 'messages'",
+            "type": "invalid_request_error",
+            "param": "messages",
+            "code": "bad",
+        }
     }
 
 

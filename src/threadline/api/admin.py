@@ -5,7 +5,7 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends
 from fastapi.responses import Response
-from pydantic import Field
+from pydantic import BeforeValidator, Field
 
 from threadline.api.deps import State, json_body, require_master_key
 from threadline.api.responses import json_bytes_response
@@ -18,7 +18,19 @@ router = APIRouter(prefix="/admin", dependencies=[Depends(require_master_key)])
 
 Limit = Annotated[int, Field(ge=1, le=MAX_LIMIT)]
 ModelName = Annotated[str, Field(min_length=1, max_length=256)]
-Usd = Annotated[Decimal, Field(ge=0, le=10**9, allow_inf_nan=False)]
+
+
+def _decimal(value: object) -> object:
+    """USD as a JSON number or a decimal string ("12.50"); booleans are not amounts."""
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        return value
+    try:
+        return Decimal(str(value).strip())
+    except ArithmeticError:
+        raise ValueError("must be a number of US dollars") from None
+
+
+Usd = Annotated[Decimal, BeforeValidator(_decimal), Field(ge=0, le=10**9, allow_inf_nan=False)]
 
 
 class CreateKey(RequestModel):

@@ -27,6 +27,7 @@ from threadline.gateway.counters import (
     MISSING,
     SLOTS_FULL,
     WINDOW_FULL,
+    WINDOW_MS,
     Check,
     Counters,
     CountersUnavailable,
@@ -293,7 +294,8 @@ class RateLimiter:
         self.rejections[what] += 1
         key, limit, amount = check.windows[index]
         unit = "requests" if what == "rpm" else "tokens"
-        wait_ms = max(outcome.ends_ms[index] - int(now * 1000), 1)
+        # Capped: a window lasts WINDOW_MS (replicas' clocks may differ by a little).
+        wait_ms = min(max(outcome.ends_ms[index] - int(now * 1000), 1), WINDOW_MS)
         message = (
             f"Rate limit reached for {unit} per minute ({what.upper()}) on {scope.label}: "
             f"Limit {limit}, Requested {amount or 1}. Please try again in {go_duration(wait_ms)}."
