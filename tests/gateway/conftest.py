@@ -31,10 +31,10 @@ PRICED = "priced-model"
 INPUT_USD, OUTPUT_USD = 0.001, 0.002
 
 
-def config_yaml(upstream_url: str, extra: str = "") -> str:
+def config_yaml(upstream_url: str, extra_providers: str = "") -> str:
     dead = f"http://127.0.0.1:{free_port()}/v1"  # nothing listens there
     return f"""
-providers:
+providers:{extra_providers}
   scripted:
     base_url: {upstream_url}
     api_key_env: {PROVIDER_KEY_ENV}
@@ -61,7 +61,6 @@ models:
     prices: {{input_per_million: 1000}}
 charges:
   code_interpreter_session: 0.05
-{extra}
 """
 
 
@@ -109,10 +108,10 @@ def redis_url() -> Iterator[str | None]:
 
 @contextmanager
 def gateway_server(
-    tmp: Path, upstream: ScriptedUpstream, *, config_extra: str = "", **settings: Any
+    tmp: Path, upstream: ScriptedUpstream, *, extra_providers: str = "", **settings: Any
 ) -> Iterator[str]:
     config = tmp / "threadline.yaml"
-    config.write_text(config_yaml(upstream.base_url, config_extra))
+    config.write_text(config_yaml(upstream.base_url, extra_providers))
     os.environ[PROVIDER_KEY_ENV] = upstream.api_key
     values: dict[str, Any] = {
         "data_dir": tmp,

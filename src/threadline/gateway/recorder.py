@@ -149,18 +149,17 @@ class Recorder:
                 for index, value in enumerate(totals):
                     mine[index] += value
             raise
-        for event in runs:
-            if event.run_id in billed:
-                self._add(event)
+        fresh = [event for event in runs if event.run_id in billed]
+        for event in fresh:
+            self._add(event)
+        if fresh:  # first seen finished: their usage joins the totals now
+            await self.flush()
 
     async def _loop(self) -> None:
         while True:
             await asyncio.sleep(self._flush_seconds)
             try:
                 await self.flush()
-                # Pass-through runs billed just now wait in the totals for the next round.
-                if self._usage:
-                    await self.flush()
                 if time.time() - self._swept > 600:
                     self._swept = time.time()
                     cutoff = int(time.time() * 1000) - self._retention_ms
