@@ -13,6 +13,7 @@ import time
 from typing import Any
 
 import orjson
+from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from threadline.api.asgi import encode_headers, header_values, send_error
@@ -96,7 +97,7 @@ class GatewayMiddleware:
                 try:
                     principal = await self._admit(scope, state, meter)
                 except APIError as error:
-                    meter.error_code = error.code
+                    meter.error_code = error.code or error.error_type
                     await send_error(watched_send, error)
                     return
                 if principal.assistants_passthrough and is_assistants_api(path):
@@ -165,7 +166,13 @@ def _keep_body(meter: RequestMeter, message: Message, log_bodies: bool) -> None:
 
 
 def _route_of(scope: Scope) -> str:
+    """The route template (a metrics label: never a raw path with ids in it)."""
     route = scope.get("route")
+    if route is None:  # refused before routing, or a raw endpoint: match it now
+        for candidate in scope["app"].router.routes:
+            if candidate.matches(scope)[0] == Match.FULL:
+                route = candidate
+                break
     return getattr(route, "path", None) or "unmatched"
 
 

@@ -78,6 +78,7 @@ class ModelPassthrough:
                 code="model_not_found",
             )
         meter.model = model
+        meter.route = "/v1" + self.path
         stream = self.meter_name == CHAT and data.get("stream") is True
         strip_usage = stream and not _asks_usage(data)
         if strip_usage:
