@@ -38,6 +38,8 @@ from threadline.gateway.principal import Limits, Principal
 
 logger = logging.getLogger("threadline.gateway")
 
+Rates = dict[str, tuple[int, int, int]]  # "requests"|"tokens" -> (limit, remaining, reset ms)
+
 # (scope kind "key"|"project", scope id, first day, last day) -> nano-USD spent in those days
 SpendLoader = Callable[[str, str, str, str], Awaitable[int]]
 
@@ -95,8 +97,13 @@ class Ticket:
     # (window key, window end, tokens reserved)
     token_windows: list[tuple[str, int, int]] = field(default_factory=list)
     spend_keys: list[str] = field(default_factory=list)
-    headers: dict[str, str] = field(default_factory=dict)
+    rates: Rates = field(default_factory=dict)
     finished: bool = False
+
+    @property
+    def headers(self) -> dict[str, str]:
+        """The ``x-ratelimit-*`` headers for the response (made once, when it starts)."""
+        return rate_headers(self.rates)
 
 
 def go_duration(ms: int) -> str:
@@ -152,9 +159,9 @@ class RateLimiter:
             outcome = await self._admit(check, ticket.slot_id, now, scopes)
         except CountersUnavailable as error:
             return self._unavailable(error)
-        headers = _headers(kinds, check, outcome, now)
+        rates = _headers(kinds, check, outcome, now)
         if outcome.kind != ADMITTED:
-            raise self._refusal(outcome, check, kinds, scopes, headers, now)
+            raise self._refusal(outcome, check, kinds, scopes, rate_headers(rates), now)
         ticket.slot_keys = [key for key, _ in check.slots]
         ticket.spend_keys = [key for key, _ in check.budgets]
         # The tokens of a model call are added to these windows when it ends.
@@ -165,7 +172,7 @@ class RateLimiter:
             )
             if kind == "tpm"
         ]
-        ticket.headers = headers
+        ticket.rates = rates
         return ticket
 
     async def reserve(self, ticket: Ticket | None, tokens: int) -> None:
@@ -183,10 +190,10 @@ class RateLimiter:
         except CountersUnavailable as error:
             self._unavailable(error)
             return
-        headers = _headers(kinds, check, outcome, now)
+        rates = _headers(kinds, check, outcome, now)
         if outcome.kind != ADMITTED:
-            raise self._refusal(outcome, check, kinds, scopes, headers, now)
-        ticket.headers.update(headers)
+            raise self._refusal(outcome, check, kinds, scopes, rate_headers(rates), now)
+        ticket.rates.update(rates)
         ticket.token_windows = [
             (key, end, tokens)
             for (key, _, _), end in zip(check.windows, outcome.ends_ms, strict=True)
@@ -310,10 +317,8 @@ class RateLimiter:
         return RateLimited(message, headers={**headers, **extra})
 
 
-def _headers(
-    kinds: list[tuple[str, _Scope]], check: Check, outcome: Outcome, now: float
-) -> dict[str, str]:
-    """``x-ratelimit-*`` for requests and tokens: the tighter of the key's and project's."""
+def _headers(kinds: list[tuple[str, _Scope]], check: Check, outcome: Outcome, now: float) -> Rates:
+    """For requests and tokens, the tighter of the key's and the project's windows."""
     now_ms = int(now * 1000)
     best: dict[str, tuple[int, int, int]] = {}
     windows = zip(kinds, check.windows, outcome.used, outcome.ends_ms, strict=True)
@@ -322,8 +327,13 @@ def _headers(
         remaining = max(limit - count, 0)
         if unit not in best or remaining < best[unit][1]:
             best[unit] = (limit, remaining, end - now_ms)
+    return best
+
+
+def rate_headers(rates: Rates) -> dict[str, str]:
+    """OpenAI's ``x-ratelimit-*`` headers."""
     headers = {}
-    for unit, (limit, remaining, reset_ms) in best.items():
+    for unit, (limit, remaining, reset_ms) in rates.items():
         headers[f"x-ratelimit-limit-{unit}"] = str(limit)
         headers[f"x-ratelimit-remaining-{unit}"] = str(remaining)
         headers[f"x-ratelimit-reset-{unit}"] = go_duration(reset_ms)

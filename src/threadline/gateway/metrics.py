@@ -5,6 +5,7 @@ key, project, id or secret ever becomes a label. Request metrics are observed fr
 log as it is written, so the request path only appends one row."""
 
 from collections.abc import Callable
+from typing import Any
 
 from prometheus_client import (
     CollectorRegistry,
@@ -69,9 +70,19 @@ class Metrics:
             registry=r,
         )
 
-    def observe_request(self, route: str, method: str, status: int, seconds: float) -> None:
-        self.requests.labels(route, method, str(status)).inc()
-        self.latency.labels(route).observe(seconds)
+    def observe_requests(self, observed: list[tuple[str, str, int, float]]) -> None:
+        """Requests as (route, method, status, seconds): counted per label set at once."""
+        counts: dict[tuple[str, str, int], int] = {}
+        by_route: dict[str, Any] = {}
+        for route, method, status, seconds in observed:
+            labels = (route, method, status)
+            counts[labels] = counts.get(labels, 0) + 1
+            histogram = by_route.get(route)
+            if histogram is None:
+                histogram = by_route[route] = self.latency.labels(route)
+            histogram.observe(seconds)
+        for (route, method, status), count in counts.items():
+            self.requests.labels(route, method, str(status)).inc(count)
 
     def observe_usage(self, event: UsageEvent) -> None:
         model = event.model or event.meter

@@ -59,10 +59,8 @@ class Principal:
     networks: tuple[Network, ...] | None = None
     # A THREADLINE_CONFIG provider serving this project's Assistants API unchanged, or None.
     assistants_passthrough: str | None = None
-
-    @property
-    def limited(self) -> bool:
-        return self.key_limits.any or self.project_limits.any
+    # Whether the key or its project has any limit (computed once: read on every request).
+    limited: bool = False
 
     def expired(self, now: float | None = None) -> bool:
         return self.expires_at is not None and (now or time.time()) >= self.expires_at
@@ -127,4 +125,5 @@ def principal_of(record: dict[str, Any]) -> Principal:
         expires_at=record.get("expires_at"),
         networks=parse_networks(record.get("ip_allowlist") or None),
         assistants_passthrough=record.get("project_assistants_passthrough"),
+        limited=key_limits.any or project_limits.any,
     )

@@ -43,8 +43,16 @@ class UsageEvent:
     run_id: str | None = None
 
 
+_day_cache: tuple[int, str] = (-1, "")
+
+
 def day_of(at: float) -> str:
-    return datetime.fromtimestamp(at, UTC).strftime("%Y-%m-%d")
+    """The UTC day of a Unix time, as YYYY-MM-DD (remembered: most events share a day)."""
+    global _day_cache
+    number = int(at // 86_400)
+    if number != _day_cache[0]:
+        _day_cache = (number, datetime.fromtimestamp(at, UTC).strftime("%Y-%m-%d"))
+    return _day_cache[1]
 
 
 class Recorder:

@@ -116,8 +116,7 @@ class Gateway:
     def observe(self) -> None:
         """Bring the requests seen since the last call into the metrics (at scrape time)."""
         observed, self._observed = self._observed, []
-        for route, method, status, seconds in observed:
-            self.metrics.observe_request(route, method, status, seconds)
+        self.metrics.observe_requests(observed)
         self.metrics.count_rejections(self.limiter.rejections)
 
     # -- runs and charges ------------------------------------------------------------------

@@ -98,6 +98,7 @@ class PassthroughClient:
     def __init__(self, sleep: Sleep = asyncio.sleep) -> None:
         self._session: aiohttp.ClientSession | None = None
         self._sleep = sleep
+        self._timeouts: dict[UpstreamOptions, aiohttp.ClientTimeout] = {}
 
     def _client(self) -> aiohttp.ClientSession:
         if self._session is None or self._session.closed:
@@ -106,6 +107,7 @@ class PassthroughClient:
                 # The bodies are forwarded as they come; usage is read from plain text.
                 auto_decompress=False,
                 skip_auto_headers=("User-Agent",),
+                cookie_jar=aiohttp.DummyCookieJar(),  # an upstream's cookies are not ours
             )
         return self._session
 
@@ -124,9 +126,11 @@ class PassthroughClient:
     ) -> aiohttp.ClientResponse:
         """One request, no retry (Assistants pass-through: requests are not all replayable)."""
         options = upstream.options
-        timeout = aiohttp.ClientTimeout(
-            total=None, sock_connect=options.connect_timeout, sock_read=options.read_timeout
-        )
+        timeout = self._timeouts.get(options)
+        if timeout is None:
+            timeout = self._timeouts[options] = aiohttp.ClientTimeout(
+                total=None, sock_connect=options.connect_timeout, sock_read=options.read_timeout
+            )
         return await self._client().request(
             method,
             upstream.url(path),
