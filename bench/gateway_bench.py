@@ -199,14 +199,16 @@ def litellm_proxy(command: str, upstream_port: int) -> Iterator[int]:
             stderr=subprocess.STDOUT,
         )
         try:
-            deadline = time.monotonic() + 120
-            while time.monotonic() < deadline:
-                with contextlib.suppress(OSError):
-                    import httpx
+            import httpx
 
+            deadline = time.monotonic() + 180
+            while time.monotonic() < deadline and process.poll() is None:
+                with contextlib.suppress(httpx.HTTPError):
                     if httpx.get(f"http://{HOST}:{port}/health/liveliness", timeout=1).is_success:
                         break
                 time.sleep(0.5)
+            else:
+                raise RuntimeError(f"the LiteLLM proxy did not start; see {log.name}")
             yield port
         finally:
             process.terminate()
