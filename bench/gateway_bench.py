@@ -179,6 +179,9 @@ def threadline(upstream_port: int) -> Iterator[tuple[int, int, str]]:
         yield server.port, server.pid, response.json()["key"]
 
 
+LITELLM_KEY = "sk-litellm-bench-" + secrets.token_hex(16)
+
+
 @contextmanager
 def litellm_proxy(command: str, upstream_port: int) -> Iterator[int]:
     port = free_port()
@@ -191,6 +194,8 @@ def litellm_proxy(command: str, upstream_port: int) -> Iterator[int]:
             "      model: openai/*\n"
             f"      api_base: http://{HOST}:{upstream_port}/v1\n"
             "      api_key: sk-bench-upstream\n"
+            "general_settings:\n"
+            f"  master_key: {LITELLM_KEY}\n"
         )
         log = (Path(directory) / "litellm.log").open("wb")
         process = subprocess.Popen(
@@ -286,7 +291,7 @@ def main() -> None:
         )
         with litellm as litellm_port:
             if litellm_port:
-                ports["litellm"] = (litellm_port, "/v1", "sk-anything")
+                ports["litellm"] = (litellm_port, "/v1", LITELLM_KEY)
             tokens = 10
             model = f"fast-{tokens}x{args.answer_ms / tokens:g}"
             latency_table(ports, args, model)
@@ -294,7 +299,7 @@ def main() -> None:
             throughput("direct", upstream, "/v1", "x", None, args.seconds)
             throughput("threadline", port, "/v1", key, pid, args.seconds)
             if litellm_port:
-                throughput("litellm", litellm_port, "/v1", "sk-anything", None, args.seconds)
+                throughput("litellm", litellm_port, "/v1", LITELLM_KEY, None, args.seconds)
 
 
 if __name__ == "__main__":

@@ -73,15 +73,18 @@ def create_app(settings: Settings, *, migrate: bool = True) -> FastAPI:
         openapi_url="/openapi.json",
     )
     install_error_handlers(app)
+    # The pass-through endpoints are raw ASGI apps, served by the gateway middleware directly
+    # (the framework's layers cost more than the rest of such a request); their routes are
+    # registered too, so that they are listed and matched like every other.
+    passthrough = {
+        f"/v1{path}": ModelPassthrough(path) for path in ("/chat/completions", "/embeddings")
+    }
+    for path, endpoint in passthrough.items():
+        app.router.routes.append(Route(path, endpoint, methods=["POST"]))
     # Added last = outermost: every response, even a rejected URL, carries a request id.
-    app.add_middleware(GatewayMiddleware)
+    app.add_middleware(GatewayMiddleware, fast_routes=passthrough)
     app.add_middleware(RejectNullBytesInUrl)
     app.add_middleware(RequestIdMiddleware)
-
-    # The pass-through endpoints are raw ASGI apps (no per-request FastAPI work) and come
-    # first, so that routing them is one comparison.
-    for path in ("/chat/completions", "/embeddings"):
-        app.router.routes.append(Route(f"/v1{path}", ModelPassthrough(path), methods=["POST"]))
     v1 = APIRouter(prefix="/v1")
     # runs first: its POST /threads/runs must win over threads' POST /threads/{thread_id}.
     for module in (runs, assistants, threads, messages, models):

@@ -9,6 +9,7 @@ paths (``/admin``) are logged too; health checks and metrics are not.
 
 Pure ASGI: one wrapper around ``send``, no task and no body copy per request."""
 
+import logging
 import time
 from typing import Any
 
@@ -18,12 +19,13 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from threadline.api.asgi import encode_headers, header_values, send_error
 from threadline.api.deps import bearer_token, principal_for
-from threadline.errors import APIError, PermissionDenied
+from threadline.errors import APIError, InternalError, PermissionDenied
 from threadline.gateway.client_ip import ClientAddresses
 from threadline.gateway.limits import Ticket
 from threadline.gateway.principal import Principal
 from threadline.gateway.routes import is_assistants_api, is_metered
 
+logger = logging.getLogger("threadline.api")
 _UNWATCHED = frozenset({"/healthz", "/v1/health", "/metrics"})
 _BODY_LOG_LIMIT = 65_536
 
@@ -41,6 +43,7 @@ class RequestMeter:
         "request_body",
         "response_body",
         "route",
+        "started",
         "status",
         "ticket",
     )
@@ -53,6 +56,7 @@ class RequestMeter:
         self.output_tokens: int | None = None
         self.cost_nanos: int | None = None
         self.status = 500
+        self.started = False
         self.error_code: str | None = None
         self.route: str | None = None
         self.request_body: bytearray | None = None
@@ -60,8 +64,11 @@ class RequestMeter:
 
 
 class GatewayMiddleware:
-    def __init__(self, app: ASGIApp) -> None:
+    def __init__(self, app: ASGIApp, fast_routes: dict[str, ASGIApp] | None = None) -> None:
+        """``fast_routes``: POST paths served straight from here, without the framework's
+        layers (the pass-through endpoints: their routes stay registered all the same)."""
         self.app = app
+        self._fast = fast_routes or {}
         self._addresses: ClientAddresses | None = None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -79,6 +86,7 @@ class GatewayMiddleware:
 
         async def watched_send(message: Message) -> None:
             if message["type"] == "http.response.start":
+                meter.started = True
                 meter.status = message["status"]
                 ticket = meter.ticket
                 if ticket is not None and ticket.headers:
@@ -105,6 +113,10 @@ class GatewayMiddleware:
 
                     meter.route = "assistants-passthrough"
                     await forward(scope, receive, watched_send, state, principal, meter)
+                    return
+                endpoint = self._fast.get(path) if scope["method"] == "POST" else None
+                if endpoint is not None:
+                    await _serve_fast(endpoint, scope, receive, watched_send, meter)
                     return
             await self.app(scope, receive, watched_send)
         finally:
@@ -136,6 +148,24 @@ class GatewayMiddleware:
         client = scope.get("client")
         peer = client[0] if client else None
         return self._addresses.of(peer, header_values(scope, b"x-forwarded-for"))
+
+
+async def _serve_fast(
+    endpoint: ASGIApp, scope: Scope, receive: Receive, send: Send, meter: RequestMeter
+) -> None:
+    """An endpoint called directly; its errors answered here as the error mapper would."""
+    try:
+        await endpoint(scope, receive, send)
+    except APIError as error:
+        if meter.started:
+            raise
+        meter.error_code = error.code or error.error_type
+        await send_error(send, error)
+    except Exception:
+        if meter.started:
+            raise
+        logger.exception("unhandled error")
+        await send_error(send, InternalError("The server had an error processing your request."))
 
 
 def _recording(receive: Receive, meter: RequestMeter) -> Receive:
