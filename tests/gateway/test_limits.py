@@ -199,3 +199,28 @@ def test_every_redis_key_expires(counters, redis_url, counted_gateway_url, count
     names = list(client.scan_iter(match="threadline:*", count=1000))
     assert names
     assert [name for name in names if client.pttl(name) < 0] == []
+
+
+@pytest.mark.parametrize("fail_open", [False, True])
+def test_redis_unreachable(tmp_path, upstream_server, fail_open: bool):
+    """T5: with the shared counters gone, limited keys get a retryable 503 (or, configured so,
+    go through unlimited); keys without limits never notice."""
+    from tests.gateway.conftest import admin_client, gateway_server
+    from tests.servers import free_port
+
+    dead = f"redis://127.0.0.1:{free_port()}/0"
+    with gateway_server(
+        tmp_path, upstream_server, redis_url=dead, redis_fail_open=fail_open
+    ) as url:
+        with admin_client(url) as admin:
+            limited = make_key(admin, rpm=10)["key"]
+            free = make_key(admin)["key"]
+        with raw(url, limited) as http:
+            response = http.post("/chat/completions", json=CHAT)
+            if fail_open:
+                assert response.status_code == 200, response.text
+            else:
+                assert response.status_code == 503, response.text
+                assert response.headers["retry-after"] == "1"
+        with raw(url, free) as http:
+            assert http.post("/chat/completions", json=CHAT).status_code == 200

@@ -8,6 +8,7 @@ from decimal import Decimal
 import orjson
 import pytest
 
+from threadline.gateway.budget_periods import budget_period
 from threadline.gateway.client_ip import ClientAddresses
 from threadline.gateway.counters import (
     ADMITTED,
@@ -19,7 +20,7 @@ from threadline.gateway.counters import (
     Check,
     MemoryCounters,
 )
-from threadline.gateway.limits import budget_period, go_duration
+from threadline.gateway.limits import go_duration
 from threadline.gateway.pricing import (
     CODE_INTERPRETER_SESSIONS,
     Charges,

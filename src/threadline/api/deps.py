@@ -100,16 +100,21 @@ async def read_json(request: Request, limit: int) -> Any:
     try:
         data = orjson.loads(body)
     except orjson.JSONDecodeError as error:
-        raise InvalidRequest(
-            "We could not parse the JSON body of your request. (HINT: This likely means you "
-            "aren't using your HTTP library correctly. The OpenAI API expects a JSON payload, "
-            f"but what was sent was not valid JSON.) {error}",
-        ) from None
+        raise invalid_json(error) from None
     # A NUL can only arrive escaped; PostgreSQL cannot store it, so refuse it on every backend
     # alike. The byte scan keeps the walk off the hot path.
     if b"\\u0000" in body and _contains_nul(data):
         raise InvalidRequest("Strings in the request body must not contain null characters.")
     return data
+
+
+def invalid_json(error: Exception) -> InvalidRequest:
+    """OpenAI's words for a body that is not JSON."""
+    return InvalidRequest(
+        "We could not parse the JSON body of your request. (HINT: This likely means you "
+        "aren't using your HTTP library correctly. The OpenAI API expects a JSON payload, "
+        f"but what was sent was not valid JSON.) {error}",
+    )
 
 
 def _contains_nul(value: Any) -> bool:

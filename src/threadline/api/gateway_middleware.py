@@ -82,7 +82,8 @@ class GatewayMiddleware:
         meter = RequestMeter()
         scope_state = scope.setdefault("state", {})
         scope_state["gateway"] = meter
-        log_bodies = state.settings.request_log_bodies
+        # Bodies only of the API: admin responses carry new keys.
+        log_bodies = state.settings.request_log_bodies and path.startswith("/v1/")
 
         async def watched_send(message: Message) -> None:
             if message["type"] == "http.response.start":

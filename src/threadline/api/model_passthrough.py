@@ -16,6 +16,7 @@ import orjson
 from starlette.types import Receive, Scope, Send
 
 from threadline.api.asgi import read_body
+from threadline.api.deps import invalid_json
 from threadline.api.gateway_middleware import RequestMeter
 from threadline.errors import (
     APIError,
@@ -187,11 +188,7 @@ def _json_object(body: bytes) -> dict[str, Any]:
     try:
         data = orjson.loads(body)
     except orjson.JSONDecodeError as error:
-        raise InvalidRequest(
-            "We could not parse the JSON body of your request. (HINT: This likely means you "
-            "aren't using your HTTP library correctly. The OpenAI API expects a JSON payload, "
-            f"but what was sent was not valid JSON.) {error}"
-        ) from None
+        raise invalid_json(error) from None
     if not isinstance(data, dict):
         raise InvalidRequest("The request body must be a JSON object.")
     return data

@@ -11,16 +11,15 @@ Tokens are known only after the model answered, so a chat request reserves an es
 (``reserve``) that ``finish`` replaces by the real count; runs add their tokens as they go
 (``record``). A key's limits and its project's are separate counters, both enforced."""
 
-import calendar
 import logging
 import math
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 
 from threadline import ids
 from threadline.errors import QuotaExceeded, RateLimited, ServiceUnavailable
+from threadline.gateway.budget_periods import budget_period
 from threadline.gateway.counters import (
     ADMITTED,
     BUDGET_SPENT,
@@ -42,29 +41,6 @@ Rates = dict[str, tuple[int, int, int]]  # "requests"|"tokens" -> (limit, remain
 
 # (scope kind "key"|"project", scope id, first day, last day) -> nano-USD spent in those days
 SpendLoader = Callable[[str, str, str, str], Awaitable[int]]
-
-
-@dataclass(frozen=True, slots=True)
-class Period:
-    id: str
-    first_day: str
-    last_day: str
-    ttl_ms: int  # how long its counter lives: to its end, and a day more
-
-
-def budget_period(kind: str, now: float) -> Period:
-    moment = datetime.fromtimestamp(now, UTC)
-    day_ms = 86_400_000
-    if kind == "day":
-        day = moment.strftime("%Y-%m-%d")
-        left = day_ms - int(now * 1000) % day_ms
-        return Period(f"d{day}", day, day, left + day_ms)
-    last = calendar.monthrange(moment.year, moment.month)[1]
-    end = datetime(moment.year, moment.month, last, tzinfo=UTC).timestamp() + 86_400
-    month = moment.strftime("%Y-%m")
-    return Period(
-        f"m{month}", f"{month}-01", f"{month}-{last:02d}", int((end - now) * 1000) + day_ms
-    )
 
 
 @dataclass(slots=True)
