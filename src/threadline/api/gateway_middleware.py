@@ -17,6 +17,7 @@ import orjson
 from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from threadline import ids
 from threadline.api.asgi import encode_headers, header_values, send_error
 from threadline.api.deps import bearer_token, principal_for
 from threadline.errors import APIError, InternalError, PermissionDenied
@@ -212,7 +213,7 @@ def _log_row(
 ) -> dict[str, Any]:
     principal = meter.principal
     row: dict[str, Any] = {
-        "id": scope["state"].get("request_id") or "",
+        "id": scope["state"].get("request_id") or ids.request_id(),
         "created_at": int(time.time() * 1000),
         "method": scope["method"],
         "path": scope["path"][:2048],

@@ -148,20 +148,35 @@ class Recorder:
         ]
         try:
             billed = await self._db.write(_write, logs, rows, runs)
-        except Exception:
+        except ServiceUnavailable:
             # Keep the batch for the next try (the database may be restarting).
-            self._logs = (logs + self._logs)[-self._max_pending :]
-            self._runs = runs + self._runs
-            for key, totals in usage.items():
-                mine = self._usage.setdefault(key, [0, 0, 0, 0.0, 0])
-                for index, value in enumerate(totals):
-                    mine[index] += value
+            self._restore(logs, runs, usage)
+            raise
+        except Exception:
+            # Not the database being away: a line it refuses. Usage must not be lost with
+            # it, so the log lines of this batch are dropped and the rest is kept.
+            logger.exception("the request log refused a batch of %d lines; dropped", len(logs))
+            self.dropped += len(logs)
+            self._restore([], runs, usage)
             raise
         fresh = [event for event in runs if event.run_id in billed]
         for event in fresh:
             self._add(event)
         if fresh:  # first seen finished: their usage joins the totals now
             await self.flush()
+
+    def _restore(
+        self,
+        logs: list[dict[str, Any]],
+        runs: list[UsageEvent],
+        usage: dict[UsageKey, list[float]],
+    ) -> None:
+        self._logs = (logs + self._logs)[-self._max_pending :]
+        self._runs = runs + self._runs
+        for key, totals in usage.items():
+            mine = self._usage.setdefault(key, [0, 0, 0, 0.0, 0])
+            for index, value in enumerate(totals):
+                mine[index] += value
 
     async def _loop(self) -> None:
         while True:
