@@ -64,7 +64,11 @@ class ModelNotAllowed(PermissionDenied):
     default_code = "model_not_found"
 
     def __init__(self, model: str, param: str | None = "model") -> None:
-        super().__init__(f"This API key is not allowed to use the model '{model}'.", param=param)
+        super().__init__(
+            f"This API key is not allowed to use the model '{model}'.",
+            param=param,
+            headers={"x-should-retry": "false"},  # retrying cannot help
+        )
 
 
 class NotFound(APIError):

@@ -31,7 +31,7 @@ PRICED = "priced-model"
 INPUT_USD, OUTPUT_USD = 0.001, 0.002
 
 
-def config_yaml(upstream_url: str, extra_providers: str = "") -> str:
+def config_yaml(upstream_url: str, extra_providers: str = "", thread_fee: float = 0) -> str:
     dead = f"http://127.0.0.1:{free_port()}/v1"  # nothing listens there
     return f"""
 providers:{extra_providers}
@@ -61,6 +61,7 @@ models:
     prices: {{input_per_million: 1000}}
 charges:
   code_interpreter_session: 0.05
+  thread: {thread_fee}
 """
 
 
@@ -108,10 +109,15 @@ def redis_url() -> Iterator[str | None]:
 
 @contextmanager
 def gateway_server(
-    tmp: Path, upstream: ScriptedUpstream, *, extra_providers: str = "", **settings: Any
+    tmp: Path,
+    upstream: ScriptedUpstream,
+    *,
+    extra_providers: str = "",
+    thread_fee: float = 0,
+    **settings: Any,
 ) -> Iterator[str]:
     config = tmp / "threadline.yaml"
-    config.write_text(config_yaml(upstream.base_url, extra_providers))
+    config.write_text(config_yaml(upstream.base_url, extra_providers, thread_fee))
     os.environ[PROVIDER_KEY_ENV] = upstream.api_key
     values: dict[str, Any] = {
         "data_dir": tmp,

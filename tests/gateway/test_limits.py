@@ -7,6 +7,7 @@ import secrets
 from typing import Any
 
 import httpx
+import openai
 import pytest
 
 from tests.gateway.conftest import PRICED, make_key, raw, sdk
@@ -121,7 +122,8 @@ def test_a_request_larger_than_the_token_limit_is_refused_for_good(
 def test_budget_exhausted_is_insufficient_quota(counted_gateway_url, counted_admin, upstream):
     # Each call costs 10 * $0.001 + 5 * $0.002 = $0.02; a $0.05 budget allows three calls
     # (the third starts below the budget and ends above it), then refuses.
-    key = make_key(counted_admin, budget_usd="0.05", budget_period="day")["key"]
+    created = make_key(counted_admin, budget_usd="0.05", budget_period="day")
+    key, key_id = created["key"], created["id"]
     upstream.default(Text(["ok"], usage=(10, 5)))
     with raw(counted_gateway_url, key) as http:
         codes = [http.post("/chat/completions", json=CHAT).status_code for _ in range(4)]
@@ -133,6 +135,13 @@ def test_budget_exhausted_is_insufficient_quota(counted_gateway_url, counted_adm
         assert "retry-after" not in refused.headers
         # Budgets limit model calls, not reading what is there.
         assert http.get("/assistants").status_code == 200
+    # The official SDK does not retry it (x-should-retry: false), even with retries on.
+    client = openai.OpenAI(base_url=f"{counted_gateway_url}/v1", api_key=key, max_retries=2)
+    with pytest.raises(openai.RateLimitError) as refused:
+        client.chat.completions.create(model=PRICED, messages=CHAT["messages"])
+    assert refused.value.code == "insufficient_quota"
+    logs = counted_admin.get("/admin/logs", params={"key": key_id, "status": 429}).json()["data"]
+    assert len(logs) == 3  # two raw requests above, and one SDK attempt
 
 
 def test_budget_under_concurrency_overshoots_by_at_most_the_calls_in_flight(

@@ -130,7 +130,7 @@ def test_unauthenticated_requests_are_logged_without_a_key(gateway_url, gw_admin
     assert line["key_id"] is None and line["error_code"] == "invalid_request_error"
 
 
-def test_charges_beyond_tokens(gateway_url, gw_admin):
+def test_charges_beyond_tokens():
     """code_interpreter sessions and vector-store storage are priced by the gateway as the
     features that use them record them (their routes arrive later)."""
     from threadline.gateway.pricing import VECTOR_STORE_GB_DAYS, Charges, PriceTable
@@ -139,6 +139,29 @@ def test_charges_beyond_tokens(gateway_url, gw_admin):
     assert prices.billable_gb_days(0.5, 10) == 0
     assert prices.billable_gb_days(3.0, 2) == pytest.approx(4.0)
     assert prices.charge_cost(VECTOR_STORE_GB_DAYS, 4.0) == 400_000_000  # $0.40
+
+
+def test_thread_fee_and_request_log_retention(tmp_path, upstream_server):
+    from tests.gateway.conftest import admin_client, gateway_server
+
+    with (
+        gateway_server(
+            tmp_path, upstream_server, thread_fee=0.25, request_log_retention_days=0
+        ) as url,
+        admin_client(url) as admin,
+    ):
+        created = make_key(admin)
+        with sdk(url, created["key"]) as client:
+            client.beta.threads.create()
+            assistant = client.beta.assistants.create(model=PRICED)
+            client.beta.threads.create_and_run_poll(assistant_id=assistant.id, poll_interval_ms=50)
+        rows = usage(admin, project=created["project"], group_by="meter")["data"]
+        [threads] = [row for row in rows if row["meter"] == "threads"]
+        assert (threads["quantity"], Decimal(threads["cost_usd"])) == (2.0, Decimal("0.5"))
+        # Retention 0 days: the sweep deletes every line older than now.
+        time.sleep(1.5)
+        logs = admin.get("/admin/logs", params={"project": created["project"]}).json()["data"]
+        assert logs == []
 
 
 def test_metrics(gateway_url, gw_admin, upstream):

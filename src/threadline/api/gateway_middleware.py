@@ -121,6 +121,8 @@ class GatewayMiddleware:
                     await _serve_fast(endpoint, scope, receive, watched_send, meter)
                     return
             await self.app(scope, receive, watched_send)
+            if meter.status == 200 and meter.principal is not None and _creates_thread(scope):
+                await gateway.thread_created(meter.principal)
         finally:
             if meter.ticket is not None and not meter.ticket.finished:
                 await gateway.finish(meter.principal, meter.ticket)
@@ -139,6 +141,7 @@ class GatewayMiddleware:
                     f"Requests from {address} are not allowed for this API key (see its "
                     "IP allowlist).",
                     code="ip_not_allowed",
+                    headers={"x-should-retry": "false"},
                 )
         metered = is_metered(scope["method"], scope["path"])
         meter.ticket = await state.gateway.admit(principal, metered=metered)
@@ -168,6 +171,10 @@ async def _serve_fast(
             raise
         logger.exception("unhandled error")
         await send_error(send, InternalError("The server had an error processing your request."))
+
+
+def _creates_thread(scope: Scope) -> bool:
+    return scope["method"] == "POST" and scope["path"] in ("/v1/threads", "/v1/threads/runs")
 
 
 def _recording(receive: Receive, meter: RequestMeter) -> Receive:

@@ -222,7 +222,8 @@ class KeyService:
             )
         if principal.expired():
             raise AuthenticationFailed(
-                f"The API key {_redact(secret)} has expired. Create a new one or extend it."
+                f"The API key {_redact(secret)} has expired. Create a new one or extend it.",
+                headers={"x-should-retry": "false"},
             )
         return principal
 

@@ -68,6 +68,8 @@ class Recorder:
         self._db = database
         self._flush_seconds = flush_seconds
         self._retention_ms = int(retention_days * 86_400_000)
+        # Old lines are looked for every ten minutes (more often for a very short retention).
+        self._sweep_every = min(600.0, retention_days * 43_200)
         self._max_pending = max_pending
         self._logs: list[dict[str, Any]] = []
         self._usage: dict[UsageKey, list[float]] = {}
@@ -183,7 +185,7 @@ class Recorder:
             await asyncio.sleep(self._flush_seconds)
             try:
                 await self.flush()
-                if time.time() - self._swept > 600:
+                if time.time() - self._swept >= self._sweep_every:
                     self._swept = time.time()
                     cutoff = int(time.time() * 1000) - self._retention_ms
                     await self._db.write(usage_store.delete_logs_before, cutoff)

@@ -13,7 +13,7 @@ from threadline.gateway.api_keys import KeyService
 from threadline.gateway.counters import Counters, MemoryCounters
 from threadline.gateway.limits import RateLimiter, Ticket
 from threadline.gateway.metrics import Metrics
-from threadline.gateway.pricing import RUNS, PriceTable
+from threadline.gateway.pricing import RUNS, THREADS, PriceTable
 from threadline.gateway.principal import Principal
 from threadline.gateway.projects import ProjectService
 from threadline.gateway.recorder import Recorder, UsageEvent
@@ -166,6 +166,11 @@ class Gateway:
             )
         )
         await self.limiter.record(principal, prompt + completion, cost)
+
+    async def thread_created(self, principal: Principal) -> None:
+        """The optional fee per thread (``charges.thread`` in THREADLINE_CONFIG)."""
+        if self.prices.charges.thread > 0:
+            await self.charge(principal.project_id, principal.key_id, THREADS, 1)
 
     async def charge(self, project_id: str, key_id: str | None, meter: str, quantity: float) -> int:
         """A charge beyond tokens (``pricing.CODE_INTERPRETER_SESSIONS``,
