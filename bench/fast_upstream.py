@@ -2,7 +2,8 @@
 
     python bench/fast_upstream.py --port PORT [--chunks 20] [--delay-ms 0]
 
-``POST /v1/chat/completions`` with ``"stream": true`` answers, as OpenAI does, with SSE
+``POST /v1/chat/completions`` without ``"stream": true`` answers one ``chat.completion`` object
+(with usage), after as long as its stream would take; with it it answers, as OpenAI does, with SSE
 ``chat.completion.chunk`` objects over ``transfer-encoding: chunked``: a role chunk, N content
 chunks (one token each), a ``finish_reason`` chunk, a usage chunk (``choices: []``) when
 ``stream_options.include_usage`` is set, then ``data: [DONE]``. With a 0 ms delay the whole answer
@@ -93,6 +94,26 @@ def build_script(model: str, chunks: int, delay: float, include_usage: bool) -> 
     return Script(_SSE_HEAD + role, tokens, _chunked(tail) + _LAST_CHUNK, delay)
 
 
+def completion_body(model: str, tokens: int) -> bytes:
+    message = {"role": "assistant", "content": "".join(f" tok{i}" for i in range(tokens))}
+    return orjson.dumps(
+        {
+            "id": "chatcmpl-bench",
+            "object": "chat.completion",
+            "created": int(time.time()),
+            "model": model,
+            "choices": [
+                {"index": 0, "message": message, "finish_reason": "stop", "logprobs": None}
+            ],
+            "usage": {
+                "prompt_tokens": 10,
+                "completion_tokens": tokens,
+                "total_tokens": 10 + tokens,
+            },
+        }
+    )
+
+
 @dataclass
 class Stats:
     records: list[tuple[str, int, int, int]] = field(default_factory=list)
@@ -122,6 +143,7 @@ class Upstream:
         self.delay = delay
         self.stats = Stats()
         self._scripts: dict[tuple[bytes, bool], Script] = {}
+        self.completions: dict[str, bytes] = {}
 
     def script(self, model: bytes, include_usage: bool) -> Script:
         key = (model, include_usage)
@@ -231,8 +253,19 @@ class Protocol(asyncio.Protocol):
             body = orjson.loads(raw)
         except orjson.JSONDecodeError:
             body = None
-        if not isinstance(body, dict) or not body.get("stream"):
-            self._fail("400 Bad Request", "this bench upstream only streams")
+        if not isinstance(body, dict):
+            self._fail("400 Bad Request", "the body must be a JSON object")
+            return
+        if not body.get("stream"):
+            model = str(body.get("model") or "")
+            script = self.upstream.script(model.encode(), False)
+            delay = script.delay * len(script.tokens)  # as long as its stream would take
+            if delay <= 0:
+                self._complete(model, _tag(body), received)
+            else:
+                self.busy = True
+                loop = asyncio.get_running_loop()
+                loop.call_later(delay, self._complete, model, _tag(body), received)
             return
         options = body.get("stream_options") or {}
         script = self.upstream.script(
@@ -252,6 +285,21 @@ class Protocol(asyncio.Protocol):
         stats.active += 1
         stats.peak = max(stats.peak, stats.active)
         asyncio.get_running_loop().create_task(self._stream(script, tag, received))
+
+    def _complete(self, model: str, tag: str, received: int) -> None:
+        """A non-streaming answer: one chat.completion object with usage."""
+        if self.closed or self.transport is None:
+            return
+        answer = self.upstream.completions.get(model)
+        if answer is None:
+            tokens = len(self.upstream.script(model.encode(), False).tokens)
+            answer = _json_response("200 OK", completion_body(model, tokens))
+            self.upstream.completions[model] = answer
+        self.upstream.stats.requests += 1
+        self.transport.write(answer)
+        now = time.monotonic_ns()
+        self.upstream.stats.records.append((tag, received, now, now))
+        self._after_response()
 
     async def _stream(self, script: Script, tag: str, received: int) -> None:
         assert self.transport is not None

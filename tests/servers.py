@@ -41,8 +41,16 @@ def wait_healthy(base_url: str, timeout: float = 30.0) -> None:
 def threaded_server(settings: Settings, server_tools: Sequence[ServerTool] = ()) -> Iterator[str]:
     """The app under uvicorn in a background thread: real HTTP, one process, fast to start."""
     port = free_port()
-    app = create_app(settings, server_tools=server_tools)
-    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
+    # As `threadline serve`: uvicorn must not rewrite the client address from X-Forwarded-For
+    # (the gateway decides which proxies to believe).
+    config = uvicorn.Config(
+        create_app(settings, server_tools=server_tools),
+        host="127.0.0.1",
+        port=port,
+        log_level="warning",
+        lifespan="on",
+        proxy_headers=False,
+    )
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, name="threadline-test-server", daemon=True)
     thread.start()

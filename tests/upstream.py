@@ -18,7 +18,8 @@ objects when the body says ``"stream": true`` (with a final usage chunk when it 
 HTTP error, ``Broken`` breaks a stream part-way, and ``Slow`` delays any reply.
 
 The server is Starlette under uvicorn in a daemon thread of the test process, on 127.0.0.1. Every
-request to ``/v1/chat/completions`` (authorised or not) is recorded in ``upstream.requests``.
+request to ``/v1/chat/completions`` or ``/v1/embeddings`` (authorised or not) is recorded in
+``upstream.requests``.
 
 For a server shared by a whole session, register this module as a plugin in the root conftest
 (``pytest_plugins = ["tests.upstream"]``) and take the ``upstream`` fixture: it resets the
@@ -339,6 +340,7 @@ class ScriptedUpstream:
             routes=[
                 Route("/v1/chat/completions", self._chat_completions, methods=["POST"]),
                 Route("/v1/models", self._models, methods=["GET"]),
+                Route("/v1/embeddings", self._embeddings, methods=["POST"]),
             ]
         )
         # Pure-Python protocol and loop: behaviour does not depend on optional accelerators.
@@ -370,6 +372,23 @@ class ScriptedUpstream:
             return self._unauthorized(request)
         model = {"id": DEFAULT_MODEL, "object": "model", "created": 0, "owned_by": "threadline"}
         return JSONResponse({"object": "list", "data": [model]})
+
+    async def _embeddings(self, request: Request) -> Response:
+        """One 3-dimension vector per input; usage counts one token per word."""
+        body = await self._record(request)
+        if not self._authorized(request):
+            return self._unauthorized(request)
+        if body is None or "input" not in body:
+            return _error_response(400, "'input' is required.")
+        inputs = body["input"] if isinstance(body["input"], list) else [body["input"]]
+        data = [
+            {"object": "embedding", "index": i, "embedding": [0.1 * (i + 1), 0.2, 0.3]}
+            for i in range(len(inputs))
+        ]
+        tokens = sum(len(str(text).split()) for text in inputs)
+        usage = {"prompt_tokens": tokens, "total_tokens": tokens}
+        model = str(body.get("model") or DEFAULT_MODEL)
+        return JSONResponse({"object": "list", "data": data, "model": model, "usage": usage})
 
     async def _chat_completions(self, request: Request) -> Response:
         body = await self._record(request)

@@ -6,11 +6,24 @@ from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 
 from fastapi import APIRouter, FastAPI
+from starlette.routing import Route
 
 from threadline import __version__
-from threadline.api import admin, assistants, health, messages, runs, threads
+from threadline.api import (
+    admin,
+    admin_gateway,
+    assistants,
+    health,
+    messages,
+    metrics,
+    models,
+    runs,
+    threads,
+)
 from threadline.api.errors import install_error_handlers
+from threadline.api.gateway_middleware import GatewayMiddleware
 from threadline.api.middleware import RejectNullBytesInUrl, RequestIdMiddleware
+from threadline.api.model_passthrough import ModelPassthrough
 from threadline.app_state import AppState
 from threadline.engine.tools.base import ServerTool
 from threadline.settings import Settings
@@ -63,15 +76,25 @@ def create_app(
         openapi_url="/openapi.json",
     )
     install_error_handlers(app)
+    # The pass-through endpoints are raw ASGI apps, served by the gateway middleware directly
+    # (the framework's layers cost more than the rest of such a request); their routes are
+    # registered too, so that they are listed and matched like every other.
+    passthrough = {
+        f"/v1{path}": ModelPassthrough(path) for path in ("/chat/completions", "/embeddings")
+    }
+    for path, endpoint in passthrough.items():
+        app.router.routes.append(Route(path, endpoint, methods=["POST"]))
     # Added last = outermost: every response, even a rejected URL, carries a request id.
+    app.add_middleware(GatewayMiddleware, fast_routes=passthrough)
     app.add_middleware(RejectNullBytesInUrl)
     app.add_middleware(RequestIdMiddleware)
-
     v1 = APIRouter(prefix="/v1")
     # runs first: its POST /threads/runs must win over threads' POST /threads/{thread_id}.
-    for module in (runs, assistants, threads, messages):
+    for module in (runs, assistants, threads, messages, models):
         v1.include_router(module.router)
     app.include_router(v1)
     app.include_router(admin.router)
+    app.include_router(admin_gateway.router)
     app.include_router(health.router)
+    app.include_router(metrics.router)
     return app

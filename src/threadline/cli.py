@@ -1,8 +1,9 @@
-"""``threadline serve | migrate | keys create|list|revoke``."""
+"""``threadline serve | migrate | keys create|list|revoke|rotate | projects | usage``."""
 
 import argparse
 import asyncio
 import sys
+import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -56,8 +57,7 @@ def _migrate(_args: argparse.Namespace) -> int:
     return 0
 
 
-def _with_keys(action: Callable[[Any], Awaitable[int]]) -> int:
-    from threadline.gateway.api_keys import KeyService
+def _with_database(action: Callable[[Any], Awaitable[int]]) -> int:
     from threadline.storage.database import Database
     from threadline.storage.migrate import upgrade_to_head
 
@@ -67,23 +67,57 @@ def _with_keys(action: Callable[[Any], Awaitable[int]]) -> int:
     async def run() -> int:
         database = Database(settings.resolved_database_url)
         try:
-            return await action(KeyService(database))
+            return await action(database)
         finally:
             await database.dispose()
 
     return asyncio.run(run())
 
 
+def _with_keys(action: Callable[[Any], Awaitable[int]]) -> int:
+    from threadline.gateway.api_keys import KeyService
+
+    return _with_database(lambda database: action(KeyService(database)))
+
+
+def _split(value: str | None) -> list[str] | None:
+    return [part.strip() for part in value.split(",") if part.strip()] if value else None
+
+
+def _key_options(args: argparse.Namespace) -> Any:
+    from threadline.gateway.api_keys import KeyOptions
+    from threadline.gateway.pricing import usd_to_nanos
+
+    metadata = dict(item.split("=", 1) for item in args.metadata or [])
+    expires_at = args.expires_at
+    if args.expires_in_days is not None:
+        expires_at = int(time.time() + args.expires_in_days * 86_400)
+    return KeyOptions(
+        name=args.name,
+        rpm=args.rpm,
+        tpm=args.tpm,
+        models=_split(args.models),
+        max_parallel=args.max_parallel,
+        budget_nanos=usd_to_nanos(args.budget_usd) if args.budget_usd is not None else None,
+        budget_period=args.budget_period,
+        expires_at=expires_at,
+        ip_allowlist=_split(args.ips),
+        metadata=metadata or None,
+    )
+
+
 def _keys_create(args: argparse.Namespace) -> int:
     from threadline.errors import InvalidRequest
 
-    models = [m.strip() for m in args.models.split(",") if m.strip()] if args.models else None
+    try:
+        options = _key_options(args)
+    except ValueError as error:
+        print(f"Invalid option: {error}", file=sys.stderr)
+        return 2
 
     async def create(keys: Any) -> int:
         try:
-            created = await keys.create(
-                args.project, name=args.name, rpm=args.rpm, tpm=args.tpm, models=models
-            )
+            created = await keys.create(args.project, options=options)
         except InvalidRequest as error:
             print(error.message, file=sys.stderr)
             return 2
@@ -94,15 +128,39 @@ def _keys_create(args: argparse.Namespace) -> int:
     return _with_keys(create)
 
 
+def _keys_rotate(args: argparse.Namespace) -> int:
+    from threadline.errors import NotFound
+
+    async def rotate(keys: Any) -> int:
+        try:
+            created = await keys.rotate(args.key_id)
+        except NotFound:
+            print(f"No live key with id {args.key_id}", file=sys.stderr)
+            return 1
+        print(f"Rotated {created.id}: the old secret no longer works. The new one, shown once:")
+        print(created.secret)
+        return 0
+
+    return _with_keys(rotate)
+
+
 def _keys_list(args: argparse.Namespace) -> int:
     async def show(keys: Any) -> int:
         rows = await keys.list(args.project)
-        print(f"{'id':34} {'project':16} {'name':16} {'hint':18} {'rpm':>6} {'tpm':>8} status")
+        print(
+            f"{'id':34} {'project':16} {'name':16} {'hint':18} {'rpm':>6} {'tpm':>8} "
+            f"{'budget':>10} status"
+        )
+        now = time.time()
         for row in rows:
             status = "revoked" if row["revoked_at"] else "active"
+            if status == "active" and row["expires_at"] and row["expires_at"] <= now:
+                status = "expired"
+            budget = f"${row['budget_usd']}/{row['budget_period']}" if row["budget_usd"] else "-"
             print(
                 f"{row['id']:34} {row['project'][:16]:16} {(row['name'] or '')[:16]:16} "
-                f"{row['hint']:18} {row['rpm'] or '-':>6} {row['tpm'] or '-':>8} {status}"
+                f"{row['hint']:18} {row['rpm'] or '-':>6} {row['tpm'] or '-':>8} "
+                f"{budget:>10} {status}"
             )
         return 0
 
@@ -124,6 +182,99 @@ def _keys_revoke(args: argparse.Namespace) -> int:
     return _with_keys(revoke)
 
 
+def _projects_set(args: argparse.Namespace) -> int:
+    from threadline.errors import InvalidRequest
+    from threadline.gateway.api_keys import KeyService
+    from threadline.gateway.pricing import usd_to_nanos
+    from threadline.gateway.projects import ProjectService, ProjectSettings
+    from threadline.providers.llm.config import load_config
+
+    changes: dict[str, Any] = {
+        name: getattr(args, name)
+        for name in ("rpm", "tpm", "max_parallel", "budget_period")
+        if getattr(args, name) is not None
+    }
+    if args.models is not None:
+        changes["models"] = _split(args.models)
+    if args.budget_usd is not None:
+        changes["budget_nanos"] = usd_to_nanos(args.budget_usd)
+    if args.assistants_passthrough is not None:
+        changes["assistants_passthrough"] = args.assistants_passthrough or None
+    config = Settings().config
+    providers = set(load_config(config).providers) if config else set()
+
+    async def update(database: Any) -> int:
+        service = ProjectService(database, KeyService(database), providers)
+        try:
+            view = await service.update(args.project, ProjectSettings(**changes))
+        except InvalidRequest as error:
+            print(error.message, file=sys.stderr)
+            return 2
+        for name, value in view.items():
+            print(f"{name:24} {value}")
+        return 0
+
+    return _with_database(update)
+
+
+def _usage(args: argparse.Namespace) -> int:
+    from threadline.errors import APIError
+    from threadline.gateway.recorder import Recorder
+    from threadline.gateway.reports import Reports, UsageQuery
+
+    query = UsageQuery(
+        project=args.project,
+        key=args.key,
+        model=args.model,
+        since=args.since,
+        until=args.until,
+        group_by=tuple(_split(args.by) or ()),
+    )
+
+    async def report(database: Any) -> int:
+        try:
+            result = await Reports(database, Recorder(database)).usage(query)
+        except APIError as error:
+            print(error.message, file=sys.stderr)
+            return 2
+        columns = [
+            c
+            for c in ("project", "key_id", "model", "day", "meter")
+            if c in (result["data"][0] if result["data"] else {})
+        ]
+        print(
+            " ".join(f"{c:20}" for c in columns),
+            f"{'requests':>9} {'input':>10} {'output':>10} {'cost_usd':>14}",
+        )
+        for row in result["data"]:
+            print(
+                " ".join(f"{str(row[c] or '-')[:20]:20}" for c in columns),
+                f"{row['requests']:>9} {row['input_tokens']:>10} {row['output_tokens']:>10} "
+                f"{row['cost_usd']:>14}",
+            )
+        print(
+            f"total: {result['requests']} requests, {result['input_tokens']} input and "
+            f"{result['output_tokens']} output tokens, ${result['cost_usd']}"
+        )
+        return 0
+
+    return _with_database(report)
+
+
+def _add_key_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--name")
+    parser.add_argument("--rpm", type=int, help="requests per minute")
+    parser.add_argument("--tpm", type=int, help="tokens per minute")
+    parser.add_argument("--models", help="comma-separated model names this key may use")
+    parser.add_argument("--max-parallel", type=int, help="requests in flight at once")
+    parser.add_argument("--budget-usd", help="spending limit in US dollars per period")
+    parser.add_argument("--budget-period", choices=("day", "month"))
+    parser.add_argument("--expires-at", type=int, help="Unix time when the key stops working")
+    parser.add_argument("--expires-in-days", type=float)
+    parser.add_argument("--ips", help="comma-separated CIDRs the key may be used from")
+    parser.add_argument("--metadata", action="append", metavar="KEY=VALUE")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="threadline", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -141,10 +292,7 @@ def build_parser() -> argparse.ArgumentParser:
     key_commands = keys.add_subparsers(dest="keys_command", required=True)
     create = key_commands.add_parser("create", help="create a key (printed as the last line)")
     create.add_argument("--project", required=True)
-    create.add_argument("--name")
-    create.add_argument("--rpm", type=int)
-    create.add_argument("--tpm", type=int)
-    create.add_argument("--models", help="comma-separated model names this key may use")
+    _add_key_options(create)
     create.set_defaults(handler=_keys_create)
     listing = key_commands.add_parser("list", help="list keys (never the secrets)")
     listing.add_argument("--project")
@@ -152,6 +300,36 @@ def build_parser() -> argparse.ArgumentParser:
     revoke = key_commands.add_parser("revoke", help="revoke a key by id")
     revoke.add_argument("key_id")
     revoke.set_defaults(handler=_keys_revoke)
+    rotate = key_commands.add_parser("rotate", help="new secret for a key (printed last)")
+    rotate.add_argument("key_id")
+    rotate.set_defaults(handler=_keys_rotate)
+
+    projects = commands.add_parser("projects", help="project-wide limits and budgets")
+    project_commands = projects.add_subparsers(dest="projects_command", required=True)
+    settings = project_commands.add_parser("set", help="set a project's limits (creates it)")
+    settings.add_argument("project")
+    settings.add_argument("--rpm", type=int)
+    settings.add_argument("--tpm", type=int)
+    settings.add_argument("--max-parallel", type=int)
+    settings.add_argument("--budget-usd")
+    settings.add_argument("--budget-period", choices=("day", "month"))
+    settings.add_argument("--models", help="comma-separated model names the project may use")
+    settings.add_argument(
+        "--assistants-passthrough",
+        metavar="PROVIDER",
+        help="serve the project's Assistants API from this THREADLINE_CONFIG provider "
+        "('' turns it off)",
+    )
+    settings.set_defaults(handler=_projects_set)
+
+    usage = commands.add_parser("usage", help="tokens and cost by project, key, model, day")
+    usage.add_argument("--project")
+    usage.add_argument("--key")
+    usage.add_argument("--model")
+    usage.add_argument("--since", help="first day, YYYY-MM-DD")
+    usage.add_argument("--until", help="last day, YYYY-MM-DD")
+    usage.add_argument("--by", default="project,key,model,day", help="grouping columns")
+    usage.set_defaults(handler=_usage)
     return parser
 
 

@@ -57,6 +57,20 @@ class PermissionDenied(APIError):
     error_type = "invalid_request_error"
 
 
+class ModelNotAllowed(PermissionDenied):
+    """A key (or its project) may not use this model. OpenAI answers a project without access
+    to a model with a 403 and this code."""
+
+    default_code = "model_not_found"
+
+    def __init__(self, model: str, param: str | None = "model") -> None:
+        super().__init__(
+            f"This API key is not allowed to use the model '{model}'.",
+            param=param,
+            headers={"x-should-retry": "false"},  # retrying cannot help
+        )
+
+
 class NotFound(APIError):
     status_code = 404
     error_type = "invalid_request_error"
@@ -88,6 +102,18 @@ class RateLimited(APIError):
     default_code = "rate_limit_exceeded"
 
 
+class QuotaExceeded(APIError):
+    """A budget is spent: retrying cannot help until the period ends, so clients are told not
+    to (the SDKs obey ``x-should-retry``)."""
+
+    status_code = 429
+    error_type = "insufficient_quota"
+    default_code = "insufficient_quota"
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, headers={"x-should-retry": "false"})
+
+
 class InternalError(APIError):
     status_code = 500
     error_type = "server_error"
@@ -107,3 +133,9 @@ class ServiceUnavailable(APIError):
 class UpstreamError(APIError):
     status_code = 502
     error_type = "server_error"
+
+
+class UpstreamTimeout(APIError):
+    status_code = 504
+    error_type = "server_error"
+    default_code = "upstream_timeout"

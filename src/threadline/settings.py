@@ -52,8 +52,35 @@ class Settings(BaseSettings):
     # On SIGTERM, how long running runs may take to finish before they are ended as failed.
     shutdown_grace_seconds: float = 20.0
 
+    # --- gateway ---------------------------------------------------------------------------
+    # Shared rate-limit and budget counters (atomic Lua scripts) for several replicas; unset:
+    # counters in this process's memory.
+    redis_url: SecretStr | None = None
+    # With Redis unreachable: refuse metered requests with a 503 (false), or let them through
+    # unlimited (true).
+    redis_fail_open: bool = False
+    # Addresses (CIDRs) of reverse proxies whose X-Forwarded-For names the client: only their
+    # header is believed, for IP allowlists and logs. Comma-separated.
+    trusted_proxies: str = ""
+    # The request log: one row per /v1 request, written in batches; bodies (secrets redacted)
+    # only when asked for; rows older than the retention are deleted.
+    request_log: bool = True
+    request_log_bodies: bool = False
+    request_log_retention_days: float = 30.0
+    request_log_flush_seconds: float = 1.0
+    # Prometheus metrics at GET /metrics (no tenant data in them: routes, models, statuses).
+    metrics: bool = True
+    # How long a slot of a key's "max parallel requests" outlives a replica that died holding
+    # it (Redis only; in memory a slot ends with its request).
+    parallel_slot_seconds: float = 900.0
+
     @field_validator(
-        "master_key", "upstream_api_key", "upstream_base_url", "database_url", mode="before"
+        "master_key",
+        "upstream_api_key",
+        "upstream_base_url",
+        "database_url",
+        "redis_url",
+        mode="before",
     )
     @classmethod
     def _empty_means_unset(cls, value: object) -> object:

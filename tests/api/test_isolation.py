@@ -74,6 +74,14 @@ MATRIX: dict[tuple[str, str], Cell] = {
     ("GET", "/v1/threads/{thread_id}/runs/{run_id}/steps"): Cell("object"),
     ("GET", "/v1/threads/{thread_id}/runs/{run_id}/steps/{step_id}"): Cell("object"),
     ("GET", "/v1/health"): Cell("public"),
+    # The gateway's pass-through and model list: nothing stored, nothing of another project.
+    ("POST", "/v1/chat/completions"): Cell(
+        "stateless", {"model": "gpt-test", "messages": [{"role": "user", "content": "hi"}]}
+    ),
+    ("POST", "/v1/embeddings"): Cell("stateless", {"model": "gpt-test", "input": "hi"}),
+    ("GET", "/v1/models"): Cell("stateless"),
+    ("GET", "/v1/models/{model}"): Cell("stateless"),
+    ("GET", "/v1/models/{model:path}"): Cell("stateless"),
 }
 
 # path parameter -> which of P1's objects fills it
@@ -443,6 +451,17 @@ def test_public_routes_hold_no_project_data(
 ):
     response = p2.http.request(method, path)
     assert response.status_code == 200
+    for value in [*p1_objects.values(), p1.project_id]:
+        assert value not in response.text
+
+
+@routes_of("stateless")
+def test_stateless_routes_hold_no_project_data(
+    p1: Project, p2: Project, p1_objects: dict[str, str], method: str, path: str
+):
+    url = re.sub(r"\{model(:path)?\}", "gpt-test", path)
+    response = p2.http.request(method, url, json=MATRIX[(method, path)].body)
+    assert response.status_code == 200, response.text
     for value in [*p1_objects.values(), p1.project_id]:
         assert value not in response.text
 

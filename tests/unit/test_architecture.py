@@ -21,6 +21,9 @@ THIRD_PARTY_HOMES: dict[str, tuple[str, ...]] = {
     "asyncpg": ("storage/",),
     "aiosqlite": ("storage/",),
     "openai": ("schemas/", "providers/"),
+    "aiohttp": ("providers/",),
+    "redis": ("gateway/",),
+    "prometheus_client": ("gateway/",),
 }
 
 # layer -> the threadline layers it must never import

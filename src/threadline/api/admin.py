@@ -1,25 +1,76 @@
 """/admin: key management with the master key."""
 
-from typing import Annotated
+from decimal import Decimal
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends
 from fastapi.responses import Response
-from pydantic import Field
+from pydantic import BeforeValidator, Field
 
 from threadline.api.deps import State, json_body, require_master_key
 from threadline.api.responses import json_bytes_response
-from threadline.gateway.api_keys import MAX_LIMIT
+from threadline.errors import InvalidRequest
+from threadline.gateway.api_keys import MAX_LIMIT, KeyOptions
+from threadline.gateway.pricing import usd_to_nanos
 from threadline.schemas.common import RequestModel
 
 router = APIRouter(prefix="/admin", dependencies=[Depends(require_master_key)])
+
+Limit = Annotated[int, Field(ge=1, le=MAX_LIMIT)]
+ModelName = Annotated[str, Field(min_length=1, max_length=256)]
+
+
+def _decimal(value: object) -> object:
+    """USD as a JSON number or a decimal string ("12.50"); booleans are not amounts."""
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        return value
+    try:
+        return Decimal(str(value).strip())
+    except ArithmeticError:
+        raise ValueError("must be a number of US dollars") from None
+
+
+Usd = Annotated[Decimal, BeforeValidator(_decimal), Field(ge=0, le=10**9, allow_inf_nan=False)]
 
 
 class CreateKey(RequestModel):
     project: Annotated[str, Field(min_length=1, max_length=256)]
     name: Annotated[str, Field(max_length=256)] | None = None
-    rpm: Annotated[int, Field(ge=1, le=MAX_LIMIT)] | None = None
-    tpm: Annotated[int, Field(ge=1, le=MAX_LIMIT)] | None = None
-    models: list[Annotated[str, Field(min_length=1, max_length=256)]] | None = None
+    rpm: Limit | None = None
+    tpm: Limit | None = None
+    models: list[ModelName] | None = None
+    max_parallel: Limit | None = None
+    budget_usd: Usd | None = None
+    budget_period: Literal["day", "month"] | None = None
+    expires_at: Annotated[int, Field(ge=0, le=2**53)] | None = None  # Unix seconds
+    ip_allowlist: (
+        Annotated[list[Annotated[str, Field(max_length=64)]], Field(min_length=1)] | None
+    ) = None
+    metadata: (
+        Annotated[
+            dict[Annotated[str, Field(max_length=64)], Annotated[str, Field(max_length=512)]],
+            Field(max_length=16),
+        ]
+        | None
+    ) = None
+
+    def options(self) -> KeyOptions:
+        try:
+            budget = usd_to_nanos(self.budget_usd) if self.budget_usd is not None else None
+        except ValueError as error:
+            raise InvalidRequest(f"Invalid 'budget_usd': {error}.", param="budget_usd") from None
+        return KeyOptions(
+            name=self.name,
+            rpm=self.rpm,
+            tpm=self.tpm,
+            models=self.models,
+            max_parallel=self.max_parallel,
+            budget_nanos=budget,
+            budget_period=self.budget_period,
+            expires_at=self.expires_at,
+            ip_allowlist=self.ip_allowlist,
+            metadata=self.metadata,
+        )
 
 
 @router.get("/keys")
@@ -32,11 +83,17 @@ async def list_keys(state: State, project: str | None = None) -> Response:
 async def create_key(
     state: State, body: Annotated[CreateKey, Depends(json_body(CreateKey))]
 ) -> Response:
-    created = await state.keys.create(
-        body.project, name=body.name, rpm=body.rpm, tpm=body.tpm, models=body.models
-    )
+    created = await state.keys.create(body.project, options=body.options())
     view = await state.keys.get(created.id)
     # The secret is returned this once; only its hash is stored.
+    return json_bytes_response({**view, "key": created.secret})
+
+
+@router.post("/keys/{key_id}/rotate")
+async def rotate_key(key_id: str, state: State) -> Response:
+    created = await state.keys.rotate(key_id)
+    view = await state.keys.get(created.id)
+    # The new secret is returned this once; the old one no longer works.
     return json_bytes_response({**view, "key": created.secret})
 
 
@@ -49,19 +106,3 @@ async def get_key(key_id: str, state: State) -> Response:
 async def revoke_key(key_id: str, state: State) -> Response:
     view = await state.keys.revoke(key_id)
     return json_bytes_response({**view, "deleted": True})
-
-
-@router.get("/usage")
-async def usage(state: State, project: str | None = None) -> Response:
-    # Nothing is metered yet: runs and the pass-through endpoints record usage once they exist.
-    return json_bytes_response(
-        {
-            "object": "usage",
-            "project": project,
-            "input_tokens": 0,
-            "output_tokens": 0,
-            "total_tokens": 0,
-            "cost_usd": "0",
-            "data": [],
-        }
-    )

@@ -18,7 +18,9 @@ async def create_assistant(
     principal: CurrentPrincipal,
     body: Annotated[CreateAssistant, Depends(json_body(CreateAssistant))],
 ) -> Response:
-    return model_response(await state.assistants.create(principal.project_id, body))
+    return model_response(
+        await state.assistants.create(principal.project_id, body, principal.models)
+    )
 
 
 @router.get("")
@@ -40,7 +42,9 @@ async def modify_assistant(
     principal: CurrentPrincipal,
     body: Annotated[ModifyAssistant, Depends(json_body(ModifyAssistant))],
 ) -> Response:
-    return model_response(await state.assistants.modify(principal.project_id, assistant_id, body))
+    return model_response(
+        await state.assistants.modify(principal.project_id, assistant_id, body, principal.models)
+    )
 
 
 @router.delete("/{assistant_id}")

@@ -27,7 +27,11 @@ State = Annotated[AppState, Depends(app_state)]
 
 
 def _bearer(request: Request) -> str:
-    headers = request.headers.getlist("authorization")
+    return bearer_token(request.headers.getlist("authorization"))
+
+
+def bearer_token(headers: list[str]) -> str:
+    """The key of the Authorization header(s) of a request."""
     if len(headers) > 1:
         # Two credentials are ambiguous: a proxy and a client may disagree on which one counts.
         raise AuthenticationFailed("Send exactly one Authorization header.")
@@ -47,8 +51,7 @@ def _bearer(request: Request) -> str:
     return token
 
 
-async def current_principal(request: Request, state: State) -> Principal:
-    token = _bearer(request)
+async def principal_for(state: AppState, token: str) -> Principal:
     master = state.settings.master_key
     if master is not None and hmac.compare_digest(
         token.encode(), master.get_secret_value().encode()
@@ -57,8 +60,16 @@ async def current_principal(request: Request, state: State) -> Principal:
             "The master key only administers Threadline (/admin/...). Use a project key for "
             "the API: `threadline keys create --project NAME`."
         )
-    principal = await state.keys.authenticate(token)
-    request.state.principal = principal
+    return await state.keys.authenticate(token)
+
+
+async def current_principal(request: Request, state: State) -> Principal:
+    # The gateway middleware has already authenticated every /v1 request (and checked its
+    # limits); a route outside /v1 that needs a key authenticates here.
+    principal: Principal | None = request.scope.get("state", {}).get("principal")
+    if principal is None:
+        principal = await principal_for(state, _bearer(request))
+        request.state.principal = principal
     return principal
 
 
@@ -90,16 +101,21 @@ async def read_json(request: Request, limit: int) -> Any:
     try:
         data = orjson.loads(body)
     except orjson.JSONDecodeError as error:
-        raise InvalidRequest(
-            "We could not parse the JSON body of your request. (HINT: This likely means you "
-            "aren't using your HTTP library correctly. The OpenAI API expects a JSON payload, "
-            f"but what was sent was not valid JSON.) {error}",
-        ) from None
+        raise invalid_json(error) from None
     # A NUL can only arrive escaped; PostgreSQL cannot store it, so refuse it on every backend
     # alike. The byte scan keeps the walk off the hot path.
     if b"\\u0000" in body and _contains_nul(data):
         raise InvalidRequest("Strings in the request body must not contain null characters.")
     return data
+
+
+def invalid_json(error: Exception) -> InvalidRequest:
+    """OpenAI's words for a body that is not JSON."""
+    return InvalidRequest(
+        "We could not parse the JSON body of your request. (HINT: This likely means you "
+        "aren't using your HTTP library correctly. The OpenAI API expects a JSON payload, "
+        f"but what was sent was not valid JSON.) {error}",
+    )
 
 
 def _contains_nul(value: Any) -> bool:

@@ -16,9 +16,11 @@ from threadline.api.deps import CurrentPrincipal, Include, Page, State, json_bod
 from threadline.api.responses import model_response
 from threadline.api.sse import event_stream
 from threadline.app_state import AppState
+from threadline.gateway.principal import Principal
 from threadline.schemas.objects import Thread
 from threadline.schemas.run_objects import FINISHED_RUN_STATUSES, Run, StreamEvent
 from threadline.schemas.runs import CreateRun, CreateThreadAndRun, ModifyRun, SubmitToolOutputs
+from threadline.services.run_snapshot import Creator
 from threadline.services.runs import Submitted
 
 router = APIRouter()
@@ -67,7 +69,9 @@ async def create_thread_and_run(
         state,
         run_id,
         body.stream,
-        lambda: state.runs.create_thread_and_run(principal.project_id, body, run_id),
+        lambda: state.runs.create_thread_and_run(
+            principal.project_id, body, run_id, _creator(principal)
+        ),
         respond,
     )
 
@@ -84,7 +88,9 @@ async def create_run(
         state,
         run_id,
         body.stream,
-        lambda: state.runs.create(principal.project_id, thread_id, body, run_id),
+        lambda: state.runs.create(
+            principal.project_id, thread_id, body, run_id, _creator(principal)
+        ),
         lambda run: (run, _created(run)),
     )
 
@@ -168,6 +174,10 @@ async def retrieve_run_step(
 ) -> Response:
     step = await state.steps.retrieve(principal.project_id, thread_id, run_id, step_id, include)
     return model_response(step)
+
+
+def _creator(principal: Principal) -> Creator:
+    return Creator(key_id=principal.key_id, models=principal.models)
 
 
 def _created(run: Run) -> list[StreamEvent]:

@@ -6,7 +6,7 @@ client that polls never sees less than a client that streams."""
 
 import asyncio
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -18,7 +18,7 @@ from threadline.engine.run_tools import RunTools
 from threadline.engine.server_calls import execute_server_calls
 from threadline.engine.tools.base import ServerTool
 from threadline.engine.turn import TurnRecorder, TurnResult
-from threadline.providers.llm.base import ChatRequest, ModelRoute, UpstreamFailure
+from threadline.providers.llm.base import ChatRequest, ModelRoute, UpstreamFailure, Usage
 from threadline.schemas.run_objects import StreamEvent, run
 from threadline.storage.database import Connection, Database
 from threadline.storage.runs import RunRepository, StepRepository, thread_messages
@@ -42,6 +42,8 @@ class EngineContext:
     bus: EventBus
     route: Callable[[str], ModelRoute]  # model name -> provider and limits; raises UpstreamFailure
     owner: str  # this worker's id, for the lease
+    # Told each model turn's tokens (the gateway meters them against the run's key).
+    record_usage: Callable[[dict[str, Any], Usage], Awaitable[None]] | None = None
     # The built-in tools this server executes, by run tool type ("file_search", …).
     server_tools: dict[str, ServerTool] = field(default_factory=dict)
 
@@ -200,6 +202,8 @@ class RunExecution:
         return await self._after_turn(result, run_tools)
 
     async def _after_turn(self, result: TurnResult, run_tools: RunTools) -> bool:
+        if self._engine.record_usage is not None:
+            await self._engine.record_usage(self._run, result.usage)
         usage = _add_usage(self._run["usage"], result)
         if result.server_calls:
             assert result.step is not None

@@ -56,6 +56,10 @@ class Worker:
             asyncio.create_task(self._lease_loop(), name="threadline-leases"),
         ]
 
+    def active_count(self) -> int:
+        """Runs executing in this process (for metrics)."""
+        return len(self._running)
+
     def wake(self) -> None:
         """There may be a queued run (or a cancel request) to look at now."""
         self._wakeup.set()

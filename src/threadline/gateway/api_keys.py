@@ -15,8 +15,17 @@ from typing import Any
 
 from threadline import clock, ids
 from threadline.errors import AuthenticationFailed, InvalidRequest, NotFound
+from threadline.gateway.pricing import format_usd
+from threadline.gateway.principal import (
+    BUDGET_PERIODS,
+    Principal,
+    parse_networks,
+    principal_of,
+)
 from threadline.storage import key_store
 from threadline.storage.database import Connection, Database
+
+__all__ = ["MAX_LIMIT", "CreatedKey", "KeyOptions", "KeyService", "Principal", "hash_key"]
 
 KEY_PREFIX = "sk-tl-"
 # Per-key limits are stored as 32-bit integers (PostgreSQL INTEGER).
@@ -25,23 +34,57 @@ _ALPHABET = string.ascii_letters + string.digits
 
 
 @dataclass(frozen=True, slots=True)
-class Principal:
-    """Who is calling: the key and the project every object it touches belongs to."""
-
-    key_id: str
-    project_id: str
-    project: str
-    rpm: int | None = None
-    tpm: int | None = None
-    models: tuple[str, ...] | None = None
-
-
-@dataclass(frozen=True, slots=True)
 class CreatedKey:
     id: str
     project: str
     name: str | None
     secret: str
+
+
+@dataclass(frozen=True, slots=True)
+class KeyOptions:
+    """What a key may do, as given to ``keys create`` / ``POST /admin/keys``."""
+
+    name: str | None = None
+    rpm: int | None = None
+    tpm: int | None = None
+    models: list[str] | None = None
+    max_parallel: int | None = None
+    budget_nanos: int | None = None
+    budget_period: str | None = None
+    expires_at: int | None = None
+    ip_allowlist: list[str] | None = None
+    metadata: dict[str, str] | None = None
+
+    def check(self) -> None:
+        for param in ("rpm", "tpm", "max_parallel"):
+            limit = getattr(self, param)
+            if limit is not None and not 1 <= limit <= MAX_LIMIT:
+                raise InvalidRequest(f"'{param}' must be between 1 and {MAX_LIMIT}.", param=param)
+        if self.budget_period is not None and self.budget_period not in BUDGET_PERIODS:
+            raise InvalidRequest("'budget_period' must be 'day' or 'month'.", param="budget_period")
+        if self.expires_at is not None and self.expires_at <= clock.now():
+            raise InvalidRequest("'expires_at' must be in the future.", param="expires_at")
+        try:
+            parse_networks(self.ip_allowlist)
+        except ValueError as error:
+            raise InvalidRequest(
+                f"Invalid 'ip_allowlist': {error}.", param="ip_allowlist"
+            ) from None
+
+    def columns(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "rpm": self.rpm,
+            "tpm": self.tpm,
+            "models": self.models,
+            "max_parallel": self.max_parallel,
+            "budget_nanos": self.budget_nanos,
+            "budget_period": (self.budget_period or "month") if self.budget_nanos else None,
+            "expires_at": self.expires_at,
+            "ip_allowlist": self.ip_allowlist,
+            "metadata": self.metadata,
+        }
 
 
 def hash_key(secret: str) -> str:
@@ -60,7 +103,16 @@ def public_key_view(record: dict[str, Any]) -> dict[str, Any]:
         "rpm": record["rpm"],
         "tpm": record["tpm"],
         "models": record["models"],
+        "max_parallel": record["max_parallel"],
+        "budget_usd": (
+            format_usd(record["budget_nanos"]) if record["budget_nanos"] is not None else None
+        ),
+        "budget_period": record["budget_period"],
+        "expires_at": record["expires_at"],
+        "ip_allowlist": record["ip_allowlist"],
+        "metadata": record["metadata"] or {},
         "created_at": record["created_at"],
+        "rotated_at": record["rotated_at"],
         "revoked_at": record["revoked_at"],
     }
 
@@ -70,6 +122,7 @@ class KeyService:
         self._db = database
         self._cache_seconds = cache_seconds
         self._cache: dict[str, tuple[float, Principal | None]] = {}
+        self._by_id: dict[str, tuple[float, Principal | None]] = {}
 
     async def create(
         self,
@@ -79,26 +132,58 @@ class KeyService:
         rpm: int | None = None,
         tpm: int | None = None,
         models: list[str] | None = None,
+        options: KeyOptions | None = None,
     ) -> CreatedKey:
-        for param, limit in (("rpm", rpm), ("tpm", tpm)):
-            if limit is not None and not 1 <= limit <= MAX_LIMIT:
-                raise InvalidRequest(f"'{param}' must be between 1 and {MAX_LIMIT}.", param=param)
-        secret = KEY_PREFIX + "".join(secrets.choice(_ALPHABET) for _ in range(32))
+        options = options or KeyOptions(name=name, rpm=rpm, tpm=tpm, models=models)
+        options.check()
+        secret = _new_secret()
         key_id = ids.api_key_id()
         record = {
             "id": key_id,
-            "name": name,
-            "key_hash": hash_key(secret),
-            # Only the public prefix and the last 4 characters: enough to recognise a key.
-            "key_hint": f"{KEY_PREFIX}…{secret[-4:]}",
-            "rpm": rpm,
-            "tpm": tpm,
-            "models": models,
+            **options.columns(),
+            **_secret_columns(secret),
             "created_at": clock.now(),
             "revoked_at": None,
+            "rotated_at": None,
         }
         await self._db.write(key_store.insert_key, project, record)
-        return CreatedKey(id=key_id, project=project, name=name, secret=secret)
+        return CreatedKey(id=key_id, project=project, name=options.name, secret=secret)
+
+    async def rotate(self, key_id: str) -> CreatedKey:
+        """A new secret for the key (same id, limits and usage); the old one stops at once."""
+        secret = _new_secret()
+        changes = {**_secret_columns(secret), "rotated_at": clock.now()}
+        record = await self._db.write(_change, key_id, changes)
+        if record is None:
+            raise NotFound.object("api key", key_id)
+        self.forget(key_id)
+        return CreatedKey(id=key_id, project=record["project"], name=record["name"], secret=secret)
+
+    async def by_id(self, key_id: str) -> Principal | None:
+        """The principal of a key by its id (revoked or not), cached like verifications: for
+        counting usage that happens outside a request (runs)."""
+        now = time.monotonic()
+        cached = self._by_id.get(key_id)
+        if cached is not None and cached[0] > now:
+            return cached[1]
+        record = await self._db.read(key_store.get_key, key_id)
+        principal = principal_of(record) if record is not None else None
+        if len(self._by_id) > 10_000:
+            self._by_id.clear()
+        self._by_id[key_id] = (now + self._cache_seconds, principal)
+        return principal
+
+    def forget(self, key_id: str | None = None) -> None:
+        """Drop cached verifications (of one key, or all): the next request re-reads them."""
+        self._by_id.clear()
+        if key_id is None:
+            self._cache.clear()
+            return
+        self._cache = {
+            key_hash: entry
+            for key_hash, entry in self._cache.items()
+            if entry[1] is None or entry[1].key_id != key_id
+        }
 
     async def list(self, project: str | None = None) -> list[dict[str, Any]]:
         return [public_key_view(r) for r in await self._db.read(key_store.list_keys, project)]
@@ -113,11 +198,7 @@ class KeyService:
         record = await self._db.write(_revoke, key_id, clock.now())
         if record is None:
             raise NotFound.object("api key", key_id)
-        self._cache = {
-            key_hash: entry
-            for key_hash, entry in self._cache.items()
-            if entry[1] is None or entry[1].key_id != key_id
-        }
+        self.forget(key_id)
         return public_key_view(record)
 
     async def count(self) -> int:
@@ -139,6 +220,11 @@ class KeyService:
                 f"Incorrect API key provided: {_redact(secret)}. Check the key, or create one "
                 "with `threadline keys create --project NAME`."
             )
+        if principal.expired():
+            raise AuthenticationFailed(
+                f"The API key {_redact(secret)} has expired. Create a new one or extend it.",
+                headers={"x-should-retry": "false"},
+            )
         return principal
 
     async def _load(self, key_hash: str) -> Principal | None:
@@ -148,14 +234,22 @@ class KeyService:
             return None
         if record["revoked_at"] is not None:
             return None
-        return Principal(
-            key_id=record["id"],
-            project_id=record["project_id"],
-            project=record["project"],
-            rpm=record["rpm"],
-            tpm=record["tpm"],
-            models=tuple(record["models"]) if record["models"] else None,
-        )
+        return principal_of(record)
+
+
+def _new_secret() -> str:
+    return KEY_PREFIX + "".join(secrets.choice(_ALPHABET) for _ in range(32))
+
+
+def _secret_columns(secret: str) -> dict[str, str]:
+    # Only the public prefix and the last 4 characters: enough to recognise a key.
+    return {"key_hash": hash_key(secret), "key_hint": f"{KEY_PREFIX}…{secret[-4:]}"}
+
+
+def _change(connection: Connection, key_id: str, values: dict[str, Any]) -> dict[str, Any] | None:
+    if not key_store.update_key(connection, key_id, values):
+        return None
+    return key_store.get_key(connection, key_id)
 
 
 def _revoke(connection: Connection, key_id: str, when: int) -> dict[str, Any] | None:

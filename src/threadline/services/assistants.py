@@ -3,7 +3,7 @@
 from typing import Any
 
 from threadline import clock, ids
-from threadline.errors import NotFound
+from threadline.errors import ModelNotAllowed, NotFound
 from threadline.schemas import objects
 from threadline.schemas.common import dump_response_format, dump_tool_resources, dump_tools
 from threadline.schemas.objects import Assistant, AssistantDeleted, ListPage
@@ -20,7 +20,13 @@ class AssistantService:
     def __init__(self, database: Database) -> None:
         self._db = database
 
-    async def create(self, project_id: str, request: CreateAssistant) -> Assistant:
+    async def create(
+        self,
+        project_id: str,
+        request: CreateAssistant,
+        allowed_models: tuple[str, ...] | None = None,
+    ) -> Assistant:
+        _check_model(request.model, allowed_models)
         check_tool_resources(request.tool_resources)
         record: dict[str, Any] = {
             "id": ids.assistant_id(),
@@ -54,8 +60,14 @@ class AssistantService:
         return objects.list_page([objects.assistant(r) for r in result.items], result.has_more)
 
     async def modify(
-        self, project_id: str, assistant_id: str, request: ModifyAssistant
+        self,
+        project_id: str,
+        assistant_id: str,
+        request: ModifyAssistant,
+        allowed_models: tuple[str, ...] | None = None,
     ) -> Assistant:
+        if "model" in request.model_fields_set and request.model is not None:
+            _check_model(request.model, allowed_models)
         check_tool_resources(request.tool_resources)
         changes = _assistant_changes(request)
         record = await self._db.write(_assistants.modify, project_id, assistant_id, changes)
@@ -68,6 +80,11 @@ class AssistantService:
         if not deleted:
             raise NotFound.object("assistant", assistant_id)
         return objects.assistant_deleted(assistant_id)
+
+
+def _check_model(model: str, allowed: tuple[str, ...] | None) -> None:
+    if allowed is not None and model not in allowed:
+        raise ModelNotAllowed(model)
 
 
 def _assistant_changes(request: ModifyAssistant) -> dict[str, Any]:

@@ -3,15 +3,25 @@
 A run keeps this snapshot for its whole life: changing the assistant later does not change a
 run that was already created."""
 
+from dataclasses import dataclass
 from typing import Any
 
-from threadline.errors import NotFound
+from threadline.errors import ModelNotAllowed, NotFound
 from threadline.schemas.common import dump_response_format, dump_tools
 from threadline.schemas.runs import CreateRun, CreateThreadAndRun
 from threadline.storage.database import Connection
 from threadline.storage.repositories import AssistantRepository
 
 _assistants = AssistantRepository()
+
+
+@dataclass(frozen=True, slots=True)
+class Creator:
+    """The key creating a run: its usage is metered against it, and it may use only
+    ``models`` (None: any)."""
+
+    key_id: str | None = None
+    models: tuple[str, ...] | None = None
 
 
 def run_record(
@@ -22,11 +32,15 @@ def run_record(
     run_id: str,
     now: int,
     expiry_seconds: int,
+    creator: "Creator | None" = None,
 ) -> dict[str, Any]:
     """The run as created: the assistant's settings, overridden by the request's."""
     assistant = _assistants.get(connection, project_id, request.assistant_id)
     if assistant is None:
         raise NotFound.object("assistant", request.assistant_id, param="assistant_id")
+    model = request.model or assistant["model"]
+    if creator is not None and creator.models is not None and model not in creator.models:
+        raise ModelNotAllowed(model, param="model" if request.model else "assistant_id")
     sent = request.model_fields_set
     instructions = request.instructions if "instructions" in sent else assistant["instructions"]
     additional = getattr(request, "additional_instructions", None)
@@ -48,7 +62,7 @@ def run_record(
         "failed_at": None,
         "completed_at": None,
         "incomplete_details": None,
-        "model": request.model or assistant["model"],
+        "model": model,
         "instructions": instructions,
         "tools": dump_tools(request.tools) if request.tools is not None else assistant["tools"],
         "tool_resources": assistant["tool_resources"],
@@ -73,6 +87,7 @@ def run_record(
         "lease_owner": None,
         "lease_expires_at": None,
         "attempt": 0,
+        "api_key_id": creator.key_id if creator is not None else None,
     }
 
 

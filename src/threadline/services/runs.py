@@ -14,7 +14,7 @@ from threadline.schemas.objects import ListPage, Thread
 from threadline.schemas.run_objects import Run, RunStep, StreamEvent, run, run_step
 from threadline.schemas.runs import CreateRun, CreateThreadAndRun, ModifyRun, SubmitToolOutputs
 from threadline.services.messages import message_record
-from threadline.services.run_snapshot import run_record
+from threadline.services.run_snapshot import Creator, run_record
 from threadline.services.tool_resources import check_tool_resources
 from threadline.storage.database import Connection, Database
 from threadline.storage.pagination import PageRequest
@@ -59,20 +59,39 @@ class RunService:
     def _wake(self) -> None:
         self._scheduler.wake()
 
-    async def create(self, project_id: str, thread_id: str, request: CreateRun, run_id: str) -> Run:
+    async def create(
+        self,
+        project_id: str,
+        thread_id: str,
+        request: CreateRun,
+        run_id: str,
+        creator: Creator | None = None,
+    ) -> Run:
         now = clock.now()
         messages = [
             message_record(project_id, thread_id, message, now)
             for message in request.additional_messages or []
         ]
         record = await self._db.write(
-            _create_run, project_id, thread_id, request, run_id, now, self._expiry_seconds, messages
+            _create_run,
+            project_id,
+            thread_id,
+            request,
+            run_id,
+            now,
+            self._expiry_seconds,
+            messages,
+            creator,
         )
         self._wake()
         return run(record)
 
     async def create_thread_and_run(
-        self, project_id: str, request: CreateThreadAndRun, run_id: str
+        self,
+        project_id: str,
+        request: CreateThreadAndRun,
+        run_id: str,
+        creator: Creator | None = None,
     ) -> tuple[Thread, Run]:
         thread_request = request.thread
         check_tool_resources(request.tool_resources)
@@ -101,6 +120,7 @@ class RunService:
             run_id,
             now,
             self._expiry_seconds,
+            creator,
         )
         self._wake()
         return objects.thread(thread_record), run(record)
@@ -177,8 +197,11 @@ def _create_run(
     now: int,
     expiry_seconds: int,
     messages: list[dict[str, Any]],
+    creator: Creator | None = None,
 ) -> dict[str, Any]:
-    record = run_record(connection, project_id, thread_id, request, run_id, now, expiry_seconds)
+    record = run_record(
+        connection, project_id, thread_id, request, run_id, now, expiry_seconds, creator
+    )
     if not take_thread(connection, project_id, thread_id, run_id):
         thread = _threads.get(connection, project_id, thread_id)
         if thread is None:
@@ -200,9 +223,12 @@ def _create_thread_and_run(
     run_id: str,
     now: int,
     expiry_seconds: int,
+    creator: Creator | None = None,
 ) -> dict[str, Any]:
     thread_id = thread_record["id"]
-    record = run_record(connection, project_id, thread_id, request, run_id, now, expiry_seconds)
+    record = run_record(
+        connection, project_id, thread_id, request, run_id, now, expiry_seconds, creator
+    )
     _threads.insert(connection, {**thread_record, "active_run_id": run_id})
     _messages.insert_many(connection, messages)
     _runs.insert(connection, record)

@@ -35,8 +35,21 @@ def insert_key(connection: Connection, project: str, record: Record) -> None:
     connection.execute(insert(_keys), {**record, "project_id": found["id"]})
 
 
+# The project's gateway settings, joined to each key as ``project_<column>``.
+PROJECT_SETTINGS = (
+    "rpm",
+    "tpm",
+    "max_parallel",
+    "budget_nanos",
+    "budget_period",
+    "models",
+    "assistants_passthrough",
+)
+
+
 def _key_with_project_query() -> Any:
-    return select(*_keys.c, _projects.c.name.label("project")).join(
+    project_columns = [_projects.c[name].label(f"project_{name}") for name in PROJECT_SETTINGS]
+    return select(*_keys.c, _projects.c.name.label("project"), *project_columns).join(
         _projects, _projects.c.id == _keys.c.project_id
     )
 
@@ -58,6 +71,30 @@ def list_keys(connection: Connection, project: str | None = None) -> list[Record
     if project is not None:
         query = query.where(_projects.c.name == project)
     return [dict(row) for row in connection.execute(query).mappings()]
+
+
+def update_key(connection: Connection, key_id: str, values: Record) -> bool:
+    """Change a live (not revoked) key."""
+    statement = (
+        update(_keys).where(_keys.c.id == key_id, _keys.c.revoked_at.is_(None)).values(values)
+    )
+    return connection.execute(statement).rowcount > 0
+
+
+def list_projects(connection: Connection) -> list[Record]:
+    query = select(_projects).order_by(_projects.c.name)
+    return [dict(row) for row in connection.execute(query).mappings()]
+
+
+def upsert_project(connection: Connection, name: str, values: Record, now: int) -> Record:
+    """Set a project's gateway settings, creating the project if it does not exist yet."""
+    found = get_project_by_name(connection, name)
+    if found is None:
+        found = {"id": ids.project_id(), "name": name, "created_at": now}
+        insert_project(connection, {**found, **values})
+    elif values:
+        connection.execute(update(_projects).where(_projects.c.id == found["id"]).values(values))
+    return get_project_by_name(connection, name) or found
 
 
 def revoke_key(connection: Connection, key_id: str, when: int) -> bool:

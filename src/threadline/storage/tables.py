@@ -22,6 +22,16 @@ class ProjectRow(Base):
     id: Mapped[str] = mapped_column(IdType, primary_key=True)
     name: Mapped[str] = mapped_column(String(256), unique=True)
     created_at: Mapped[int] = mapped_column(BigInteger)
+    # Gateway limits shared by every key of the project (NULL: unlimited), see gateway/limits.py.
+    rpm: Mapped[int | None] = mapped_column(Integer)
+    tpm: Mapped[int | None] = mapped_column(Integer)
+    max_parallel: Mapped[int | None] = mapped_column(Integer)
+    # Budgets are kept in nano-USD (1e-9): integer sums are exact on every backend.
+    budget_nanos: Mapped[int | None] = mapped_column(BigInteger)
+    budget_period: Mapped[str | None] = mapped_column(String(8))
+    models: Mapped[list[Any] | None] = mapped_column(JsonType)
+    # Name of a THREADLINE_CONFIG provider that serves this project's Assistants API unchanged.
+    assistants_passthrough: Mapped[str | None] = mapped_column(String(256))
 
 
 class ApiKeyRow(Base):
@@ -38,6 +48,13 @@ class ApiKeyRow(Base):
     models: Mapped[list[Any] | None] = mapped_column(JsonType)
     created_at: Mapped[int] = mapped_column(BigInteger)
     revoked_at: Mapped[int | None] = mapped_column(BigInteger)
+    max_parallel: Mapped[int | None] = mapped_column(Integer)
+    budget_nanos: Mapped[int | None] = mapped_column(BigInteger)
+    budget_period: Mapped[str | None] = mapped_column(String(8))
+    expires_at: Mapped[int | None] = mapped_column(BigInteger)
+    ip_allowlist: Mapped[list[Any] | None] = mapped_column(JsonType)
+    metadata_: Mapped[dict[str, Any] | None] = mapped_column("metadata", JsonType)
+    rotated_at: Mapped[int | None] = mapped_column(BigInteger)
 
 
 class AssistantRow(Base):
@@ -137,6 +154,8 @@ class RunRow(Base):
     lease_owner: Mapped[str | None] = mapped_column(String(64))
     lease_expires_at: Mapped[float | None] = mapped_column(Float)
     attempt: Mapped[int] = mapped_column(Integer, default=0)
+    # The key that created the run: its usage is metered against that key's limits and budget.
+    api_key_id: Mapped[str | None] = mapped_column(IdType)
 
 
 class RunStepRow(Base):
@@ -162,3 +181,61 @@ class RunStepRow(Base):
     completed_at: Mapped[int | None] = mapped_column(BigInteger)
     usage: Mapped[dict[str, Any] | None] = mapped_column(JsonType)
     metadata_: Mapped[dict[str, Any] | None] = mapped_column("metadata", JsonType)
+
+
+class UsageRow(Base):
+    """Usage and cost per UTC day, project, key, model and meter, summed as requests come in.
+
+    ``meter`` says what was used: ``chat.completions``, ``embeddings``, ``runs`` (tokens), or a
+    charge beyond tokens (``code_interpreter.sessions``, ``vector_stores.gb_days``,
+    ``threads``), whose amount is ``quantity``."""
+
+    __tablename__ = "usage"
+
+    day: Mapped[str] = mapped_column(String(10), primary_key=True)  # YYYY-MM-DD, UTC
+    project_id: Mapped[str] = mapped_column(IdType, primary_key=True)
+    api_key_id: Mapped[str] = mapped_column(IdType, primary_key=True)  # "" when no key
+    model: Mapped[str] = mapped_column(String(256), primary_key=True)  # "" when no model
+    meter: Mapped[str] = mapped_column(String(64), primary_key=True)
+    requests: Mapped[int] = mapped_column(BigInteger, default=0)
+    input_tokens: Mapped[int] = mapped_column(BigInteger, default=0)
+    output_tokens: Mapped[int] = mapped_column(BigInteger, default=0)
+    quantity: Mapped[float] = mapped_column(Float, default=0.0)
+    cost_nanos: Mapped[int] = mapped_column(BigInteger, default=0)
+
+
+class RequestLogRow(Base):
+    """One line per request, written in batches off the request path."""
+
+    __tablename__ = "request_logs"
+    __table_args__ = (
+        Index("ix_request_logs_created_at", "created_at"),
+        Index("ix_request_logs_project_id_id", "project_id", "id"),
+    )
+
+    id: Mapped[str] = mapped_column(IdType, primary_key=True)  # the request id (time-ordered)
+    created_at: Mapped[int] = mapped_column(BigInteger)  # Unix milliseconds
+    method: Mapped[str] = mapped_column(String(16))
+    path: Mapped[str] = mapped_column(String(2048))
+    status: Mapped[int] = mapped_column(Integer)
+    api_key_id: Mapped[str | None] = mapped_column(IdType)
+    project_id: Mapped[str | None] = mapped_column(IdType)
+    model: Mapped[str | None] = mapped_column(String(256))
+    input_tokens: Mapped[int | None] = mapped_column(BigInteger)
+    output_tokens: Mapped[int | None] = mapped_column(BigInteger)
+    cost_nanos: Mapped[int | None] = mapped_column(BigInteger)
+    latency_ms: Mapped[float] = mapped_column(Float)
+    error_code: Mapped[str | None] = mapped_column(String(64))
+    request_body: Mapped[str | None] = mapped_column(Text)
+    response_body: Mapped[str | None] = mapped_column(Text)
+
+
+class BilledRunRow(Base):
+    """Runs of an Assistants pass-through upstream whose usage was already counted: a run seen
+    finished many times (polls, lists) is billed once."""
+
+    __tablename__ = "billed_runs"
+
+    run_id: Mapped[str] = mapped_column(String(128), primary_key=True)
+    project_id: Mapped[str] = mapped_column(IdType)
+    billed_at: Mapped[int] = mapped_column(BigInteger)

@@ -12,6 +12,11 @@ models:
     context_window: 131072           # default 128000
     fallbacks: [gpt-4o-mini]         # other model names, tried before any output was sent
     prices: {input_per_million: 2.5, output_per_million: 10.0}
+charges:                             # USD beyond tokens (these are the defaults)
+  code_interpreter_session: 0.03
+  vector_store_gb_day: 0.10          # per GB-day beyond the free allowance
+  vector_store_free_gb: 1
+  thread: 0                          # an optional fee per thread
 ```
 
 The file is read with ``yaml.safe_load`` (no Python tags), unknown keys are errors, and upstream
@@ -82,6 +87,15 @@ class Prices(_Strict):
     output_per_million: float = Field(default=0.0, ge=0)
 
 
+class Charges(_Strict):
+    """USD charged beyond tokens, as the Assistants API billed them."""
+
+    code_interpreter_session: float = Field(default=0.03, ge=0)
+    vector_store_gb_day: float = Field(default=0.10, ge=0)
+    vector_store_free_gb: float = Field(default=1.0, ge=0)
+    thread: float = Field(default=0.0, ge=0)
+
+
 class ProviderConfig(_Strict):
     base_url: str
     api_key_env: str | None = Field(default=None, min_length=1)
@@ -126,6 +140,7 @@ class ModelConfig(_Strict):
 class ThreadlineConfig(_Strict):
     providers: dict[str, ProviderConfig] = Field(default_factory=dict)
     models: dict[str, ModelConfig] = Field(default_factory=dict)
+    charges: Charges = Field(default_factory=Charges)
 
     @model_validator(mode="after")
     def _check_references(self) -> "ThreadlineConfig":

@@ -34,9 +34,11 @@ from threadline.providers.llm.config import (
 )
 from threadline.providers.llm.openai_compatible import (
     OpenAICompatibleProvider,
+    Redactor,
     Sleep,
     UpstreamOptions,
 )
+from threadline.providers.llm.passthrough import RawUpstream, Target
 
 log = logging.getLogger("threadline.providers.llm")
 
@@ -127,6 +129,8 @@ class ModelRegistry:
         self.default_context_window = default_context_window
         environ = os.environ if environ is None else environ
         self._providers: dict[str, OpenAICompatibleProvider] = {}
+        # The same upstreams for the gateway's raw pass-through (see passthrough.py).
+        self._raw: dict[str, RawUpstream] = {}
 
         if default_base_url is None and default_api_key:
             default_base_url = OPENAI_BASE_URL
@@ -142,6 +146,9 @@ class ModelRegistry:
                 options=self.options,
                 http_client=http_client,
                 sleep=sleep,
+            )
+            self._raw[DEFAULT_PROVIDER] = _raw(
+                DEFAULT_PROVIDER, base_url, default_api_key, self.options
             )
         keys = {  # resolved first: a missing variable fails before any client exists
             name: provider.resolve_api_key(name, environ)
@@ -164,6 +171,7 @@ class ModelRegistry:
                 http_client=http_client,
                 sleep=sleep,
             )
+            self._raw[name] = _raw(name, provider.base_url, keys[name], own)
         self._routes = {name: self._configured_route(name) for name in self.config.models}
 
     @classmethod
@@ -215,6 +223,38 @@ class ModelRegistry:
         for provider in self._providers.values():
             await provider.aclose()
 
+    # -- the gateway's raw pass-through ------------------------------------------------------
+
+    def provider_names(self) -> set[str]:
+        """Configured providers (not the default): what Assistants pass-through may name."""
+        return set(self.config.providers)
+
+    def api_keys(self) -> list[str]:
+        """Every provider key in use (for redaction)."""
+        return [upstream.api_key for upstream in self._raw.values() if upstream.api_key]
+
+    def raw_upstream(self, provider: str) -> RawUpstream | None:
+        return self._raw.get(provider)
+
+    def upstream_id(self, model_name: str) -> str | None:
+        model = self.config.models.get(model_name)
+        return model.upstream_model if model is not None else None
+
+    def passthrough_chain(self, model_name: str) -> list[Target] | None:
+        """Where a pass-through request for ``model_name`` goes, fallbacks in order; None when
+        no upstream serves it."""
+        model = self.config.models.get(model_name)
+        if model is None:
+            default = self._raw.get(DEFAULT_PROVIDER)
+            return [Target(default, model_name)] if default is not None else None
+        chain = []
+        for name in (model_name, *model.fallbacks):
+            config = self.config.models.get(name) or ModelConfig()
+            upstream = self._raw.get(config.provider)
+            if upstream is not None:
+                chain.append(Target(upstream, config.upstream_model or name))
+        return chain or None
+
     def _bound(self, model_name: str, where: str) -> BoundModel:
         model = self.config.models.get(model_name) or ModelConfig()
         provider = self._providers.get(model.provider)
@@ -231,3 +271,9 @@ class ModelRegistry:
         chain += [self._bound(fb, f"models.{name}.fallbacks") for fb in model.fallbacks]
         provider: ChatProvider = chain[0] if len(chain) == 1 else FallbackProvider(chain, name=name)
         return ModelRoute(provider=provider, context_window=model.context_window)
+
+
+def _raw(name: str, base_url: str, api_key: str | None, options: UpstreamOptions) -> RawUpstream:
+    host = httpx.URL(base_url).host
+    redact = Redactor([s for s in (api_key, base_url, host) if s])
+    return RawUpstream(name, base_url, api_key, options, redact)

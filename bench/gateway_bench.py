@@ -1,0 +1,306 @@
+"""The gateway's cost: ``/v1/chat/completions`` through a real ``threadline serve`` against the
+same fast upstream called directly, in the same run.
+
+What it prints:
+
+1. **Added latency** at concurrency 1, 16 and 64 (closed loop, one keep-alive connection per
+   worker): p50 and p99 of the whole response (non-streaming) and of the time to the first
+   content chunk (streaming), direct and through the gateway, and the difference. The upstream
+   takes ``--answer-ms`` to answer (a non-streaming answer comes after that long; a stream sends
+   its first token at once, the rest spread over that time), so that concurrency 64 is a load
+   the gateway can carry rather than a queue.
+2. **Maximum requests/s** with a 0 ms upstream (non-streaming, concurrency 64), and the
+   server's **CPU ms per request** over that window.
+3. The same through the **LiteLLM proxy** when ``--litellm`` names its ``litellm`` command (from
+   a throwaway venv: ``python -m venv /tmp/litellm && /tmp/litellm/bin/pip install
+   'litellm[proxy]'``; it is never a dependency of this project).
+
+The key used has rate limits (high enough never to refuse), so their bookkeeping is measured;
+usage, cost and the request log are recorded as always. Targets, one process: added p50
+≤ 1 ms at concurrency 1 and ≤ 5 ms at 64; ≥ 2,000 requests/s; ≤ 0.4 ms CPU per request.
+
+Run:  .venv/bin/python bench/gateway_bench.py [--seconds 4] [--answer-ms 50]
+          [--concurrency 1,16,64] [--litellm /tmp/litellm/bin/litellm]
+The machine is shared: compare the direct and gateway columns of one run, not runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import os
+import secrets
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import orjson
+
+from server_under_test import CpuCounters, free_port, running_server, wait_healthy
+
+BENCH = Path(__file__).resolve().parent
+HOST = "127.0.0.1"
+TARGETS = "targets: added p50 ≤ 1 ms (c=1), ≤ 5 ms (c=64); ≥ 2,000 req/s; ≤ 0.4 ms CPU/request"
+
+
+# --- a minimal HTTP/1.1 client that reads content-length and chunked bodies -------------------
+
+
+class Client:
+    def __init__(self, port: int, prefix: str, key: str) -> None:
+        self.port, self.prefix, self.key = port, prefix, key
+        self.reader: asyncio.StreamReader | None = None
+        self.writer: asyncio.StreamWriter | None = None
+
+    async def connect(self) -> None:
+        self.reader, self.writer = await asyncio.open_connection(HOST, self.port)
+
+    def request(self, model: str, stream: bool) -> bytes:
+        body = {"model": model, "messages": [{"role": "user", "content": "bench hello"}]}
+        if stream:
+            body["stream"] = True
+        payload = orjson.dumps(body)
+        head = (
+            f"POST {self.prefix}/chat/completions HTTP/1.1\r\nHost: {HOST}\r\n"
+            f"Authorization: Bearer {self.key}\r\nContent-Type: application/json\r\n"
+            f"Content-Length: {len(payload)}\r\n\r\n"
+        )
+        return head.encode() + payload
+
+    async def send(self, request: bytes) -> tuple[int, float, float]:
+        """(status, seconds to the first body byte, seconds to the end)."""
+        assert self.reader is not None and self.writer is not None
+        started = time.perf_counter()
+        self.writer.write(request)
+        head = await self.reader.readuntil(b"\r\n\r\n")
+        status = int(head[9:12])
+        lower = head.lower()
+        first = 0.0
+        if b"transfer-encoding: chunked" in lower:
+            while True:
+                size = int((await self.reader.readuntil(b"\r\n")).strip(), 16)
+                await self.reader.readexactly(size + 2)
+                first = first or time.perf_counter() - started
+                if size == 0:
+                    break
+        else:
+            start = lower.index(b"content-length:") + 15
+            length = int(lower[start : lower.index(b"\r\n", start)])
+            await self.reader.readexactly(length)
+            first = time.perf_counter() - started
+        return status, first, time.perf_counter() - started
+
+
+@dataclass
+class Result:
+    firsts: list[float] = field(default_factory=list)
+    totals: list[float] = field(default_factory=list)
+    errors: int = 0
+    seconds: float = 0.0
+
+    def pct(self, values: list[float], q: float) -> float:
+        ordered = sorted(values)
+        return ordered[min(int(q * len(ordered)), len(ordered) - 1)] * 1000 if ordered else 0.0
+
+
+async def load(
+    port: int, prefix: str, key: str, model: str, stream: bool, concurrency: int, seconds: float
+) -> Result:
+    result = Result()
+    clients = [Client(port, prefix, key) for _ in range(concurrency)]
+    await asyncio.gather(*(c.connect() for c in clients))
+    stop = time.perf_counter() + seconds
+    warm = time.perf_counter() + min(0.5, seconds / 4)
+
+    async def worker(client: Client) -> None:
+        request = client.request(model, stream)
+        while time.perf_counter() < stop:
+            status, first, total = await client.send(request)
+            if time.perf_counter() < warm:
+                continue
+            if status != 200:
+                result.errors += 1
+            result.firsts.append(first)
+            result.totals.append(total)
+
+    began = time.perf_counter()
+    await asyncio.gather(*(worker(c) for c in clients))
+    result.seconds = time.perf_counter() - max(began, warm - min(0.5, seconds / 4) + 0.0)
+    for client in clients:
+        if client.writer is not None:
+            client.writer.close()
+    return result
+
+
+# --- processes --------------------------------------------------------------------------------
+
+
+@contextmanager
+def fast_upstream() -> Iterator[int]:
+    port = free_port()
+    process = subprocess.Popen(
+        [sys.executable, str(BENCH / "fast_upstream.py"), "--port", str(port)],
+        stdout=subprocess.PIPE,
+    )
+    try:
+        assert process.stdout is not None
+        process.stdout.readline()
+        yield port
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+
+
+@contextmanager
+def threadline(upstream_port: int) -> Iterator[tuple[int, int, str]]:
+    """(port, pid, key) of a ``threadline serve`` in front of the upstream."""
+    import httpx
+
+    master = "sk-bench-master-" + secrets.token_hex(8)
+    os.environ["THREADLINE_UPSTREAM_BASE_URL"] = f"http://{HOST}:{upstream_port}/v1"
+    os.environ["THREADLINE_UPSTREAM_API_KEY"] = "sk-bench-upstream"
+    with (
+        tempfile.TemporaryDirectory(prefix="threadline-gwbench-") as data,
+        running_server(Path(data), master, None) as server,
+    ):
+        asyncio.run(wait_healthy(server))
+        response = httpx.post(
+            f"http://{HOST}:{server.port}/admin/keys",
+            headers={"Authorization": f"Bearer {master}"},
+            json={"project": "bench", "rpm": 1_000_000_000, "tpm": 2_000_000_000},
+        )
+        response.raise_for_status()
+        yield server.port, server.pid, response.json()["key"]
+
+
+LITELLM_KEY = "sk-litellm-bench-" + secrets.token_hex(16)
+
+
+@contextmanager
+def litellm_proxy(command: str, upstream_port: int) -> Iterator[int]:
+    port = free_port()
+    with tempfile.TemporaryDirectory(prefix="litellm-bench-") as directory:
+        config = Path(directory) / "config.yaml"
+        config.write_text(
+            "model_list:\n"
+            "  - model_name: '*'\n"
+            "    litellm_params:\n"
+            "      model: openai/*\n"
+            f"      api_base: http://{HOST}:{upstream_port}/v1\n"
+            "      api_key: sk-bench-upstream\n"
+            "general_settings:\n"
+            f"  master_key: {LITELLM_KEY}\n"
+        )
+        log = (Path(directory) / "litellm.log").open("wb")
+        process = subprocess.Popen(
+            [command, "--config", str(config), "--port", str(port), "--num_workers", "1"],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+        try:
+            import httpx
+
+            deadline = time.monotonic() + 180
+            while time.monotonic() < deadline and process.poll() is None:
+                with contextlib.suppress(httpx.HTTPError):
+                    if httpx.get(f"http://{HOST}:{port}/health/liveliness", timeout=1).is_success:
+                        break
+                time.sleep(0.5)
+            else:
+                raise RuntimeError(f"the LiteLLM proxy did not start; see {log.name}")
+            yield port
+        finally:
+            process.terminate()
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                process.wait(timeout=15)
+            process.kill()
+
+
+# --- the report -------------------------------------------------------------------------------
+
+
+def latency_table(
+    ports: dict[str, tuple[int, str, str]], args: argparse.Namespace, model: str
+) -> None:
+    names = list(ports)
+    print(f"\nLatency, upstream answering in {args.answer_ms} ms (model {model}), ms")
+    print(
+        f"{'c':>3} {'kind':10} "
+        + " ".join(f"{n + ' p50':>13} {n + ' p99':>13}" for n in names)
+        + "   "
+        + " ".join(f"{'+' + n + ' p50':>14} {'+' + n + ' p99':>14}" for n in names[1:])
+    )
+    for concurrency in args.concurrency:
+        for stream, kind in ((False, "response"), (True, "first tok")):
+            row = {}
+            for name, (port, prefix, key) in ports.items():
+                result = asyncio.run(
+                    load(port, prefix, key, model, stream, concurrency, args.seconds)
+                )
+                values = result.firsts if stream else result.totals
+                row[name] = (result.pct(values, 0.5), result.pct(values, 0.99), result.errors)
+            direct = row[names[0]]
+            cells = " ".join(f"{p50:13.2f} {p99:13.2f}" for p50, p99, _ in row.values())
+            added = " ".join(
+                f"{row[n][0] - direct[0]:14.2f} {row[n][1] - direct[1]:14.2f}" for n in names[1:]
+            )
+            errors = sum(e for _, _, e in row.values())
+            print(
+                f"{concurrency:>3} {kind:10} {cells}   {added}"
+                + (f"  errors={errors}" if errors else "")
+            )
+
+
+def throughput(
+    name: str, port: int, prefix: str, key: str, pid: int | None, seconds: float
+) -> None:
+    before = CpuCounters.take(pid) if pid else None
+    result = asyncio.run(load(port, prefix, key, "fast-20x0", False, 64, seconds))
+    done = len(result.totals)
+    rate = done / result.seconds if result.seconds else 0.0
+    line = f"{name:10} {rate:10.0f} req/s  p50 {result.pct(result.totals, 0.5):6.2f} ms"
+    if before is not None and pid:
+        use = CpuCounters.take(pid).since(before)
+        line += f"  server CPU {use.server / max(done, 1) * 1000:.3f} ms/request"
+        line += f" (event loop {use.loop / max(done, 1) * 1000:.3f}), machine noise "
+        line += f"{use.percent(use.noise):.0f}% of a core"
+    if result.errors:
+        line += f"  errors={result.errors}"
+    print(line)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
+    parser.add_argument("--seconds", type=float, default=4.0)
+    parser.add_argument("--answer-ms", type=int, default=50)
+    parser.add_argument("--concurrency", default="1,16,64")
+    parser.add_argument("--litellm", help="the litellm command of a throwaway venv")
+    args = parser.parse_args()
+    args.concurrency = [int(c) for c in args.concurrency.split(",")]
+    print(TARGETS)
+    with fast_upstream() as upstream, threadline(upstream) as (port, pid, key):
+        ports = {"direct": (upstream, "/v1", "x"), "threadline": (port, "/v1", key)}
+        litellm = (
+            litellm_proxy(args.litellm, upstream) if args.litellm else contextlib.nullcontext()
+        )
+        with litellm as litellm_port:
+            if litellm_port:
+                ports["litellm"] = (litellm_port, "/v1", LITELLM_KEY)
+            tokens = 10
+            model = f"fast-{tokens}x{args.answer_ms / tokens:g}"
+            latency_table(ports, args, model)
+            print("\nMaximum throughput, 0 ms upstream, non-streaming, concurrency 64")
+            throughput("direct", upstream, "/v1", "x", None, args.seconds)
+            throughput("threadline", port, "/v1", key, pid, args.seconds)
+            if litellm_port:
+                throughput("litellm", litellm_port, "/v1", LITELLM_KEY, None, args.seconds)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,113 @@
+"""/admin: projects' limits and budgets, usage and cost, the request log (master key)."""
+
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import Response
+
+from threadline.api.admin import Limit, ModelName, Usd
+from threadline.api.deps import State, json_body, require_master_key
+from threadline.api.responses import json_bytes_response
+from threadline.errors import InvalidRequest
+from threadline.gateway.pricing import usd_to_nanos
+from threadline.gateway.projects import ProjectSettings
+from threadline.gateway.reports import UsageQuery
+from threadline.schemas.common import RequestModel
+
+router = APIRouter(prefix="/admin", dependencies=[Depends(require_master_key)])
+
+
+class UpdateProject(RequestModel):
+    """Fields present change (null clears one); absent ones keep their value."""
+
+    rpm: Limit | None = None
+    tpm: Limit | None = None
+    max_parallel: Limit | None = None
+    budget_usd: Usd | None = None
+    budget_period: Literal["day", "month"] | None = None
+    models: list[ModelName] | None = None
+    assistants_passthrough: ModelName | None = None
+
+    def settings(self) -> ProjectSettings:
+        values = {name: getattr(self, name) for name in self.model_fields_set}
+        if "budget_usd" in values:
+            budget = values.pop("budget_usd")
+            values["budget_nanos"] = usd_to_nanos(budget) if budget is not None else None
+        return ProjectSettings(**values)
+
+
+@router.get("/projects")
+async def list_projects(state: State) -> Response:
+    projects = await state.projects.list()
+    return json_bytes_response({"object": "list", "data": projects, "has_more": False})
+
+
+@router.get("/projects/{name}")
+async def get_project(name: str, state: State) -> Response:
+    return json_bytes_response(await state.projects.get(name))
+
+
+@router.post("/projects/{name}")
+async def update_project(
+    name: str,
+    state: State,
+    body: Annotated[UpdateProject, Depends(json_body(UpdateProject))],
+) -> Response:
+    if not 1 <= len(name) <= 256:
+        raise InvalidRequest("A project name has 1 to 256 characters.", param="name")
+    return json_bytes_response(await state.projects.update(name, body.settings()))
+
+
+@router.get("/usage")
+async def usage(
+    state: State,
+    project: str | None = None,
+    key: str | None = None,
+    model: str | None = None,
+    meter: str | None = None,
+    since: str | None = None,
+    until: str | None = None,
+    group_by: str = "project,key,model,day",
+) -> Response:
+    groups = tuple(g.strip() for g in group_by.split(",") if g.strip())
+    query = UsageQuery(project, key, model, meter, since, until, groups)
+    return json_bytes_response(await state.reports.usage(query))
+
+
+@router.get("/logs")
+async def logs(request: Request, state: State) -> Response:
+    """Filters: project, key, model, method, path, status (404 or 4xx), since/until (Unix
+    ms), before (a request id, to page back), limit (1 to 1000, default 100)."""
+    query = request.query_params
+    filters: dict[str, object] = {
+        name: query.get(param)
+        for name, param in (
+            ("project", "project"),
+            ("api_key_id", "key"),
+            ("model", "model"),
+            ("method", "method"),
+            ("path", "path"),
+            ("before", "before"),
+        )
+        if query.get(param)
+    }
+    status = query.get("status")
+    if status:
+        if status.isdigit():
+            filters["status"] = int(status)
+        elif len(status) == 3 and status[0] in "12345" and status[1:].lower() == "xx":
+            filters["status"] = status.lower()
+        else:
+            raise InvalidRequest(
+                "'status' is a status code (404) or a class (4xx).", param="status"
+            )
+    for param in ("since", "until"):
+        value = query.get(param)
+        if value:
+            if not value.isdigit():
+                raise InvalidRequest(f"'{param}' is a time in Unix milliseconds.", param=param)
+            filters[param] = int(value)
+    limit = query.get("limit") or "100"
+    if not limit.isdigit():
+        raise InvalidRequest("'limit' must be an integer.", param="limit")
+    return json_bytes_response(await state.reports.logs(filters, int(limit)))

@@ -1,0 +1,66 @@
+"""Small helpers for the raw ASGI parts (gateway middleware, pass-through endpoints)."""
+
+from typing import Any
+
+import orjson
+from starlette.types import Receive, Scope, Send
+
+from threadline.errors import APIError, PayloadTooLarge
+
+JSON = b"application/json"
+
+
+def header_values(scope: Scope, name: bytes) -> list[str]:
+    """Every value of a request header (``name`` in lower case)."""
+    return [value.decode("latin-1") for key, value in scope["headers"] if key == name]
+
+
+def encode_headers(headers: dict[str, str]) -> list[tuple[bytes, bytes]]:
+    return [(name.encode("latin-1"), value.encode("latin-1")) for name, value in headers.items()]
+
+
+async def send_bytes(
+    send: Send,
+    status: int,
+    body: bytes,
+    headers: list[tuple[bytes, bytes]],
+    content_type: bytes = JSON,
+) -> None:
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [
+                (b"content-type", content_type),
+                (b"content-length", str(len(body)).encode()),
+                *headers,
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})
+
+
+async def send_error(send: Send, error: APIError, extra: dict[str, str] | None = None) -> None:
+    headers = {**(extra or {}), **error.headers}
+    await send_bytes(send, error.status_code, orjson.dumps(error.body()), encode_headers(headers))
+
+
+async def read_body(scope: Scope, receive: Receive, limit: int) -> bytes:
+    """The whole request body, refused past ``limit`` bytes (declared or actual)."""
+    for key, value in scope["headers"]:
+        if key == b"content-length" and value.isdigit() and int(value) > limit:
+            raise PayloadTooLarge(f"Request body is larger than the limit of {limit} bytes.")
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        message: Any = await receive()
+        if message["type"] == "http.disconnect":
+            break
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if size > limit:
+            raise PayloadTooLarge(f"Request body is larger than the limit of {limit} bytes.")
+        chunks.append(chunk)
+        if not message.get("more_body"):
+            break
+    return chunks[0] if len(chunks) == 1 else b"".join(chunks)

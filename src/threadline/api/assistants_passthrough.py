@@ -1,0 +1,225 @@
+"""Assistants pass-through mode: a project whose ``assistants_passthrough`` names a provider has
+its Assistants, Files and Vector Stores requests forwarded unchanged to that upstream (another
+Threadline, Azure OpenAI's classic Assistants…), under this gateway's keys, limits and logs.
+
+Request and response bodies stream through byte for byte (uploads included); only the
+provider's key goes upstream. Runs are billed from the usage the upstream reports when it shows
+a run finished — in a stream's ``thread.run.<end>`` event or in a run object it returns — once
+per run however often it is seen. A key limited to some models is held to them: the ``model`` of
+an assistant or run it creates or changes, and the model of the assistant a run uses (asked of
+the upstream)."""
+
+import re
+from collections.abc import AsyncIterator
+from typing import Any
+
+import orjson
+from starlette.types import Receive, Scope, Send
+
+from threadline.api.asgi import read_body, send_error
+from threadline.api.gateway_middleware import RequestMeter
+from threadline.errors import APIError, ModelNotAllowed, UpstreamError
+from threadline.gateway.principal import Principal
+from threadline.providers.llm.passthrough import RawUpstream
+
+_FORWARDED_REQUEST_HEADERS = (b"content-type", b"accept", b"openai-beta", b"idempotency-key")
+_DROPPED_RESPONSE_HEADERS = frozenset(
+    {
+        "connection",
+        "keep-alive",
+        "transfer-encoding",
+        "server",
+        "date",
+        "x-threadline-request-id",
+        "x-threadline-cost",
+    }
+)
+_FINISHED = frozenset({"completed", "incomplete", "failed", "cancelled", "expired"})
+_RUN_END_EVENT = re.compile(
+    rb"^event: thread\.run\.(?:completed|incomplete|failed|cancelled|expired)"
+)
+_RUN_CREATION = re.compile(r"^/v1/threads(?:/[^/]+)?/runs$")
+_MODEL_BODY = re.compile(r"^/v1/(?:assistants(?:/[^/]+)?|threads(?:/[^/]+)?/runs)$")
+_MAX_JSON_SCAN = 8 * 1024 * 1024
+
+
+async def forward(
+    scope: Scope,
+    receive: Receive,
+    send: Send,
+    state: Any,
+    principal: Principal,
+    meter: RequestMeter,
+) -> None:
+    upstream = state.models.raw_upstream(principal.assistants_passthrough)
+    if upstream is None:
+        await send_error(
+            send,
+            UpstreamError(
+                "This project's Assistants pass-through provider is not configured here.",
+                code="upstream_unavailable",
+            ),
+        )
+        return
+    try:
+        body = await _request_body(scope, receive, state, principal, upstream)
+        response = await state.passthrough.send(
+            scope["method"],
+            upstream,
+            _upstream_path(scope),
+            body=body,
+            headers=_request_headers(scope),
+        )
+    except APIError as error:
+        await send_error(send, error)
+        return
+    except Exception:
+        await send_error(
+            send,
+            UpstreamError(
+                f"The Assistants upstream ({upstream.name}) could not be reached.",
+                code="upstream_unavailable",
+            ),
+        )
+        return
+    try:
+        headers = [
+            (name.lower().encode("latin-1"), value.encode("latin-1"))
+            for name, value in response.headers.items()
+            if name.lower() not in _DROPPED_RESPONSE_HEADERS
+            and not name.lower().startswith("x-ratelimit-")
+        ]
+        await send({"type": "http.response.start", "status": response.status, "headers": headers})
+        runs = _RunWatcher(response.headers.get("content-type", ""), scope["path"])
+        async for chunk in response.content.iter_any():
+            runs.feed(chunk)
+            await send({"type": "http.response.body", "body": chunk, "more_body": True})
+        await send({"type": "http.response.body", "body": b"", "more_body": False})
+    finally:
+        response.close()
+    for run in runs.finished():
+        usage = run.get("usage") or {}
+        meter.model = meter.model or run.get("model")
+        await state.gateway.record_passthrough_run(
+            principal,
+            f"{upstream.name}:{run['id']}",
+            str(run.get("model") or ""),
+            int(usage.get("prompt_tokens") or 0),
+            int(usage.get("completion_tokens") or 0),
+        )
+
+
+def _upstream_path(scope: Scope) -> str:
+    path = scope["path"].removeprefix("/v1")
+    query = scope.get("query_string", b"")
+    return f"{path}?{query.decode('latin-1')}" if query else path
+
+
+def _request_headers(scope: Scope) -> dict[str, str]:
+    return {
+        name.decode("latin-1"): value.decode("latin-1")
+        for name, value in scope["headers"]
+        if name in _FORWARDED_REQUEST_HEADERS
+    }
+
+
+async def _request_body(
+    scope: Scope, receive: Receive, state: Any, principal: Principal, upstream: RawUpstream
+) -> bytes | AsyncIterator[bytes] | None:
+    method, path = scope["method"], scope["path"]
+    if method in ("GET", "DELETE", "HEAD"):
+        return None
+    if principal.models is None or not _MODEL_BODY.match(path):
+        return _streamed(receive)  # uploads stream through without being held in memory
+    body = await read_body(scope, receive, state.settings.max_json_body_bytes)
+    await _check_models(body, path, principal, state, upstream)
+    return body
+
+
+async def _streamed(receive: Receive) -> AsyncIterator[bytes]:
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            return
+        chunk = message.get("body", b"")
+        if chunk:
+            yield chunk
+        if not message.get("more_body"):
+            return
+
+
+async def _check_models(
+    body: bytes, path: str, principal: Principal, state: Any, upstream: RawUpstream
+) -> None:
+    try:
+        data = orjson.loads(body) if body.strip() else {}
+    except orjson.JSONDecodeError:
+        return  # the upstream answers the malformed body
+    if not isinstance(data, dict):
+        return
+    model = data.get("model")
+    if model is None and _RUN_CREATION.match(path) and isinstance(data.get("assistant_id"), str):
+        model = await _assistant_model(state, upstream, data["assistant_id"])
+    if isinstance(model, str) and not principal.allows_model(model):
+        raise ModelNotAllowed(model)
+
+
+async def _assistant_model(state: Any, upstream: RawUpstream, assistant_id: str) -> str | None:
+    if not re.fullmatch(r"[A-Za-z0-9_\-]{1,128}", assistant_id):
+        return None
+    response = await state.passthrough.send(
+        "GET", upstream, f"/assistants/{assistant_id}", headers={"OpenAI-Beta": "assistants=v2"}
+    )
+    try:
+        if response.status != 200:
+            return None
+        model = orjson.loads(await response.read()).get("model")
+        return model if isinstance(model, str) else None
+    finally:
+        response.close()
+
+
+class _RunWatcher:
+    """Finds finished runs (with their usage) in a forwarded response."""
+
+    def __init__(self, content_type: str, path: str) -> None:
+        self._stream = content_type.startswith("text/event-stream")
+        self._json = content_type.startswith("application/json") and "/runs" in path
+        self._buffer = bytearray()
+        self._runs: list[dict[str, Any]] = []
+
+    def feed(self, chunk: bytes) -> None:
+        if self._stream:
+            self._buffer += chunk
+            while (end := self._buffer.find(b"\n\n")) >= 0:
+                event = bytes(self._buffer[:end])
+                del self._buffer[: end + 2]
+                if _RUN_END_EVENT.match(event):
+                    self._event(event)
+        elif self._json and len(self._buffer) < _MAX_JSON_SCAN:
+            self._buffer += chunk
+
+    def _event(self, event: bytes) -> None:
+        for line in event.split(b"\n"):
+            if line.startswith(b"data: "):
+                self._collect(_loads(line[6:]))
+
+    def _collect(self, data: Any) -> None:
+        if isinstance(data, dict) and data.get("object") == "thread.run":
+            if data.get("status") in _FINISHED and isinstance(data.get("id"), str):
+                self._runs.append(data)
+        elif isinstance(data, dict) and isinstance(data.get("data"), list):
+            for item in data["data"]:  # a list of runs
+                self._collect(item)
+
+    def finished(self) -> list[dict[str, Any]]:
+        if self._json and self._buffer:
+            self._collect(_loads(bytes(self._buffer)))
+        return self._runs
+
+
+def _loads(raw: bytes) -> Any:
+    try:
+        return orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        return None

@@ -1,0 +1,239 @@
+"""``POST /v1/chat/completions`` and ``POST /v1/embeddings``: forwarded to the model's upstream
+as they are (every parameter, tools, streaming), priced from the usage the upstream reports.
+
+These are raw ASGI endpoints: the gateway middleware has already authenticated and admitted
+the request, the body is parsed once to route it (its ``model``), and the answer's bytes are
+forwarded without being parsed again — only the usage is read from them. A stream's usage
+comes from its last chunk (asked for with ``stream_options.include_usage`` and removed again
+for clients that did not ask). Errors are OpenAI-shaped; an upstream's own error is passed on
+with anything secret-looking taken out."""
+
+import asyncio
+import contextlib
+from typing import Any
+
+import orjson
+from starlette.types import Receive, Scope, Send
+
+from threadline.api.asgi import read_body
+from threadline.api.deps import invalid_json
+from threadline.api.gateway_middleware import RequestMeter
+from threadline.errors import (
+    APIError,
+    InvalidRequest,
+    ModelNotAllowed,
+    NotFound,
+    UpstreamError,
+    UpstreamTimeout,
+)
+from threadline.gateway.pricing import CHAT, EMBEDDINGS, format_usd
+from threadline.gateway.principal import Principal
+from threadline.gateway.usage_sniff import StreamUsage, Usage, body_usage
+from threadline.providers.llm.passthrough import (
+    Opened,
+    StreamBroken,
+    UpstreamUnreachable,
+    error_detail,
+)
+
+MAX_BODY_BYTES = 32 * 1024 * 1024  # images travel inline as base64
+_BROKEN = {
+    "error": {
+        "message": "The upstream model server dropped the stream.",
+        "type": "server_error",
+        "param": None,
+        "code": None,
+    }
+}
+_SSE_HEADERS = [
+    (b"content-type", b"text/event-stream; charset=utf-8"),
+    (b"cache-control", b"no-cache"),
+    (b"x-accel-buffering", b"no"),
+]
+
+
+class ModelPassthrough:
+    """One pass-through endpoint: ``/chat/completions`` or ``/embeddings``."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self.meter_name = CHAT if path == "/chat/completions" else EMBEDDINGS
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        state = scope["app"].state.threadline
+        meter: RequestMeter = scope["state"]["gateway"]
+        principal = meter.principal
+        assert principal is not None  # the gateway middleware authenticated every /v1 request
+        body = await read_body(scope, receive, MAX_BODY_BYTES)
+        data = _json_object(body)
+        model = data.get("model")
+        if not isinstance(model, str) or not model:
+            raise InvalidRequest("You must provide a model parameter.", param="model")
+        if not principal.allows_model(model):
+            raise ModelNotAllowed(model)
+        chain = state.models.passthrough_chain(model)
+        if chain is None:
+            raise NotFound(
+                f"The model '{model}' does not exist or you do not have access to it.",
+                param="model",
+                code="model_not_found",
+            )
+        meter.model = model
+        meter.route = "/v1" + self.path
+        stream = self.meter_name == CHAT and data.get("stream") is True
+        strip_usage = stream and not _asks_usage(data)
+        if strip_usage:
+            data["stream_options"] = {**(data.get("stream_options") or {}), "include_usage": True}
+        estimate = len(body) // 4 + _completion_budget(data)
+        gateway = state.gateway
+        await gateway.reserve(meter.ticket, estimate)
+
+        def body_for(upstream_model: str) -> bytes:
+            if upstream_model == model and not strip_usage:
+                return body  # as the client sent it
+            return orjson.dumps({**data, "model": upstream_model})
+
+        try:
+            opened = await state.passthrough.open(chain, self.path, body_for, stream=stream)
+        except UpstreamUnreachable as failure:
+            await self._finish(state, meter, principal, (estimate, 0))
+            error_class = UpstreamTimeout if failure.timed_out else UpstreamError
+            raise error_class(
+                f"The upstream model server ({failure.message}).", code="upstream_unavailable"
+            ) from None
+        gateway.metrics.upstream_latency.labels(opened.target.upstream.name).observe(opened.waited)
+        try:
+            if opened.status >= 300:
+                await self._finish(state, meter, principal, None)
+                raise _upstream_error(opened)
+            if stream:
+                await self._stream(
+                    opened, receive, send, meter, strip_usage, state, principal, estimate
+                )
+            else:
+                usage = body_usage(opened.body or b"") or (estimate, 0)
+                cost = await self._finish(state, meter, principal, usage)
+                content_type = opened.response.headers.get("content-type", "application/json")
+                headers = [
+                    (b"content-type", content_type.encode("latin-1")),
+                    (b"content-length", str(len(opened.body or b"")).encode()),
+                    (b"x-threadline-cost", format_usd(cost).encode()),
+                ]
+                await send({"type": "http.response.start", "status": 200, "headers": headers})
+                await send({"type": "http.response.body", "body": opened.body or b""})
+        finally:
+            opened.close()
+
+    async def _stream(
+        self,
+        opened: Opened,
+        receive: Receive,
+        send: Send,
+        meter: RequestMeter,
+        strip_usage: bool,
+        state: Any,
+        principal: Principal,
+        estimate: int,
+    ) -> None:
+        sniffer = StreamUsage(strip=strip_usage)
+        await send({"type": "http.response.start", "status": 200, "headers": _SSE_HEADERS})
+        gone: asyncio.Task[Any] | None = None
+        try:
+            async for chunk in opened.chunks():
+                out = sniffer.feed(chunk)
+                if out:
+                    await send({"type": "http.response.body", "body": out, "more_body": True})
+                if gone is None:
+                    # Still going after its first chunk: watch for the client leaving, so a
+                    # long stream is not read to its end for nobody.
+                    gone = asyncio.ensure_future(_disconnected(receive))
+                elif gone.done():
+                    break
+            rest = sniffer.flush()
+            await send({"type": "http.response.body", "body": rest, "more_body": False})
+        except StreamBroken:
+            # The upstream broke mid-stream: the client has the 200 already, so it gets an
+            # in-band error, as OpenAI sends one, then the end.
+            frame = b"data: " + orjson.dumps(_BROKEN) + b"\n\n"
+            with contextlib.suppress(OSError):
+                await send({"type": "http.response.body", "body": frame, "more_body": False})
+        finally:
+            if gone is not None:
+                gone.cancel()
+            await self._finish(state, meter, principal, sniffer.usage or (estimate, 0))
+
+    async def _finish(
+        self, state: Any, meter: RequestMeter, principal: Principal, usage: Usage | None
+    ) -> int:
+        prompt, completion = usage or (0, 0)
+        meter.input_tokens, meter.output_tokens = prompt, completion
+        cost = await state.gateway.finish(
+            principal,
+            meter.ticket,
+            model=meter.model,
+            meter=self.meter_name if usage is not None else None,
+            input_tokens=prompt,
+            output_tokens=completion,
+        )
+        meter.cost_nanos = cost
+        return int(cost)
+
+
+async def _disconnected(receive: Receive) -> None:
+    while (await receive())["type"] != "http.disconnect":
+        pass
+
+
+def _json_object(body: bytes) -> dict[str, Any]:
+    try:
+        data = orjson.loads(body)
+    except orjson.JSONDecodeError as error:
+        raise invalid_json(error) from None
+    if not isinstance(data, dict):
+        raise InvalidRequest("The request body must be a JSON object.")
+    return data
+
+
+def _asks_usage(data: dict[str, Any]) -> bool:
+    options = data.get("stream_options")
+    return isinstance(options, dict) and options.get("include_usage") is True
+
+
+def _completion_budget(data: dict[str, Any]) -> int:
+    for name in ("max_completion_tokens", "max_tokens"):
+        value = data.get(name)
+        if isinstance(value, int) and not isinstance(value, bool) and value > 0:
+            return value
+    return 0
+
+
+def _upstream_error(opened: Opened) -> APIError:
+    upstream = opened.target.upstream
+    status = opened.status
+    if status in (401, 403):
+        return UpstreamError(
+            f"The upstream model server ({upstream.name}) rejected Threadline's API key; check "
+            "the key configured for this provider.",
+            code="upstream_auth_failed",
+        )
+    if 300 <= status < 400:
+        return UpstreamError(
+            f"The upstream model server ({upstream.name}) answered with a redirect, which "
+            "Threadline does not follow; configure the final URL as its base_url."
+        )
+    detail = error_detail(opened.body, upstream.redact) or {
+        "message": f"The upstream model server ({upstream.name}) returned HTTP {status}.",
+        "type": "server_error" if status >= 500 else "invalid_request_error",
+        "param": None,
+        "code": None,
+    }
+    error = APIError(detail["message"], param=detail["param"], code=detail["code"])
+    error.status_code = status
+    error.error_type = detail["type"] or "invalid_request_error"
+    retry = {
+        name: opened.response.headers[name]
+        for name in ("retry-after", "retry-after-ms", "x-should-retry")
+        if name in opened.response.headers
+    }
+    error.headers = retry
+    return error

@@ -1,0 +1,95 @@
+"""Projects' own limits, budgets, allowed models and Assistants pass-through provider.
+
+Every key of a project shares these (the seeds' per-organisation limits); a key's own limits
+apply on top. A change reaches the keys' cached verifications at once in this process (and
+within ``key_cache_seconds`` on other replicas)."""
+
+from dataclasses import dataclass
+from typing import Any
+
+from threadline import clock
+from threadline.errors import InvalidRequest, NotFound
+from threadline.gateway.api_keys import MAX_LIMIT, KeyService
+from threadline.gateway.pricing import format_usd
+from threadline.gateway.principal import BUDGET_PERIODS
+from threadline.storage import key_store
+from threadline.storage.database import Database
+
+_UNSET: Any = object()
+
+
+@dataclass(frozen=True, slots=True)
+class ProjectSettings:
+    """The settings to change; fields left ``_UNSET`` keep their value, None clears one."""
+
+    rpm: Any = _UNSET
+    tpm: Any = _UNSET
+    max_parallel: Any = _UNSET
+    budget_nanos: Any = _UNSET
+    budget_period: Any = _UNSET
+    models: Any = _UNSET
+    assistants_passthrough: Any = _UNSET
+
+    def columns(self) -> dict[str, Any]:
+        values = {
+            name: getattr(self, name)
+            for name in self.__dataclass_fields__
+            if getattr(self, name) is not _UNSET
+        }
+        for param in ("rpm", "tpm", "max_parallel"):
+            limit = values.get(param)
+            if limit is not None and not 1 <= limit <= MAX_LIMIT:
+                raise InvalidRequest(f"'{param}' must be between 1 and {MAX_LIMIT}.", param=param)
+        period = values.get("budget_period")
+        if period is not None and period not in BUDGET_PERIODS:
+            raise InvalidRequest("'budget_period' must be 'day' or 'month'.", param="budget_period")
+        if values.get("budget_nanos") is not None and "budget_period" not in values:
+            values["budget_period"] = "month"
+        return values
+
+
+def project_view(record: dict[str, Any]) -> dict[str, Any]:
+    budget = record.get("budget_nanos")
+    return {
+        "id": record["id"],
+        "object": "project",
+        "name": record["name"],
+        "created_at": record["created_at"],
+        "rpm": record.get("rpm"),
+        "tpm": record.get("tpm"),
+        "max_parallel": record.get("max_parallel"),
+        "budget_usd": format_usd(budget) if budget is not None else None,
+        "budget_period": record.get("budget_period") if budget is not None else None,
+        "models": record.get("models"),
+        "assistants_passthrough": record.get("assistants_passthrough"),
+    }
+
+
+class ProjectService:
+    def __init__(self, database: Database, keys: KeyService, providers: set[str]) -> None:
+        self._db = database
+        self._keys = keys
+        self._providers = providers  # THREADLINE_CONFIG provider names (pass-through targets)
+
+    async def list(self) -> list[dict[str, Any]]:
+        return [project_view(r) for r in await self._db.read(key_store.list_projects)]
+
+    async def get(self, name: str) -> dict[str, Any]:
+        record = await self._db.read(key_store.get_project_by_name, name)
+        if record is None:
+            raise NotFound(f"No project named '{name}'.", param="project")
+        return project_view(record)
+
+    async def update(self, name: str, settings: ProjectSettings) -> dict[str, Any]:
+        values = settings.columns()
+        target = values.get("assistants_passthrough")
+        if target is not None and target not in self._providers:
+            known = ", ".join(sorted(self._providers)) or "none configured"
+            raise InvalidRequest(
+                f"'assistants_passthrough' must name a provider of THREADLINE_CONFIG "
+                f"(known: {known}).",
+                param="assistants_passthrough",
+            )
+        record = await self._db.write(key_store.upsert_project, name, values, clock.now())
+        self._keys.forget()
+        return project_view(record)

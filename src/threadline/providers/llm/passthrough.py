@@ -1,0 +1,254 @@
+"""Raw pass-through to OpenAI-compatible upstreams: a request's bytes out, the response's bytes
+back, with the same retry and fallback rules as the run engine's provider.
+
+The gateway forwards ``/v1/chat/completions`` and ``/v1/embeddings`` (and, in Assistants
+pass-through mode, whole Assistants APIs) without turning them into objects, so this uses
+aiohttp directly: about a fifth of httpx's CPU per request, which is most of the gateway's
+budget. Each configured model is tried in its fallback order; each upstream is retried on
+connection errors, timeouts, 408/409/429/5xx (honouring ``retry-after`` up to
+``max_retry_wait``) — all before any byte reached the client. A stream counts as started only
+once its first chunk arrived, so an upstream that fails before it is retried too. Redirects
+are never followed (they would carry our key elsewhere); the upstream gets the provider's key,
+never the client's."""
+
+import asyncio
+import logging
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import aiohttp
+
+from threadline.providers.llm.openai_compatible import Redactor, UpstreamOptions, _retry_after
+
+log = logging.getLogger("threadline.providers.llm")
+
+Sleep = Callable[[float], Awaitable[None]]
+_RETRY_STATUSES = frozenset({408, 409, 429, 500, 502, 503, 504, 520, 522, 524, 529})
+
+
+@dataclass(frozen=True, slots=True)
+class RawUpstream:
+    """One configured upstream, as the pass-through reaches it."""
+
+    name: str
+    base_url: str  # e.g. http://host:port/v1 — request paths are appended
+    api_key: str | None = field(repr=False)
+    options: UpstreamOptions
+    redact: Redactor = field(repr=False)
+
+    def url(self, path: str) -> str:
+        return self.base_url + path
+
+    def auth_headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.api_key}"} if self.api_key else {}
+
+
+@dataclass(frozen=True, slots=True)
+class Target:
+    upstream: RawUpstream
+    model: str  # the upstream's model id
+
+
+class StreamBroken(Exception):
+    """The upstream's body broke off after it had started."""
+
+
+class UpstreamUnreachable(Exception):
+    """No attempt got an answer (connection errors, timeouts). ``message`` names no secret."""
+
+    def __init__(self, message: str, *, timed_out: bool) -> None:
+        super().__init__(message)
+        self.message = message
+        self.timed_out = timed_out
+
+
+@dataclass(slots=True)
+class Opened:
+    """An upstream's answer. On success the body is still to be read (``first`` is the first
+    chunk of a stream, already read); on a final error it is ``body``."""
+
+    response: aiohttp.ClientResponse
+    target: Target
+    first: bytes = b""
+    body: bytes | None = None
+    waited: float = 0.0  # seconds until the answer (headers, and first chunk of a stream)
+
+    @property
+    def status(self) -> int:
+        return self.response.status
+
+    async def chunks(self) -> AsyncIterator[bytes]:
+        if self.first:
+            yield self.first
+        try:
+            async for chunk in self.response.content.iter_any():
+                yield chunk
+        except (aiohttp.ClientError, TimeoutError, OSError):
+            raise StreamBroken() from None
+
+    def close(self) -> None:
+        self.response.close()
+
+
+class PassthroughClient:
+    """One connection pool for every pass-through upstream (made in the running loop)."""
+
+    def __init__(self, sleep: Sleep = asyncio.sleep) -> None:
+        self._session: aiohttp.ClientSession | None = None
+        self._sleep = sleep
+        self._timeouts: dict[UpstreamOptions, aiohttp.ClientTimeout] = {}
+
+    def _client(self) -> aiohttp.ClientSession:
+        if self._session is None or self._session.closed:
+            self._session = aiohttp.ClientSession(
+                connector=aiohttp.TCPConnector(limit=1000, limit_per_host=0, keepalive_timeout=60),
+                # The bodies are forwarded as they come; usage is read from plain text.
+                auto_decompress=False,
+                skip_auto_headers=("User-Agent",),
+                cookie_jar=aiohttp.DummyCookieJar(),  # an upstream's cookies are not ours
+            )
+        return self._session
+
+    async def aclose(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+
+    async def send(
+        self,
+        method: str,
+        upstream: RawUpstream,
+        path: str,
+        *,
+        body: bytes | AsyncIterator[bytes] | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> aiohttp.ClientResponse:
+        """One request, no retry (Assistants pass-through: requests are not all replayable)."""
+        options = upstream.options
+        timeout = self._timeouts.get(options)
+        if timeout is None:
+            timeout = self._timeouts[options] = aiohttp.ClientTimeout(
+                total=None, sock_connect=options.connect_timeout, sock_read=options.read_timeout
+            )
+        return await self._client().request(
+            method,
+            upstream.url(path),
+            data=body,
+            headers={**(headers or {}), **upstream.auth_headers(), "Accept-Encoding": "identity"},
+            allow_redirects=False,
+            timeout=timeout,
+        )
+
+    async def open(
+        self,
+        chain: list[Target],
+        path: str,
+        body_for: Callable[[str], bytes],
+        *,
+        stream: bool,
+    ) -> Opened:
+        """POST ``body_for(upstream model)`` to each target in turn until one answers (see the
+        module's rules). Returns the success, or the last final answer (a 4xx, or the last
+        retryable failure when every attempt failed); raises ``UpstreamUnreachable`` when none
+        answered at all."""
+        last: Opened | None = None
+        unreachable: UpstreamUnreachable | None = None
+        started = time.perf_counter()
+        for position, target in enumerate(chain):
+            if position:
+                log.warning(
+                    "pass-through: %s failed; falling back to %s",
+                    chain[position - 1].upstream.name,
+                    target.upstream.name,
+                )
+            options = target.upstream.options
+            payload = body_for(target.model)
+            for attempt in range(options.max_retries + 1):
+                wait: float | None = None
+                try:
+                    opened = await self._attempt(target, path, payload, stream)
+                except UpstreamUnreachable as failure:
+                    unreachable = failure
+                else:
+                    opened.waited = time.perf_counter() - started
+                    if opened.status < 300 or opened.status not in _RETRY_STATUSES:
+                        return opened
+                    if last is not None:
+                        last.close()
+                    last = opened
+                    if _quota_exhausted(opened):
+                        break  # retrying cannot help; a fallback may
+                    wait = _retry_after(opened.response.headers)
+                if attempt == options.max_retries:
+                    break
+                if wait is None:
+                    wait = min(options.backoff_base * 2**attempt, options.backoff_cap)
+                elif wait > options.max_retry_wait:
+                    break
+                await self._sleep(wait)
+        if last is not None:
+            return last
+        assert unreachable is not None
+        raise unreachable
+
+    async def _attempt(self, target: Target, path: str, payload: bytes, stream: bool) -> Opened:
+        upstream = target.upstream
+        try:
+            response = await self.send(
+                "POST",
+                upstream,
+                path,
+                body=payload,
+                headers={"Content-Type": "application/json"},
+            )
+        except TimeoutError:
+            raise UpstreamUnreachable(f"{upstream.name} timed out", timed_out=True) from None
+        except (aiohttp.ClientError, OSError):
+            raise UpstreamUnreachable(
+                f"{upstream.name} could not be reached", timed_out=False
+            ) from None
+        opened = Opened(response, target)
+        try:
+            if response.status >= 300 or not stream:
+                opened.body = await response.read()
+            else:
+                opened.first = await response.content.readany()
+                if not opened.first:
+                    raise aiohttp.ClientPayloadError("empty stream")
+        except TimeoutError:
+            response.close()
+            raise UpstreamUnreachable(f"{upstream.name} timed out", timed_out=True) from None
+        except (aiohttp.ClientError, OSError):
+            response.close()
+            what = "dropped the connection"
+            raise UpstreamUnreachable(f"{upstream.name} {what}", timed_out=False) from None
+        return opened
+
+
+def _quota_exhausted(opened: Opened) -> bool:
+    if opened.status != 429:
+        return False
+    if opened.response.headers.get("x-should-retry") == "false":
+        return True
+    return b"insufficient_quota" in (opened.body or b"")
+
+
+def error_detail(body: bytes | None, redact: Callable[[Any], str]) -> dict[str, Any] | None:
+    """An upstream's OpenAI-shaped error, with anything secret-looking taken out; None if the
+    body is not one."""
+    import orjson
+
+    try:
+        data = orjson.loads(body or b"")
+    except orjson.JSONDecodeError:
+        return None
+    error = data.get("error") if isinstance(data, dict) else None
+    if not isinstance(error, dict):
+        return None
+    clean: dict[str, Any] = {}
+    for name in ("message", "type", "param", "code"):
+        value = error.get(name)
+        clean[name] = redact(value, 1000) if isinstance(value, str) else None
+    clean["message"] = clean["message"] or "The upstream returned an error."
+    return clean
