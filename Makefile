@@ -12,7 +12,7 @@ install: $(STAMP) $(NODE_STAMP)
 $(STAMP): pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -e '.[dev]'
+	$(PY) -m pip install -q -e '.[dev,sandbox]'
 	touch $(STAMP)
 
 # The official Node SDK for tests/api/test_node_sdk.py, exactly as locked. Without npm the Python

@@ -9,11 +9,13 @@ from threadline.engine.worker import Worker
 from threadline.gateway.api_keys import KeyService
 from threadline.providers.llm.openai_compatible import UpstreamOptions
 from threadline.providers.llm.registry import ModelRegistry
+from threadline.providers.sandbox import SandboxConfig, SandboxSessions
 from threadline.services.assistants import AssistantService
 from threadline.services.messages import MessageService
 from threadline.services.run_steps import StepService
 from threadline.services.runs import RunService
 from threadline.services.threads import ThreadService
+from threadline.services.tool_gate import ToolGate
 from threadline.settings import Settings
 from threadline.storage.database import Database
 
@@ -31,6 +33,7 @@ class AppState:
     messages: MessageService
     runs: RunService
     steps: StepService
+    sandbox: SandboxSessions  # code_interpreter's Python sessions (probed in start())
 
     @classmethod
     def build(cls, settings: Settings) -> "AppState":
@@ -53,6 +56,8 @@ class AppState:
             lease_seconds=settings.run_lease_seconds,
             shutdown_grace_seconds=settings.shutdown_grace_seconds,
         )
+        sandbox = SandboxSessions(SandboxConfig.from_settings(settings))
+        tools = ToolGate(lambda: None if sandbox.availability.ok else sandbox.availability.reason)
         return cls(
             settings=settings,
             database=database,
@@ -60,18 +65,21 @@ class AppState:
             bus=bus,
             worker=worker,
             keys=KeyService(database, cache_seconds=settings.key_cache_seconds),
-            assistants=AssistantService(database),
+            assistants=AssistantService(database, tools),
             threads=ThreadService(database),
             messages=MessageService(database),
-            runs=RunService(database, worker, expiry_seconds=settings.run_expiry_seconds),
+            runs=RunService(database, worker, tools, expiry_seconds=settings.run_expiry_seconds),
             steps=StepService(database),
+            sandbox=sandbox,
         )
 
     async def start(self) -> None:
         warm_tokenizer()
+        await self.sandbox.start()
         self.worker.start()
 
     async def close(self) -> None:
         await self.worker.stop()
+        await self.sandbox.aclose()
         await self.models.aclose()
         await self.database.dispose()

