@@ -36,6 +36,7 @@ class Limits:
     cpus: float = 1.0  # share of CPU time per second (cpu cgroup), 0 = unbounded
     lifetime_seconds: float = 4 * 3600.0  # a session is replaced after this long
     open_files: int = 256  # RLIMIT_NOFILE
+    nice: int = 10  # under contention, the server's requests come first
 
     @property
     def jail_memory_bytes(self) -> int:

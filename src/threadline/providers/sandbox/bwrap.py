@@ -78,6 +78,7 @@ class BwrapBackend:
                 (resource.RLIMIT_CORE, 0),
             ):
                 resource.setrlimit(which, (value, value))
+            os.setpriority(os.PRIO_PROCESS, 0, limits.nice)
             if uid is not None:
                 os.setgroups([])
                 os.setresgid(uid, uid, uid)

@@ -81,6 +81,7 @@ class NsjailBackend:
             "--rlimit_nofile", str(limits.open_files),
             "--rlimit_nproc", str(limits.max_processes),
             "--rlimit_core", "0",
+            "--nice_level", str(limits.nice),
         ]  # fmt: skip
         for mount in spec.mounts:
             if mount.link_to is not None:

@@ -35,6 +35,7 @@ class PythonRuntime:
         return {
             "PATH": f"{os.path.dirname(self.executable)}:/usr/bin:/bin",
             "HOME": "/tmp",
+            "PWD": "/mnt/data",  # the working directory (bubblewrap sets it anyway)
             "TMPDIR": "/tmp",
             "LANG": "C.UTF-8",
             "LC_ALL": "C.UTF-8",

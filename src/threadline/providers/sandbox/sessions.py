@@ -205,8 +205,10 @@ def _isolation_problems(report: dict[str, object], expected_env: set[str]) -> li
     problems = []
     if report.get("uid") == 0:
         problems.append("code running as root")
-    if set(report.get("env") or []) - expected_env:  # type: ignore[arg-type]
-        problems.append("server environment variables inside")
+    unexpected = set(report.get("env") or []) - expected_env  # type: ignore[arg-type]
+    if unexpected:
+        names = ", ".join(sorted(unexpected))
+        problems.append(f"unexpected environment variables inside ({names})")
     namespaces = report.get("ns") or {}
     for name in _NAMESPACES:
         if namespaces.get(name) == os.stat(f"/proc/self/ns/{name}").st_ino:  # type: ignore[union-attr]

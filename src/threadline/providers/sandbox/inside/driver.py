@@ -15,6 +15,7 @@ import contextlib
 import io
 import json
 import linecache
+import math
 import os
 import resource
 import signal
@@ -155,8 +156,9 @@ class Driver:
         try:
             tree = ast.parse(code, filename, "exec")
             last = None
-            if tree.body and isinstance(tree.body[-1], ast.Expr):
-                # As in a notebook, the value of a final expression is shown.
+            if tree.body and isinstance(tree.body[-1], ast.Expr) and not _ends_quietly(code):
+                # As in a notebook, the value of a final expression is shown (unless the cell
+                # ends with a semicolon).
                 last = ast.Expression(tree.body.pop().value)
             exec(compile(tree, filename, "exec"), namespace)
             if last is not None:
@@ -177,7 +179,7 @@ class Driver:
         soft = hard
         if seconds is not None:
             usage = resource.getrusage(resource.RUSAGE_SELF)
-            soft = int(usage.ru_utime + usage.ru_stime) + seconds + 1
+            soft = math.ceil(usage.ru_utime + usage.ru_stime) + seconds
             if hard != resource.RLIM_INFINITY:
                 soft = min(soft, hard)
         resource.setrlimit(resource.RLIMIT_CPU, (soft, hard))
@@ -241,6 +243,11 @@ class Driver:
                 error = f"{type(failure).__name__}: {failure.strerror}"
         self.known = snapshot()  # an input is not an output
         self.channel.write_json({"op": "stored", "error": error})
+
+
+def _ends_quietly(code: str) -> bool:
+    lines = [line.split("#", 1)[0].rstrip() for line in code.rstrip().splitlines()]
+    return bool(lines) and lines[-1].endswith(";")
 
 
 def _describe(error: BaseException) -> tuple[str, str]:
