@@ -183,7 +183,7 @@ except OSError as e:
 for name in os.listdir('/mnt/data'):
     os.remove('/mnt/data/' + name)
 try:
-    for i in range(100000):
+    for i in range(20000):
         open(f'/mnt/data/tiny{i}', 'w').close()
 except OSError as e:
     out['inodes'] = (errno.errorcode[e.errno], i)

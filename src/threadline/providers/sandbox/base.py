@@ -40,8 +40,9 @@ class Limits:
 
     @property
     def jail_memory_bytes(self) -> int:
-        """The cgroup bound: process memory plus both tmpfs, whose pages are charged to it."""
-        return self.memory_bytes + self.data_bytes + self.tmp_bytes
+        """The cgroup bound: process memory plus the tmpfs mounts (/mnt/data, /tmp, /dev/shm),
+        whose pages are charged to it."""
+        return self.memory_bytes + self.data_bytes + 2 * self.tmp_bytes
 
 
 @dataclass(frozen=True)

@@ -15,14 +15,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from threadline.providers.sandbox.base import (
-    JailSpec,
     Limits,
     SandboxBackend,
     SandboxError,
 )
 from threadline.providers.sandbox.files import Workspace, safe_filename
 from threadline.providers.sandbox.results import ExecutionResult
-from threadline.providers.sandbox.runtime import DRIVER_SOURCE, PythonRuntime
+from threadline.providers.sandbox.runtime import PythonRuntime
 from threadline.providers.sandbox.session import Session
 
 logger = logging.getLogger("threadline.sandbox")
@@ -146,19 +145,12 @@ class SessionPool:
         if entry.session is not None:
             self._discard(entry, lost=True)
         slot = await self._take_slot()
-        spec = JailSpec(
-            mounts=self.runtime.mounts,
-            driver_dir=DRIVER_SOURCE,
-            argv=self.runtime.argv(),
-            env=self.runtime.environment(),
-            limits=self.limits,
-            slot=slot,
-        )
+        spec = self.runtime.jail_spec(self.limits, slot)
         session = Session(self.backend, spec, self._workspace.session_dir())
         try:
             await session.start()
         except BaseException:
-            self._release(session)
+            self._stop_in_background(session)
             raise
         entry.session = session
         for name, source in list(entry.inputs.items()):
@@ -199,9 +191,12 @@ class SessionPool:
         session, entry.session = entry.session, None
         entry.lost = entry.lost or lost
         if session is not None:
-            task = asyncio.create_task(self._stop(session))
-            self._stopping.add(task)
-            task.add_done_callback(self._stopping.discard)
+            self._stop_in_background(session)
+
+    def _stop_in_background(self, session: Session) -> None:
+        task = asyncio.create_task(self._stop(session))
+        self._stopping.add(task)
+        task.add_done_callback(self._stopping.discard)
 
     async def _stop(self, session: Session) -> None:
         try:

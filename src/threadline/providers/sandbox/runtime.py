@@ -10,7 +10,13 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from threadline.providers.sandbox.base import DRIVER_DIR, Mount, SandboxUnavailable
+from threadline.providers.sandbox.base import (
+    DRIVER_DIR,
+    JailSpec,
+    Limits,
+    Mount,
+    SandboxUnavailable,
+)
 
 # Where the dynamic loader and the libraries of CPython's and the wheels' extension modules live.
 _LIBRARY_DIRS = ("/lib", "/lib32", "/lib64", "/libx32", "/usr/lib", "/usr/lib32", "/usr/lib64")
@@ -29,6 +35,16 @@ class PythonRuntime:
         # -I: no PYTHON* variables, no user site, no script directory on sys.path; -B: the
         # runtime is read-only, so no bytecode is written.
         return [self.executable, "-I", "-B", f"{DRIVER_DIR}/driver.py"]
+
+    def jail_spec(self, limits: Limits, slot: int) -> JailSpec:
+        return JailSpec(
+            mounts=self.mounts,
+            driver_dir=DRIVER_SOURCE,
+            argv=self.argv(),
+            env=self.environment(),
+            limits=limits,
+            slot=slot,
+        )
 
     def environment(self) -> dict[str, str]:
         """The jail's entire environment: nothing of the server's."""

@@ -8,6 +8,7 @@ import asyncio
 import collections
 import contextlib
 import os
+import shutil
 import time
 from pathlib import Path
 
@@ -20,6 +21,7 @@ from threadline.providers.sandbox.results import ExecutionResult, OutputFile
 START_TIMEOUT = 20.0
 TRANSFER_TIMEOUT = 60.0  # images and files after the result, and uploads
 MAX_IMAGE_BYTES = 16 << 20
+MAX_CODE_CHARS = 1 << 20
 
 
 class Session:
@@ -57,6 +59,9 @@ class Session:
             ready = await asyncio.wait_for(self._channel.read_json(1 << 16), START_TIMEOUT)
         except (TimeoutError, ProtocolViolation):
             ready = None
+        except BaseException:
+            self.kill_now()
+            raise
         if ready is None or ready.get("op") != "ready":
             await self.stop()
             raise SandboxError(f"The sandbox did not start: {self.diagnostics() or 'no output'}")
@@ -87,9 +92,15 @@ class Session:
 
     async def execute(self, code: str) -> ExecutionResult:
         assert self._channel is not None
+        if len(code) > MAX_CODE_CHARS:
+            return ExecutionResult(
+                logs="", error=f"The code is longer than {MAX_CODE_CHARS} characters."
+            )
         self.last_used = time.monotonic()
         self._calls += 1
         limits = self.limits
+        for previous in self.workdir.iterdir():  # the last call's files are the caller's now
+            shutil.rmtree(previous, ignore_errors=True)
         outputs = self.workdir / f"call-{self._calls}"
         request = {
             "op": "exec",
@@ -102,9 +113,20 @@ class Session:
             "max_file_bytes": limits.data_bytes,
         }
         try:
-            await self._channel.write_json(request)
-            async with asyncio.timeout(limits.wall_seconds):
-                header = await self._channel.read_json(limits.output_bytes * 8 + (1 << 20))
+            try:
+                async with asyncio.timeout(limits.wall_seconds):
+                    await self._channel.write_json(request)
+                    header = await self._channel.read_json(limits.output_bytes * 8 + (1 << 20))
+            except TimeoutError:
+                await self.stop()
+                seconds = f"{limits.wall_seconds:g}"
+                return ExecutionResult(
+                    logs="",
+                    error=f"Execution timed out after {seconds} seconds; the Python session was "
+                    "stopped, so its variables and the files it wrote are gone.",
+                    timed_out=True,
+                    session_ended=True,
+                )
             if header is None:
                 return await self._lost("The Python session ended unexpectedly")
             if header.get("op") != "result":
@@ -112,15 +134,7 @@ class Session:
             async with asyncio.timeout(TRANSFER_TIMEOUT):
                 return await self._receive(header, outputs)
         except TimeoutError:
-            await self.stop()
-            seconds = f"{limits.wall_seconds:g}"
-            return ExecutionResult(
-                logs="",
-                error=f"Execution timed out after {seconds} seconds; the Python session was "
-                "stopped, so its variables and the files it wrote are gone.",
-                timed_out=True,
-                session_ended=True,
-            )
+            return await self._lost("The Python session stopped sending its outputs")
         except (ConnectionError, ProtocolViolation) as error:
             return await self._lost(f"The Python session broke down ({error})")
         except asyncio.CancelledError:
@@ -147,25 +161,29 @@ class Session:
         files = []
         if file_count:
             outputs.mkdir(mode=0o700, exist_ok=True)
+        budget = self.limits.data_bytes  # all files of a call together: what /mnt/data holds
         for index in range(file_count):
-            collected = await self._receive_file(outputs / str(index))
+            collected = await self._receive_file(outputs / str(index), budget)
             if collected is not None:
                 files.append(collected)
+                budget -= collected.size
         return ExecutionResult(logs=logs, images=images, files=files, error=error)
 
-    async def _receive_file(self, target: Path) -> OutputFile | None:
+    async def _receive_file(self, target: Path, budget: int) -> OutputFile | None:
         assert self._channel is not None
         header = await self._channel.read_json(1 << 16)
         if header is None:
             raise ConnectionError("the session ended while sending a file")
+        if header.get("op") != "file":
+            raise ProtocolViolation("expected a file")
         name = safe_relative_path(expect(header, "name", str))
         fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
         size = 0
         try:
             while chunk := await self._channel.read(CHUNK):
                 size += len(chunk)
-                if size > self.limits.data_bytes:
-                    raise ProtocolViolation("a file larger than /mnt/data")
+                if size > budget:
+                    raise ProtocolViolation("files larger than /mnt/data")
                 os.write(fd, chunk)
         finally:
             os.close(fd)

@@ -13,7 +13,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
 from threadline.providers.sandbox.base import (
-    JailSpec,
     Limits,
     SandboxBackend,
     SandboxError,
@@ -24,7 +23,7 @@ from threadline.providers.sandbox.files import Workspace
 from threadline.providers.sandbox.manager import SessionPool
 from threadline.providers.sandbox.nsjail import NsjailBackend
 from threadline.providers.sandbox.results import ExecutionResult
-from threadline.providers.sandbox.runtime import DRIVER_SOURCE, PythonRuntime, discover
+from threadline.providers.sandbox.runtime import PythonRuntime, discover
 from threadline.providers.sandbox.session import Session
 
 if TYPE_CHECKING:
@@ -131,10 +130,7 @@ class SandboxSessions:
         """Runs a probe in a throwaway session; raises SandboxUnavailable unless it proves
         the jail is one."""
         began = time.monotonic()
-        limits = self.config.limits
-        spec = JailSpec(
-            runtime.mounts, DRIVER_SOURCE, runtime.argv(), runtime.environment(), limits, slot=0
-        )
+        spec = runtime.jail_spec(self.config.limits, slot=0)
         session = Session(backend, spec, self._workspace.session_dir())
         await session.start()
         try:
