@@ -168,6 +168,7 @@ class Driver:
                     print(repr(value))
             return None
         except BaseException as error:  # the user's error, reported, never fatal here
+            self.in_cell = False  # a late SIGXCPU must not interrupt the report itself
             return _describe(error)
         finally:
             self.in_cell = False
