@@ -38,7 +38,7 @@ class BwrapBackend:
         try:
             os.close(bpf_program_fd())
         except Exception as error:  # libseccomp missing or unusable: no filter, no bwrap
-            raise SandboxUnavailable(f"bwrap: seccomp filter unavailable ({error})") from None
+            raise SandboxUnavailable(f"no seccomp filter ({error})") from None
         self._binary = binary
 
     def describe(self) -> str:

@@ -7,6 +7,7 @@ if none does, code_interpreter is unavailable, said once in the log, and every c
 import json
 import logging
 import os
+import shutil
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -93,7 +94,12 @@ class SandboxSessions:
             self.availability = Availability(False, "it is disabled (THREADLINE_SANDBOX=none)")
             logger.warning("code_interpreter is disabled: THREADLINE_SANDBOX=none")
             return self.availability
-        self._workspace.open()
+        try:
+            self._workspace.open()
+        except OSError as error:
+            self.availability = Availability(False, f"no sandbox directory ({error})")
+            logger.error("code_interpreter is unavailable: %s", self.availability.reason)
+            return self.availability
         failures = []
         for backend in self._candidates():
             try:
@@ -113,6 +119,8 @@ class SandboxSessions:
             )
             self._pool.start_sweeper()
             self.availability = Availability(True, backend=backend.name)
+            if failures:
+                logger.warning("code_interpreter: %s; using %s", "; ".join(failures), backend.name)
             logger.info("code_interpreter sandbox: %s, probe %.2f s", backend.describe(), seconds)
             return self.availability
         reason = "no working sandbox (" + "; ".join(failures) + ")"
@@ -137,6 +145,7 @@ class SandboxSessions:
             result = await session.execute(_probe_code(self.config.data_dir))
         finally:
             await session.stop()
+            shutil.rmtree(session.workdir, ignore_errors=True)
         try:
             report = json.loads(result.logs)
         except ValueError:
