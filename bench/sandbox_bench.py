@@ -15,6 +15,8 @@ Scenarios (issue 5's targets):
 
 Run:  .venv/bin/python bench/sandbox_bench.py [--scenario all|warm|cold|concurrent|memory]
           [--backend auto|nsjail|bwrap] [--seconds 5] [--sessions 1,2,4,8,16] [--nice 10]
+          [--python PATH]   (bwrap as root: a Python outside /root, e.g. /usr/bin/python3,
+                             with --scenario warm or cold: it has no numpy)
 
 The machine is shared: the load average is printed first; prefer the CPU figures.
 """
@@ -176,12 +178,14 @@ async def main() -> None:
     parser.add_argument("--seconds", type=float, default=5.0)
     parser.add_argument("--sessions", default="1,2,4,8,16")
     parser.add_argument("--nice", type=int, default=Limits().nice)
+    parser.add_argument("--python", default=None, help="the sandbox's interpreter")
     args = parser.parse_args()
     print(f"load average: {os.getloadavg()}, cores: {os.cpu_count()}")
     with tempfile.TemporaryDirectory() as data_dir:
         config = SandboxConfig(
             data_dir=Path(data_dir),
             backend=args.backend,
+            python=args.python,
             limits=replace(Limits(), nice=args.nice),
             max_sessions=32,
         )
