@@ -48,6 +48,8 @@ class Session:
         launch = self.backend.launch(self.spec)
         try:
             self._process = await spawn(launch)
+        except OSError as error:
+            raise SandboxError(f"The sandbox did not start: {error}") from None
         finally:
             for cleanup in launch.cleanup:
                 cleanup()
