@@ -158,9 +158,9 @@ except OSError as e:
 def test_memory_bomb_is_a_memory_error(jail: Sandbox) -> None:
     result = jail.execute("memory", "hog = bytearray(4 << 30)")
     assert result.error is not None and result.error.startswith("MemoryError")
-    # Address space, not touched pages: quick even on a busy machine (the jail-wide bound on
-    # resident memory has its own test).
-    grow = "chunks = []\nwhile True:\n    chunks.append(bytearray(64 << 20))"
+    # Growing in steps of address space (calloc'd, so quick even on a busy machine; the
+    # jail-wide bound on resident memory across processes has its own test).
+    grow = "chunks = []\nwhile True:\n    chunks.append(bytes(64 << 20))"
     result = jail.execute("memory", grow)
     assert result.error is not None and result.error.startswith("MemoryError")
     assert jail.execute("memory", "del chunks\nprint('ok')").logs == "ok\n"
