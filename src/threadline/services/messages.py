@@ -23,10 +23,13 @@ def content_parts(content: Any) -> list[dict[str, Any]]:
     for part in content:
         if part.type == "text":
             parts.append({"type": "text", "text": {"value": part.text, "annotations": []}})
+        # A detail not given is left out: the spec's detail is an enum, never null.
         elif part.type == "image_file":
-            parts.append({"type": "image_file", "image_file": part.image_file.model_dump()})
+            image_file = part.image_file.model_dump(exclude_none=True)
+            parts.append({"type": "image_file", "image_file": image_file})
         else:
-            parts.append({"type": "image_url", "image_url": part.image_url.model_dump()})
+            image_url = part.image_url.model_dump(exclude_none=True)
+            parts.append({"type": "image_url", "image_url": image_url})
     return parts
 
 

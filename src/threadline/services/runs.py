@@ -15,6 +15,7 @@ from threadline.schemas.run_objects import Run, RunStep, StreamEvent, run, run_s
 from threadline.schemas.runs import CreateRun, CreateThreadAndRun, ModifyRun, SubmitToolOutputs
 from threadline.services.messages import message_record
 from threadline.services.run_snapshot import Creator, run_record
+from threadline.services.tool_gate import ToolGate
 from threadline.services.tool_resources import check_tool_resources
 from threadline.storage.database import Connection, Database
 from threadline.storage.pagination import PageRequest
@@ -51,9 +52,16 @@ class Scheduler(Protocol):
 
 
 class RunService:
-    def __init__(self, database: Database, scheduler: Scheduler, expiry_seconds: int = 600) -> None:
+    def __init__(
+        self,
+        database: Database,
+        scheduler: Scheduler,
+        tools: ToolGate,
+        expiry_seconds: int = 600,
+    ) -> None:
         self._db = database
         self._scheduler = scheduler
+        self._tools = tools
         self._expiry_seconds = expiry_seconds
 
     def _wake(self) -> None:
@@ -67,6 +75,7 @@ class RunService:
         run_id: str,
         creator: Creator | None = None,
     ) -> Run:
+        self._tools.check(request.tools)
         now = clock.now()
         messages = [
             message_record(project_id, thread_id, message, now)
@@ -81,6 +90,7 @@ class RunService:
             now,
             self._expiry_seconds,
             messages,
+            self._tools,
             creator,
         )
         self._wake()
@@ -94,6 +104,7 @@ class RunService:
         creator: Creator | None = None,
     ) -> tuple[Thread, Run]:
         thread_request = request.thread
+        self._tools.check(request.tools)
         check_tool_resources(request.tool_resources)
         if thread_request is not None:
             check_tool_resources(thread_request.tool_resources)
@@ -120,6 +131,7 @@ class RunService:
             run_id,
             now,
             self._expiry_seconds,
+            self._tools,
             creator,
         )
         self._wake()
@@ -197,11 +209,13 @@ def _create_run(
     now: int,
     expiry_seconds: int,
     messages: list[dict[str, Any]],
+    tools: ToolGate,
     creator: Creator | None = None,
 ) -> dict[str, Any]:
     record = run_record(
         connection, project_id, thread_id, request, run_id, now, expiry_seconds, creator
     )
+    tools.check(record["tools"], param="assistant_id")  # the assistant's tools, when not overridden
     if not take_thread(connection, project_id, thread_id, run_id):
         thread = _threads.get(connection, project_id, thread_id)
         if thread is None:
@@ -223,12 +237,14 @@ def _create_thread_and_run(
     run_id: str,
     now: int,
     expiry_seconds: int,
+    tools: ToolGate,
     creator: Creator | None = None,
 ) -> dict[str, Any]:
     thread_id = thread_record["id"]
     record = run_record(
         connection, project_id, thread_id, request, run_id, now, expiry_seconds, creator
     )
+    tools.check(record["tools"], param="assistant_id")  # the assistant's tools, when not overridden
     _threads.insert(connection, {**thread_record, "active_run_id": run_id})
     _messages.insert_many(connection, messages)
     _runs.insert(connection, record)
