@@ -101,7 +101,8 @@ def test_code_runs_in_the_threads_session_and_its_products_reach_the_reply(
         thread_id=thread.id, assistant_id=assistant.id, poll_interval_ms=20
     )
     assert run.status == "completed", run.last_error
-    assert runner.calls[-1] == (thread.id, CODE, ["data.csv"])
+    session_key, code, files = runner.calls[-1]
+    assert session_key.endswith(f":{thread.id}") and (code, files) == (CODE, ["data.csv"])
     assert [name for _, name, _ in saved.outputs[-2:]] == ["image.png", "out.csv"]
 
     read_back = upstream.requests[1]["messages"][-1]["content"]

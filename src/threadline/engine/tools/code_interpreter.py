@@ -28,11 +28,12 @@ _FILES_KEY = "_files"
 _SANDBOX_LINK = re.compile(r"sandbox:(/mnt/data/[^\s)\]\"'>]+)")
 
 _DESCRIPTION = (
-    "Run Python code in a stateful sandboxed session (like a Jupyter notebook: variables persist "
-    "between calls). The user's files are in /mnt/data. Print what you need to see. Figures "
-    "shown with matplotlib's plt.show() are displayed to the user; files saved to /mnt/data are "
-    "given to the user — link them as sandbox:/mnt/data/<name>. There is no internet access. "
-    "numpy, pandas and matplotlib are installed."
+    "Run Python code in a stateful sandboxed session (like a Jupyter notebook: variables "
+    "persist between calls). The user's files are in /mnt/data (list it to see them). Print "
+    "what you need to see. Figures shown with matplotlib's plt.show() are displayed to the "
+    "user; files saved to /mnt/data are given to the user: link them as "
+    "sandbox:/mnt/data/<name>. There is no internet access. numpy, pandas and matplotlib are "
+    "installed."
 )
 _PARAMETERS = {
     "type": "object",
@@ -126,7 +127,9 @@ class CodeInterpreterTool:
         code = _code(call.arguments)
         run = context.run
         files = await self._files_of(run)
-        result = await self._runner.run(run["thread_id"], code, files)
+        # One session per thread; the project in the key keeps tenants apart even so.
+        session_key = f"{run['project_id']}:{run['thread_id']}"
+        result = await self._runner.run(session_key, code, files)
         outputs: list[dict[str, Any]] = []
         if result.logs:
             outputs.append({"type": "logs", "logs": result.logs})
