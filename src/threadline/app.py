@@ -8,7 +8,17 @@ from contextlib import asynccontextmanager
 from fastapi import APIRouter, FastAPI
 
 from threadline import __version__
-from threadline.api import admin, assistants, health, messages, runs, threads
+from threadline.api import (
+    admin,
+    assistants,
+    files,
+    health,
+    messages,
+    runs,
+    threads,
+    vector_store_files,
+    vector_stores,
+)
 from threadline.api.errors import install_error_handlers
 from threadline.api.middleware import RejectNullBytesInUrl, RequestIdMiddleware
 from threadline.app_state import AppState
@@ -66,7 +76,7 @@ def create_app(settings: Settings, *, migrate: bool = True) -> FastAPI:
 
     v1 = APIRouter(prefix="/v1")
     # runs first: its POST /threads/runs must win over threads' POST /threads/{thread_id}.
-    for module in (runs, assistants, threads, messages):
+    for module in (runs, assistants, threads, messages, files, vector_stores, vector_store_files):
         v1.include_router(module.router)
     app.include_router(v1)
     app.include_router(admin.router)

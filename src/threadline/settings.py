@@ -52,6 +52,16 @@ class Settings(BaseSettings):
     # On SIGTERM, how long running runs may take to finish before they are ended as failed.
     shutdown_grace_seconds: float = 20.0
 
+    # Files and vector stores. Largest upload (OpenAI's limit is 512 MB a file).
+    max_upload_bytes: int = 512 * 1024 * 1024
+    # Vector-store files this server parses and indexes at once (0: this replica ingests none).
+    ingestion_concurrency: int = Field(default=2, ge=0)
+    # How long a server's claim on a file being ingested lasts without renewal: after a crash,
+    # another server (or this one, restarted) takes the file up again within about this long.
+    ingestion_lease_seconds: float = 60.0
+    # How often expired files and vector stores are swept.
+    sweep_interval_seconds: float = 60.0
+
     @field_validator(
         "master_key", "upstream_api_key", "upstream_base_url", "database_url", mode="before"
     )

@@ -5,11 +5,21 @@ from typing import Any
 from threadline import clock, ids
 from threadline.errors import NotFound
 from threadline.schemas import objects
-from threadline.schemas.common import dump_response_format, dump_tool_resources, dump_tools
+from threadline.schemas.common import (
+    ToolResources,
+    dump_response_format,
+    dump_tool_resources,
+    dump_tools,
+)
 from threadline.schemas.objects import Assistant, AssistantDeleted, ListPage
 from threadline.schemas.requests import CreateAssistant, ModifyAssistant
-from threadline.services.tool_resources import check_tool_resources
-from threadline.storage.database import Database
+from threadline.services.store_membership import IngestionQueue
+from threadline.services.tool_resources import (
+    check_tool_resources,
+    references_anything,
+    resolve_tool_resources,
+)
+from threadline.storage.database import Connection, Database
 from threadline.storage.pagination import PageRequest
 from threadline.storage.repositories import AssistantRepository
 
@@ -17,8 +27,9 @@ _assistants = AssistantRepository()
 
 
 class AssistantService:
-    def __init__(self, database: Database) -> None:
+    def __init__(self, database: Database, ingestion: IngestionQueue) -> None:
         self._db = database
+        self._ingestion = ingestion
 
     async def create(self, project_id: str, request: CreateAssistant) -> Assistant:
         check_tool_resources(request.tool_resources)
@@ -38,6 +49,10 @@ class AssistantService:
             "response_format": dump_response_format(request.response_format),
             "reasoning_effort": request.reasoning_effort,
         }
+        if references_anything(request.tool_resources):
+            created = await self._db.write(_insert_resolved, record, request.tool_resources)
+            self._ingestion.wake()  # a vector_stores helper may have queued files
+            return created
         # Built before the write: a record the response type rejects is never stored.
         created = objects.assistant(record)
         await self._db.write(_assistants.insert, record)
@@ -58,9 +73,10 @@ class AssistantService:
     ) -> Assistant:
         check_tool_resources(request.tool_resources)
         changes = _assistant_changes(request)
-        record = await self._db.write(_assistants.modify, project_id, assistant_id, changes)
-        if record is None:
-            raise NotFound.object("assistant", assistant_id)
+        resources = request.tool_resources if references_anything(request.tool_resources) else None
+        record = await self._db.write(_modify, project_id, assistant_id, changes, resources)
+        if resources is not None:
+            self._ingestion.wake()
         return objects.assistant(record)
 
     async def delete(self, project_id: str, assistant_id: str) -> AssistantDeleted:
@@ -68,6 +84,36 @@ class AssistantService:
         if not deleted:
             raise NotFound.object("assistant", assistant_id)
         return objects.assistant_deleted(assistant_id)
+
+
+def _insert_resolved(
+    connection: Connection, record: dict[str, Any], resources: ToolResources
+) -> Assistant:
+    record["tool_resources"] = resolve_tool_resources(
+        connection, record["project_id"], resources, record["created_at"]
+    )
+    created = objects.assistant(record)
+    _assistants.insert(connection, record)
+    return created
+
+
+def _modify(
+    connection: Connection,
+    project_id: str,
+    assistant_id: str,
+    changes: dict[str, Any],
+    resources: ToolResources | None,
+) -> dict[str, Any]:
+    if resources is not None:
+        if not _assistants.exists(connection, project_id, assistant_id):
+            raise NotFound.object("assistant", assistant_id)
+        changes["tool_resources"] = resolve_tool_resources(
+            connection, project_id, resources, clock.now()
+        )
+    record = _assistants.modify(connection, project_id, assistant_id, changes)
+    if record is None:
+        raise NotFound.object("assistant", assistant_id)
+    return record
 
 
 def _assistant_changes(request: ModifyAssistant) -> dict[str, Any]:

@@ -9,13 +9,15 @@ from threadline import clock, ids
 from threadline.engine.run_state import Ending, end_run
 from threadline.errors import InvalidRequest, NotFound
 from threadline.schemas import objects
-from threadline.schemas.common import dump_tool_resources
+from threadline.schemas.common import ToolResources, dump_tool_resources
 from threadline.schemas.objects import ListPage, Thread
 from threadline.schemas.run_objects import Run, RunStep, StreamEvent, run, run_step
 from threadline.schemas.runs import CreateRun, CreateThreadAndRun, ModifyRun, SubmitToolOutputs
+from threadline.services.attachments import attach, check_attachments, has_attachments
 from threadline.services.messages import message_record
 from threadline.services.run_snapshot import run_record
-from threadline.services.tool_resources import check_tool_resources
+from threadline.services.store_membership import IngestionQueue
+from threadline.services.tool_resources import check_tool_resources, resolve_tool_resources
 from threadline.storage.database import Connection, Database
 from threadline.storage.pagination import PageRequest
 from threadline.storage.repositories import (
@@ -51,10 +53,17 @@ class Scheduler(Protocol):
 
 
 class RunService:
-    def __init__(self, database: Database, scheduler: Scheduler, expiry_seconds: int = 600) -> None:
+    def __init__(
+        self,
+        database: Database,
+        scheduler: Scheduler,
+        expiry_seconds: int = 600,
+        ingestion: IngestionQueue | None = None,
+    ) -> None:
         self._db = database
         self._scheduler = scheduler
         self._expiry_seconds = expiry_seconds
+        self._ingestion = ingestion
 
     def _wake(self) -> None:
         self._scheduler.wake()
@@ -69,6 +78,7 @@ class RunService:
             _create_run, project_id, thread_id, request, run_id, now, self._expiry_seconds, messages
         )
         self._wake()
+        self._wake_ingestion(messages)
         return run(record)
 
     async def create_thread_and_run(
@@ -92,7 +102,8 @@ class RunService:
             message_record(project_id, thread_record["id"], message, now)
             for message in (thread_request.messages if thread_request else [])
         ]
-        record = await self._db.write(
+        param = "tool_resources" if request.tool_resources else "thread.tool_resources"
+        thread_record, record = await self._db.write(
             _create_thread_and_run,
             project_id,
             thread_record,
@@ -101,9 +112,18 @@ class RunService:
             run_id,
             now,
             self._expiry_seconds,
+            resources,
+            param,
         )
         self._wake()
+        self._wake_ingestion(messages, resources)
         return objects.thread(thread_record), run(record)
+
+    def _wake_ingestion(
+        self, messages: list[dict[str, Any]], resources: ToolResources | None = None
+    ) -> None:
+        if self._ingestion is not None and (has_attachments(messages) or resources is not None):
+            self._ingestion.wake()
 
     async def retrieve(self, project_id: str, thread_id: str, run_id: str) -> Run:
         record = await self._db.read(_runs.get_in_thread, project_id, thread_id, run_id)
@@ -187,8 +207,25 @@ def _create_run(
             f"Thread {thread_id} already has an active run {thread['active_run_id']}."
         )
     _messages.insert_many(connection, messages)
+    _attach(connection, project_id, thread_id, messages, now, "additional_messages[{index}].")
     _runs.insert(connection, record)
     return record
+
+
+def _attach(
+    connection: Connection,
+    project_id: str,
+    thread_id: str,
+    messages: list[dict[str, Any]],
+    now: int,
+    param: str,
+) -> dict[str, Any] | None:
+    """The messages' attachments checked, and those for file_search put in the thread's store;
+    the thread's new ``tool_resources`` when that created the store."""
+    if not has_attachments(messages):
+        return None
+    check_attachments(connection, project_id, messages, now, param=param)
+    return attach(connection, project_id, thread_id, messages, now)
 
 
 def _create_thread_and_run(
@@ -200,13 +237,20 @@ def _create_thread_and_run(
     run_id: str,
     now: int,
     expiry_seconds: int,
-) -> dict[str, Any]:
+    resources: ToolResources | None,
+    param: str,
+) -> tuple[dict[str, Any], dict[str, Any]]:
     thread_id = thread_record["id"]
     record = run_record(connection, project_id, thread_id, request, run_id, now, expiry_seconds)
+    resolved = resolve_tool_resources(connection, project_id, resources, now, param)
+    thread_record = {**thread_record, "tool_resources": resolved}
     _threads.insert(connection, {**thread_record, "active_run_id": run_id})
     _messages.insert_many(connection, messages)
+    changed = _attach(connection, project_id, thread_id, messages, now, "thread.messages[{index}].")
+    if changed is not None:
+        thread_record["tool_resources"] = changed
     _runs.insert(connection, record)
-    return record
+    return thread_record, record
 
 
 def _cancel(

@@ -1,0 +1,216 @@
+"""Vector-store files and file batches, with the counters that summarise them.
+
+Every change to a store file goes through ``add``, ``change`` or ``remove``, which adjust the
+store's ``files_*``/``usage_bytes`` counters and its batches' counters in the same transaction.
+A change is conditional on the row still being what the caller read (same ``token``, same
+``status``), so two concurrent changes of one file (a batch cancel and the ingestion finishing,
+say) can never both count: the counters equal what the rows say, on any backend, under any
+concurrency."""
+
+from collections import defaultdict
+from typing import Any
+
+from sqlalchemy import Connection, and_, case, delete, insert, select, update
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+from threadline.storage.file_tables import FileBatchRow, FileRow, VectorStoreFileRow, VectorStoreRow
+from threadline.storage.pagination import Page, PageRequest, finish_page, paginate
+from threadline.storage.repositories import Record, records
+
+_store_files = VectorStoreFileRow.__table__
+_stores = VectorStoreRow.__table__
+_batches = FileBatchRow.__table__
+_files = FileRow.__table__
+
+STATUSES = ("in_progress", "completed", "failed", "cancelled")
+_COUNTER = {status: f"files_{status}" for status in STATUSES}
+
+
+def _deltas(before: Record | None, after: Record | None, batch_id: str | None) -> dict[str, int]:
+    """How the counters change when a row goes from ``before`` to ``after`` (None: absent):
+    the store's counters when ``batch_id`` is None, else that batch's."""
+    deltas: dict[str, int] = defaultdict(int)
+    for row, sign in ((before, -1), (after, 1)):
+        if row is None or (batch_id is not None and row["batch_id"] != batch_id):
+            continue
+        deltas[_COUNTER[row["status"]]] += sign
+        deltas["files_total"] += sign
+        if batch_id is None:
+            deltas["usage_bytes"] += sign * row["usage_bytes"]
+    return {name: delta for name, delta in deltas.items() if delta}
+
+
+def _count(connection: Connection, before: Record | None, after: Record | None) -> None:
+    row = before or after
+    assert row is not None
+    deltas = _deltas(before, after, None)
+    if deltas:
+        connection.execute(
+            update(_stores)
+            .where(_stores.c.id == row["vector_store_id"])
+            .values({name: _stores.c[name] + delta for name, delta in deltas.items()})
+        )
+    for batch_id in {r["batch_id"] for r in (before, after) if r is not None and r["batch_id"]}:
+        deltas = _deltas(before, after, batch_id)
+        if not deltas:
+            continue
+        values: dict[str, Any] = {name: _batches.c[name] + delta for name, delta in deltas.items()}
+        # A batch completes when its last file stops being in progress (a cancelled batch was
+        # marked so before its files were, and stays cancelled).
+        left = _batches.c.files_in_progress + deltas.get("files_in_progress", 0)
+        values["status"] = case(
+            (and_(_batches.c.status == "in_progress", left <= 0), "completed"),
+            else_=_batches.c.status,
+        )
+        connection.execute(update(_batches).where(_batches.c.id == batch_id).values(values))
+
+
+def lock_store(connection: Connection, store_id: str) -> None:
+    """Take the store's row lock first in every transaction that changes its files (PostgreSQL;
+    SQLite write transactions are serialized already): the counters of one store are then
+    changed one transaction at a time, and transactions never wait on each other in a cycle."""
+    if connection.dialect.name == "postgresql":
+        connection.execute(select(_stores.c.id).where(_stores.c.id == store_id).with_for_update())
+
+
+def _same_row(row: Record) -> Any:
+    return and_(
+        _store_files.c.vector_store_id == row["vector_store_id"],
+        _store_files.c.file_id == row["file_id"],
+        _store_files.c.token == row["token"],
+        _store_files.c.status == row["status"],
+    )
+
+
+def add(connection: Connection, record: Record) -> bool:
+    """Insert a store file; False (and nothing changed) if the store already has that file."""
+    dialect_insert = postgresql_insert if connection.dialect.name == "postgresql" else sqlite_insert
+    statement = dialect_insert(_store_files).values(record).on_conflict_do_nothing()
+    if connection.execute(statement).rowcount == 0:
+        return False
+    _count(connection, None, record)
+    return True
+
+
+def change(connection: Connection, before: Record, changes: Record) -> Record | None:
+    """Apply ``changes`` if the row is still ``before``; the row after, or None."""
+    statement = update(_store_files).where(_same_row(before)).values(changes)
+    if connection.execute(statement).rowcount == 0:
+        return None
+    after = {**before, **changes}
+    _count(connection, before, after)
+    return after
+
+
+def remove(connection: Connection, before: Record) -> bool:
+    if connection.execute(delete(_store_files).where(_same_row(before))).rowcount == 0:
+        return False
+    _count(connection, before, None)
+    return True
+
+
+def get(connection: Connection, store_id: str, file_id: str) -> Record | None:
+    query = select(_store_files).where(
+        _store_files.c.vector_store_id == store_id, _store_files.c.file_id == file_id
+    )
+    found = records(connection.execute(query))
+    return found[0] if found else None
+
+
+def of_file(connection: Connection, project_id: str, file_id: str) -> list[Record]:
+    query = select(_store_files).where(
+        _store_files.c.file_id == file_id, _store_files.c.project_id == project_id
+    )
+    return records(connection.execute(query))
+
+
+def of_batch(connection: Connection, batch_id: str, status: str | None = None) -> list[Record]:
+    query = select(_store_files).where(_store_files.c.batch_id == batch_id)
+    if status is not None:
+        query = query.where(_store_files.c.status == status)
+    return records(connection.execute(query))
+
+
+def in_store(connection: Connection, store_id: str, file_ids: list[str]) -> dict[str, Record]:
+    """The store's rows for ``file_ids``, by file id."""
+    if not file_ids:
+        return {}
+    query = select(_store_files).where(
+        _store_files.c.vector_store_id == store_id, _store_files.c.file_id.in_(set(file_ids))
+    )
+    return {row["file_id"]: row for row in records(connection.execute(query))}
+
+
+def page(
+    connection: Connection,
+    store_id: str,
+    request: PageRequest,
+    status: str | None,
+    batch_id: str | None = None,
+) -> Page:
+    query = select(_store_files).where(_store_files.c.vector_store_id == store_id)
+    if status is not None:
+        query = query.where(_store_files.c.status == status)
+    if batch_id is not None:
+        query = query.where(_store_files.c.batch_id == batch_id)
+    result = connection.execute(paginate(query, _store_files.c.file_id, request))
+    return finish_page(records(result), request)
+
+
+def completed_with_names(
+    connection: Connection, store_ids: list[str], file_ids: set[str]
+) -> dict[str, Record]:
+    """For search results: the completed files among ``file_ids`` in ``store_ids``, with their
+    file names and the store file's attributes."""
+    if not store_ids or not file_ids:
+        return {}
+    query = (
+        select(_store_files.c.file_id, _store_files.c.attributes, _files.c.filename)
+        .join(_files, _files.c.id == _store_files.c.file_id)
+        .where(
+            _store_files.c.vector_store_id.in_(store_ids),
+            _store_files.c.file_id.in_(file_ids),
+            _store_files.c.status == "completed",
+        )
+    )
+    return {row["file_id"]: row for row in records(connection.execute(query))}
+
+
+# --- file batches -----------------------------------------------------------------------------
+
+
+def insert_batch(connection: Connection, record: Record) -> None:
+    connection.execute(insert(_batches), record)
+
+
+def get_batch(
+    connection: Connection, project_id: str, store_id: str, batch_id: str
+) -> Record | None:
+    query = select(_batches).where(
+        _batches.c.id == batch_id,
+        _batches.c.project_id == project_id,
+        _batches.c.vector_store_id == store_id,
+    )
+    found = records(connection.execute(query))
+    return found[0] if found else None
+
+
+def set_batch_status(connection: Connection, batch_id: str, status: str) -> None:
+    connection.execute(update(_batches).where(_batches.c.id == batch_id).values(status=status))
+
+
+def delete_store_contents(connection: Connection, store_id: str) -> None:
+    """The store's files and batches (before the store itself; no counts to keep)."""
+    connection.execute(delete(_store_files).where(_store_files.c.vector_store_id == store_id))
+    connection.execute(delete(_batches).where(_batches.c.vector_store_id == store_id))
+
+
+def set_attributes(
+    connection: Connection, store_id: str, file_id: str, attributes: dict[str, Any] | None
+) -> None:
+    connection.execute(
+        update(_store_files)
+        .where(_store_files.c.vector_store_id == store_id, _store_files.c.file_id == file_id)
+        .values(attributes=attributes)
+    )
