@@ -101,16 +101,18 @@ class _Collector:
         self._header_name, self._header_value = bytearray(), bytearray()
 
     def _headers_finished(self) -> None:
-        disposition = self._headers.get("content-disposition", b"").decode("utf-8", "replace")
+        # Header bytes in, the same bytes out (latin-1 maps them one to one); names are UTF-8.
+        disposition = self._headers.get("content-disposition", b"").decode("latin-1")
         kind, options = parse_options_header(disposition)
-        name = options.get(b"name", b"").decode("latin-1")
+        name = options.get(b"name", b"").decode("utf-8", "replace")
         if kind != b"form-data" or not name:
             raise InvalidRequest("Each part of the form needs a 'form-data' name.")
         if name == "file":
             if self.upload.has_file:
                 raise InvalidRequest("Only one file can be uploaded at a time.", param="file")
             self.upload.has_file = True
-            self.upload.filename = safe_filename(options.get(b"filename", b"").decode("latin-1"))
+            raw_name = options.get(b"filename", b"").decode("utf-8", "replace")
+            self.upload.filename = safe_filename(raw_name)
             self._in_file = True
         else:
             if name in self.upload.fields:
