@@ -532,6 +532,15 @@ INDIRECT = {
         {**MESSAGE, "attachments": [{"file_id": "{target}", "tools": [{"type": "file_search"}]}]},
         "file",
     ),
+    "image content": (
+        "POST",
+        "/v1/threads/{own_thread}/messages",
+        {
+            "role": "user",
+            "content": [{"type": "image_file", "image_file": {"file_id": "{target}"}}],
+        },
+        "file",
+    ),
     "thread messages attachment": (
         "POST",
         "/v1/threads",

@@ -1,4 +1,5 @@
-"""Message attachments: their files must be the project's own, and files attached for
+"""Message attachments: their files (and ``image_file`` content's) must be the project's own,
+and files attached for
 ``file_search`` go into the thread's own vector store, as OpenAI did: the store the thread's
 ``tool_resources.file_search`` names, or, when it has none (or it is gone or expired), a new one
 with a 7-day ``last_active_at`` expiry, recorded there."""
@@ -24,24 +25,33 @@ _threads = ThreadRepository()
 THREAD_STORE_EXPIRY_DAYS = 7
 
 
-def has_attachments(messages: list[Record]) -> bool:
-    return any(message["attachments"] for message in messages)
+def references_files(messages: list[Record]) -> bool:
+    """Whether the messages name files (attachments or ``image_file`` content)."""
+    return any(
+        message["attachments"] or any(part["type"] == "image_file" for part in message["content"])
+        for message in messages
+    )
 
 
-def check_attachments(
+def check_file_references(
     connection: Connection, project_id: str, messages: list[Record], now: int, param: str = ""
 ) -> None:
-    """400 naming the first attachment whose file is not a live file of the project.
-    ``param`` prefixes the name (``messages[0].`` for a thread's initial messages)."""
+    """400 naming the first attachment or ``image_file`` whose file is not a live file of the
+    project. ``param`` prefixes the name (``messages[{index}].`` for a thread's messages)."""
     for message_index, message in enumerate(messages):
-        file_ids = [attachment["file_id"] for attachment in message["attachments"] or []]
-        missing = _files.missing(connection, project_id, file_ids, now)
-        if missing:
-            where = param.format(index=message_index)
-            raise InvalidRequest(
-                f"No file found with id '{missing[0]}'.",
-                param=f"{where}attachments[{file_ids.index(missing[0])}].file_id",
-            )
+        where = param.format(index=message_index)
+        named = [
+            (f"{where}attachments[{i}].file_id", attachment["file_id"])
+            for i, attachment in enumerate(message["attachments"] or [])
+        ] + [
+            (f"{where}content[{i}].image_file.file_id", part["image_file"]["file_id"])
+            for i, part in enumerate(message["content"])
+            if part["type"] == "image_file"
+        ]
+        missing = set(_files.missing(connection, project_id, [f for _, f in named], now))
+        for name, file_id in named:
+            if file_id in missing:
+                raise InvalidRequest(f"No file found with id '{file_id}'.", param=name)
 
 
 def searchable_files(messages: list[Record]) -> list[str]:

@@ -7,7 +7,7 @@ from threadline.errors import InvalidRequest, NotFound
 from threadline.schemas import objects
 from threadline.schemas.objects import ListPage, Message, MessageDeleted
 from threadline.schemas.requests import CreateMessage, ModifyMessage
-from threadline.services.attachments import attach, check_attachments
+from threadline.services.attachments import attach, check_file_references, references_files
 from threadline.services.store_membership import IngestionQueue
 from threadline.storage.database import Connection, Database
 from threadline.storage.pagination import Page, PageRequest
@@ -26,9 +26,13 @@ def content_parts(content: Any) -> list[dict[str, Any]]:
         if part.type == "text":
             parts.append({"type": "text", "text": {"value": part.text, "annotations": []}})
         elif part.type == "image_file":
-            parts.append({"type": "image_file", "image_file": part.image_file.model_dump()})
+            parts.append(
+                {"type": "image_file", "image_file": part.image_file.model_dump(exclude_none=True)}
+            )
         else:
-            parts.append({"type": "image_url", "image_url": part.image_url.model_dump()})
+            parts.append(
+                {"type": "image_url", "image_url": part.image_url.model_dump(exclude_none=True)}
+            )
     return parts
 
 
@@ -65,7 +69,7 @@ class MessageService:
         record = message_record(project_id, thread_id, request, clock.now())
         # Built before the write: a record the response type rejects is never stored.
         created = objects.message(record)
-        if record["attachments"]:
+        if references_files([record]):
             await self._db.write(_insert_with_attachments, project_id, thread_id, record)
             self._ingestion.wake()  # files attached for file_search are being indexed
         elif not await self._db.write(_messages.insert_into_thread, record):
@@ -116,7 +120,7 @@ def _insert_with_attachments(
 ) -> None:
     if not _messages.insert_into_thread(connection, record):
         _refuse_insert(connection, project_id, thread_id)
-    check_attachments(connection, project_id, [record], record["created_at"])
+    check_file_references(connection, project_id, [record], record["created_at"])
     attach(connection, project_id, thread_id, [record], record["created_at"])
 
 

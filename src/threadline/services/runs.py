@@ -13,7 +13,7 @@ from threadline.schemas.common import ToolResources, dump_tool_resources
 from threadline.schemas.objects import ListPage, Thread
 from threadline.schemas.run_objects import Run, RunStep, StreamEvent, run, run_step
 from threadline.schemas.runs import CreateRun, CreateThreadAndRun, ModifyRun, SubmitToolOutputs
-from threadline.services.attachments import attach, check_attachments, has_attachments
+from threadline.services.attachments import attach, check_file_references, references_files
 from threadline.services.messages import message_record
 from threadline.services.run_snapshot import run_record
 from threadline.services.store_membership import IngestionQueue
@@ -122,7 +122,7 @@ class RunService:
     def _wake_ingestion(
         self, messages: list[dict[str, Any]], resources: ToolResources | None = None
     ) -> None:
-        if self._ingestion is not None and (has_attachments(messages) or resources is not None):
+        if self._ingestion is not None and (references_files(messages) or resources is not None):
             self._ingestion.wake()
 
     async def retrieve(self, project_id: str, thread_id: str, run_id: str) -> Run:
@@ -222,9 +222,9 @@ def _attach(
 ) -> dict[str, Any] | None:
     """The messages' attachments checked, and those for file_search put in the thread's store;
     the thread's new ``tool_resources`` when that created the store."""
-    if not has_attachments(messages):
+    if not references_files(messages):
         return None
-    check_attachments(connection, project_id, messages, now, param=param)
+    check_file_references(connection, project_id, messages, now, param=param)
     return attach(connection, project_id, thread_id, messages, now)
 
 

@@ -8,7 +8,7 @@ from threadline.schemas import objects
 from threadline.schemas.common import ToolResources, dump_tool_resources
 from threadline.schemas.objects import Thread, ThreadDeleted
 from threadline.schemas.requests import CreateThread, ModifyThread
-from threadline.services.attachments import attach, check_attachments, has_attachments
+from threadline.services.attachments import attach, check_file_references, references_files
 from threadline.services.messages import message_record
 from threadline.services.store_membership import IngestionQueue
 from threadline.services.tool_resources import (
@@ -42,7 +42,7 @@ class ThreadService:
             message_record(project_id, record["id"], message, created_at)
             for message in request.messages
         ]
-        if references_anything(request.tool_resources) or has_attachments(messages):
+        if references_anything(request.tool_resources) or references_files(messages):
             created = await self._db.write(
                 _insert_resolved, record, messages, request.tool_resources
             )
@@ -92,7 +92,7 @@ def _insert_resolved(
 ) -> Thread:
     project_id, now = record["project_id"], record["created_at"]
     record["tool_resources"] = resolve_tool_resources(connection, project_id, resources, now)
-    check_attachments(connection, project_id, messages, now, param="messages[{index}].")
+    check_file_references(connection, project_id, messages, now, param="messages[{index}].")
     objects.thread(record)  # a record the response type rejects is never stored
     _insert_thread(connection, record, messages)
     changed = attach(connection, project_id, record["id"], messages, now)
