@@ -86,7 +86,7 @@ class AppState:
             lease_seconds=settings.ingestion_lease_seconds,
             release_leases_at_start=settings.is_sqlite,
         )
-        removals = Removals(database, retrieval, blobs, ingestion)
+        removals = Removals(database, retrieval, blobs)
         file_search = FileSearch(database, retrieval)
         files = FileService(database, blobs, removals)
         vector_stores = VectorStoreService(database, ingestion, removals, file_search)

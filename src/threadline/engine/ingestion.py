@@ -6,9 +6,12 @@ The queue is the database (``storage/ingestion_queue.py``): a file added to a st
 records the outcome in the same transaction as the store's and batch's counts. A file that
 cannot be parsed ends ``failed`` with ``last_error`` and nothing else is touched. A server that
 dies leaves its files claimed until their leases run out; then any server takes them up again.
-A file deleted or cancelled while it is indexed is stopped here (``forget``), or, when another
-server indexes it, as soon as that server's lease renewal finds it gone; either way its index
-entries are removed."""
+
+A file deleted or cancelled while it is being indexed is not interrupted: the indexing may be
+running in a thread that a cancelled task would not stop, and could write after any cleanup.
+It is left to finish; recording its outcome then finds the file gone or cancelled, and removes
+what it wrote. A file queued again meanwhile waits for the earlier job to end, so two jobs never
+write one file's entries at once."""
 
 import asyncio
 import contextlib
@@ -32,12 +35,6 @@ _SERVER_ERROR = {"code": "server_error", "message": "The file could not be proce
 class _Job:
     key: JobKey
     task: "asyncio.Task[None]" = field(init=False)
-    # Past indexing, recording its outcome: no longer stopped from outside (it cleans up).
-    settling: bool = False
-
-    def stop(self) -> None:
-        if not self.settling:
-            self.task.cancel()
 
 
 class Ingestion:
@@ -81,19 +78,6 @@ class Ingestion:
         """Files may be waiting: look now rather than at the next poll."""
         self._wakeup.set()
 
-    async def forget(self, store_id: str, file_id: str | None = None) -> None:
-        """Stop indexing the store's file (every file of the store when ``file_id`` is None)
-        here, and wait until the stopped jobs have cleaned up after themselves."""
-        jobs = [
-            job
-            for (store, file), job in self._running.items()
-            if store == store_id and file_id in (None, file)
-        ]
-        for job in jobs:
-            job.stop()
-        if jobs:
-            await asyncio.wait([job.task for job in jobs])
-
     async def stop(self) -> None:
         self._stopping = True
         for loop in self._loops:
@@ -131,23 +115,24 @@ class Ingestion:
             for key in keys:
                 if len(self._running) >= self._concurrency:
                     return
-                held = self._running.get((key.store_id, key.file_id))
-                if held is not None and held.key == key:
-                    continue  # ours already; its lease renewal is merely late
+                if (key.store_id, key.file_id) in self._running:
+                    # Ours already (its lease renewal is merely late), or queued again while an
+                    # earlier job runs: claimed once that one ends.
+                    continue
                 now = time.time()
                 if not await self._db.write(
                     queue.claim, key, self._owner, now, now + self._lease_seconds
                 ):
                     continue
-                self._start(key, held)
+                self._start(key)
                 started += 1
             if started == 0 or len(keys) < limit:
                 return
 
-    def _start(self, key: JobKey, previous: _Job | None) -> None:
+    def _start(self, key: JobKey) -> None:
         slot = (key.store_id, key.file_id)
         job = _Job(key)
-        job.task = asyncio.create_task(self._run(job, previous), name=f"ingest-{key.file_id}")
+        job.task = asyncio.create_task(self._run(key), name=f"ingest-{key.file_id}")
         self._running[slot] = job
 
         def done(_: asyncio.Task[None]) -> None:
@@ -159,26 +144,15 @@ class Ingestion:
 
     # -- one file ------------------------------------------------------------------------
 
-    async def _run(self, job: _Job, previous: _Job | None) -> None:
-        key = job.key
-        if previous is not None:
-            # The file was queued again while an earlier job still ran: that one stops first,
-            # so two jobs never write the same file's index entries at once.
-            previous.stop()
-            await asyncio.wait([previous.task])
-        attributes: Any = None
-        try:
-            outcome, attributes = await self._index(key)
-        except asyncio.CancelledError:
-            if self._stopping:
-                raise  # left in progress: the next start takes it up again
-            outcome = None
-        job.settling = True
+    async def _run(self, key: JobKey) -> None:
+        # Cancelled only when the server stops: the file is left in progress for the next start.
+        outcome, attributes = await self._index(key)
         try:
             settled = await self._db.write(queue.settle, key, self._owner, outcome)
             if settled.remove:
                 await self._retrieval.remove_file(store_id=key.store_id, file_id=key.file_id)
             elif outcome is not None and settled.attributes != attributes:
+                # Changed while it was indexed: the entries get the current ones.
                 await self._retrieval.set_attributes(
                     store_id=key.store_id, file_id=key.file_id, attributes=settled.attributes
                 )
@@ -228,7 +202,7 @@ class Ingestion:
     async def _renew_leases(self) -> None:
         until = time.time() + self._lease_seconds
         for job in list(self._running.values()):
-            if job.settling or job.task.done():
-                continue
-            if not await self._db.write(queue.renew, job.key, self._owner, until):
-                job.stop()  # deleted, cancelled or re-queued elsewhere: stop and clean up
+            # A refused renewal (the file was deleted, cancelled or queued again) needs nothing
+            # here: recording the job's outcome sorts it out when it ends.
+            if not job.task.done():
+                await self._db.write(queue.renew, job.key, self._owner, until)

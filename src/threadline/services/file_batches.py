@@ -1,16 +1,12 @@
 """Vector-store file batches: create (many files, one set of counts), retrieve, cancel (its
 files not yet indexed end ``cancelled``), list its files."""
 
-from dataclasses import dataclass
-from typing import Protocol
-
 from threadline import clock, ids
 from threadline.errors import NotFound
 from threadline.schemas import file_objects, objects
 from threadline.schemas.file_objects import VectorStoreFileBatch
 from threadline.schemas.objects import ListPage
 from threadline.schemas.vector_stores import CreateFileBatch
-from threadline.services.removals import StoppableIngestion
 from threadline.services.store_membership import (
     FileEntry,
     IngestionQueue,
@@ -26,18 +22,8 @@ from threadline.storage.pagination import PageRequest
 from threadline.storage.repositories import Record
 
 
-class Ingestion(IngestionQueue, StoppableIngestion, Protocol):
-    pass
-
-
-@dataclass(frozen=True)
-class _Cancelled:
-    batch: Record
-    file_ids: list[str]
-
-
 class FileBatchService:
-    def __init__(self, database: Database, ingestion: Ingestion) -> None:
+    def __init__(self, database: Database, ingestion: IngestionQueue) -> None:
         self._db = database
         self._ingestion = ingestion
 
@@ -71,10 +57,10 @@ class FileBatchService:
         return file_objects.file_batch(record)
 
     async def cancel(self, project_id: str, store_id: str, batch_id: str) -> VectorStoreFileBatch:
-        cancelled = await self._db.write(_cancel, project_id, store_id, batch_id)
-        for file_id in cancelled.file_ids:
-            await self._ingestion.forget(store_id, file_id)
-        return file_objects.file_batch(cancelled.batch)
+        # A file of the batch being indexed finishes, then finds itself cancelled and removes
+        # its entries; the others never start.
+        record = await self._db.write(_cancel, project_id, store_id, batch_id)
+        return file_objects.file_batch(record)
 
     async def list_files(
         self,
@@ -123,16 +109,14 @@ def _create(
     return _get(connection, project_id, store_id, batch["id"])
 
 
-def _cancel(connection: Connection, project_id: str, store_id: str, batch_id: str) -> _Cancelled:
+def _cancel(connection: Connection, project_id: str, store_id: str, batch_id: str) -> Record:
     store_files.lock_store(connection, store_id)
     batch = _get(connection, project_id, store_id, batch_id)
     if batch["status"] != "in_progress":
-        return _Cancelled(batch, [])  # already over: cancelling changes nothing
-    cancelled = []
+        return batch  # already over: cancelling changes nothing
     for row in store_files.of_batch(connection, batch_id, "in_progress"):
         changes = {"status": "cancelled", "lease_owner": None, "lease_expires_at": None}
-        if store_files.change(connection, row, changes) is not None:
-            cancelled.append(row["file_id"])
+        store_files.change(connection, row, changes)
     # After the files: their counts may have marked the batch completed meanwhile.
     store_files.set_batch_status(connection, batch_id, "cancelled")
-    return _Cancelled(_get(connection, project_id, store_id, batch_id), cancelled)
+    return _get(connection, project_id, store_id, batch_id)

@@ -5,7 +5,6 @@ The delete's transaction records each removal (``pending_removals``); it is forg
 done. A crash in between leaves the record, and the sweeper finishes the job."""
 
 import logging
-from typing import Protocol
 
 from threadline import clock
 from threadline.engine.retrieval.base import Retrieval
@@ -17,22 +16,16 @@ from threadline.storage.repositories import Record
 logger = logging.getLogger("threadline.files")
 
 
-class StoppableIngestion(Protocol):
-    async def forget(self, store_id: str, file_id: str | None = None) -> None: ...
-
-
 class Removals:
     def __init__(
         self,
         database: Database,
         retrieval: Retrieval,
         blobs: BlobStore,
-        ingestion: StoppableIngestion,
     ) -> None:
         self._db = database
         self._retrieval = retrieval
         self._blobs = blobs
-        self._ingestion = ingestion
 
     async def carry_out(self, owed: list[Record]) -> None:
         done: list[str] = []
@@ -54,9 +47,9 @@ class Removals:
         return len(owed)
 
     async def _remove(self, store_id: str | None, file_id: str | None) -> None:
+        # A file still being indexed writes its entries after this; its ingestion removes them
+        # when it finds the file gone (see engine/ingestion.py).
         if store_id is not None:
-            # Stop indexing here first, so nothing is written after the removal.
-            await self._ingestion.forget(store_id, file_id)
             if file_id is not None:
                 await self._retrieval.remove_file(store_id=store_id, file_id=file_id)
             else:
