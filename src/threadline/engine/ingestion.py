@@ -146,8 +146,10 @@ class Ingestion:
 
     async def _run(self, key: JobKey) -> None:
         # Cancelled only when the server stops: the file is left in progress for the next start.
-        outcome, attributes = await self._index(key)
+        # Any failure outside the indexing itself (the database, say) leaves it in progress too,
+        # under a lease nobody renews: it is taken up again when the lease runs out.
         try:
+            outcome, attributes = await self._index(key)
             settled = await self._db.write(queue.settle, key, self._owner, outcome)
             if settled.remove:
                 await self._retrieval.remove_file(store_id=key.store_id, file_id=key.file_id)
@@ -157,8 +159,7 @@ class Ingestion:
                     store_id=key.store_id, file_id=key.file_id, attributes=settled.attributes
                 )
         except Exception:
-            # Left in progress under a lease nobody renews: taken up again when it runs out.
-            logger.exception("recording the ingestion of %s failed", key.file_id)
+            logger.exception("ingesting %s into %s failed", key.file_id, key.store_id)
 
     async def _index(self, key: JobKey) -> tuple[Outcome | None, Any]:
         job = await self._db.read(queue.job, key)
