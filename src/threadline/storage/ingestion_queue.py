@@ -8,7 +8,7 @@ started with and the lease is still the job's."""
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from sqlalchemy import Connection, and_, or_, select, update
+from sqlalchemy import Connection, and_, bindparam, or_, select, update
 
 from threadline.storage import store_files
 from threadline.storage.file_tables import FileRow, VectorStoreFileRow, VectorStoreRow
@@ -46,68 +46,72 @@ class Settled:
     attributes: dict[str, Any] | None = None
 
 
-def _key(key: JobKey) -> Any:
-    return and_(
-        _store_files.c.vector_store_id == key.store_id,
-        _store_files.c.file_id == key.file_id,
-        _store_files.c.token == key.token,
-        _store_files.c.status == "in_progress",
-    )
+# Built once, with bound parameters (names differ from the columns: an UPDATE reserves those).
+_columns = _store_files.c
+_KEY = and_(
+    _columns.vector_store_id == bindparam("k_store"),
+    _columns.file_id == bindparam("k_file"),
+    _columns.token == bindparam("k_token"),
+    _columns.status == "in_progress",
+)
+_UNHELD = or_(_columns.lease_owner.is_(None), _columns.lease_expires_at < bindparam("k_now"))
+_CLAIMABLE = (
+    select(_columns.vector_store_id, _columns.file_id, _columns.token)
+    .where(_columns.status == "in_progress", _UNHELD)
+    .order_by(_columns.created_at)
+    .limit(bindparam("k_limit"))
+)
+_CLAIM = (
+    update(_store_files)
+    .where(_KEY, _UNHELD)
+    .values(lease_owner=bindparam("k_owner"), lease_expires_at=bindparam("k_until"))
+)
+_RENEW = (
+    update(_store_files)
+    .where(_KEY, _columns.lease_owner == bindparam("k_owner"))
+    .values(lease_expires_at=bindparam("k_until"))
+)
+_JOB = (
+    select(_store_files, _files.c.filename, _files.c.bytes)
+    .join(_files, _files.c.id == _columns.file_id)
+    .where(_KEY)
+)
+
+
+def _key(key: JobKey) -> dict[str, Any]:
+    return {"k_store": key.store_id, "k_file": key.file_id, "k_token": key.token}
 
 
 def claimable(connection: Connection, now: float, limit: int) -> list[JobKey]:
     """Files waiting to be indexed that no live lease holds, oldest first."""
-    columns = _store_files.c
-    query = (
-        select(columns.vector_store_id, columns.file_id, columns.token)
-        .where(
-            columns.status == "in_progress",
-            or_(columns.lease_owner.is_(None), columns.lease_expires_at < now),
-        )
-        .order_by(columns.created_at)
-        .limit(limit)
-    )
-    return [JobKey(*row) for row in connection.execute(query)]
+    rows = connection.execute(_CLAIMABLE, {"k_now": now, "k_limit": limit})
+    return [JobKey(*row) for row in rows]
 
 
 def claim(connection: Connection, key: JobKey, owner: str, now: float, until: float) -> bool:
-    columns = _store_files.c
-    statement = (
-        update(_store_files)
-        .where(_key(key), or_(columns.lease_owner.is_(None), columns.lease_expires_at < now))
-        .values(lease_owner=owner, lease_expires_at=until)
-    )
-    return connection.execute(statement).rowcount > 0
+    params = {**_key(key), "k_owner": owner, "k_now": now, "k_until": until}
+    return connection.execute(_CLAIM, params).rowcount > 0
 
 
 def renew(connection: Connection, key: JobKey, owner: str, until: float) -> bool:
     """Extend the lease; False if the job no longer owns the file (deleted, cancelled,
     re-queued or taken over)."""
-    statement = (
-        update(_store_files)
-        .where(_key(key), _store_files.c.lease_owner == owner)
-        .values(lease_expires_at=until)
-    )
-    return connection.execute(statement).rowcount > 0
+    params = {**_key(key), "k_owner": owner, "k_until": until}
+    return connection.execute(_RENEW, params).rowcount > 0
 
 
 def release(connection: Connection, owner: str | None = None) -> None:
     """Give up the leases of ``owner`` (every lease when None), so the files are claimed again
     at once instead of after the lease runs out."""
-    statement = update(_store_files).where(_store_files.c.lease_owner.is_not(None))
+    statement = update(_store_files).where(_columns.lease_owner.is_not(None))
     if owner is not None:
-        statement = statement.where(_store_files.c.lease_owner == owner)
+        statement = statement.where(_columns.lease_owner == owner)
     connection.execute(statement.values(lease_owner=None, lease_expires_at=None))
 
 
 def job(connection: Connection, key: JobKey) -> Record | None:
     """What indexing the file needs: the store file, its file's name and size."""
-    query = (
-        select(_store_files, _files.c.filename, _files.c.bytes)
-        .join(_files, _files.c.id == _store_files.c.file_id)
-        .where(_key(key))
-    )
-    found = records(connection.execute(query))
+    found = records(connection.execute(_JOB, _key(key)))
     return found[0] if found else None
 
 

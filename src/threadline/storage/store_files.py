@@ -7,10 +7,11 @@ A change is conditional on the row still being what the caller read (same ``toke
 say) can never both count: the counters equal what the rows say, on any backend, under any
 concurrency."""
 
+import functools
 from collections import defaultdict
 from typing import Any
 
-from sqlalchemy import Connection, and_, case, delete, insert, select, update
+from sqlalchemy import Connection, and_, bindparam, case, delete, insert, select, update
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
@@ -25,6 +26,71 @@ _files = FileRow.__table__
 
 STATUSES = ("in_progress", "completed", "failed", "cancelled")
 _COUNTER = {status: f"files_{status}" for status in STATUSES}
+_FILE_COUNTERS = (*_COUNTER.values(), "files_total")
+
+# The statements on the path of every file added and indexed are built once, with bound
+# parameters: building a SQLAlchemy statement costs more than the database takes to run it.
+
+
+def _plus(table: Any, names: tuple[str, ...]) -> dict[str, Any]:
+    return {
+        name: table.c[name] + bindparam(f"d_{name}", type_=table.c[name].type) for name in names
+    }
+
+
+_COUNT_STORE = (
+    update(_stores)
+    .where(_stores.c.id == bindparam("key"))
+    .values(_plus(_stores, (*_FILE_COUNTERS, "usage_bytes")))
+)
+# A batch completes when its last file stops being in progress (a cancelled batch was marked so
+# before its files were, and stays cancelled).
+_COUNT_BATCH = (
+    update(_batches)
+    .where(_batches.c.id == bindparam("key"))
+    .values(
+        **_plus(_batches, _FILE_COUNTERS),
+        status=case(
+            (
+                and_(
+                    _batches.c.status == "in_progress",
+                    _batches.c.files_in_progress + bindparam("d_files_in_progress") <= 0,
+                ),
+                "completed",
+            ),
+            else_=_batches.c.status,
+        ),
+    )
+)
+_LOCK_STORE = select(_stores.c.id).where(_stores.c.id == bindparam("key")).with_for_update()
+# Parameter names differ from the column names: an UPDATE reserves those for SET.
+_SAME_ROW = and_(
+    _store_files.c.vector_store_id == bindparam("w_store"),
+    _store_files.c.file_id == bindparam("w_file"),
+    _store_files.c.token == bindparam("w_token"),
+    _store_files.c.status == bindparam("w_status"),
+)
+_REMOVE = delete(_store_files).where(_SAME_ROW)
+_GET = select(_store_files).where(
+    _store_files.c.vector_store_id == bindparam("w_store"),
+    _store_files.c.file_id == bindparam("w_file"),
+)
+
+
+@functools.cache
+def _change_statement(names: tuple[str, ...]) -> Any:
+    columns = _store_files.c
+    values = {name: bindparam(f"v_{name}", type_=columns[name].type) for name in names}
+    return update(_store_files).where(_SAME_ROW).values(values)
+
+
+def _same_row(row: Record) -> dict[str, Any]:
+    return {
+        "w_store": row["vector_store_id"],
+        "w_file": row["file_id"],
+        "w_token": row["token"],
+        "w_status": row["status"],
+    }
 
 
 def _deltas(before: Record | None, after: Record | None, batch_id: str | None) -> dict[str, int]:
@@ -46,24 +112,13 @@ def _count(connection: Connection, before: Record | None, after: Record | None) 
     assert row is not None
     deltas = _deltas(before, after, None)
     if deltas:
-        connection.execute(
-            update(_stores)
-            .where(_stores.c.id == row["vector_store_id"])
-            .values({name: _stores.c[name] + delta for name, delta in deltas.items()})
-        )
+        params = {f"d_{name}": deltas.get(name, 0) for name in (*_FILE_COUNTERS, "usage_bytes")}
+        connection.execute(_COUNT_STORE, {"key": row["vector_store_id"], **params})
     for batch_id in {r["batch_id"] for r in (before, after) if r is not None and r["batch_id"]}:
         deltas = _deltas(before, after, batch_id)
-        if not deltas:
-            continue
-        values: dict[str, Any] = {name: _batches.c[name] + delta for name, delta in deltas.items()}
-        # A batch completes when its last file stops being in progress (a cancelled batch was
-        # marked so before its files were, and stays cancelled).
-        left = _batches.c.files_in_progress + deltas.get("files_in_progress", 0)
-        values["status"] = case(
-            (and_(_batches.c.status == "in_progress", left <= 0), "completed"),
-            else_=_batches.c.status,
-        )
-        connection.execute(update(_batches).where(_batches.c.id == batch_id).values(values))
+        if deltas:
+            params = {f"d_{name}": deltas.get(name, 0) for name in _FILE_COUNTERS}
+            connection.execute(_COUNT_BATCH, {"key": batch_id, **params})
 
 
 def lock_store(connection: Connection, store_id: str) -> None:
@@ -71,16 +126,7 @@ def lock_store(connection: Connection, store_id: str) -> None:
     SQLite write transactions are serialized already): the counters of one store are then
     changed one transaction at a time, and transactions never wait on each other in a cycle."""
     if connection.dialect.name == "postgresql":
-        connection.execute(select(_stores.c.id).where(_stores.c.id == store_id).with_for_update())
-
-
-def _same_row(row: Record) -> Any:
-    return and_(
-        _store_files.c.vector_store_id == row["vector_store_id"],
-        _store_files.c.file_id == row["file_id"],
-        _store_files.c.token == row["token"],
-        _store_files.c.status == row["status"],
-    )
+        connection.execute(_LOCK_STORE, {"key": store_id})
 
 
 def add(connection: Connection, record: Record) -> bool:
@@ -95,8 +141,9 @@ def add(connection: Connection, record: Record) -> bool:
 
 def change(connection: Connection, before: Record, changes: Record) -> Record | None:
     """Apply ``changes`` if the row is still ``before``; the row after, or None."""
-    statement = update(_store_files).where(_same_row(before)).values(changes)
-    if connection.execute(statement).rowcount == 0:
+    statement = _change_statement(tuple(sorted(changes)))
+    params = {**_same_row(before), **{f"v_{name}": value for name, value in changes.items()}}
+    if connection.execute(statement, params).rowcount == 0:
         return None
     after = {**before, **changes}
     _count(connection, before, after)
@@ -104,17 +151,14 @@ def change(connection: Connection, before: Record, changes: Record) -> Record | 
 
 
 def remove(connection: Connection, before: Record) -> bool:
-    if connection.execute(delete(_store_files).where(_same_row(before))).rowcount == 0:
+    if connection.execute(_REMOVE, _same_row(before)).rowcount == 0:
         return False
     _count(connection, before, None)
     return True
 
 
 def get(connection: Connection, store_id: str, file_id: str) -> Record | None:
-    query = select(_store_files).where(
-        _store_files.c.vector_store_id == store_id, _store_files.c.file_id == file_id
-    )
-    found = records(connection.execute(query))
+    found = records(connection.execute(_GET, {"w_store": store_id, "w_file": file_id}))
     return found[0] if found else None
 
 
