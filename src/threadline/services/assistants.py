@@ -16,6 +16,7 @@ from threadline.schemas.requests import CreateAssistant, ModifyAssistant
 from threadline.services.store_membership import IngestionQueue
 from threadline.services.tool_resources import (
     check_tool_resources,
+    modify_with_resources,
     references_anything,
     resolve_tool_resources,
 )
@@ -74,7 +75,15 @@ class AssistantService:
         check_tool_resources(request.tool_resources)
         changes = _assistant_changes(request)
         resources = request.tool_resources if references_anything(request.tool_resources) else None
-        record = await self._db.write(_modify, project_id, assistant_id, changes, resources)
+        record = await self._db.write(
+            modify_with_resources,
+            _assistants,
+            "assistant",
+            project_id,
+            assistant_id,
+            changes,
+            resources,
+        )
         if resources is not None:
             self._ingestion.wake()
         return objects.assistant(record)
@@ -95,25 +104,6 @@ def _insert_resolved(
     created = objects.assistant(record)
     _assistants.insert(connection, record)
     return created
-
-
-def _modify(
-    connection: Connection,
-    project_id: str,
-    assistant_id: str,
-    changes: dict[str, Any],
-    resources: ToolResources | None,
-) -> dict[str, Any]:
-    if resources is not None:
-        if not _assistants.exists(connection, project_id, assistant_id):
-            raise NotFound.object("assistant", assistant_id)
-        changes["tool_resources"] = resolve_tool_resources(
-            connection, project_id, resources, clock.now()
-        )
-    record = _assistants.modify(connection, project_id, assistant_id, changes)
-    if record is None:
-        raise NotFound.object("assistant", assistant_id)
-    return record
 
 
 def _assistant_changes(request: ModifyAssistant) -> dict[str, Any]:

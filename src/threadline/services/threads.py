@@ -13,6 +13,7 @@ from threadline.services.messages import message_record
 from threadline.services.store_membership import IngestionQueue
 from threadline.services.tool_resources import (
     check_tool_resources,
+    modify_with_resources,
     references_anything,
     resolve_tool_resources,
 )
@@ -67,7 +68,9 @@ class ThreadService:
         if "tool_resources" in request.model_fields_set:
             changes["tool_resources"] = dump_tool_resources(request.tool_resources)
         resources = request.tool_resources if references_anything(request.tool_resources) else None
-        record = await self._db.write(_modify, project_id, thread_id, changes, resources)
+        record = await self._db.write(
+            modify_with_resources, _threads, "thread", project_id, thread_id, changes, resources
+        )
         if resources is not None:
             self._ingestion.wake()
         return objects.thread(record)
@@ -99,25 +102,6 @@ def _insert_resolved(
     if changed is not None:
         record["tool_resources"] = changed
     return objects.thread(record)
-
-
-def _modify(
-    connection: Connection,
-    project_id: str,
-    thread_id: str,
-    changes: dict[str, Any],
-    resources: ToolResources | None,
-) -> dict[str, Any]:
-    if resources is not None:
-        if not _threads.exists(connection, project_id, thread_id):
-            raise NotFound.object("thread", thread_id)
-        changes["tool_resources"] = resolve_tool_resources(
-            connection, project_id, resources, clock.now()
-        )
-    record = _threads.modify(connection, project_id, thread_id, changes)
-    if record is None:
-        raise NotFound.object("thread", thread_id)
-    return record
 
 
 def _delete_thread(connection: Connection, project_id: str, thread_id: str) -> None:

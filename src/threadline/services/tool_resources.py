@@ -7,7 +7,8 @@ OpenAI did."""
 
 from typing import Any
 
-from threadline.errors import InvalidRequest
+from threadline import clock
+from threadline.errors import InvalidRequest, NotFound
 from threadline.schemas.common import ToolResources, dump_tool_resources
 from threadline.services.store_membership import (
     FileEntry,
@@ -17,6 +18,7 @@ from threadline.services.store_membership import (
 )
 from threadline.storage.database import Connection
 from threadline.storage.files import FileRepository, VectorStoreRepository
+from threadline.storage.repositories import Record, ScopedRepository
 
 _files = FileRepository()
 _stores = VectorStoreRepository()
@@ -91,3 +93,26 @@ def _check_files(
     if missing:
         index = file_ids.index(missing[0])
         raise InvalidRequest(f"No file found with id '{missing[0]}'.", param=f"{param}[{index}]")
+
+
+def modify_with_resources(
+    connection: Connection,
+    repository: ScopedRepository,
+    kind: str,
+    project_id: str,
+    object_id: str,
+    changes: dict[str, Any],
+    resources: ToolResources | None,
+) -> Record:
+    """Apply ``changes`` to an assistant or thread (``kind``), with ``resources`` resolved into
+    its ``tool_resources`` when given: a missing object is a 404 before any 400 about them."""
+    if resources is not None:
+        if not repository.exists(connection, project_id, object_id):
+            raise NotFound.object(kind, object_id)
+        changes["tool_resources"] = resolve_tool_resources(
+            connection, project_id, resources, clock.now()
+        )
+    record = repository.modify(connection, project_id, object_id, changes)
+    if record is None:
+        raise NotFound.object(kind, object_id)
+    return record

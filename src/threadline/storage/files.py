@@ -24,6 +24,18 @@ def _unexpired(expires_at: Any, now: int) -> Any:
     return or_(expires_at.is_(None), expires_at > now)
 
 
+def _live(
+    connection: Connection, table: Any, project_id: str, object_ids: list[str], *alive: Any
+) -> set[str]:
+    """Which of ``object_ids`` are the project's and satisfy ``alive``."""
+    if not object_ids:
+        return set()
+    query = select(table.c.id).where(
+        table.c.project_id == project_id, table.c.id.in_(set(object_ids)), *alive
+    )
+    return {row[0] for row in connection.execute(query)}
+
+
 class FileRepository(ScopedRepository):
     table = FileRow.__table__  # type: ignore[assignment]
 
@@ -55,16 +67,9 @@ class FileRepository(ScopedRepository):
         self, connection: Connection, project_id: str, file_ids: list[str], now: int
     ) -> list[str]:
         """Those of ``file_ids`` that are not live files of the project, in the given order."""
-        if not file_ids:
-            return []
-        found = connection.execute(
-            select(_files.c.id).where(
-                _files.c.project_id == project_id,
-                _files.c.id.in_(set(file_ids)),
-                _unexpired(_files.c.expires_at, now),
-            )
+        present = _live(
+            connection, _files, project_id, file_ids, _unexpired(_files.c.expires_at, now)
         )
-        present = {row[0] for row in found}
         return [file_id for file_id in file_ids if file_id not in present]
 
     def expired(self, connection: Connection, now: int, limit: int) -> list[Record]:
@@ -79,17 +84,9 @@ class VectorStoreRepository(ScopedRepository):
         self, connection: Connection, project_id: str, store_ids: list[str], now: int
     ) -> list[str]:
         """Those of ``store_ids`` that are stores of the project and not expired, in order."""
-        if not store_ids:
-            return []
-        found = connection.execute(
-            select(_stores.c.id).where(
-                _stores.c.project_id == project_id,
-                _stores.c.id.in_(set(store_ids)),
-                _stores.c.expired_at.is_(None),
-                _unexpired(_stores.c.expires_at, now),
-            )
-        )
-        present = {row[0] for row in found}
+        columns = _stores.c
+        alive = (columns.expired_at.is_(None), _unexpired(columns.expires_at, now))
+        present = _live(connection, _stores, project_id, store_ids, *alive)
         return [store_id for store_id in store_ids if store_id in present]
 
     def touch(self, connection: Connection, store_ids: list[str], now: int) -> None:
