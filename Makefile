@@ -37,6 +37,7 @@ lint: install
 bench: install
 	$(PY) bench/http_bench.py
 	$(PY) bench/run_bench.py
+	$(PY) bench/files_bench.py
 
 clean:
 	rm -rf $(VENV) threadline-data
