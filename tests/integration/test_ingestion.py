@@ -369,6 +369,7 @@ def test_stores_for_a_run_and_searching_them(run):
         assert store_ids[0] == assistant_store and len(store_ids) == 2
         thread_store = store_ids[1]
         await stack.settled(thread_store)
+        assert await stack.search.files_in_progress(PROJECT, store_ids) == 0
         found = await stack.search.search(
             PROJECT, store_ids, ["oolong tea"], max_num_results=5, score_threshold=0.0
         )

@@ -68,6 +68,11 @@ class FileSearch:
             run_store_ids, project_id, run_tool_resources, thread_id, clock.now()
         )
 
+    async def files_in_progress(self, project_id: str, store_ids: Sequence[str]) -> int:
+        """How many files of the stores are still being ingested (OpenAI's runs waited for
+        the files attached to a thread to be searchable before searching)."""
+        return await self._db.read(_stores.files_in_progress, project_id, list(store_ids))
+
     async def search(
         self,
         project_id: str,

@@ -110,9 +110,12 @@ def put_files(
     """Queue ``entries`` for ingestion into the store (the files were checked). A file already
     in the store is queued again with the new settings, unless ``keep_existing`` and it is
     indexed or being indexed. The store files as they now are."""
+    # Every writer of a store's files takes this lock first, so what is read next stays true.
     store_files.lock_store(connection, store_id)
     existing = store_files.in_store(connection, store_id, [e.file_id for e in entries])
-    placed: list[Record] = []
+    placed: dict[str, Record] = {}
+    added: list[Record] = []
+    requeued: tuple[list[Record], list[Record]] = ([], [])
     for entry in entries:
         values = {
             "status": "in_progress",
@@ -127,30 +130,17 @@ def put_files(
             "lease_expires_at": None,
         }
         before = existing.get(entry.file_id)
-        if (
-            before is not None
-            and keep_existing
-            and before["status"] in ("in_progress", "completed")
-        ):
-            placed.append(before)
-            continue
-        record = {"vector_store_id": store_id, "file_id": entry.file_id, "project_id": project_id}
-        placed.append(_place(connection, before, {**record, **values}))
-    _stores.touch(connection, [store_id], now)
-    return placed
-
-
-def _place(connection: Connection, before: Record | None, record: Record) -> Record:
-    # A concurrent writer can add or change the same store file between our read and write
-    # (PostgreSQL); the conditional statements notice, and we read again and retry.
-    for _ in range(5):
         if before is None:
-            if store_files.add(connection, record):
-                return record
+            record = {"vector_store_id": store_id, "file_id": entry.file_id}
+            added.append({**record, "project_id": project_id, **values})
+            placed[entry.file_id] = added[-1]
+        elif keep_existing and before["status"] in ("in_progress", "completed"):
+            placed[entry.file_id] = before
         else:
-            changes = {k: v for k, v in record.items() if k not in ("vector_store_id", "file_id")}
-            after = store_files.change(connection, before, changes)
-            if after is not None:
-                return after
-        before = store_files.get(connection, record["vector_store_id"], record["file_id"])
-    raise InvalidRequest("The file is being changed concurrently; please retry.")
+            requeued[0].append(before)
+            requeued[1].append(values)
+    store_files.add_many(connection, added)
+    for after in store_files.change_many(connection, *requeued):
+        placed[after["file_id"]] = after
+    _stores.touch(connection, [store_id], now)
+    return [placed[entry.file_id] for entry in entries]

@@ -2,7 +2,7 @@
 
 from typing import Any
 
-from sqlalchemy import Connection, case, delete, insert, or_, select, update
+from sqlalchemy import Connection, case, delete, func, insert, or_, select, update
 
 from threadline import ids
 from threadline.storage.file_tables import FileRow, PendingRemovalRow, VectorStoreRow
@@ -88,6 +88,17 @@ class VectorStoreRepository(ScopedRepository):
         alive = (columns.expired_at.is_(None), _unexpired(columns.expires_at, now))
         present = _live(connection, _stores, project_id, store_ids, *alive)
         return [store_id for store_id in store_ids if store_id in present]
+
+    def files_in_progress(
+        self, connection: Connection, project_id: str, store_ids: list[str]
+    ) -> int:
+        """How many files of these stores are still being ingested."""
+        if not store_ids:
+            return 0
+        query = select(func.coalesce(func.sum(_stores.c.files_in_progress), 0)).where(
+            _stores.c.project_id == project_id, _stores.c.id.in_(set(store_ids))
+        )
+        return int(connection.execute(query).scalar_one())
 
     def touch(self, connection: Connection, store_ids: list[str], now: int) -> None:
         """The stores were used: ``last_active_at`` is now, and an expiry anchored on it moves."""

@@ -1,6 +1,6 @@
 """Vector-store files and file batches, with the counters that summarise them.
 
-Every change to a store file goes through ``add``, ``change`` or ``remove``, which adjust the
+Every change to a store file goes through ``add_many``, ``change`` or ``remove``, which adjust the
 store's ``files_*``/``usage_bytes`` counters and its batches' counters in the same transaction.
 A change is conditional on the row still being what the caller read (same ``token``, same
 ``status``), so two concurrent changes of one file (a batch cancel and the ingestion finishing,
@@ -12,8 +12,6 @@ from collections import defaultdict
 from typing import Any
 
 from sqlalchemy import Connection, and_, bindparam, case, delete, insert, select, update
-from sqlalchemy.dialects.postgresql import insert as postgresql_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from threadline.storage.file_tables import FileBatchRow, FileRow, VectorStoreFileRow, VectorStoreRow
 from threadline.storage.pagination import Page, PageRequest, finish_page, paginate
@@ -71,6 +69,7 @@ _SAME_ROW = and_(
     _store_files.c.status == bindparam("w_status"),
 )
 _REMOVE = delete(_store_files).where(_SAME_ROW)
+_INSERT = insert(_store_files)
 _GET = select(_store_files).where(
     _store_files.c.vector_store_id == bindparam("w_store"),
     _store_files.c.file_id == bindparam("w_file"),
@@ -107,18 +106,25 @@ def _deltas(before: Record | None, after: Record | None, batch_id: str | None) -
     return {name: delta for name, delta in deltas.items() if delta}
 
 
-def _count(connection: Connection, before: Record | None, after: Record | None) -> None:
-    row = before or after
-    assert row is not None
-    deltas = _deltas(before, after, None)
-    if deltas:
+def _count(connection: Connection, *changes: tuple[Record | None, Record | None]) -> None:
+    """Apply the counter changes of rows going from ``before`` to ``after``: one statement per
+    store and per batch, however many rows changed."""
+    stores: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
+    batches: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
+    for before, after in changes:
+        row = before or after
+        assert row is not None
+        for name, delta in _deltas(before, after, None).items():
+            stores[row["vector_store_id"]][name] += delta
+        for batch_id in {r["batch_id"] for r in (before, after) if r is not None and r["batch_id"]}:
+            for name, delta in _deltas(before, after, batch_id).items():
+                batches[batch_id][name] += delta
+    for store_id, deltas in stores.items():
         params = {f"d_{name}": deltas.get(name, 0) for name in (*_FILE_COUNTERS, "usage_bytes")}
-        connection.execute(_COUNT_STORE, {"key": row["vector_store_id"], **params})
-    for batch_id in {r["batch_id"] for r in (before, after) if r is not None and r["batch_id"]}:
-        deltas = _deltas(before, after, batch_id)
-        if deltas:
-            params = {f"d_{name}": deltas.get(name, 0) for name in _FILE_COUNTERS}
-            connection.execute(_COUNT_BATCH, {"key": batch_id, **params})
+        connection.execute(_COUNT_STORE, {"key": store_id, **params})
+    for batch_id, deltas in batches.items():
+        params = {f"d_{name}": deltas.get(name, 0) for name in _FILE_COUNTERS}
+        connection.execute(_COUNT_BATCH, {"key": batch_id, **params})
 
 
 def lock_store(connection: Connection, store_id: str) -> None:
@@ -129,14 +135,11 @@ def lock_store(connection: Connection, store_id: str) -> None:
         connection.execute(_LOCK_STORE, {"key": store_id})
 
 
-def add(connection: Connection, record: Record) -> bool:
-    """Insert a store file; False (and nothing changed) if the store already has that file."""
-    dialect_insert = postgresql_insert if connection.dialect.name == "postgresql" else sqlite_insert
-    statement = dialect_insert(_store_files).values(record).on_conflict_do_nothing()
-    if connection.execute(statement).rowcount == 0:
-        return False
-    _count(connection, None, record)
-    return True
+def add_many(connection: Connection, rows: list[Record]) -> None:
+    """Insert store files the store does not have yet (the caller holds the store's lock)."""
+    if rows:
+        connection.execute(_INSERT, rows)
+        _count(connection, *((None, row) for row in rows))
 
 
 def change(connection: Connection, before: Record, changes: Record) -> Record | None:
@@ -146,14 +149,32 @@ def change(connection: Connection, before: Record, changes: Record) -> Record | 
     if connection.execute(statement, params).rowcount == 0:
         return None
     after = {**before, **changes}
-    _count(connection, before, after)
+    _count(connection, (before, after))
     return after
+
+
+def change_many(
+    connection: Connection, befores: list[Record], values: list[Record]
+) -> list[Record]:
+    """``change`` for many rows in one statement, each row getting the values at its place
+    (all with the same keys). Only under the store's lock, which keeps every row as read."""
+    if not befores:
+        return []
+    statement = _change_statement(tuple(sorted(values[0])))
+    params = [
+        {**_same_row(before), **{f"v_{name}": value for name, value in changes.items()}}
+        for before, changes in zip(befores, values, strict=True)
+    ]
+    connection.execute(statement, params)
+    afters = [{**before, **changes} for before, changes in zip(befores, values, strict=True)]
+    _count(connection, *zip(befores, afters, strict=True))
+    return afters
 
 
 def remove(connection: Connection, before: Record) -> bool:
     if connection.execute(_REMOVE, _same_row(before)).rowcount == 0:
         return False
-    _count(connection, before, None)
+    _count(connection, (before, None))
     return True
 
 
