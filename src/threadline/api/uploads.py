@@ -65,7 +65,7 @@ class _Collector:
         self._field: str | None = None
         self._field_value = bytearray()
         self._in_file = False
-        self._file_data: list[bytes] = []
+        self._file_data: list[memoryview] = []
 
     def callbacks(self) -> dict[str, object]:
         return {
@@ -79,7 +79,7 @@ class _Collector:
             "on_end": self._end,
         }
 
-    def take_file_data(self) -> list[bytes]:
+    def take_file_data(self) -> list[memoryview]:
         data, self._file_data = self._file_data, []
         return data
 
@@ -125,7 +125,7 @@ class _Collector:
             self.upload.size += end - start
             if self.upload.size > self.max_file_bytes:
                 raise too_large(self.max_file_bytes)
-            self._file_data.append(data[start:end])
+            self._file_data.append(memoryview(data)[start:end])  # copied once, by the writer
         else:
             self._field_value += data[start:end]
             if len(self._field_value) > FIELD_MAX_BYTES:

@@ -85,7 +85,7 @@ class LocalBlobWriter:
     def size(self) -> int:
         return self._size
 
-    async def write(self, data: bytes) -> None:
+    async def write(self, data: bytes | memoryview) -> None:
         self._buffer += data
         self._size += len(data)
         if len(self._buffer) >= _FLUSH_BYTES:
@@ -94,7 +94,7 @@ class LocalBlobWriter:
     async def _flush(self) -> None:
         if self._handle is None:
             self._handle = await asyncio.to_thread(self._partial.open, "wb")
-        data, self._buffer = bytes(self._buffer), bytearray()
+        data, self._buffer = self._buffer, bytearray()
         await asyncio.to_thread(self._handle.write, data)
 
     async def commit(self) -> None:
