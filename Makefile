@@ -38,6 +38,7 @@ bench: install
 	$(PY) bench/http_bench.py
 	$(PY) bench/run_bench.py
 	$(PY) bench/sandbox_bench.py
+	$(PY) bench/files_bench.py
 
 clean:
 	rm -rf $(VENV) threadline-data

@@ -13,12 +13,15 @@ from threadline.api import (
     admin,
     admin_gateway,
     assistants,
+    files,
     health,
     messages,
     metrics,
     models,
     runs,
     threads,
+    vector_store_files,
+    vector_stores,
 )
 from threadline.api.errors import install_error_handlers
 from threadline.api.gateway_middleware import GatewayMiddleware
@@ -90,7 +93,17 @@ def create_app(
     app.add_middleware(RequestIdMiddleware)
     v1 = APIRouter(prefix="/v1")
     # runs first: its POST /threads/runs must win over threads' POST /threads/{thread_id}.
-    for module in (runs, assistants, threads, messages, models):
+    routers = (
+        runs,
+        assistants,
+        threads,
+        messages,
+        models,
+        files,
+        vector_stores,
+        vector_store_files,
+    )
+    for module in routers:
         v1.include_router(module.router)
     app.include_router(v1)
     app.include_router(admin.router)

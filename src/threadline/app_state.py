@@ -8,7 +8,13 @@ from typing import Any
 from threadline.engine.context import warm_tokenizer
 from threadline.engine.event_bus import EventBus
 from threadline.engine.execution import EngineContext
+from threadline.engine.ingestion import Ingestion
+from threadline.engine.retrieval.base import Retrieval
+from threadline.engine.retrieval.simple import SimpleRetrieval
 from threadline.engine.tools.base import ServerTool
+from threadline.engine.tools.code_interpreter import CodeInterpreterTool
+from threadline.engine.tools.file_search import FileSearchTool
+from threadline.engine.tools.sandbox_runner import SandboxRunner
 from threadline.engine.worker import Worker
 from threadline.gateway.api_keys import KeyService
 from threadline.gateway.catalog import ModelCatalog
@@ -18,17 +24,27 @@ from threadline.gateway.projects import ProjectService
 from threadline.gateway.redaction import BodyRedactor
 from threadline.gateway.reports import Reports
 from threadline.gateway.service import Gateway
+from threadline.providers.blobs.base import BlobStore
+from threadline.providers.blobs.local import LocalBlobStore
 from threadline.providers.llm.base import Usage
 from threadline.providers.llm.openai_compatible import UpstreamOptions
 from threadline.providers.llm.passthrough import PassthroughClient
 from threadline.providers.llm.registry import ModelRegistry
 from threadline.providers.sandbox import SandboxConfig, SandboxSessions
 from threadline.services.assistants import AssistantService
+from threadline.services.code_files import CodeFiles
+from threadline.services.file_batches import FileBatchService
+from threadline.services.file_search import FileSearch
+from threadline.services.files import FileService
 from threadline.services.messages import MessageService
+from threadline.services.removals import Removals
 from threadline.services.run_steps import StepService
 from threadline.services.runs import RunService
+from threadline.services.sweeper import Sweeper
 from threadline.services.threads import ThreadService
 from threadline.services.tool_gate import ToolGate
+from threadline.services.vector_store_files import StoreFileService
+from threadline.services.vector_stores import VectorStoreService
 from threadline.settings import Settings
 from threadline.storage.database import Database
 
@@ -53,11 +69,20 @@ class AppState:
     catalog: ModelCatalog
     body_redactor: BodyRedactor
     sandbox: SandboxSessions  # code_interpreter's Python sessions (probed in start())
+    blobs: BlobStore
+    retrieval: Retrieval
+    ingestion: Ingestion
+    file_search: FileSearch
+    files: FileService
+    vector_stores: VectorStoreService
+    store_files: StoreFileService
+    file_batches: FileBatchService
+    sweeper: Sweeper
 
     @classmethod
     def build(cls, settings: Settings, server_tools: Sequence[ServerTool] = ()) -> "AppState":
-        """Everything, from ``settings``; ``server_tools`` adds built-in tools (tests use it to
-        plug in tools of their own)."""
+        """Everything, from ``settings``; ``server_tools`` replaces built-in tools of the same
+        type (tests plug in stand-ins)."""
         database = Database(settings.resolved_database_url, pool_size=settings.database_pool_size)
         models = ModelRegistry.from_settings(
             settings,
@@ -95,22 +120,49 @@ class AppState:
             except Exception:  # metering must never fail a run
                 logging.getLogger("threadline.gateway").exception("could not meter a run turn")
 
+        owner = Worker.new_owner_id()
+        passthrough = PassthroughClient()
+        sandbox = SandboxSessions(SandboxConfig.from_settings(settings))
+        tools = ToolGate(lambda: None if sandbox.availability.ok else sandbox.availability.reason)
+        blobs = LocalBlobStore(settings.data_dir / "files")
+        # The retrieval machinery behind the seam (parsing, chunking, embeddings, the index).
+        retrieval: Retrieval = SimpleRetrieval(settings.data_dir / "simple-index")
+        ingestion = Ingestion(
+            database,
+            retrieval,
+            blobs,
+            owner=owner,
+            concurrency=settings.ingestion_concurrency,
+            lease_seconds=settings.ingestion_lease_seconds,
+            release_leases_at_start=settings.is_sqlite,
+        )
+        removals = Removals(database, retrieval, blobs)
+        file_search = FileSearch(database, retrieval)
+        files = FileService(database, blobs, removals)
+        vector_stores = VectorStoreService(database, ingestion, removals, file_search)
+        code_files = CodeFiles(database, blobs)
+        builtin: list[ServerTool] = [
+            FileSearchTool(file_search),
+            CodeInterpreterTool(
+                SandboxRunner(sandbox),
+                code_files.files_of,
+                code_files.save_output,
+                code_files.save_image,
+            ),
+        ]
         engine = EngineContext(
             db=database,
             bus=bus,
             route=models.route,
-            owner=Worker.new_owner_id(),
+            owner=owner,
             record_usage=record_usage,
-            server_tools={tool.type: tool for tool in server_tools},
+            server_tools={tool.type: tool for tool in [*builtin, *server_tools]},
         )
-        passthrough = PassthroughClient()
         worker = Worker(
             engine,
             lease_seconds=settings.run_lease_seconds,
             shutdown_grace_seconds=settings.shutdown_grace_seconds,
         )
-        sandbox = SandboxSessions(SandboxConfig.from_settings(settings))
-        tools = ToolGate(lambda: None if sandbox.availability.ok else sandbox.availability.reason)
         return cls(
             settings=settings,
             database=database,
@@ -118,10 +170,16 @@ class AppState:
             bus=bus,
             worker=worker,
             keys=keys,
-            assistants=AssistantService(database, tools),
-            threads=ThreadService(database),
-            messages=MessageService(database),
-            runs=RunService(database, worker, tools, expiry_seconds=settings.run_expiry_seconds),
+            assistants=AssistantService(database, tools, ingestion),
+            threads=ThreadService(database, ingestion),
+            messages=MessageService(database, ingestion),
+            runs=RunService(
+                database,
+                worker,
+                tools,
+                expiry_seconds=settings.run_expiry_seconds,
+                ingestion=ingestion,
+            ),
             steps=StepService(database),
             projects=projects,
             gateway=gateway,
@@ -130,6 +188,21 @@ class AppState:
             catalog=ModelCatalog(models, passthrough),
             body_redactor=BodyRedactor(_secrets(settings, models)),
             sandbox=sandbox,
+            blobs=blobs,
+            retrieval=retrieval,
+            ingestion=ingestion,
+            file_search=file_search,
+            files=files,
+            vector_stores=vector_stores,
+            store_files=StoreFileService(database, retrieval, ingestion, removals),
+            file_batches=FileBatchService(database, ingestion),
+            sweeper=Sweeper(
+                files,
+                vector_stores,
+                removals,
+                blobs,
+                interval_seconds=settings.sweep_interval_seconds,
+            ),
         )
 
     async def start(self) -> None:
@@ -142,8 +215,12 @@ class AppState:
             queue_depth=lambda: self.gateway.recorder.pending,
             dropped=lambda: self.gateway.recorder.dropped,
         )
+        await self.ingestion.start()
+        self.sweeper.start()
 
     async def close(self) -> None:
+        await self.sweeper.stop()
+        await self.ingestion.stop()
         await self.worker.stop()
         await self.gateway.close()
         await self.passthrough.aclose()

@@ -92,6 +92,15 @@ class Settings(BaseSettings):
     sandbox_max_sessions: int = Field(default=32, gt=0)
     # As root, session n runs as host uid sandbox_uid_base + n: keep that range unused.
     sandbox_uid_base: int = Field(default=2_000_000_000, gt=0)
+    # Files and vector stores. Largest upload (OpenAI's limit is 512 MB a file).
+    max_upload_bytes: int = 512 * 1024 * 1024
+    # Vector-store files this server parses and indexes at once (0: this replica ingests none).
+    ingestion_concurrency: int = Field(default=2, ge=0)
+    # How long a server's claim on a file being ingested lasts without renewal: after a crash,
+    # another server (or this one, restarted) takes the file up again within about this long.
+    ingestion_lease_seconds: float = 60.0
+    # How often expired files and vector stores are swept.
+    sweep_interval_seconds: float = 60.0
 
     @field_validator(
         "master_key",

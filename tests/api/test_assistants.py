@@ -2,6 +2,7 @@
 create with every field, list, retrieve, modify (partial updates), delete, the limits of spec §8,
 and the raw wire shape (explicit nulls, integer timestamps, the request-id header)."""
 
+import json
 from typing import Any
 
 import openai
@@ -352,20 +353,31 @@ LIMIT_CASES = {
         {"tools": [{"type": "function", "function": {"name": "bad name!"}}]},
     ),
     "code_interpreter file_ids": (
-        {"tool_resources": {"code_interpreter": {"file_ids": [f"file-{i}" for i in range(20)]}}},
+        {"tool_resources": {"code_interpreter": {"file_ids": ["{file}"] * 20}}},
         {"tool_resources": {"code_interpreter": {"file_ids": [f"file-{i}" for i in range(21)]}}},
     ),
     "vector_store_ids": (
-        {"tool_resources": {"file_search": {"vector_store_ids": ["vs_a"]}}},
+        {"tool_resources": {"file_search": {"vector_store_ids": ["{vector_store}"]}}},
         {"tool_resources": {"file_search": {"vector_store_ids": ["vs_a", "vs_b"]}}},
     ),
 }
 
 
+def with_references(client: OpenAI, fields: dict[str, Any]) -> dict[str, Any]:
+    """``fields`` with ``"{file}"`` / ``"{vector_store}"`` replaced by real ids (references
+    must name the project's own files and stores)."""
+    text = json.dumps(fields)
+    if "{file}" in text:
+        text = text.replace("{file}", file_id_for(client))
+    if "{vector_store}" in text:
+        text = text.replace("{vector_store}", vector_store_id_for(client))
+    return json.loads(text)  # type: ignore[no-any-return]
+
+
 @pytest.mark.parametrize("case", LIMIT_CASES.values(), ids=LIMIT_CASES.keys())
 def test_limits_on_create(client, case):
     at_limit, over_limit = case
-    client.beta.assistants.create(model="gpt-4o", **at_limit)
+    client.beta.assistants.create(model="gpt-4o", **with_references(client, at_limit))
 
     with pytest.raises(openai.BadRequestError) as caught:
         client.beta.assistants.create(model="gpt-4o", **over_limit)

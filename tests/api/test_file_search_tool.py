@@ -4,6 +4,7 @@ options; passages only with ``include[]``), the tool's options honoured, and cit
 into ``file_citation`` annotations the SDK parses — made-up markers left alone."""
 
 from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import pytest
@@ -13,45 +14,56 @@ from typing_extensions import override
 from tests.conftest import sdk_client
 from tests.tool_servers import project_key, server_with_tools
 from tests.upstream import ScriptedUpstream, Text, ToolCalls
-from threadline.engine.retrieval.base import SearchHit
 from threadline.engine.tools.file_search import FileSearchTool
 from threadline.schemas.run_objects import FILE_SEARCH_CONTENT
 
+
+@dataclass(frozen=True)
+class Hit:
+    file_id: str
+    filename: str
+    score: float
+    text: str
+
+
 HITS = [
-    SearchHit(file_id="file-manual", score=0.91, text="The pump runs at 40 bar.", chunk_index=3),
-    SearchHit(file_id="file-notes", score=0.42, text="Pressure was checked daily.", chunk_index=0),
+    Hit("file-manual", "manual.pdf", 0.91, "The pump runs at 40 bar."),
+    Hit("file-notes", "notes.pdf", 0.42, "Pressure was checked daily."),
 ]
 
 
-class StandInRetrieval:
-    embedding_model = "stand-in"
+class StandInStores:
+    """Every run searches one store, whose files are indexed after a first look."""
 
     def __init__(self) -> None:
         self.searches: list[dict[str, Any]] = []
+        self.progress_checks = 0
 
-    async def search(self, **request: Any) -> list[SearchHit]:
-        self.searches.append(request)
-        hits = [h for h in HITS if h.score >= request["score_threshold"]]
-        return hits[: request["max_results"]]
+    async def stores_for_run(
+        self, project_id: str, run_tool_resources: dict[str, Any] | None, thread_id: str
+    ) -> list[str]:
+        return ["vs_default"]
+
+    async def files_in_progress(self, project_id: str, store_ids: Sequence[str]) -> int:
+        self.progress_checks += 1
+        return self.progress_checks % 2  # busy, then ready
+
+    async def search(
+        self, project_id: str, store_ids: Sequence[str], queries: Sequence[str], **options: Any
+    ) -> list[Hit]:
+        self.searches.append({"store_ids": list(store_ids), "queries": list(queries), **options})
+        hits = [h for h in HITS if h.score >= options["score_threshold"]]
+        return hits[: options["max_num_results"]]
 
 
-async def stores_of(run: dict[str, Any]) -> list[str]:
-    resources = run["tool_resources"] or {}
-    return list((resources.get("file_search") or {}).get("vector_store_ids") or ["vs_default"])
-
-
-async def file_names(file_ids: Sequence[str]) -> dict[str, str]:
-    return {file_id: file_id.removeprefix("file-") + ".pdf" for file_id in file_ids}
-
-
-RETRIEVAL = StandInRetrieval()
+RETRIEVAL = StandInStores()
 
 
 @pytest.fixture(scope="module")
 def search_server(
     upstream_server: ScriptedUpstream, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[str]:
-    tool = FileSearchTool(RETRIEVAL, stores_of, file_names)  # type: ignore[arg-type]
+    tool = FileSearchTool(RETRIEVAL)
     data_dir = tmp_path_factory.mktemp("search-data")
     with server_with_tools(upstream_server, data_dir, [tool]) as url:
         yield url
@@ -89,7 +101,7 @@ def test_search_results_reach_the_model_and_citations_the_reply(
     assert offered["name"] == "file_search" and "queries" in offered["parameters"]["properties"]
     assert RETRIEVAL.searches[-1]["queries"] == ["pump pressure"]
     assert RETRIEVAL.searches[-1]["store_ids"] == ["vs_default"]
-    assert RETRIEVAL.searches[-1]["max_results"] == 20
+    assert RETRIEVAL.searches[-1]["max_num_results"] == 20
     read_back = upstream.requests[1]["messages"][-1]["content"]
     assert read_back.startswith("【0:0†manual.pdf】\nThe pump runs at 40 bar.")
     assert "【0:1†notes.pdf】\nPressure was checked daily." in read_back
@@ -112,7 +124,7 @@ def test_step_shows_ranking_and_results_with_passages_only_when_included(
         "file_search": {"max_num_results": 1, "ranking_options": {"score_threshold": 0.5}},
     }
     thread, run = _run(sdk, tool)
-    assert RETRIEVAL.searches[-1]["max_results"] == 1
+    assert RETRIEVAL.searches[-1]["max_num_results"] == 1
     assert RETRIEVAL.searches[-1]["score_threshold"] == 0.5
 
     step = sdk.beta.threads.runs.steps.list(run.id, thread_id=thread.id, order="asc").data[0]

@@ -34,8 +34,8 @@ from schemathesis import APIOperation, Case, GenerationMode, Response
 from schemathesis.specs.openapi.checks import response_schema_conformance
 
 # The operations Threadline implements today, as regexes over the spec's paths (without ``/v1``).
-# Widen these as runs, files and vector stores land.
-INCLUDED_PATHS = r"^/(assistants|threads)(/|$)"
+# Widen these as runs land.
+INCLUDED_PATHS = r"^/(assistants|threads|files|vector_stores)(/|$)"
 EXCLUDED_PATHS = r"^/threads/(runs|\{thread_id\}/runs)(/|$)"
 
 SPEC_PATH = Path(
@@ -77,13 +77,17 @@ def patch_spec_quirks(raw: dict[str, Any]) -> dict[str, Any]:
     """Corrects the spec where it contradicts what OpenAI itself sends.
 
     The cursor-list envelopes declare ``first_id``/``last_id`` as required strings, but an empty
-    page has no first or last object, so OpenAI (and Threadline) send ``null`` there. Only
-    response schemas are touched, so generation is unaffected."""
-    for name, schema in raw["components"]["schemas"].items():
+    page has no first or last object, so OpenAI (and Threadline) send ``null`` there. A file may
+    be uploaded with ``purpose: "evals"`` (``CreateFileRequest``), which the file object's
+    ``purpose`` enum leaves out. Only response schemas are touched, so generation is
+    unaffected."""
+    schemas = raw["components"]["schemas"]
+    for name, schema in schemas.items():
         if name.startswith("List") and name.endswith("Response"):
             for key in ("first_id", "last_id"):
                 if key in schema.get("properties", {}):
                     schema["properties"][key] = {"type": ["string", "null"]}
+    schemas["OpenAIFile"]["properties"]["purpose"]["enum"].append("evals")
     return raw
 
 
@@ -127,6 +131,9 @@ SEED_ASSISTANT: dict[str, Any] = {
 }
 SEED_THREAD: dict[str, Any] = {"metadata": {"seed": "1"}}
 SEED_MESSAGE: dict[str, Any] = {"role": "user", "content": "seed", "metadata": {"seed": "1"}}
+SEED_FILE = ("seed.md", b"# Seed\nA short document about seeds and how they sprout.")
+# Raw bytes, not JSON: its 2xx responses are checked for status and type only.
+DOWNLOAD = "GET /files/{file_id}/content"
 
 
 @dataclass
@@ -140,8 +147,30 @@ class Seeder:
         assert response.status_code == 200, response.text
         return str(response.json()["id"])
 
+    def upload(self) -> str:
+        response = self.api.post(
+            "/files", files={"file": SEED_FILE}, data={"purpose": "assistants"}
+        )
+        assert response.status_code == 200, response.text
+        return str(response.json()["id"])
+
     def path_parameters(self, names: set[str]) -> dict[str, str]:
         ids: dict[str, str] = {}
+        if "file_id" in names:
+            ids["file_id"] = self.upload()
+        if "vector_store_id" in names:
+            # With the file in it (and in a batch), so its files, batches and search return
+            # objects to validate.
+            ids["vector_store_id"] = self.create(
+                "/vector_stores", {"name": "seed", "metadata": {"seed": "1"}}
+            )
+            file_id = ids.get("file_id") or self.upload()
+            batch = self.create(
+                f"/vector_stores/{ids['vector_store_id']}/file_batches",
+                {"file_ids": [file_id], "attributes": {"seed": 1}},
+            )
+            if "batch_id" in names:
+                ids["batch_id"] = batch
         if "assistant_id" in names:
             ids["assistant_id"] = self.create("/assistants", SEED_ASSISTANT)
         if "thread_id" in names:
@@ -189,6 +218,9 @@ def describe(response: Response) -> str:
 def check_response(case: Case, response: Response) -> None:
     assert response.status_code < 500, f"server error\n{describe(response)}"
     content_type = ",".join(response.headers.get("content-type", []))
+    if case.operation.label == DOWNLOAD and response.status_code == 200:
+        assert content_type, f"no content type\n{describe(response)}"
+        return
     assert content_type.startswith("application/json"), (
         f"content type {content_type!r}\n{describe(response)}"
     )
@@ -267,6 +299,27 @@ def test_spec_filter_selects_the_implemented_operations() -> None:
         "GET /threads/{thread_id}/messages/{message_id}",
         "POST /threads/{thread_id}/messages/{message_id}",
         "DELETE /threads/{thread_id}/messages/{message_id}",
+        "GET /files",
+        "POST /files",
+        "GET /files/{file_id}",
+        "DELETE /files/{file_id}",
+        "GET /files/{file_id}/content",
+        "GET /vector_stores",
+        "POST /vector_stores",
+        "GET /vector_stores/{vector_store_id}",
+        "POST /vector_stores/{vector_store_id}",
+        "DELETE /vector_stores/{vector_store_id}",
+        "POST /vector_stores/{vector_store_id}/search",
+        "GET /vector_stores/{vector_store_id}/files",
+        "POST /vector_stores/{vector_store_id}/files",
+        "GET /vector_stores/{vector_store_id}/files/{file_id}",
+        "POST /vector_stores/{vector_store_id}/files/{file_id}",
+        "DELETE /vector_stores/{vector_store_id}/files/{file_id}",
+        "GET /vector_stores/{vector_store_id}/files/{file_id}/content",
+        "POST /vector_stores/{vector_store_id}/file_batches",
+        "GET /vector_stores/{vector_store_id}/file_batches/{batch_id}",
+        "POST /vector_stores/{vector_store_id}/file_batches/{batch_id}/cancel",
+        "GET /vector_stores/{vector_store_id}/file_batches/{batch_id}/files",
     }
 
 

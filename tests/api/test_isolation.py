@@ -9,12 +9,18 @@ registers a /v1 route that the matrix does not cover, so a new router cannot ski
 Runs and run steps are children of a thread (and steps of a run): another project's run or step
 id, or a run addressed through the wrong thread, is a 404 identical to a missing id. Each project
 gets a completed run (streamed to its end, so no run is left executing) with one step.
+
+Files are uploaded (multipart), vector stores hold them (their store files and batches are
+children of the store), and references in bodies (a file id in a store, a batch, an attachment;
+a store or file id in ``tool_resources``) are checked like path ids: another project's is
+answered exactly like one that never existed.
 """
 
 import json
 import re
 import secrets
 import string
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -48,6 +54,7 @@ MODIFY = {"metadata": {"written_by": "p2"}}
 MESSAGE = {"role": "user", "content": "from p2"}
 RUN = {"assistant_id": "{assistant_id}"}
 OUTPUTS = {"tool_outputs": [{"tool_call_id": "call_p2", "output": "from p2"}]}
+STORE = "/v1/vector_stores/{vector_store_id}"
 
 MATRIX: dict[tuple[str, str], Cell] = {
     ("POST", "/v1/assistants"): Cell("create", {"model": "gpt-4o"}),
@@ -82,6 +89,27 @@ MATRIX: dict[tuple[str, str], Cell] = {
     ("GET", "/v1/models"): Cell("stateless"),
     ("GET", "/v1/models/{model}"): Cell("stateless"),
     ("GET", "/v1/models/{model:path}"): Cell("stateless"),
+    ("POST", "/v1/files"): Cell("upload"),
+    ("GET", "/v1/files"): Cell("list"),
+    ("GET", "/v1/files/{file_id}"): Cell("object"),
+    ("DELETE", "/v1/files/{file_id}"): Cell("object"),
+    ("GET", "/v1/files/{file_id}/content"): Cell("object"),
+    ("POST", "/v1/vector_stores"): Cell("create", {"name": "p2"}),
+    ("GET", "/v1/vector_stores"): Cell("list"),
+    ("GET", "/v1/vector_stores/{vector_store_id}"): Cell("object"),
+    ("POST", "/v1/vector_stores/{vector_store_id}"): Cell("object", MODIFY),
+    ("DELETE", "/v1/vector_stores/{vector_store_id}"): Cell("object"),
+    ("POST", "/v1/vector_stores/{vector_store_id}/search"): Cell("object", {"query": "secret"}),
+    ("POST", f"{STORE}/files"): Cell("object", {"file_id": "{file_id}"}),
+    ("GET", f"{STORE}/files"): Cell("object"),
+    ("GET", f"{STORE}/files/{{file_id}}"): Cell("object"),
+    ("POST", f"{STORE}/files/{{file_id}}"): Cell("object", {"attributes": {"by": "p2"}}),
+    ("DELETE", f"{STORE}/files/{{file_id}}"): Cell("object"),
+    ("GET", f"{STORE}/files/{{file_id}}/content"): Cell("object"),
+    ("POST", f"{STORE}/file_batches"): Cell("object", {"file_ids": ["{file_id}"]}),
+    ("GET", f"{STORE}/file_batches/{{batch_id}}"): Cell("object"),
+    ("POST", f"{STORE}/file_batches/{{batch_id}}/cancel"): Cell("object"),
+    ("GET", f"{STORE}/file_batches/{{batch_id}}/files"): Cell("object"),
 }
 
 # path parameter -> which of P1's objects fills it
@@ -91,9 +119,19 @@ PATH_PARAMS = {
     "message_id": "message",
     "run_id": "run",
     "step_id": "step",
+    "file_id": "file",
+    "vector_store_id": "vector_store",
+    "batch_id": "batch",
 }
-# path parameter -> the roles a request addressed through it names (a step is under its run)
-CHILDREN = {"message_id": ("message",), "run_id": ("run",), "step_id": ("step",)}
+# child path parameter -> (its role, the path parameter of its parent): a message or run is under
+# its thread, a step under its run, a store file or batch under its store
+CHILDREN = {
+    "message_id": ("message", "thread_id"),
+    "run_id": ("run", "thread_id"),
+    "step_id": ("step", "run_id"),
+    "file_id": ("file", "vector_store_id"),
+    "batch_id": ("batch", "vector_store_id"),
+}
 
 
 def registered_v1_routes(app: FastAPI) -> set[tuple[str, str]]:
@@ -212,6 +250,18 @@ def p2(make_project: Any) -> Project:
 
 def create_objects(project: Project) -> dict[str, str]:
     http = project.http
+    file = http.post(
+        "/v1/files",
+        files={"file": ("secret.txt", b"the secret recipe of this project")},
+        data={"purpose": "assistants"},
+    ).json()["id"]
+    store = http.post("/v1/vector_stores", json={"name": "mine"}).json()["id"]
+    batch = http.post(f"/v1/vector_stores/{store}/file_batches", json={"file_ids": [file]})
+    batch_id = batch.json()["id"]
+    deadline = time.monotonic() + 20
+    while batch.json()["status"] == "in_progress" and time.monotonic() < deadline:
+        time.sleep(0.05)
+        batch = http.get(f"/v1/vector_stores/{store}/file_batches/{batch_id}")
     assistant = http.post(
         "/v1/assistants", json={"model": "gpt-4o", "name": "mine", "metadata": {"k": "v"}}
     ).json()["id"]
@@ -231,6 +281,9 @@ def create_objects(project: Project) -> dict[str, str]:
         "message": message,
         "run": run,
         "step": step["id"],
+        "file": file,
+        "vector_store": store,
+        "batch": batch_id,
     }
 
 
@@ -244,6 +297,7 @@ def snapshot(project: Project, ids: dict[str, str]) -> dict[str, Any]:
     http = project.http
     thread = f"/v1/threads/{ids['thread']}"
     run = f"{thread}/runs/{ids['run']}"
+    store = f"/v1/vector_stores/{ids['vector_store']}"
     views = {
         "assistant": http.get(f"/v1/assistants/{ids['assistant']}"),
         "assistants": http.get("/v1/assistants", params={"limit": 100}),
@@ -254,9 +308,20 @@ def snapshot(project: Project, ids: dict[str, str]) -> dict[str, Any]:
         "run": http.get(run),
         "steps": http.get(f"{run}/steps", params={"limit": 100}),
         "step": http.get(f"{run}/steps/{ids['step']}"),
+        "file": http.get(f"/v1/files/{ids['file']}"),
+        "files": http.get("/v1/files"),
+        "store": http.get(store),
+        "stores": http.get("/v1/vector_stores", params={"limit": 100}),
+        "store_files": http.get(f"{store}/files", params={"limit": 100}),
+        "store_file": http.get(f"{store}/files/{ids['file']}"),
+        "batch": http.get(f"{store}/file_batches/{ids['batch']}"),
+        "batch_files": http.get(f"{store}/file_batches/{ids['batch']}/files"),
+        "parsed": http.get(f"{store}/files/{ids['file']}/content"),
     }
     assert all(view.status_code == 200 for view in views.values())
-    return {name: view.json() for name, view in views.items()}
+    content = http.get(f"/v1/files/{ids['file']}/content")
+    assert content.status_code == 200
+    return {"content": content.content, **{name: view.json() for name, view in views.items()}}
 
 
 # --- the matrix -------------------------------------------------------------------------------
@@ -299,15 +364,15 @@ def test_foreign_object_is_a_404_identical_to_a_missing_one(
 
 
 def child_routes() -> Any:
-    """(method, path, child) for each object route and each child id in its path (a step route
-    is attacked through its run id and through its step id), as a parametrize decorator."""
+    """(method, path, child) for each object route and each child id in its path under its
+    parent (a step route is attacked through its run id and through its step id), as a
+    parametrize decorator."""
     cases = [
         (method, path, role)
         for (method, path), cell in MATRIX.items()
         if cell.kind == "object"
-        for param, roles in CHILDREN.items()
-        if f"{{{param}}}" in path
-        for role in roles
+        for param, (role, parent) in CHILDREN.items()
+        if f"{{{param}}}" in path and f"{{{parent}}}" in path
     ]
     return pytest.mark.parametrize(
         ("method", "path", "child"),
@@ -341,10 +406,14 @@ def test_foreign_child_in_own_parent_is_a_404_identical_to_a_missing_one(
 def test_child_under_the_wrong_parent_of_the_same_project_is_a_404(
     p1: Project, p1_objects: dict[str, str], method: str, path: str, child: str
 ):
-    """A message or run addressed through another thread, a step through another run."""
+    """A message or run addressed through another thread, a step through another run, a store
+    file or batch through another store."""
     body = MATRIX[(method, path)].body
     thread = p1_objects["thread"]
-    if child == "step":
+    if child in ("file", "batch"):
+        other_store = p1.http.post("/v1/vector_stores", json={}).json()["id"]
+        wrong_parent = {**p1_objects, "vector_store": other_store}
+    elif child == "step":
         events = streamed_run(
             p1.http, f"/v1/threads/{thread}/runs", {"assistant_id": p1_objects["assistant"]}
         )
@@ -362,7 +431,7 @@ def test_child_under_the_wrong_parent_of_the_same_project_is_a_404(
         missing, {child: missing_ids[child]}
     )
     assert snapshot(p1, p1_objects) == before
-    if child != "step":
+    if child in ("message", "run"):
         other = f"/v1/threads/{wrong_parent['thread']}"
         assert p1.http.get(f"{other}/messages").json()["data"] == []
         assert p1.http.get(f"{other}/runs").json()["data"] == []
@@ -427,6 +496,120 @@ def test_created_objects_are_invisible_to_other_projects(
     assert error.status_code == 404
     assert object_id not in p1.http.get("/v1/assistants", params={"limit": 100}).text
     assert snapshot(p1, p1_objects) == before
+
+
+@routes_of("upload")
+def test_uploaded_files_are_invisible_to_other_projects(
+    p1: Project, p2: Project, p1_objects: dict[str, str], method: str, path: str
+):
+    before = snapshot(p1, p1_objects)
+    created = p2.http.request(
+        method, path, files={"file": ("p2.txt", b"from p2")}, data={"purpose": "assistants"}
+    )
+    assert created.status_code == 200, created.text
+    file_id = created.json()["id"]
+    assert "project_id" not in created.json()
+
+    assert p2.http.get(f"{path}/{file_id}").status_code == 200
+    for url in (f"{path}/{file_id}", f"{path}/{file_id}/content"):
+        assert p1.http.get(url).status_code == 404
+    assert file_id not in p1.http.get(path).text
+    assert snapshot(p1, p1_objects) == before
+
+
+# Requests of P2 that name one of P1's objects inside the body; {own_store}, {own_thread} are
+# P2's, {target} is P1's object (or a lookalike id that never existed).
+INDIRECT = {
+    "store from files": ("POST", "/v1/vector_stores", {"file_ids": ["{target}"]}, "file"),
+    "store file": ("POST", "/v1/vector_stores/{own_store}/files", {"file_id": "{target}"}, "file"),
+    "batch": (
+        "POST",
+        "/v1/vector_stores/{own_store}/file_batches",
+        {"file_ids": ["{target}"]},
+        "file",
+    ),
+    "batch files": (
+        "POST",
+        "/v1/vector_stores/{own_store}/file_batches",
+        {"files": [{"file_id": "{target}"}]},
+        "file",
+    ),
+    "attachment": (
+        "POST",
+        "/v1/threads/{own_thread}/messages",
+        {**MESSAGE, "attachments": [{"file_id": "{target}", "tools": [{"type": "file_search"}]}]},
+        "file",
+    ),
+    "image content": (
+        "POST",
+        "/v1/threads/{own_thread}/messages",
+        {
+            "role": "user",
+            "content": [{"type": "image_file", "image_file": {"file_id": "{target}"}}],
+        },
+        "file",
+    ),
+    "thread messages attachment": (
+        "POST",
+        "/v1/threads",
+        {"messages": [{**MESSAGE, "attachments": [{"file_id": "{target}", "tools": []}]}]},
+        "file",
+    ),
+    "assistant code files": (
+        "POST",
+        "/v1/assistants",
+        {"model": "gpt-4o", "tool_resources": {"code_interpreter": {"file_ids": ["{target}"]}}},
+        "file",
+    ),
+    "assistant stores": (
+        "POST",
+        "/v1/assistants",
+        {"model": "gpt-4o", "tool_resources": {"file_search": {"vector_store_ids": ["{target}"]}}},
+        "vector_store",
+    ),
+    "assistant store helper": (
+        "POST",
+        "/v1/assistants",
+        {
+            "model": "gpt-4o",
+            "tool_resources": {"file_search": {"vector_stores": [{"file_ids": ["{target}"]}]}},
+        },
+        "file",
+    ),
+    "thread stores": (
+        "POST",
+        "/v1/threads/{own_thread}",
+        {"tool_resources": {"file_search": {"vector_store_ids": ["{target}"]}}},
+        "vector_store",
+    ),
+}
+
+
+@pytest.mark.parametrize(("method", "path", "body", "role"), INDIRECT.values(), ids=INDIRECT)
+def test_foreign_object_in_a_body_is_answered_like_a_missing_one(
+    p1: Project, p2: Project, p1_objects: dict[str, str], method, path, body, role
+):
+    before = snapshot(p1, p1_objects)
+    own = {
+        "{own_store}": p2.http.post("/v1/vector_stores", json={}).json()["id"],
+        "{own_thread}": p2.http.post("/v1/threads", json={}).json()["id"],
+    }
+    for placeholder, value in own.items():
+        path = path.replace(placeholder, value)
+    target, fake = p1_objects[role], lookalike(p1_objects[role])
+
+    def send(object_id: str) -> httpx.Response:
+        filled = json.loads(json.dumps(body).replace("{target}", object_id))
+        return p2.http.request(method, path, json=filled)
+
+    foreign, missing = send(target), send(fake)
+
+    assert foreign.status_code in (400, 404), foreign.text
+    assert comparable(foreign, {role: target}) == comparable(missing, {role: fake})
+    assert snapshot(p1, p1_objects) == before
+    own_store = p2.http.get(f"/v1/vector_stores/{own['{own_store}']}").json()
+    assert own_store["file_counts"]["total"] == 0
+    assert p2.http.get(f"/v1/threads/{own['{own_thread}']}/messages").json()["data"] == []
 
 
 @routes_of("list")
@@ -508,6 +691,12 @@ def test_responses_never_name_the_project(p1: Project):
         p1.http.post(f"{thread}/runs/{ids['run']}", json=MODIFY),
         p1.http.get(f"{thread}/runs/{ids['run']}/steps"),
         p1.http.get(f"{thread}/runs/{ids['run']}/steps/{ids['step']}"),
+        p1.http.get(f"/v1/files/{ids['file']}"),
+        p1.http.get("/v1/files"),
+        p1.http.get(f"/v1/vector_stores/{ids['vector_store']}"),
+        p1.http.get(f"/v1/vector_stores/{ids['vector_store']}/files"),
+        p1.http.get(f"/v1/vector_stores/{ids['vector_store']}/file_batches/{ids['batch']}"),
+        p1.http.post(f"/v1/vector_stores/{ids['vector_store']}/search", json={"query": "recipe"}),
         p1.http.delete(f"/v1/assistants/{ids['assistant']}"),
     ]
     for response in responses:

@@ -70,14 +70,40 @@ def objects(http: httpx.Client) -> dict[str, str]:
     return {"assistant": assistant, "thread": thread, "message": message["id"]}
 
 
+@pytest.fixture(scope="module")
+def references(http: httpx.Client) -> dict[str, str]:
+    """Files and a vector store of the module's project, for fields that must reference real
+    ones: ``"{file:3}"`` and ``"{vector_store}"`` in a body stand for them."""
+    found = {
+        f"{{file:{i}}}": ok(
+            http.post("/files", files={"file": (f"f{i}.txt", b"x")}, data={"purpose": "assistants"})
+        )["id"]
+        for i in range(20)
+    }
+    found["{vector_store}"] = ok(http.post("/vector_stores", json={}))["id"]
+    return found
+
+
+def fill(value: Any, references: dict[str, str]) -> Any:
+    """``value`` with its reference placeholders replaced by real ids."""
+    if isinstance(value, dict):
+        return {key: fill(item, references) for key, item in value.items()}
+    if isinstance(value, list):
+        return [fill(item, references) for item in value]
+    return references.get(value, value) if isinstance(value, str) else value
+
+
 @pytest.fixture
 def post(request: pytest.FixtureRequest, http: httpx.Client):
-    """``post(target, fields)``: the target's minimal body plus ``fields``."""
+    """``post(target, fields)``: the target's minimal body plus ``fields`` (placeholders for
+    references filled in)."""
 
     def _post(target: str, fields: dict[str, Any]) -> httpx.Response:
         path, base = BASES[target]
         if "{" in path:
             path = path.format(**request.getfixturevalue("objects"))
+        if "{" in str(fields):
+            fields = fill(fields, request.getfixturevalue("references"))
         return http.post(path, json={**base, **fields})
 
     return _post
@@ -152,9 +178,11 @@ ASSISTANT_OK = {
     "function-name-charset": {"tools": [function("Az09_-")]},
     "code-interpreter-file-ids-20": {
         "tools": [{"type": "code_interpreter"}],
-        "tool_resources": {"code_interpreter": {"file_ids": [f"file-{i}" for i in range(20)]}},
+        "tool_resources": {"code_interpreter": {"file_ids": [f"{{file:{i}}}" for i in range(20)]}},
     },
-    "vector-store-ids-1": {"tool_resources": {"file_search": {"vector_store_ids": ["vs_1"]}}},
+    "vector-store-ids-1": {
+        "tool_resources": {"file_search": {"vector_store_ids": ["{vector_store}"]}}
+    },
     "max-num-results-1": {"tools": [file_search(max_num_results=1)]},
     "max-num-results-50": {"tools": [file_search(max_num_results=50)]},
     "score-threshold-0": {"tools": [file_search(ranking_options={"score_threshold": 0})]},
@@ -214,7 +242,9 @@ ASSISTANT_BAD = {
 
 @pytest.mark.parametrize("target", ASSISTANT)
 @pytest.mark.parametrize("fields", ASSISTANT_OK.values(), ids=ASSISTANT_OK.keys())
-def test_assistant_field_at_the_limit_is_accepted(post, target: str, fields: dict[str, Any]):
+def test_assistant_field_at_the_limit_is_accepted(
+    request, post, target: str, fields: dict[str, Any]
+):
     assistant = ok(post(target, fields))
     for name in ECHOED:
         if name in fields:
@@ -222,7 +252,8 @@ def test_assistant_field_at_the_limit_is_accepted(post, target: str, fields: dic
     if "tools" in fields:
         assert len(assistant["tools"]) == len(fields["tools"])
     if "tool_resources" in fields:
-        assert assistant["tool_resources"] == fields["tool_resources"]
+        expected = fill(fields["tool_resources"], request.getfixturevalue("references"))
+        assert assistant["tool_resources"] == expected
 
 
 @pytest.mark.parametrize("target", ASSISTANT)
@@ -245,13 +276,13 @@ def test_param_uses_openai_index_notation(http: httpx.Client):
 @pytest.mark.parametrize(
     ("resources", "accepted", "param"),
     [
-        ({"code_interpreter": {"file_ids": [f"file-{i}" for i in range(20)]}}, True, None),
+        ({"code_interpreter": {"file_ids": [f"{{file:{i}}}" for i in range(20)]}}, True, None),
         (
             {"code_interpreter": {"file_ids": [f"file-{i}" for i in range(21)]}},
             False,
             "tool_resources.code_interpreter.file_ids",
         ),
-        ({"file_search": {"vector_store_ids": ["vs_1"]}}, True, None),
+        ({"file_search": {"vector_store_ids": ["{vector_store}"]}}, True, None),
         (
             {"file_search": {"vector_store_ids": ["vs_1", "vs_2"]}},
             False,
@@ -260,10 +291,11 @@ def test_param_uses_openai_index_notation(http: httpx.Client):
     ],
     ids=["file-ids-20", "file-ids-21", "vector-store-ids-1", "vector-store-ids-2"],
 )
-def test_thread_tool_resources_limits(post, target, resources, accepted: bool, param):
+def test_thread_tool_resources_limits(request, post, target, resources, accepted: bool, param):
     response = post(target, {"tool_resources": resources})
     if accepted:
-        assert ok(response)["tool_resources"] == resources
+        expected = fill(resources, request.getfixturevalue("references"))
+        assert ok(response)["tool_resources"] == expected
     else:
         invalid(response, param)
 

@@ -143,29 +143,39 @@ def json_body(model: type[Model]) -> Callable[[Request, AppState], Awaitable[Mod
     return parse
 
 
-async def page_request(request: Request) -> PageRequest:
-    query = request.query_params
-    raw_limit = query.get("limit")
-    limit = 20
-    if raw_limit is not None:
-        if not raw_limit.lstrip("-").isdigit() or not 1 <= int(raw_limit) <= 100:
-            raise InvalidRequest(
-                f"Invalid 'limit': expected an integer between 1 and 100, got '{raw_limit}'.",
-                param="limit",
-            )
-        limit = int(raw_limit)
-    order = query.get("order") or "desc"
-    if order not in ("asc", "desc"):
-        raise InvalidRequest(
-            f"Invalid 'order': expected 'asc' or 'desc', got '{order}'.", param="order"
-        )
-    return PageRequest(
-        limit=limit,
-        order=order,  # type: ignore[arg-type]
-        after=query.get("after") or None,
-        before=query.get("before") or None,
-    )
+def pagination(
+    max_limit: int = 100, default_limit: int = 20
+) -> Callable[[Request], Awaitable[PageRequest]]:
+    """A dependency reading ``limit`` (1..max_limit), ``order``, ``after`` and ``before``."""
 
+    async def page_request(request: Request) -> PageRequest:
+        query = request.query_params
+        raw_limit = query.get("limit")
+        limit = default_limit
+        if raw_limit is not None:
+            if not raw_limit.lstrip("-").isdigit() or not 1 <= int(raw_limit) <= max_limit:
+                raise InvalidRequest(
+                    f"Invalid 'limit': expected an integer between 1 and {max_limit}, got "
+                    f"'{raw_limit}'.",
+                    param="limit",
+                )
+            limit = int(raw_limit)
+        order = query.get("order") or "desc"
+        if order not in ("asc", "desc"):
+            raise InvalidRequest(
+                f"Invalid 'order': expected 'asc' or 'desc', got '{order}'.", param="order"
+            )
+        return PageRequest(
+            limit=limit,
+            order=order,  # type: ignore[arg-type]
+            after=query.get("after") or None,
+            before=query.get("before") or None,
+        )
+
+    return page_request
+
+
+page_request = pagination()
 
 Page = Annotated[PageRequest, Depends(page_request)]
 

@@ -33,7 +33,13 @@ def validation_error(
     Pydantic reports one error per union branch it tried; the one that got deepest into the
     request is the one about what the client meant (``content.0.x``, not "content should be a
     string")."""
-    candidates = [(_param(e.get("loc", ()), data, e.get("type", "")), e) for e in error.errors()]
+    # FastAPI prefixes where a value came from ("body", "query"…); a model's own errors do not
+    # (and a request field may well be called "query").
+    prefixed = isinstance(error, RequestValidationError)
+    candidates = [
+        (_param(tuple(e.get("loc", ()))[1 if prefixed else 0 :], data, e.get("type", "")), e)
+        for e in error.errors()
+    ]
     param, first = max(candidates, key=lambda c: c[0].count(".") + c[0].count("[") + bool(c[0]))
     param = param or None
     kind = first.get("type", "")
@@ -51,14 +57,17 @@ def _param(loc: tuple[Any, ...], data: Any, kind: str) -> str:
     The location mixes real keys and indexes with labels for union branches (``str``,
     ``list[...]``, ``tagged-union[...]``) and discriminator tags (the ``function`` of a
     ``{"type": "function"}`` tool). Walking it along the request keeps just the real steps."""
-    location = [part for part in loc if part not in ("body", "query")]
+    location = list(loc)
     if data is None:
         return _dotted([p for p in location if not _is_label(p)])
     node, path, tag_seen = data, [], False
     for index, part in enumerate(location):
         if isinstance(node, dict) and node.get("type") == part and not tag_seen:
-            tag_seen = True  # a discriminator tag: a key of the same name may come next
-            continue
+            following = location[index + 1] if index + 1 < len(location) else None
+            inner = node.get(part)
+            if not (isinstance(inner, dict) and following in inner):
+                tag_seen = True  # a discriminator tag: a key of the same name may come next
+                continue
         if (isinstance(node, dict) and part in node) or (
             isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node)
         ):

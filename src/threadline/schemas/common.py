@@ -9,6 +9,7 @@ from pydantic import (
     ConfigDict,
     Field,
     StringConstraints,
+    model_validator,
 )
 
 METADATA_MAX_PAIRS = 16
@@ -117,6 +118,17 @@ class StaticChunking(RequestModel):
 class ChunkingStrategy(RequestModel):
     type: Literal["auto", "static"]
     static: StaticChunking | None = None
+
+    @model_validator(mode="after")
+    def _static_settings_with_static_only(self) -> "ChunkingStrategy":
+        if self.type == "static":
+            if self.static is None:
+                raise ValueError("'static' is required when type is 'static'")
+            if self.static.chunk_overlap_tokens * 2 > self.static.max_chunk_size_tokens:
+                raise ValueError("'chunk_overlap_tokens' must not exceed half of the chunk size")
+        elif self.static is not None:
+            raise ValueError("'static' may only be given when type is 'static'")
+        return self
 
 
 class VectorStoreHelper(WithMetadata):

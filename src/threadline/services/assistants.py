@@ -5,12 +5,23 @@ from typing import Any
 from threadline import clock, ids
 from threadline.errors import ModelNotAllowed, NotFound
 from threadline.schemas import objects
-from threadline.schemas.common import dump_response_format, dump_tool_resources, dump_tools
+from threadline.schemas.common import (
+    ToolResources,
+    dump_response_format,
+    dump_tool_resources,
+    dump_tools,
+)
 from threadline.schemas.objects import Assistant, AssistantDeleted, ListPage
 from threadline.schemas.requests import CreateAssistant, ModifyAssistant
+from threadline.services.store_membership import IngestionQueue
 from threadline.services.tool_gate import ToolGate
-from threadline.services.tool_resources import check_tool_resources
-from threadline.storage.database import Database
+from threadline.services.tool_resources import (
+    check_tool_resources,
+    modify_with_resources,
+    references_anything,
+    resolve_tool_resources,
+)
+from threadline.storage.database import Connection, Database
 from threadline.storage.pagination import PageRequest
 from threadline.storage.repositories import AssistantRepository
 
@@ -18,9 +29,10 @@ _assistants = AssistantRepository()
 
 
 class AssistantService:
-    def __init__(self, database: Database, tools: ToolGate) -> None:
+    def __init__(self, database: Database, tools: ToolGate, ingestion: IngestionQueue) -> None:
         self._db = database
         self._tools = tools
+        self._ingestion = ingestion
 
     async def create(
         self,
@@ -47,6 +59,10 @@ class AssistantService:
             "response_format": dump_response_format(request.response_format),
             "reasoning_effort": request.reasoning_effort,
         }
+        if references_anything(request.tool_resources):
+            created = await self._db.write(_insert_resolved, record, request.tool_resources)
+            self._ingestion.wake()  # a vector_stores helper may have queued files
+            return created
         # Built before the write: a record the response type rejects is never stored.
         created = objects.assistant(record)
         await self._db.write(_assistants.insert, record)
@@ -74,9 +90,18 @@ class AssistantService:
         check_tool_resources(request.tool_resources)
         self._tools.check(request.tools)
         changes = _assistant_changes(request)
-        record = await self._db.write(_assistants.modify, project_id, assistant_id, changes)
-        if record is None:
-            raise NotFound.object("assistant", assistant_id)
+        resources = request.tool_resources if references_anything(request.tool_resources) else None
+        record = await self._db.write(
+            modify_with_resources,
+            _assistants,
+            "assistant",
+            project_id,
+            assistant_id,
+            changes,
+            resources,
+        )
+        if resources is not None:
+            self._ingestion.wake()
         return objects.assistant(record)
 
     async def delete(self, project_id: str, assistant_id: str) -> AssistantDeleted:
@@ -89,6 +114,17 @@ class AssistantService:
 def _check_model(model: str, allowed: tuple[str, ...] | None) -> None:
     if allowed is not None and model not in allowed:
         raise ModelNotAllowed(model)
+
+
+def _insert_resolved(
+    connection: Connection, record: dict[str, Any], resources: ToolResources
+) -> Assistant:
+    record["tool_resources"] = resolve_tool_resources(
+        connection, record["project_id"], resources, record["created_at"]
+    )
+    created = objects.assistant(record)
+    _assistants.insert(connection, record)
+    return created
 
 
 def _assistant_changes(request: ModifyAssistant) -> dict[str, Any]:

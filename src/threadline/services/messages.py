@@ -7,6 +7,8 @@ from threadline.errors import InvalidRequest, NotFound
 from threadline.schemas import objects
 from threadline.schemas.objects import ListPage, Message, MessageDeleted
 from threadline.schemas.requests import CreateMessage, ModifyMessage
+from threadline.services.attachments import attach, check_file_references, references_files
+from threadline.services.store_membership import IngestionQueue
 from threadline.storage.database import Connection, Database
 from threadline.storage.pagination import Page, PageRequest
 from threadline.storage.repositories import MessageRepository, ThreadRepository
@@ -58,21 +60,19 @@ def message_record(
 
 
 class MessageService:
-    def __init__(self, database: Database) -> None:
+    def __init__(self, database: Database, ingestion: IngestionQueue) -> None:
         self._db = database
+        self._ingestion = ingestion
 
     async def create(self, project_id: str, thread_id: str, request: CreateMessage) -> Message:
         record = message_record(project_id, thread_id, request, clock.now())
         # Built before the write: a record the response type rejects is never stored.
         created = objects.message(record)
-        if not await self._db.write(_messages.insert_into_thread, record):
-            thread = await self._db.read(_threads.get, project_id, thread_id)
-            if thread is None:
-                raise NotFound.object("thread", thread_id, param="thread_id")
-            raise InvalidRequest(
-                f"Can't add messages to {thread_id} while a run {thread['active_run_id']} is "
-                "active."
-            )
+        if references_files([record]):
+            await self._db.write(_insert_with_attachments, project_id, thread_id, record)
+            self._ingestion.wake()  # files attached for file_search are being indexed
+        elif not await self._db.write(_messages.insert_into_thread, record):
+            await self._db.read(_refuse_insert, project_id, thread_id)
         return created
 
     async def retrieve(self, project_id: str, thread_id: str, message_id: str) -> Message:
@@ -102,6 +102,25 @@ class MessageService:
         if not deleted:
             raise NotFound.object("message", message_id)
         return objects.message_deleted(message_id)
+
+
+def _refuse_insert(connection: Connection, project_id: str, thread_id: str) -> None:
+    """Why a message could not be added to the thread."""
+    thread = _threads.get(connection, project_id, thread_id)
+    if thread is None:
+        raise NotFound.object("thread", thread_id, param="thread_id")
+    raise InvalidRequest(
+        f"Can't add messages to {thread_id} while a run {thread['active_run_id']} is active."
+    )
+
+
+def _insert_with_attachments(
+    connection: Connection, project_id: str, thread_id: str, record: dict[str, Any]
+) -> None:
+    if not _messages.insert_into_thread(connection, record):
+        _refuse_insert(connection, project_id, thread_id)
+    check_file_references(connection, project_id, [record], record["created_at"])
+    attach(connection, project_id, thread_id, [record], record["created_at"])
 
 
 def _list_in_thread(

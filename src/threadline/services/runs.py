@@ -9,14 +9,16 @@ from threadline import clock, ids
 from threadline.engine.run_state import Ending, end_run
 from threadline.errors import InvalidRequest, NotFound
 from threadline.schemas import objects
-from threadline.schemas.common import dump_tool_resources
+from threadline.schemas.common import ToolResources, dump_tool_resources
 from threadline.schemas.objects import ListPage, Thread
 from threadline.schemas.run_objects import Run, RunStep, StreamEvent, run, run_step
 from threadline.schemas.runs import CreateRun, CreateThreadAndRun, ModifyRun, SubmitToolOutputs
+from threadline.services.attachments import attach, check_file_references, references_files
 from threadline.services.messages import message_record
 from threadline.services.run_snapshot import Creator, run_record
+from threadline.services.store_membership import IngestionQueue
 from threadline.services.tool_gate import ToolGate
-from threadline.services.tool_resources import check_tool_resources
+from threadline.services.tool_resources import check_tool_resources, resolve_tool_resources
 from threadline.storage.database import Connection, Database
 from threadline.storage.pagination import PageRequest
 from threadline.storage.repositories import (
@@ -58,11 +60,13 @@ class RunService:
         scheduler: Scheduler,
         tools: ToolGate,
         expiry_seconds: int = 600,
+        ingestion: IngestionQueue | None = None,
     ) -> None:
         self._db = database
         self._scheduler = scheduler
         self._tools = tools
         self._expiry_seconds = expiry_seconds
+        self._ingestion = ingestion
 
     def _wake(self) -> None:
         self._scheduler.wake()
@@ -94,6 +98,7 @@ class RunService:
             creator,
         )
         self._wake()
+        self._wake_ingestion(messages)
         return run(record)
 
     async def create_thread_and_run(
@@ -122,7 +127,8 @@ class RunService:
             message_record(project_id, thread_record["id"], message, now)
             for message in (thread_request.messages if thread_request else [])
         ]
-        record = await self._db.write(
+        param = "tool_resources" if request.tool_resources else "thread.tool_resources"
+        thread_record, record = await self._db.write(
             _create_thread_and_run,
             project_id,
             thread_record,
@@ -132,10 +138,19 @@ class RunService:
             now,
             self._expiry_seconds,
             self._tools,
+            resources,
+            param,
             creator,
         )
         self._wake()
+        self._wake_ingestion(messages, resources)
         return objects.thread(thread_record), run(record)
+
+    def _wake_ingestion(
+        self, messages: list[dict[str, Any]], resources: ToolResources | None = None
+    ) -> None:
+        if self._ingestion is not None and (references_files(messages) or resources is not None):
+            self._ingestion.wake()
 
     async def retrieve(self, project_id: str, thread_id: str, run_id: str) -> Run:
         record = await self._db.read(_runs.get_in_thread, project_id, thread_id, run_id)
@@ -224,8 +239,25 @@ def _create_run(
             f"Thread {thread_id} already has an active run {thread['active_run_id']}."
         )
     _messages.insert_many(connection, messages)
+    _attach(connection, project_id, thread_id, messages, now, "additional_messages[{index}].")
     _runs.insert(connection, record)
     return record
+
+
+def _attach(
+    connection: Connection,
+    project_id: str,
+    thread_id: str,
+    messages: list[dict[str, Any]],
+    now: int,
+    param: str,
+) -> dict[str, Any] | None:
+    """The messages' attachments checked, and those for file_search put in the thread's store;
+    the thread's new ``tool_resources`` when that created the store."""
+    if not references_files(messages):
+        return None
+    check_file_references(connection, project_id, messages, now, param=param)
+    return attach(connection, project_id, thread_id, messages, now)
 
 
 def _create_thread_and_run(
@@ -238,17 +270,24 @@ def _create_thread_and_run(
     now: int,
     expiry_seconds: int,
     tools: ToolGate,
+    resources: ToolResources | None,
+    param: str,
     creator: Creator | None = None,
-) -> dict[str, Any]:
+) -> tuple[dict[str, Any], dict[str, Any]]:
     thread_id = thread_record["id"]
     record = run_record(
         connection, project_id, thread_id, request, run_id, now, expiry_seconds, creator
     )
     tools.check(record["tools"], param="assistant_id")  # the assistant's tools, when not overridden
+    resolved = resolve_tool_resources(connection, project_id, resources, now, param)
+    thread_record = {**thread_record, "tool_resources": resolved}
     _threads.insert(connection, {**thread_record, "active_run_id": run_id})
     _messages.insert_many(connection, messages)
+    changed = _attach(connection, project_id, thread_id, messages, now, "thread.messages[{index}].")
+    if changed is not None:
+        thread_record["tool_resources"] = changed
     _runs.insert(connection, record)
-    return record
+    return thread_record, record
 
 
 def _cancel(

@@ -75,6 +75,13 @@ class Retrieval(Protocol):
 
     async def remove_store(self, *, store_id: str) -> None: ...
 
+    async def file_content(self, *, store_id: str, file_id: str) -> list[str]:
+        """The parsed text of an indexed file, in reading order (one string per page or
+        section), for ``GET /vector_stores/{id}/files/{file_id}/content``; ``[]`` if the file
+        is not indexed in the store. Only the parser knows the text of a pdf or docx, so this
+        side answers."""
+        ...
+
     async def search(
         self,
         *,

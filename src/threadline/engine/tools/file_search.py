@@ -9,13 +9,14 @@ them. When the reply is final, every marker it kept becomes a ``file_citation`` 
 The step shows the call as OpenAI did: ``ranking_options`` and ``results`` (file id, name,
 score; the passages themselves only when a client asks for them with ``include[]``)."""
 
+import asyncio
 import re
-from collections.abc import Awaitable, Callable, Sequence
-from typing import Any
+import time
+from collections.abc import Sequence
+from typing import Any, Protocol
 
 import orjson
 
-from threadline.engine.retrieval.base import Retrieval, SearchHit
 from threadline.engine.tools.base import MessageExtras, ServerCall, ToolContext, ToolOutcome
 
 # OpenAI's default for file_search.max_num_results (it gave gpt-3.5 models 5; we don't).
@@ -24,8 +25,38 @@ DEFAULT_MAX_RESULTS = 20
 DEFAULT_RANKER = "default_2024_08_21"
 _MARKER = re.compile(r"【(\d+):(\d+)†([^】]*)】")
 
-StoresOf = Callable[[dict[str, Any]], Awaitable[list[str]]]
-FileNames = Callable[[Sequence[str]], Awaitable[dict[str, str]]]
+# While files of the searched stores are still being indexed, a search waits for them (as
+# OpenAI's runs did) for up to this long, looking again this often.
+INGESTION_WAIT_SECONDS = 30.0
+_INGESTION_POLL_SECONDS = 0.25
+
+
+class Found(Protocol):
+    file_id: str
+    filename: str
+    score: float
+    text: str
+
+
+class StoreSearch(Protocol):
+    """The vector stores' side (``services.file_search.FileSearch``)."""
+
+    async def stores_for_run(
+        self, project_id: str, run_tool_resources: dict[str, Any] | None, thread_id: str
+    ) -> list[str]: ...
+
+    async def files_in_progress(self, project_id: str, store_ids: Sequence[str]) -> int: ...
+
+    async def search(
+        self,
+        project_id: str,
+        store_ids: Sequence[str],
+        queries: Sequence[str],
+        *,
+        max_num_results: int,
+        score_threshold: float = 0.0,
+    ) -> Sequence[Found]: ...
+
 
 _PARAMETERS = {
     "type": "object",
@@ -70,12 +101,11 @@ class FileSearchTool:
     type = "file_search"
     function_name = "file_search"
 
-    def __init__(self, retrieval: Retrieval, stores_of: StoresOf, file_names: FileNames) -> None:
-        """``stores_of(run)``: the vector stores a run searches (its assistant's and its
-        thread's); ``file_names(ids)``: file names by id, for markers and results."""
-        self._retrieval = retrieval
-        self._stores_of = stores_of
-        self._file_names = file_names
+    def __init__(
+        self, stores: StoreSearch, ingestion_wait_seconds: float = INGESTION_WAIT_SECONDS
+    ) -> None:
+        self._stores = stores
+        self._ingestion_wait = ingestion_wait_seconds
 
     def definition(self, tool: dict[str, Any]) -> dict[str, Any]:
         function = {"name": self.function_name, "description": _DESCRIPTION}
@@ -89,21 +119,26 @@ class FileSearchTool:
         options = _options(tool)
         ranking = _ranking(options)
         queries = _queries(call.arguments)
-        stores = await self._stores_of(context.run)
-        hits: list[SearchHit] = []
+        run = context.run
+        project_id = run["project_id"]
+        stores = await self._stores.stores_for_run(
+            project_id, run["tool_resources"], run["thread_id"]
+        )
+        hits: Sequence[Found] = []
         if stores and queries:
-            hits = await self._retrieval.search(
-                store_ids=stores,
-                queries=queries,
-                max_results=options["max_num_results"],
+            await self._wait_for_ingestion(project_id, stores)
+            hits = await self._stores.search(
+                project_id,
+                stores,
+                queries,
+                max_num_results=options["max_num_results"],
                 score_threshold=options["score_threshold"],
             )
-        names = await self._file_names(sorted({hit.file_id for hit in hits}))
         number = len(context.earlier_calls)
         results = [
             {
                 "file_id": hit.file_id,
-                "file_name": names.get(hit.file_id, hit.file_id),
+                "file_name": hit.filename,
                 "score": hit.score,
                 "content": [{"type": "text", "text": hit.text}],
             }
@@ -115,6 +150,14 @@ class FileSearchTool:
             "file_search": {"ranking_options": ranking, "results": results},
         }
         return ToolOutcome(details=details, output=_model_output(number, results, bool(stores)))
+
+    async def _wait_for_ingestion(self, project_id: str, stores: list[str]) -> None:
+        """Files just attached are searchable once indexed: give them a moment."""
+        deadline = time.monotonic() + self._ingestion_wait
+        while await self._stores.files_in_progress(project_id, stores):
+            if time.monotonic() >= deadline:
+                return  # search what is ready rather than fail the run
+            await asyncio.sleep(_INGESTION_POLL_SECONDS)
 
     def annotate(self, text: str, calls: list[dict[str, Any]]) -> MessageExtras:
         annotations = []

@@ -1,0 +1,168 @@
+"""Files and vector stores as the official SDK's types, built from stored records."""
+
+from typing import Any
+
+from openai.types import FileDeleted, FileObject, VectorStore, VectorStoreDeleted
+from openai.types.vector_store_search_response import VectorStoreSearchResponse
+from openai.types.vector_stores import (
+    FileContentResponse,
+    VectorStoreFile,
+    VectorStoreFileBatch,
+    VectorStoreFileDeleted,
+)
+from pydantic import BaseModel
+
+from threadline.schemas.objects import Record
+
+__all__ = [
+    "FileContentPage",
+    "FileObject",
+    "SearchResultsPage",
+    "VectorStore",
+    "VectorStoreFile",
+    "VectorStoreFileBatch",
+]
+
+# Purposes a file may be uploaded with that the SDK's FileObject does not list (it lists the
+# outputs OpenAI itself writes); the object is then built without validation.
+_UNLISTED_PURPOSES = frozenset({"evals"})
+
+
+def file_object(record: Record) -> FileObject:
+    fields: dict[str, Any] = {
+        "id": record["id"],
+        "object": "file",
+        "bytes": record["bytes"],
+        "created_at": record["created_at"],
+        "filename": record["filename"],
+        "purpose": record["purpose"],
+        "status": record["status"],
+    }
+    if record["expires_at"] is not None:  # an integer in the spec, never null: left out
+        fields["expires_at"] = record["expires_at"]
+    if record["purpose"] in _UNLISTED_PURPOSES:
+        return FileObject.model_construct(**fields)
+    return FileObject.model_validate(fields)
+
+
+def file_deleted(file_id: str) -> FileDeleted:
+    return FileDeleted(id=file_id, object="file", deleted=True)
+
+
+def file_counts(record: Record) -> dict[str, int]:
+    return {
+        "in_progress": record["files_in_progress"],
+        "completed": record["files_completed"],
+        "failed": record["files_failed"],
+        "cancelled": record["files_cancelled"],
+        "total": record["files_total"],
+    }
+
+
+def store_status(record: Record, now: int) -> str:
+    if record["expired_at"] is not None or (
+        record["expires_at"] is not None and record["expires_at"] <= now
+    ):
+        return "expired"
+    return "in_progress" if record["files_in_progress"] > 0 else "completed"
+
+
+def vector_store(record: Record, now: int) -> VectorStore:
+    fields: dict[str, Any] = {
+        "id": record["id"],
+        "object": "vector_store",
+        "created_at": record["created_at"],
+        "name": record["name"] or "",
+        "usage_bytes": record["usage_bytes"],
+        "file_counts": file_counts(record),
+        "status": store_status(record, now),
+        "expires_at": record["expires_at"],
+        "last_active_at": record["last_active_at"],
+        "metadata": record["metadata"],
+    }
+    if record["expires_after_days"] is not None:
+        fields["expires_after"] = {"anchor": "last_active_at", "days": record["expires_after_days"]}
+    return VectorStore.model_validate(fields)
+
+
+def vector_store_deleted(store_id: str) -> VectorStoreDeleted:
+    return VectorStoreDeleted(id=store_id, object="vector_store.deleted", deleted=True)
+
+
+def vector_store_file(record: Record) -> VectorStoreFile:
+    return VectorStoreFile.model_validate(
+        {
+            "id": record["file_id"],
+            "object": "vector_store.file",
+            "created_at": record["created_at"],
+            "vector_store_id": record["vector_store_id"],
+            "status": record["status"],
+            "last_error": record["last_error"],
+            "usage_bytes": record["usage_bytes"],
+            "chunking_strategy": record["chunking_strategy"],
+            "attributes": record["attributes"],
+        }
+    )
+
+
+def vector_store_file_deleted(file_id: str) -> VectorStoreFileDeleted:
+    return VectorStoreFileDeleted(id=file_id, object="vector_store.file.deleted", deleted=True)
+
+
+def file_batch(record: Record) -> VectorStoreFileBatch:
+    return VectorStoreFileBatch.model_validate(
+        {
+            "id": record["id"],
+            "object": "vector_store.files_batch",
+            "created_at": record["created_at"],
+            "vector_store_id": record["vector_store_id"],
+            "status": record["status"],
+            "file_counts": file_counts(record),
+        }
+    )
+
+
+class SearchResultsPage(BaseModel):
+    object: str = "vector_store.search_results.page"
+    search_query: list[str]
+    data: list[VectorStoreSearchResponse]
+    has_more: bool = False
+    next_page: str | None = None
+
+
+def search_results_page(queries: list[str], hits: list[Record]) -> SearchResultsPage:
+    items = [
+        VectorStoreSearchResponse.model_validate(
+            {
+                "file_id": hit["file_id"],
+                "filename": hit["filename"],
+                "score": hit["score"],
+                "attributes": hit["attributes"],
+                "content": [{"type": "text", "text": hit["text"]}],
+            }
+        )
+        for hit in hits
+    ]
+    return SearchResultsPage(
+        object="vector_store.search_results.page",
+        search_query=queries,
+        data=items,
+        has_more=False,
+        next_page=None,
+    )
+
+
+class FileContentPage(BaseModel):
+    object: str = "vector_store.file_content.page"
+    data: list[FileContentResponse]
+    has_more: bool = False
+    next_page: str | None = None
+
+
+def file_content_page(texts: list[str]) -> FileContentPage:
+    return FileContentPage(
+        object="vector_store.file_content.page",
+        data=[FileContentResponse(type="text", text=text) for text in texts],
+        has_more=False,
+        next_page=None,
+    )

@@ -1,0 +1,193 @@
+"""The built-in tools in runs, with every real part: uploaded files, vector stores indexed in the
+background, the server's retrieval, and code in the real sandbox. The model is the scripted
+upstream; what it is told and what the client gets back are checked end to end."""
+
+import json
+import time
+from typing import Any
+
+import openai
+import pytest
+from openai import OpenAI
+
+from tests.files_helpers import upload, wait_until_settled
+from tests.runs_helpers import wait_for_run
+from tests.upstream import ScriptedUpstream, Text, ToolCalls
+
+MODEL = "gpt-test"
+MANUAL = b"# Pump manual\n\nThe Model K pump is rated for a maximum pressure of 40 bar.\n"
+CSV = b"x,y\n1,10\n2,20\n3,30\n"
+
+
+def _run(client: OpenAI, thread_id: str, assistant_id: str) -> Any:
+    run = client.beta.threads.runs.create_and_poll(
+        thread_id=thread_id, assistant_id=assistant_id, poll_interval_ms=50
+    )
+    assert run.status == "completed", run.last_error
+    return run
+
+
+def _reply(client: OpenAI, thread_id: str, run_id: str) -> Any:
+    (message,) = client.beta.threads.messages.list(thread_id, run_id=run_id).data
+    return message
+
+
+# --- file_search ------------------------------------------------------------------------------
+
+
+def test_file_search_answers_with_citations_from_a_store(
+    client: OpenAI, upstream: ScriptedUpstream
+) -> None:
+    file_id = upload(client, "manual.md", MANUAL)
+    store = wait_until_settled(client, client.vector_stores.create(file_ids=[file_id]).id)
+    assert store.file_counts.completed == 1
+    assistant = client.beta.assistants.create(
+        model=MODEL,
+        tools=[{"type": "file_search"}],
+        tool_resources={"file_search": {"vector_store_ids": [store.id]}},
+    )
+    answer = "At most 40 bar【0:0†manual.md】."
+    upstream.script(
+        ToolCalls([("file_search", '{"queries": ["maximum pressure Model K pump"]}')]),
+        Text([answer]),
+    )
+    thread = client.beta.threads.create(messages=[{"role": "user", "content": "How much?"}])
+    run = _run(client, thread.id, assistant.id)
+
+    read_back = upstream.requests[1]["messages"][-1]["content"]
+    assert read_back.startswith("【0:0†manual.md】") and "40 bar" in read_back
+    text = _reply(client, thread.id, run.id).content[0].text
+    (citation,) = text.annotations
+    assert citation.file_citation.file_id == file_id
+    assert text.value[citation.start_index : citation.end_index] == "【0:0†manual.md】"
+    step = client.beta.threads.runs.steps.list(run.id, thread_id=thread.id, order="asc").data[0]
+    (result,) = step.step_details.tool_calls[0].file_search.results
+    assert (result.file_id, result.file_name) == (file_id, "manual.md")
+
+
+def test_file_search_finds_files_attached_to_the_thread(
+    client: OpenAI, upstream: ScriptedUpstream
+) -> None:
+    file_id = upload(client, "manual.md", MANUAL)
+    assistant = client.beta.assistants.create(model=MODEL, tools=[{"type": "file_search"}])
+    upstream.script(
+        ToolCalls([("file_search", '{"queries": ["pump pressure"]}')]), Text(["40 bar."])
+    )
+    thread = client.beta.threads.create(
+        messages=[
+            {
+                "role": "user",
+                "content": "How much pressure?",
+                "attachments": [{"file_id": file_id, "tools": [{"type": "file_search"}]}],
+            }
+        ]
+    )
+    # No wait for ingestion here: the search waits for the thread's files itself.
+    run = _run(client, thread.id, assistant.id)
+    assert "40 bar" in upstream.requests[1]["messages"][-1]["content"]
+    step = client.beta.threads.runs.steps.list(run.id, thread_id=thread.id, order="asc").data[0]
+    assert step.step_details.tool_calls[0].file_search.results[0].file_id == file_id
+
+
+def test_file_search_without_stores_tells_the_model(
+    client: OpenAI, upstream: ScriptedUpstream
+) -> None:
+    assistant = client.beta.assistants.create(model=MODEL, tools=[{"type": "file_search"}])
+    upstream.script(ToolCalls([("file_search", '{"queries": ["anything"]}')]), Text(["None."]))
+    thread = client.beta.threads.create(messages=[{"role": "user", "content": "Search."}])
+    _run(client, thread.id, assistant.id)
+    assert upstream.requests[1]["messages"][-1]["content"] == "No files are available to search."
+
+
+# --- code_interpreter ---------------------------------------------------------------------------
+
+
+@pytest.fixture
+def coder(client: OpenAI) -> Any:
+    csv_id = upload(client, "data.csv", CSV)
+    try:
+        return client.beta.assistants.create(
+            model=MODEL,
+            tools=[{"type": "code_interpreter"}],
+            tool_resources={"code_interpreter": {"file_ids": [csv_id]}},
+        )
+    except openai.BadRequestError as refused:  # pragma: no cover - machines without namespaces
+        pytest.skip(f"no working sandbox here: {refused.body['message']}")
+
+
+def _code(code: str) -> ToolCalls:
+    return ToolCalls([("code_interpreter", json.dumps({"code": code}))])
+
+
+def _logs(client: OpenAI, thread_id: str, run_id: str) -> list[Any]:
+    step = client.beta.threads.runs.steps.list(run_id, thread_id=thread_id, order="asc").data[0]
+    return step.step_details.tool_calls[0].code_interpreter.outputs
+
+
+def test_code_reads_the_files_and_keeps_its_variables_across_runs(
+    client: OpenAI, upstream: ScriptedUpstream, coder: Any
+) -> None:
+    code = (
+        "import pandas as pd\ndf = pd.read_csv('/mnt/data/data.csv')\n"
+        "total = int(df.y.sum())\nprint(total)"
+    )
+    upstream.script(_code(code), Text(["The total is 60."]))
+    thread = client.beta.threads.create(messages=[{"role": "user", "content": "Sum y."}])
+    run = _run(client, thread.id, coder.id)
+    (logs,) = _logs(client, thread.id, run.id)
+    assert logs.logs.strip() == "60"
+    assert upstream.requests[1]["messages"][-1]["content"].strip() == "60"
+
+    upstream.script(_code("print(total * 2)"), Text(["120."]))
+    client.beta.threads.messages.create(thread.id, role="user", content="Double it.")
+    second = _run(client, thread.id, coder.id)
+    (logs,) = _logs(client, thread.id, second.id)
+    assert logs.logs.strip() == "120"
+
+
+def test_a_plot_and_a_written_file_come_back_as_files(
+    client: OpenAI, upstream: ScriptedUpstream, coder: Any
+) -> None:
+    code = (
+        "import matplotlib.pyplot as plt\nplt.plot([1, 2, 3], [1, 4, 9])\nplt.show()\n"
+        "open('/mnt/data/squares.csv', 'w').write('n,sq\\n3,9\\n')"
+    )
+    reply = "Here is the table: sandbox:/mnt/data/squares.csv"
+    upstream.script(_code(code), Text([reply]))
+    thread = client.beta.threads.create(messages=[{"role": "user", "content": "Plot."}])
+    run = _run(client, thread.id, coder.id)
+
+    image = next(o for o in _logs(client, thread.id, run.id) if o.type == "image")
+    png = client.files.content(image.image.file_id).read()
+    assert png.startswith(b"\x89PNG")
+    assert client.files.retrieve(image.image.file_id).purpose == "assistants_output"
+
+    message = _reply(client, thread.id, run.id)
+    text = message.content[0].text
+    (link,) = text.annotations
+    assert text.value[link.start_index : link.end_index] == "sandbox:/mnt/data/squares.csv"
+    assert client.files.content(link.file_path.file_id).read() == b"n,sq\n3,9\n"
+    assert client.files.retrieve(link.file_path.file_id).filename == "squares.csv"
+    assert [part.type for part in message.content] == ["text", "image_file"]
+    assert message.content[1].image_file.file_id == image.image.file_id
+
+
+def test_cancel_stops_running_code(client: OpenAI, upstream: ScriptedUpstream, coder: Any) -> None:
+    upstream.script(_code("while True:\n    pass"))
+    thread = client.beta.threads.create(messages=[{"role": "user", "content": "Spin."}])
+    run = client.beta.threads.runs.create(thread_id=thread.id, assistant_id=coder.id)
+    deadline = time.monotonic() + 20
+    while not client.beta.threads.runs.steps.list(run.id, thread_id=thread.id).data:
+        assert time.monotonic() < deadline, "the code never started"
+        time.sleep(0.05)
+    time.sleep(0.3)  # the code is running now
+    started = time.monotonic()
+    client.beta.threads.runs.cancel(run.id, thread_id=thread.id)
+    ended = wait_for_run(client, thread.id, run.id, timeout=10)
+    assert ended.status == "cancelled"
+    assert time.monotonic() - started < 5
+    # The thread's session was replaced: the next run's code works.
+    upstream.script(_code("print('alive')"), Text(["ok"]))
+    client.beta.threads.messages.create(thread.id, role="user", content="Again.")
+    again = _run(client, thread.id, coder.id)
+    assert "alive" in _logs(client, thread.id, again.id)[0].logs
