@@ -24,6 +24,7 @@ logger = logging.getLogger("threadline.engine")
 
 _runs = RunRepository()
 _steps = StepRepository()
+Conversation = tuple[list[dict[str, Any]], list[dict[str, Any]]]  # thread messages, tool steps
 
 # Room kept free in the context window for the reply when no completion budget is set.
 _REPLY_RESERVE = 4096
@@ -42,14 +43,20 @@ class EngineContext:
 
 
 class RunExecution:
-    def __init__(self, engine: EngineContext, run_id: str, attempt: int) -> None:
+    """One attempt at a run, from its claim: ``record`` is the run as the claim left it
+    (``in_progress``, with this attempt's lease), ``conversation`` the thread as it was then."""
+
+    def __init__(
+        self, engine: EngineContext, record: dict[str, Any], conversation: Conversation
+    ) -> None:
         self._engine = engine
         self._db = engine.db
-        self.run_id = run_id
-        self.attempt = attempt
+        self.run_id: str = record["id"]
+        self.attempt: int = record["attempt"]
         self.cancel_requested = False
         self.started = False  # a task cancelled before its first step never runs execute()
-        self._run: dict[str, Any] = {}
+        self._run = record
+        self._conversation: Conversation | None = conversation  # for the first turn
         self._recorder: TurnRecorder | None = None
 
     def _publish(self, event: StreamEvent) -> None:
@@ -58,17 +65,11 @@ class RunExecution:
     async def execute(self) -> None:
         self.started = True
         try:
-            record = await self._db.read(_runs.get_by_id, self.run_id)
-            if record is None:
-                return
-            self._run = record
-            if record["status"] == "cancelling":
-                self._publish(StreamEvent.of("thread.run.cancelling", run(self._run)))
+            if self.cancel_requested:  # between its claim and now
+                cancelling = run({**self._run, "status": "cancelling"})
+                self._publish(StreamEvent.of("thread.run.cancelling", cancelling))
                 await self._end(Ending("cancelled", clock.now()))
                 return
-            await self._update(
-                {"status": "in_progress", "started_at": record["started_at"] or clock.now()}
-            )
             self._publish(StreamEvent.of("thread.run.in_progress", run(self._run)))
             while await self._turn():
                 pass
@@ -86,10 +87,6 @@ class RunExecution:
             await self._fail("server_error", "The server had an error while processing the run.")
 
     async def _stopped(self) -> None:
-        if not self._run:  # stopped before the run was even loaded
-            self._run = await self._db.read(_runs.get_by_id, self.run_id) or {}
-            if not self._run:
-                return
         if self._recorder is not None:
             await self._recorder.save_partial()
         if self.cancel_requested:
@@ -112,9 +109,12 @@ class RunExecution:
     async def _end(self, ending: Ending) -> None:
         ending.fence = (self._engine.owner, self.attempt)
         ending.usage = ending.usage or self._run.get("usage")
+        if self._recorder is not None:  # the last turn's own writes join the end's unit
+            ending.last_writes = self._recorder.last_writes
         # Shielded: once the end is committed its events must go out, even if this task is
         # being cancelled meanwhile.
-        ended = await asyncio.shield(self._db.write(_end_fresh, self.run_id, ending))
+        ended = await asyncio.shield(self._db.write(_end_fenced, self._run, ending))
+        self._recorder = None
         if ended is None:
             self._engine.bus.end(self.run_id)
             return
@@ -136,7 +136,10 @@ class RunExecution:
         """Run one model turn; True if the loop should call the model again."""
         run_record = self._run
         route = self._engine.route(run_record["model"])
-        messages, steps = await self._db.read(_conversation, run_record["thread_id"])
+        loaded, self._conversation = self._conversation, None
+        if loaded is None:  # a later turn: the thread has grown since the claim
+            loaded = await self._db.read(load_conversation, run_record["thread_id"])
+        messages, steps = loaded
         tools = _chat_tools(run_record["tools"])
         used = run_record["usage"] or {"prompt_tokens": 0, "completion_tokens": 0}
         completion_left = _left(run_record["max_completion_tokens"], used["completion_tokens"])
@@ -185,8 +188,13 @@ class RunExecution:
         async for delta in route.provider.stream(request):
             await self._recorder.feed(delta)
         result = await self._recorder.finish()
-        self._recorder = None
-        return await self._after_turn(result)
+        go_on = await self._after_turn(result)
+        if self._recorder is not None:  # no end took what the turn left to store: store it now
+            if self._recorder.last_writes is not None:
+                for event in await self._db.write(self._recorder.last_writes):
+                    self._publish(event)
+            self._recorder = None
+        return go_on
 
     async def _after_turn(self, result: TurnResult) -> bool:
         usage = _add_usage(self._run["usage"], result)
@@ -232,18 +240,15 @@ class RunExecution:
         return False
 
 
-def _conversation(
-    connection: Connection, thread_id: str
-) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+def load_conversation(connection: Connection, thread_id: str) -> Conversation:
     return thread_messages(connection, thread_id), _steps.tool_steps_of_thread(
         connection, thread_id
     )
 
 
-def _end_fresh(connection: Connection, run_id: str, ending: Ending) -> dict[str, Any] | None:
-    record = _runs.get_by_id(connection, run_id)
-    if record is None:
-        return None
+def _end_fenced(
+    connection: Connection, record: dict[str, Any], ending: Ending
+) -> dict[str, Any] | None:
     ended = end_run(connection, record, ending)
     return ended if ended is not record else None
 

@@ -4,8 +4,10 @@ Text opens a ``message_creation`` step and its assistant message; tool-call frag
 ``tool_calls`` step. Only one step is open at a time (the SDKs apply deltas to "the current"
 snapshot), so text that arrives first is completed before the calls start. Objects are stored
 before their ``created`` events go out; deltas go out as they arrive and are stored once, when
-their message or step is done."""
+their message or step is done. A text answer is closed by the run's end, in the same unit of work
+(``last_writes``): one write less per run, and its events still follow the write."""
 
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -22,7 +24,7 @@ from threadline.schemas.run_objects import (
     run_step,
     tool_call_delta,
 )
-from threadline.storage.database import Database
+from threadline.storage.database import Connection, Database
 from threadline.storage.repositories import MessageRepository
 from threadline.storage.runs import StepRepository, update_message
 
@@ -70,6 +72,8 @@ class TurnRecorder:
         self._finish_reason: str | None = None
         self._usage: Usage | None = None
         self._message_tokens = 0
+        # Set by finish() for a text answer: what the run's end must store with it.
+        self.last_writes: Callable[[Connection], list[StreamEvent]] | None = None
 
     async def feed(self, delta: ChatDelta) -> None:
         if delta.text and self._tool_step is None:
@@ -82,13 +86,15 @@ class TurnRecorder:
             self._usage = delta.usage
 
     async def finish(self) -> TurnResult:
-        """Close what the turn opened. A turn cut at its token limit leaves its message open:
-        ending the run marks it incomplete."""
+        """Close what the turn opened. A text answer is closed by the run's end (``last_writes``);
+        a turn cut at its token limit leaves its message open: ending the run marks it
+        incomplete."""
         if self._finish_reason is None:
             raise UpstreamFailure("server_error", "The model's response ended unexpectedly.")
         usage = self._usage or Usage(self._prompt_tokens, self._completion_estimate())
-        if self._message is not None:
-            await self._close_message(usage if self._tool_step is None else None)
+        if self._message is not None and self._tool_step is None:
+            self._message_tokens = count_text("".join(self._text))
+            self.last_writes = functools.partial(self._close_message_in, usage=usage)
         calls = [self._calls[index] for index in sorted(self._calls)]
         if self._tool_step is not None:
             self._check_calls(calls)
@@ -136,13 +142,19 @@ class TurnRecorder:
         return {"content": [{"type": "text", "text": {"value": value, "annotations": []}}]}
 
     async def _close_message(self, usage: Usage | None) -> None:
-        assert self._message is not None and self._message_step is not None
         self._message_tokens = count_text("".join(self._text))
+        for event in await self._db.write(self._close_message_in, usage):
+            self._publish(event)
+
+    def _close_message_in(self, connection: Connection, usage: Usage | None) -> list[StreamEvent]:
+        """Store the message's text and complete it and its step (a turn cut at its token limit:
+        only the text); the events to publish once that is committed."""
+        assert self._message is not None and self._message_step is not None
         changes = self._content_changes()
         if self._finish_reason == "length" and self._tool_step is None:
-            await self._db.write(update_message, self._message["id"], changes)
+            update_message(connection, self._message["id"], changes)
             self._message.update(changes)
-            return
+            return []
         now = clock.now()
         changes.update(status="completed", completed_at=now)
         step_usage = usage or Usage(0, self._message_tokens)
@@ -151,17 +163,14 @@ class TurnRecorder:
             "completed_at": now,
             "usage": _usage_dict(step_usage),
         }
-        await self._db.write(
-            _complete_message_and_step,
-            self._message["id"],
-            changes,
-            self._message_step["id"],
-            step_changes,
-        )
+        update_message(connection, self._message["id"], changes)
+        _steps.update_by_id(connection, self._message_step["id"], step_changes)
         self._message.update(changes)
         self._message_step.update(step_changes)
-        self._publish(StreamEvent.of("thread.message.completed", objects.message(self._message)))
-        self._publish(StreamEvent.of("thread.run.step.completed", run_step(self._message_step)))
+        return [
+            StreamEvent.of("thread.message.completed", objects.message(self._message)),
+            StreamEvent.of("thread.run.step.completed", run_step(self._message_step)),
+        ]
 
     # -- tool calls ---------------------------------------------------------------------
 
@@ -265,17 +274,6 @@ def _insert_message_and_step(
 ) -> None:
     _messages.insert(connection, message)
     _steps.insert(connection, step)
-
-
-def _complete_message_and_step(
-    connection: Any,
-    message_id: str,
-    message_changes: dict[str, Any],
-    step_id: str,
-    step_changes: dict[str, Any],
-) -> None:
-    update_message(connection, message_id, message_changes)
-    _steps.update_by_id(connection, step_id, step_changes)
 
 
 def _function_call(call: ToolCall) -> dict[str, Any]:

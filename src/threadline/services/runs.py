@@ -43,7 +43,7 @@ class Submitted:
 class Scheduler(Protocol):
     """The engine's side: there is work to look at; this run should stop."""
 
-    def wake(self) -> None: ...
+    def wake(self, run_id: str | None = None) -> None: ...
 
     def cancel(self, run_id: str) -> None: ...
 
@@ -56,9 +56,6 @@ class RunService:
         self._scheduler = scheduler
         self._expiry_seconds = expiry_seconds
 
-    def _wake(self) -> None:
-        self._scheduler.wake()
-
     async def create(self, project_id: str, thread_id: str, request: CreateRun, run_id: str) -> Run:
         now = clock.now()
         messages = [
@@ -68,7 +65,7 @@ class RunService:
         record = await self._db.write(
             _create_run, project_id, thread_id, request, run_id, now, self._expiry_seconds, messages
         )
-        self._wake()
+        self._scheduler.wake(run_id)
         return run(record)
 
     async def create_thread_and_run(
@@ -102,7 +99,7 @@ class RunService:
             now,
             self._expiry_seconds,
         )
-        self._wake()
+        self._scheduler.wake(run_id)
         return objects.thread(thread_record), run(record)
 
     async def retrieve(self, project_id: str, thread_id: str, run_id: str) -> Run:
@@ -141,7 +138,7 @@ class RunService:
         step, record = await self._db.write(
             _submit, project_id, thread_id, run_id, outputs, clock.now()
         )
-        self._wake()
+        self._scheduler.wake(run_id)
         return Submitted(step=run_step(step), run=run(record))
 
 
