@@ -161,4 +161,5 @@ async def retrieve_run_step(
 
 
 def _created(run: Run) -> list[StreamEvent]:
-    return [StreamEvent.of("thread.run.created", run), StreamEvent.of("thread.run.queued", run)]
+    created = StreamEvent.of("thread.run.created", run)
+    return [created, created.renamed("thread.run.queued")]

@@ -16,7 +16,7 @@ from threadline.engine.event_bus import EventBus
 from threadline.engine.run_state import Ending, end_run
 from threadline.engine.turn import TurnRecorder, TurnResult
 from threadline.providers.llm.base import ChatRequest, ModelRoute, UpstreamFailure
-from threadline.schemas.run_objects import StreamEvent, run
+from threadline.schemas.run_objects import StreamEvent, run, run_data
 from threadline.storage.database import Connection, Database
 from threadline.storage.runs import RunRepository, StepRepository, thread_messages
 
@@ -66,11 +66,11 @@ class RunExecution:
         self.started = True
         try:
             if self.cancel_requested:  # between its claim and now
-                cancelling = run({**self._run, "status": "cancelling"})
+                cancelling = run_data({**self._run, "status": "cancelling"})
                 self._publish(StreamEvent.of("thread.run.cancelling", cancelling))
                 await self._end(Ending("cancelled", clock.now()))
                 return
-            self._publish(StreamEvent.of("thread.run.in_progress", run(self._run)))
+            self._publish(StreamEvent.of("thread.run.in_progress", run_data(self._run)))
             while await self._turn():
                 pass
         except LeaseLost:
@@ -92,9 +92,8 @@ class RunExecution:
         if self.cancel_requested:
             # The worker, not the cancel request, says so: it reaches the stream wherever the
             # cancel request landed.
-            self._publish(
-                StreamEvent.of("thread.run.cancelling", run({**self._run, "status": "cancelling"}))
-            )
+            cancelling = run_data({**self._run, "status": "cancelling"})
+            self._publish(StreamEvent.of("thread.run.cancelling", cancelling))
             await self._end(Ending("cancelled", clock.now()))
         else:
             await self._fail("server_error", "The run was interrupted because the server stopped.")

@@ -9,8 +9,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from threadline.schemas import objects
-from threadline.schemas.run_objects import StreamEvent, run, run_step
+from threadline.schemas.objects import message_data
+from threadline.schemas.run_objects import StreamEvent, run_data, run_step_data
 from threadline.storage.database import Connection
 from threadline.storage.runs import (
     RunRepository,
@@ -95,7 +95,7 @@ def end_run(connection: Connection, run_record: dict[str, Any], ending: Ending) 
     if step_status == "failed" and ending.last_error is not None:
         step_changes["last_error"] = ending.last_error
     for step in _steps.close_open(connection, run_record["id"], step_changes):
-        ending.events.append(StreamEvent.of(f"thread.run.step.{step_status}", run_step(step)))
+        ending.events.append(StreamEvent.of(f"thread.run.step.{step_status}", run_step_data(step)))
 
     if message_reason is None:
         message_changes: dict[str, Any] = {"status": "completed", "completed_at": ending.now}
@@ -108,8 +108,8 @@ def end_run(connection: Connection, run_record: dict[str, Any], ending: Ending) 
         }
         name = "thread.message.incomplete"
     for message in close_open_messages(connection, run_record["id"], message_changes):
-        ending.events.append(StreamEvent.of(name, objects.message(message)))
+        ending.events.append(StreamEvent.of(name, message_data(message)))
 
     release_thread(connection, run_record["thread_id"], run_record["id"])
-    ending.events.append(StreamEvent.of(f"thread.run.{ending.status}", run(ended)))
+    ending.events.append(StreamEvent.of(f"thread.run.{ending.status}", run_data(ended)))
     return ended

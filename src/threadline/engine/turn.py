@@ -17,11 +17,12 @@ import orjson
 from threadline import clock, ids
 from threadline.engine.context import count_text
 from threadline.providers.llm.base import ChatDelta, ToolCallDelta, UpstreamFailure, Usage
-from threadline.schemas import objects
+from threadline.schemas.objects import message_data
 from threadline.schemas.run_objects import (
     StreamEvent,
     message_text_delta,
     run_step,
+    run_step_data,
     tool_call_delta,
 )
 from threadline.storage.database import Connection, Database
@@ -130,12 +131,12 @@ class TurnRecorder:
         }
         await self._db.write(_insert_message_and_step, message, step)
         self._message, self._message_step = message, step
-        created = run_step(step)
-        self._publish(StreamEvent.of("thread.run.step.created", created))
-        self._publish(StreamEvent.of("thread.run.step.in_progress", created))
-        shown = objects.message(message)
-        self._publish(StreamEvent.of("thread.message.created", shown))
-        self._publish(StreamEvent.of("thread.message.in_progress", shown))
+        created = StreamEvent.of("thread.run.step.created", run_step_data(step))
+        self._publish(created)
+        self._publish(created.renamed("thread.run.step.in_progress"))
+        shown = StreamEvent.of("thread.message.created", message_data(message))
+        self._publish(shown)
+        self._publish(shown.renamed("thread.message.in_progress"))
 
     def _content_changes(self) -> dict[str, Any]:
         value = "".join(self._text)
@@ -168,8 +169,8 @@ class TurnRecorder:
         self._message.update(changes)
         self._message_step.update(step_changes)
         return [
-            StreamEvent.of("thread.message.completed", objects.message(self._message)),
-            StreamEvent.of("thread.run.step.completed", run_step(self._message_step)),
+            StreamEvent.of("thread.message.completed", message_data(self._message)),
+            StreamEvent.of("thread.run.step.completed", run_step_data(self._message_step)),
         ]
 
     # -- tool calls ---------------------------------------------------------------------
