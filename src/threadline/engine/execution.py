@@ -18,7 +18,7 @@ from threadline.engine.turn import TurnRecorder, TurnResult
 from threadline.providers.llm.base import ChatRequest, ModelRoute, UpstreamFailure
 from threadline.schemas.run_objects import StreamEvent, run, run_data
 from threadline.storage.database import Connection, Database
-from threadline.storage.runs import RunRepository, StepRepository, thread_messages
+from threadline.storage.runs import RunRepository, StepRepository, conversation_messages
 
 logger = logging.getLogger("threadline.engine")
 
@@ -240,7 +240,7 @@ class RunExecution:
 
 
 def load_conversation(connection: Connection, thread_id: str) -> Conversation:
-    return thread_messages(connection, thread_id), _steps.tool_steps_of_thread(
+    return conversation_messages(connection, thread_id), _steps.tool_steps_of_thread(
         connection, thread_id
     )
 

@@ -81,8 +81,12 @@ _OPEN_STEPS_UPDATE = (
     .where(_steps.c.run_id == bindparam("run"), _steps.c.status == "in_progress")
     .returning(*_steps.c)
 )
-_THREAD_MESSAGES = (
-    select(_messages).where(_messages.c.thread_id == bindparam("thread")).order_by(_messages.c.id)
+# Only what a prompt is made of: the other JSON columns would be decoded for every message of
+# the thread on every run.
+_CONVERSATION_MESSAGES = (
+    select(_messages.c.id, _messages.c.role, _messages.c.status, _messages.c.content)
+    .where(_messages.c.thread_id == bindparam("thread"))
+    .order_by(_messages.c.id)
 )
 _MESSAGE_UPDATE = update(_messages).where(_messages.c.id == bindparam("message"))
 _OPEN_MESSAGES_UPDATE = (
@@ -204,9 +208,10 @@ class StepRepository(ScopedRepository):
         return sorted(found, key=_by_id)
 
 
-def thread_messages(connection: Connection, thread_id: str) -> list[Record]:
-    """Every message of a thread, oldest first: the conversation a run continues."""
-    return records(connection.execute(_THREAD_MESSAGES, {"thread": thread_id}))
+def conversation_messages(connection: Connection, thread_id: str) -> list[Record]:
+    """Every message of a thread, oldest first, as the conversation a run continues: ``id``,
+    ``role``, ``status`` and ``content`` only."""
+    return records(connection.execute(_CONVERSATION_MESSAGES, {"thread": thread_id}))
 
 
 def update_message(connection: Connection, message_id: str, values: Record) -> None:
@@ -230,8 +235,8 @@ __all__ = [
     "StepRepository",
     "ThreadRepository",
     "close_open_messages",
+    "conversation_messages",
     "release_thread",
     "take_thread",
-    "thread_messages",
     "update_message",
 ]
