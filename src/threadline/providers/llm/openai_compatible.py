@@ -1,8 +1,8 @@
 """A ``ChatProvider`` over any OpenAI-compatible Chat Completions endpoint.
 
-The request goes out over ``httpx`` directly and the stream is read with ``orjson``: the SDK's
-per-chunk models and SSE decoding were a third of a run's CPU. This module owns the one retry
-loop, and it retries only before the first delta was yielded. After that a failure is final,
+The request goes out over plain HTTP (``transport.py``) and the stream is read with ``orjson``:
+the SDK's per-chunk models and SSE decoding were a third of a run's CPU. This module owns the one
+retry loop, and it retries only before the first delta was yielded. After that a failure is final,
 because the caller may already have shown the output to its client. Failure messages are written
 here, never copied from the upstream unsanitised: they name no key and no URL."""
 
@@ -11,8 +11,6 @@ import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import aclosing
 from dataclasses import dataclass
-from datetime import UTC, datetime
-from email.utils import parsedate_to_datetime
 from typing import Any
 
 import httpx
@@ -23,6 +21,16 @@ from threadline.providers.llm.base import ChatDelta, ChatRequest, FailureCode, U
 from threadline.providers.llm.chunks import ChunkNormalizer, Malformed
 from threadline.providers.llm.event_stream import EventStreamDecoder
 from threadline.providers.llm.redaction import Redactor
+from threadline.providers.llm.status import InBandError, error_body, retry_after
+from threadline.providers.llm.transport import (
+    AiohttpTransport,
+    HttpxTransport,
+    Transport,
+    TransportError,
+    TransportTimeout,
+    UpstreamResponse,
+    drain,
+)
 
 __all__ = ["OpenAICompatibleProvider", "Redactor", "Sleep", "UpstreamOptions"]
 
@@ -30,9 +38,9 @@ log = logging.getLogger("threadline.providers.llm")
 
 Sleep = Callable[[float], Awaitable[None]]
 
-# After ``[DONE]``, how long the rest of the body may take to arrive: read to its end, the
-# connection goes back to the pool instead of being closed.
+# After ``[DONE]``, how long the rest of the body may take to arrive (see ``drain``).
 _DRAIN_SECONDS = 0.1
+_MAX_CONNECTIONS = 200  # an upstream's connections at once; more requests wait for one
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,48 +62,6 @@ class _Retryable(Exception):
         self.retry_after = retry_after
 
 
-class _InBandError(Exception):
-    """An ``{"error": …}`` event inside a stream that had started fine."""
-
-    def __init__(self, error: Any) -> None:
-        message = error.get("message") if isinstance(error, dict) else None
-        super().__init__(message if isinstance(message, str) and message else "")
-        self.message = message if isinstance(message, str) and message else ""
-        self.body: dict[str, Any] = _error_body(error)
-
-
-def _retry_after(headers: httpx.Headers) -> float | None:
-    """Seconds the upstream asked us to wait: ``retry-after-ms``, then ``retry-after`` as
-    seconds or as an HTTP date."""
-    try:
-        millis = headers.get("retry-after-ms")
-        if millis is not None:
-            return max(float(millis) / 1000, 0.0)
-    except (TypeError, ValueError):
-        pass
-    value = headers.get("retry-after")
-    if value is None:
-        return None
-    try:
-        return max(float(value), 0.0)
-    except ValueError:
-        pass
-    try:
-        when = parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
-    return max((when - datetime.now(UTC)).total_seconds(), 0.0)
-
-
-def _error_body(body: Any) -> dict[str, Any]:
-    """The ``{"message", "type", "code"}`` object of an OpenAI-style error body, or {}."""
-    if isinstance(body, dict) and isinstance(body.get("error"), dict):
-        body = body["error"]
-    return body if isinstance(body, dict) else {}
-
-
 class OpenAICompatibleProvider:
     """One OpenAI-compatible upstream (one connection pool). ``stream`` sends ``request.model``
     as the upstream model id; the registry binds configured names to their upstream ids."""
@@ -113,16 +79,14 @@ class OpenAICompatibleProvider:
         self.name = name
         self.options = options or UpstreamOptions()
         self._sleep = sleep
-        self._timeout = httpx.Timeout(
-            self.options.read_timeout, connect=self.options.connect_timeout
-        )
-        self._owns_http = http_client is None
-        # Redirects are not followed: they would carry our Authorization header elsewhere.
-        self._http = http_client or httpx.AsyncClient(
-            timeout=self._timeout,
-            follow_redirects=False,
-            limits=httpx.Limits(max_connections=200, max_keepalive_connections=40),
-        )
+        self._transport: Transport
+        if http_client is None:
+            self._transport = AiohttpTransport(
+                self.options.connect_timeout, self.options.read_timeout, _MAX_CONNECTIONS
+            )
+        else:
+            timeout = httpx.Timeout(self.options.read_timeout, connect=self.options.connect_timeout)
+            self._transport = HttpxTransport(http_client, timeout)
         self._url = base_url.rstrip("/") + "/chat/completions"
         # Only these: no OPENAI_* variable is forwarded, and without a key no Authorization.
         self._headers = {
@@ -139,8 +103,7 @@ class OpenAICompatibleProvider:
         return f"OpenAICompatibleProvider(name={self.name!r})"
 
     async def aclose(self) -> None:
-        if self._owns_http:
-            await self._http.aclose()
+        await self._transport.aclose()
 
     async def stream(self, request: ChatRequest) -> AsyncIterator[ChatDelta]:
         body = orjson.dumps(_body(request))
@@ -179,61 +142,41 @@ class OpenAICompatibleProvider:
                 await self._sleep(wait)
 
     async def _attempt(self, model: str, body: bytes) -> AsyncIterator[ChatDelta]:
-        request = self._http.build_request(
-            "POST", self._url, content=body, headers=self._headers, timeout=self._timeout
-        )
         try:
-            response = await self._http.send(request, stream=True)
-        except httpx.TimeoutException:
+            response = await self._transport.post(self._url, body, self._headers)
+        except TransportTimeout:
             raise _Retryable(self._failure("server_error", "timed out")) from None
-        except httpx.HTTPError:
+        except TransportError:
             raise _Retryable(self._failure("server_error", "could not be reached")) from None
-        try:  # closes the HTTP response however this generator ends
-            if not response.is_success:
+        try:  # releases the connection however this generator ends
+            if not 200 <= response.status < 300:
                 raise await self._status_failure(response, model)
             normalizer = ChunkNormalizer()
             emitted = False
             try:
-                async for delta in self._deltas(response, normalizer):
+                async for delta in _deltas(response, normalizer):
                     emitted = True
                     yield delta
                 last = normalizer.last()
                 if last is None:
                     raise Malformed("ended the stream without a finish_reason (truncated)")
-            except (httpx.HTTPError, ValueError, Malformed, _InBandError) as exc:
+            except (TransportTimeout, TransportError, ValueError, Malformed, InBandError) as exc:
                 failure = self._stream_failure(exc, emitted)
                 if emitted or failure.code == "invalid_prompt":
                     raise failure from None
                 raise _Retryable(failure) from None
         finally:
-            await response.aclose()
+            await response.close()
         yield last
-
-    @staticmethod
-    async def _deltas(
-        response: httpx.Response, normalizer: ChunkNormalizer
-    ) -> AsyncIterator[ChatDelta]:
-        decoder = EventStreamDecoder()
-        chunks = response.aiter_bytes()
-        async for raw in chunks:
-            for data in decoder.feed(raw):
-                if data.startswith(b"[DONE]"):
-                    await _drain(chunks)
-                    return
-                chunk = orjson.loads(data)  # JSON or UTF-8 errors are ValueErrors
-                if isinstance(chunk, dict) and chunk.get("error"):
-                    raise _InBandError(chunk["error"])
-                for delta in normalizer.feed(chunk):
-                    yield delta
 
     def _failure(self, code: FailureCode, what: str) -> UpstreamFailure:
         return UpstreamFailure(code, f"The upstream model server ({self.name}) {what}.")
 
-    async def _status_failure(self, response: httpx.Response, model: str) -> Exception:
-        status = response.status_code
+    async def _status_failure(self, response: UpstreamResponse, model: str) -> Exception:
+        status = response.status
         try:
-            body = _error_body(orjson.loads(await response.aread()))
-        except (httpx.HTTPError, ValueError):
+            body = error_body(orjson.loads(await response.read()))
+        except (TransportTimeout, TransportError, ValueError):
             body = {}
         detail = self._redact(body.get("message", "")) if body.get("message") else ""
         if status == 429:
@@ -246,10 +189,10 @@ class OpenAICompatibleProvider:
             )
             if quota or response.headers.get("x-should-retry") == "false":
                 return failure
-            return _Retryable(failure, _retry_after(response.headers))
+            return _Retryable(failure, retry_after(response.headers))
         if status in (408, 409) or status >= 500:
             failure = self._failure("server_error", f"returned HTTP {status}")
-            return _Retryable(failure, _retry_after(response.headers))
+            return _Retryable(failure, retry_after(response.headers))
         if status in (400, 413, 422):
             message = "The upstream model server rejected the request"
             return UpstreamFailure("invalid_prompt", f"{message}: {detail}" if detail else message)
@@ -275,11 +218,11 @@ class OpenAICompatibleProvider:
 
     def _stream_failure(self, exc: Exception, emitted: bool) -> UpstreamFailure:
         when = "after output had started" if emitted else "before any output"
-        if isinstance(exc, httpx.TimeoutException):
+        if isinstance(exc, TransportTimeout):
             what = "timed out"
-        elif isinstance(exc, httpx.HTTPError):
+        elif isinstance(exc, TransportError):
             what = "dropped the connection"
-        elif isinstance(exc, _InBandError):
+        elif isinstance(exc, InBandError):
             body = exc.body
             detail = self._redact(
                 body.get("message") or exc.message or "An error occurred during streaming"
@@ -321,11 +264,18 @@ def _body(request: ChatRequest) -> dict[str, Any]:
     return body
 
 
-async def _drain(chunks: AsyncIterator[bytes]) -> None:
-    """Read what follows ``[DONE]`` (normally just the end of the body), briefly."""
-    try:
-        async with asyncio.timeout(_DRAIN_SECONDS):
-            async for _ in chunks:
-                pass
-    except (TimeoutError, httpx.HTTPError):
-        pass  # the answer is complete: a slow or broken tail only costs the connection
+async def _deltas(
+    response: UpstreamResponse, normalizer: ChunkNormalizer
+) -> AsyncIterator[ChatDelta]:
+    decoder = EventStreamDecoder()
+    chunks = response.chunks()
+    async for raw in chunks:
+        for data in decoder.feed(raw):
+            if data.startswith(b"[DONE]"):
+                await drain(chunks, _DRAIN_SECONDS)
+                return
+            chunk = orjson.loads(data)  # JSON or UTF-8 errors are ValueErrors
+            if isinstance(chunk, dict) and chunk.get("error"):
+                raise InBandError(chunk["error"])
+            for delta in normalizer.feed(chunk):
+                yield delta
