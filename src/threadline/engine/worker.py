@@ -113,6 +113,10 @@ class Worker:
             try:
                 while self._hinted and not self._stopping:
                     await self._claim(self._hinted.popleft())
+                    # One claim a loop iteration: requests that have arrived meanwhile (their
+                    # first events) go before starting more runs, so a burst of creates is
+                    # answered before its runs compete with it.
+                    await asyncio.sleep(0)
                 if self._poll_now or loop.time() >= next_poll:
                     self._poll_now = False
                     next_poll = loop.time() + self._poll_seconds
@@ -131,6 +135,7 @@ class Worker:
             for run_id in candidates:
                 if await self._claim(run_id):
                     claimed += 1
+                await asyncio.sleep(0)  # as above
             if claimed == 0 or len(candidates) < 50:
                 return
 
