@@ -3,11 +3,14 @@
 Text opens a ``message_creation`` step and its assistant message; tool-call fragments open a
 ``tool_calls`` step. Only one step is open at a time (the SDKs apply deltas to "the current"
 snapshot), so text that arrives first is completed before the calls start. Objects are stored
-before their ``created`` events go out; deltas go out as they arrive and are stored once, when
-their message or step is done. A text answer is closed by the run's end, in the same unit of work
-(``last_writes``): one write less per run, and its events still follow the write."""
+before their ``created`` events go out; deltas go out as they arrive and are stored when their
+message or step is done, and a message's text so far at most once a second meanwhile (so that it
+reads back mid-stream; a write per token would cost more than the rest of the run). A text answer
+is closed by the run's end, in the same unit of work (``last_writes``): one write less per run,
+and its events still follow the write."""
 
 import functools
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -33,6 +36,9 @@ _messages = MessageRepository()
 _steps = StepRepository()
 
 Publish = Callable[[StreamEvent], None]
+
+# How often the text of a message being written is stored while it streams.
+TEXT_STORED_EVERY_SECONDS = 1.0
 
 
 @dataclass
@@ -68,6 +74,7 @@ class TurnRecorder:
         self._message_step: dict[str, Any] | None = None
         self._text: list[str] = []
         self._text_started = False
+        self._text_stored_at = 0.0  # time.monotonic() of the last store of the message's text
         self._tool_step: dict[str, Any] | None = None
         self._calls: dict[int, ToolCall] = {}
         self._finish_reason: str | None = None
@@ -107,7 +114,7 @@ class TurnRecorder:
         return TurnResult(self._finish_reason, usage, calls, self._tool_step)
 
     async def save_partial(self) -> None:
-        """Store the text streamed so far (the turn failed or was stopped mid-way)."""
+        """Store the text streamed so far (while it streams, or the turn failed or stopped)."""
         if self._message is not None and self._text:
             await self._db.write(update_message, self._message["id"], self._content_changes())
 
@@ -116,10 +123,15 @@ class TurnRecorder:
     async def _on_text(self, fragment: str) -> None:
         if self._message is None:
             await self._open_message()
+            self._text_stored_at = time.monotonic()
         assert self._message is not None
         self._text.append(fragment)
         self._publish(message_text_delta(self._message["id"], 0, fragment, not self._text_started))
         self._text_started = True
+        now = time.monotonic()
+        if now - self._text_stored_at >= TEXT_STORED_EVERY_SECONDS:
+            self._text_stored_at = now
+            await self.save_partial()
 
     async def _open_message(self) -> None:
         now = clock.now()
