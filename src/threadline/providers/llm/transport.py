@@ -8,7 +8,8 @@ over an ``httpx.AsyncClient`` when one is handed in (tests script upstreams with
 ``TransportError`` (could not connect, or the connection broke)."""
 
 import asyncio
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Iterator, Mapping
+from contextlib import contextmanager
 from typing import Protocol
 
 import aiohttp
@@ -21,6 +22,21 @@ class TransportTimeout(Exception):
 
 class TransportError(Exception):
     pass
+
+
+@contextmanager
+def _mapped(
+    timeouts: type[Exception] | tuple[type[Exception], ...],
+    errors: type[Exception] | tuple[type[Exception], ...],
+) -> Iterator[None]:
+    """The client library's timeouts as ``TransportTimeout``, its other failures as
+    ``TransportError``."""
+    try:
+        yield
+    except timeouts as error:
+        raise TransportTimeout() from error
+    except errors as error:
+        raise TransportError() from error
 
 
 class UpstreamResponse(Protocol):
@@ -68,14 +84,10 @@ class AiohttpTransport:
         return self._session
 
     async def post(self, url: str, body: bytes, headers: Mapping[str, str]) -> UpstreamResponse:
-        try:
+        with _mapped(TimeoutError, aiohttp.ClientError):
             response = await self._client().post(
                 url, data=body, headers=headers, allow_redirects=False
             )
-        except TimeoutError as error:
-            raise TransportTimeout() from error
-        except aiohttp.ClientError as error:
-            raise TransportError() from error
         return _AiohttpResponse(response)
 
     async def aclose(self) -> None:
@@ -91,21 +103,13 @@ class _AiohttpResponse:
         self.headers: Mapping[str, str] = response.headers
 
     async def chunks(self) -> AsyncIterator[bytes]:
-        try:
+        with _mapped(TimeoutError, aiohttp.ClientError):
             async for chunk in self._response.content.iter_any():
                 yield chunk
-        except TimeoutError as error:
-            raise TransportTimeout() from error
-        except aiohttp.ClientError as error:
-            raise TransportError() from error
 
     async def read(self) -> bytes:
-        try:
+        with _mapped(TimeoutError, aiohttp.ClientError):
             return await self._response.read()
-        except TimeoutError as error:
-            raise TransportTimeout() from error
-        except aiohttp.ClientError as error:
-            raise TransportError() from error
 
     async def close(self) -> None:
         self._response.release()
@@ -125,12 +129,8 @@ class HttpxTransport:
         request = self._client.build_request(
             "POST", url, content=body, headers=dict(headers), timeout=self._timeout
         )
-        try:
+        with _mapped(httpx.TimeoutException, httpx.HTTPError):
             response = await self._client.send(request, stream=True, follow_redirects=False)
-        except httpx.TimeoutException as error:
-            raise TransportTimeout() from error
-        except httpx.HTTPError as error:
-            raise TransportError() from error
         return _HttpxResponse(response)
 
     async def aclose(self) -> None:
@@ -144,21 +144,13 @@ class _HttpxResponse:
         self.headers: Mapping[str, str] = response.headers
 
     async def chunks(self) -> AsyncIterator[bytes]:
-        try:
+        with _mapped(httpx.TimeoutException, httpx.HTTPError):
             async for chunk in self._response.aiter_bytes():
                 yield chunk
-        except httpx.TimeoutException as error:
-            raise TransportTimeout() from error
-        except httpx.HTTPError as error:
-            raise TransportError() from error
 
     async def read(self) -> bytes:
-        try:
+        with _mapped(httpx.TimeoutException, httpx.HTTPError):
             return await self._response.aread()
-        except httpx.TimeoutException as error:
-            raise TransportTimeout() from error
-        except httpx.HTTPError as error:
-            raise TransportError() from error
 
     async def close(self) -> None:
         await self._response.aclose()
