@@ -30,9 +30,10 @@ from threadline.schemas.run_objects import (
 )
 from threadline.storage.database import Connection, Database
 from threadline.storage.repositories import MessageRepository
-from threadline.storage.runs import StepRepository, update_message
+from threadline.storage.runs import RunRepository, StepRepository, update_message
 
 _messages = MessageRepository()
+_runs = RunRepository()
 _steps = StepRepository()
 
 Publish = Callable[[StreamEvent], None]
@@ -114,9 +115,11 @@ class TurnRecorder:
         return TurnResult(self._finish_reason, usage, calls, self._tool_step)
 
     async def save_partial(self) -> None:
-        """Store the text streamed so far (while it streams, or the turn failed or stopped)."""
+        """Store the text streamed so far (while it streams, or the turn failed or stopped), if
+        this attempt still holds the run."""
         if self._message is not None and self._text:
-            await self._db.write(update_message, self._message["id"], self._content_changes())
+            changes = self._content_changes()
+            await self._db.write(_store_text, self._run, self._message["id"], changes)
 
     # -- text ---------------------------------------------------------------------------
 
@@ -287,6 +290,13 @@ def _insert_message_and_step(
 ) -> None:
     _messages.insert(connection, message)
     _steps.insert(connection, step)
+
+
+def _store_text(
+    connection: Connection, run: dict[str, Any], message_id: str, changes: dict[str, Any]
+) -> None:
+    if _runs.holds(connection, run["id"], run["lease_owner"], run["attempt"]):
+        update_message(connection, message_id, changes)
 
 
 def _function_call(call: ToolCall) -> dict[str, Any]:

@@ -68,6 +68,11 @@ _FENCED_RUN_UPDATE = update(_runs).where(
     _runs.c.attempt == bindparam("fence_attempt"),
 )
 _FENCED_RUN_UPDATE_RETURNING = _FENCED_RUN_UPDATE.returning(*_runs.c)
+_HOLDS = select(_runs.c.id).where(
+    _runs.c.id == bindparam("fence_run"),
+    _runs.c.lease_owner == bindparam("fence_owner"),
+    _runs.c.attempt == bindparam("fence_attempt"),
+)
 _STEPS_OF_RUN = select(_steps).where(_steps.c.run_id == bindparam("run")).order_by(_steps.c.id)
 _STEPS_OF_RUN_WITH_STATUS = _STEPS_OF_RUN.where(_steps.c.status == bindparam("with_status"))
 _TOOL_STEPS_OF_THREAD = (
@@ -157,6 +162,11 @@ class RunRepository(ScopedRepository):
         """Write ``values`` only if this worker's attempt still holds the run."""
         params = {**values, "fence_run": run_id, "fence_owner": owner, "fence_attempt": attempt}
         return connection.execute(_FENCED_RUN_UPDATE, params).rowcount > 0
+
+    def holds(self, connection: Connection, run_id: str, owner: str, attempt: int) -> bool:
+        """Whether this worker's attempt still holds the run (for writes to its other rows)."""
+        params = {"fence_run": run_id, "fence_owner": owner, "fence_attempt": attempt}
+        return connection.execute(_HOLDS, params).first() is not None
 
     def fenced_update_returning(
         self, connection: Connection, run_id: str, owner: str, attempt: int, values: Record
