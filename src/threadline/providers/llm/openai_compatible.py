@@ -154,9 +154,10 @@ class OpenAICompatibleProvider:
             normalizer = ChunkNormalizer()
             emitted = False
             try:
-                async for delta in _deltas(response, normalizer):
-                    emitted = True
-                    yield delta
+                async with aclosing(_deltas(response, normalizer)) as deltas:
+                    async for delta in deltas:
+                        emitted = True
+                        yield delta
                 last = normalizer.last()
                 if last is None:
                     raise Malformed("ended the stream without a finish_reason (truncated)")
@@ -268,14 +269,14 @@ async def _deltas(
     response: UpstreamResponse, normalizer: ChunkNormalizer
 ) -> AsyncIterator[ChatDelta]:
     decoder = EventStreamDecoder()
-    chunks = response.chunks()
-    async for raw in chunks:
-        for data in decoder.feed(raw):
-            if data.startswith(b"[DONE]"):
-                await drain(chunks, _DRAIN_SECONDS)
-                return
-            chunk = orjson.loads(data)  # JSON or UTF-8 errors are ValueErrors
-            if isinstance(chunk, dict) and chunk.get("error"):
-                raise InBandError(chunk["error"])
-            for delta in normalizer.feed(chunk):
-                yield delta
+    async with aclosing(response.chunks()) as chunks:
+        async for raw in chunks:
+            for data in decoder.feed(raw):
+                if data.startswith(b"[DONE]"):
+                    await drain(chunks, _DRAIN_SECONDS)
+                    return
+                chunk = orjson.loads(data)  # JSON or UTF-8 errors are ValueErrors
+                if isinstance(chunk, dict) and chunk.get("error"):
+                    raise InBandError(chunk["error"])
+                for delta in normalizer.feed(chunk):
+                    yield delta

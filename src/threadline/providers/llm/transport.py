@@ -8,7 +8,7 @@ over an ``httpx.AsyncClient`` when one is handed in (tests script upstreams with
 ``TransportError`` (could not connect, or the connection broke)."""
 
 import asyncio
-from collections.abc import AsyncIterator, Iterator, Mapping
+from collections.abc import AsyncGenerator, AsyncIterator, Iterator, Mapping
 from contextlib import contextmanager
 from typing import Protocol
 
@@ -43,7 +43,7 @@ class UpstreamResponse(Protocol):
     status: int
     headers: Mapping[str, str]
 
-    def chunks(self) -> AsyncIterator[bytes]:
+    def chunks(self) -> AsyncGenerator[bytes, None]:
         """The body as it arrives (decompressed if the upstream compressed it)."""
         ...
 
@@ -102,7 +102,7 @@ class _AiohttpResponse:
         self.status = response.status
         self.headers: Mapping[str, str] = response.headers
 
-    async def chunks(self) -> AsyncIterator[bytes]:
+    async def chunks(self) -> AsyncGenerator[bytes, None]:
         with _mapped(TimeoutError, aiohttp.ClientError):
             async for chunk in self._response.content.iter_any():
                 yield chunk
@@ -143,7 +143,7 @@ class _HttpxResponse:
         self.status = response.status_code
         self.headers: Mapping[str, str] = response.headers
 
-    async def chunks(self) -> AsyncIterator[bytes]:
+    async def chunks(self) -> AsyncGenerator[bytes, None]:
         with _mapped(httpx.TimeoutException, httpx.HTTPError):
             async for chunk in self._response.aiter_bytes():
                 yield chunk
