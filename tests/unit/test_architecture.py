@@ -21,6 +21,7 @@ THIRD_PARTY_HOMES: dict[str, tuple[str, ...]] = {
     "asyncpg": ("storage/",),
     "aiosqlite": ("storage/",),
     "openai": ("schemas/", "providers/"),
+    "aiohttp": ("providers/",),
 }
 
 # layer -> the threadline layers it must never import
