@@ -21,8 +21,9 @@ Every stream is checked: the events' order (created, queued, in_progress, step c
 in_progress, message created and in_progress, deltas, message completed, step completed, run
 completed, done), the number of deltas and the completed message's text. Each scenario reports
 the server's CPU ms per completed run (all its threads): the figure that other load on the machine
-disturbs least. The server's CPU (% of one core: srv = process, loop = main thread, pg = PostgreSQL, up = the upstream, cli = this
-client, noise = the rest), RSS and open fds are read from /proc.
+disturbs least. The server's CPU (% of one core: srv = process, loop = main thread, pg =
+PostgreSQL, up = the upstream, cli = this client, noise = the rest), RSS and open fds are read
+from /proc.
 
 Run:  .venv/bin/python bench/run_bench.py [--backend sqlite|postgres|both] [--scenario all|ttfd|
           concurrent|throughput] [--seconds 5] [--warmup 1] [--concurrency 32]
