@@ -53,6 +53,9 @@ class Worker:
         self._running: dict[str, tuple[RunExecution, asyncio.Task[None]]] = {}
         self._wakeup = asyncio.Event()
         self._hinted: deque[str] = deque()  # runs made claimable here, claimed by id
+        # Cancels that came for a run not (yet) executing here, by when: a run claimed a moment
+        # before (its execution not started yet) must not miss its cancel.
+        self._early_cancels: dict[str, float] = {}
         self._poll_now = True
         self._loops: list[asyncio.Task[None]] = []
         self._stopping = False
@@ -82,11 +85,13 @@ class Worker:
     def cancel(self, run_id: str) -> None:
         """Stop the run's execution here, if it runs here (it ends as ``cancelled``)."""
         held = self._running.get(run_id)
-        if held is not None:
-            held[0].cancel_requested = True
-            if held[0].started:
-                held[1].cancel()
-            # Not started yet: execute() finds the run "cancelling" and ends it itself.
+        if held is None:
+            self._early_cancels[run_id] = time.monotonic()
+            return
+        held[0].cancel_requested = True
+        if held[0].started:
+            held[1].cancel()
+        # Not started yet: execute() sees cancel_requested and ends the run itself.
 
     async def stop(self) -> None:
         self._stopping = True
@@ -155,6 +160,8 @@ class Worker:
 
     def _start(self, execution: RunExecution) -> None:
         run_id = execution.run_id
+        if self._early_cancels.pop(run_id, None) is not None:
+            execution.cancel_requested = True
         task = asyncio.create_task(execution.execute(), name=f"run-{run_id}")
         self._running[run_id] = (execution, task)
 
@@ -178,6 +185,11 @@ class Worker:
             await asyncio.sleep(interval)
 
     async def _renew_leases(self) -> None:
+        # An early cancel older than a lease was for a run executing elsewhere (or nowhere).
+        stale = time.monotonic() - self._lease_seconds
+        for run_id, when in list(self._early_cancels.items()):
+            if when < stale:
+                del self._early_cancels[run_id]
         until = time.time() + self._lease_seconds
         for run_id, (execution, task) in list(self._running.items()):
             status = await self._engine.db.write(

@@ -142,8 +142,13 @@ class RunService:
         return Submitted(step=run_step(step), run=run(record))
 
 
-def get_run(connection: Connection, project_id: str, thread_id: str, run_id: str) -> dict[str, Any]:
-    record = _runs.get_in_thread(connection, project_id, thread_id, run_id)
+def get_run(
+    connection: Connection, project_id: str, thread_id: str, run_id: str, *, lock: bool = False
+) -> dict[str, Any]:
+    """The run, or 404. With ``lock``, held against concurrent changes (a worker claiming it,
+    the reaper) until the unit ends: the caller's write depends on the status it read."""
+    get = _runs.get_for_update if lock else _runs.get_in_thread
+    record = get(connection, project_id, thread_id, run_id)
     if record is None:
         raise NotFound.object("run", run_id)
     return record
@@ -209,7 +214,7 @@ def _create_thread_and_run(
 def _cancel(
     connection: Connection, project_id: str, thread_id: str, run_id: str, ending: Ending
 ) -> dict[str, Any]:
-    record = get_run(connection, project_id, thread_id, run_id)
+    record = get_run(connection, project_id, thread_id, run_id, lock=True)
     status = record["status"]
     if status == "cancelling":
         return record
@@ -231,7 +236,7 @@ def _submit(
     outputs: dict[str, str],
     now: int,
 ) -> tuple[dict[str, Any], dict[str, Any]]:
-    record = get_run(connection, project_id, thread_id, run_id)
+    record = get_run(connection, project_id, thread_id, run_id, lock=True)
     if record["status"] != "requires_action" or (
         record["expires_at"] is not None and record["expires_at"] <= now
     ):

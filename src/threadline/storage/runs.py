@@ -44,6 +44,12 @@ _RELEASE_THREAD = (
     .values(active_run_id=None)
 )
 _RUN_BY_ID = select(_runs).where(_runs.c.id == bindparam("run"))
+# PostgreSQL locks the row until the transaction ends (SQLite's writes are serialized anyway).
+_RUN_FOR_UPDATE = (
+    select(_runs)
+    .where(_runs.c.id == bindparam("run"), _runs.c.project_id == bindparam("project"))
+    .with_for_update()
+)
 # A queued run nobody holds (or whose holder's lease ran out) is taken and started at once: one
 # statement, so a run is never claimed but not started.
 _CLAIM = (
@@ -120,6 +126,14 @@ class RunRepository(ScopedRepository):
     ) -> Record | None:
         record = self.get(connection, project_id, run_id)
         return record if record is not None and record["thread_id"] == thread_id else None
+
+    def get_for_update(
+        self, connection: Connection, project_id: str, thread_id: str, run_id: str
+    ) -> Record | None:
+        """``get_in_thread``, and no other transaction changes the run (a claim, a reaper) until
+        this one ends: for a decision made on its status."""
+        found = records(connection.execute(_RUN_FOR_UPDATE, {"run": run_id, "project": project_id}))
+        return found[0] if found and found[0]["thread_id"] == thread_id else None
 
     def get_by_id(self, connection: Connection, run_id: str) -> Record | None:
         found = records(connection.execute(_RUN_BY_ID, {"run": run_id}))
