@@ -19,9 +19,11 @@ Scenarios (issue 3's targets):
 
 Every stream is checked: the events' order (created, queued, in_progress, step created and
 in_progress, message created and in_progress, deltas, message completed, step completed, run
-completed, done), the number of deltas and the completed message's text. The server's CPU (% of
-one core: srv = process, loop = main thread, pg = PostgreSQL, up = the upstream, cli = this
-client, noise = the rest), RSS and open fds are read from /proc.
+completed, done), the number of deltas and the completed message's text. Each scenario reports
+the server's CPU ms per completed run (all its threads): the figure that other load on the machine
+disturbs least. The server's CPU (% of one core: srv = process, loop = main thread, pg =
+PostgreSQL, up = the upstream, cli = this client, noise = the rest), RSS and open fds are read
+from /proc.
 
 Run:  .venv/bin/python bench/run_bench.py [--backend sqlite|postgres|both] [--scenario all|ttfd|
           concurrent|throughput] [--seconds 5] [--warmup 1] [--concurrency 32]
@@ -395,6 +397,12 @@ class Meter:
         return CpuRow(scenario, used, cpu_seconds(self.upstream.process.pid) - self.upstream_before)
 
 
+def cpu_per_run(cpu: CpuRow, runs: int) -> str:
+    """The server's CPU time (every thread) in the window over the runs completed in it: the
+    figure that load on the machine disturbs least."""
+    return f"{1000 * cpu.cpu.server / runs:.2f}" if runs else "-"
+
+
 def tally(problems: Counter[str], limit: int = 4) -> str:
     return "; ".join(f"{n} x {what}" for what, n in problems.most_common(limit))
 
@@ -594,6 +602,8 @@ async def scenario_ttfd(
         report.add(name, "  upstream 1st chunk → 1st delta p50 / p99 ms", pair(from_up))
         done = sum(1 for e in runs if e.completed)
         report.add(name, "runs completed (rate)", f"{done} ({done / length:.0f}/s)")
+        assert cpu is not None
+        report.add(name, "server CPU ms per completed run", cpu_per_run(cpu, done))
         ordered = sorted(runs, key=lambda e: e.sent)
         tenth = max(1, len(ordered) // 10)
         early, late = (
@@ -701,6 +711,7 @@ async def scenario_concurrent(
     report.add(name, "run duration p50 / p99 ms", pair(total, 0))
     report.add(name, "upstream's own time to 1st chunk p50 / p99", pair(own, 2))
     report.add(name, "wall time, all runs (s)", f"{wall:.2f}")
+    report.add(name, "server CPU ms per completed run", cpu_per_run(cpu, completed))
     report.add(name, "upstream: peak concurrent streams", str(stats["peak"]))
     report.add(name, "server peak RSS (VmHWM) MiB", f"{hwm / 2**20:.0f}", "< 1024", hwm < GIB)
     report.add(
@@ -785,6 +796,8 @@ async def scenario_throughput(
         "time to 1st delta p50 / p99 ms",
         pair(ms([e.first_delta - e.sent for e in runs if e.first_delta])),
     )
+    assert cpu is not None
+    report.add(name, "server CPU ms per completed run", cpu_per_run(cpu, done))
     report.add(name, "messages per thread at the end", f"~{1 + sent / len(threads):.0f}")
     errors = sum(problems.values())
     report.add(name, "errors", str(errors), "0", errors == 0)

@@ -372,3 +372,27 @@ def test_cancel_during_a_stream(client, upstream, assistant, thread):
     assert step.cancelled_at is not None
     assert client.beta.threads.runs.retrieve(run.id, thread_id=thread.id).status == "cancelled"
     client.beta.threads.messages.create(thread.id, role="user", content="Thread is free")
+
+
+def test_a_message_read_mid_stream_has_its_text_so_far(client, upstream, assistant, thread):
+    """The text of a message being written is stored at most a second apart while it streams:
+    read mid-stream, the message shows (a prefix of) what was streamed, not an empty content."""
+    words = ["one", " two", " three", " four", " five", " six"]
+    upstream.script(Slow(Text(words), chunk_delay=0.4))
+    seen = ""
+    middle = None
+    with client.beta.threads.runs.create(
+        thread.id, assistant_id=assistant.id, stream=True
+    ) as stream:
+        for event in stream:
+            if event.event == "thread.message.delta":
+                seen += event.data.delta.content[0].text.value
+                if seen == "".join(words[:5]):  # 1.6 s in: the text was stored at 1.2 s
+                    middle = client.beta.threads.messages.retrieve(
+                        event.data.id, thread_id=thread.id
+                    )
+    assert middle is not None and middle.status == "in_progress", middle
+    stored = middle.content[0].text.value
+    assert stored and seen.startswith(stored), stored
+    final = client.beta.threads.messages.retrieve(middle.id, thread_id=thread.id)
+    assert final.status == "completed" and final.content[0].text.value == "".join(words)

@@ -390,6 +390,7 @@ def test_text_then_tool_calls_in_one_turn(client, upstream, assistant, thread):
     ]
     assert names[11:13] == ["thread.run.step.created", "thread.run.step.in_progress"]
     assert names[-1] == "thread.run.requires_action"
+    assert names.count("thread.message.completed") == 1  # closed once, before the calls
     message_step, tool_step = recorder.of("thread.run.step.created")
     assert message_step.type == "message_creation"
     assert tool_step.type == "tool_calls"

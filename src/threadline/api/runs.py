@@ -181,4 +181,5 @@ def _creator(principal: Principal) -> Creator:
 
 
 def _created(run: Run) -> list[StreamEvent]:
-    return [StreamEvent.of("thread.run.created", run), StreamEvent.of("thread.run.queued", run)]
+    created = StreamEvent.of("thread.run.created", run)
+    return [created, created.renamed("thread.run.queued")]

@@ -118,6 +118,25 @@ class Turn:
     is_thread_message: bool
 
 
+# Token counts of what can no longer change (a finished message, an answered tool step) by id:
+# without them every run would tokenise its whole thread again. Bounded, oldest out first.
+_KNOWN_TOKENS: dict[str, int] = {}
+_KNOWN_TOKENS_MAX = 100_000
+
+
+def _tokens(key: str | None, messages: list[Message]) -> int:
+    """The messages' token count; remembered under ``key`` when it is not None."""
+    known = _KNOWN_TOKENS.get(key) if key is not None else None
+    if known is not None:
+        return known
+    tokens = sum(count_message(m) for m in messages)
+    if key is not None:
+        if len(_KNOWN_TOKENS) >= _KNOWN_TOKENS_MAX:
+            del _KNOWN_TOKENS[next(iter(_KNOWN_TOKENS))]
+        _KNOWN_TOKENS[key] = tokens
+    return tokens
+
+
 def conversation(messages: list[dict[str, Any]], tool_steps: list[dict[str, Any]]) -> list[Turn]:
     """Thread messages and answered tool calls, oldest first."""
     items: list[tuple[str, Turn]] = []
@@ -125,13 +144,15 @@ def conversation(messages: list[dict[str, Any]], tool_steps: list[dict[str, Any]
         if message["status"] == "in_progress" and not message["content"]:
             continue
         chat = {"role": message["role"], "content": chat_content(message["content"])}
-        items.append((message["id"], Turn([chat], count_message(chat), True)))
+        final = message["status"] != "in_progress"  # its content can no longer change
+        tokens = _tokens(message["id"] if final else None, [chat])
+        items.append((message["id"], Turn([chat], tokens, True)))
     for step in tool_steps:
         if step["status"] != "completed":
             continue
         turn = tool_turn(step)
         if turn:
-            items.append((step["id"], Turn(turn, sum(count_message(m) for m in turn), False)))
+            items.append((step["id"], Turn(turn, _tokens(step["id"], turn), False)))
     items.sort(key=lambda item: creation_key(item[0]))
     return [turn for _, turn in items]
 

@@ -19,14 +19,15 @@ from threadline.engine.server_calls import execute_server_calls
 from threadline.engine.tools.base import ServerTool
 from threadline.engine.turn import TurnRecorder, TurnResult
 from threadline.providers.llm.base import ChatRequest, ModelRoute, UpstreamFailure, Usage
-from threadline.schemas.run_objects import StreamEvent, run
+from threadline.schemas.run_objects import StreamEvent, run, run_data
 from threadline.storage.database import Connection, Database
-from threadline.storage.runs import RunRepository, StepRepository, thread_messages
+from threadline.storage.runs import RunRepository, StepRepository, conversation_messages
 
 logger = logging.getLogger("threadline.engine")
 
 _runs = RunRepository()
 _steps = StepRepository()
+Conversation = tuple[list[dict[str, Any]], list[dict[str, Any]]]  # thread messages, tool steps
 
 # Room kept free in the context window for the reply when no completion budget is set.
 _REPLY_RESERVE = 4096
@@ -49,14 +50,20 @@ class EngineContext:
 
 
 class RunExecution:
-    def __init__(self, engine: EngineContext, run_id: str, attempt: int) -> None:
+    """One attempt at a run, from its claim: ``record`` is the run as the claim left it
+    (``in_progress``, with this attempt's lease), ``conversation`` the thread as it was then."""
+
+    def __init__(
+        self, engine: EngineContext, record: dict[str, Any], conversation: Conversation
+    ) -> None:
         self._engine = engine
         self._db = engine.db
-        self.run_id = run_id
-        self.attempt = attempt
+        self.run_id: str = record["id"]
+        self.attempt: int = record["attempt"]
         self.cancel_requested = False
         self.started = False  # a task cancelled before its first step never runs execute()
-        self._run: dict[str, Any] = {}
+        self._run = record
+        self._conversation: Conversation | None = conversation  # for the first turn
         self._recorder: TurnRecorder | None = None
 
     def _publish(self, event: StreamEvent) -> None:
@@ -65,18 +72,12 @@ class RunExecution:
     async def execute(self) -> None:
         self.started = True
         try:
-            record = await self._db.read(_runs.get_by_id, self.run_id)
-            if record is None:
-                return
-            self._run = record
-            if record["status"] == "cancelling":
-                self._publish(StreamEvent.of("thread.run.cancelling", run(self._run)))
+            if self.cancel_requested:  # between its claim and now
+                cancelling = run_data({**self._run, "status": "cancelling"})
+                self._publish(StreamEvent.of("thread.run.cancelling", cancelling))
                 await self._end(Ending("cancelled", clock.now()))
                 return
-            await self._update(
-                {"status": "in_progress", "started_at": record["started_at"] or clock.now()}
-            )
-            self._publish(StreamEvent.of("thread.run.in_progress", run(self._run)))
+            self._publish(StreamEvent.of("thread.run.in_progress", run_data(self._run)))
             while await self._turn():
                 pass
         except LeaseLost:
@@ -93,18 +94,13 @@ class RunExecution:
             await self._fail("server_error", "The server had an error while processing the run.")
 
     async def _stopped(self) -> None:
-        if not self._run:  # stopped before the run was even loaded
-            self._run = await self._db.read(_runs.get_by_id, self.run_id) or {}
-            if not self._run:
-                return
         if self._recorder is not None:
             await self._recorder.save_partial()
         if self.cancel_requested:
             # The worker, not the cancel request, says so: it reaches the stream wherever the
             # cancel request landed.
-            self._publish(
-                StreamEvent.of("thread.run.cancelling", run({**self._run, "status": "cancelling"}))
-            )
+            cancelling = run_data({**self._run, "status": "cancelling"})
+            self._publish(StreamEvent.of("thread.run.cancelling", cancelling))
             await self._end(Ending("cancelled", clock.now()))
         else:
             await self._fail("server_error", "The run was interrupted because the server stopped.")
@@ -119,9 +115,12 @@ class RunExecution:
     async def _end(self, ending: Ending) -> None:
         ending.fence = (self._engine.owner, self.attempt)
         ending.usage = ending.usage or self._run.get("usage")
+        if self._recorder is not None:  # the last turn's own writes join the end's unit
+            ending.last_writes = self._recorder.last_writes
         # Shielded: once the end is committed its events must go out, even if this task is
         # being cancelled meanwhile.
-        ended = await asyncio.shield(self._db.write(_end_fresh, self.run_id, ending))
+        ended = await asyncio.shield(self._db.write(_end_fenced, self._run, ending))
+        self._recorder = None
         if ended is None:
             self._engine.bus.end(self.run_id)
             return
@@ -143,7 +142,10 @@ class RunExecution:
         """Run one model turn; True if the loop should call the model again."""
         run_record = self._run
         route = self._engine.route(run_record["model"])
-        messages, steps = await self._db.read(_conversation, run_record["thread_id"])
+        loaded, self._conversation = self._conversation, None
+        if loaded is None:  # a later turn: the thread has grown since the claim
+            loaded = await self._db.read(load_conversation, run_record["thread_id"])
+        messages, steps = loaded
         run_tools = RunTools(run_record, self._engine.server_tools, steps)
         tools = run_tools.chat_tools
         used = run_record["usage"] or {"prompt_tokens": 0, "completion_tokens": 0}
@@ -188,18 +190,17 @@ class RunExecution:
             response_format=_chat_response_format(run_record["response_format"]),
             reasoning_effort=run_record["reasoning_effort"],
         )
-        self._recorder = TurnRecorder(
-            self._db,
-            run_record,
-            self._publish,
-            prompt.tokens,
-            run_tools,
-        )
+        self._recorder = TurnRecorder(self._db, run_record, self._publish, prompt.tokens, run_tools)
         async for delta in route.provider.stream(request):
             await self._recorder.feed(delta)
         result = await self._recorder.finish()
-        self._recorder = None
-        return await self._after_turn(result, run_tools)
+        go_on = await self._after_turn(result, run_tools)
+        if self._recorder is not None:  # no end took what the turn left to store: store it now
+            if self._recorder.last_writes is not None:
+                for event in await self._db.write(self._recorder.last_writes):
+                    self._publish(event)
+            self._recorder = None
+        return go_on
 
     async def _after_turn(self, result: TurnResult, run_tools: RunTools) -> bool:
         if self._engine.record_usage is not None:
@@ -262,18 +263,15 @@ class RunExecution:
         return False
 
 
-def _conversation(
-    connection: Connection, thread_id: str
-) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-    return thread_messages(connection, thread_id), _steps.tool_steps_of_thread(
+def load_conversation(connection: Connection, thread_id: str) -> Conversation:
+    return conversation_messages(connection, thread_id), _steps.tool_steps_of_thread(
         connection, thread_id
     )
 
 
-def _end_fresh(connection: Connection, run_id: str, ending: Ending) -> dict[str, Any] | None:
-    record = _runs.get_by_id(connection, run_id)
-    if record is None:
-        return None
+def _end_fenced(
+    connection: Connection, record: dict[str, Any], ending: Ending
+) -> dict[str, Any] | None:
     ended = end_run(connection, record, ending)
     return ended if ended is not record else None
 

@@ -5,18 +5,18 @@ ends it here: the run gets its terminal status and timestamp, every step still i
 every message still being written are closed with the matching status and reason, and the thread
 is released. The events that tell a stream about it come back in the order they must be sent."""
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from threadline.schemas import objects
-from threadline.schemas.run_objects import StreamEvent, run, run_step
+from threadline.schemas.objects import message_data
+from threadline.schemas.run_objects import StreamEvent, run_data, run_step_data
 from threadline.storage.database import Connection
 from threadline.storage.runs import (
     RunRepository,
     StepRepository,
-    messages_of_run,
+    close_open_messages,
     release_thread,
-    update_message,
 )
 
 _runs = RunRepository()
@@ -49,13 +49,16 @@ class Ending:
     incomplete_reason: str | None = None  # max_completion_tokens | max_prompt_tokens
     usage: dict[str, int] | None = None
     fence: tuple[str, int] | None = None  # (owner, attempt) when the run's worker ends it
+    # What the run's last turn has still to store (its message's text, its step's completion),
+    # written in the same unit once the fence holds; it returns the events that go first.
+    last_writes: Callable[[Connection], list[StreamEvent]] | None = None
     events: list[StreamEvent] = field(default_factory=list)
 
 
 def end_run(connection: Connection, run_record: dict[str, Any], ending: Ending) -> dict[str, Any]:
-    """End ``run_record`` (a row) as ``ending`` says; returns the updated row, or the row
-    unchanged if the run had already ended or the fence no longer holds. ``ending.events``
-    receives the stream events for what changed."""
+    """End ``run_record`` (a row; with ``ending.fence``, its worker's copy) as ``ending`` says;
+    returns the updated row, or ``run_record`` itself if the run had already ended or the fence
+    no longer holds. ``ending.events`` receives the stream events for what changed."""
     if run_record["status"] not in ("queued", "in_progress", "requires_action", "cancelling"):
         return run_record
     step_status, message_reason = _CLOSING[ending.status]
@@ -75,37 +78,38 @@ def end_run(connection: Connection, run_record: dict[str, Any], ending: Ending) 
     if ending.usage is not None:
         values["usage"] = ending.usage
     if ending.fence is not None:
+        # The row as the fenced update left it: its worker's copy may be behind (metadata).
         owner, attempt = ending.fence
-        if not _runs.fenced_update(connection, run_record["id"], owner, attempt, values):
+        fenced = _runs.fenced_update_returning(connection, run_record["id"], owner, attempt, values)
+        if fenced is None:
             return run_record
+        ended = fenced
     else:
         _runs.update(connection, run_record["project_id"], run_record["id"], values)
+        ended = {**run_record, **values}
+    if ending.last_writes is not None:
+        ending.events.extend(ending.last_writes(connection))
 
-    for step in _steps.of_run(connection, run_record["id"], status="in_progress"):
-        changes: dict[str, Any] = {"status": step_status}
-        changes[_STEP_TIMESTAMP[step_status]] = ending.now
-        if step_status == "failed" and ending.last_error is not None:
-            changes["last_error"] = ending.last_error
-        _steps.update_by_id(connection, step["id"], changes)
-        step.update(changes)
-        ending.events.append(StreamEvent.of(f"thread.run.step.{step_status}", run_step(step)))
+    step_changes: dict[str, Any] = {"status": step_status}
+    step_changes[_STEP_TIMESTAMP[step_status]] = ending.now
+    if step_status == "failed" and ending.last_error is not None:
+        step_changes["last_error"] = ending.last_error
+    for step in _steps.close_open(connection, run_record["id"], step_changes):
+        ending.events.append(StreamEvent.of(f"thread.run.step.{step_status}", run_step_data(step)))
 
-    for message in messages_of_run(connection, run_record["id"], "in_progress"):
-        if message_reason is None:
-            changes = {"status": "completed", "completed_at": ending.now}
-            name = "thread.message.completed"
-        else:
-            changes = {
-                "status": "incomplete",
-                "incomplete_at": ending.now,
-                "incomplete_details": {"reason": message_reason},
-            }
-            name = "thread.message.incomplete"
-        update_message(connection, message["id"], changes)
-        message.update(changes)
-        ending.events.append(StreamEvent.of(name, objects.message(message)))
+    if message_reason is None:
+        message_changes: dict[str, Any] = {"status": "completed", "completed_at": ending.now}
+        name = "thread.message.completed"
+    else:
+        message_changes = {
+            "status": "incomplete",
+            "incomplete_at": ending.now,
+            "incomplete_details": {"reason": message_reason},
+        }
+        name = "thread.message.incomplete"
+    for message in close_open_messages(connection, run_record["id"], message_changes):
+        ending.events.append(StreamEvent.of(name, message_data(message)))
 
     release_thread(connection, run_record["thread_id"], run_record["id"])
-    ended = {**run_record, **values}
-    ending.events.append(StreamEvent.of(f"thread.run.{ending.status}", run(ended)))
+    ending.events.append(StreamEvent.of(f"thread.run.{ending.status}", run_data(ended)))
     return ended

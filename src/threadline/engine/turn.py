@@ -3,9 +3,14 @@
 Text opens a ``message_creation`` step and its assistant message; tool-call fragments open a
 ``tool_calls`` step. Only one step is open at a time (the SDKs apply deltas to "the current"
 snapshot), so text that arrives first is completed before the calls start. Objects are stored
-before their ``created`` events go out; deltas go out as they arrive and are stored once, when
-their message or step is done."""
+before their ``created`` events go out; deltas go out as they arrive and are stored when their
+message or step is done, and a message's text so far at most once a second meanwhile (so that it
+reads back mid-stream; a write per token would cost more than the rest of the run). A text answer
+is closed by the run's end, in the same unit of work (``last_writes``): one write less per run,
+and its events still follow the write."""
 
+import functools
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -17,22 +22,27 @@ from threadline.engine.context import count_text
 from threadline.engine.run_tools import RunTools
 from threadline.engine.tools.base import CALL_KEY, CallStream, MessageExtras, ServerTool
 from threadline.providers.llm.base import ChatDelta, ToolCallDelta, UpstreamFailure, Usage
-from threadline.schemas import objects
+from threadline.schemas.objects import message_data
 from threadline.schemas.run_objects import (
     StreamEvent,
     message_extras_delta,
     message_text_delta,
     run_step,
+    run_step_data,
     tool_call_delta,
 )
-from threadline.storage.database import Database
+from threadline.storage.database import Connection, Database
 from threadline.storage.repositories import MessageRepository
-from threadline.storage.runs import StepRepository, update_message
+from threadline.storage.runs import RunRepository, StepRepository, update_message
 
 _messages = MessageRepository()
+_runs = RunRepository()
 _steps = StepRepository()
 
 Publish = Callable[[StreamEvent], None]
+
+# How often the text of a message being written is stored while it streams.
+TEXT_STORED_EVERY_SECONDS = 1.0
 
 
 @dataclass
@@ -73,11 +83,14 @@ class TurnRecorder:
         self._message_step: dict[str, Any] | None = None
         self._text: list[str] = []
         self._text_started = False
+        self._text_stored_at = 0.0  # time.monotonic() of the last store of the message's text
         self._tool_step: dict[str, Any] | None = None
         self._calls: dict[int, ToolCall] = {}
         self._finish_reason: str | None = None
         self._usage: Usage | None = None
         self._message_tokens = 0
+        # Set by finish() for a text answer: what the run's end must store with it.
+        self.last_writes: Callable[[Connection], list[StreamEvent]] | None = None
 
     async def feed(self, delta: ChatDelta) -> None:
         if delta.text and self._tool_step is None:
@@ -90,13 +103,15 @@ class TurnRecorder:
             self._usage = delta.usage
 
     async def finish(self) -> TurnResult:
-        """Close what the turn opened. A turn cut at its token limit leaves its message open:
-        ending the run marks it incomplete."""
+        """Close what the turn opened. A text answer is closed by the run's end (``last_writes``);
+        a turn cut at its token limit leaves its message open: ending the run marks it
+        incomplete."""
         if self._finish_reason is None:
             raise UpstreamFailure("server_error", "The model's response ended unexpectedly.")
         usage = self._usage or Usage(self._prompt_tokens, self._completion_estimate())
-        if self._message is not None:
-            await self._close_message(usage if self._tool_step is None else None)
+        if self._message is not None and self._tool_step is None:
+            self._message_tokens = count_text("".join(self._text))
+            self.last_writes = functools.partial(self._close_message_in, usage=usage)
         calls = [self._calls[index] for index in sorted(self._calls)]
         if self._tool_step is not None:
             self._check_calls(calls)
@@ -114,19 +129,26 @@ class TurnRecorder:
         )
 
     async def save_partial(self) -> None:
-        """Store the text streamed so far (the turn failed or was stopped mid-way)."""
+        """Store the text streamed so far (while it streams, or the turn failed or stopped), if
+        this attempt still holds the run."""
         if self._message is not None and self._text:
-            await self._db.write(update_message, self._message["id"], self._content_changes())
+            changes = self._content_changes()
+            await self._db.write(_store_text, self._run, self._message["id"], changes)
 
     # -- text ---------------------------------------------------------------------------
 
     async def _on_text(self, fragment: str) -> None:
         if self._message is None:
             await self._open_message()
+            self._text_stored_at = time.monotonic()
         assert self._message is not None
         self._text.append(fragment)
         self._publish(message_text_delta(self._message["id"], 0, fragment, not self._text_started))
         self._text_started = True
+        now = time.monotonic()
+        if now - self._text_stored_at >= TEXT_STORED_EVERY_SECONDS:
+            self._text_stored_at = now
+            await self.save_partial()
 
     async def _open_message(self) -> None:
         now = clock.now()
@@ -138,12 +160,12 @@ class TurnRecorder:
         }
         await self._db.write(_insert_message_and_step, message, step)
         self._message, self._message_step = message, step
-        created = run_step(step)
-        self._publish(StreamEvent.of("thread.run.step.created", created))
-        self._publish(StreamEvent.of("thread.run.step.in_progress", created))
-        shown = objects.message(message)
-        self._publish(StreamEvent.of("thread.message.created", shown))
-        self._publish(StreamEvent.of("thread.message.in_progress", shown))
+        created = StreamEvent.of("thread.run.step.created", run_step_data(step))
+        self._publish(created)
+        self._publish(created.renamed("thread.run.step.in_progress"))
+        shown = StreamEvent.of("thread.message.created", message_data(message))
+        self._publish(shown)
+        self._publish(shown.renamed("thread.message.in_progress"))
 
     def _content_changes(self, extras: MessageExtras | None = None) -> dict[str, Any]:
         extras = extras or MessageExtras()
@@ -152,16 +174,25 @@ class TurnRecorder:
         return {"content": [text, *extras.parts]}
 
     async def _close_message(self, usage: Usage | None) -> None:
+        self._message_tokens = count_text("".join(self._text))
+        for event in await self._db.write(self._close_message_in, usage):
+            self._publish(event)
+
+    def _close_message_in(self, connection: Connection, usage: Usage | None) -> list[StreamEvent]:
+        """Store the message's text and complete it and its step (a turn cut at its token limit:
+        only the text); the events to publish once that is committed."""
         assert self._message is not None and self._message_step is not None
-        text = "".join(self._text)
-        self._message_tokens = count_text(text)
-        extras = self._tools.annotate(text)
+        # The built-in tools' annotations and parts, sent as one delta before the message ends.
+        extras = self._tools.annotate("".join(self._text))
+        added = []
+        if extras.annotations or extras.parts:
+            message_id = self._message["id"]
+            added = [message_extras_delta(message_id, extras.annotations, extras.parts)]
         changes = self._content_changes(extras)
         if self._finish_reason == "length" and self._tool_step is None:
-            await self._db.write(update_message, self._message["id"], changes)
+            update_message(connection, self._message["id"], changes)
             self._message.update(changes)
-            self._publish_extras(extras)
-            return
+            return added
         now = clock.now()
         changes.update(status="completed", completed_at=now)
         step_usage = usage or Usage(0, self._message_tokens)
@@ -170,25 +201,15 @@ class TurnRecorder:
             "completed_at": now,
             "usage": _usage_dict(step_usage),
         }
-        await self._db.write(
-            _complete_message_and_step,
-            self._message["id"],
-            changes,
-            self._message_step["id"],
-            step_changes,
-        )
+        update_message(connection, self._message["id"], changes)
+        _steps.update_by_id(connection, self._message_step["id"], step_changes)
         self._message.update(changes)
         self._message_step.update(step_changes)
-        self._publish_extras(extras)
-        self._publish(StreamEvent.of("thread.message.completed", objects.message(self._message)))
-        self._publish(StreamEvent.of("thread.run.step.completed", run_step(self._message_step)))
-
-    def _publish_extras(self, extras: MessageExtras) -> None:
-        """Annotations and parts the tools added, as one delta (each sent once, as OpenAI did)."""
-        assert self._message is not None
-        if extras.annotations or extras.parts:
-            delta = message_extras_delta(self._message["id"], extras.annotations, extras.parts)
-            self._publish(delta)
+        return [
+            *added,
+            StreamEvent.of("thread.message.completed", message_data(self._message)),
+            StreamEvent.of("thread.run.step.completed", run_step_data(self._message_step)),
+        ]
 
     # -- tool calls ---------------------------------------------------------------------
 
@@ -309,15 +330,11 @@ def _insert_message_and_step(
     _steps.insert(connection, step)
 
 
-def _complete_message_and_step(
-    connection: Any,
-    message_id: str,
-    message_changes: dict[str, Any],
-    step_id: str,
-    step_changes: dict[str, Any],
+def _store_text(
+    connection: Connection, run: dict[str, Any], message_id: str, changes: dict[str, Any]
 ) -> None:
-    update_message(connection, message_id, message_changes)
-    _steps.update_by_id(connection, step_id, step_changes)
+    if _runs.holds(connection, run["id"], run["lease_owner"], run["attempt"]):
+        update_message(connection, message_id, changes)
 
 
 def _stored_call(call: ToolCall) -> dict[str, Any]:

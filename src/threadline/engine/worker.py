@@ -2,7 +2,9 @@
 nobody will finish.
 
 Runs live in the database, not in this process: a run is claimed with a lease that the worker
-renews while it executes. If the process dies (kill -9), the lease runs out and any worker's
+renews while it executes. A run created (or re-queued) here is claimed at once by its id; the
+database is polled for the others (other replicas' runs, runs left queued by a restart) every
+``poll_seconds``. If the process dies (kill -9), the lease runs out and any worker's
 reaper fails the run with ``server_error`` and releases its thread; a run still queued is simply
 claimed again. Runs past ``expires_at`` are expired by the same reaper. ``stop()`` (SIGTERM)
 stops claiming, lets running executions finish for a grace period, and ends the rest."""
@@ -13,9 +15,16 @@ import logging
 import os
 import secrets
 import time
+from collections import deque
+from typing import Any
 
 from threadline import clock
-from threadline.engine.execution import EngineContext, RunExecution
+from threadline.engine.execution import (
+    Conversation,
+    EngineContext,
+    RunExecution,
+    load_conversation,
+)
 from threadline.engine.run_state import Ending, end_run
 from threadline.schemas.run_objects import StreamEvent
 from threadline.storage.database import Connection
@@ -43,6 +52,11 @@ class Worker:
         self._grace = shutdown_grace_seconds
         self._running: dict[str, tuple[RunExecution, asyncio.Task[None]]] = {}
         self._wakeup = asyncio.Event()
+        self._hinted: deque[str] = deque()  # runs made claimable here, claimed by id
+        # Cancels that came for a run not (yet) executing here, by when: a run claimed a moment
+        # before (its execution not started yet) must not miss its cancel.
+        self._early_cancels: dict[str, float] = {}
+        self._poll_now = True
         self._loops: list[asyncio.Task[None]] = []
         self._stopping = False
 
@@ -60,8 +74,12 @@ class Worker:
         """Runs executing in this process (for metrics)."""
         return len(self._running)
 
-    def wake(self) -> None:
-        """There may be a queued run (or a cancel request) to look at now."""
+    def wake(self, run_id: str | None = None) -> None:
+        """``run_id`` was just queued; without one, there may be queued runs to look for."""
+        if run_id is None:
+            self._poll_now = True
+        else:
+            self._hinted.append(run_id)
         self._wakeup.set()
 
     def publish(self, run_id: str, event: StreamEvent) -> None:
@@ -71,11 +89,13 @@ class Worker:
     def cancel(self, run_id: str) -> None:
         """Stop the run's execution here, if it runs here (it ends as ``cancelled``)."""
         held = self._running.get(run_id)
-        if held is not None:
-            held[0].cancel_requested = True
-            if held[0].started:
-                held[1].cancel()
-            # Not started yet: execute() finds the run "cancelling" and ends it itself.
+        if held is None:
+            self._early_cancels[run_id] = time.monotonic()
+            return
+        held[0].cancel_requested = True
+        if held[0].started:
+            held[1].cancel()
+        # Not started yet: execute() sees cancel_requested and ends the run itself.
 
     async def stop(self) -> None:
         self._stopping = True
@@ -95,14 +115,26 @@ class Worker:
     # -- claiming -----------------------------------------------------------------------
 
     async def _claim_loop(self) -> None:
+        loop = asyncio.get_running_loop()
+        next_poll = 0.0
         while not self._stopping:
+            self._wakeup.clear()  # before looking: a wake-up from now on is not lost
             try:
-                await self._claim_available()
+                while self._hinted and not self._stopping:
+                    await self._claim(self._hinted.popleft())
+                    # One claim a loop iteration: requests that have arrived meanwhile (their
+                    # first events) go before starting more runs, so a burst of creates is
+                    # answered before its runs compete with it.
+                    await asyncio.sleep(0)
+                if self._poll_now or loop.time() >= next_poll:
+                    self._poll_now = False
+                    next_poll = loop.time() + self._poll_seconds
+                    await self._claim_available()
             except Exception:
                 logger.exception("claiming runs failed")
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wakeup.wait(), self._poll_seconds)
-            self._wakeup.clear()
+                async with asyncio.timeout(max(0.0, next_poll - loop.time())):
+                    await self._wakeup.wait()
 
     async def _claim_available(self) -> None:
         db = self._engine.db
@@ -110,21 +142,30 @@ class Worker:
             candidates = await db.read(_runs.claimable, time.time(), 50)
             claimed = 0
             for run_id in candidates:
-                if run_id in self._running:
-                    continue
-                now = time.time()
-                until = now + self._lease_seconds
-                attempt = await db.write(_runs.claim, run_id, self._engine.owner, now, until)
-                if attempt is None:
-                    continue
-                claimed += 1
-                await self._slots.acquire()
-                self._start(run_id, attempt)
+                if await self._claim(run_id):
+                    claimed += 1
+                await asyncio.sleep(0)  # as above
             if claimed == 0 or len(candidates) < 50:
                 return
 
-    def _start(self, run_id: str, attempt: int) -> None:
-        execution = RunExecution(self._engine, run_id, attempt)
+    async def _claim(self, run_id: str) -> bool:
+        """Claim, start and execute the run if it is still queued and nobody holds it."""
+        if run_id in self._running or self._stopping:
+            return False
+        now = time.time()
+        claimed = await self._engine.db.write(
+            _claim, run_id, self._engine.owner, now, now + self._lease_seconds, clock.now()
+        )
+        if claimed is None:
+            return False
+        await self._slots.acquire()
+        self._start(RunExecution(self._engine, *claimed))
+        return True
+
+    def _start(self, execution: RunExecution) -> None:
+        run_id = execution.run_id
+        if self._early_cancels.pop(run_id, None) is not None:
+            execution.cancel_requested = True
         task = asyncio.create_task(execution.execute(), name=f"run-{run_id}")
         self._running[run_id] = (execution, task)
 
@@ -132,7 +173,6 @@ class Worker:
             if self._running.get(run_id, (None,))[0] is execution:
                 del self._running[run_id]
             self._slots.release()
-            self._wakeup.set()  # the run may have been re-queued, or a slot is free
 
         task.add_done_callback(done)
 
@@ -149,6 +189,11 @@ class Worker:
             await asyncio.sleep(interval)
 
     async def _renew_leases(self) -> None:
+        # An early cancel older than a lease was for a run executing elsewhere (or nowhere).
+        stale = time.monotonic() - self._lease_seconds
+        for run_id, when in list(self._early_cancels.items()):
+            if when < stale:
+                del self._early_cancels[run_id]
         until = time.time() + self._lease_seconds
         for run_id, (execution, task) in list(self._running.items()):
             status = await self._engine.db.write(
@@ -167,6 +212,16 @@ class Worker:
             held = self._running.get(run_id)
             if held is not None:
                 held[1].cancel()  # expired while executing here: stop the upstream call
+
+
+def _claim(
+    connection: Connection, run_id: str, owner: str, now: float, until: float, started_at: int
+) -> tuple[dict[str, Any], Conversation] | None:
+    """Claim and start the run, and read the thread its first turn continues: one unit."""
+    record = _runs.claim(connection, run_id, owner, now, until, started_at)
+    if record is None:
+        return None
+    return record, load_conversation(connection, record["thread_id"])
 
 
 def _renew(

@@ -57,24 +57,28 @@ def thread(record: Record) -> Thread:
 
 
 def message(record: Record) -> Message:
-    return Message.model_validate(
-        {
-            "id": record["id"],
-            "object": "thread.message",
-            "created_at": record["created_at"],
-            "thread_id": record["thread_id"],
-            "status": record["status"],
-            "incomplete_details": record["incomplete_details"],
-            "completed_at": record["completed_at"],
-            "incomplete_at": record["incomplete_at"],
-            "role": record["role"],
-            "content": record["content"],
-            "assistant_id": record["assistant_id"],
-            "run_id": record["run_id"],
-            "attachments": record["attachments"],
-            "metadata": record["metadata"],
-        }
-    )
+    return Message.model_validate(message_data(record))
+
+
+def message_data(record: Record) -> dict[str, Any]:
+    """The message as it goes on the wire (``dump(message(record))``, without building the
+    model): the run engine's stream events are built from it."""
+    return {
+        "id": record["id"],
+        "object": "thread.message",
+        "created_at": record["created_at"],
+        "thread_id": record["thread_id"],
+        "status": record["status"],
+        "incomplete_details": record["incomplete_details"],
+        "completed_at": record["completed_at"],
+        "incomplete_at": record["incomplete_at"],
+        "role": record["role"],
+        "content": record["content"],
+        "assistant_id": record["assistant_id"],
+        "run_id": record["run_id"],
+        "attachments": record["attachments"],
+        "metadata": record["metadata"],
+    }
 
 
 def assistant_deleted(object_id: str) -> AssistantDeleted:

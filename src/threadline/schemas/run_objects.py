@@ -3,7 +3,9 @@
 A stream event travels as ``StreamEvent``: its name and its JSON, serialized once, so that one
 event fanned out to many subscribers is encoded once. Full objects are validated through the SDK's
 models; the per-token deltas are built as plain dicts of exactly the SDK's delta shape (a test
-round-trips them through the SDK types), because they are the hot path of every stream."""
+round-trips them through the SDK types), because they are the hot path of every stream. So are
+the run's own events: ``run_data`` and ``run_step_data`` are the very dicts ``run`` and
+``run_step`` validate, and what the SDK model dumps from them is that dict again (tested)."""
 
 from dataclasses import dataclass
 from typing import Any
@@ -15,7 +17,7 @@ from pydantic import BaseModel
 
 from threadline.schemas.objects import Record, dump
 
-__all__ = ["Run", "RunStep", "StreamEvent", "run", "run_step"]
+__all__ = ["Run", "RunStep", "StreamEvent", "run", "run_data", "run_step", "run_step_data"]
 
 TERMINAL_RUN_STATUSES = frozenset(
     {"completed", "incomplete", "failed", "cancelled", "expired", "requires_action"}
@@ -25,37 +27,40 @@ ACTIVE_RUN_STATUSES = frozenset({"queued", "in_progress", "requires_action", "ca
 
 
 def run(record: Record) -> Run:
-    return Run.model_validate(
-        {
-            "id": record["id"],
-            "object": "thread.run",
-            "created_at": record["created_at"],
-            "thread_id": record["thread_id"],
-            "assistant_id": record["assistant_id"],
-            "status": record["status"],
-            "required_action": record["required_action"],
-            "last_error": record["last_error"],
-            "expires_at": record["expires_at"],
-            "started_at": record["started_at"],
-            "cancelled_at": record["cancelled_at"],
-            "failed_at": record["failed_at"],
-            "completed_at": record["completed_at"],
-            "incomplete_details": record["incomplete_details"],
-            "model": record["model"],
-            "instructions": record["instructions"] or "",
-            "tools": record["tools"],
-            "metadata": record["metadata"],
-            "usage": record["usage"],
-            "temperature": record["temperature"],
-            "top_p": record["top_p"],
-            "max_prompt_tokens": record["max_prompt_tokens"],
-            "max_completion_tokens": record["max_completion_tokens"],
-            "truncation_strategy": record["truncation_strategy"],
-            "tool_choice": record["tool_choice"],
-            "parallel_tool_calls": record["parallel_tool_calls"],
-            "response_format": record["response_format"],
-        }
-    )
+    return Run.model_validate(run_data(record))
+
+
+def run_data(record: Record) -> dict[str, Any]:
+    """The run as it goes on the wire (``dump(run(record))``, without building the model)."""
+    return {
+        "id": record["id"],
+        "object": "thread.run",
+        "created_at": record["created_at"],
+        "thread_id": record["thread_id"],
+        "assistant_id": record["assistant_id"],
+        "status": record["status"],
+        "required_action": record["required_action"],
+        "last_error": record["last_error"],
+        "expires_at": record["expires_at"],
+        "started_at": record["started_at"],
+        "cancelled_at": record["cancelled_at"],
+        "failed_at": record["failed_at"],
+        "completed_at": record["completed_at"],
+        "incomplete_details": record["incomplete_details"],
+        "model": record["model"],
+        "instructions": record["instructions"] or "",
+        "tools": record["tools"],
+        "metadata": record["metadata"],
+        "usage": record["usage"],
+        "temperature": record["temperature"],
+        "top_p": record["top_p"],
+        "max_prompt_tokens": record["max_prompt_tokens"],
+        "max_completion_tokens": record["max_completion_tokens"],
+        "truncation_strategy": record["truncation_strategy"],
+        "tool_choice": record["tool_choice"],
+        "parallel_tool_calls": record["parallel_tool_calls"],
+        "response_format": record["response_format"],
+    }
 
 
 # The one ``include[]`` value steps know: file_search results with their passages.
@@ -64,26 +69,29 @@ FILE_SEARCH_CONTENT = "step_details.tool_calls[*].file_search.results[*].content
 
 def run_step(record: Record, include: frozenset[str] = frozenset()) -> RunStep:
     """A step as clients see it; file_search passages only when ``include`` asks for them."""
-    return RunStep.model_validate(
-        {
-            "id": record["id"],
-            "object": "thread.run.step",
-            "created_at": record["created_at"],
-            "run_id": record["run_id"],
-            "assistant_id": record["assistant_id"],
-            "thread_id": record["thread_id"],
-            "type": record["type"],
-            "status": record["status"],
-            "step_details": _public_details(record["step_details"], FILE_SEARCH_CONTENT in include),
-            "last_error": record["last_error"],
-            "expired_at": record["expired_at"],
-            "cancelled_at": record["cancelled_at"],
-            "failed_at": record["failed_at"],
-            "completed_at": record["completed_at"],
-            "usage": record["usage"],
-            "metadata": record["metadata"],
-        }
-    )
+    return RunStep.model_validate(run_step_data(record, include))
+
+
+def run_step_data(record: Record, include: frozenset[str] = frozenset()) -> dict[str, Any]:
+    """The step as it goes on the wire (``dump(run_step(record))``)."""
+    return {
+        "id": record["id"],
+        "object": "thread.run.step",
+        "created_at": record["created_at"],
+        "run_id": record["run_id"],
+        "assistant_id": record["assistant_id"],
+        "thread_id": record["thread_id"],
+        "type": record["type"],
+        "status": record["status"],
+        "step_details": _public_details(record["step_details"], FILE_SEARCH_CONTENT in include),
+        "last_error": record["last_error"],
+        "expired_at": record["expired_at"],
+        "cancelled_at": record["cancelled_at"],
+        "failed_at": record["failed_at"],
+        "completed_at": record["completed_at"],
+        "usage": record["usage"],
+        "metadata": record["metadata"],
+    }
 
 
 def _public_details(details: Record, with_content: bool) -> Record:
@@ -116,6 +124,10 @@ class StreamEvent:
     def of(cls, name: str, data: BaseModel | dict[str, Any]) -> "StreamEvent":
         payload = dump(data) if isinstance(data, BaseModel) else data
         return cls(name, orjson.dumps(payload))
+
+    def renamed(self, name: str) -> "StreamEvent":
+        """The same data under another event name (encoded once: created, then in_progress)."""
+        return StreamEvent(name, self.data)
 
     @property
     def ends_segment(self) -> bool:

@@ -16,7 +16,7 @@ from threadline.providers.blobs.base import BlobStore
 from threadline.storage.database import Connection, Database
 from threadline.storage.files import FileRepository
 from threadline.storage.repositories import ThreadRepository
-from threadline.storage.runs import thread_messages
+from threadline.storage.runs import thread_attachments
 
 _files = FileRepository()
 _threads = ThreadRepository()
@@ -69,10 +69,9 @@ def _run_files(connection: Connection, run: dict[str, Any], now: int) -> list[di
     thread = _threads.get(connection, project_id, run["thread_id"])
     if thread is not None:
         wanted += _code_file_ids(thread["tool_resources"])
-    for message in thread_messages(connection, run["thread_id"]):
-        for attachment in message["attachments"] or ():
-            if any(tool.get("type") == "code_interpreter" for tool in attachment.get("tools", ())):
-                wanted.append(attachment["file_id"])
+    for attachment in thread_attachments(connection, run["thread_id"]):
+        if any(tool.get("type") == "code_interpreter" for tool in attachment.get("tools", ())):
+            wanted.append(attachment["file_id"])
     found = []
     for file_id in dict.fromkeys(wanted):
         record = _files.get_live(connection, project_id, file_id, now)

@@ -46,7 +46,7 @@ class Submitted:
 class Scheduler(Protocol):
     """The engine's side: there is work to look at; this run should stop."""
 
-    def wake(self) -> None: ...
+    def wake(self, run_id: str | None = None) -> None: ...
 
     def cancel(self, run_id: str) -> None: ...
 
@@ -67,9 +67,6 @@ class RunService:
         self._tools = tools
         self._expiry_seconds = expiry_seconds
         self._ingestion = ingestion
-
-    def _wake(self) -> None:
-        self._scheduler.wake()
 
     async def create(
         self,
@@ -97,7 +94,7 @@ class RunService:
             self._tools,
             creator,
         )
-        self._wake()
+        self._scheduler.wake(run_id)
         self._wake_ingestion(messages)
         return run(record)
 
@@ -142,7 +139,7 @@ class RunService:
             param,
             creator,
         )
-        self._wake()
+        self._scheduler.wake(run_id)
         self._wake_ingestion(messages, resources)
         return objects.thread(thread_record), run(record)
 
@@ -188,12 +185,17 @@ class RunService:
         step, record = await self._db.write(
             _submit, project_id, thread_id, run_id, outputs, clock.now()
         )
-        self._wake()
+        self._scheduler.wake(run_id)
         return Submitted(step=run_step(step), run=run(record))
 
 
-def get_run(connection: Connection, project_id: str, thread_id: str, run_id: str) -> dict[str, Any]:
-    record = _runs.get_in_thread(connection, project_id, thread_id, run_id)
+def get_run(
+    connection: Connection, project_id: str, thread_id: str, run_id: str, *, lock: bool = False
+) -> dict[str, Any]:
+    """The run, or 404. With ``lock``, held against concurrent changes (a worker claiming it,
+    the reaper) until the unit ends: the caller's write depends on the status it read."""
+    get = _runs.get_for_update if lock else _runs.get_in_thread
+    record = get(connection, project_id, thread_id, run_id)
     if record is None:
         raise NotFound.object("run", run_id)
     return record
@@ -293,7 +295,7 @@ def _create_thread_and_run(
 def _cancel(
     connection: Connection, project_id: str, thread_id: str, run_id: str, ending: Ending
 ) -> dict[str, Any]:
-    record = get_run(connection, project_id, thread_id, run_id)
+    record = get_run(connection, project_id, thread_id, run_id, lock=True)
     status = record["status"]
     if status == "cancelling":
         return record
@@ -315,7 +317,7 @@ def _submit(
     outputs: dict[str, str],
     now: int,
 ) -> tuple[dict[str, Any], dict[str, Any]]:
-    record = get_run(connection, project_id, thread_id, run_id)
+    record = get_run(connection, project_id, thread_id, run_id, lock=True)
     if record["status"] != "requires_action" or (
         record["expires_at"] is not None and record["expires_at"] <= now
     ):

@@ -80,16 +80,20 @@ class ScopedRepository:
         params = {"object_id": object_id, "project_id": project_id}
         return connection.execute(self._exists, params).first() is not None
 
+    @cached_property
+    def _update(self) -> Any:
+        # No .values(): the SET clause is the parameters' column keys, so one statement serves
+        # every set of changes. The scope's parameter names must not be column names.
+        columns = self.table.c
+        return update(self.table).where(
+            columns.id == bindparam("scope_id"), columns.project_id == bindparam("scope_project")
+        )
+
     def update(
         self, connection: Connection, project_id: str, object_id: str, values: Record
     ) -> bool:
-        columns = self.table.c
-        statement = (
-            update(self.table)
-            .where(columns.id == object_id, columns.project_id == project_id)
-            .values(**values)
-        )
-        return connection.execute(statement).rowcount > 0
+        params = {**values, "scope_id": object_id, "scope_project": project_id}
+        return connection.execute(self._update, params).rowcount > 0
 
     def modify(
         self, connection: Connection, project_id: str, object_id: str, changes: Record

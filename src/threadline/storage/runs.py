@@ -2,12 +2,15 @@
 
 Execution is fenced: a worker owns a run through a lease (``lease_owner``, ``lease_expires_at``)
 and an ``attempt`` number, and its writes only land while both still match. A worker that stalled
-past its lease and came back finds its writes refused instead of overwriting a newer attempt."""
+past its lease and came back finds its writes refused instead of overwriting a newer attempt.
 
-from functools import cached_property
+Every statement a run executes is built once, with bound parameters (see ``repositories.py``);
+updates have no ``.values()``: their SET clause is the parameters' column keys, so one statement
+serves every set of changes, and parameter names that are not SET columns are not column names."""
+
 from typing import Any
 
-from sqlalchemy import Connection, and_, bindparam, or_, select, update
+from sqlalchemy import Connection, bindparam, func, or_, select, update
 
 from threadline.storage.repositories import (
     MessageRepository,
@@ -26,43 +29,97 @@ _messages = MessageRow.__table__
 ACTIVE = ("queued", "in_progress", "requires_action", "cancelling")
 EXECUTING = ("in_progress", "cancelling")
 
+_TAKE_THREAD = (
+    update(_threads)
+    .where(
+        _threads.c.id == bindparam("thread"),
+        _threads.c.project_id == bindparam("project"),
+        _threads.c.active_run_id.is_(None),
+    )
+    .values(active_run_id=bindparam("run"))
+)
+_RELEASE_THREAD = (
+    update(_threads)
+    .where(_threads.c.id == bindparam("thread"), _threads.c.active_run_id == bindparam("run"))
+    .values(active_run_id=None)
+)
+_RUN_BY_ID = select(_runs).where(_runs.c.id == bindparam("run"))
+# PostgreSQL locks the row until the transaction ends (SQLite's writes are serialized anyway).
+_RUN_FOR_UPDATE = (
+    select(_runs)
+    .where(_runs.c.id == bindparam("run"), _runs.c.project_id == bindparam("project"))
+    .with_for_update()
+)
+# A queued run nobody holds (or whose holder's lease ran out) is taken and started at once: one
+# statement, so a run is never claimed but not started.
+_CLAIM = (
+    update(_runs)
+    .where(
+        _runs.c.id == bindparam("run"),
+        _runs.c.status == "queued",
+        or_(_runs.c.lease_owner.is_(None), _runs.c.lease_expires_at < bindparam("now")),
+    )
+    .values(
+        status="in_progress",
+        started_at=func.coalesce(_runs.c.started_at, bindparam("started")),
+        lease_owner=bindparam("owner"),
+        lease_expires_at=bindparam("until"),
+        attempt=_runs.c.attempt + 1,
+    )
+    .returning(*_runs.c)
+)
+_FENCED_RUN_UPDATE = update(_runs).where(
+    _runs.c.id == bindparam("fence_run"),
+    _runs.c.lease_owner == bindparam("fence_owner"),
+    _runs.c.attempt == bindparam("fence_attempt"),
+)
+_FENCED_RUN_UPDATE_RETURNING = _FENCED_RUN_UPDATE.returning(*_runs.c)
+_HOLDS = select(_runs.c.id).where(
+    _runs.c.id == bindparam("fence_run"),
+    _runs.c.lease_owner == bindparam("fence_owner"),
+    _runs.c.attempt == bindparam("fence_attempt"),
+)
+_STEPS_OF_RUN = select(_steps).where(_steps.c.run_id == bindparam("run")).order_by(_steps.c.id)
+_STEPS_OF_RUN_WITH_STATUS = _STEPS_OF_RUN.where(_steps.c.status == bindparam("with_status"))
+_TOOL_STEPS_OF_THREAD = (
+    select(_steps)
+    .where(_steps.c.thread_id == bindparam("thread"), _steps.c.type == "tool_calls")
+    .order_by(_steps.c.id)
+)
+_STEP_UPDATE = update(_steps).where(_steps.c.id == bindparam("step"))
+_OPEN_STEPS_UPDATE = (
+    update(_steps)
+    .where(_steps.c.run_id == bindparam("run"), _steps.c.status == "in_progress")
+    .returning(*_steps.c)
+)
+# Only what a prompt is made of: the other JSON columns would be decoded for every message of
+# the thread on every run.
+_CONVERSATION_MESSAGES = (
+    select(_messages.c.id, _messages.c.role, _messages.c.status, _messages.c.content)
+    .where(_messages.c.thread_id == bindparam("thread"))
+    .order_by(_messages.c.id)
+)
+_MESSAGE_UPDATE = update(_messages).where(_messages.c.id == bindparam("message"))
+_OPEN_MESSAGES_UPDATE = (
+    update(_messages)
+    .where(_messages.c.run_id == bindparam("run"), _messages.c.status == "in_progress")
+    .returning(*_messages.c)
+)
+
 
 def take_thread(connection: Connection, project_id: str, thread_id: str, run_id: str) -> bool:
     """Make ``run_id`` the thread's active run if the thread is idle. False if it is not (or does
     not exist): one conditional UPDATE, so concurrent creators cannot both win."""
-    statement = (
-        update(_threads)
-        .where(
-            _threads.c.id == thread_id,
-            _threads.c.project_id == project_id,
-            _threads.c.active_run_id.is_(None),
-        )
-        .values(active_run_id=run_id)
-    )
-    return connection.execute(statement).rowcount > 0
+    params = {"thread": thread_id, "project": project_id, "run": run_id}
+    return connection.execute(_TAKE_THREAD, params).rowcount > 0
 
 
 def release_thread(connection: Connection, thread_id: str, run_id: str) -> None:
-    statement = (
-        update(_threads)
-        .where(_threads.c.id == thread_id, _threads.c.active_run_id == run_id)
-        .values(active_run_id=None)
-    )
-    connection.execute(statement)
+    connection.execute(_RELEASE_THREAD, {"thread": thread_id, "run": run_id})
 
 
 class RunRepository(ScopedRepository):
     table = RunRow.__table__  # type: ignore[assignment]
-
-    @cached_property
-    def _fence(self) -> Any:
-        columns = self.table.c
-        # Parameter names differ from the column names: an UPDATE reserves those for SET.
-        return and_(
-            columns.id == bindparam("fence_run"),
-            columns.lease_owner == bindparam("fence_owner"),
-            columns.attempt == bindparam("fence_attempt"),
-        )
 
     def get_in_thread(
         self, connection: Connection, project_id: str, thread_id: str, run_id: str
@@ -70,8 +127,16 @@ class RunRepository(ScopedRepository):
         record = self.get(connection, project_id, run_id)
         return record if record is not None and record["thread_id"] == thread_id else None
 
+    def get_for_update(
+        self, connection: Connection, project_id: str, thread_id: str, run_id: str
+    ) -> Record | None:
+        """``get_in_thread``, and no other transaction changes the run (a claim, a reaper) until
+        this one ends: for a decision made on its status."""
+        found = records(connection.execute(_RUN_FOR_UPDATE, {"run": run_id, "project": project_id}))
+        return found[0] if found and found[0]["thread_id"] == thread_id else None
+
     def get_by_id(self, connection: Connection, run_id: str) -> Record | None:
-        found = records(connection.execute(select(_runs).where(_runs.c.id == run_id)))
+        found = records(connection.execute(_RUN_BY_ID, {"run": run_id}))
         return found[0] if found else None
 
     def claimable(self, connection: Connection, now: float, limit: int) -> list[str]:
@@ -90,29 +155,40 @@ class RunRepository(ScopedRepository):
         return list(connection.execute(query).scalars())
 
     def claim(
-        self, connection: Connection, run_id: str, owner: str, now: float, until: float
-    ) -> int | None:
-        """Take the lease on a queued run; the new attempt number, or None if someone else has
-        it or it is no longer queued."""
-        statement = (
-            update(_runs)
-            .where(
-                _runs.c.id == run_id,
-                _runs.c.status == "queued",
-                or_(_runs.c.lease_owner.is_(None), _runs.c.lease_expires_at < now),
-            )
-            .values(lease_owner=owner, lease_expires_at=until, attempt=_runs.c.attempt + 1)
-            .returning(_runs.c.attempt)
-        )
-        return connection.execute(statement).scalar_one_or_none()
+        self,
+        connection: Connection,
+        run_id: str,
+        owner: str,
+        now: float,
+        until: float,
+        started_at: int,
+    ) -> Record | None:
+        """Take the lease on a queued run and mark it ``in_progress`` (``started_at`` unless it
+        started before); the run as it now is, with its new ``attempt``, or None if someone
+        else has it or it is no longer queued."""
+        params = {"run": run_id, "owner": owner, "now": now, "until": until}
+        found = records(connection.execute(_CLAIM, {**params, "started": started_at}))
+        return found[0] if found else None
 
     def fenced_update(
         self, connection: Connection, run_id: str, owner: str, attempt: int, values: Record
     ) -> bool:
         """Write ``values`` only if this worker's attempt still holds the run."""
-        statement = update(_runs).where(self._fence).values(**values)
+        params = {**values, "fence_run": run_id, "fence_owner": owner, "fence_attempt": attempt}
+        return connection.execute(_FENCED_RUN_UPDATE, params).rowcount > 0
+
+    def holds(self, connection: Connection, run_id: str, owner: str, attempt: int) -> bool:
+        """Whether this worker's attempt still holds the run (for writes to its other rows)."""
         params = {"fence_run": run_id, "fence_owner": owner, "fence_attempt": attempt}
-        return connection.execute(statement, params).rowcount > 0
+        return connection.execute(_HOLDS, params).first() is not None
+
+    def fenced_update_returning(
+        self, connection: Connection, run_id: str, owner: str, attempt: int, values: Record
+    ) -> Record | None:
+        """``fenced_update``, returning the run as it now is (None if the fence did not hold)."""
+        params = {**values, "fence_run": run_id, "fence_owner": owner, "fence_attempt": attempt}
+        found = records(connection.execute(_FENCED_RUN_UPDATE_RETURNING, params))
+        return found[0] if found else None
 
     def stale(self, connection: Connection, now: float) -> list[Record]:
         """Runs being executed whose worker stopped renewing its lease (it crashed)."""
@@ -138,36 +214,53 @@ class StepRepository(ScopedRepository):
     def of_run(
         self, connection: Connection, run_id: str, status: str | None = None
     ) -> list[Record]:
-        query = select(_steps).where(_steps.c.run_id == run_id).order_by(_steps.c.id)
-        if status is not None:
-            query = query.where(_steps.c.status == status)
-        return records(connection.execute(query))
+        if status is None:
+            return records(connection.execute(_STEPS_OF_RUN, {"run": run_id}))
+        params = {"run": run_id, "with_status": status}
+        return records(connection.execute(_STEPS_OF_RUN_WITH_STATUS, params))
 
     def tool_steps_of_thread(self, connection: Connection, thread_id: str) -> list[Record]:
-        query = (
-            select(_steps)
-            .where(_steps.c.thread_id == thread_id, _steps.c.type == "tool_calls")
-            .order_by(_steps.c.id)
-        )
-        return records(connection.execute(query))
+        return records(connection.execute(_TOOL_STEPS_OF_THREAD, {"thread": thread_id}))
 
     def update_by_id(self, connection: Connection, step_id: str, values: Record) -> None:
-        connection.execute(update(_steps).where(_steps.c.id == step_id).values(**values))
+        connection.execute(_STEP_UPDATE, {**values, "step": step_id})
+
+    def close_open(self, connection: Connection, run_id: str, values: Record) -> list[Record]:
+        """Apply ``values`` to the run's steps still in progress; those steps, as they now are,
+        oldest first."""
+        found = records(connection.execute(_OPEN_STEPS_UPDATE, {**values, "run": run_id}))
+        return sorted(found, key=_by_id)
 
 
-def thread_messages(connection: Connection, thread_id: str) -> list[Record]:
-    """Every message of a thread, oldest first: the conversation a run continues."""
-    query = select(_messages).where(_messages.c.thread_id == thread_id).order_by(_messages.c.id)
-    return records(connection.execute(query))
+def conversation_messages(connection: Connection, thread_id: str) -> list[Record]:
+    """Every message of a thread, oldest first, as the conversation a run continues: ``id``,
+    ``role``, ``status`` and ``content`` only."""
+    return records(connection.execute(_CONVERSATION_MESSAGES, {"thread": thread_id}))
+
+
+def thread_attachments(connection: Connection, thread_id: str) -> list[dict[str, Any]]:
+    """The attachments of a thread's messages, oldest message first."""
+    query = (
+        select(_messages.c.attachments)
+        .where(_messages.c.thread_id == thread_id)
+        .order_by(_messages.c.id)
+    )
+    return [item for (attached,) in connection.execute(query) for item in attached or ()]
 
 
 def update_message(connection: Connection, message_id: str, values: Record) -> None:
-    connection.execute(update(_messages).where(_messages.c.id == message_id).values(**values))
+    connection.execute(_MESSAGE_UPDATE, {**values, "message": message_id})
 
 
-def messages_of_run(connection: Connection, run_id: str, status: str) -> list[Record]:
-    query = select(_messages).where(_messages.c.run_id == run_id, _messages.c.status == status)
-    return records(connection.execute(query))
+def close_open_messages(connection: Connection, run_id: str, values: Record) -> list[Record]:
+    """Apply ``values`` to the run's messages still in progress; those messages, as they now
+    are, oldest first."""
+    found = records(connection.execute(_OPEN_MESSAGES_UPDATE, {**values, "run": run_id}))
+    return sorted(found, key=_by_id)
+
+
+def _by_id(record: Record) -> Any:
+    return record["id"]
 
 
 __all__ = [
@@ -175,9 +268,9 @@ __all__ = [
     "RunRepository",
     "StepRepository",
     "ThreadRepository",
-    "messages_of_run",
+    "close_open_messages",
+    "conversation_messages",
     "release_thread",
     "take_thread",
-    "thread_messages",
     "update_message",
 ]

@@ -13,7 +13,11 @@ Two things could still block the loop, and both are moved off it:
   unit is retried on a fallback thread that waits up to the busy timeout.
 - *Checkpoints*, which copy the WAL into the database file and fsync: automatic checkpoints are
   off on the inline connection, and a passive checkpoint runs on the fallback writer thread
-  every few hundred write units.
+  every few hundred write units. Under a steady stream of writes a passive checkpoint never
+  catches up, so the WAL would never start over and would grow without end (measured: 12 MB/s
+  at 300 runs/s); once it holds more than ``_WAL_FRAMES_LIMIT`` pages, that thread truncates it
+  instead, which holds writers back for that one checkpoint (inline writes then wait for the
+  fallback writer, behind it) while reads go on.
 
 Every write starts with ``BEGIN IMMEDIATE``: a deferred transaction that reads and then writes
 can fail with "database is locked" when another process wrote in between.
@@ -43,6 +47,7 @@ _PRAGMAS = (
 )
 _FALLBACK_READERS = 2
 _CHECKPOINT_EVERY_WRITES = 500
+_WAL_FRAMES_LIMIT = 4096  # pages (16 MiB of 4 KiB pages) the WAL may hold before a truncation
 
 
 def _json_dumps(value: Any) -> str:
@@ -157,10 +162,14 @@ class SqliteUnits:
 
 
 def _checkpoint(engine: Engine) -> None:
-    # PASSIVE: copies what it can without waiting for readers or blocking writers. Outside any
-    # transaction, so on the driver's connection directly.
+    # PASSIVE: copies what it can without waiting for readers or blocking writers; TRUNCATE (when
+    # the WAL has grown too long) waits for the writer, copies everything and empties the WAL.
+    # Outside any transaction, so on the driver's connection directly.
     connection = engine.raw_connection()
     try:
-        connection.cursor().execute("PRAGMA wal_checkpoint(PASSIVE)")
+        cursor = connection.cursor()
+        _busy, wal_frames, _copied = cursor.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+        if wal_frames >= _WAL_FRAMES_LIMIT:
+            cursor.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     finally:
         connection.close()

@@ -20,7 +20,9 @@ from typing import Any
 
 import aiohttp
 
-from threadline.providers.llm.openai_compatible import Redactor, UpstreamOptions, _retry_after
+from threadline.providers.llm.openai_compatible import UpstreamOptions
+from threadline.providers.llm.redaction import Redactor
+from threadline.providers.llm.status import retry_after
 
 log = logging.getLogger("threadline.providers.llm")
 
@@ -179,7 +181,7 @@ class PassthroughClient:
                     last = opened
                     if _quota_exhausted(opened):
                         break  # retrying cannot help; a fallback may
-                    wait = _retry_after(opened.response.headers)
+                    wait = retry_after(opened.response.headers)
                 if attempt == options.max_retries:
                     break
                 if wait is None:
