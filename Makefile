@@ -39,6 +39,7 @@ bench: install
 	$(PY) bench/run_bench.py
 	$(PY) bench/sandbox_bench.py
 	$(PY) bench/files_bench.py
+	$(PY) bench/gateway_bench.py
 
 clean:
 	rm -rf $(VENV) threadline-data

@@ -19,7 +19,12 @@ from threadline.engine.worker import Worker
 from threadline.gateway.api_keys import KeyService
 from threadline.gateway.catalog import ModelCatalog
 from threadline.gateway.counters import Counters, MemoryCounters
-from threadline.gateway.pricing import Charges, PriceTable, TokenPrice
+from threadline.gateway.pricing import (
+    CODE_INTERPRETER_SESSIONS,
+    Charges,
+    PriceTable,
+    TokenPrice,
+)
 from threadline.gateway.projects import ProjectService
 from threadline.gateway.redaction import BodyRedactor
 from threadline.gateway.reports import Reports
@@ -40,6 +45,7 @@ from threadline.services.messages import MessageService
 from threadline.services.removals import Removals
 from threadline.services.run_steps import StepService
 from threadline.services.runs import RunService
+from threadline.services.storage_meter import StorageMeter
 from threadline.services.sweeper import Sweeper
 from threadline.services.threads import ThreadService
 from threadline.services.tool_gate import ToolGate
@@ -78,6 +84,7 @@ class AppState:
     store_files: StoreFileService
     file_batches: FileBatchService
     sweeper: Sweeper
+    storage_meter: StorageMeter
 
     @classmethod
     def build(cls, settings: Settings, server_tools: Sequence[ServerTool] = ()) -> "AppState":
@@ -120,6 +127,14 @@ class AppState:
             except Exception:  # metering must never fail a run
                 logging.getLogger("threadline.gateway").exception("could not meter a run turn")
 
+        async def code_session(run: dict[str, Any]) -> None:
+            try:
+                await gateway.charge(
+                    run["project_id"], run.get("api_key_id"), CODE_INTERPRETER_SESSIONS, 1
+                )
+            except Exception:  # metering must never fail a run
+                logging.getLogger("threadline.gateway").exception("could not bill a session")
+
         owner = Worker.new_owner_id()
         passthrough = PassthroughClient()
         sandbox = SandboxSessions(SandboxConfig.from_settings(settings))
@@ -148,6 +163,7 @@ class AppState:
                 code_files.files_of,
                 code_files.save_output,
                 code_files.save_image,
+                code_session,
             ),
         ]
         engine = EngineContext(
@@ -203,6 +219,7 @@ class AppState:
                 blobs,
                 interval_seconds=settings.sweep_interval_seconds,
             ),
+            storage_meter=StorageMeter(database, gateway.charge, gateway.prices.billable_gb_days),
         )
 
     async def start(self) -> None:
@@ -217,8 +234,10 @@ class AppState:
         )
         await self.ingestion.start()
         self.sweeper.start()
+        self.storage_meter.start()
 
     async def close(self) -> None:
+        await self.storage_meter.stop()
         await self.sweeper.stop()
         await self.ingestion.stop()
         await self.worker.stop()

@@ -3,13 +3,16 @@ background, the server's retrieval, and code in the real sandbox. The model is t
 upstream; what it is told and what the client gets back are checked end to end."""
 
 import json
+import secrets
 import time
 from typing import Any
 
+import httpx
 import openai
 import pytest
 from openai import OpenAI
 
+from tests.conftest import new_project_key, sdk_client
 from tests.files_helpers import upload, wait_until_settled
 from tests.runs_helpers import wait_for_run
 from tests.upstream import ScriptedUpstream, Text, ToolCalls
@@ -191,3 +194,23 @@ def test_cancel_stops_running_code(client: OpenAI, upstream: ScriptedUpstream, c
     client.beta.threads.messages.create(thread.id, role="user", content="Again.")
     again = _run(client, thread.id, coder.id)
     assert "alive" in _logs(client, thread.id, again.id)[0].logs
+
+
+def test_code_sessions_are_billed_once_per_thread_and_hour(
+    server_url: str, admin: httpx.Client, upstream: ScriptedUpstream
+) -> None:
+    project = f"billed-{secrets.token_hex(5)}"
+    with sdk_client(server_url, new_project_key(admin, project)) as client:
+        try:
+            coder = client.beta.assistants.create(model=MODEL, tools=[{"type": "code_interpreter"}])
+        except openai.BadRequestError as refused:  # pragma: no cover
+            pytest.skip(f"no working sandbox here: {refused.body['message']}")
+        first = client.beta.threads.create(messages=[{"role": "user", "content": "1"}])
+        second = client.beta.threads.create(messages=[{"role": "user", "content": "2"}])
+        for thread in (first, first, second):
+            upstream.script(_code("print(1)"), Text(["ok"]))
+            _run(client, thread.id, coder.id)
+    report = admin.get("/admin/usage", params={"project": project, "group_by": "meter"}).json()
+    rows = {row["meter"]: row for row in report["data"]}
+    assert rows["code_interpreter.sessions"]["quantity"] == 2
+    assert float(rows["code_interpreter.sessions"]["cost_usd"]) == pytest.approx(0.06)

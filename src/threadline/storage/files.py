@@ -156,3 +156,14 @@ def removals_done(connection: Connection, removal_ids: list[str]) -> None:
 def removals_owed(connection: Connection, created_before: int, limit: int) -> list[Record]:
     query = select(_removals).where(_removals.c.created_at < created_before)
     return records(connection.execute(query.order_by(_removals.c.id).limit(limit)))
+
+
+def stored_bytes_by_project(connection: Connection, now: int) -> list[tuple[str, int]]:
+    """Each project's bytes held in its live vector stores (what storage is billed on)."""
+    columns = _stores.c
+    query = (
+        select(columns.project_id, func.sum(columns.usage_bytes))
+        .where(columns.expired_at.is_(None), _unexpired(columns.expires_at, now))
+        .group_by(columns.project_id)
+    )
+    return [(project_id, int(total or 0)) for project_id, total in connection.execute(query)]

@@ -231,8 +231,9 @@ class RequestLogRow(Base):
 
 
 class BilledRunRow(Base):
-    """Runs of an Assistants pass-through upstream whose usage was already counted: a run seen
-    finished many times (polls, lists) is billed once."""
+    """What was billed once and must not be again: runs of an Assistants pass-through upstream
+    (a run seen finished many times is billed once), and hours of vector-store storage
+    (``storage:{project}:{hour}``, whichever replica sees the hour first)."""
 
     __tablename__ = "billed_runs"
 

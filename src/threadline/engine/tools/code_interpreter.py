@@ -13,6 +13,8 @@ The sandbox itself (isolation, limits, sessions) is behind ``CodeRunner``; this 
 speaks for the model and the run."""
 
 import re
+import time
+from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -69,6 +71,10 @@ FilesOf = Callable[[dict[str, Any]], Awaitable[list[InputFile]]]
 # (project id, file name, host path of the bytes) -> the new File's id
 SaveOutput = Callable[[str, str, Path], Awaitable[str]]
 SaveImage = Callable[[str, bytes], Awaitable[str]]
+# Told of each session as billed (OpenAI billed a code_interpreter session per thread and hour).
+OnSession = Callable[[dict[str, Any]], Awaitable[None]]
+SESSION_SECONDS = 3600
+_REMEMBERED_SESSIONS = 10_000
 
 
 class _Stream:
@@ -107,14 +113,22 @@ class CodeInterpreterTool:
     function_name = "code_interpreter"
 
     def __init__(
-        self, runner: CodeRunner, files_of: FilesOf, save_output: SaveOutput, save_image: SaveImage
+        self,
+        runner: CodeRunner,
+        files_of: FilesOf,
+        save_output: SaveOutput,
+        save_image: SaveImage,
+        on_session: OnSession | None = None,
     ) -> None:
         """``files_of(run)``: the files a run's code sees (assistant's, thread's, attached);
-        ``save_output``/``save_image``: store what the code made as an assistants_output File."""
+        ``save_output``/``save_image``: store what the code made as an assistants_output File;
+        ``on_session(run)``: a billed session starts (its first call in an hour)."""
         self._runner = runner
         self._files_of = files_of
         self._save_output = save_output
         self._save_image = save_image
+        self._on_session = on_session
+        self._billed_at: OrderedDict[str, float] = OrderedDict()  # session key -> start
 
     def definition(self, tool: dict[str, Any]) -> dict[str, Any]:
         function = {"name": self.function_name, "description": _DESCRIPTION}
@@ -129,6 +143,7 @@ class CodeInterpreterTool:
         files = await self._files_of(run)
         # One session per thread; the project in the key keeps tenants apart even so.
         session_key = f"{run['project_id']}:{run['thread_id']}"
+        await self._bill(session_key, run)
         result = await self._runner.run(session_key, code, files)
         outputs: list[dict[str, Any]] = []
         if result.logs:
@@ -155,6 +170,19 @@ class CodeInterpreterTool:
             _FILES_KEY: written,
         }
         return ToolOutcome(details=details, output=_model_output(result, outputs, written))
+
+    async def _bill(self, session_key: str, run: dict[str, Any]) -> None:
+        if self._on_session is None:
+            return
+        now = time.monotonic()
+        started = self._billed_at.get(session_key)
+        if started is not None and now - started < SESSION_SECONDS:
+            return
+        self._billed_at[session_key] = now
+        self._billed_at.move_to_end(session_key)
+        while len(self._billed_at) > _REMEMBERED_SESSIONS:
+            self._billed_at.popitem(last=False)
+        await self._on_session(run)
 
     def annotate(self, text: str, calls: list[dict[str, Any]]) -> MessageExtras:
         written: dict[str, str] = {}
