@@ -5,6 +5,8 @@ from dataclasses import dataclass
 from threadline.engine.context import warm_tokenizer
 from threadline.engine.event_bus import EventBus
 from threadline.engine.execution import EngineContext
+from threadline.engine.retrieval.factory import build_retrieval
+from threadline.engine.retrieval.hybrid import HybridRetrieval
 from threadline.engine.worker import Worker
 from threadline.gateway.api_keys import KeyService
 from threadline.providers.llm.openai_compatible import UpstreamOptions
@@ -31,6 +33,7 @@ class AppState:
     messages: MessageService
     runs: RunService
     steps: StepService
+    retrieval: HybridRetrieval
 
     @classmethod
     def build(cls, settings: Settings) -> "AppState":
@@ -65,6 +68,7 @@ class AppState:
             messages=MessageService(database),
             runs=RunService(database, worker, expiry_seconds=settings.run_expiry_seconds),
             steps=StepService(database),
+            retrieval=build_retrieval(settings, database),
         )
 
     async def start(self) -> None:
@@ -74,4 +78,5 @@ class AppState:
     async def close(self) -> None:
         await self.worker.stop()
         await self.models.aclose()
+        await self.retrieval.aclose()
         await self.database.dispose()

@@ -52,8 +52,28 @@ class Settings(BaseSettings):
     # On SIGTERM, how long running runs may take to finish before they are ended as failed.
     shutdown_grace_seconds: float = 20.0
 
+    # Embeddings for file_search. Unset base URL: the embedded all-MiniLM-L6-v2 (offline). Set:
+    # any OpenAI-compatible /v1/embeddings endpoint, with this key and model.
+    embeddings_base_url: str | None = None
+    embeddings_api_key: SecretStr | None = None
+    embeddings_model: str | None = None
+    # The endpoint model's input limit (tokens); longer passages are embedded as windows.
+    embeddings_max_input_tokens: int = Field(default=8191, ge=16)
+    embeddings_batch_size: int = Field(default=64, ge=1, le=2048)
+    # Document parsing runs in child processes with these limits (a hostile file fails alone).
+    parse_timeout_seconds: float = Field(default=120.0, gt=0)
+    parse_memory_mb: int = Field(default=1024, ge=128)
+    parse_concurrency: int = Field(default=2, ge=1)
+
     @field_validator(
-        "master_key", "upstream_api_key", "upstream_base_url", "database_url", mode="before"
+        "master_key",
+        "upstream_api_key",
+        "upstream_base_url",
+        "database_url",
+        "embeddings_base_url",
+        "embeddings_api_key",
+        "embeddings_model",
+        mode="before",
     )
     @classmethod
     def _empty_means_unset(cls, value: object) -> object:

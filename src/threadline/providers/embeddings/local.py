@@ -41,18 +41,27 @@ class LocalEmbedder:
     def __init__(
         self, model_dir: Path | None = None, *, passage_tokens: int = DEFAULT_PASSAGE_TOKENS
     ) -> None:
-        directory = model_dir or bundled_model_dir()
-        self._encoder = BertEncoder(directory)
-        self._tokenizer = Tokenizer.from_file(str(directory / "tokenizer.json"))
+        self._directory = model_dir or bundled_model_dir()
+        self._passage_tokens = passage_tokens
+        self._thread = ThreadPoolExecutor(1, thread_name_prefix="threadline-embed")
+        self._loaded = False
+
+    def _load(self) -> None:
+        # At first use, on the worker thread: a server that never embeds never pays for the
+        # 90 MB of weights, and startup stays fast.
+        if self._loaded:
+            return
+        self._encoder = BertEncoder(self._directory)
+        self._tokenizer = Tokenizer.from_file(str(self._directory / "tokenizer.json"))
         self._tokenizer.no_truncation()
         self._tokenizer.no_padding()
-        bert_config = json.loads((directory / "sentence_bert_config.json").read_text())
+        bert_config = json.loads((self._directory / "sentence_bert_config.json").read_text())
         max_length = min(int(bert_config["max_seq_length"]), self._encoder.max_positions)
         self._window = max_length - 2  # room for [CLS] and [SEP]
         self._cls = self._tokenizer.token_to_id("[CLS]")
         self._sep = self._tokenizer.token_to_id("[SEP]")
-        self._passage_tokens = passage_tokens
-        self._thread = ThreadPoolExecutor(1, thread_name_prefix="threadline-embed")
+        self._unknown = self._tokenizer.token_to_id("[UNK]")
+        self._loaded = True
 
     @property
     def model(self) -> str:
@@ -68,13 +77,14 @@ class LocalEmbedder:
 
     def embed_now(self, texts: list[str]) -> Vectors:
         """``embed`` on the calling thread (for benchmarks and worker processes)."""
+        self._load()
         if not texts:
             return np.zeros((0, self._encoder.hidden), dtype=np.float32)
         windows: list[list[int]] = []
         owners: list[int] = []  # the text each window belongs to
         encodings = self._tokenizer.encode_batch(texts, add_special_tokens=False)
         for index, encoding in enumerate(encodings):
-            pieces = encoding.ids or [self._tokenizer.token_to_id("[UNK]")]
+            pieces = encoding.ids or [self._unknown]
             for start in range(0, len(pieces), self._window):
                 windows.append([self._cls, *pieces[start : start + self._window], self._sep])
                 owners.append(index)
