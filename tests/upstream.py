@@ -26,6 +26,7 @@ session's server (``upstream_server``) before each test.
 """
 
 import asyncio
+import hashlib
 import json
 import secrets
 import socket
@@ -253,6 +254,18 @@ def _error_response(status: int, message: str, headers: dict[str, str] | None = 
     return JSONResponse(_error_body(status, message), status_code=status, headers=headers)
 
 
+EMBEDDING_DIMENSIONS = 64
+
+
+def bag_of_words_vector(text: str) -> list[float]:
+    vector = [0.0] * EMBEDDING_DIMENSIONS
+    for word in text.lower().split():
+        digest = hashlib.md5(word.strip(".,;:!?()\"'").encode()).digest()
+        vector[digest[0] % EMBEDDING_DIMENSIONS] += 1.0
+    norm = sum(v * v for v in vector) ** 0.5 or 1.0
+    return [v / norm for v in vector]
+
+
 # --- the server ------------------------------------------------------------------------------
 
 
@@ -266,6 +279,7 @@ class ScriptedUpstream:
         self._default: Reply | None = None
         self._requests: list[dict[str, Any]] = []
         self._calls_made = 0
+        self._embedding_failures: deque[int] = deque()
         self._closed = threading.Event()
         self.reset()
         port = free_port()
@@ -294,6 +308,7 @@ class ScriptedUpstream:
             self._requests.clear()
             self._default = Text(["Hello", " world"])
             self._calls_made = 0
+            self._embedding_failures.clear()
 
     @property
     def requests(self) -> list[dict[str, Any]]:
@@ -339,6 +354,7 @@ class ScriptedUpstream:
             routes=[
                 Route("/v1/chat/completions", self._chat_completions, methods=["POST"]),
                 Route("/v1/models", self._models, methods=["GET"]),
+                Route("/v1/embeddings", self._embeddings, methods=["POST"]),
             ]
         )
         # Pure-Python protocol and loop: behaviour does not depend on optional accelerators.
@@ -370,6 +386,40 @@ class ScriptedUpstream:
             return self._unauthorized(request)
         model = {"id": DEFAULT_MODEL, "object": "model", "created": 0, "owned_by": "threadline"}
         return JSONResponse({"object": "list", "data": [model]})
+
+    def fail_embeddings(self, status: int, times: int = 1) -> None:
+        """The next ``times`` embeddings requests fail with ``status``."""
+        with self._lock:
+            self._embedding_failures.extend([status] * times)
+
+    async def _embeddings(self, request: Request) -> Response:
+        """Deterministic embeddings: a hashed bag of the input's words (EMBEDDING_DIMENSIONS
+        floats), so texts sharing words are similar, as with a real model."""
+        body = await self._record(request)
+        if not self._authorized(request):
+            return self._unauthorized(request)
+        with self._lock:
+            failure = self._embedding_failures.popleft() if self._embedding_failures else None
+        if failure is not None:
+            return _error_response(failure, f"Scripted embeddings failure {failure}.")
+        inputs = (body or {}).get("input")
+        if isinstance(inputs, str):
+            inputs = [inputs]
+        if not isinstance(inputs, list) or not all(isinstance(i, str) for i in inputs):
+            return _error_response(400, "input must be a string or a list of strings.")
+        data = [
+            {"object": "embedding", "index": i, "embedding": bag_of_words_vector(text)}
+            for i, text in enumerate(inputs)
+        ]
+        tokens = sum(len(text.split()) for text in inputs)
+        return JSONResponse(
+            {
+                "object": "list",
+                "data": data,
+                "model": str((body or {}).get("model") or "text-embedding-test"),
+                "usage": {"prompt_tokens": tokens, "total_tokens": tokens},
+            }
+        )
 
     async def _chat_completions(self, request: Request) -> Response:
         body = await self._record(request)

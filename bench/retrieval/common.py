@@ -53,7 +53,9 @@ def is_hit(question: Question, file_id: str, chunk_text: str) -> bool:
 
 
 def corpus_files() -> list[Path]:
-    return sorted(p for p in CORPUS.iterdir() if p.suffix in {".html", ".md", ".txt", ".pdf", ".docx"})
+    return sorted(
+        p for p in CORPUS.iterdir() if p.suffix in {".html", ".md", ".txt", ".pdf", ".docx"}
+    )
 
 
 class CachedEmbedder:

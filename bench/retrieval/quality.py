@@ -73,8 +73,14 @@ async def ingest(retrieval: HybridRetrieval, store: str, passage_tokens: int | N
             spans = [(p.first_chunk, p.last_chunk) for p in chunked.passages]
         vectors = await retrieval.embedder.embed(passages)
         await retrieval.index.replace_file(
-            FileEntry(store, path.name, retrieval.embedder.model, [c.text for c in chunked.chunks],
-                      vectors, spans)
+            FileEntry(
+                store,
+                path.name,
+                retrieval.embedder.model,
+                [c.text for c in chunked.chunks],
+                vectors,
+                spans,
+            )
         )
         chunks_total += len(chunked.chunks)
     return chunks_total
@@ -103,8 +109,10 @@ async def run_variant(variant: Variant, database: Database, index: SqliteSearchI
     started = time.perf_counter()
     chunks = await ingest(retrieval, variant.name, variant.passage_tokens)
     embedder.save()
-    print(f"\n## {variant.name}: {chunks} chunks, ingested in {time.perf_counter() - started:.1f} s "
-          f"({embedder.computed} passages embedded, the rest cached)")
+    print(
+        f"\n## {variant.name}: {chunks} chunks, ingested in {time.perf_counter() - started:.1f} s "
+        f"({embedder.computed} passages embedded, the rest cached)"
+    )
     everything = questions()
     dev = [q for q in everything if q.split == "dev"]
     test = [q for q in everything if q.split == "test"]
