@@ -14,7 +14,7 @@ from pathlib import Path
 from selectolax.lexbor import LexborHTMLParser
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
-from tests.documents import write_docx, write_pdf  # noqa: E402
+from tests.documents import write_docx, write_pdf
 
 SOURCE = Path("/usr/share/doc/python3.11/html/library")
 CORPUS = Path(__file__).resolve().parent / "corpus"
