@@ -117,15 +117,18 @@ async def run_variant(variant: Variant, database: Database, index: SqliteSearchI
     dev = [q for q in everything if q.split == "dev"]
     test = [q for q in everything if q.split == "test"]
     best: tuple[float, float, FusionOptions] | None = None
+    grid = []
     for fusion in FUSIONS:
         retrieval._fusion = fusion
         score = await evaluate(retrieval, variant.name, dev, "hybrid")
+        grid.append(f"{fusion.method}(k={fusion.rrf_k}, w={fusion.vector_weight}) {score}")
         if best is None or (score.recall5, score.mrr10) > best[:2]:
             best = (score.recall5, score.mrr10, fusion)
+    print("dev hybrid by fusion:\n  " + "\n  ".join(grid))
     assert best is not None
     retrieval._fusion = best[2]
     print(f"fusion chosen on dev ({len(dev)} questions): {best[2]}")
-    for split, items in (("test", test), ("all", everything)):
+    for split, items in (("dev", dev), ("test", test), ("all", everything)):
         for mode in ("vector", "keyword", "hybrid"):
             score = await evaluate(retrieval, variant.name, items, mode)
             print(f"{split:>4} ({len(items)}) {mode:<8} {score}")

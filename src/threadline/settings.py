@@ -60,6 +60,8 @@ class Settings(BaseSettings):
     # The endpoint model's input limit (tokens); longer passages are embedded as windows.
     embeddings_max_input_tokens: int = Field(default=8191, ge=16)
     embeddings_batch_size: int = Field(default=64, ge=1, le=2048)
+    # CPU threads the embedded model's matrix products use (the rest keep serving requests).
+    embeddings_threads: int = Field(default=1, ge=1, le=64)
     # Document parsing runs in child processes with these limits (a hostile file fails alone).
     parse_timeout_seconds: float = Field(default=120.0, gt=0)
     parse_memory_mb: int = Field(default=1024, ge=128)

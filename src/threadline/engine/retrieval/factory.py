@@ -24,7 +24,7 @@ def build_embedder(settings: Settings) -> Embedder:
             max_input_tokens=settings.embeddings_max_input_tokens,
             batch_size=settings.embeddings_batch_size,
         )
-    return LocalEmbedder()
+    return LocalEmbedder(threads=settings.embeddings_threads)
 
 
 def build_index(database: Database) -> SearchIndex:

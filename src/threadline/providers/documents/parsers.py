@@ -53,7 +53,10 @@ def _html(path: Path) -> str:
     from selectolax.lexbor import LexborHTMLParser
 
     tree = LexborHTMLParser(_text(path))
-    for node in tree.css("script, style, noscript, template, svg, head"):
+    # Not the document's text: code, styling, and the page's navigation furniture (menus, sidebars,
+    # footers), which repeats on every page of a site and would match every query a little.
+    furniture = "script, style, noscript, template, svg, head, nav, aside, footer, [role=navigation]"
+    for node in tree.css(furniture):
         node.decompose()
     # Block elements become line breaks, so "<h1>Title</h1><p>Text" reads "Title\nText".
     blocks = "p, div, h1, h2, h3, h4, h5, h6, li, tr, br, pre, section, article, table, dt, dd"

@@ -13,6 +13,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
+from threadpoolctl import threadpool_limits
 from tokenizers import Tokenizer
 
 from threadline.providers.embeddings.base import EmbeddingFailed, Vectors, normalized
@@ -39,10 +40,15 @@ def bundled_model_dir() -> Path:
 
 class LocalEmbedder:
     def __init__(
-        self, model_dir: Path | None = None, *, passage_tokens: int = DEFAULT_PASSAGE_TOKENS
+        self,
+        model_dir: Path | None = None,
+        *,
+        passage_tokens: int = DEFAULT_PASSAGE_TOKENS,
+        threads: int = 1,
     ) -> None:
         self._directory = model_dir or bundled_model_dir()
         self._passage_tokens = passage_tokens
+        self._threads = threads
         self._thread = ThreadPoolExecutor(1, thread_name_prefix="threadline-embed")
         self._loaded = False
 
@@ -51,6 +57,11 @@ class LocalEmbedder:
         # 90 MB of weights, and startup stays fast.
         if self._loaded:
             return
+        # BLAS threads for the whole process (OpenBLAS has no per-call setting). One by default:
+        # on a small, busy machine a second BLAS thread spin-waits for a core and made
+        # embedding 4x slower in wall time (and 5x in CPU) than one thread; the other cores
+        # keep serving requests.
+        threadpool_limits(limits=self._threads, user_api="blas")
         self._encoder = BertEncoder(self._directory)
         self._tokenizer = Tokenizer.from_file(str(self._directory / "tokenizer.json"))
         self._tokenizer.no_truncation()
