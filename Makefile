@@ -4,7 +4,7 @@ STAMP := $(VENV)/.installed
 NODE_DIR := tests/node
 NODE_STAMP := $(NODE_DIR)/node_modules/.installed
 
-.PHONY: install serve test lint bench clean
+.PHONY: install serve test lint bench bench-retrieval clean
 
 install: $(STAMP) $(NODE_STAMP)
 
@@ -41,6 +41,12 @@ lint: install
 bench: install
 	$(PY) bench/http_bench.py
 	$(PY) bench/run_bench.py
+
+# Retrieval quality (recall@5, MRR) and speed (ingestion, search latency at 10k/100k chunks).
+# Minutes: the embedded model embeds the corpus once (vectors are then cached in /tmp).
+bench-retrieval: install
+	$(PY) bench/retrieval/quality.py
+	$(PY) bench/retrieval/speed.py
 
 clean:
 	rm -rf $(VENV) threadline-data
