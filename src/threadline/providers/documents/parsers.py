@@ -55,8 +55,8 @@ def _html(path: Path) -> str:
     tree = LexborHTMLParser(_text(path))
     # Not the document's text: code, styling, and the page's navigation furniture (menus, sidebars,
     # footers), which repeats on every page of a site and would match every query a little.
-    furniture = "script, style, noscript, template, svg, head, nav, aside, footer, [role=navigation]"
-    for node in tree.css(furniture):
+    code_and_style = "script, style, noscript, template, svg, head"
+    for node in tree.css(f"{code_and_style}, nav, aside, footer, [role=navigation]"):
         node.decompose()
     # Block elements become line breaks, so "<h1>Title</h1><p>Text" reads "Title\nText".
     blocks = "p, div, h1, h2, h3, h4, h5, h6, li, tr, br, pre, section, article, table, dt, dd"
