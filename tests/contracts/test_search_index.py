@@ -246,3 +246,28 @@ def test_a_file_with_no_chunks(index_url):
         assert await index.keyword_search([store], ["anything"], limit=5) == []
 
     run(index_url, body)
+
+
+def test_sqlite_common_terms_cutoff(index_url, monkeypatch):
+    if not index_url.startswith("sqlite"):
+        pytest.skip("the common-terms cutoff is how the SQLite index keeps large stores fast")
+    from threadline.storage import search_index_sqlite
+
+    monkeypatch.setattr(search_index_sqlite, "COMMON_TERMS_FROM", 0)
+    store = new_store()
+
+    async def body(index: SearchIndex) -> None:
+        texts = [f"the kettle whistles loudly, chapter {i}" for i in range(30)]
+        texts[7] += " — a rare albatross appears"
+        texts[9] += " — kettles and teapots"
+        await index.replace_file(entry(store, "file-c", texts, [axis(1)] * 30))
+        rare = await index.keyword_search([store], ["kettle", "albatross"], limit=50)
+        assert keys(rare) == [("file-c", 7)]  # "kettle" is common: it only scores rare matches
+        stemmed = await index.keyword_search([store], ["kettle", "teapots"], limit=50)
+        assert keys(stemmed) == [("file-c", 9)]  # "teapots" is rare; "kettles" stems to kettle
+        texts_common = await index.keyword_search([store], ["kettle", "loudly"], limit=50)
+        assert len(texts_common) == 30  # every word common: chunks must hold them all
+        none = await index.keyword_search([store], ["kettle", "harpsichord"], limit=50)
+        assert none == []  # an unknown word is rare: it alone decides the matches
+
+    run(index_url, body)

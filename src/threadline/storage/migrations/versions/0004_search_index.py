@@ -95,6 +95,10 @@ def upgrade() -> None:
             "store_id, text, content='search_chunks', content_rowid='id', "
             "tokenize='porter unicode61 remove_diacritics 2')"
         )
+        # Per-term document counts, for the common-terms cutoff of large stores.
+        op.execute(
+            "CREATE VIRTUAL TABLE search_chunks_vocab USING fts5vocab(search_chunks_fts, row)"
+        )
         op.execute(
             "CREATE TRIGGER search_chunks_ai AFTER INSERT ON search_chunks BEGIN "
             "INSERT INTO search_chunks_fts(rowid, store_id, text) "
@@ -109,6 +113,7 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     if op.get_bind().dialect.name == "sqlite":
+        op.execute("DROP TABLE IF EXISTS search_chunks_vocab")
         op.execute("DROP TABLE IF EXISTS search_chunks_fts")
     op.drop_table("search_passages")
     op.drop_table("search_chunks")
