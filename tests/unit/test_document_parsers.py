@@ -185,3 +185,23 @@ def test_a_parse_over_its_time_limit_is_killed(tmp_path):
     with pytest.raises(DocumentRejected) as caught:
         asyncio.run(parse_isolated(tmp_path / "slow.pdf", "slow.pdf", limits))
     assert "longer than" in caught.value.message
+
+
+def test_the_parse_process_does_not_inherit_the_servers_secrets(tmp_path, monkeypatch):
+    monkeypatch.setenv("THREADLINE_MASTER_KEY", "sk-master-must-not-leak")
+    probe = tmp_path / "probe.txt"
+    probe.write_text("x")
+    import subprocess
+
+    from threadline.providers.documents import isolation
+
+    seen: dict[str, object] = {}
+    real_popen = subprocess.Popen
+
+    def spy(command, **kwargs):
+        seen.update(kwargs)
+        return real_popen(command, **kwargs)
+
+    monkeypatch.setattr(isolation.subprocess, "Popen", spy)
+    assert asyncio.run(parse_isolated(probe, "probe.txt", ParseLimits())) == "x"
+    assert "THREADLINE_MASTER_KEY" not in seen["env"]

@@ -119,27 +119,31 @@ class HybridRetrieval:
         if not queries or not store_ids:
             return []
         pool = max(_MIN_CANDIDATES, 2 * max_results)
-        vector_lists: list[list[Candidate]] = []
-        keyword_lists: list[list[Candidate]] = []
-        if mode in ("hybrid", "vector"):
+
+        async def by_vector() -> list[list[Candidate]]:
+            if mode not in ("hybrid", "vector"):
+                return []
             vectors = await self.embedder.embed(queries, kind="query")
-            vector_lists = list(
-                await asyncio.gather(
-                    *(
-                        self.index.vector_search(
-                            store_ids, v, model=self.embedder.model, limit=pool, filters=filters
-                        )
-                        for v in vectors
-                    )
+            searches = (
+                self.index.vector_search(
+                    store_ids, v, model=self.embedder.model, limit=pool, filters=filters
                 )
+                for v in vectors
             )
-        if mode in ("hybrid", "keyword"):
-            keyword_lists = [
+            return list(await asyncio.gather(*searches))
+
+        async def by_keyword() -> list[list[Candidate]]:
+            if mode not in ("hybrid", "keyword"):
+                return []
+            return [
                 await self.index.keyword_search(
                     store_ids, keyword_terms(q), limit=pool, filters=filters
                 )
                 for q in queries
             ]
+
+        # Concurrently: query embedding and vector search run on worker threads meanwhile.
+        vector_lists, keyword_lists = await asyncio.gather(by_vector(), by_keyword())
         options = self._fusion
         if mode != "hybrid":
             options = FusionOptions("convex", vector_weight=1.0 if mode == "vector" else 0.0)

@@ -10,6 +10,7 @@ child answers on stdout with one JSON object: the text, or why it refused the fi
 
 import asyncio
 import logging
+import os
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -47,7 +48,12 @@ def _run_child(path: Path, filename: str, limits: ParseLimits) -> str:
         str(limits.max_text_chars),
     ]
     child = subprocess.Popen(
-        command, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+        command,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        # Not the server's environment: it holds keys, and the child reads untrusted files.
+        env={"PATH": os.environ.get("PATH", ""), "LC_ALL": "C.UTF-8"},
     )
     try:
         output, errors = child.communicate(timeout=limits.wall_seconds)

@@ -48,7 +48,11 @@ class LocalEmbedder:
     ) -> None:
         self._directory = model_dir or bundled_model_dir()
         self._passage_tokens = passage_tokens
-        self._threads = threads
+        # BLAS threads for the whole process (OpenBLAS has no per-call setting), so also for
+        # vector search. One by default: on a small, busy machine a second BLAS thread
+        # spin-waits for a core and made embedding 4x slower in wall time (and 5x in CPU) than
+        # one thread; the other cores keep serving requests.
+        threadpool_limits(limits=threads, user_api="blas")
         self._thread = ThreadPoolExecutor(1, thread_name_prefix="threadline-embed")
         self._loaded = False
 
@@ -57,11 +61,6 @@ class LocalEmbedder:
         # 90 MB of weights, and startup stays fast.
         if self._loaded:
             return
-        # BLAS threads for the whole process (OpenBLAS has no per-call setting). One by default:
-        # on a small, busy machine a second BLAS thread spin-waits for a core and made
-        # embedding 4x slower in wall time (and 5x in CPU) than one thread; the other cores
-        # keep serving requests.
-        threadpool_limits(limits=self._threads, user_api="blas")
         self._encoder = BertEncoder(self._directory)
         self._tokenizer = Tokenizer.from_file(str(self._directory / "tokenizer.json"))
         self._tokenizer.no_truncation()
