@@ -42,6 +42,12 @@ def test_odd_static_settings_make_no_slivers():
     assert min(count_tokens(p.text) for p in chunked.passages) >= 50
 
 
+@pytest.mark.parametrize(("size", "overlap"), [(99, 0), (4097, 0), (800, 401), (100, -1)])
+def test_out_of_bounds_strategies_are_refused(size, overlap):
+    with pytest.raises(ValueError):
+        chunk_text(WORDS, ChunkingStrategy(size, overlap), passage_tokens=200)
+
+
 def test_empty_and_blank_text_make_no_chunks():
     assert chunk_text("", ChunkingStrategy(), 200).chunks == []
     assert chunk_text("  \n\n ", ChunkingStrategy(), 200).chunks == []

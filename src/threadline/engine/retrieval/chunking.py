@@ -37,6 +37,10 @@ class ChunkedText:
 
 
 def chunk_text(text: str, strategy: ChunkingStrategy, passage_tokens: int) -> ChunkedText:
+    size, overlap = strategy.max_chunk_size_tokens, strategy.chunk_overlap_tokens
+    # OpenAI's bounds; the API validates them first, this keeps a bad value from looping forever.
+    if not (100 <= size <= 4096 and 0 <= overlap <= size // 2):
+        raise ValueError(f"invalid chunking strategy: {size} tokens, {overlap} overlap")
     offsets = token_offsets(text)
     total = len(offsets)
     if total == 0 or not text.strip():
