@@ -139,10 +139,12 @@ def test_max_results_threshold_and_filters(index_url, upstream, tmp_path):
         assert len(await retrieval.search(store_ids=[store], queries=query, max_results=2)) == 2
         many = await retrieval.search(store_ids=[store], queries=query, max_results=50)
         assert len(many) == chunks + 1
+        threshold = many[len(many) // 2].score
         strict = await retrieval.search(
-            store_ids=[store], queries=query, max_results=50, score_threshold=0.9
+            store_ids=[store], queries=query, max_results=50, score_threshold=threshold
         )
-        assert 0 < len(strict) < len(many) and all(h.score >= 0.9 for h in strict)
+        assert 0 < len(strict) < len(many) and all(h.score >= threshold for h in strict)
+        assert strict == [h for h in many if h.score >= threshold]
         notes = await retrieval.search(
             store_ids=[store],
             queries=query,

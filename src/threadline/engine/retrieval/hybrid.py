@@ -153,7 +153,11 @@ class HybridRetrieval:
     async def _hits(
         self, scores: dict[tuple[str, str, int], float], max_results: int, threshold: float
     ) -> list[SearchHit]:
-        ranked = sorted(scores.items(), key=lambda item: (-item[1], item[0]))
+        # Rounded before the threshold applies, so a score shown equals a threshold it passed.
+        ranked = sorted(
+            ((key, round(score, 6)) for key, score in scores.items()),
+            key=lambda item: (-item[1], item[0]),
+        )
         chosen: list[tuple[tuple[str, str, int], float]] = []
         seen: set[tuple[str, int]] = set()  # one file in two stores: its chunk once
         for key, score in ranked:
@@ -166,7 +170,7 @@ class HybridRetrieval:
         return [
             SearchHit(
                 file_id=key[1],
-                score=round(score, 6),
+                score=score,
                 text=texts[key].text,
                 chunk_index=key[2],
                 attributes=texts[key].attributes,
