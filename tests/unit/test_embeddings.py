@@ -117,3 +117,13 @@ def test_remote_failures_are_clear_and_keep_the_key_out(upstream):
         asyncio.run(run())
     assert "503" in str(caught.value)
     assert upstream.api_key not in str(caught.value) and "127.0.0.1" not in str(caught.value)
+
+
+def test_a_missing_model_package_fails_at_first_use_with_a_clear_message(monkeypatch):
+    monkeypatch.setattr(
+        "threadline.providers.embeddings.local.importlib.util.find_spec", lambda name: None
+    )
+    embedder = LocalEmbedder()  # the server still starts
+    with pytest.raises(EmbeddingFailed) as caught:
+        embedder.embed_now(["text"])
+    assert "make install" in str(caught.value)

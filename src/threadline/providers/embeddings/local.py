@@ -46,7 +46,9 @@ class LocalEmbedder:
         passage_tokens: int = DEFAULT_PASSAGE_TOKENS,
         threads: int = 1,
     ) -> None:
-        self._directory = model_dir or bundled_model_dir()
+        # Resolved at first use: a server without the model package still starts (and says why
+        # it cannot embed when asked to).
+        self._directory = model_dir
         self._passage_tokens = passage_tokens
         # BLAS threads for the whole process (OpenBLAS has no per-call setting), so also for
         # vector search. One by default: on a small, busy machine a second BLAS thread
@@ -61,6 +63,8 @@ class LocalEmbedder:
         # 90 MB of weights, and startup stays fast.
         if self._loaded:
             return
+        if self._directory is None:
+            self._directory = bundled_model_dir()
         self._encoder = BertEncoder(self._directory)
         self._tokenizer = Tokenizer.from_file(str(self._directory / "tokenizer.json"))
         self._tokenizer.no_truncation()
