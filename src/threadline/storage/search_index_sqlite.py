@@ -140,7 +140,11 @@ class SqliteSearchIndex(SqlSearchIndexBase):
         if allowed is not None and not allowed:
             return []
         stores = " OR ".join(_quoted(s) for s in dict.fromkeys(store_ids))
-        return await self.database.read(_keyword, f"store_id : ({stores})", words, limit, allowed)
+        # On a reader thread, not inline: BM25 over a large store takes milliseconds to tens of
+        # them, and SQLite releases the GIL while it works, so the event loop keeps serving.
+        return await self.database.run_off_loop(
+            False, _keyword, f"store_id : ({stores})", words, limit, allowed
+        )
 
     async def _matrix(self, store_id: str) -> StoreMatrix:
         matrix = self._stores.get(store_id)
