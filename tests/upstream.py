@@ -27,6 +27,7 @@ session's server (``upstream_server``) before each test.
 """
 
 import asyncio
+import hashlib
 import json
 import secrets
 import socket
@@ -254,6 +255,18 @@ def _error_response(status: int, message: str, headers: dict[str, str] | None = 
     return JSONResponse(_error_body(status, message), status_code=status, headers=headers)
 
 
+EMBEDDING_DIMENSIONS = 64
+
+
+def bag_of_words_vector(text: str) -> list[float]:
+    vector = [0.0] * EMBEDDING_DIMENSIONS
+    for word in text.lower().split():
+        digest = hashlib.md5(word.strip(".,;:!?()\"'").encode()).digest()
+        vector[digest[0] % EMBEDDING_DIMENSIONS] += 1.0
+    norm = sum(v * v for v in vector) ** 0.5 or 1.0
+    return [v / norm for v in vector]
+
+
 # --- the server ------------------------------------------------------------------------------
 
 
@@ -267,6 +280,7 @@ class ScriptedUpstream:
         self._default: Reply | None = None
         self._requests: list[dict[str, Any]] = []
         self._calls_made = 0
+        self._embedding_failures: deque[int] = deque()
         self._closed = threading.Event()
         self.reset()
         port = free_port()
@@ -295,6 +309,7 @@ class ScriptedUpstream:
             self._requests.clear()
             self._default = Text(["Hello", " world"])
             self._calls_made = 0
+            self._embedding_failures.clear()
 
     @property
     def requests(self) -> list[dict[str, Any]]:
@@ -373,22 +388,39 @@ class ScriptedUpstream:
         model = {"id": DEFAULT_MODEL, "object": "model", "created": 0, "owned_by": "threadline"}
         return JSONResponse({"object": "list", "data": [model]})
 
+    def fail_embeddings(self, status: int, times: int = 1) -> None:
+        """The next ``times`` embeddings requests fail with ``status``."""
+        with self._lock:
+            self._embedding_failures.extend([status] * times)
+
     async def _embeddings(self, request: Request) -> Response:
-        """One 3-dimension vector per input; usage counts one token per word."""
+        """Deterministic embeddings: a hashed bag of the input's words (EMBEDDING_DIMENSIONS
+        floats), so texts sharing words are similar, as with a real model."""
         body = await self._record(request)
         if not self._authorized(request):
             return self._unauthorized(request)
-        if body is None or "input" not in body:
-            return _error_response(400, "'input' is required.")
-        inputs = body["input"] if isinstance(body["input"], list) else [body["input"]]
+        with self._lock:
+            failure = self._embedding_failures.popleft() if self._embedding_failures else None
+        if failure is not None:
+            return _error_response(failure, f"Scripted embeddings failure {failure}.")
+        inputs = (body or {}).get("input")
+        if isinstance(inputs, str):
+            inputs = [inputs]
+        if not isinstance(inputs, list) or not all(isinstance(i, str) for i in inputs):
+            return _error_response(400, "input must be a string or a list of strings.")
         data = [
-            {"object": "embedding", "index": i, "embedding": [0.1 * (i + 1), 0.2, 0.3]}
-            for i in range(len(inputs))
+            {"object": "embedding", "index": i, "embedding": bag_of_words_vector(text)}
+            for i, text in enumerate(inputs)
         ]
-        tokens = sum(len(str(text).split()) for text in inputs)
-        usage = {"prompt_tokens": tokens, "total_tokens": tokens}
-        model = str(body.get("model") or DEFAULT_MODEL)
-        return JSONResponse({"object": "list", "data": data, "model": model, "usage": usage})
+        tokens = sum(len(text.split()) for text in inputs)
+        return JSONResponse(
+            {
+                "object": "list",
+                "data": data,
+                "model": str((body or {}).get("model") or "text-embedding-test"),
+                "usage": {"prompt_tokens": tokens, "total_tokens": tokens},
+            }
+        )
 
     async def _chat_completions(self, request: Request) -> Response:
         body = await self._record(request)

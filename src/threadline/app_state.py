@@ -9,8 +9,8 @@ from threadline.engine.context import warm_tokenizer
 from threadline.engine.event_bus import EventBus
 from threadline.engine.execution import EngineContext
 from threadline.engine.ingestion import Ingestion
-from threadline.engine.retrieval.base import Retrieval
-from threadline.engine.retrieval.simple import SimpleRetrieval
+from threadline.engine.retrieval.factory import build_retrieval
+from threadline.engine.retrieval.hybrid import HybridRetrieval
 from threadline.engine.tools.base import ServerTool
 from threadline.engine.tools.code_interpreter import CodeInterpreterTool
 from threadline.engine.tools.file_search import FileSearchTool
@@ -76,7 +76,7 @@ class AppState:
     body_redactor: BodyRedactor
     sandbox: SandboxSessions  # code_interpreter's Python sessions (probed in start())
     blobs: BlobStore
-    retrieval: Retrieval
+    retrieval: HybridRetrieval
     ingestion: Ingestion
     file_search: FileSearch
     files: FileService
@@ -141,7 +141,7 @@ class AppState:
         tools = ToolGate(lambda: None if sandbox.availability.ok else sandbox.availability.reason)
         blobs = LocalBlobStore(settings.data_dir / "files")
         # The retrieval machinery behind the seam (parsing, chunking, embeddings, the index).
-        retrieval: Retrieval = SimpleRetrieval(settings.data_dir / "simple-index")
+        retrieval = build_retrieval(settings, database)
         ingestion = Ingestion(
             database,
             retrieval,
@@ -245,6 +245,7 @@ class AppState:
         await self.passthrough.aclose()
         await self.sandbox.aclose()
         await self.models.aclose()
+        await self.retrieval.aclose()
         await self.database.dispose()
 
 
@@ -271,6 +272,7 @@ def _price_table(models: ModelRegistry) -> PriceTable:
 
 def _secrets(settings: Settings, models: ModelRegistry) -> list[str]:
     """What the request log's body redaction must never let through."""
-    found = [s.get_secret_value() for s in (settings.master_key, settings.upstream_api_key) if s]
+    keys = (settings.master_key, settings.upstream_api_key, settings.embeddings_api_key)
+    found = [key.get_secret_value() for key in keys if key]
     found += models.api_keys()
     return found

@@ -101,6 +101,20 @@ class Settings(BaseSettings):
     ingestion_lease_seconds: float = 60.0
     # How often expired files and vector stores are swept.
     sweep_interval_seconds: float = 60.0
+    # Embeddings for file_search. Unset base URL: the embedded all-MiniLM-L6-v2 (offline). Set:
+    # any OpenAI-compatible /v1/embeddings endpoint, with this key and model.
+    embeddings_base_url: str | None = None
+    embeddings_api_key: SecretStr | None = None
+    embeddings_model: str | None = None
+    # The endpoint model's input limit (tokens); longer passages are embedded as windows.
+    embeddings_max_input_tokens: int = Field(default=8191, ge=16)
+    embeddings_batch_size: int = Field(default=64, ge=1, le=2048)
+    # CPU threads the embedded model's matrix products use (the rest keep serving requests).
+    embeddings_threads: int = Field(default=1, ge=1, le=64)
+    # Document parsing runs in child processes with these limits (a hostile file fails alone).
+    parse_timeout_seconds: float = Field(default=120.0, gt=0)
+    parse_memory_mb: int = Field(default=1024, ge=128)
+    parse_concurrency: int = Field(default=2, ge=1)
 
     @field_validator(
         "master_key",
@@ -111,6 +125,9 @@ class Settings(BaseSettings):
         "sandbox_nsjail_path",
         "sandbox_bwrap_path",
         "sandbox_python",
+        "embeddings_base_url",
+        "embeddings_api_key",
+        "embeddings_model",
         mode="before",
     )
     @classmethod

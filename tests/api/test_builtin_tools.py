@@ -5,6 +5,7 @@ upstream; what it is told and what the client gets back are checked end to end."
 import json
 import secrets
 import time
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -13,6 +14,7 @@ import pytest
 from openai import OpenAI
 
 from tests.conftest import new_project_key, sdk_client
+from tests.documents import write_docx, write_pdf
 from tests.files_helpers import upload, wait_until_settled
 from tests.runs_helpers import wait_for_run
 from tests.upstream import ScriptedUpstream, Text, ToolCalls
@@ -66,6 +68,38 @@ def test_file_search_answers_with_citations_from_a_store(
     step = client.beta.threads.runs.steps.list(run.id, thread_id=thread.id, order="asc").data[0]
     (result,) = step.step_details.tool_calls[0].file_search.results
     assert (result.file_id, result.file_name) == (file_id, "manual.md")
+
+
+def test_citations_from_a_pdf_a_docx_and_a_markdown_file(
+    client: OpenAI, upstream: ScriptedUpstream, tmp_path: Path
+) -> None:
+    write_pdf(tmp_path / "pump.pdf", "The Model K pump is rated for a maximum of 40 bar.")
+    write_docx(tmp_path / "valve.docx", "The relief valve opens at 42 bar of pressure.")
+    files = {
+        upload(client, "pump.pdf", (tmp_path / "pump.pdf").read_bytes()),
+        upload(client, "valve.docx", (tmp_path / "valve.docx").read_bytes()),
+        upload(client, "hose.md", b"# Hoses\n\nThe hose bursts at 120 bar of pressure.\n"),
+    }
+    store = wait_until_settled(client, client.vector_stores.create(file_ids=sorted(files)).id)
+    assert store.file_counts.completed == 3
+    assistant = client.beta.assistants.create(
+        model=MODEL,
+        tools=[{"type": "file_search"}],
+        tool_resources={"file_search": {"vector_store_ids": [store.id]}},
+    )
+    queries = ["pump maximum pressure", "relief valve opening pressure", "hose burst pressure"]
+    answer = "Pump 40 bar【0:0†a】, valve 42 bar【0:1†b】, hose 120 bar【0:2†c】."
+    upstream.script(ToolCalls([("file_search", json.dumps({"queries": queries}))]), Text([answer]))
+    thread = client.beta.threads.create(messages=[{"role": "user", "content": "Pressures?"}])
+    run = _run(client, thread.id, assistant.id)
+
+    read_back = upstream.requests[1]["messages"][-1]["content"]
+    for fact in ("40 bar", "42 bar", "120 bar"):
+        assert fact in read_back
+    text = _reply(client, thread.id, run.id).content[0].text
+    assert {a.file_citation.file_id for a in text.annotations} == files
+    for annotation in text.annotations:
+        assert text.value[annotation.start_index : annotation.end_index] == annotation.text
 
 
 def test_file_search_finds_files_attached_to_the_thread(

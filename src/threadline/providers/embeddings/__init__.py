@@ -1,0 +1,1 @@
+"""Text embeddings: the Protocol retrieval speaks, an embedded local model and remote endpoints."""

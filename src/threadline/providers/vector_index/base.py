@@ -1,0 +1,86 @@
+"""What the retrieval engine needs from an index: store a file's chunks (their text, for keyword
+search) and passage vectors (for similarity search), and answer each kind of search on its own.
+Fusing the two rankings is the engine's job, so every index ranks the same way."""
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import numpy as np
+import numpy.typing as npt
+
+Vectors = npt.NDArray[np.float32]
+
+
+@dataclass(frozen=True, slots=True)
+class FileEntry:
+    """Everything indexed for one file of one store; replaces what the file had there."""
+
+    store_id: str
+    file_id: str
+    embedding_model: str
+    chunks: Sequence[str]  # chunk texts, by chunk index
+    vectors: Vectors  # (passages, dimensions), unit rows
+    # For each passage (row of ``vectors``), the chunks it lies in: first..last chunk index.
+    passage_chunks: Sequence[tuple[int, int]]
+    attributes: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class Candidate:
+    """One chunk found by one kind of search; ``score``: higher is better (cosine similarity for
+    vector search, a positive BM25-like relevance for keyword search)."""
+
+    store_id: str
+    file_id: str
+    chunk_index: int
+    score: float
+
+
+@dataclass(frozen=True, slots=True)
+class ChunkText:
+    text: str
+    attributes: dict[str, Any]
+
+
+ChunkKey = tuple[str, str, int]  # (store_id, file_id, chunk_index)
+
+
+class SearchIndex(Protocol):
+    async def replace_file(self, entry: FileEntry) -> None: ...
+
+    async def set_attributes(
+        self, store_id: str, file_id: str, attributes: dict[str, Any]
+    ) -> None: ...
+
+    async def remove_file(self, store_id: str, file_id: str) -> None: ...
+
+    async def remove_store(self, store_id: str) -> None: ...
+
+    async def vector_search(
+        self,
+        store_ids: Sequence[str],
+        vector: Vectors,
+        *,
+        model: str,
+        limit: int,
+        filters: dict[str, Any] | None = None,
+    ) -> list[Candidate]:
+        """Chunks by their best passage's cosine similarity to ``vector`` (a unit vector of
+        ``model``; passages embedded by another model are not compared), best first."""
+        ...
+
+    async def keyword_search(
+        self,
+        store_ids: Sequence[str],
+        terms: Sequence[str],
+        *,
+        limit: int,
+        filters: dict[str, Any] | None = None,
+    ) -> list[Candidate]:
+        """Chunks matching any of ``terms`` (plain words), by BM25-style relevance, best first."""
+        ...
+
+    async def chunk_texts(self, keys: Sequence[ChunkKey]) -> dict[ChunkKey, ChunkText]: ...
+
+    async def close(self) -> None: ...

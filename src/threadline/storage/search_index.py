@@ -1,0 +1,136 @@
+"""What the SQLite and PostgreSQL search indexes share: the file and chunk tables, attribute
+filters, and fetching chunk texts. Vector storage and the two kinds of search differ per backend
+(``search_index_sqlite.py``, ``search_index_postgres.py``).
+
+Attribute filters are evaluated in Python on the per-file attributes (``providers/vector_index/
+filters.py``) so that they mean exactly the same on both backends; the search then runs over the
+files that pass."""
+
+from collections.abc import Sequence
+from typing import Any
+
+import orjson
+from sqlalchemy import Connection, bindparam, text
+
+from threadline.providers.vector_index.base import ChunkKey, ChunkText, FileEntry
+from threadline.providers.vector_index.filters import matches
+from threadline.storage.database import Database
+
+DELETE_FILE = (
+    "DELETE FROM search_chunks WHERE store_id = :store_id AND file_id = :file_id",
+    "DELETE FROM search_passages WHERE store_id = :store_id AND file_id = :file_id",
+    "DELETE FROM search_files WHERE store_id = :store_id AND file_id = :file_id",
+)
+DELETE_STORE = (
+    "DELETE FROM search_chunks WHERE store_id = :store_id",
+    "DELETE FROM search_passages WHERE store_id = :store_id",
+    "DELETE FROM search_files WHERE store_id = :store_id",
+)
+_INSERT_FILE = text(
+    "INSERT INTO search_files (store_id, file_id, embedding_model, attributes, chunk_count) "
+    "VALUES (:store_id, :file_id, :embedding_model, :attributes, :chunk_count)"
+)
+_INSERT_CHUNK = text(
+    "INSERT INTO search_chunks (store_id, file_id, chunk_index, text) "
+    "VALUES (:store_id, :file_id, :chunk_index, :text)"
+)
+_FILE_ATTRIBUTES = text(
+    "SELECT store_id, file_id, attributes FROM search_files WHERE store_id IN :store_ids"
+).bindparams(bindparam("store_ids", expanding=True))
+_CHUNK_TEXTS = text(
+    "SELECT c.store_id, c.file_id, c.chunk_index, c.text, f.attributes FROM search_chunks c "
+    "JOIN search_files f ON f.store_id = c.store_id AND f.file_id = c.file_id "
+    "WHERE c.store_id = :store_id AND c.file_id = :file_id AND c.chunk_index IN :indexes"
+).bindparams(bindparam("indexes", expanding=True))
+
+
+class SqlSearchIndexBase:
+    def __init__(self, database: Database) -> None:
+        self.database = database
+
+    def _dumps(self, value: dict[str, Any]) -> str:
+        return orjson.dumps(value).decode()  # the attributes column holds JSON text
+
+    # --- writes ------------------------------------------------------------------------------
+
+    def _replace_rows(self, connection: Connection, entry: FileEntry) -> None:
+        ids = {"store_id": entry.store_id, "file_id": entry.file_id}
+        for statement in DELETE_FILE:
+            connection.execute(text(statement), ids)
+        connection.execute(
+            _INSERT_FILE,
+            {
+                **ids,
+                "embedding_model": entry.embedding_model,
+                "attributes": self._dumps(entry.attributes or {}),
+                "chunk_count": len(entry.chunks),
+            },
+        )
+        if entry.chunks:
+            connection.execute(
+                _INSERT_CHUNK,
+                [{**ids, "chunk_index": i, "text": t} for i, t in enumerate(entry.chunks)],
+            )
+
+    async def set_attributes(self, store_id: str, file_id: str, attributes: dict[str, Any]) -> None:
+        await self.database.write(_set_attributes, store_id, file_id, self._dumps(attributes or {}))
+
+    async def _delete(self, statements: tuple[str, ...], **ids: str) -> None:
+        await self.database.run_off_loop(True, _run_all, statements, ids)
+
+    # --- reads -------------------------------------------------------------------------------
+
+    async def allowed_files(
+        self, store_ids: Sequence[str], filters: dict[str, Any] | None
+    ) -> list[tuple[str, str]] | None:
+        """The (store, file) pairs whose attributes pass ``filters``; None: no filter."""
+        if not filters:
+            return None
+        rows = await self.database.read(_file_attributes, list(store_ids))
+        return [(s, f) for s, f, attributes in rows if matches(filters, attributes)]
+
+    async def chunk_texts(self, keys: Sequence[ChunkKey]) -> dict[ChunkKey, ChunkText]:
+        return await self.database.read(_chunk_texts, list(keys))
+
+
+def _run_all(connection: Connection, statements: tuple[str, ...], ids: dict[str, str]) -> None:
+    for statement in statements:
+        connection.execute(text(statement), ids)
+
+
+def _set_attributes(connection: Connection, store_id: str, file_id: str, attributes: str) -> None:
+    connection.execute(
+        text(
+            "UPDATE search_files SET attributes = :attributes "
+            "WHERE store_id = :store_id AND file_id = :file_id"
+        ),
+        {"store_id": store_id, "file_id": file_id, "attributes": attributes},
+    )
+
+
+def _file_attributes(
+    connection: Connection, store_ids: list[str]
+) -> list[tuple[str, str, dict[str, Any] | None]]:
+    rows = connection.execute(_FILE_ATTRIBUTES, {"store_ids": store_ids}).all()
+    return [(r[0], r[1], _as_dict(r[2])) for r in rows]
+
+
+def _chunk_texts(connection: Connection, keys: list[ChunkKey]) -> dict[ChunkKey, ChunkText]:
+    by_file: dict[tuple[str, str], list[int]] = {}
+    for store_id, file_id, index in keys:
+        by_file.setdefault((store_id, file_id), []).append(index)
+    found: dict[ChunkKey, ChunkText] = {}
+    for (store_id, file_id), indexes in by_file.items():
+        rows = connection.execute(
+            _CHUNK_TEXTS, {"store_id": store_id, "file_id": file_id, "indexes": indexes}
+        )
+        for row in rows:
+            found[(row[0], row[1], row[2])] = ChunkText(row[3], _as_dict(row[4]) or {})
+    return found
+
+
+def _as_dict(value: Any) -> dict[str, Any] | None:
+    if value is None or isinstance(value, dict):
+        return value
+    loaded = orjson.loads(value)
+    return loaded if isinstance(loaded, dict) else None

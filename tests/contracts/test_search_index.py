@@ -1,0 +1,273 @@
+"""The search index contract, run against every implementation: SQLite (FTS5 + in-memory vectors)
+and PostgreSQL (pgvector HNSW + full-text search)."""
+
+import asyncio
+import secrets
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import numpy as np
+import pytest
+
+from threadline.providers.vector_index.base import FileEntry, SearchIndex
+from threadline.storage.database import Database
+from threadline.storage.migrate import upgrade_to_head
+from threadline.storage.search_index_postgres import PostgresSearchIndex
+from threadline.storage.search_index_sqlite import SqliteSearchIndex
+
+MODEL = "test-model"
+DIMS = 8
+
+
+@pytest.fixture(scope="session")
+def index_url(database_url: str) -> str:
+    upgrade_to_head(database_url)
+    return database_url
+
+
+def run(url: str, body: Callable[[SearchIndex], Awaitable[None]]) -> None:
+    async def main() -> None:
+        database = Database(url)
+        index = SqliteSearchIndex(database) if database.is_sqlite else PostgresSearchIndex(database)
+        try:
+            await body(index)
+        finally:
+            await index.close()
+            await database.dispose()
+
+    asyncio.run(main())
+
+
+def axis(*weights: float) -> np.ndarray:
+    """A unit vector from a few leading weights (the rest zero)."""
+    vector = np.zeros(DIMS, dtype=np.float32)
+    vector[: len(weights)] = weights
+    return vector / np.linalg.norm(vector)
+
+
+def entry(
+    store: str,
+    file_id: str,
+    chunks: list[str],
+    vectors: list[np.ndarray],
+    spans: list[tuple[int, int]] | None = None,
+    **attributes: Any,
+) -> FileEntry:
+    return FileEntry(
+        store_id=store,
+        file_id=file_id,
+        embedding_model=MODEL,
+        chunks=chunks,
+        vectors=np.stack(vectors),
+        passage_chunks=spans or [(i, i) for i in range(len(vectors))],
+        attributes=attributes,
+    )
+
+
+def new_store() -> str:
+    return f"vs_{secrets.token_hex(8)}"
+
+
+def keys(candidates) -> list[tuple[str, int]]:
+    return [(c.file_id, c.chunk_index) for c in candidates]
+
+
+def test_vector_search_ranks_by_best_passage_and_expands_spans(index_url):
+    store = new_store()
+
+    async def body(index: SearchIndex) -> None:
+        await index.replace_file(
+            entry(
+                store,
+                "file-a",
+                ["chunk zero", "chunk one", "chunk two"],
+                [axis(1, 0), axis(0.6, 0.8), axis(0, 1)],
+                spans=[(0, 0), (0, 1), (2, 2)],  # the middle passage lies in chunks 0 and 1
+            )
+        )
+        found = await index.vector_search([store], axis(0.5, 0.9), model=MODEL, limit=10)
+        assert keys(found)[:3] == [("file-a", 0), ("file-a", 1), ("file-a", 2)] or keys(found)[
+            :3
+        ] == [("file-a", 1), ("file-a", 0), ("file-a", 2)]
+        assert found[0].score == pytest.approx(found[1].score)  # both hold the best passage
+        assert found[0].score == pytest.approx(float(axis(0.5, 0.9) @ axis(0.6, 0.8)), abs=1e-4)
+        assert await index.vector_search([store], axis(1), model="other", limit=5) == []
+        assert len(await index.vector_search([store], axis(1), model=MODEL, limit=1)) == 1
+
+    run(index_url, body)
+
+
+def test_keyword_search_ranks_by_relevance_with_stemming(index_url):
+    store = new_store()
+
+    async def body(index: SearchIndex) -> None:
+        texts = [
+            "The harbour master records every ship.",
+            "Indexing documents makes searching fast; an index of indexes.",
+            "Nothing relevant here at all.",
+        ]
+        await index.replace_file(entry(store, "file-k", texts, [axis(1)] * 3))
+        found = await index.keyword_search([store], ["indexes", "searches"], limit=10)
+        assert keys(found) == [("file-k", 1)]
+        assert found[0].score > 0
+        assert await index.keyword_search([store], ["zzzz"], limit=10) == []
+        assert await index.keyword_search([store], [], limit=10) == []
+        odd = await index.keyword_search([store], ['"ship"', "ship*", "OR", "(master)"], limit=5)
+        assert keys(odd) == [("file-k", 0)]
+
+    run(index_url, body)
+
+
+def test_replacing_a_file_replaces_its_chunks(index_url):
+    store = new_store()
+
+    async def body(index: SearchIndex) -> None:
+        await index.replace_file(entry(store, "file-r", ["old walrus text"], [axis(1)]))
+        await index.vector_search([store], axis(1), model=MODEL, limit=5)  # loads any cache
+        await index.replace_file(entry(store, "file-r", ["new narwhal text"], [axis(0, 1)]))
+        assert await index.keyword_search([store], ["walrus"], limit=5) == []
+        assert keys(await index.keyword_search([store], ["narwhal"], limit=5)) == [("file-r", 0)]
+        found = await index.vector_search([store], axis(0, 1), model=MODEL, limit=5)
+        assert keys(found) == [("file-r", 0)] and found[0].score == pytest.approx(1, abs=1e-4)
+        texts = await index.chunk_texts([(store, "file-r", 0)])
+        assert texts[(store, "file-r", 0)].text == "new narwhal text"
+
+    run(index_url, body)
+
+
+def test_removing_files_and_stores(index_url):
+    store, other = new_store(), new_store()
+
+    async def body(index: SearchIndex) -> None:
+        for store_id in (store, other):
+            await index.replace_file(entry(store_id, "file-1", ["penguin colony"], [axis(1)]))
+            await index.replace_file(entry(store_id, "file-2", ["penguin diet"], [axis(1, 1)]))
+        await index.vector_search([store], axis(1), model=MODEL, limit=5)
+        await index.remove_file(store, "file-1")
+        assert keys(await index.keyword_search([store], ["penguin"], limit=5)) == [("file-2", 0)]
+        vector_hits = await index.vector_search([store], axis(1), model=MODEL, limit=5)
+        assert keys(vector_hits) == [("file-2", 0)]
+        await index.remove_store(store)
+        assert await index.keyword_search([store], ["penguin"], limit=5) == []
+        assert await index.vector_search([store], axis(1), model=MODEL, limit=5) == []
+        assert await index.chunk_texts([(store, "file-2", 0)]) == {}
+        # The other store kept everything.
+        assert len(await index.keyword_search([other], ["penguin"], limit=5)) == 2
+
+    run(index_url, body)
+
+
+def test_several_stores_at_once_and_only_those(index_url):
+    first, second, third = new_store(), new_store(), new_store()
+
+    async def body(index: SearchIndex) -> None:
+        await index.replace_file(entry(first, "file-x", ["otter facts"], [axis(1)]))
+        await index.replace_file(entry(second, "file-y", ["otter habitat"], [axis(0.9, 0.1)]))
+        await index.replace_file(entry(third, "file-z", ["otter secrets"], [axis(1)]))
+        found = await index.keyword_search([first, second], ["otter"], limit=10)
+        assert sorted(c.file_id for c in found) == ["file-x", "file-y"]
+        vectors = await index.vector_search([first, second], axis(1), model=MODEL, limit=10)
+        assert [c.file_id for c in vectors] == ["file-x", "file-y"]
+        assert {c.store_id for c in vectors} == {first, second}
+
+    run(index_url, body)
+
+
+FILTER_CASES = [
+    ({"type": "eq", "key": "lang", "value": "en"}, {"file-en"}),
+    ({"type": "ne", "key": "lang", "value": "en"}, {"file-fr", "file-none"}),
+    ({"type": "gte", "key": "year", "value": 2020}, {"file-en"}),
+    ({"type": "lt", "key": "year", "value": 2020}, {"file-fr"}),
+    ({"type": "in", "key": "lang", "value": ["fr", "de"]}, {"file-fr"}),
+    (
+        {
+            "type": "or",
+            "filters": [
+                {"type": "eq", "key": "lang", "value": "fr"},
+                {
+                    "type": "and",
+                    "filters": [
+                        {"type": "gt", "key": "year", "value": 2000},
+                        {"type": "eq", "key": "draft", "value": False},
+                    ],
+                },
+            ],
+        },
+        {"file-fr", "file-en"},
+    ),
+    ({"type": "eq", "key": "lang", "value": "jp"}, set()),
+]
+
+
+@pytest.mark.parametrize(("filters", "expected"), FILTER_CASES)
+def test_attribute_filters_apply_to_both_searches(index_url, filters, expected):
+    store = new_store()
+
+    async def body(index: SearchIndex) -> None:
+        await index.replace_file(
+            entry(store, "file-en", ["heron notes"], [axis(1)], lang="en", year=2021, draft=False)
+        )
+        await index.replace_file(
+            entry(store, "file-fr", ["heron carnet"], [axis(1)], lang="fr", year=1999, draft=True)
+        )
+        await index.replace_file(entry(store, "file-none", ["heron plain"], [axis(1)]))
+        words = await index.keyword_search([store], ["heron"], limit=10, filters=filters)
+        vectors = await index.vector_search(
+            [store], axis(1), model=MODEL, limit=10, filters=filters
+        )
+        assert {c.file_id for c in words} == expected
+        assert {c.file_id for c in vectors} == expected
+
+    run(index_url, body)
+
+
+def test_attributes_can_change(index_url):
+    store = new_store()
+    wanted = {"type": "eq", "key": "status", "value": "final"}
+
+    async def body(index: SearchIndex) -> None:
+        await index.replace_file(entry(store, "file-s", ["badger"], [axis(1)], status="draft"))
+        assert await index.keyword_search([store], ["badger"], limit=5, filters=wanted) == []
+        await index.set_attributes(store, "file-s", {"status": "final"})
+        assert len(await index.keyword_search([store], ["badger"], limit=5, filters=wanted)) == 1
+        texts = await index.chunk_texts([(store, "file-s", 0)])
+        assert texts[(store, "file-s", 0)].attributes == {"status": "final"}
+
+    run(index_url, body)
+
+
+def test_a_file_with_no_chunks(index_url):
+    store = new_store()
+
+    async def body(index: SearchIndex) -> None:
+        empty = FileEntry(store, "file-e", MODEL, [], np.zeros((0, DIMS), np.float32), [])
+        await index.replace_file(empty)
+        assert await index.vector_search([store], axis(1), model=MODEL, limit=5) == []
+        assert await index.keyword_search([store], ["anything"], limit=5) == []
+
+    run(index_url, body)
+
+
+def test_sqlite_common_terms_cutoff(index_url, monkeypatch):
+    if not index_url.startswith("sqlite"):
+        pytest.skip("the common-terms cutoff is how the SQLite index keeps large stores fast")
+    from threadline.storage import search_index_sqlite
+
+    monkeypatch.setattr(search_index_sqlite, "COMMON_TERMS_FROM", 0)
+    store = new_store()
+
+    async def body(index: SearchIndex) -> None:
+        texts = [f"the kettle whistles loudly, chapter {i}" for i in range(30)]
+        texts[7] += " — a rare albatross appears"
+        texts[9] += " — kettles and teapots"
+        await index.replace_file(entry(store, "file-c", texts, [axis(1)] * 30))
+        rare = await index.keyword_search([store], ["kettle", "albatross"], limit=50)
+        assert keys(rare) == [("file-c", 7)]  # "kettle" is common: it only scores rare matches
+        stemmed = await index.keyword_search([store], ["kettle", "teapots"], limit=50)
+        assert keys(stemmed) == [("file-c", 9)]  # "teapots" is rare; "kettles" stems to kettle
+        texts_common = await index.keyword_search([store], ["kettle", "loudly"], limit=50)
+        assert len(texts_common) == 30  # every word common: chunks must hold them all
+        none = await index.keyword_search([store], ["kettle", "harpsichord"], limit=50)
+        assert none == []  # an unknown word is rare: it alone decides the matches
+
+    run(index_url, body)
