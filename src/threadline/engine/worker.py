@@ -33,6 +33,8 @@ from threadline.storage.runs import RunRepository
 logger = logging.getLogger("threadline.engine")
 
 _runs = RunRepository()
+# How long a run queued here is kept for this worker before any replica may claim it.
+RESERVATION_SECONDS = 10.0
 
 
 class Worker:
@@ -73,6 +75,15 @@ class Worker:
     def active_count(self) -> int:
         """Runs executing in this process (for metrics)."""
         return len(self._running)
+
+    def reservation(self) -> dict[str, Any]:
+        """Lease columns for a run queued by a request this server answers: only this worker
+        claims it for a moment, so the replica streaming it is the one running it (other
+        replicas' polls take it only if this one has not within RESERVATION_SECONDS)."""
+        return {
+            "lease_owner": self._engine.owner,
+            "lease_expires_at": time.time() + RESERVATION_SECONDS,
+        }
 
     def wake(self, run_id: str | None = None) -> None:
         """``run_id`` was just queued; without one, there may be queued runs to look for."""

@@ -46,6 +46,11 @@ class Submitted:
 class Scheduler(Protocol):
     """The engine's side: there is work to look at; this run should stop."""
 
+    def reservation(self) -> dict[str, Any]:
+        """Lease columns that keep a run just queued here for this server's worker for a
+        moment: the replica that answers with its stream must be the one that runs it."""
+        ...
+
     def wake(self, run_id: str | None = None) -> None: ...
 
     def cancel(self, run_id: str) -> None: ...
@@ -88,11 +93,8 @@ class RunService:
             thread_id,
             request,
             run_id,
-            now,
-            self._expiry_seconds,
             messages,
-            self._tools,
-            creator,
+            self._creation(now, creator),
         )
         self._scheduler.wake(run_id)
         self._wake_ingestion(messages)
@@ -132,16 +134,18 @@ class RunService:
             messages,
             request,
             run_id,
-            now,
-            self._expiry_seconds,
-            self._tools,
             resources,
             param,
-            creator,
+            self._creation(now, creator),
         )
         self._scheduler.wake(run_id)
         self._wake_ingestion(messages, resources)
         return objects.thread(thread_record), run(record)
+
+    def _creation(self, now: int, creator: Creator | None) -> "Creation":
+        return Creation(
+            now, self._expiry_seconds, self._tools, creator, self._scheduler.reservation()
+        )
 
     def _wake_ingestion(
         self, messages: list[dict[str, Any]], resources: ToolResources | None = None
@@ -183,7 +187,13 @@ class RunService:
                 "Each tool call may be given one output only.", param="tool_outputs"
             )
         step, record = await self._db.write(
-            _submit, project_id, thread_id, run_id, outputs, clock.now()
+            _submit,
+            project_id,
+            thread_id,
+            run_id,
+            outputs,
+            clock.now(),
+            self._scheduler.reservation(),
         )
         self._scheduler.wake(run_id)
         return Submitted(step=run_step(step), run=run(record))
@@ -217,22 +227,52 @@ def _modify_run(
     return record
 
 
+@dataclass(frozen=True, slots=True)
+class Creation:
+    """How a run is being created: when, for how long, with which built-in tools allowed, by
+    whom, and reserved for which server's worker."""
+
+    now: int
+    expiry_seconds: int
+    tools: ToolGate
+    creator: Creator | None
+    reservation: dict[str, Any]
+
+    def record(
+        self,
+        connection: Connection,
+        project_id: str,
+        thread_id: str,
+        request: CreateRun | CreateThreadAndRun,
+        run_id: str,
+    ) -> dict[str, Any]:
+        """The new run's row (checked: its tools, the assistant's when not overridden)."""
+        record = run_record(
+            connection,
+            project_id,
+            thread_id,
+            request,
+            run_id,
+            self.now,
+            self.expiry_seconds,
+            self.creator,
+        )
+        self.tools.check(record["tools"], param="assistant_id")
+        record.update(self.reservation)
+        return record
+
+
 def _create_run(
     connection: Connection,
     project_id: str,
     thread_id: str,
     request: CreateRun,
     run_id: str,
-    now: int,
-    expiry_seconds: int,
     messages: list[dict[str, Any]],
-    tools: ToolGate,
-    creator: Creator | None = None,
+    creation: Creation,
 ) -> dict[str, Any]:
-    record = run_record(
-        connection, project_id, thread_id, request, run_id, now, expiry_seconds, creator
-    )
-    tools.check(record["tools"], param="assistant_id")  # the assistant's tools, when not overridden
+    now = creation.now
+    record = creation.record(connection, project_id, thread_id, request, run_id)
     if not take_thread(connection, project_id, thread_id, run_id):
         thread = _threads.get(connection, project_id, thread_id)
         if thread is None:
@@ -269,18 +309,13 @@ def _create_thread_and_run(
     messages: list[dict[str, Any]],
     request: CreateThreadAndRun,
     run_id: str,
-    now: int,
-    expiry_seconds: int,
-    tools: ToolGate,
     resources: ToolResources | None,
     param: str,
-    creator: Creator | None = None,
+    creation: Creation,
 ) -> tuple[dict[str, Any], dict[str, Any]]:
     thread_id = thread_record["id"]
-    record = run_record(
-        connection, project_id, thread_id, request, run_id, now, expiry_seconds, creator
-    )
-    tools.check(record["tools"], param="assistant_id")  # the assistant's tools, when not overridden
+    now = creation.now
+    record = creation.record(connection, project_id, thread_id, request, run_id)
     resolved = resolve_tool_resources(connection, project_id, resources, now, param)
     thread_record = {**thread_record, "tool_resources": resolved}
     _threads.insert(connection, {**thread_record, "active_run_id": run_id})
@@ -299,10 +334,11 @@ def _cancel(
     status = record["status"]
     if status == "cancelling":
         return record
-    if status in ("requires_action",) or (status == "queued" and record["lease_owner"] is None):
-        # Nobody executes it: it ends here and now.
+    if status in ("requires_action", "queued"):
+        # Nobody executes it (a claim starts a run in the same statement that takes it): it
+        # ends here and now, and no worker can claim it after.
         return end_run(connection, record, ending)
-    if status in ("queued", "in_progress"):
+    if status == "in_progress":
         # Its worker stops the upstream call and ends it (see engine.execution).
         _runs.update(connection, project_id, run_id, {"status": "cancelling"})
         return {**record, "status": "cancelling"}
@@ -316,6 +352,7 @@ def _submit(
     run_id: str,
     outputs: dict[str, str],
     now: int,
+    reservation: dict[str, Any],
 ) -> tuple[dict[str, Any], dict[str, Any]]:
     record = get_run(connection, project_id, thread_id, run_id, lock=True)
     if record["status"] != "requires_action" or (
@@ -348,6 +385,6 @@ def _submit(
         "step_details": {"type": "tool_calls", "tool_calls": calls},
     }
     _steps.update_by_id(connection, step["id"], step_changes)
-    run_changes = {"status": "queued", "required_action": None}
+    run_changes = {"status": "queued", "required_action": None, **reservation}
     _runs.update(connection, project_id, run_id, run_changes)
     return {**step, **step_changes}, {**record, **run_changes}

@@ -50,14 +50,18 @@ _RUN_FOR_UPDATE = (
     .where(_runs.c.id == bindparam("run"), _runs.c.project_id == bindparam("project"))
     .with_for_update()
 )
-# A queued run nobody holds (or whose holder's lease ran out) is taken and started at once: one
-# statement, so a run is never claimed but not started.
+# A queued run nobody holds (or reserved for this worker, or whose holder's lease ran out) is
+# taken and started at once: one statement, so a run is never claimed but not started.
 _CLAIM = (
     update(_runs)
     .where(
         _runs.c.id == bindparam("run"),
         _runs.c.status == "queued",
-        or_(_runs.c.lease_owner.is_(None), _runs.c.lease_expires_at < bindparam("now")),
+        or_(
+            _runs.c.lease_owner.is_(None),
+            _runs.c.lease_owner == bindparam("owner"),  # reserved for this worker
+            _runs.c.lease_expires_at < bindparam("now"),
+        ),
     )
     .values(
         status="in_progress",
