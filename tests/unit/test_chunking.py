@@ -77,3 +77,15 @@ def test_split_by_tokens_keeps_every_character():
     windows = split_by_tokens(WORDS, 300)
     assert "".join(windows) == WORDS
     assert all(count_tokens(w) <= 300 for w in windows)
+
+
+def test_overlapping_chunks_join_back_into_the_text() -> None:
+    from threadline.engine.retrieval.base import ChunkingStrategy
+    from threadline.engine.retrieval.chunking import chunk_text, join_overlapping
+
+    text = " ".join(f"Sentence number {i} says something different." for i in range(600))
+    chunked = chunk_text(text, ChunkingStrategy(200, 100), passage_tokens=100)
+    assert len(chunked.chunks) > 3
+    assert join_overlapping([chunk.text for chunk in chunked.chunks]) == text
+    assert join_overlapping(["first part", "second part"]) == "first part\nsecond part"
+    assert join_overlapping([]) == ""

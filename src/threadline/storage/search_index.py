@@ -44,6 +44,12 @@ _CHUNK_TEXTS = text(
 ).bindparams(bindparam("indexes", expanding=True))
 
 
+_FILE_CHUNKS = text(
+    "SELECT text FROM search_chunks WHERE store_id = :store_id AND file_id = :file_id "
+    "ORDER BY chunk_index"
+)
+
+
 class SqlSearchIndexBase:
     def __init__(self, database: Database) -> None:
         self.database = database
@@ -91,6 +97,14 @@ class SqlSearchIndexBase:
 
     async def chunk_texts(self, keys: Sequence[ChunkKey]) -> dict[ChunkKey, ChunkText]:
         return await self.database.read(_chunk_texts, list(keys))
+
+    async def file_chunks(self, store_id: str, file_id: str) -> list[str]:
+        return await self.database.read(_file_chunks, store_id, file_id)
+
+
+def _file_chunks(connection: Connection, store_id: str, file_id: str) -> list[str]:
+    params = {"store_id": store_id, "file_id": file_id}
+    return [row[0] for row in connection.execute(_FILE_CHUNKS, params)]
 
 
 def _run_all(connection: Connection, statements: tuple[str, ...], ids: dict[str, str]) -> None:

@@ -11,6 +11,7 @@ embedded once even though the chunks overlap; each passage knows the chunks it l
 vector score is then its best passage's (see ``engine``)."""
 
 import itertools
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from threadline.engine.retrieval.base import ChunkingStrategy
@@ -93,3 +94,26 @@ def _chunks_holding(a: int, b: int, size: int, step: int, count: int) -> tuple[i
     first = max(0, -(-(middle - size + 1) // step))
     last = min(count - 1, middle // step)
     return first, max(first, last)
+
+
+def join_overlapping(chunks: Sequence[str]) -> str:
+    """The text that ``chunks`` were cut from: each chunk begins with the end of the one before
+    (the overlap), which is kept once. Chunks that do not overlap are joined by a newline."""
+    if not chunks:
+        return ""
+    text = chunks[0]
+    for chunk in chunks[1:]:
+        shared = _overlap(text, chunk)
+        text += "\n" + chunk if shared is None else chunk[shared:]
+    return text
+
+
+def _overlap(before: str, chunk: str) -> int | None:
+    """How many leading characters of ``chunk`` end ``before``; None if it starts afresh."""
+    probe = chunk[:64]
+    start = before.find(probe, max(0, len(before) - len(chunk) - len(probe)))
+    while start != -1:
+        if chunk.startswith(before[start:]):
+            return len(before) - start
+        start = before.find(probe, start + 1)
+    return None

@@ -19,7 +19,7 @@ from threadline.engine.retrieval.base import (
     SearchHit,
     SearchMode,
 )
-from threadline.engine.retrieval.chunking import chunk_text
+from threadline.engine.retrieval.chunking import chunk_text, join_overlapping
 from threadline.engine.retrieval.fusion import FusionOptions, fuse, keyword_terms
 from threadline.providers.documents.errors import DocumentRejected
 from threadline.providers.documents.isolation import ParseLimits, parse_isolated
@@ -104,6 +104,11 @@ class HybridRetrieval:
 
     async def remove_store(self, *, store_id: str) -> None:
         await self.index.remove_store(store_id)
+
+    async def file_content(self, *, store_id: str, file_id: str) -> list[str]:
+        """The file's parsed text, rebuilt from its overlapping chunks (one string)."""
+        chunks = await self.index.file_chunks(store_id, file_id)
+        return [join_overlapping(chunks)] if chunks else []
 
     async def search(
         self,
