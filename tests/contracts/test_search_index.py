@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 import pytest
 
+from tests.databases import sqlite_database
 from threadline.providers.vector_index.base import FileEntry, SearchIndex
 from threadline.storage.database import Database
 from threadline.storage.migrate import upgrade_to_head
@@ -252,6 +253,15 @@ def test_sqlite_common_terms_cutoff(index_url, monkeypatch):
     if not index_url.startswith("sqlite"):
         pytest.skip("the common-terms cutoff is how the SQLite index keeps large stores fast")
     from threadline.storage import search_index_sqlite
+
+    # Word counts are the whole index's: a database of its own, not the session's (which other
+    # suites fill with chunks of their own).
+    with sqlite_database() as own_url:
+        upgrade_to_head(own_url)
+        _common_terms_cutoff(own_url, monkeypatch, search_index_sqlite)
+
+
+def _common_terms_cutoff(index_url: str, monkeypatch: Any, search_index_sqlite: Any) -> None:
 
     monkeypatch.setattr(search_index_sqlite, "COMMON_TERMS_FROM", 0)
     store = new_store()
