@@ -248,3 +248,50 @@ def test_code_sessions_are_billed_once_per_thread_and_hour(
     rows = {row["meter"]: row for row in report["data"]}
     assert rows["code_interpreter.sessions"]["quantity"] == 2
     assert float(rows["code_interpreter.sessions"]["cost_usd"]) == pytest.approx(0.06)
+
+
+def test_code_in_a_run_cannot_reach_the_server_its_secrets_or_its_data(
+    client: OpenAI, upstream: ScriptedUpstream, coder: Any, server_url: str
+) -> None:
+    """The escape suite runs against the sandbox itself (tests/sandbox); this is the same
+    boundary seen through a real run: the server's database, environment and port, and the
+    upstream the run itself talks to, are all out of reach, and the server is fine after."""
+    port = int(server_url.rsplit(":", 1)[1])
+    upstream_port = int(upstream.base_url.split(":")[2].split("/")[0])
+    code = f"""
+import os, socket
+found = []
+try:
+    open("/etc/shadow", "rb").read(); found.append("read /etc/shadow")
+except OSError:
+    pass
+for environ in os.listdir("/proc"):
+    if environ.isdigit():
+        try:
+            seen = open(f"/proc/{{environ}}/environ", "rb").read()
+        except OSError:
+            continue
+        if b"THREADLINE" in seen or b"sk-" in seen:
+            found.append(f"secrets in /proc/{{environ}}/environ")
+for top, dirs, names in os.walk("/"):
+    dirs[:] = [d for d in dirs if top != "/" or d not in ("proc", "sys", "dev")]
+    found += [os.path.join(top, n) for n in names if n.startswith("threadline.db")]
+found += [k for k in os.environ if "THREADLINE" in k or "OPENAI" in k or "KEY" in k]
+for target in ({port}, {upstream_port}):
+    s = socket.socket()
+    s.settimeout(1)
+    try:
+        s.connect(("127.0.0.1", target)); found.append(f"connected {{target}}")
+    except OSError:
+        pass
+print("LEAKS:", found)
+"""
+    upstream.script(_code(code), Text(["checked"]))
+    thread = client.beta.threads.create(messages=[{"role": "user", "content": "Look around."}])
+    run = _run(client, thread.id, coder.id)
+    told = upstream.requests[1]["messages"][-1]["content"]
+    assert told.strip() == "LEAKS: []", told
+    (logs,) = _logs(client, thread.id, run.id)
+    assert logs.logs.strip() == "LEAKS: []"
+    assert httpx.get(f"{server_url}/healthz").status_code == 200
+    assert len(upstream.requests) == 2  # the model's two turns, nothing from the sandbox

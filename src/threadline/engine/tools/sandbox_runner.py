@@ -36,11 +36,11 @@ class SandboxRunner:
             ) from None
         except SandboxError as error:
             return CodeResult(logs="", error=f"the sandbox could not run the code: {error}")
-        error = result.error
-        if result.timed_out:
-            error = f"{error or 'the time limit was reached'}; the session was restarted"
-        elif result.session_ended:
-            error = f"{error or 'the session ended'}; variables are gone"
+        error = result.error  # the sandbox's own words say what was lost, if anything
+        if error is None and result.timed_out:
+            error = "the time limit was reached; the session was restarted"
+        elif error is None and result.session_ended:
+            error = "the session ended; its variables are gone"
         return CodeResult(
             logs="\n".join([*notes, result.logs]) if notes else result.logs,
             images=result.images,
