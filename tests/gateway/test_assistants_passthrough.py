@@ -4,6 +4,7 @@ limits, allowed models and logs apply, and each run is billed once from its usag
 
 import os
 import secrets
+import time
 from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
@@ -148,3 +149,22 @@ def test_pass_through_is_off_by_default(front, project):
             local.beta.assistants.retrieve(upstairs.id)
         with pytest.raises(openai.NotFoundError):
             remote.beta.assistants.retrieve(here.id)
+
+
+def test_files_and_vector_stores_go_through(front, project, second_threadline):
+    admin, name = project
+    url_b, key_b = second_threadline
+    key = make_key(admin, project=name)["key"]
+    content = b"# Lighthouses\n\nThe Fastnet lighthouse stands on a rock off Cork.\n"
+    with sdk(front, key) as client:
+        uploaded = client.files.create(file=("lights.md", content), purpose="assistants")
+        assert client.files.content(uploaded.id).read() == content  # bytes back, unchanged
+        store = client.vector_stores.create(name="lights", file_ids=[uploaded.id])
+        deadline = time.monotonic() + 60
+        while client.vector_stores.retrieve(store.id).file_counts.in_progress:
+            assert time.monotonic() < deadline, "the upstream never indexed the file"
+            time.sleep(0.1)
+        found = client.vector_stores.search(store.id, query="Fastnet lighthouse")
+        assert found.data[0].file_id == uploaded.id
+    with raw(url_b, key_b) as b:  # the file lives upstream
+        assert b.get(f"/files/{uploaded.id}").json()["filename"] == "lights.md"
