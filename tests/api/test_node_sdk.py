@@ -282,3 +282,44 @@ def test_threads_create_and_run_stream(server_url, api_key, upstream, client, as
         ("user", "Say hello."),
         ("assistant", "".join(chunks)),
     ]
+
+
+def test_built_in_tools_stream_through_the_node_helpers(client, server_url, api_key, upstream):
+    """code_interpreter (real sandbox) then file_search (real retrieval) in one streamed run:
+    the Node SDK's accumulator takes their step deltas, the citation and file-path annotations
+    and the figure part without complaint."""
+    document = client.files.create(file=("notes.md", b"The answer is 42."), purpose="assistants")
+    store = client.vector_stores.create(file_ids=[document.id])
+    while client.vector_stores.retrieve(store.id).file_counts.in_progress:
+        pass
+    try:
+        assistant = client.beta.assistants.create(
+            model="gpt-test",
+            tools=[{"type": "code_interpreter"}, {"type": "file_search"}],
+            tool_resources={"file_search": {"vector_store_ids": [store.id]}},
+        )
+    except Exception as refused:  # pragma: no cover - a machine without a working sandbox
+        pytest.skip(f"code_interpreter unavailable here: {refused}")
+    thread = client.beta.threads.create(messages=[{"role": "user", "content": "Answer?"}])
+    code = (
+        "import matplotlib.pyplot as plt\nplt.plot([1, 2])\nplt.show()\n"
+        "open('/mnt/data/a.txt', 'w').write('42')"
+    )
+    upstream.script(
+        ToolCalls([("code_interpreter", json.dumps({"code": code}))]),
+        ToolCalls([("file_search", '{"queries": ["the answer"]}')]),
+        Text(["It is 42【1:0†notes.md】, see sandbox:/mnt/data/a.txt"]),
+    )
+    report = run_node(
+        "stream-text", server_url, api_key, THREAD_ID=thread.id, ASSISTANT_ID=assistant.id
+    )
+    (stream,) = report["streams"]
+    assert stream["final_run"]["status"] == "completed"
+    # (The SDK keeps its tool-call index across steps, so the second step's call at index 0,
+    # as OpenAI numbered them too, arrives as a delta of the first: no second "created".)
+    assert stream["tool_calls_done"][0]["code_input"] == code
+    steps = [step["type"] for step in stream["final_run_steps"]]
+    assert steps == ["tool_calls", "tool_calls", "message_creation"], stream
+    (message,) = stream["final_messages"]
+    assert message["annotations"] == ["file_citation", "file_path"]
+    assert message["parts"] == ["text", "image_file"]

@@ -79,6 +79,10 @@ function summarizeMessage(message) {
       .filter((part) => part.type === 'text')
       .map((part) => part.text.value)
       .join(''),
+    annotations: message.content
+      .filter((part) => part.type === 'text')
+      .flatMap((part) => part.text.annotations.map((a) => a.type)),
+    parts: message.content.map((part) => part.type),
   };
 }
 
@@ -105,7 +109,12 @@ async function observe(stream) {
     .on('messageDone', (message) => seen.messages_done.push(summarizeMessage(message)))
     .on('toolCallCreated', (call) => seen.tool_calls_created.push(call.id))
     .on('toolCallDone', (call) =>
-      seen.tool_calls_done.push({ id: call.id, type: call.type, function: call.function ?? null }),
+      seen.tool_calls_done.push({
+        id: call.id,
+        type: call.type,
+        function: call.function ?? null,
+        code_input: call.code_interpreter?.input ?? null,
+      }),
     )
     .on('runStepDone', (step) =>
       seen.run_steps_done.push({ id: step.id, type: step.type, status: step.status }),
