@@ -308,7 +308,7 @@ def test_built_in_tools_stream_through_the_node_helpers(client, server_url, api_
     upstream.script(
         ToolCalls([("code_interpreter", json.dumps({"code": code}))]),
         ToolCalls([("file_search", '{"queries": ["the answer"]}')]),
-        Text(["It is 42【1:0†notes.md】, see sandbox:/mnt/data/a.txt"]),
+        Text(["It is 42【0:0†notes.md】, see sandbox:/mnt/data/a.txt"]),
     )
     report = run_node(
         "stream-text", server_url, api_key, THREAD_ID=thread.id, ASSISTANT_ID=assistant.id
