@@ -52,16 +52,18 @@ class BwrapBackend:
         args = [str(self._binary), "--unshare-all", "--die-with-parent", "--new-session"]
         args += ["--uid", str(INSIDE_UID), "--gid", str(INSIDE_UID), "--cap-drop", "ALL"]
         args += ["--hostname", "sandbox", "--clearenv", "--seccomp", str(seccomp_fd)]
+        # The jail's own scratch space first: a runtime that lives under /tmp on the host (a
+        # checkout in /tmp) is then mounted on top of it instead of being hidden by it.
+        args += ["--proc", "/proc", "--dev", "/dev"]
+        args += ["--perms", "0700", "--size", str(limits.data_bytes), "--tmpfs", "/mnt/data"]
+        for path in ("/tmp", "/dev/shm"):
+            args += ["--perms", "0700", "--size", str(limits.tmp_bytes), "--tmpfs", path]
         for mount in spec.mounts:
             if mount.link_to is not None:
                 args += ["--symlink", mount.link_to, str(mount.path)]
             else:
                 args += ["--ro-bind", str(mount.path), str(mount.path)]
         args += ["--ro-bind", str(spec.driver_dir), DRIVER_DIR]
-        args += ["--proc", "/proc", "--dev", "/dev"]
-        args += ["--perms", "0700", "--size", str(limits.data_bytes), "--tmpfs", "/mnt/data"]
-        for path in ("/tmp", "/dev/shm"):
-            args += ["--perms", "0700", "--size", str(limits.tmp_bytes), "--tmpfs", path]
         args += ["--remount-ro", "/", "--chdir", spec.cwd]
         for key, value in spec.env.items():
             args += ["--setenv", key, value]

@@ -83,6 +83,13 @@ class NsjailBackend:
             "--rlimit_core", "0",
             "--nice_level", str(limits.nice),
         ]  # fmt: skip
+        owner = f"uid={uid},gid={uid}"
+        data = f"size={limits.data_bytes},nr_inodes={limits.data_files},mode=0700,{owner}"
+        tmp = f"size={limits.tmp_bytes},nr_inodes=10000,mode=0700,{owner}"
+        # The jail's own scratch space first: a runtime that lives under /tmp on the host (a
+        # checkout in /tmp) is then mounted on top of it instead of being hidden by it.
+        args += ["--mount", f"none:/mnt/data:tmpfs:{data}"]
+        args += ["--mount", f"none:/tmp:tmpfs:{tmp}", "--mount", f"none:/dev/shm:tmpfs:{tmp}"]
         for mount in spec.mounts:
             if mount.link_to is not None:
                 args += ["--symlink", f"{mount.link_to}:{mount.path}"]
@@ -92,11 +99,6 @@ class NsjailBackend:
         for device in _DEVICES:
             if os.path.exists(device):
                 args += ["--bindmount_ro", device]
-        owner = f"uid={uid},gid={uid}"
-        data = f"size={limits.data_bytes},nr_inodes={limits.data_files},mode=0700,{owner}"
-        tmp = f"size={limits.tmp_bytes},nr_inodes=10000,mode=0700,{owner}"
-        args += ["--mount", f"none:/mnt/data:tmpfs:{data}"]
-        args += ["--mount", f"none:/tmp:tmpfs:{tmp}", "--mount", f"none:/dev/shm:tmpfs:{tmp}"]
         for key, value in spec.env.items():
             args += ["--env", f"{key}={value}"]
         args += ["--seccomp_string", kafel_policy()]
