@@ -1,4 +1,4 @@
-"""All configuration in one place. ``cli.py`` builds it from the environment; tests pass their
+"""All configuration in one place. ``threadline.cli`` builds it from the environment; tests pass their
 own."""
 
 from pathlib import Path

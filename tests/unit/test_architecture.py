@@ -15,7 +15,7 @@ PACKAGE = Path(__file__).resolve().parents[2] / "src" / "threadline"
 THIRD_PARTY_HOMES: dict[str, tuple[str, ...]] = {
     "fastapi": ("api/", "app.py"),
     "starlette": ("api/", "app.py"),
-    "uvicorn": ("cli.py",),
+    "uvicorn": ("cli/",),
     "sqlalchemy": ("storage/",),
     "alembic": ("storage/",),
     "asyncpg": ("storage/",),

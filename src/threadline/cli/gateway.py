@@ -1,4 +1,5 @@
-"""``threadline serve | migrate | keys create|list|revoke|rotate | projects | usage``."""
+"""The gateway's admin commands: ``threadline keys create|list|revoke|rotate``, ``projects set``
+and ``usage``. Each opens the database (migrated first), does one thing, prints, exits."""
 
 import argparse
 import asyncio
@@ -10,58 +11,11 @@ from typing import Any
 from threadline.settings import Settings
 
 
-def _settings() -> Settings:
-    return Settings()
-
-
-def _serve(args: argparse.Namespace) -> int:
-    import uvicorn
-
-    from threadline.app import create_app
-
-    settings = _settings()
-    app = create_app(settings)
-
-    class Server(uvicorn.Server):
-        async def shutdown(self, sockets: Any = None) -> None:
-            # Uvicorn waits for open connections before the app's own shutdown, and a stream
-            # stays open as long as its run goes. So the worker stops first: runs finish within
-            # the grace period or end as failed, every stream gets its last events and closes.
-            state = getattr(app.state, "threadline", None)
-            if state is not None:
-                await state.worker.stop()
-            await super().shutdown(sockets)
-
-    config = uvicorn.Config(
-        app,
-        host=args.host,
-        port=args.port,
-        log_level=args.log_level,
-        access_log=settings.log_requests,
-        # Client addresses are not taken from X-Forwarded-For: nothing here trusts a proxy yet.
-        proxy_headers=False,
-        timeout_graceful_shutdown=int(settings.shutdown_grace_seconds) + 10,
-    )
-    print(f"Threadline serving http://{args.host}:{args.port}/v1", flush=True)
-    Server(config).run()
-    return 0
-
-
-def _migrate(_args: argparse.Namespace) -> int:
-    from threadline.storage.database import redacted_url
-    from threadline.storage.migrate import upgrade_to_head
-
-    settings = _settings()
-    upgrade_to_head(settings.resolved_database_url)
-    print(f"Database is at the latest schema: {redacted_url(settings.resolved_database_url)}")
-    return 0
-
-
 def _with_database(action: Callable[[Any], Awaitable[int]]) -> int:
     from threadline.storage.database import Database
     from threadline.storage.migrate import upgrade_to_head
 
-    settings = _settings()
+    settings = Settings()
     upgrade_to_head(settings.resolved_database_url)
 
     async def run() -> int:
@@ -275,19 +229,8 @@ def _add_key_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--metadata", action="append", metavar="KEY=VALUE")
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="threadline", description=__doc__)
-    commands = parser.add_subparsers(dest="command", required=True)
-
-    serve = commands.add_parser("serve", help="run the HTTP server")
-    serve.add_argument("--host", default="127.0.0.1")
-    serve.add_argument("--port", type=int, default=8000)
-    serve.add_argument("--log-level", default="info")
-    serve.set_defaults(handler=_serve)
-
-    migrate = commands.add_parser("migrate", help="apply database migrations")
-    migrate.set_defaults(handler=_migrate)
-
+def add_gateway_commands(commands: Any) -> None:
+    """Adds ``keys``, ``projects`` and ``usage`` to the ``threadline`` command's subparsers."""
     keys = commands.add_parser("keys", help="manage API keys")
     key_commands = keys.add_subparsers(dest="keys_command", required=True)
     create = key_commands.add_parser("create", help="create a key (printed as the last line)")
@@ -330,13 +273,3 @@ def build_parser() -> argparse.ArgumentParser:
     usage.add_argument("--until", help="last day, YYYY-MM-DD")
     usage.add_argument("--by", default="project,key,model,day", help="grouping columns")
     usage.set_defaults(handler=_usage)
-    return parser
-
-
-def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    return int(args.handler(args))
-
-
-if __name__ == "__main__":
-    sys.exit(main())
