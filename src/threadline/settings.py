@@ -1,5 +1,5 @@
-"""All configuration in one place. ``threadline.cli`` builds it from the environment; tests pass their
-own."""
+"""All configuration in one place. ``threadline.cli`` builds it from the environment; tests
+pass their own."""
 
 from pathlib import Path
 from typing import Literal

@@ -256,11 +256,21 @@ def test_search_page_shape(http, store):
 def test_search_with_several_queries_and_rewrite_query(http, store, docs):
     body = http.post(
         f"/vector_stores/{store.id}/search",
-        json={"query": ["Sicily volcano", "oolong tea"], "rewrite_query": True},
+        json={
+            "query": ["Can you tell me about the Sicily volcano?", "oolong tea"],
+            "rewrite_query": True,
+        },
     ).json()
-    assert body["search_query"] == ["Sicily volcano", "oolong tea"]
+    # The rewritten queries are what was searched, and what the page reports.
+    assert body["search_query"] == ["the Sicily volcano", "oolong tea"]
     found = {item["file_id"] for item in body["data"]}
     assert {docs["volcano.txt"], docs["tea.json"]} <= found
+
+
+def test_search_without_rewrite_query_searches_the_query_as_given(http, store):
+    query = "Can you tell me about the Sicily volcano?"
+    body = http.post(f"/vector_stores/{store.id}/search", json={"query": query}).json()
+    assert body["search_query"] == [query]
 
 
 def test_search_max_num_results_and_score_threshold(client: OpenAI, store):

@@ -4,6 +4,7 @@ search, and the sweep that expires them."""
 from typing import Any
 
 from threadline import clock
+from threadline.engine.retrieval.rewrite import rewrite_query
 from threadline.errors import NotFound
 from threadline.schemas import file_objects, objects
 from threadline.schemas.file_objects import SearchResultsPage, VectorStore, store_status
@@ -86,6 +87,8 @@ class VectorStoreService:
         self, project_id: str, store_id: str, request: SearchVectorStore
     ) -> SearchResultsPage:
         queries = [request.query] if isinstance(request.query, str) else list(request.query)
+        if request.rewrite_query:
+            queries = [rewrite_query(query) for query in queries]
         ranking = request.ranking_options
         hits = await self._search.search(
             project_id,
@@ -96,7 +99,6 @@ class VectorStoreService:
             filters=request.filters.model_dump() if request.filters else None,
             strict=True,
         )
-        # ``rewrite_query`` is accepted; the query is searched as given and echoed as such.
         return file_objects.search_results_page(queries, [hit.as_record() for hit in hits])
 
     async def expire_due(self) -> int:
