@@ -52,6 +52,7 @@ from threadline.services.tool_gate import ToolGate
 from threadline.services.vector_store_files import StoreFileService
 from threadline.services.vector_stores import VectorStoreService
 from threadline.settings import Settings
+from threadline.storage.blob_parts import DatabaseBlobStore
 from threadline.storage.database import Database
 
 
@@ -139,7 +140,11 @@ class AppState:
         passthrough = PassthroughClient()
         sandbox = SandboxSessions(SandboxConfig.from_settings(settings))
         tools = ToolGate(lambda: None if sandbox.availability.ok else sandbox.availability.reason)
-        blobs = LocalBlobStore(settings.data_dir / "files")
+        blobs: BlobStore = (
+            DatabaseBlobStore(database, settings.data_dir / "scratch")
+            if settings.blob_store == "database"
+            else LocalBlobStore(settings.data_dir / "files")
+        )
         # The retrieval machinery behind the seam (parsing, chunking, embeddings, the index).
         retrieval = build_retrieval(settings, database)
         ingestion = Ingestion(

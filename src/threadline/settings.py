@@ -92,7 +92,11 @@ class Settings(BaseSettings):
     sandbox_max_sessions: int = Field(default=32, gt=0)
     # As root, session n runs as host uid sandbox_uid_base + n: keep that range unused.
     sandbox_uid_base: int = Field(default=2_000_000_000, gt=0)
-    # Files and vector stores. Largest upload (OpenAI's limit is 512 MB a file).
+    # Files and vector stores. Where file bytes live: ``local`` under data_dir/files (replicas
+    # then need that directory on shared storage), or ``database``, in the database itself, so
+    # replicas on one PostgreSQL need nothing shared besides it.
+    blob_store: Literal["local", "database"] = "local"
+    # Largest upload (OpenAI's limit is 512 MB a file).
     max_upload_bytes: int = 512 * 1024 * 1024
     # Vector-store files this server parses and indexes at once (0: this replica ingests none).
     ingestion_concurrency: int = Field(default=2, ge=0)

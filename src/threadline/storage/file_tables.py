@@ -4,7 +4,7 @@ transaction as the store files they count (see ``store_files.py``)."""
 
 from typing import Any
 
-from sqlalchemy import BigInteger, Float, ForeignKey, Index, Integer, String, Text
+from sqlalchemy import BigInteger, Float, ForeignKey, Index, Integer, LargeBinary, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from threadline.storage.tables import Base, IdType, JsonType
@@ -117,3 +117,17 @@ class PendingRemovalRow(Base):
     created_at: Mapped[int] = mapped_column(BigInteger)
     vector_store_id: Mapped[str | None] = mapped_column(IdType)
     file_id: Mapped[str | None] = mapped_column(IdType)
+
+
+class BlobPartRow(Base):
+    """File bytes kept in the database (``THREADLINE_BLOB_STORE=database``), in parts of up to
+    1 MiB. A blob being written lives under a ``~``-prefixed incoming id until its commit renames
+    it, so readers see all of it or nothing."""
+
+    __tablename__ = "blob_parts"
+    __table_args__ = (Index("ix_blob_parts_created_at", "created_at"),)
+
+    blob_id: Mapped[str] = mapped_column(IdType, primary_key=True)
+    seq: Mapped[int] = mapped_column(Integer, primary_key=True)
+    data: Mapped[bytes] = mapped_column(LargeBinary)
+    created_at: Mapped[int] = mapped_column(BigInteger)
