@@ -158,7 +158,12 @@ class AppState:
         )
         removals = Removals(database, retrieval, blobs)
         file_search = FileSearch(database, retrieval)
-        files = FileService(database, blobs, removals)
+        files = FileService(
+            database,
+            blobs,
+            removals,
+            project_storage_limit=settings.project_storage_limit_bytes or None,
+        )
         vector_stores = VectorStoreService(database, ingestion, removals, file_search)
         code_files = CodeFiles(database, blobs)
         builtin: list[ServerTool] = [

@@ -96,8 +96,10 @@ class Settings(BaseSettings):
     # then need that directory on shared storage), or ``database``, in the database itself, so
     # replicas on one PostgreSQL need nothing shared besides it.
     blob_store: Literal["local", "database"] = "local"
-    # Largest upload (OpenAI's limit is 512 MB a file).
+    # Largest upload (OpenAI's limit is 512 MB a file), and what all of a project's files may
+    # take together (OpenAI's: 2.5 TB a project); 0: no project limit.
     max_upload_bytes: int = 512 * 1024 * 1024
+    project_storage_limit_bytes: int = Field(default=2_500_000_000_000, ge=0)
     # Vector-store files this server parses and indexes at once (0: this replica ingests none).
     ingestion_concurrency: int = Field(default=2, ge=0)
     # How long a server's claim on a file being ingested lasts without renewal: after a crash,

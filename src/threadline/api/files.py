@@ -48,6 +48,7 @@ def upload_form(fields: dict[str, str]) -> UploadForm:
 
 @router.post("")
 async def upload_file(request: Request, state: State, principal: CurrentPrincipal) -> Response:
+    await state.files.check_room(principal.project_id)
     file_id = ids.file_id()
     writer = state.blobs.writer(file_id)
     try:

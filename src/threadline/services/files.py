@@ -5,7 +5,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from threadline import clock
-from threadline.errors import NotFound
+from threadline.errors import InvalidRequest, NotFound
 from threadline.providers.blobs.base import BlobStore
 from threadline.schemas import file_objects, objects
 from threadline.schemas.file_objects import FileObject
@@ -22,10 +22,24 @@ _files = FileRepository()
 
 
 class FileService:
-    def __init__(self, database: Database, blobs: BlobStore, removals: Removals) -> None:
+    def __init__(
+        self,
+        database: Database,
+        blobs: BlobStore,
+        removals: Removals,
+        *,
+        project_storage_limit: int | None = None,
+    ) -> None:
         self._db = database
         self._blobs = blobs
         self._removals = removals
+        # Bytes of live files a project may keep (uploads beyond it are refused); None: no limit.
+        self._storage_limit = project_storage_limit
+
+    async def check_room(self, project_id: str) -> None:
+        """Before an upload's body is read: 400 if the project is already at its limit."""
+        if self._storage_limit is not None:
+            await self._db.read(_check_room, project_id, 0, self._storage_limit, clock.now())
 
     async def create(
         self, project_id: str, file_id: str, *, filename: str, size: int, form: UploadForm
@@ -44,7 +58,7 @@ class FileService:
             "expires_at": now + expires.seconds if expires is not None else None,
         }
         created = file_objects.file_object(record)
-        await self._db.write(_files.insert, record)
+        await self._db.write(_insert, record, self._storage_limit)
         return created
 
     async def retrieve(self, project_id: str, file_id: str) -> FileObject:
@@ -107,3 +121,25 @@ def _delete_file(
 
 def _store_of(row: Record) -> str:
     return str(row["vector_store_id"])
+
+
+def _insert(connection: Connection, record: Record, storage_limit: int | None) -> None:
+    if storage_limit is not None:
+        _files.serialize_project(connection, record["project_id"])
+        _check_room(
+            connection, record["project_id"], record["bytes"], storage_limit, record["created_at"]
+        )
+    _files.insert(connection, record)
+
+
+def _check_room(
+    connection: Connection, project_id: str, adding: int, storage_limit: int, now: int
+) -> None:
+    stored = _files.stored_bytes(connection, project_id, now)
+    if stored + adding > storage_limit or (adding == 0 and stored >= storage_limit):
+        raise InvalidRequest(
+            f"This project's files would take {stored + adding:,} bytes, more than its storage "
+            f"limit of {storage_limit:,} bytes. Delete files you no longer need, then retry.",
+            param="file",
+            code="storage_limit_exceeded",
+        )

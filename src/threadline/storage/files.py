@@ -72,6 +72,22 @@ class FileRepository(ScopedRepository):
         )
         return [file_id for file_id in file_ids if file_id not in present]
 
+    def stored_bytes(self, connection: Connection, project_id: str, now: int) -> int:
+        """What the project's live files take (uploaded and generated alike)."""
+        query = select(func.coalesce(func.sum(_files.c.bytes), 0)).where(
+            _files.c.project_id == project_id, _unexpired(_files.c.expires_at, now)
+        )
+        return int(connection.execute(query).scalar_one())
+
+    def serialize_project(self, connection: Connection, project_id: str) -> None:
+        """Until the transaction ends, other transactions calling this for the project wait
+        (PostgreSQL; SQLite has one writer at a time anyway), so a check-then-insert such as
+        the storage quota is exact under concurrent uploads."""
+        if connection.dialect.name == "postgresql":
+            connection.execute(
+                select(func.pg_advisory_xact_lock(func.hashtextextended(project_id, 0)))
+            )
+
     def expired(self, connection: Connection, now: int, limit: int) -> list[Record]:
         query = select(_files.c.id, _files.c.project_id).where(_files.c.expires_at <= now)
         return records(connection.execute(query.limit(limit)))
