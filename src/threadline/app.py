@@ -25,6 +25,7 @@ from threadline.api import (
 )
 from threadline.api.errors import install_error_handlers
 from threadline.api.gateway_middleware import GatewayMiddleware
+from threadline.api.idempotency import IdempotencyMiddleware
 from threadline.api.middleware import RejectNullBytesInUrl, RequestIdMiddleware
 from threadline.api.model_passthrough import ModelPassthrough
 from threadline.app_state import AppState
@@ -88,6 +89,8 @@ def create_app(
     for path, endpoint in passthrough.items():
         app.router.routes.append(Route(path, endpoint, methods=["POST"]))
     # Added last = outermost: every response, even a rejected URL, carries a request id.
+    # Idempotency sits inside the gateway: it needs the authenticated project.
+    app.add_middleware(IdempotencyMiddleware)
     app.add_middleware(GatewayMiddleware, fast_routes=passthrough)
     app.add_middleware(RejectNullBytesInUrl)
     app.add_middleware(RequestIdMiddleware)

@@ -41,6 +41,7 @@ from threadline.services.code_files import CodeFiles
 from threadline.services.file_batches import FileBatchService
 from threadline.services.file_search import FileSearch
 from threadline.services.files import FileService
+from threadline.services.idempotency import IdempotencyKeys
 from threadline.services.messages import MessageService
 from threadline.services.removals import Removals
 from threadline.services.run_steps import StepService
@@ -84,6 +85,7 @@ class AppState:
     vector_stores: VectorStoreService
     store_files: StoreFileService
     file_batches: FileBatchService
+    idempotency: IdempotencyKeys
     sweeper: Sweeper
     storage_meter: StorageMeter
 
@@ -166,6 +168,7 @@ class AppState:
         )
         vector_stores = VectorStoreService(database, ingestion, removals, file_search)
         code_files = CodeFiles(database, blobs)
+        idempotency = IdempotencyKeys(database)
         builtin: list[ServerTool] = [
             FileSearchTool(file_search),
             CodeInterpreterTool(
@@ -222,11 +225,13 @@ class AppState:
             vector_stores=vector_stores,
             store_files=StoreFileService(database, retrieval, ingestion, removals),
             file_batches=FileBatchService(database, ingestion),
+            idempotency=idempotency,
             sweeper=Sweeper(
                 files,
                 vector_stores,
                 removals,
                 blobs,
+                idempotency,
                 interval_seconds=settings.sweep_interval_seconds,
             ),
             storage_meter=StorageMeter(database, gateway.charge, gateway.prices.billable_gb_days),

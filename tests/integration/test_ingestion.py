@@ -24,6 +24,7 @@ from threadline.schemas.vector_stores import CreateFileBatch, CreateVectorStore,
 from threadline.services.file_batches import FileBatchService
 from threadline.services.file_search import FileSearch
 from threadline.services.files import FileService
+from threadline.services.idempotency import IdempotencyKeys
 from threadline.services.removals import Removals
 from threadline.services.sweeper import Sweeper
 from threadline.services.vector_stores import VectorStoreService
@@ -117,7 +118,7 @@ def build(url: str, data: Path, retrieval: HeldRetrieval, **options: Any) -> Sta
     search = FileSearch(db, retrieval)
     files = FileService(db, blobs, removals)
     stores = VectorStoreService(db, ingestion, removals, search)
-    sweeper = Sweeper(files, stores, removals, blobs)
+    sweeper = Sweeper(files, stores, removals, blobs, IdempotencyKeys(db))
     batches = FileBatchService(db, ingestion)
     return Stack(db, blobs, retrieval, ingestion, files, stores, batches, search, sweeper)
 

@@ -7,6 +7,7 @@ import logging
 
 from threadline.providers.blobs.base import BlobStore
 from threadline.services.files import FileService
+from threadline.services.idempotency import IdempotencyKeys
 from threadline.services.removals import Removals
 from threadline.services.vector_stores import VectorStoreService
 
@@ -25,6 +26,7 @@ class Sweeper:
         stores: VectorStoreService,
         removals: Removals,
         blobs: BlobStore,
+        idempotency: IdempotencyKeys,
         *,
         interval_seconds: float = 60.0,
     ) -> None:
@@ -32,6 +34,7 @@ class Sweeper:
         self._stores = stores
         self._removals = removals
         self._blobs = blobs
+        self._idempotency = idempotency
         self._interval = interval_seconds
         self._task: asyncio.Task[None] | None = None
 
@@ -50,6 +53,7 @@ class Sweeper:
         await self._stores.expire_due()
         await self._removals.retry_owed(orphaned_after_seconds)
         await self._blobs.discard_partial(_PARTIAL_UPLOAD_SECONDS)
+        await self._idempotency.expire()
 
     async def _loop(self) -> None:
         first = True

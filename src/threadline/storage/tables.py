@@ -3,7 +3,18 @@ API object; JSON columns hold the nested parts (tools, content, metadata…) ver
 
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, Boolean, Float, ForeignKey, Index, Integer, String, Text
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    String,
+    Text,
+)
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -240,3 +251,19 @@ class BilledRunRow(Base):
     run_id: Mapped[str] = mapped_column(String(128), primary_key=True)
     project_id: Mapped[str] = mapped_column(IdType)
     billed_at: Mapped[int] = mapped_column(BigInteger)
+
+
+class IdempotencyKeyRow(Base):
+    """A POST sent with an ``Idempotency-Key``: the request's fingerprint and, once answered,
+    the response to replay to a retry (``status`` null while the first request is in flight)."""
+
+    __tablename__ = "idempotency_keys"
+    __table_args__ = (Index("ix_idempotency_keys_created_at", "created_at"),)
+
+    project_id: Mapped[str] = mapped_column(IdType, primary_key=True)
+    key: Mapped[str] = mapped_column(String(255), primary_key=True)
+    fingerprint: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[int] = mapped_column(BigInteger)
+    status: Mapped[int | None] = mapped_column(Integer)
+    content_type: Mapped[str | None] = mapped_column(String(128))
+    body: Mapped[bytes | None] = mapped_column(LargeBinary)
