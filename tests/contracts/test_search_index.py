@@ -263,7 +263,11 @@ def test_sqlite_common_terms_cutoff(index_url, monkeypatch):
 
 def _common_terms_cutoff(index_url: str, monkeypatch: Any, search_index_sqlite: Any) -> None:
 
+    from threadline.providers.vector_index import postings
+
+    # The rule holds in the in-memory postings and in FTS5 (which answers while they load).
     monkeypatch.setattr(search_index_sqlite, "COMMON_TERMS_FROM", 0)
+    monkeypatch.setattr(postings, "COMMON_TERMS_FROM", 0)
     store = new_store()
 
     async def body(index: SearchIndex) -> None:

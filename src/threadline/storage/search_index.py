@@ -99,10 +99,10 @@ class SqlSearchIndexBase:
         return await self.database.read(_chunk_texts, list(keys))
 
     async def file_chunks(self, store_id: str, file_id: str) -> list[str]:
-        return await self.database.read(_file_chunks, store_id, file_id)
+        return await self.database.read(read_file_chunks, store_id, file_id)
 
 
-def _file_chunks(connection: Connection, store_id: str, file_id: str) -> list[str]:
+def read_file_chunks(connection: Connection, store_id: str, file_id: str) -> list[str]:
     params = {"store_id": store_id, "file_id": file_id}
     return [row[0] for row in connection.execute(_FILE_CHUNKS, params)]
 
