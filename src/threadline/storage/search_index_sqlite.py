@@ -193,6 +193,21 @@ class SqliteSearchIndex(SqlSearchIndexBase):
                 self._stores[store_id] = matrix
             return matrix
 
+    async def preload(self, store_id: str) -> None:
+        """Load the store's vectors and keyword postings now, waiting for both (a server
+        warming up, the benchmark)."""
+        await self._matrix(store_id)
+        if await self._store_postings(store_id) is None:
+            await asyncio.shield(self._postings_loads[store_id])  # raises if the load failed
+
+    def memory_bytes(self, store_id: str) -> dict[str, int]:
+        """What a loaded store holds in memory: its vectors and its keyword postings."""
+        matrix, postings = self._stores.get(store_id), self._postings.get(store_id)
+        return {
+            "vectors": matrix.memory_bytes() if matrix is not None else 0,
+            "postings": postings.memory_bytes() if postings is not None else 0,
+        }
+
     async def _store_postings(self, store_id: str) -> StorePostings | None:
         """The store's postings, or None while they load (past ``POSTINGS_WAIT``)."""
         task = self._postings_loads.get(store_id)
