@@ -285,3 +285,56 @@ def _common_terms_cutoff(index_url: str, monkeypatch: Any, search_index_sqlite: 
         assert none == []  # an unknown word is rare: it alone decides the matches
 
     run(index_url, body)
+
+
+def test_keyword_postings_follow_changes_made_by_another_process(index_url):
+    # Two indexes on one database: two replicas (PostgreSQL) or a restarted server (SQLite).
+    store = new_store()
+
+    async def body(index: SearchIndex) -> None:
+        other_database = Database(index_url)
+        other = (
+            SqliteSearchIndex(other_database)
+            if other_database.is_sqlite
+            else PostgresSearchIndex(other_database)
+        )
+        try:
+            await index.replace_file(entry(store, "file-1", ["lynx tracks"], [axis(1)]))
+            await index.replace_file(entry(store, "file-2", ["lynx den"], [axis(1)]))
+            assert len(await other.keyword_search([store], ["lynx"], limit=5)) == 2
+            await index.replace_file(entry(store, "file-1", ["marten tracks"], [axis(1)]))
+            await index.remove_file(store, "file-2")
+            assert await other.keyword_search([store], ["lynx"], limit=5) == []
+            found = await other.keyword_search([store], ["marten", "tracks"], limit=5)
+            assert keys(found) == [("file-1", 0)]
+            await index.remove_store(store)
+            assert await other.keyword_search([store], ["marten"], limit=5) == []
+        finally:
+            await other.close()
+            await other_database.dispose()
+
+    run(index_url, body)
+
+
+def test_the_database_answers_while_postings_load(index_url, monkeypatch):
+    from threadline.storage import search_postings
+
+    monkeypatch.setattr(search_postings, "POSTINGS_WAIT", 0)
+    store = new_store()
+
+    async def body(index: SearchIndex) -> None:
+        texts = ["The harbour master records every ship.", "Indexing makes searching fast."]
+        await index.replace_file(entry(store, "file-w", texts, [axis(1)] * 2))
+        from_database = await index.keyword_search([store], ["indexes", "ship"], limit=5)
+        await index.preload(store)  # type: ignore[attr-defined]
+        from_memory = await index.keyword_search([store], ["indexes", "ship"], limit=5)
+        assert (
+            sorted(keys(from_database))
+            == sorted(keys(from_memory))
+            == [
+                ("file-w", 0),
+                ("file-w", 1),
+            ]
+        )
+
+    run(index_url, body)

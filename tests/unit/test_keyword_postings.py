@@ -128,19 +128,6 @@ def test_changes_apply_at_the_next_search():
     assert keys(store.search("vs", ["heap"], 10)) == [("file-0", 0)]
 
 
-def test_a_load_does_not_undo_a_change_made_meanwhile():
-    store = StorePostings(Tokenizer())
-    store.put("changed", ["new narwhal"])
-    store.remove("removed")
-    assert not store.put("changed", ["old walrus"], unless_known=True)
-    assert not store.put("removed", ["old walrus"], unless_known=True)
-    assert store.put("other", ["old walrus"], unless_known=True)
-    assert keys(store.search("vs", ["walrus", "narwhal"], 10)) == [
-        ("changed", 0),
-        ("other", 0),
-    ] or keys(store.search("vs", ["walrus", "narwhal"], 10)) == [("other", 0), ("changed", 0)]
-
-
 def test_allowed_files_only():
     files = corpus(files=4, chunks=20, seed=4)
     store = store_of(files)

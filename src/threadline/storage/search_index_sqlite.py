@@ -2,19 +2,13 @@
 one database file; both kinds of search run in memory.
 
 - Vectors: a store's are loaded at its first vector search (about 1.5 KB per passage for a
-  384-dimension model) into a ``StoreMatrix`` (``providers/vector_index/matrix.py``).
-- Keywords: a store's chunks are tokenised into in-memory postings (``postings.py``: BM25 in
-  numpy, ~6 bytes per distinct word of a chunk) at its first keyword search. FTS5's BM25 scores
-  every chunk that matches any query word, one row at a time: ~120 ms at 100k chunks, against
-  ~3 ms for the postings. Tokenising costs ~0.4 ms per chunk, so a large store loads in the
-  background (tens of seconds at 100k chunks) and FTS5 answers until it is ready; a small one is
-  ready within ``POSTINGS_WAIT`` and its first search waits for it.
-
-Both are kept in step with every change made through this index. SQLite is the one-process
-deployment, so no other process changes them behind its back."""
+  384-dimension model) into a ``StoreMatrix`` (``providers/vector_index/matrix.py``), kept in
+  step with every change made through this index. SQLite is the one-process deployment, so no
+  other process changes them behind its back.
+- Keywords: in-memory postings (``search_postings.py``); FTS5 answers while a store's load.
+"""
 
 import asyncio
-import logging
 import re
 from collections.abc import Sequence
 from typing import Any
@@ -25,13 +19,12 @@ from sqlalchemy import Connection, bindparam, text
 
 from threadline.providers.vector_index.base import Candidate, FileEntry, Vectors
 from threadline.providers.vector_index.matrix import StoreMatrix, segment_of
-from threadline.providers.vector_index.postings import StorePostings, Tokenizer
 from threadline.storage.search_index import (
     DELETE_FILE,
     DELETE_STORE,
     SqlSearchIndexBase,
-    read_file_chunks,
 )
+from threadline.storage.search_postings import KeywordPostings
 
 _INSERT_PASSAGE = text(
     "INSERT INTO search_passages (store_id, file_id, model, dims, first_chunk, last_chunk, "
@@ -56,11 +49,6 @@ _KEYWORD_IN_FILES = text(
         where="WHERE c.store_id || ' ' || c.file_id IN (SELECT value FROM json_each(:pairs))",
     )
 )
-logger = logging.getLogger("threadline.retrieval")
-
-_FILE_IDS = text("SELECT file_id FROM search_files WHERE store_id = :store_id ORDER BY file_id")
-# How long a keyword search waits for its store's postings to load before FTS5 answers instead.
-POSTINGS_WAIT = 1.0
 _BAREWORD = re.compile(r"[^\w]+", re.UNICODE)
 COMMON_TERMS_FROM = 20_000
 COMMON_SHARE = 0.25  # chosen on the dev split: 0.1 cost keyword recall, 0.25 none
@@ -79,10 +67,7 @@ class SqliteSearchIndex(SqlSearchIndexBase):
         super().__init__(database)
         self._stores: dict[str, StoreMatrix] = {}
         self._loading: dict[str, asyncio.Lock] = {}
-        self._tokenizer = Tokenizer()
-        # A store's postings from the start of their loading on: changes apply to them at once.
-        self._postings: dict[str, StorePostings] = {}
-        self._postings_loads: dict[str, asyncio.Task[StorePostings]] = {}
+        self._postings = KeywordPostings(database)
 
     async def replace_file(self, entry: FileEntry) -> None:
         async with self._store_lock(entry.store_id):
@@ -91,9 +76,6 @@ class SqliteSearchIndex(SqlSearchIndexBase):
             if matrix is not None:
                 segment = segment_of(entry.embedding_model, entry.vectors, entry.passage_chunks)
                 matrix.put(entry.file_id, segment)
-            postings = self._postings.get(entry.store_id)
-            if postings is not None:
-                await asyncio.to_thread(postings.put, entry.file_id, entry.chunks)
 
     def _replace(self, connection: Connection, entry: FileEntry) -> None:
         self._replace_rows(connection, entry)
@@ -118,14 +100,12 @@ class SqliteSearchIndex(SqlSearchIndexBase):
             await self._delete(DELETE_FILE, store_id=store_id, file_id=file_id)
             if store_id in self._stores:
                 self._stores[store_id].remove(file_id)
-            if store_id in self._postings:
-                self._postings[store_id].remove(file_id)
 
     async def remove_store(self, store_id: str) -> None:
         async with self._store_lock(store_id):
             await self._delete(DELETE_STORE, store_id=store_id)
             self._stores.pop(store_id, None)
-            self._forget_postings(store_id)
+            self._postings.forget(store_id)
 
     async def vector_search(
         self,
@@ -164,17 +144,10 @@ class SqliteSearchIndex(SqlSearchIndexBase):
         allowed = await self.allowed_files(store_ids, filters)
         if allowed is not None and not allowed:
             return []
+        found = await self._postings.search(store_ids, words, limit, allowed)
+        if found is not None:
+            return found
         unique = list(dict.fromkeys(store_ids))
-        loaded = [await self._store_postings(s) for s in unique]
-        if all(p is not None for p in loaded):
-            found: list[Candidate] = []
-            for store_id, postings in zip(unique, loaded, strict=True):
-                assert postings is not None
-                keep = None
-                if allowed is not None:
-                    keep = {f for s, f in allowed if s == store_id}.__contains__
-                found.extend(await asyncio.to_thread(postings.search, store_id, words, limit, keep))
-            return sorted(found, key=lambda c: -c.score)[:limit]
         stores = " OR ".join(_quoted(s) for s in unique)
         # On a reader thread, not inline: BM25 over a large store takes milliseconds to tens of
         # them, and SQLite releases the GIL while it works, so the event loop keeps serving.
@@ -197,58 +170,22 @@ class SqliteSearchIndex(SqlSearchIndexBase):
         """Load the store's vectors and keyword postings now, waiting for both (a server
         warming up, the benchmark)."""
         await self._matrix(store_id)
-        if await self._store_postings(store_id) is None:
-            await asyncio.shield(self._postings_loads[store_id])  # raises if the load failed
+        await self._postings.preload(store_id)
 
     def memory_bytes(self, store_id: str) -> dict[str, int]:
         """What a loaded store holds in memory: its vectors and its keyword postings."""
-        matrix, postings = self._stores.get(store_id), self._postings.get(store_id)
+        matrix = self._stores.get(store_id)
         return {
             "vectors": matrix.memory_bytes() if matrix is not None else 0,
-            "postings": postings.memory_bytes() if postings is not None else 0,
+            "postings": self._postings.memory_bytes(store_id),
         }
-
-    async def _store_postings(self, store_id: str) -> StorePostings | None:
-        """The store's postings, or None while they load (past ``POSTINGS_WAIT``)."""
-        task = self._postings_loads.get(store_id)
-        if task is None:
-            task = asyncio.create_task(self._load_postings(store_id))
-            self._postings_loads[store_id] = task
-        if not task.done():
-            await asyncio.wait({task}, timeout=POSTINGS_WAIT)  # neither raises nor cancels it
-        if not task.done() or task.cancelled():
-            return None
-        if (error := task.exception()) is not None:
-            logger.warning("loading the keyword postings of %s failed: %r", store_id, error)
-            self._forget_postings(store_id)  # the next search tries again
-            return None
-        return task.result()
-
-    async def _load_postings(self, store_id: str) -> StorePostings:
-        async with self._store_lock(store_id):
-            # From here on every change to the store applies to these postings; the loading
-            # below skips files changed meanwhile (``unless_known``).
-            postings = StorePostings(self._tokenizer)
-            self._postings[store_id] = postings
-            files = await self.database.run_off_loop(False, _file_ids, store_id)
-        for file_id in files:
-            chunks = await self.database.run_off_loop(False, read_file_chunks, store_id, file_id)
-            await asyncio.to_thread(postings.put, file_id, chunks, unless_known=True)
-        return postings
-
-    def _forget_postings(self, store_id: str) -> None:
-        self._postings.pop(store_id, None)
-        task = self._postings_loads.pop(store_id, None)
-        if task is not None:
-            task.cancel()
 
     def _store_lock(self, store_id: str) -> asyncio.Lock:
         return self._loading.setdefault(store_id, asyncio.Lock())
 
     async def close(self) -> None:
         self._stores.clear()
-        for store_id in list(self._postings_loads):
-            self._forget_postings(store_id)
+        self._postings.close()
 
 
 def _quoted(word: str) -> str:
@@ -306,10 +243,6 @@ def _document_counts(connection: Connection, words: list[str]) -> dict[str, int]
     )
     counts = dict(found.all())
     return {words[i]: counts.get(stem, 0) for i, stem in stems.items()}
-
-
-def _file_ids(connection: Connection, store_id: str) -> list[str]:
-    return list(connection.execute(_FILE_IDS, {"store_id": store_id}).scalars())
 
 
 def _load_store(connection: Connection, store_id: str) -> StoreMatrix:

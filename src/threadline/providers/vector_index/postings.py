@@ -113,21 +113,15 @@ class StorePostings:
         self._packed_files: set[str] = set()
         self._added: dict[str, Segment] = {}
         self._removed: set[str] = set()
-        self._known: set[str] = set()  # files put or removed: ids only, for ``unless_known``
         self._lock = threading.Lock()
 
-    def put(self, file_id: str, chunks: Sequence[str], *, unless_known: bool = False) -> bool:
-        """Index a file's chunks (replacing what it had); CPU-bound: call it off the event loop.
-        ``unless_known``: only if this file was neither put nor removed before (a store being
-        loaded must not overwrite a change made meanwhile). Whether it was put."""
+    def put(self, file_id: str, chunks: Sequence[str]) -> None:
+        """Index a file's chunks (replacing what it had); CPU-bound: call it off the event loop."""
         counted = [self._tokenizer.counts(text) for text in chunks]
         lengths = np.array([words for _, words in counted], dtype=np.int32)
         per_chunk = np.array([len(counts) for counts, _ in counted], dtype=np.int64)
         tf = [c for counts, _ in counted for c in counts.values()]
         with self._lock:
-            if unless_known and file_id in self._known:
-                return False
-            self._known.add(file_id)
             vocabulary = self._vocabulary
             ids = [vocabulary.setdefault(t, len(vocabulary)) for c, _ in counted for t in c]
             terms = np.array(ids, dtype=np.int32)
@@ -137,11 +131,9 @@ class StorePostings:
             self._added[file_id] = Segment(lengths, terms[order], chunk_of[order], counts[order])
             if file_id in self._packed_files:
                 self._removed.add(file_id)
-            return True
 
     def remove(self, file_id: str) -> None:
         with self._lock:
-            self._known.add(file_id)
             self._added.pop(file_id, None)
             if file_id in self._packed_files:
                 self._removed.add(file_id)
