@@ -1,10 +1,10 @@
 """Keyword search over a store's chunks held in memory as an inverted index, ranked by BM25.
 
 FTS5's BM25 scores every chunk that matches any query word, one row at a time, and on a store of
-100k chunks a question of ordinary words matches most of them: keyword search then cost ~90 ms.
-Here each store's postings live in numpy arrays sorted by term (the chunks holding the term, and
-the term's BM25 frequency part for each, computed when the arrays are packed), so scoring a term
-is one vectorised scatter-add over its postings, whatever the store's size.
+100k chunks a question of ordinary words matches most of them: keyword search then cost ~120 ms.
+Here each store's postings live in numpy arrays sorted by term (the chunks holding the term and
+its count in each: 6 bytes a posting, one posting per distinct word of a chunk), so scoring a
+term is a few vectorised operations over its postings: ~4 ms a question at 100k chunks.
 
 Words are cut and stemmed like FTS5's ``porter unicode61 remove_diacritics 2`` tokenizer did:
 letters and digits (``_`` separates), lower-cased, accents dropped, Porter-stemmed. BM25 uses
@@ -14,8 +14,9 @@ common-terms rule applies (Lucene's ``CommonTermsQuery``): words in more than ``
 the chunks only score chunks that also hold a rarer query word; when every word is common, a chunk
 must hold them all.
 
-Each file's postings are a segment (tokenised once, when the file is put); the store's arrays are
-their concatenation, rebuilt lazily after a change, like ``matrix.StoreMatrix``."""
+A file put is tokenised at once into a segment of its own; at the next search the segments added
+and the files removed since are merged into the store's arrays (one stable sort, which merges
+the already sorted runs), so the arrays are the only full copy of the postings."""
 
 import math
 import re
