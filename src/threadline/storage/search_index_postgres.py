@@ -134,7 +134,7 @@ class PostgresSearchIndex(SqlSearchIndexBase):
         allowed = await self.allowed_files(store_ids, filters)
         if allowed is not None and not allowed:
             return []
-        found = await self._postings.search(store_ids, words, limit, allowed)
+        found = await self._postings.search(store_ids, terms, limit, allowed)
         if found is not None:
             return found
         statement = text(_KEYWORD.format(pairs=_IN_PAIRS if allowed else ""))

@@ -144,7 +144,7 @@ class SqliteSearchIndex(SqlSearchIndexBase):
         allowed = await self.allowed_files(store_ids, filters)
         if allowed is not None and not allowed:
             return []
-        found = await self._postings.search(store_ids, words, limit, allowed)
+        found = await self._postings.search(store_ids, terms, limit, allowed)
         if found is not None:
             return found
         unique = list(dict.fromkeys(store_ids))
