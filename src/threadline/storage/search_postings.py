@@ -138,4 +138,5 @@ class KeywordPostings:
             chunks = await self.database.run_off_loop(False, read_file_chunks, store_id, file_id)
             await asyncio.to_thread(store.postings.put, file_id, chunks)
             store.files[file_id] = file_version
+        await asyncio.to_thread(store.postings.prepare)
         store.version = version

@@ -196,6 +196,11 @@ class StorePostings:
             for d in found
         ]
 
+    def prepare(self) -> None:
+        """Merge the changes since the last search into the arrays now (about a second at 100k
+        chunks) rather than in the next search."""
+        self._pack()
+
     def memory_bytes(self) -> int:
         """What the arrays hold (the vocabulary's strings aside)."""
         with self._lock:
