@@ -5,7 +5,8 @@ one database file; both kinds of search run in memory.
   384-dimension model) into a ``StoreMatrix`` (``providers/vector_index/matrix.py``), kept in
   step with every change made through this index. SQLite is the one-process deployment, so no
   other process changes them behind its back.
-- Keywords: in-memory postings (``search_postings.py``); FTS5 answers while a store's load.
+- Keywords: in-memory postings (``search_postings.py``); FTS5 answers while a store's postings
+  load (the common-terms rule past ``COMMON_TERMS_FROM`` chunks, as in the postings).
 """
 
 import asyncio
@@ -19,11 +20,7 @@ from sqlalchemy import Connection, bindparam, text
 
 from threadline.providers.vector_index.base import Candidate, FileEntry, Vectors
 from threadline.providers.vector_index.matrix import StoreMatrix, segment_of
-from threadline.storage.search_index import (
-    DELETE_FILE,
-    DELETE_STORE,
-    SqlSearchIndexBase,
-)
+from threadline.storage.search_index import DELETE_FILE, DELETE_STORE, SqlSearchIndexBase
 from threadline.storage.search_postings import KeywordPostings
 
 _INSERT_PASSAGE = text(
@@ -147,8 +144,7 @@ class SqliteSearchIndex(SqlSearchIndexBase):
         found = await self._postings.search(store_ids, terms, limit, allowed)
         if found is not None:
             return found
-        unique = list(dict.fromkeys(store_ids))
-        stores = " OR ".join(_quoted(s) for s in unique)
+        stores = " OR ".join(_quoted(s) for s in dict.fromkeys(store_ids))
         # On a reader thread, not inline: BM25 over a large store takes milliseconds to tens of
         # them, and SQLite releases the GIL while it works, so the event loop keeps serving.
         return await self.database.run_off_loop(
