@@ -137,6 +137,11 @@ async def latency(url: str, backend: str) -> None:
             f"\n{backend}: {size:,} chunks ({2 * size:,} passage vectors), "
             f"loaded in {time.perf_counter() - started:.0f} s"
         )
+        # In memory: keyword postings, and on SQLite vectors (the database's own full-text search
+        # answers while the postings load).
+        started = time.perf_counter()
+        await index.preload(store)
+        print(f"  in-memory index loaded in {time.perf_counter() - started:.1f} s")
         for mode in ("vector", "keyword", "hybrid"):
             await retrieval.search(
                 store_ids=[store], queries=[texts[0]], max_results=10, mode=mode
@@ -153,7 +158,18 @@ async def latency(url: str, backend: str) -> None:
                 f"  {mode:<8} p50 {statistics.median(timings):6.1f} ms  p99 {p99:6.1f} ms"
                 f"  (CPU per search p50 {statistics.median(cpu):5.1f} ms)"
             )
+        if isinstance(index, SqliteSearchIndex):
+            memory = index.memory_bytes(store)
+            print(
+                f"  in memory: vectors {memory['vectors'] / 1e6:.0f} MB, keyword postings "
+                f"{memory['postings'] / 1e6:.0f} MB; process RSS {_rss_mb():.0f} MB"
+            )
     await database.dispose()
+
+
+def _rss_mb() -> float:
+    with open("/proc/self/statm") as statm:
+        return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 1e6
 
 
 def _build_hnsw(connection) -> None:

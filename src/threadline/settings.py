@@ -121,6 +121,9 @@ class Settings(BaseSettings):
     parse_timeout_seconds: float = Field(default=120.0, gt=0)
     parse_memory_mb: int = Field(default=1024, ge=128)
     parse_concurrency: int = Field(default=2, ge=1)
+    # Keyword search's in-memory postings (~1.4 KB a chunk), all stores together; past it the
+    # stores searched least recently are dropped and loaded again when next searched.
+    search_postings_memory_mb: int = Field(default=1024, gt=0)
 
     @field_validator(
         "master_key",

@@ -263,7 +263,11 @@ def test_sqlite_common_terms_cutoff(index_url, monkeypatch):
 
 def _common_terms_cutoff(index_url: str, monkeypatch: Any, search_index_sqlite: Any) -> None:
 
+    from threadline.providers.vector_index import postings
+
+    # The rule holds in the in-memory postings and in FTS5 (which answers while they load).
     monkeypatch.setattr(search_index_sqlite, "COMMON_TERMS_FROM", 0)
+    monkeypatch.setattr(postings, "COMMON_TERMS_FROM", 0)
     store = new_store()
 
     async def body(index: SearchIndex) -> None:
@@ -279,5 +283,86 @@ def _common_terms_cutoff(index_url: str, monkeypatch: Any, search_index_sqlite: 
         assert len(texts_common) == 30  # every word common: chunks must hold them all
         none = await index.keyword_search([store], ["kettle", "harpsichord"], limit=50)
         assert none == []  # an unknown word is rare: it alone decides the matches
+
+    run(index_url, body)
+
+
+def test_keyword_postings_follow_changes_made_by_another_process(index_url):
+    # Two indexes on one database: two replicas (PostgreSQL) or a restarted server (SQLite).
+    store = new_store()
+
+    async def body(index: SearchIndex) -> None:
+        other_database = Database(index_url)
+        other = (
+            SqliteSearchIndex(other_database)
+            if other_database.is_sqlite
+            else PostgresSearchIndex(other_database)
+        )
+        try:
+            await index.replace_file(entry(store, "file-1", ["lynx tracks"], [axis(1)]))
+            await index.replace_file(entry(store, "file-2", ["lynx den"], [axis(1)]))
+            assert len(await other.keyword_search([store], ["lynx"], limit=5)) == 2
+            await index.replace_file(entry(store, "file-1", ["marten tracks"], [axis(1)]))
+            await index.remove_file(store, "file-2")
+            assert await other.keyword_search([store], ["lynx"], limit=5) == []
+            found = await other.keyword_search([store], ["marten", "tracks"], limit=5)
+            assert keys(found) == [("file-1", 0)]
+            await index.remove_store(store)
+            assert await other.keyword_search([store], ["marten"], limit=5) == []
+        finally:
+            await other.close()
+            await other_database.dispose()
+
+    run(index_url, body)
+
+
+def test_the_database_answers_while_postings_load(index_url, monkeypatch):
+    from threadline.storage import search_postings
+
+    monkeypatch.setattr(search_postings, "POSTINGS_WAIT", 0)
+    store = new_store()
+
+    async def body(index: SearchIndex) -> None:
+        texts = ["The harbour master records every ship.", "Indexing makes searching fast."]
+        await index.replace_file(entry(store, "file-w", texts, [axis(1)] * 2))
+        from_database = await index.keyword_search([store], ["indexes", "ship"], limit=5)
+        await index.preload(store)  # type: ignore[attr-defined]
+        from_memory = await index.keyword_search([store], ["indexes", "ship"], limit=5)
+        assert (
+            sorted(keys(from_database))
+            == sorted(keys(from_memory))
+            == [
+                ("file-w", 0),
+                ("file-w", 1),
+            ]
+        )
+
+    run(index_url, body)
+
+
+def test_postings_past_the_memory_budget_are_dropped_and_reloaded(index_url):
+    first, second = new_store(), new_store()
+
+    async def body(_: SearchIndex) -> None:
+        database = Database(index_url)
+        # A budget of one byte: only the store searched last stays in memory.
+        index = (
+            SqliteSearchIndex(database, postings_budget_bytes=1)
+            if database.is_sqlite
+            else PostgresSearchIndex(database, postings_budget_bytes=1)
+        )
+        postings = index._postings  # type: ignore[attr-defined]
+        try:
+            await index.replace_file(entry(first, "file-a", ["puffin colony"], [axis(1)]))
+            await index.replace_file(entry(second, "file-b", ["gannet colony"], [axis(1)]))
+            for store in (first, second):
+                await index.preload(store)  # type: ignore[attr-defined]
+            assert postings.memory_bytes(first) == 0 < postings.memory_bytes(second)
+            await index.preload(first)  # type: ignore[attr-defined]
+            assert keys(await index.keyword_search([first], ["puffin"], limit=5)) == [("file-a", 0)]
+            assert postings.memory_bytes(second) == 0 < postings.memory_bytes(first)
+        finally:
+            await index.close()
+            await database.dispose()
 
     run(index_url, body)

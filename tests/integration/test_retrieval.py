@@ -49,7 +49,7 @@ def run(url: str, upstream: ScriptedUpstream, body: Body, *, local: bool = False
                 max_retries=0,
             )
         )
-        retrieval = HybridRetrieval(embedder=embedder, index=build_index(database))
+        retrieval = HybridRetrieval(embedder=embedder, index=build_index(Settings(), database))
         try:
             await body(retrieval)
         finally:

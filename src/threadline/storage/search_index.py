@@ -16,19 +16,29 @@ from threadline.providers.vector_index.base import ChunkKey, ChunkText, FileEntr
 from threadline.providers.vector_index.filters import matches
 from threadline.storage.database import Database
 
+# Every change to a store's files raises its version (see migration 0008): in-memory postings
+# compare it with theirs. Stores are never re-created under an old id, so the row of a removed
+# store stays (raised once more), and versions only grow.
+BUMP_VERSION = (
+    "INSERT INTO search_store_versions (store_id, version) VALUES (:store_id, 1) "
+    "ON CONFLICT (store_id) DO UPDATE SET version = search_store_versions.version + 1 "
+    "RETURNING version"
+)
 DELETE_FILE = (
+    BUMP_VERSION,
     "DELETE FROM search_chunks WHERE store_id = :store_id AND file_id = :file_id",
     "DELETE FROM search_passages WHERE store_id = :store_id AND file_id = :file_id",
     "DELETE FROM search_files WHERE store_id = :store_id AND file_id = :file_id",
 )
 DELETE_STORE = (
+    BUMP_VERSION,
     "DELETE FROM search_chunks WHERE store_id = :store_id",
     "DELETE FROM search_passages WHERE store_id = :store_id",
     "DELETE FROM search_files WHERE store_id = :store_id",
 )
 _INSERT_FILE = text(
-    "INSERT INTO search_files (store_id, file_id, embedding_model, attributes, chunk_count) "
-    "VALUES (:store_id, :file_id, :embedding_model, :attributes, :chunk_count)"
+    "INSERT INTO search_files (store_id, file_id, embedding_model, attributes, chunk_count, "
+    "version) VALUES (:store_id, :file_id, :embedding_model, :attributes, :chunk_count, :version)"
 )
 _INSERT_CHUNK = text(
     "INSERT INTO search_chunks (store_id, file_id, chunk_index, text) "
@@ -44,6 +54,10 @@ _CHUNK_TEXTS = text(
 ).bindparams(bindparam("indexes", expanding=True))
 
 
+_STORE_VERSIONS = text(
+    "SELECT store_id, version FROM search_store_versions WHERE store_id IN :store_ids"
+).bindparams(bindparam("store_ids", expanding=True))
+_FILE_VERSIONS = text("SELECT file_id, version FROM search_files WHERE store_id = :store_id")
 _FILE_CHUNKS = text(
     "SELECT text FROM search_chunks WHERE store_id = :store_id AND file_id = :file_id "
     "ORDER BY chunk_index"
@@ -61,12 +75,14 @@ class SqlSearchIndexBase:
 
     def _replace_rows(self, connection: Connection, entry: FileEntry) -> None:
         ids = {"store_id": entry.store_id, "file_id": entry.file_id}
-        for statement in DELETE_FILE:
+        for statement in DELETE_FILE[1:]:
             connection.execute(text(statement), ids)
+        version = connection.execute(text(BUMP_VERSION), ids).scalar_one()
         connection.execute(
             _INSERT_FILE,
             {
                 **ids,
+                "version": version,
                 "embedding_model": entry.embedding_model,
                 "attributes": self._dumps(entry.attributes or {}),
                 "chunk_count": len(entry.chunks),
@@ -99,12 +115,25 @@ class SqlSearchIndexBase:
         return await self.database.read(_chunk_texts, list(keys))
 
     async def file_chunks(self, store_id: str, file_id: str) -> list[str]:
-        return await self.database.read(_file_chunks, store_id, file_id)
+        return await self.database.read(read_file_chunks, store_id, file_id)
 
 
-def _file_chunks(connection: Connection, store_id: str, file_id: str) -> list[str]:
+def read_file_chunks(connection: Connection, store_id: str, file_id: str) -> list[str]:
     params = {"store_id": store_id, "file_id": file_id}
     return [row[0] for row in connection.execute(_FILE_CHUNKS, params)]
+
+
+def store_versions(connection: Connection, store_ids: list[str]) -> dict[str, int]:
+    """Each store's version; 0 for a store never written to."""
+    found = dict(connection.execute(_STORE_VERSIONS, {"store_ids": store_ids}).all())
+    return {s: int(found.get(s, 0)) for s in store_ids}
+
+
+def file_versions(connection: Connection, store_id: str) -> tuple[int, dict[str, int]]:
+    """The store's version and its files' (in one snapshot)."""
+    version = store_versions(connection, [store_id])[store_id]
+    files = connection.execute(_FILE_VERSIONS, {"store_id": store_id}).all()
+    return version, {f: int(v) for f, v in files}
 
 
 def _run_all(connection: Connection, statements: tuple[str, ...], ids: dict[str, str]) -> None:

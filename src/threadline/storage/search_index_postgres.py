@@ -1,6 +1,7 @@
-"""The PostgreSQL search index: pgvector HNSW for passage vectors, full-text search (a generated
-``tsvector`` with a GIN index, ``ts_rank``) for keywords. Nothing is held in memory, so any number
-of replicas share it.
+"""The PostgreSQL search index: pgvector HNSW for passage vectors; for keywords, in-memory
+postings per replica, kept current through the stores' versions (``search_postings.py``), with
+full-text search (a generated ``tsvector`` with a GIN index, ``ts_rank``) answering while a store's
+postings load. Any number of replicas share the database.
 
 The ``embedding`` column is an untyped ``vector`` so that stores embedded by different models (of
 different sizes) can coexist; HNSW needs a fixed size, so there is one partial expression index
@@ -18,6 +19,7 @@ from sqlalchemy import Connection, exc, text
 
 from threadline.providers.vector_index.base import Candidate, FileEntry, Vectors
 from threadline.storage.search_index import DELETE_FILE, DELETE_STORE, SqlSearchIndexBase
+from threadline.storage.search_postings import DEFAULT_MEMORY_BUDGET, KeywordPostings
 
 _INSERT_PASSAGE = text(
     "INSERT INTO search_passages (store_id, file_id, model, dims, first_chunk, last_chunk, "
@@ -39,9 +41,10 @@ _IN_PAIRS = "AND store_id || ' ' || file_id = ANY(:pairs)"
 
 
 class PostgresSearchIndex(SqlSearchIndexBase):
-    def __init__(self, database: Any) -> None:
+    def __init__(self, database: Any, postings_budget_bytes: int = DEFAULT_MEMORY_BUDGET) -> None:
         super().__init__(database)
         self._indexed_sizes: set[int] = set()
+        self._postings = KeywordPostings(database, postings_budget_bytes)
 
     async def replace_file(self, entry: FileEntry) -> None:
         if len(entry.vectors):
@@ -85,6 +88,7 @@ class PostgresSearchIndex(SqlSearchIndexBase):
 
     async def remove_store(self, store_id: str) -> None:
         await self._delete(DELETE_STORE, store_id=store_id)
+        self._postings.forget(store_id)
 
     async def vector_search(
         self,
@@ -130,6 +134,9 @@ class PostgresSearchIndex(SqlSearchIndexBase):
         allowed = await self.allowed_files(store_ids, filters)
         if allowed is not None and not allowed:
             return []
+        found = await self._postings.search(store_ids, terms, limit, allowed)
+        if found is not None:
+            return found
         statement = text(_KEYWORD.format(pairs=_IN_PAIRS if allowed else ""))
         params: dict[str, Any] = {
             "query": " | ".join(words),
@@ -141,8 +148,13 @@ class PostgresSearchIndex(SqlSearchIndexBase):
         rows = await self.database.read(_rows, statement, params)
         return [Candidate(r[0], r[1], r[2], float(r[3])) for r in rows]
 
+    async def preload(self, store_id: str) -> None:
+        """Load the store's keyword postings now, however long it takes (warming up)."""
+        await self._postings.preload(store_id)
+
     async def close(self) -> None:
         self._indexed_sizes.clear()
+        self._postings.close()
 
 
 def _execute(connection: Connection, statement: str) -> None:

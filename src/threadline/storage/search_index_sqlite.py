@@ -1,15 +1,13 @@
-"""The SQLite search index: chunks in FTS5 (BM25), passage vectors as float32 blobs searched in
-memory (``providers/vector_index/matrix.py``), all in the server's one database file.
+"""The SQLite search index: chunks (with FTS5) and passage vectors (float32 blobs) in the server's
+one database file; both kinds of search run in memory.
 
-Keyword search ranks with FTS5's BM25, which scores every chunk that matches any query word: on a
-large index a query of common words matches most chunks and ranking them all dominated search time
-(30 ms at 10k chunks). Past ``COMMON_TERMS_FROM`` chunks, the common-terms rule (Lucene's
-``CommonTermsQuery``) applies: words in more than ``COMMON_SHARE`` of the chunks only score chunks
-that also hold a rarer query word; when every word is common, a chunk must hold them all.
-
-A store's vectors are loaded into memory at its first search (about 1.5 KB per passage for a
-384-dimension model) and kept in step with every change made through this index. SQLite is the
-one-process deployment, so no other process changes them behind its back."""
+- Vectors: a store's are loaded at its first vector search (about 1.5 KB per passage for a
+  384-dimension model) into a ``StoreMatrix`` (``providers/vector_index/matrix.py``), kept in
+  step with every change made through this index. SQLite is the one-process deployment, so no
+  other process changes them behind its back.
+- Keywords: in-memory postings (``search_postings.py``); FTS5 answers while a store's postings
+  load (the common-terms rule past ``COMMON_TERMS_FROM`` chunks, as in the postings).
+"""
 
 import asyncio
 import re
@@ -23,6 +21,7 @@ from sqlalchemy import Connection, bindparam, text
 from threadline.providers.vector_index.base import Candidate, FileEntry, Vectors
 from threadline.providers.vector_index.matrix import StoreMatrix, segment_of
 from threadline.storage.search_index import DELETE_FILE, DELETE_STORE, SqlSearchIndexBase
+from threadline.storage.search_postings import DEFAULT_MEMORY_BUDGET, KeywordPostings
 
 _INSERT_PASSAGE = text(
     "INSERT INTO search_passages (store_id, file_id, model, dims, first_chunk, last_chunk, "
@@ -32,7 +31,8 @@ _LOAD_PASSAGES = text(
     "SELECT file_id, model, first_chunk, last_chunk, embedding FROM search_passages "
     "WHERE store_id = :store_id ORDER BY file_id, id"
 )
-# bm25() weights per column: store_id 0 (it only narrows), text 1. FTS5 sorts by rank itself.
+# FTS5, while a store's postings load. bm25() weights per column: store_id 0 (it only narrows),
+# text 1. FTS5 sorts by rank itself.
 _KEYWORD = (
     "SELECT c.store_id, c.file_id, c.chunk_index, -m.rank FROM ("
     "SELECT rowid, rank FROM search_chunks_fts WHERE search_chunks_fts MATCH :match "
@@ -60,10 +60,11 @@ _QUERY_TERMS = (
 
 
 class SqliteSearchIndex(SqlSearchIndexBase):
-    def __init__(self, database: Any) -> None:
+    def __init__(self, database: Any, postings_budget_bytes: int = DEFAULT_MEMORY_BUDGET) -> None:
         super().__init__(database)
         self._stores: dict[str, StoreMatrix] = {}
         self._loading: dict[str, asyncio.Lock] = {}
+        self._postings = KeywordPostings(database, postings_budget_bytes)
 
     async def replace_file(self, entry: FileEntry) -> None:
         async with self._store_lock(entry.store_id):
@@ -101,6 +102,7 @@ class SqliteSearchIndex(SqlSearchIndexBase):
         async with self._store_lock(store_id):
             await self._delete(DELETE_STORE, store_id=store_id)
             self._stores.pop(store_id, None)
+            self._postings.forget(store_id)
 
     async def vector_search(
         self,
@@ -139,6 +141,9 @@ class SqliteSearchIndex(SqlSearchIndexBase):
         allowed = await self.allowed_files(store_ids, filters)
         if allowed is not None and not allowed:
             return []
+        found = await self._postings.search(store_ids, terms, limit, allowed)
+        if found is not None:
+            return found
         stores = " OR ".join(_quoted(s) for s in dict.fromkeys(store_ids))
         # On a reader thread, not inline: BM25 over a large store takes milliseconds to tens of
         # them, and SQLite releases the GIL while it works, so the event loop keeps serving.
@@ -157,11 +162,26 @@ class SqliteSearchIndex(SqlSearchIndexBase):
                 self._stores[store_id] = matrix
             return matrix
 
+    async def preload(self, store_id: str) -> None:
+        """Load the store's vectors and keyword postings now, waiting for both (a server
+        warming up, the benchmark)."""
+        await self._matrix(store_id)
+        await self._postings.preload(store_id)
+
+    def memory_bytes(self, store_id: str) -> dict[str, int]:
+        """What a loaded store holds in memory: its vectors and its keyword postings."""
+        matrix = self._stores.get(store_id)
+        return {
+            "vectors": matrix.memory_bytes() if matrix is not None else 0,
+            "postings": self._postings.memory_bytes(store_id),
+        }
+
     def _store_lock(self, store_id: str) -> asyncio.Lock:
         return self._loading.setdefault(store_id, asyncio.Lock())
 
     async def close(self) -> None:
         self._stores.clear()
+        self._postings.close()
 
 
 def _quoted(word: str) -> str:

@@ -27,14 +27,17 @@ def build_embedder(settings: Settings) -> Embedder:
     return LocalEmbedder(threads=settings.embeddings_threads)
 
 
-def build_index(database: Database) -> SearchIndex:
-    return SqliteSearchIndex(database) if database.is_sqlite else PostgresSearchIndex(database)
+def build_index(settings: Settings, database: Database) -> SearchIndex:
+    budget = settings.search_postings_memory_mb * 1024 * 1024
+    if database.is_sqlite:
+        return SqliteSearchIndex(database, postings_budget_bytes=budget)
+    return PostgresSearchIndex(database, postings_budget_bytes=budget)
 
 
 def build_retrieval(settings: Settings, database: Database) -> HybridRetrieval:
     return HybridRetrieval(
         embedder=build_embedder(settings),
-        index=build_index(database),
+        index=build_index(settings, database),
         parse_limits=ParseLimits(
             memory_bytes=settings.parse_memory_mb * 1024 * 1024,
             cpu_seconds=max(1, int(settings.parse_timeout_seconds)),

@@ -6,6 +6,7 @@ Built once per process (``AppState``) from an ``Embedder`` and a ``SearchIndex``
 worker, in batches, so a search's query embedding waits for one batch at most, never a file."""
 
 import asyncio
+from collections import OrderedDict
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -24,13 +25,17 @@ from threadline.engine.retrieval.fusion import FusionOptions, fuse, keyword_term
 from threadline.providers.documents.errors import DocumentRejected
 from threadline.providers.documents.isolation import ParseLimits, parse_isolated
 from threadline.providers.embeddings.base import Embedder
-from threadline.providers.vector_index.base import Candidate, FileEntry, SearchIndex
+from threadline.providers.vector_index.base import Candidate, FileEntry, SearchIndex, Vectors
 
 # OpenAI's file_search limit per file.
 MAX_FILE_TOKENS = 5_000_000
 _EMBED_BATCH = 64  # passages per embedder call
 # Each kind of search contributes this many candidates (at least) to the fusion.
 _MIN_CANDIDATES = 50
+# Query vectors kept, by text: a model rephrasing or repeating a search (runs do, and so do
+# clients paging through results) skips the embedding, the costliest part of a search (~20 ms of
+# CPU with the embedded model). 2,000 384-dimension vectors are 3 MB.
+_QUERY_VECTORS_KEPT = 2_000
 
 
 class HybridRetrieval:
@@ -48,6 +53,7 @@ class HybridRetrieval:
         self._parse_limits = parse_limits or ParseLimits()
         self._parse_slots = asyncio.Semaphore(max_parallel_parses)
         self._fusion = fusion or FusionOptions()
+        self._query_vectors: OrderedDict[str, Vectors] = OrderedDict()
 
     @property
     def embedding_model(self) -> str:
@@ -128,7 +134,7 @@ class HybridRetrieval:
         async def by_vector() -> list[list[Candidate]]:
             if mode not in ("hybrid", "vector"):
                 return []
-            vectors = await self.embedder.embed(queries, kind="query")
+            vectors = await self._embed_queries(queries)
             searches = (
                 self.index.vector_search(
                     store_ids, v, model=self.embedder.model, limit=pool, filters=filters
@@ -154,6 +160,21 @@ class HybridRetrieval:
             options = FusionOptions("convex", vector_weight=1.0 if mode == "vector" else 0.0)
         scores = fuse(vector_lists, keyword_lists, options)
         return await self._hits(scores, max_results, score_threshold)
+
+    async def _embed_queries(self, queries: Sequence[str]) -> list[Vectors]:
+        kept = self._query_vectors
+        found = {q: kept[q] for q in queries if q in kept}  # before any await: others evict
+        missing = [q for q in dict.fromkeys(queries) if q not in found]
+        if missing:
+            computed = await self.embedder.embed(missing, kind="query")
+            for query, vector in zip(missing, computed, strict=True):
+                found[query] = np.array(vector, dtype=np.float32)  # its own copy, not a view
+        for query, vector in found.items():
+            kept[query] = vector
+            kept.move_to_end(query)
+        while len(kept) > _QUERY_VECTORS_KEPT:
+            kept.popitem(last=False)
+        return [found[q] for q in queries]
 
     async def _hits(
         self, scores: dict[tuple[str, str, int], float], max_results: int, threshold: float

@@ -43,7 +43,9 @@ class _Packed:
     first_chunk: npt.NDArray[np.int32]
     last_chunk: npt.NDArray[np.int32]
     model: str
-    codes: npt.NDArray[np.uint64] | None  # sign bits, packed; None for small stores
+    # Sign bits, packed: (64-bit words, rows), word-major so that each word's pass over the rows
+    # reads contiguous memory; None for small stores.
+    codes: npt.NDArray[np.uint64] | None
 
 
 class StoreMatrix:
@@ -80,7 +82,10 @@ class StoreMatrix:
         take = min(len(packed.vectors), limit * 4)
         share = int(len(packed.vectors) * RESCORE_SHARE)
         rows = _candidates(packed, query, keep, max(share, take * 5))
-        scores = packed.vectors[rows] @ query if rows is not None else packed.vectors @ query
+        if rows is None:
+            scores = packed.vectors @ query
+        else:  # take() with ascending rows: the cheapest way to gather them
+            scores = np.take(packed.vectors, rows, axis=0) @ query
         if keep is not None:
             scores = np.where(keep[rows] if rows is not None else keep, scores, -np.inf)
         take = min(take, len(scores))
@@ -97,6 +102,21 @@ class StoreMatrix:
                 best.setdefault((file_id, chunk), score)
         ranked = sorted(best.items(), key=lambda item: -item[1])[:limit]
         return [Candidate(store_id, f, c, s) for (f, c), s in ranked]
+
+    def memory_bytes(self) -> int:
+        """The arrays held: segments are views into the packed matrix once it is built."""
+        with self._lock:
+            packed = list(self._packed.values())
+            packed_vectors = sum(p.vectors.nbytes for p in packed)
+            segments = sum(s.vectors.nbytes for s in self._segments.values())
+            extra = sum(
+                p.row_file.nbytes
+                + p.first_chunk.nbytes
+                + p.last_chunk.nbytes
+                + (p.codes.nbytes if p.codes is not None else 0)
+                for p in packed
+            )
+            return max(packed_vectors, segments) + extra
 
     def _pack(self, model: str) -> _Packed | None:
         with self._lock:
@@ -116,7 +136,9 @@ class StoreMatrix:
                 first_chunk=np.concatenate([p.first_chunk for p in parts]),
                 last_chunk=np.concatenate([p.last_chunk for p in parts]),
                 model=model,
-                codes=_codes(vectors) if len(vectors) > EXACT_ROWS else None,
+                codes=(
+                    np.ascontiguousarray(_codes(vectors).T) if len(vectors) > EXACT_ROWS else None
+                ),
             )
             offset = 0
             for name, part, size in zip(names, parts, sizes, strict=True):
@@ -138,14 +160,28 @@ def _candidates(
     packed: _Packed, query: Vectors, keep: npt.NDArray[np.bool_] | None, count: int
 ) -> npt.NDArray[np.intp] | None:
     """The rows to score exactly: all (None) for a small store, else the ``count`` nearest by
-    Hamming distance of the sign codes."""
-    if packed.codes is None or count >= len(packed.vectors):
+    Hamming distance of the sign codes (ties at the cut: the first rows), ascending."""
+    codes = packed.codes
+    if codes is None or count >= len(packed.vectors):
         return None
     code = _codes(query.reshape(1, -1))[0]
-    distance = np.bitwise_count(packed.codes ^ code).sum(axis=1, dtype=np.uint16)
+    rows = codes.shape[1]
+    distance = np.zeros(rows, dtype=np.uint16)
+    word = np.empty(rows, dtype=np.uint64)
+    bits = np.empty(rows, dtype=np.uint8)
+    for index in range(codes.shape[0]):  # a few passes over contiguous words, no temporaries
+        np.bitwise_xor(codes[index], code[index], out=word)
+        np.bitwise_count(word, out=bits)
+        distance += bits
+    excluded = np.iinfo(np.uint16).max
     if keep is not None:
-        distance[~keep] = np.iinfo(np.uint16).max
-    return np.argpartition(distance, count - 1)[:count]
+        distance[~keep] = excluded
+    # Distances are small integers: the cut comes from their histogram, not a partial sort.
+    histogram = np.bincount(distance, minlength=excluded + 1)
+    cut = int(np.searchsorted(np.cumsum(histogram), count))
+    below = np.flatnonzero(distance < cut)
+    at_cut = np.flatnonzero(distance == cut)[: count - len(below)]
+    return np.sort(np.concatenate([below, at_cut]))
 
 
 def segment_of(model: str, vectors: Vectors, chunks: Sequence[tuple[int, int]]) -> Segment:
