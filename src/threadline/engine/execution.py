@@ -13,6 +13,7 @@ from typing import Any
 from threadline import clock
 from threadline.engine.context import build_prompt, conversation
 from threadline.engine.event_bus import EventBus
+from threadline.engine.history import Conversation, load_conversation
 from threadline.engine.run_state import Ending, end_run
 from threadline.engine.run_tools import RunTools
 from threadline.engine.server_calls import execute_server_calls
@@ -21,13 +22,11 @@ from threadline.engine.turn import TurnRecorder, TurnResult
 from threadline.providers.llm.base import ChatRequest, ModelRoute, UpstreamFailure, Usage
 from threadline.schemas.run_objects import StreamEvent, run, run_data
 from threadline.storage.database import Connection, Database
-from threadline.storage.runs import RunRepository, StepRepository, conversation_messages
+from threadline.storage.runs import RunRepository
 
 logger = logging.getLogger("threadline.engine")
 
 _runs = RunRepository()
-_steps = StepRepository()
-Conversation = tuple[list[dict[str, Any]], list[dict[str, Any]]]  # thread messages, tool steps
 
 # Room kept free in the context window for the reply when no completion budget is set.
 _REPLY_RESERVE = 4096
@@ -261,12 +260,6 @@ class RunExecution:
         else:
             await self._end(Ending("completed", clock.now(), usage=usage))
         return False
-
-
-def load_conversation(connection: Connection, thread_id: str) -> Conversation:
-    return conversation_messages(connection, thread_id), _steps.tool_steps_of_thread(
-        connection, thread_id
-    )
 
 
 def _end_fenced(

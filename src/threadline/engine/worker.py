@@ -19,12 +19,8 @@ from collections import deque
 from typing import Any
 
 from threadline import clock
-from threadline.engine.execution import (
-    Conversation,
-    EngineContext,
-    RunExecution,
-    load_conversation,
-)
+from threadline.engine.execution import EngineContext, RunExecution
+from threadline.engine.history import Conversation, load_conversation
 from threadline.engine.run_state import Ending, end_run
 from threadline.schemas.run_objects import StreamEvent
 from threadline.storage.database import Connection
