@@ -109,14 +109,6 @@ _CONVERSATION_MESSAGES_BY_ID = (
     .where(_messages.c.id.in_(bindparam("ids", expanding=True)))
     .order_by(_messages.c.id)
 )
-_TOOL_STEP_STATUSES = (
-    select(_steps.c.id, _steps.c.status)
-    .where(_steps.c.thread_id == bindparam("thread"), _steps.c.type == "tool_calls")
-    .order_by(_steps.c.id)
-)
-_TOOL_STEPS_BY_ID = (
-    select(_steps).where(_steps.c.id.in_(bindparam("ids", expanding=True))).order_by(_steps.c.id)
-)
 # Ids a single IN (...) may list: far below SQLite's and PostgreSQL's bound-parameter limits.
 _IDS_PER_QUERY = 500
 _MESSAGE_UPDATE = update(_messages).where(_messages.c.id == bindparam("message"))
@@ -256,25 +248,13 @@ def message_statuses(connection: Connection, thread_id: str) -> list[tuple[str, 
     """``(id, status)`` of every message of a thread, oldest first."""
     return [
         (id_, status)
-        for id_, status in connection.execute(_MESSAGE_STATUSES, {"thread": thread_id})
+        for id_, status in connection.execute(_MESSAGE_STATUSES, {"thread": thread_id}).all()
     ]
 
 
 def conversation_messages_by_id(connection: Connection, ids: list[str]) -> list[Record]:
     """These messages (``id``, ``role``, ``status`` and ``content`` only), oldest first."""
     return _by_ids(connection, _CONVERSATION_MESSAGES_BY_ID, ids)
-
-
-def tool_step_statuses(connection: Connection, thread_id: str) -> list[tuple[str, str]]:
-    """``(id, status)`` of every tool_calls step of a thread, oldest first."""
-    return [
-        (id_, status)
-        for id_, status in connection.execute(_TOOL_STEP_STATUSES, {"thread": thread_id})
-    ]
-
-
-def tool_steps_by_id(connection: Connection, ids: list[str]) -> list[Record]:
-    return _by_ids(connection, _TOOL_STEPS_BY_ID, ids)
 
 
 def _by_ids(connection: Connection, statement: Any, ids: list[str]) -> list[Record]:
@@ -320,7 +300,5 @@ __all__ = [
     "message_statuses",
     "release_thread",
     "take_thread",
-    "tool_step_statuses",
-    "tool_steps_by_id",
     "update_message",
 ]
