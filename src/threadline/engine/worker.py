@@ -16,6 +16,7 @@ import os
 import secrets
 import time
 from collections import deque
+from collections.abc import Callable
 from typing import Any
 
 from threadline import clock
@@ -31,6 +32,7 @@ logger = logging.getLogger("threadline.engine")
 _runs = RunRepository()
 # How long a run queued here is kept for this worker before any replica may claim it.
 RESERVATION_SECONDS = 10.0
+Claimed = tuple[dict[str, Any], Conversation]  # a run as its claim left it, and its thread
 
 
 class Worker:
@@ -80,6 +82,36 @@ class Worker:
             "lease_owner": self._engine.owner,
             "lease_expires_at": time.time() + RESERVATION_SECONDS,
         }
+
+    def claim_in_unit(self) -> Callable[[Connection, str], Claimed | None] | None:
+        """For a run queued by a request this server answers: its claim, made in the unit that
+        queues it, so the run starts executing as soon as that unit commits — no turn of the
+        claim loop and no second write before its first model call. None while this worker
+        takes no new run (stopping, or every slot taken): the run is queued and woken instead.
+
+        SQLite only: there a write unit holds the database's one write lock, so the thread read
+        by the claim holds every message committed before the run took the thread (any later one
+        is refused). On PostgreSQL a message insert that checked the thread before the run took
+        it may still commit after this unit's read: the claim waits for the unit's commit."""
+        if not self._engine.db.is_sqlite or self._stopping or self._slots.locked():
+            return None
+        return self._claim_in
+
+    def _claim_in(self, connection: Connection, run_id: str) -> Claimed | None:
+        now = time.time()
+        owner = self._engine.owner
+        return _claim(connection, run_id, owner, now, now + self._lease_seconds, clock.now())
+
+    async def start_claimed(self, run_id: str, claimed: Claimed | None) -> None:
+        """Execute a run ``claim_in_unit`` claimed, once its unit is committed (one it did not
+        claim is woken as just queued)."""
+        if claimed is None:
+            self.wake(run_id)
+            return
+        # Claimed: it runs here even if the worker started stopping meanwhile (stop() then
+        # gives it its grace period, or the run ends as interrupted).
+        await self._slots.acquire()
+        self._start(RunExecution(self._engine, *claimed))
 
     def wake(self, run_id: str | None = None) -> None:
         """``run_id`` was just queued; without one, there may be queued runs to look for."""
@@ -223,7 +255,7 @@ class Worker:
 
 def _claim(
     connection: Connection, run_id: str, owner: str, now: float, until: float, started_at: int
-) -> tuple[dict[str, Any], Conversation] | None:
+) -> Claimed | None:
     """Claim and start the run, and read the thread its first turn continues: one unit."""
     record = _runs.claim(connection, run_id, owner, now, until, started_at)
     if record is None:
