@@ -14,6 +14,7 @@ from threadline import clock
 from threadline.engine.context import build_prompt, conversation
 from threadline.engine.event_bus import EventBus
 from threadline.engine.history import Conversation, load_conversation
+from threadline.engine.priority import FIRST, FIRST_OUTPUT
 from threadline.engine.run_state import Ending, end_run
 from threadline.engine.run_tools import RunTools
 from threadline.engine.server_calls import execute_server_calls
@@ -67,6 +68,8 @@ class RunExecution:
 
     def _publish(self, event: StreamEvent) -> None:
         self._engine.bus.publish(self.run_id, event)
+        if event.name in FIRST_OUTPUT or event.ends_segment:
+            FIRST.set(False)  # out: this run's work no longer goes first (engine.priority)
 
     async def execute(self) -> None:
         self.started = True

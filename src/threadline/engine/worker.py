@@ -22,6 +22,7 @@ from typing import Any
 from threadline import clock
 from threadline.engine.execution import EngineContext, RunExecution
 from threadline.engine.history import Conversation, load_conversation
+from threadline.engine.priority import create_first_task
 from threadline.engine.run_state import Ending, end_run
 from threadline.schemas.run_objects import StreamEvent
 from threadline.storage.database import Connection
@@ -205,7 +206,8 @@ class Worker:
         run_id = execution.run_id
         if self._early_cancels.pop(run_id, None) is not None:
             execution.cancel_requested = True
-        task = asyncio.create_task(execution.execute(), name=f"run-{run_id}")
+        # Marked FIRST until its first delta: it goes before other runs' work (engine.priority).
+        task = create_first_task(execution.execute(), name=f"run-{run_id}")
         self._running[run_id] = (execution, task)
 
         def done(_: asyncio.Task[None]) -> None:
