@@ -12,9 +12,11 @@ Scenarios (issue 3's targets):
               upstream has the request ("to upstream"), and the upstream wrote its first chunk →
               the client has the first delta ("from upstream"). Target: added p50 ≤ 5 ms at 16.
   paced       the same added TTFD below saturation, open loop: --paced-lanes threads (16), runs
-              started at a fixed --paced-rate in all (50/s), whatever the answers' pace, so a run
-              waits behind others only as their arrivals collide; reports the runs in flight at
-              each send. Not a target: the closed-loop figure at 16 is issue 3's, reported beside.
+              started at a fixed --paced-rate in all (64/s), whatever the answers' pace, each
+              answer --tokens chunks --paced-delay-ms apart (10: 0.2 s), so about 16 runs are in
+              flight (reported at each send) and a run waits behind others only as their work
+              collides, not behind a standing queue. Not a target: the closed-loop figure at 16
+              is issue 3's, reported beside it.
   concurrent  1,000 threads, then 1,000 streaming runs started at once (the upstream streams 50
               chunks 20 ms apart, so they overlap); all completed, p99 first event < 1 s, peak RSS
               (VmHWM) < 1 GiB, errors; then every run's status, read back.
@@ -31,7 +33,7 @@ from /proc.
 
 Run:  .venv/bin/python bench/run_bench.py [--backend sqlite|postgres|both] [--scenario all|ttfd|
           paced|concurrent|throughput] [--seconds 5] [--warmup 1] [--concurrency 32]
-          [--paced-lanes 16] [--paced-rate 50]
+          [--paced-lanes 16] [--paced-rate 64] [--paced-delay-ms 10]
           [--ttfd-concurrency 1,16,64] [--runs 1000] [--tokens 20] [--threads-per-worker 1]
           [--profile REPORT]   one backend: sample the server in the measured windows
 
@@ -712,7 +714,8 @@ async def scenario_paced(
     ``--paced-rate`` whatever the answers' pace (open loop), so a run waits behind other runs
     only as much as their arrivals collide, not behind a standing queue as in the closed loop.
     Not issue 3's target (that is the closed-loop ttfd at 16): reported beside it."""
-    model = f"fast-{args.tokens}x0"
+    # Answers that take a while (tokens x delay), so that runs overlap: about lanes in flight.
+    model = f"fast-{args.tokens}x{args.paced_delay_ms:g}"
     assistant = await api.assistant(model)
     lanes, rate = args.paced_lanes, args.paced_rate
     name = f"paced {lanes}@{rate:g}/s"
@@ -1067,7 +1070,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="ttfd, throughput: threads a worker takes in turn (each run adds a message)",
     )
     parser.add_argument("--paced-lanes", type=int, default=16, help="paced: threads")
-    parser.add_argument("--paced-rate", type=float, default=50.0, help="paced: runs/s in all")
+    parser.add_argument("--paced-rate", type=float, default=64.0, help="paced: runs/s in all")
+    parser.add_argument(
+        "--paced-delay-ms", type=float, default=10.0, help="paced: ms between an answer's chunks"
+    )
     parser.add_argument("--runs", type=int, default=1000, help="concurrent: runs at once")
     parser.add_argument("--concurrent-tokens", type=int, default=50)
     parser.add_argument("--concurrent-delay-ms", type=float, default=20.0)
