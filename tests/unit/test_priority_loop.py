@@ -39,3 +39,28 @@ def test_marked_work_goes_first_in_its_own_order_until_unmarked() -> None:
     assert sorted(order) == sorted(
         ["a0", "a1", "a2", "b0", "b1", "b2"] + [f"{n}{s}" for n in "XY" for s in range(4)]
     )
+
+
+def test_uvicorn_tasks_of_run_creating_requests_are_marked_from_their_first_step() -> None:
+    class Cycle:  # what uvicorn starts a request's task from
+        def __init__(self, method: str, path: str) -> None:
+            self.scope = {"method": method, "path": path}
+
+        async def run_asgi(self, app: object) -> bool:
+            return FIRST.get()
+
+    async def main() -> list[bool]:
+        loop = asyncio.get_running_loop()
+        requests = [
+            ("POST", "/v1/threads/thread_1/runs"),
+            ("POST", "/v1/threads/runs"),
+            ("GET", "/v1/threads/thread_1/runs"),
+            ("POST", "/v1/threads/thread_1/messages"),
+        ]
+        return [await loop.create_task(Cycle(*r).run_asgi(None)) for r in requests]
+
+    loop = new_event_loop()
+    try:
+        assert loop.run_until_complete(main()) == [True, True, False, False]
+    finally:
+        loop.close()

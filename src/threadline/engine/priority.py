@@ -54,6 +54,34 @@ class StartsFirstLoop(asyncio.SelectorEventLoop):
         ready.insert(position, handle)
         return handle
 
+    def create_task(  # type: ignore[override]
+        self,
+        coro: Coroutine[Any, Any, T],
+        *,
+        name: str | None = None,
+        context: contextvars.Context | None = None,
+    ) -> "asyncio.Task[T]":
+        if context is None and _creates_run(coro):
+            context = contextvars.copy_context()
+            context.run(FIRST.set, True)
+        return super().create_task(coro, name=name, context=context)
+
+
+def _creates_run(coro: Any) -> bool:
+    """Whether ``coro`` is uvicorn's task for a request that creates a run (``POST …/runs``):
+    marked from its very first step, the request reaches its handler ahead of other runs' work.
+    Read from the coroutine's arguments (the request's cycle and its scope): if uvicorn names
+    things otherwise some day, the request is merely not marked."""
+    code = getattr(coro, "cr_code", None)
+    if code is None or code.co_name != "run_asgi":
+        return False
+    scope = getattr(coro.cr_frame.f_locals.get("self"), "scope", None)
+    return (
+        isinstance(scope, dict)
+        and scope.get("method") == "POST"
+        and str(scope.get("path", "")).endswith("/runs")
+    )
+
 
 def new_event_loop() -> asyncio.AbstractEventLoop:
     """The loop ``threadline serve`` runs on (uvicorn's ``loop``: a loop factory)."""
