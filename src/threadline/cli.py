@@ -41,8 +41,6 @@ def _serve(args: argparse.Namespace) -> int:
         # Client addresses are not taken from X-Forwarded-For: nothing here trusts a proxy yet.
         proxy_headers=False,
         timeout_graceful_shutdown=int(settings.shutdown_grace_seconds) + 10,
-        # Runs on their way to their first delta go first (see engine.priority).
-        loop="threadline.engine.priority:new_event_loop",
     )
     print(f"Threadline serving http://{args.host}:{args.port}/v1", flush=True)
     Server(config).run()

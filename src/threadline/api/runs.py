@@ -14,7 +14,7 @@ from pydantic import BaseModel
 from threadline import ids
 from threadline.api.deps import CurrentPrincipal, Include, Page, State, json_body
 from threadline.api.responses import model_response
-from threadline.api.sse import event_stream, first_output_first
+from threadline.api.sse import event_stream
 from threadline.app_state import AppState
 from threadline.gateway.principal import Principal
 from threadline.schemas.objects import Thread
@@ -50,7 +50,6 @@ async def _answer(
     obj, first = respond(result)
     if subscription is None:
         return model_response(obj)
-    first_output_first()
     return event_stream(first, subscription)
 
 

@@ -13,7 +13,6 @@ from fastapi.responses import Response
 from starlette.types import Receive, Scope, Send
 
 from threadline.engine.event_bus import KEEPALIVE, Subscription
-from threadline.engine.priority import FIRST, FIRST_OUTPUT
 from threadline.schemas.run_objects import StreamEvent
 
 DONE = b"event: done\ndata: [DONE]\n\n"
@@ -53,8 +52,6 @@ class EventStreamResponse(Response):
             if not ended:
                 async for batch in subscription.batches(KEEPALIVE_SECONDS):
                     await _send_body(send, b"".join(map(encode, batch)))
-                    if FIRST.get() and any(e.name in FIRST_OUTPUT for e in batch):
-                        FIRST.set(False)  # the first delta is out (see first_output_first)
             # Sent however the run's events ended, so no client waits forever.
             await send({"type": "http.response.body", "body": DONE, "more_body": False})
         finally:
@@ -79,12 +76,6 @@ async def _disconnected(receive: Receive) -> None:
     with contextlib.suppress(Exception):  # whatever receive() fails with, the client is gone
         while (await receive())["type"] != "http.disconnect":
             pass
-
-
-def first_output_first() -> None:
-    """This request streams a run that has produced nothing yet: until its first delta is sent,
-    its work goes before other runs' (engine.priority)."""
-    FIRST.set(True)
 
 
 def event_stream(first: list[StreamEvent], subscription: Subscription) -> Response:

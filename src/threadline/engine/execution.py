@@ -14,7 +14,6 @@ from threadline import clock
 from threadline.engine.context import build_prompt, conversation
 from threadline.engine.event_bus import EventBus
 from threadline.engine.history import Conversation, load_conversation
-from threadline.engine.priority import FIRST, FIRST_OUTPUT
 from threadline.engine.run_state import Ending, end_run
 from threadline.engine.run_tools import RunTools
 from threadline.engine.server_calls import execute_server_calls
@@ -65,11 +64,12 @@ class RunExecution:
         self._run = record
         self._conversation: Conversation | None = conversation  # for the first turn
         self._recorder: TurnRecorder | None = None
+        # Told once, when this attempt first calls its model (or ends without): see the worker's
+        # count of runs still starting.
+        self.on_calling: Callable[[], None] | None = None
 
     def _publish(self, event: StreamEvent) -> None:
         self._engine.bus.publish(self.run_id, event)
-        if event.name in FIRST_OUTPUT or event.ends_segment:
-            FIRST.set(False)  # out: this run's work no longer goes first (engine.priority)
 
     async def execute(self) -> None:
         self.started = True
@@ -94,6 +94,14 @@ class RunExecution:
         except Exception:
             logger.exception("run %s failed", self.run_id)
             await self._fail("server_error", "The server had an error while processing the run.")
+        finally:
+            self.calling()
+
+    def calling(self) -> None:
+        """This attempt calls its model now, or never will (idempotent)."""
+        told, self.on_calling = self.on_calling, None
+        if told is not None:
+            told()
 
     async def _stopped(self) -> None:
         if self._recorder is not None:
@@ -193,6 +201,7 @@ class RunExecution:
             reasoning_effort=run_record["reasoning_effort"],
         )
         self._recorder = TurnRecorder(self._db, run_record, self._publish, prompt.tokens, run_tools)
+        self.calling()
         async for delta in route.provider.stream(request):
             await self._recorder.feed(delta)
         result = await self._recorder.finish()

@@ -22,7 +22,6 @@ from typing import Any
 from threadline import clock
 from threadline.engine.execution import EngineContext, RunExecution
 from threadline.engine.history import Conversation, load_conversation
-from threadline.engine.priority import create_first_task
 from threadline.engine.run_state import Ending, end_run
 from threadline.schemas.run_objects import StreamEvent
 from threadline.storage.database import Connection
@@ -33,6 +32,9 @@ logger = logging.getLogger("threadline.engine")
 _runs = RunRepository()
 # How long a run queued here is kept for this worker before any replica may claim it.
 RESERVATION_SECONDS = 10.0
+# Runs claimed at once by the request that queues them while fewer than this many others are
+# still on their way to their first model call (more: a burst, see claim_in_unit).
+CLAIM_AT_ONCE_WHILE_STARTING = 4
 Claimed = tuple[dict[str, Any], Conversation]  # a run as its claim left it, and its thread
 
 
@@ -57,6 +59,7 @@ class Worker:
         # Cancels that came for a run not (yet) executing here, by when: a run claimed a moment
         # before (its execution not started yet) must not miss its cancel.
         self._early_cancels: dict[str, float] = {}
+        self._starting = 0  # runs executing here that have not called their model yet
         self._poll_now = True
         self._loops: list[asyncio.Task[None]] = []
         self._stopping = False
@@ -95,6 +98,11 @@ class Worker:
         is refused). On PostgreSQL a message insert that checked the thread before the run took
         it may still commit after this unit's read: the claim waits for the unit's commit."""
         if not self._engine.db.is_sqlite or self._stopping or self._slots.locked():
+            return None
+        if self._hinted or self._starting >= CLAIM_AT_ONCE_WHILE_STARTING:
+            # A burst: its runs are left to the claim loop, which starts them one a loop turn,
+            # so the burst's requests are answered first (their first events) rather than each
+            # one waiting behind the executions the others started.
             return None
         return self._claim_in
 
@@ -206,16 +214,21 @@ class Worker:
         run_id = execution.run_id
         if self._early_cancels.pop(run_id, None) is not None:
             execution.cancel_requested = True
-        # Marked FIRST until its first delta: it goes before other runs' work (engine.priority).
-        task = create_first_task(execution.execute(), name=f"run-{run_id}")
+        task = asyncio.create_task(execution.execute(), name=f"run-{run_id}")
         self._running[run_id] = (execution, task)
+        self._starting += 1
+        execution.on_calling = self._called
 
         def done(_: asyncio.Task[None]) -> None:
+            execution.calling()  # a task cancelled before its first step never ran execute()
             if self._running.get(run_id, (None,))[0] is execution:
                 del self._running[run_id]
             self._slots.release()
 
         task.add_done_callback(done)
+
+    def _called(self) -> None:
+        self._starting -= 1
 
     # -- leases, cancellation requests from other replicas, the reaper --------------------
 
