@@ -11,6 +11,12 @@ Scenarios (issue 3's targets):
               Also per run, matched with the upstream's own timestamps: request sent → the
               upstream has the request ("to upstream"), and the upstream wrote its first chunk →
               the client has the first delta ("from upstream"). Target: added p50 ≤ 5 ms at 16.
+  paced       the same added TTFD below saturation, open loop: --paced-lanes threads (16), runs
+              started at a fixed --paced-rate in all (64/s), whatever the answers' pace, each
+              answer --tokens chunks --paced-delay-ms apart (10: 0.2 s), so about 16 runs are in
+              flight (reported at each send) and a run waits behind others only as their work
+              collides, not behind a standing queue. Not a target: the closed-loop figure at 16
+              is issue 3's, reported beside it.
   concurrent  1,000 threads, then 1,000 streaming runs started at once (the upstream streams 50
               chunks 20 ms apart, so they overlap); all completed, p99 first event < 1 s, peak RSS
               (VmHWM) < 1 GiB, errors; then every run's status, read back.
@@ -26,7 +32,8 @@ PostgreSQL, up = the upstream, cli = this client, noise = the rest), RSS and ope
 from /proc.
 
 Run:  .venv/bin/python bench/run_bench.py [--backend sqlite|postgres|both] [--scenario all|ttfd|
-          concurrent|throughput] [--seconds 5] [--warmup 1] [--concurrency 32]
+          paced|concurrent|throughput] [--seconds 5] [--warmup 1] [--concurrency 32]
+          [--paced-lanes 16] [--paced-rate 64] [--paced-delay-ms 10]
           [--ttfd-concurrency 1,16,64] [--runs 1000] [--tokens 20] [--threads-per-worker 1]
           [--profile REPORT]   one backend: sample the server in the measured windows
 
@@ -626,6 +633,129 @@ async def scenario_ttfd(
         print(f"  {report.backend:8} {name:14} done", file=sys.stderr, flush=True)
 
 
+# --- scenario: added time to first delta, paced ---------------------------------------------
+
+
+async def paced_lane(
+    port: int, request: bytes, first: float, period: float, upstream: bool, pace: Pace
+) -> None:
+    """Sends ``request`` at ``first``, ``first + period``, … (a run still going when its turn
+    comes delays the next send: counted as late); keeps the exchanges inside the window."""
+    client = SseClient(port)
+    loop = asyncio.get_running_loop()
+    due = first
+    try:
+        while not pace.window.stop:
+            wait = due - loop.time()
+            if wait > 0:
+                await asyncio.sleep(wait)
+            elif wait < -period / 2:
+                pace.late += 1
+            pace.in_flight_at_send.append(pace.in_flight)
+            pace.in_flight += 1
+            exchange = await client.exchange(request, upstream, STREAM_TIMEOUT)
+            pace.in_flight -= 1
+            if exchange.sent >= pace.window.start:
+                pace.exchanges.append(exchange)
+            due = max(due + period, loop.time())
+    finally:
+        client.close()
+
+
+@dataclass
+class Pace:
+    window: Window = field(default_factory=Window)
+    exchanges: list[Exchange] = field(default_factory=list)
+    in_flight: int = 0
+    in_flight_at_send: list[int] = field(default_factory=list)
+    late: int = 0
+    cpu: CpuRow | None = None
+
+
+async def paced_loop(
+    port: int,
+    requests: list[bytes],
+    rate: float,
+    upstream: bool,
+    args: argparse.Namespace,
+    meter: Meter | None = None,
+) -> Pace:
+    """Open loop: ``rate`` runs/s in all, spread evenly over one lane per request (thread)."""
+    pace = Pace()
+    loop = asyncio.get_running_loop()
+    period = len(requests) / rate
+    start = loop.time() + 0.01
+    tasks = [
+        asyncio.create_task(paced_lane(port, request, start + i / rate, period, upstream, pace))
+        for i, request in enumerate(requests)
+    ]
+    try:
+        await asyncio.sleep(args.warmup)
+        if meter is not None:
+            meter.start()
+        pace.window.start = CLOCK()
+        pace.in_flight_at_send.clear()
+        pace.late = 0
+        await asyncio.sleep(args.seconds)
+        pace.window.stop = True
+        if meter is not None:
+            pace.cpu = meter.stop("")
+        await asyncio.wait_for(asyncio.gather(*tasks), DRAIN_TIMEOUT)
+    finally:
+        for task in tasks:
+            task.cancel()
+    return pace
+
+
+async def scenario_paced(
+    api: Api, upstream: Upstream, meter: Meter, args: argparse.Namespace, report: Report
+) -> None:
+    """Added TTFD below saturation: ``--paced-lanes`` threads, runs started at a fixed total
+    ``--paced-rate`` whatever the answers' pace (open loop), so a run waits behind other runs
+    only as much as their arrivals collide, not behind a standing queue as in the closed loop.
+    Not issue 3's target (that is the closed-loop ttfd at 16): reported beside it."""
+    # Answers that take a while (tokens x delay), so that runs overlap: about lanes in flight.
+    model = f"fast-{args.tokens}x{args.paced_delay_ms:g}"
+    assistant = await api.assistant(model)
+    lanes, rate = args.paced_lanes, args.paced_rate
+    name = f"paced {lanes}@{rate:g}/s"
+    tags = [f"p{lanes}w{i}" for i in range(lanes)]
+    base = await paced_loop(
+        upstream.port, [upstream_request(model, t) for t in tags], rate, True, args
+    )
+    baseline = ms([e.first_delta - e.sent for e in base.exchanges if e.first_delta])
+    threads = await api.threads(tags)
+    requests = [api.run_request(t, assistant) for t in threads]
+    pace = await paced_loop(api.port, requests, rate, False, args, meter)
+    cpu = pace.cpu
+    assert cpu is not None
+    cpu.scenario = name
+    runs = pace.exchanges
+    problems = Counter(filter(None, (check_run(e, args.tokens) for e in runs)))
+    ttfd = ms([e.first_delta - e.sent for e in runs if e.first_delta])
+    added = [percentile(ttfd, p) - percentile(baseline, p) for p in (50, 99)]
+    report.add(name, "upstream baseline TTFD p50 / p99 ms", pair(baseline, 3))
+    report.add(name, "run TTFD (sent → 1st delta) p50 / p99 ms", pair(ttfd))
+    report.add(name, "ADDED TTFD p50 / p99 ms", f"{added[0]:.2f} / {added[1]:.2f}")
+    first_event = ms([e.first_event - e.sent for e in runs if e.first_event])
+    report.add(name, "  sent → 1st event p50 / p99 ms", pair(first_event))
+    in_flight = pace.in_flight_at_send
+    mean = sum(in_flight) / len(in_flight) if in_flight else 0.0
+    report.add(
+        name, "runs in flight at a send: mean / max", f"{mean:.1f} / {max(in_flight, default=0)}"
+    )
+    report.add(name, "sends late (a lane's run still going)", str(pace.late))
+    done = sum(1 for e in runs if e.completed)
+    report.add(name, "runs completed (rate)", f"{done} ({done / args.seconds:.0f}/s)")
+    report.add(name, "server CPU ms per completed run", cpu_per_run(cpu, done))
+    errors = sum(problems.values())
+    report.add(name, "errors", str(errors), "0", errors == 0)
+    if problems:
+        report.problems.append(f"{name}: {tally(problems)}")
+    report.cpu.append(cpu)
+    print(f"  {report.backend:8} {name:14} done", file=sys.stderr, flush=True)
+
+
 # --- scenario: 1,000 concurrent streams ------------------------------------------------------
 
 
@@ -819,6 +949,7 @@ async def scenario_throughput(
 Scenario = Callable[[Api, Upstream, Meter, argparse.Namespace, Report], Awaitable[None]]
 SCENARIOS: dict[str, Scenario] = {
     "ttfd": scenario_ttfd,
+    "paced": scenario_paced,
     "throughput": scenario_throughput,
     "concurrent": scenario_concurrent,  # last: its peak RSS is the process's
 }
@@ -937,6 +1068,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         type=int,
         default=1,
         help="ttfd, throughput: threads a worker takes in turn (each run adds a message)",
+    )
+    parser.add_argument("--paced-lanes", type=int, default=16, help="paced: threads")
+    parser.add_argument("--paced-rate", type=float, default=64.0, help="paced: runs/s in all")
+    parser.add_argument(
+        "--paced-delay-ms", type=float, default=10.0, help="paced: ms between an answer's chunks"
     )
     parser.add_argument("--runs", type=int, default=1000, help="concurrent: runs at once")
     parser.add_argument("--concurrent-tokens", type=int, default=50)

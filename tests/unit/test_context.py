@@ -3,7 +3,7 @@ that drops whole turns from the oldest end."""
 
 from typing import Any
 
-from threadline.engine.context import build_prompt, conversation, count_prompt
+from threadline.engine.context import FinishedTurns, Turn, build_prompt, conversation, count_prompt
 
 
 def _message(id_: str, role: str, text: str) -> dict[str, Any]:
@@ -69,3 +69,25 @@ def test_prompt_count_grows_with_content_and_tools() -> None:
     )
     assert small < large
     assert small < with_tools
+
+
+def test_finished_turns_are_reused_and_bounded() -> None:
+    cache = FinishedTurns(max_bytes=1000)
+    first = Turn([{"role": "user", "content": "a"}], 100, True)
+    cache.put("msg_1", first)
+    cache.put("msg_1", Turn([], 1, True))  # a finished turn never changes: the first one stays
+    assert cache.get("msg_1") is first
+    cache.put("msg_2", Turn([{"role": "user", "content": "b"}], 100, True))
+    assert "msg_1" not in cache  # over the bound: the oldest went
+    assert cache.get("msg_2") is not None
+
+
+def test_a_message_loaded_as_its_known_turn_is_used_as_is() -> None:
+    known = conversation([_message("msg_1", "user", "cached words")], [])[0]
+    record = {"id": "msg_1", "status": "completed", "turn": known}
+    turns = conversation([record, _message("msg_2", "user", "new")], [])
+    assert turns[0] is known
+    assert [m["content"] for m in build_prompt(None, turns, budget=10_000).messages] == [
+        "cached words",
+        "new",
+    ]

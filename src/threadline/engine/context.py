@@ -5,6 +5,7 @@ merged in creation order — ids carry their creation time, so a merge by id is 
 Truncation keeps the system message and drops whole turns from the oldest end: an assistant
 message that called tools is never kept without the tool results that answer it."""
 
+import threading
 from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import lru_cache
@@ -118,41 +119,70 @@ class Turn:
     is_thread_message: bool
 
 
-# Token counts of what can no longer change (a finished message, an answered tool step) by id:
-# without them every run would tokenise its whole thread again. Bounded, oldest out first.
-_KNOWN_TOKENS: dict[str, int] = {}
-_KNOWN_TOKENS_MAX = 100_000
+class FinishedTurns:
+    """Turns that can no longer change (a finished message's content, an answered tool step's
+    calls) by id: without them every run would decode and tokenise its whole thread again. The
+    process's runs share it (units may run on threads: a lock guards its changes). Bounded by an
+    estimate of its size, oldest out first."""
+
+    def __init__(self, max_bytes: int = 64 << 20) -> None:
+        self._turns: dict[str, Turn] = {}
+        self._bytes = 0
+        self._max_bytes = max_bytes
+        self._lock = threading.Lock()
+
+    def get(self, key: str) -> "Turn | None":
+        return self._turns.get(key)
+
+    def __contains__(self, key: str) -> bool:
+        return key in self._turns
+
+    def put(self, key: str, turn: "Turn") -> None:
+        with self._lock:
+            if key in self._turns:
+                return
+            self._turns[key] = turn
+            self._bytes += _size(turn)
+            while self._bytes > self._max_bytes and len(self._turns) > 1:
+                oldest = next(iter(self._turns))
+                self._bytes -= _size(self._turns.pop(oldest))
 
 
-def _tokens(key: str | None, messages: list[Message]) -> int:
-    """The messages' token count; remembered under ``key`` when it is not None."""
-    known = _KNOWN_TOKENS.get(key) if key is not None else None
-    if known is not None:
-        return known
-    tokens = sum(count_message(m) for m in messages)
-    if key is not None:
-        if len(_KNOWN_TOKENS) >= _KNOWN_TOKENS_MAX:
-            del _KNOWN_TOKENS[next(iter(_KNOWN_TOKENS))]
-        _KNOWN_TOKENS[key] = tokens
-    return tokens
+def _size(turn: "Turn") -> int:
+    # About 4 characters a token, plus the dicts around them: an estimate is enough for a bound.
+    return 4 * turn.tokens + 200 * len(turn.messages)
+
+
+FINISHED = FinishedTurns()
 
 
 def conversation(messages: list[dict[str, Any]], tool_steps: list[dict[str, Any]]) -> list[Turn]:
-    """Thread messages and answered tool calls, oldest first."""
+    """Thread messages and answered tool calls, oldest first. A message record may carry its
+    ``turn`` already (``FINISHED``'s, looked up when it was loaded) instead of its content."""
     items: list[tuple[str, Turn]] = []
     for message in messages:
+        known = message.get("turn")
+        if known is not None:
+            items.append((message["id"], known))
+            continue
         if message["status"] == "in_progress" and not message["content"]:
             continue
         chat = {"role": message["role"], "content": chat_content(message["content"])}
-        final = message["status"] != "in_progress"  # its content can no longer change
-        tokens = _tokens(message["id"] if final else None, [chat])
-        items.append((message["id"], Turn([chat], tokens, True)))
+        turn = Turn([chat], count_message(chat), True)
+        if message["status"] != "in_progress":  # its content can no longer change
+            FINISHED.put(message["id"], turn)
+        items.append((message["id"], turn))
     for step in tool_steps:
         if step["status"] != "completed":
             continue
-        turn = tool_turn(step)
-        if turn:
-            items.append((step["id"], Turn(turn, _tokens(step["id"], turn), False)))
+        known = FINISHED.get(step["id"])
+        if known is None:
+            messages_of_step = tool_turn(step)
+            if not messages_of_step:
+                continue
+            known = Turn(messages_of_step, sum(map(count_message, messages_of_step)), False)
+            FINISHED.put(step["id"], known)
+        items.append((step["id"], known))
     items.sort(key=lambda item: creation_key(item[0]))
     return [turn for _, turn in items]
 

@@ -13,6 +13,7 @@ from typing import Any
 from threadline import clock
 from threadline.engine.context import build_prompt, conversation
 from threadline.engine.event_bus import EventBus
+from threadline.engine.history import Conversation, load_conversation
 from threadline.engine.run_state import Ending, end_run
 from threadline.engine.run_tools import RunTools
 from threadline.engine.server_calls import execute_server_calls
@@ -21,13 +22,11 @@ from threadline.engine.turn import TurnRecorder, TurnResult
 from threadline.providers.llm.base import ChatRequest, ModelRoute, UpstreamFailure, Usage
 from threadline.schemas.run_objects import StreamEvent, run, run_data
 from threadline.storage.database import Connection, Database
-from threadline.storage.runs import RunRepository, StepRepository, conversation_messages
+from threadline.storage.runs import RunRepository
 
 logger = logging.getLogger("threadline.engine")
 
 _runs = RunRepository()
-_steps = StepRepository()
-Conversation = tuple[list[dict[str, Any]], list[dict[str, Any]]]  # thread messages, tool steps
 
 # Room kept free in the context window for the reply when no completion budget is set.
 _REPLY_RESERVE = 4096
@@ -65,6 +64,9 @@ class RunExecution:
         self._run = record
         self._conversation: Conversation | None = conversation  # for the first turn
         self._recorder: TurnRecorder | None = None
+        # Told once, when this attempt first calls its model (or ends without): see the worker's
+        # count of runs still starting.
+        self.on_calling: Callable[[], None] | None = None
 
     def _publish(self, event: StreamEvent) -> None:
         self._engine.bus.publish(self.run_id, event)
@@ -92,6 +94,14 @@ class RunExecution:
         except Exception:
             logger.exception("run %s failed", self.run_id)
             await self._fail("server_error", "The server had an error while processing the run.")
+        finally:
+            self.calling()
+
+    def calling(self) -> None:
+        """This attempt calls its model now, or never will (idempotent)."""
+        told, self.on_calling = self.on_calling, None
+        if told is not None:
+            told()
 
     async def _stopped(self) -> None:
         if self._recorder is not None:
@@ -191,6 +201,7 @@ class RunExecution:
             reasoning_effort=run_record["reasoning_effort"],
         )
         self._recorder = TurnRecorder(self._db, run_record, self._publish, prompt.tokens, run_tools)
+        self.calling()
         async for delta in route.provider.stream(request):
             await self._recorder.feed(delta)
         result = await self._recorder.finish()
@@ -261,12 +272,6 @@ class RunExecution:
         else:
             await self._end(Ending("completed", clock.now(), usage=usage))
         return False
-
-
-def load_conversation(connection: Connection, thread_id: str) -> Conversation:
-    return conversation_messages(connection, thread_id), _steps.tool_steps_of_thread(
-        connection, thread_id
-    )
 
 
 def _end_fenced(

@@ -16,15 +16,12 @@ import os
 import secrets
 import time
 from collections import deque
+from collections.abc import Callable
 from typing import Any
 
 from threadline import clock
-from threadline.engine.execution import (
-    Conversation,
-    EngineContext,
-    RunExecution,
-    load_conversation,
-)
+from threadline.engine.execution import EngineContext, RunExecution
+from threadline.engine.history import Conversation, load_conversation
 from threadline.engine.run_state import Ending, end_run
 from threadline.schemas.run_objects import StreamEvent
 from threadline.storage.database import Connection
@@ -35,6 +32,10 @@ logger = logging.getLogger("threadline.engine")
 _runs = RunRepository()
 # How long a run queued here is kept for this worker before any replica may claim it.
 RESERVATION_SECONDS = 10.0
+# Runs claimed at once by the request that queues them while fewer than this many others are
+# still on their way to their first model call (more: a burst, see claim_in_unit).
+CLAIM_AT_ONCE_WHILE_STARTING = 4
+Claimed = tuple[dict[str, Any], Conversation]  # a run as its claim left it, and its thread
 
 
 class Worker:
@@ -58,6 +59,7 @@ class Worker:
         # Cancels that came for a run not (yet) executing here, by when: a run claimed a moment
         # before (its execution not started yet) must not miss its cancel.
         self._early_cancels: dict[str, float] = {}
+        self._starting = 0  # runs executing here that have not called their model yet
         self._poll_now = True
         self._loops: list[asyncio.Task[None]] = []
         self._stopping = False
@@ -84,6 +86,41 @@ class Worker:
             "lease_owner": self._engine.owner,
             "lease_expires_at": time.time() + RESERVATION_SECONDS,
         }
+
+    def claim_in_unit(self) -> Callable[[Connection, str], Claimed | None] | None:
+        """For a run queued by a request this server answers: its claim, made in the unit that
+        queues it, so the run starts executing as soon as that unit commits — no turn of the
+        claim loop and no second write before its first model call. None while this worker
+        takes no new run (stopping, or every slot taken): the run is queued and woken instead.
+
+        SQLite only: there a write unit holds the database's one write lock, so the thread read
+        by the claim holds every message committed before the run took the thread (any later one
+        is refused). On PostgreSQL a message insert that checked the thread before the run took
+        it may still commit after this unit's read: the claim waits for the unit's commit."""
+        if not self._engine.db.is_sqlite or self._stopping or self._slots.locked():
+            return None
+        if self._hinted or self._starting >= CLAIM_AT_ONCE_WHILE_STARTING:
+            # A burst: its runs are left to the claim loop, which starts them one a loop turn,
+            # so the burst's requests are answered first (their first events) rather than each
+            # one waiting behind the executions the others started.
+            return None
+        return self._claim_in
+
+    def _claim_in(self, connection: Connection, run_id: str) -> Claimed | None:
+        now = time.time()
+        owner = self._engine.owner
+        return _claim(connection, run_id, owner, now, now + self._lease_seconds, clock.now())
+
+    async def start_claimed(self, run_id: str, claimed: Claimed | None) -> None:
+        """Execute a run ``claim_in_unit`` claimed, once its unit is committed (one it did not
+        claim is woken as just queued)."""
+        if claimed is None:
+            self.wake(run_id)
+            return
+        # Claimed: it runs here even if the worker started stopping meanwhile (stop() then
+        # gives it its grace period, or the run ends as interrupted).
+        await self._slots.acquire()
+        self._start(RunExecution(self._engine, *claimed))
 
     def wake(self, run_id: str | None = None) -> None:
         """``run_id`` was just queued; without one, there may be queued runs to look for."""
@@ -179,13 +216,19 @@ class Worker:
             execution.cancel_requested = True
         task = asyncio.create_task(execution.execute(), name=f"run-{run_id}")
         self._running[run_id] = (execution, task)
+        self._starting += 1
+        execution.on_calling = self._called
 
         def done(_: asyncio.Task[None]) -> None:
+            execution.calling()  # a task cancelled before its first step never ran execute()
             if self._running.get(run_id, (None,))[0] is execution:
                 del self._running[run_id]
             self._slots.release()
 
         task.add_done_callback(done)
+
+    def _called(self) -> None:
+        self._starting -= 1
 
     # -- leases, cancellation requests from other replicas, the reaper --------------------
 
@@ -227,7 +270,7 @@ class Worker:
 
 def _claim(
     connection: Connection, run_id: str, owner: str, now: float, until: float, started_at: int
-) -> tuple[dict[str, Any], Conversation] | None:
+) -> Claimed | None:
     """Claim and start the run, and read the thread its first turn continues: one unit."""
     record = _runs.claim(connection, run_id, owner, now, until, started_at)
     if record is None:

@@ -13,12 +13,18 @@ from threadline.schemas.common import ToolResources, dump_tool_resources
 from threadline.schemas.objects import ListPage, Thread
 from threadline.schemas.run_objects import Run, RunStep, StreamEvent, run, run_step
 from threadline.schemas.runs import CreateRun, CreateThreadAndRun, ModifyRun, SubmitToolOutputs
-from threadline.services.attachments import attach, check_file_references, references_files
+from threadline.services.attachments import references_files
 from threadline.services.messages import message_record
-from threadline.services.run_snapshot import Creator, run_record
+from threadline.services.run_creation import (
+    ClaimInUnit,
+    Creation,
+    create_run,
+    create_thread_and_run,
+)
+from threadline.services.run_snapshot import Creator
 from threadline.services.store_membership import IngestionQueue
 from threadline.services.tool_gate import ToolGate
-from threadline.services.tool_resources import check_tool_resources, resolve_tool_resources
+from threadline.services.tool_resources import check_tool_resources
 from threadline.storage.database import Connection, Database
 from threadline.storage.pagination import PageRequest
 from threadline.storage.repositories import (
@@ -26,7 +32,7 @@ from threadline.storage.repositories import (
     MessageRepository,
     ThreadRepository,
 )
-from threadline.storage.runs import RunRepository, StepRepository, take_thread
+from threadline.storage.runs import RunRepository, StepRepository
 
 _assistants = AssistantRepository()
 _messages = MessageRepository()
@@ -49,6 +55,16 @@ class Scheduler(Protocol):
     def reservation(self) -> dict[str, Any]:
         """Lease columns that keep a run just queued here for this server's worker for a
         moment: the replica that answers with its stream must be the one that runs it."""
+        ...
+
+    def claim_in_unit(self) -> ClaimInUnit | None:
+        """How to claim a run for this server's worker in the unit that queues it (None: the
+        worker takes no new run now; the run is queued and woken as usual)."""
+        ...
+
+    async def start_claimed(self, run_id: str, claimed: Any) -> None:
+        """Execute a run ``claim_in_unit`` claimed, now its unit is committed; a run it did not
+        (``claimed`` None) is woken as just queued."""
         ...
 
     def wake(self, run_id: str | None = None) -> None: ...
@@ -87,8 +103,8 @@ class RunService:
             message_record(project_id, thread_id, message, now)
             for message in request.additional_messages or []
         ]
-        record = await self._db.write(
-            _create_run,
+        record, claimed = await self._db.write(
+            create_run,
             project_id,
             thread_id,
             request,
@@ -96,7 +112,7 @@ class RunService:
             messages,
             self._creation(now, creator),
         )
-        self._scheduler.wake(run_id)
+        await self._scheduler.start_claimed(run_id, claimed)
         self._wake_ingestion(messages)
         return run(record)
 
@@ -127,8 +143,8 @@ class RunService:
             for message in (thread_request.messages if thread_request else [])
         ]
         param = "tool_resources" if request.tool_resources else "thread.tool_resources"
-        thread_record, record = await self._db.write(
-            _create_thread_and_run,
+        thread_record, record, claimed = await self._db.write(
+            create_thread_and_run,
             project_id,
             thread_record,
             messages,
@@ -138,13 +154,19 @@ class RunService:
             param,
             self._creation(now, creator),
         )
-        self._scheduler.wake(run_id)
+        await self._scheduler.start_claimed(run_id, claimed)
         self._wake_ingestion(messages, resources)
         return objects.thread(thread_record), run(record)
 
-    def _creation(self, now: int, creator: Creator | None) -> "Creation":
+    def _creation(self, now: int, creator: Creator | None) -> Creation:
+        scheduler = self._scheduler
         return Creation(
-            now, self._expiry_seconds, self._tools, creator, self._scheduler.reservation()
+            now,
+            self._expiry_seconds,
+            self._tools,
+            creator,
+            scheduler.reservation(),
+            scheduler.claim_in_unit(),
         )
 
     def _wake_ingestion(
@@ -225,106 +247,6 @@ def _modify_run(
         _runs.update(connection, project_id, run_id, changes)
         record.update(changes)
     return record
-
-
-@dataclass(frozen=True, slots=True)
-class Creation:
-    """How a run is being created: when, for how long, with which built-in tools allowed, by
-    whom, and reserved for which server's worker."""
-
-    now: int
-    expiry_seconds: int
-    tools: ToolGate
-    creator: Creator | None
-    reservation: dict[str, Any]
-
-    def record(
-        self,
-        connection: Connection,
-        project_id: str,
-        thread_id: str,
-        request: CreateRun | CreateThreadAndRun,
-        run_id: str,
-    ) -> dict[str, Any]:
-        """The new run's row (checked: its tools, the assistant's when not overridden)."""
-        record = run_record(
-            connection,
-            project_id,
-            thread_id,
-            request,
-            run_id,
-            self.now,
-            self.expiry_seconds,
-            self.creator,
-        )
-        self.tools.check(record["tools"], param="assistant_id")
-        record.update(self.reservation)
-        return record
-
-
-def _create_run(
-    connection: Connection,
-    project_id: str,
-    thread_id: str,
-    request: CreateRun,
-    run_id: str,
-    messages: list[dict[str, Any]],
-    creation: Creation,
-) -> dict[str, Any]:
-    now = creation.now
-    record = creation.record(connection, project_id, thread_id, request, run_id)
-    if not take_thread(connection, project_id, thread_id, run_id):
-        thread = _threads.get(connection, project_id, thread_id)
-        if thread is None:
-            raise NotFound.object("thread", thread_id, param="thread_id")
-        raise InvalidRequest(
-            f"Thread {thread_id} already has an active run {thread['active_run_id']}."
-        )
-    _messages.insert_many(connection, messages)
-    _attach(connection, project_id, thread_id, messages, now, "additional_messages[{index}].")
-    _runs.insert(connection, record)
-    return record
-
-
-def _attach(
-    connection: Connection,
-    project_id: str,
-    thread_id: str,
-    messages: list[dict[str, Any]],
-    now: int,
-    param: str,
-) -> dict[str, Any] | None:
-    """The messages' attachments checked, and those for file_search put in the thread's store;
-    the thread's new ``tool_resources`` when that created the store."""
-    if not references_files(messages):
-        return None
-    check_file_references(connection, project_id, messages, now, param=param)
-    return attach(connection, project_id, thread_id, messages, now)
-
-
-def _create_thread_and_run(
-    connection: Connection,
-    project_id: str,
-    thread_record: dict[str, Any],
-    messages: list[dict[str, Any]],
-    request: CreateThreadAndRun,
-    run_id: str,
-    resources: ToolResources | None,
-    param: str,
-    creation: Creation,
-) -> tuple[dict[str, Any], dict[str, Any]]:
-    thread_id = thread_record["id"]
-    now = creation.now
-    record = creation.record(connection, project_id, thread_id, request, run_id)
-    resolved = resolve_tool_resources(connection, project_id, resources, now, param)
-    thread_record = {**thread_record, "tool_resources": resolved}
-    _threads.insert(connection, {**thread_record, "active_run_id": run_id})
-    _messages.insert_many(connection, messages)
-    changed = _attach(connection, project_id, thread_id, messages, now, "thread.messages[{index}].")
-    if changed is not None:
-        thread_record["tool_resources"] = changed
-    _runs.insert(connection, record)
-    return thread_record, record
 
 
 def _cancel(

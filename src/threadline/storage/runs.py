@@ -96,13 +96,21 @@ _OPEN_STEPS_UPDATE = (
     .where(_steps.c.run_id == bindparam("run"), _steps.c.status == "in_progress")
     .returning(*_steps.c)
 )
-# Only what a prompt is made of: the other JSON columns would be decoded for every message of
-# the thread on every run.
-_CONVERSATION_MESSAGES = (
-    select(_messages.c.id, _messages.c.role, _messages.c.status, _messages.c.content)
+# What a run needs to know of a thread it has seen before: which messages there are, and which
+# of them are still being written (see engine.context's cache of finished ones).
+_MESSAGE_STATUSES = (
+    select(_messages.c.id, _messages.c.status)
     .where(_messages.c.thread_id == bindparam("thread"))
     .order_by(_messages.c.id)
 )
+# Only what a prompt is made of: the other JSON columns would be decoded for every message read.
+_CONVERSATION_MESSAGES_BY_ID = (
+    select(_messages.c.id, _messages.c.role, _messages.c.status, _messages.c.content)
+    .where(_messages.c.id.in_(bindparam("ids", expanding=True)))
+    .order_by(_messages.c.id)
+)
+# Ids a single IN (...) may list: far below SQLite's and PostgreSQL's bound-parameter limits.
+_IDS_PER_QUERY = 500
 _MESSAGE_UPDATE = update(_messages).where(_messages.c.id == bindparam("message"))
 _OPEN_MESSAGES_UPDATE = (
     update(_messages)
@@ -236,10 +244,25 @@ class StepRepository(ScopedRepository):
         return sorted(found, key=_by_id)
 
 
-def conversation_messages(connection: Connection, thread_id: str) -> list[Record]:
-    """Every message of a thread, oldest first, as the conversation a run continues: ``id``,
-    ``role``, ``status`` and ``content`` only."""
-    return records(connection.execute(_CONVERSATION_MESSAGES, {"thread": thread_id}))
+def message_statuses(connection: Connection, thread_id: str) -> list[tuple[str, str]]:
+    """``(id, status)`` of every message of a thread, oldest first."""
+    return [
+        (id_, status)
+        for id_, status in connection.execute(_MESSAGE_STATUSES, {"thread": thread_id}).all()
+    ]
+
+
+def conversation_messages_by_id(connection: Connection, ids: list[str]) -> list[Record]:
+    """These messages (``id``, ``role``, ``status`` and ``content`` only), oldest first."""
+    return _by_ids(connection, _CONVERSATION_MESSAGES_BY_ID, ids)
+
+
+def _by_ids(connection: Connection, statement: Any, ids: list[str]) -> list[Record]:
+    found: list[Record] = []
+    for start in range(0, len(ids), _IDS_PER_QUERY):
+        chunk = ids[start : start + _IDS_PER_QUERY]
+        found.extend(records(connection.execute(statement, {"ids": chunk})))
+    return found
 
 
 def thread_attachments(connection: Connection, thread_id: str) -> list[dict[str, Any]]:
@@ -273,7 +296,8 @@ __all__ = [
     "StepRepository",
     "ThreadRepository",
     "close_open_messages",
-    "conversation_messages",
+    "conversation_messages_by_id",
+    "message_statuses",
     "release_thread",
     "take_thread",
     "update_message",

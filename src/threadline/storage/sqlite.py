@@ -80,7 +80,14 @@ def sqlite_engine(url: URL) -> Engine:
     @event.listens_for(engine, "begin")
     def _on_begin(connection: Any) -> None:
         immediate = connection.get_execution_options().get("sqlite_immediate", False)
-        connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+        statement = "BEGIN IMMEDIATE" if immediate else "BEGIN"
+        # On the driver's connection: through exec_driver_sql, SQLAlchemy's statement machinery
+        # (events, cursor wrapping) cost more than the BEGIN itself, on every unit of work. Its
+        # errors are wrapped as exec_driver_sql would, so callers still see SQLAlchemy's.
+        try:
+            connection.connection.driver_connection.execute(statement)
+        except sqlite3.Error as error:
+            raise exc.DBAPIError.instance(statement, None, error, sqlite3.Error) from error
 
     return engine
 

@@ -1,0 +1,34 @@
+"""A thread as a run reads it: its messages and tool steps, for ``context.conversation``."""
+
+from typing import Any
+
+from threadline.engine.context import FINISHED
+from threadline.storage.database import Connection
+from threadline.storage.runs import StepRepository, conversation_messages_by_id, message_statuses
+
+_steps = StepRepository()
+Conversation = tuple[list[dict[str, Any]], list[dict[str, Any]]]  # thread messages, tool steps
+
+
+def load_conversation(connection: Connection, thread_id: str) -> Conversation:
+    """The thread's messages and tool steps, as ``context.conversation`` takes them. A finished
+    message whose turn this process has already built comes as its id, status and that turn:
+    only the messages it does not know (or that are still being written) are read in full, so a
+    long thread costs a run one narrow query rather than decoding every message again."""
+    statuses = message_statuses(connection, thread_id)
+    wanted = [id_ for id_, status in statuses if status == "in_progress" or id_ not in FINISHED]
+    loaded = {m["id"]: m for m in conversation_messages_by_id(connection, wanted)} if wanted else {}
+    messages: list[dict[str, Any]] = []
+    for id_, status in statuses:
+        record = loaded.get(id_)
+        if record is None:
+            turn = FINISHED.get(id_)
+            if turn is None:  # evicted since the lookup above: read it after all
+                found = conversation_messages_by_id(connection, [id_])
+                if not found:
+                    continue  # deleted meanwhile
+                record = found[0]
+            else:
+                record = {"id": id_, "status": status, "turn": turn}
+        messages.append(record)
+    return messages, _steps.tool_steps_of_thread(connection, thread_id)
