@@ -63,7 +63,7 @@ def create_app(
         await state.start()
         # Everything built so far lives as long as the process: keep the collector from
         # re-scanning it on every full collection, and collect the young generation less often
-        # (a request allocates thousands of short-lived objects). Measured: list p90 halved.
+        # (a request allocates thousands of short-lived objects): docs/benchmarks.md#design-choices.
         gc.freeze()
         gc.set_threshold(10_000, 20, 50)
         try:

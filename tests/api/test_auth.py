@@ -1,4 +1,4 @@
-"""Authentication, the admin key API, and mass assignment (reliability-security.md T28, T29).
+"""Authentication, the admin key API, and mass assignment.
 
 Every credential that is not a live project key gets a 401 in OpenAI's shape (``invalid_api_key``
 where a key was presented), never a 200 or a 500; revocation is immediate; the master key and
@@ -292,7 +292,7 @@ def test_admin_unknown_key_is_404(admin):
     assert "key_nope" in error["message"]
 
 
-# --- mass assignment (T29) --------------------------------------------------------------------
+# --- mass assignment --------------------------------------------------------------------------
 
 READ_ONLY = {
     "id": "asst_chosen",

@@ -1,4 +1,4 @@
-"""Errors look like OpenAI's and lose nothing (reliability-security.md §1.2, T22, T38).
+"""Errors look like OpenAI's and lose nothing.
 
 Every failure body is exactly ``{"error": {"message", "type", "param", "code"}}``; validation
 mistakes are 400 (never FastAPI's 422); unknown ids are 404; a failed request changes nothing; and
@@ -483,7 +483,7 @@ def test_thread_create_with_an_invalid_third_message_creates_nothing(tenant, dat
     assert count_rows(database_url, "messages", project_id) == 0
 
 
-# --- hostile JSON (T22) -----------------------------------------------------------------------
+# --- hostile JSON -----------------------------------------------------------------------------
 
 
 def post_raw(api: httpx.Client, path: str, content: bytes | str) -> httpx.Response:
@@ -708,7 +708,7 @@ def test_million_element_arrays_are_400_or_413(api, path: str, content: str):
     error_of(response, response.status_code)
 
 
-# --- injection (T38) --------------------------------------------------------------------------
+# --- injection --------------------------------------------------------------------------------
 
 
 @pytest.mark.parametrize(

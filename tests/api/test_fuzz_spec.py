@@ -1,4 +1,4 @@
-"""Property-based fuzzing against OpenAI's official OpenAPI spec (reliability-security.md T20).
+"""Property-based fuzzing against OpenAI's official OpenAPI spec.
 
 schemathesis generates requests (valid and invalid) for every implemented operation of
 ``openai-openapi.yaml`` and sends them to a real server, on SQLite and on PostgreSQL. Every

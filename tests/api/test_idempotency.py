@@ -1,4 +1,4 @@
-"""``Idempotency-Key`` (test plan T19): a retried POST with the same key and body gets the first
+"""``Idempotency-Key``: a retried POST with the same key and body gets the first
 response and creates nothing more — also when the SDK retries after the connection dropped once
 the server had committed; another body with the key is a 400; keys are per project; without a
 key a retry duplicates (OpenAI's behaviour); streams pass through untouched."""

@@ -1,4 +1,4 @@
-"""Tenant isolation over every /v1 route (reliability-security.md §1.7, T26).
+"""Tenant isolation over every /v1 route.
 
 Project P2 aims every registered /v1 route at project P1's objects. Each such request is a 404
 whose response equals, byte for byte apart from the ids and the request id, the one for a random

@@ -1,4 +1,4 @@
-"""Documented limits, at the boundary and one past it (reliability-security.md §1.8, T21).
+"""Documented limits, at the boundary and one past it.
 
 The boundary value is accepted (200) and echoed; one past it is a 400 ``invalid_request_error``
 whose ``param`` names the field. Bodies are raw JSON so the SDK's typing doesn't get in the way.

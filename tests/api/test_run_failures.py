@@ -1,6 +1,6 @@
-"""Runs that do not simply complete, on both backends: upstream errors and retries (T7, T11),
-hangs (T8), broken streams (T9), the token limit, cancellation (T16), client disconnects (T12),
-races on one thread (T14), no upstream at all, and expiry (T15).
+"""Runs that do not simply complete, on both backends: upstream errors and retries, hangs,
+broken streams, the token limit, cancellation, client disconnects, races on one thread, no
+upstream at all, and expiry.
 
 Most tests use the session server (``upstream_max_retries=1``, ``upstream_max_retry_wait=2``);
 the ones that need other settings start a server of their own on a fresh database. Every wait is
@@ -67,7 +67,7 @@ def assert_failed(run: Any, code: str) -> None:
     assert run.required_action is None
 
 
-# --- upstream HTTP errors (T7, T11) -------------------------------------------------------------
+# --- upstream HTTP errors -----------------------------------------------------------------------
 
 
 def test_server_errors_exhaust_the_retries_and_the_stream_ends_failed(
@@ -155,7 +155,7 @@ def test_non_retryable_errors_fail_after_one_attempt_and_leak_nothing(
     assert_thread_usable(client, thread.id, assistant.id)
 
 
-# --- broken streams (T9) --------------------------------------------------------------------------
+# --- broken streams -------------------------------------------------------------------------------
 
 
 @pytest.mark.parametrize("mode", BROKEN_MODES)
@@ -225,7 +225,7 @@ def test_finish_reason_length_makes_the_run_and_its_message_incomplete(
     assert_thread_usable(client, thread.id, assistant.id)
 
 
-# --- cancellation (T16) ---------------------------------------------------------------------------
+# --- cancellation ---------------------------------------------------------------------------------
 
 
 def test_cancel_while_streaming_from_the_upstream(client, http, upstream, assistant, thread):
@@ -304,7 +304,7 @@ def test_cancel_right_after_create(client, upstream, assistant):
     assert_thread_usable(client, runs[0].thread_id, assistant.id)
 
 
-# --- client disconnect (T12) ----------------------------------------------------------------------
+# --- client disconnect ----------------------------------------------------------------------------
 
 
 def test_client_disconnect_mid_stream_does_not_stop_the_run(
@@ -326,7 +326,7 @@ def test_client_disconnect_mid_stream_does_not_stop_the_run(
     assert (message.status, text_of(message)) == ("completed", "word " * 10)
 
 
-# --- races on one thread (T14) --------------------------------------------------------------------
+# --- races on one thread --------------------------------------------------------------------------
 
 
 async def _burst(http: httpx.Client, requests: list[tuple[str, dict[str, Any]]]) -> list[Any]:
@@ -462,7 +462,7 @@ def test_no_upstream_configured_fails_runs_with_a_message_that_says_what_to_set(
 
 
 def test_upstream_that_never_answers_times_out_and_fails_the_run(backend, tmp_path, upstream):
-    """T8: no response headers at all; the read timeout fires, the one retry too."""
+    """No response headers at all; the read timeout fires, the one retry too."""
     settings = {**upstream_settings(upstream), "upstream_read_timeout": 0.5}
     with own_server(backend, tmp_path, **settings) as server:
         client = server.client

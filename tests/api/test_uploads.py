@@ -1,4 +1,4 @@
-"""Hostile uploads (reliability-security.md T23, T24): the file name is metadata only, the body
+"""Hostile uploads: the file name is metadata only, the body
 is streamed to disk under a running size cap, an anonymous body is refused before it is read,
 and malformed multipart is a 400, never a 500.
 
@@ -78,7 +78,7 @@ def error_of(response: httpx.Response, status: int) -> dict[str, str]:
     return body["error"]  # type: ignore[no-any-return]
 
 
-# --- T23: the file name is metadata only ------------------------------------------------------
+# --- the file name is metadata only -----------------------------------------------------------
 
 HOSTILE_NAMES = [
     "../../etc/passwd",
@@ -143,7 +143,7 @@ def test_a_name_longer_than_4096_characters_is_400(api: httpx.Client):
     assert error_of(response, 400)["param"] == "file"
 
 
-# --- T24: size, authentication, malformed bodies ----------------------------------------------
+# --- size, authentication, malformed bodies ---------------------------------------------------
 
 
 def raw_exchange(url: str, head: str, body_start: bytes, close_write: bool = False) -> str:

@@ -1,4 +1,4 @@
-"""Keys and projects (reliability-security.md T27, T28): allowed models on chat, embeddings,
+"""Keys and projects: allowed models on chat, embeddings,
 assistants and runs; IP allowlists with and without a trusted proxy; expired, revoked and
 rotated keys; key options validated; the CLI."""
 

@@ -1,5 +1,5 @@
 """Rate limits and budgets, exact under concurrency, with in-memory counters and with a real
-Redis (reliability-security.md T30, T31): OpenAI's headers and 429s, parallel slots, tokens per
+Redis: OpenAI's headers and 429s, parallel slots, tokens per
 minute, budgets for chat and for runs, project-wide limits, and no immortal Redis key."""
 
 import asyncio
@@ -212,8 +212,8 @@ def test_every_redis_key_expires(counters, redis_url, counted_gateway_url, count
 
 @pytest.mark.parametrize("fail_open", [False, True])
 def test_redis_unreachable(tmp_path, upstream_server, fail_open: bool):
-    """T5: with the shared counters gone, limited keys get a retryable 503 (or, configured so,
-    go through unlimited); keys without limits never notice."""
+    """Redis outage: with the shared counters gone, limited keys get a retryable 503 (or,
+    configured so, go through unlimited); keys without limits never notice."""
     from tests.gateway.conftest import admin_client, gateway_server
     from tests.servers import free_port
 

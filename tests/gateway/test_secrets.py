@@ -1,4 +1,4 @@
-"""Secret canaries (reliability-security.md T36): a provider key, the master key and a client
+"""Secret canaries: a provider key, the master key and a client
 key go through chat, streams, runs, upstream errors that echo keys, request bodies that carry
 keys, the admin API and metrics, with request bodies logged and every logger at DEBUG. No 8
 characters of any of them may show up in a response, a stream, a log line, the request-log

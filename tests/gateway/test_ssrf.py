@@ -1,4 +1,4 @@
-"""SSRF (test plan T37): nothing a client sends can point the server at another address. Fields
+"""SSRF: nothing a client sends can point the server at another address. Fields
 that name an endpoint or a key (``api_base``, ``base_url``, ``api_key``, ``extra_headers``,
 ``extra_body``), at top level or nested, go nowhere but into the forwarded body; an upstream's
 redirect is not followed. A loopback "attacker" listener sees no connection and no credential."""

@@ -1,5 +1,6 @@
-"""T35: a server whose sandbox cannot work refuses code_interpreter with a clear 400 naming the
-cause, says so once in its log, and serves everything else as usual. User code is never run."""
+"""Fail closed: a server whose sandbox cannot work refuses code_interpreter with a clear 400
+naming the cause, says so once in its log, and serves everything else as usual. User code is
+never run."""
 
 from pathlib import Path
 

@@ -1,5 +1,5 @@
 """Runs across a crash and a graceful stop of a real ``threadline serve`` process, on a fresh
-database per backend, with a scripted upstream of the test's own (T1, T6).
+database per backend, with a scripted upstream of the test's own.
 
 The lease is 2 s (``THREADLINE_RUN_LEASE_SECONDS``), so after a restart the reaper ends what the
 dead process was executing within about 3 s; every wait below is a polling deadline."""
@@ -121,7 +121,7 @@ def _assert_sqlite_intact(database_url: str) -> None:
 
 
 def test_kill_9_mid_run_then_restart(fresh_database, tmp_path, upstream):
-    """T1: runs that were executing when the process died end ``failed`` (interrupted) after a
+    """Runs that were executing when the process died end ``failed`` (interrupted) after a
     restart, with their partial message ``incomplete``; a run waiting for tool outputs survives
     and, once they are submitted, is queued again and picked up by the new process."""
     env = _env(tmp_path, fresh_database, upstream)
@@ -189,7 +189,7 @@ def test_kill_9_mid_run_then_restart(fresh_database, tmp_path, upstream):
 
 
 def test_sigterm_with_an_open_stream(fresh_database, tmp_path, upstream):
-    """T6: SIGTERM while a run streams (12 s of text, far beyond the 2 s grace period): the
+    """SIGTERM while a run streams (12 s of text, far beyond the 2 s grace period): the
     process exits within the grace period, the stream ends with the run's final event and
     ``done``, and the run is terminal (failed as interrupted, or completed), never left
     ``in_progress`` for the next process."""

@@ -1,6 +1,6 @@
-"""T34: the escape and abuse suite, on every backend this machine has. Each payload is real code
-in a real jail; each attempt must be denied within its bound, and the host (this process, other
-sessions) must be unaffected afterwards."""
+"""The sandbox's escape and abuse suite, on every backend this machine has. Each payload is real
+code in a real jail; each attempt must be denied within its bound, and the host (this process,
+other sessions) must be unaffected afterwards."""
 
 import json
 import os

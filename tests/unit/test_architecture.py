@@ -1,4 +1,4 @@
-"""The dependency rules of DESIGN.md, checked on the source: which package may import what.
+"""The layer rules (docs/architecture.md), checked on the source: which package may import what.
 
 HTTP frameworks stay in ``api/`` (plus the composition root and the CLI that starts uvicorn),
 SQLAlchemy and the database drivers stay in ``storage/``, the SDK's types stay in ``schemas/`` (and

@@ -1,4 +1,4 @@
-"""The dependency locks (test plan T39): every package pinned to one version with its files'
+"""The dependency locks: every package pinned to one version with its files'
 hashes (``make install`` installs with ``--require-hashes``), every requirement of
 pyproject.toml satisfied by the lock (re-lock with ``make lock`` after changing one), no version
 known to be bad, and the floors set after past advisories. (pip-audit is not run: this
@@ -20,7 +20,7 @@ _PIN = re.compile(r"^([A-Za-z0-9_.-]+)==([^ \\]+)")
 # litellm 1.82.7 and 1.82.8 were published from a hijacked maintainer account and steal
 # credentials (PYSEC-2026-2).
 DENIED = {("litellm", "1.82.7"), ("litellm", "1.82.8")}
-# Lowest acceptable versions, from reliability-security.md §2.1 (parser DoS advisories).
+# Lowest acceptable versions, set after past advisories (parser DoS bugs).
 FLOORS = {"python-multipart": Version("0.0.31")}
 
 

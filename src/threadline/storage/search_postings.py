@@ -2,8 +2,8 @@
 
 Keyword search runs on in-memory postings (``providers/vector_index/postings.py``: BM25 in numpy)
 rather than in the database: FTS5's BM25 and PostgreSQL's ``ts_rank`` score every chunk that
-matches any query word, one row at a time, which at 100k chunks cost 120 ms (SQLite) and half a
-second (PostgreSQL) against ~4 ms here. The database stays the only durable copy.
+matches any query word, one row at a time, which is slow on large stores
+(docs/benchmarks.md#file-search-speed). The database stays the only durable copy.
 
 Every change to a store's files raises the store's version and stamps the file with it
 (migration 0008). A search reads the versions of its stores (one indexed read); when a store's
@@ -11,9 +11,9 @@ postings are older, the files whose stamps changed are read again and the remove
 That holds whichever process made the change, so PostgreSQL replicas each keep their own postings
 and still see each other's writes at their next search.
 
-Tokenising costs ~0.4 ms per chunk, so a store's first load can take tens of seconds at 100k
-chunks: it runs in the background, and a search that would wait more than ``POSTINGS_WAIT`` for
-it is answered by the database's own full-text search meanwhile.
+Tokenising a large store takes a while (tens of seconds at 100k chunks), so a store's first load
+runs in the background, and a search that would wait more than ``POSTINGS_WAIT`` for it is
+answered by the database's own full-text search meanwhile.
 
 Memory is bounded: past ``memory_budget_bytes`` (all stores' postings together), the stores
 searched least recently are dropped, to be loaded again when next searched (~1.4 KB a chunk:

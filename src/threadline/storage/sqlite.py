@@ -2,9 +2,8 @@
 
 A unit runs **inline on the event loop**, on one connection that belongs to the loop: a point
 read or a one-row write takes SQLite tens of microseconds, less than handing it to a thread and
-back costs (measured: moving units to a thread pool cut message creates/s by a third on two
-cores). Units never ``await``, so on one loop they cannot interleave: writes are serialized
-without any lock.
+back costs (docs/benchmarks.md#design-choices). Units never ``await``, so on one loop they
+cannot interleave: writes are serialized without any lock.
 
 Two things could still block the loop, and both are moved off it:
 
@@ -14,10 +13,10 @@ Two things could still block the loop, and both are moved off it:
 - *Checkpoints*, which copy the WAL into the database file and fsync: automatic checkpoints are
   off on the inline connection, and a passive checkpoint runs on the fallback writer thread
   every few hundred write units. Under a steady stream of writes a passive checkpoint never
-  catches up, so the WAL would never start over and would grow without end (measured: 12 MB/s
-  at 300 runs/s); once it holds more than ``_WAL_FRAMES_LIMIT`` pages, that thread truncates it
-  instead, which holds writers back for that one checkpoint (inline writes then wait for the
-  fallback writer, behind it) while reads go on.
+  catches up, so the WAL would never start over and would grow without end
+  (docs/benchmarks.md#design-choices); once it holds more than ``_WAL_FRAMES_LIMIT`` pages,
+  that thread truncates it instead, which holds writers back for that one checkpoint (inline
+  writes then wait for the fallback writer, behind it) while reads go on.
 
 Every write starts with ``BEGIN IMMEDIATE``: a deferred transaction that reads and then writes
 can fail with "database is locked" when another process wrote in between.

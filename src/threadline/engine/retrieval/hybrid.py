@@ -33,8 +33,8 @@ _EMBED_BATCH = 64  # passages per embedder call
 # Each kind of search contributes this many candidates (at least) to the fusion.
 _MIN_CANDIDATES = 50
 # Query vectors kept, by text: a model rephrasing or repeating a search (runs do, and so do
-# clients paging through results) skips the embedding, the costliest part of a search (~20 ms of
-# CPU with the embedded model). 2,000 384-dimension vectors are 3 MB.
+# clients paging through results) skips the embedding, the costliest part of a search with the
+# embedded model (docs/benchmarks.md#file-search-speed). 2,000 384-dimension vectors are 3 MB.
 _QUERY_VECTORS_KEPT = 2_000
 
 

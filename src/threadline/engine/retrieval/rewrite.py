@@ -3,10 +3,9 @@
 OpenAI rewrote such queries with a model ("I'd like to know the height of the main office
 building" → "primary office building height"). Threadline does it without one, offline and in
 microseconds: polite openers ("please", "can you tell me", "I'd like to know") and the closing
-question mark go, the rest stays as written. Measured on the retrieval benchmark
-(``bench/retrieval/quality.py``, test split), this lifts vector recall@5 from 0.862 to 0.874 and
-hybrid from 0.906 to 0.925; reducing queries further to their keywords lowered both (vector
-0.836), because the embedding model reads whole sentences better than word lists. The rewritten
+question mark go, the rest stays as written. This raises recall on the retrieval benchmark;
+reducing queries further to their keywords lowered it, because the embedding model reads whole
+sentences better than word lists (docs/benchmarks.md#retrieval-quality). The rewritten
 text is what gets searched and what the results page's ``search_query`` shows."""
 
 import re

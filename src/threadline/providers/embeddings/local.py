@@ -52,8 +52,8 @@ class LocalEmbedder:
         self._passage_tokens = passage_tokens
         # BLAS threads for the whole process (OpenBLAS has no per-call setting), so also for
         # vector search. One by default: on a small, busy machine a second BLAS thread
-        # spin-waits for a core and made embedding 4x slower in wall time (and 5x in CPU) than
-        # one thread; the other cores keep serving requests.
+        # spin-waits for a core and makes embedding slower than one thread
+        # (docs/benchmarks.md#design-choices); the other cores keep serving requests.
         threadpool_limits(limits=threads, user_api="blas")
         self._thread = ThreadPoolExecutor(1, thread_name_prefix="threadline-embed")
         self._loaded = False

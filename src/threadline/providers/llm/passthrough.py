@@ -3,10 +3,10 @@ back, with the same retry and fallback rules as the run engine's provider.
 
 The gateway forwards ``/v1/chat/completions`` and ``/v1/embeddings`` (and, in Assistants
 pass-through mode, whole Assistants APIs) without turning them into objects, so this uses
-aiohttp directly: about a fifth of httpx's CPU per request, which is most of the gateway's
-budget. Each configured model is tried in its fallback order; each upstream is retried on
-connection errors, timeouts, 408/409/429/5xx (honouring ``retry-after`` up to
-``max_retry_wait``) — all before any byte reached the client. A stream counts as started only
+aiohttp directly: httpx alone would take most of the gateway's CPU budget per request
+(docs/benchmarks.md#gateway). Each configured model is tried in its fallback order; each
+upstream is retried on connection errors, timeouts, 408/409/429/5xx (honouring ``retry-after``
+up to ``max_retry_wait``) — all before any byte reached the client. A stream counts as started only
 once its first chunk arrived, so an upstream that fails before it is retried too. Redirects
 are never followed (they would carry our key elsewhere); the upstream gets the provider's key,
 never the client's."""

@@ -1,7 +1,7 @@
 """How a provider talks HTTP to its upstream: one streamed POST at a time.
 
-By default over ``aiohttp`` (its C parser and connection pool took a fifth of the CPU that
-``httpx``'s pure-Python stack took per run: measured 164 µs against 879 µs a streamed request);
+By default over ``aiohttp`` (its C parser and connection pool cost far less CPU per streamed
+request than ``httpx``'s pure-Python stack: docs/benchmarks.md#gateway);
 over an ``httpx.AsyncClient`` when one is handed in (tests script upstreams with
 ``httpx.MockTransport``). Either way, failures come out as two exceptions: ``TransportTimeout``
 (no byte within the read timeout, or no connection within the connect timeout) and

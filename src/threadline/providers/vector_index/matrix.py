@@ -2,7 +2,7 @@
 
 Up to ``EXACT_ROWS`` passages: brute force, one matrix-vector product and a partial sort. Beyond,
 reading the whole float32 matrix for every query costs more than the rest of a search (200k
-passages are 300 MB: ~30 ms of memory bandwidth), so a first pass ranks every passage by the
+passages are 300 MB of memory to read), so a first pass ranks every passage by the
 Hamming distance of 1-bit codes (the sign of each dimension: 48 bytes for 384 dimensions, 1/32 of
 the matrix) and only the closest ``RESCORE_SHARE`` are scored exactly. This binary quantization with
 rescoring keeps the exact top results (checked in tests/unit/test_vector_matrix.py).
@@ -20,8 +20,8 @@ import numpy.typing as npt
 from threadline.providers.vector_index.base import Candidate, Vectors
 
 EXACT_ROWS = 20_000
-# Rescored share of the rows: on the benchmark's real MiniLM vectors, rescoring the closest 3% by
-# sign code kept 98% of the exact top 10 (2%: 96%, 5%: 99.4%).
+# Rescored share of the rows: small, yet on real MiniLM vectors it keeps nearly all of the exact
+# top 10 (docs/benchmarks.md#design-choices).
 RESCORE_SHARE = 0.03
 
 

@@ -1,10 +1,10 @@
 """Keyword search over a store's chunks held in memory as an inverted index, ranked by BM25.
 
 FTS5's BM25 scores every chunk that matches any query word, one row at a time, and on a store of
-100k chunks a question of ordinary words matches most of them: keyword search then cost ~120 ms.
+100k chunks a question of ordinary words matches most of them, which is slow.
 Here each store's postings live in numpy arrays sorted by term (the chunks holding the term and
 its count in each: 6 bytes a posting, one posting per distinct word of a chunk), so scoring a
-term is a few vectorised operations over its postings: ~4 ms a question at 100k chunks.
+term is a few vectorised operations over its postings (docs/benchmarks.md#file-search-speed).
 
 Words are cut and stemmed like FTS5's ``porter unicode61 remove_diacritics 2`` tokenizer did:
 letters and digits (``_`` separates), lower-cased, accents dropped, Porter-stemmed. BM25 uses
