@@ -1,10 +1,14 @@
 """The SQLite WAL stays bounded: a passive checkpoint that leaves a long WAL behind is followed by
-one that empties it (a steady stream of writes never lets a passive one finish)."""
+one that empties it (a steady stream of writes never lets a passive one finish), and a checkpoint
+a full disk prevented is retried until the WAL is emptied."""
 
+import asyncio
 import sqlite3
+from collections.abc import Callable
 from pathlib import Path
 
-from sqlalchemy import text
+import pytest
+from sqlalchemy import Connection, Engine, exc, text
 from sqlalchemy.engine.url import make_url
 
 from threadline.storage import sqlite as sqlite_units
@@ -32,3 +36,82 @@ def test_a_long_wal_is_truncated(tmp_path: Path, monkeypatch) -> None:
             assert check.execute("SELECT count(*) FROM t").fetchone() == (100,)
     finally:
         engine.dispose()
+
+
+def _create(connection: Connection) -> None:
+    connection.execute(text("CREATE TABLE t (v TEXT)"))
+
+
+def _insert(connection: Connection, value: str) -> None:
+    connection.execute(text("INSERT INTO t VALUES (:v)"), {"v": value})
+
+
+async def _until(condition: Callable[[], bool]) -> None:
+    for _ in range(3000):
+        if condition():
+            return
+        await asyncio.sleep(0.01)
+    raise AssertionError("never happened")
+
+
+def test_a_failed_checkpoint_is_retried_until_the_wal_is_emptied(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A checkpoint fails (the disk is full: the WAL cannot be copied out): it is retried, as a
+    truncation, without waiting for hundreds more writes."""
+    monkeypatch.setattr(sqlite_units, "_CHECKPOINT_EVERY_WRITES", 20)
+    monkeypatch.setattr(sqlite_units, "_CHECKPOINT_RETRY_SECONDS", 0.01)
+    checkpoint = sqlite_units._checkpoint
+    calls: list[bool] = []
+
+    def full_once(engine: Engine, truncate: bool = False) -> bool:
+        calls.append(truncate)
+        if len(calls) == 1:
+            full = sqlite3.OperationalError("database or disk is full")
+            raise exc.OperationalError("PRAGMA wal_checkpoint(PASSIVE)", None, full)
+        return checkpoint(engine, truncate)
+
+    monkeypatch.setattr(sqlite_units, "_checkpoint", full_once)
+    path = tmp_path / "wal.db"
+    wal = Path(f"{path}-wal")
+
+    async def scenario() -> None:
+        units = sqlite_units.SqliteUnits(make_url(f"sqlite:///{path}"))
+        try:
+            await units.run(True, _create, (), {})
+            for n in range(19):  # the 20th write asks for a checkpoint
+                await units.run(True, _insert, (f"{n}" + "x" * 4000,), {})
+            assert wal.stat().st_size > 0
+            await _until(lambda: len(calls) >= 2 and wal.stat().st_size == 0)
+            assert calls[:2] == [False, True], "the retry truncates"
+        finally:
+            units.dispose()
+
+    asyncio.run(scenario())
+
+
+def test_a_write_on_a_full_database_owes_a_truncation(tmp_path: Path) -> None:
+    """A write fails for lack of space (SQLite's own SQLITE_FULL, through ``max_page_count``):
+    once there is room again the WAL is emptied, with no further write to trigger it."""
+    path = tmp_path / "wal.db"
+    wal = Path(f"{path}-wal")
+
+    async def scenario() -> None:
+        units = sqlite_units.SqliteUnits(make_url(f"sqlite:///{path}"))
+        try:
+            await units.run(True, _create, (), {})
+            for n in range(10):
+                await units.run(True, _insert, (f"{n}" + "x" * 4000,), {})
+            inline = units._inline_connection()
+            inline.exec_driver_sql("PRAGMA max_page_count=1")  # no room to grow: "full"
+            inline.commit()
+            with pytest.raises(exc.OperationalError, match="full"):
+                await units.run(True, _insert, ("y" * 40_000,), {})
+            assert wal.stat().st_size > 0
+            inline.exec_driver_sql("PRAGMA max_page_count=1073741823")  # room again
+            inline.commit()
+            await _until(lambda: wal.stat().st_size == 0)
+        finally:
+            units.dispose()
+
+    asyncio.run(scenario())

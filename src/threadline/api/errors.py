@@ -17,6 +17,7 @@ from threadline.errors import (
     MethodNotAllowed,
     RouteNotFound,
 )
+from threadline.storage.faults import is_out_of_space, unavailable
 
 logger = logging.getLogger("threadline.api")
 
@@ -120,7 +121,20 @@ def install_error_handlers(app: FastAPI) -> None:
             failure.error_type = "invalid_request_error"
         return error_response(failure)
 
+    @app.exception_handler(OSError)
+    async def _os_error(_request: Request, error: OSError) -> Response:
+        # A full disk (blob store, temporary files) is a retryable 503, like a full database.
+        # Handled here rather than by the catch-all below, which re-raises after answering: the
+        # server then logs it a second time and drops the keep-alive connection.
+        if is_out_of_space(error):
+            return error_response(unavailable(error))
+        return _internal_error(error)
+
     @app.exception_handler(Exception)
     async def _unexpected(_request: Request, error: Exception) -> Response:
-        logger.exception("unhandled error", exc_info=error)
-        return error_response(InternalError("The server had an error processing your request."))
+        return _internal_error(error)
+
+
+def _internal_error(error: BaseException) -> Response:
+    logger.exception("unhandled error", exc_info=error)
+    return error_response(InternalError("The server had an error processing your request."))

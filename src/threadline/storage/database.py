@@ -16,29 +16,24 @@ request), and that, not the database, was most of a request's cost. Here a whole
 A ``Database`` belongs to one event loop.
 """
 
-import logging
 from collections.abc import Callable
 from typing import Concatenate, ParamSpec, TypeVar
 
 import orjson
-from sqlalchemy import Connection, exc, text
+from sqlalchemy import Connection, text
 from sqlalchemy.engine.url import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from threadline.errors import ServiceUnavailable
+from threadline.storage.faults import is_unavailable, unavailable
 from threadline.storage.sqlite import SqliteUnits
 
 __all__ = ["Connection", "Database", "redacted_url"]
 
-logger = logging.getLogger("threadline.storage")
 
 P = ParamSpec("P")
 T = TypeVar("T")
 Work = Callable[Concatenate[Connection, P], T]
-
-# Failures that mean "the database cannot answer right now" (down, restarting, locked past the
-# busy timeout), as opposed to a bug: the client gets a retryable 503, never a 500.
-_UNAVAILABLE = (exc.OperationalError, exc.InterfaceError, OSError, TimeoutError)
 
 
 class Database:
@@ -69,8 +64,11 @@ class Database:
             assert self._async_engine is not None
             async with self._async_engine.connect() as connection:
                 return await connection.run_sync(work, *args, **kwargs)
-        except _UNAVAILABLE as error:
-            raise _unavailable(error) from error
+        except Exception as error:
+            # Down, shutting down, out of connections, disk full: a retryable 503, not a 500.
+            if is_unavailable(error):
+                raise unavailable(error) from error
+            raise
 
     async def write(self, work: Work[P, T], /, *args: P.args, **kwargs: P.kwargs) -> T:
         """Run ``work(connection, *args)`` in a write transaction: committed if it returns,
@@ -81,8 +79,10 @@ class Database:
             assert self._async_engine is not None
             async with self._async_engine.begin() as connection:
                 return await connection.run_sync(work, *args, **kwargs)
-        except _UNAVAILABLE as error:
-            raise _unavailable(error) from error
+        except Exception as error:
+            if is_unavailable(error):
+                raise unavailable(error) from error
+            raise
 
     async def run_off_loop(
         self, write: bool, work: Work[P, T], /, *args: P.args, **kwargs: P.kwargs
@@ -93,8 +93,10 @@ class Database:
             return await (self.write if write else self.read)(work, *args, **kwargs)
         try:
             return await self._sqlite.run_on_thread(write, work, args, kwargs)
-        except _UNAVAILABLE as error:
-            raise _unavailable(error) from error
+        except Exception as error:
+            if is_unavailable(error):
+                raise unavailable(error) from error
+            raise
 
     async def ping(self) -> bool:
         try:
@@ -112,14 +114,6 @@ class Database:
 
 def _select_one(connection: Connection) -> None:
     connection.execute(text("SELECT 1"))
-
-
-def _unavailable(error: BaseException) -> ServiceUnavailable:
-    # The driver's text can name hosts and users: log it, but tell the client only the class.
-    logger.warning("database unavailable: %s", error)
-    return ServiceUnavailable(
-        "The database is temporarily unavailable. Please retry shortly.", retry_after_seconds=1
-    )
 
 
 def redacted_url(url: str) -> str:

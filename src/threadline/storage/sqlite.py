@@ -18,12 +18,18 @@ Two things could still block the loop, and both are moved off it:
   that thread truncates it instead, which holds writers back for that one checkpoint (inline
   writes then wait for the fallback writer, behind it) while reads go on.
 
+On a full disk checkpoints fail (copying the WAL into the database file needs room) while the WAL
+keeps what it holds. A failed checkpoint, or a write that failed for lack of space, is therefore
+followed by truncating ones on a timer, backing off, until one succeeds: the WAL is emptied as soon
+as space returns, not only after hundreds of further writes (which an idle server never makes).
+``journal_size_limit`` also shrinks the WAL file whenever SQLite starts it over.
+
 Every write starts with ``BEGIN IMMEDIATE``: a deferred transaction that reads and then writes
 can fail with "database is locked" when another process wrote in between.
 """
 
 import asyncio
-import functools
+import logging
 import sqlite3
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -36,8 +42,13 @@ from sqlalchemy.engine.url import URL
 
 T = TypeVar("T")
 
+logger = logging.getLogger("threadline.storage")
+
+_PAGE_BYTES = 4096
+_WAL_FRAMES_LIMIT = 4096  # pages (16 MiB of 4 KiB pages) the WAL may hold before a truncation
 _PRAGMAS = (
     "PRAGMA journal_mode=WAL",
+    f"PRAGMA journal_size_limit={_WAL_FRAMES_LIMIT * _PAGE_BYTES}",
     "PRAGMA synchronous=NORMAL",
     "PRAGMA busy_timeout=10000",
     "PRAGMA foreign_keys=ON",
@@ -46,7 +57,9 @@ _PRAGMAS = (
 )
 _FALLBACK_READERS = 2
 _CHECKPOINT_EVERY_WRITES = 500
-_WAL_FRAMES_LIMIT = 4096  # pages (16 MiB of 4 KiB pages) the WAL may hold before a truncation
+# After a failed checkpoint: the first retry, and the longest wait between two.
+_CHECKPOINT_RETRY_SECONDS = 1.0
+_CHECKPOINT_RETRY_MAX_SECONDS = 30.0
 
 
 def _json_dumps(value: Any) -> str:
@@ -108,6 +121,10 @@ def _is_busy(error: exc.OperationalError) -> bool:
     return code in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED)
 
 
+def _is_full(error: exc.OperationalError) -> bool:
+    return getattr(error.orig, "sqlite_errorcode", None) == sqlite3.SQLITE_FULL
+
+
 class SqliteUnits:
     """Runs units of work inline, falling back to threads when the database is busy."""
 
@@ -115,6 +132,11 @@ class SqliteUnits:
         self.engine = sqlite_engine(url)
         self._inline: Connection | None = None
         self._writes_since_checkpoint = 0
+        self._checkpoint_running = False
+        self._truncation_owed = False  # a checkpoint failed, or a write found the disk full
+        self._checkpoint_retry: asyncio.TimerHandle | None = None
+        self._retry_seconds = _CHECKPOINT_RETRY_SECONDS
+        self._closed = False
         self._writer = ThreadPoolExecutor(1, thread_name_prefix="threadline-sqlite-writer")
         self._readers = ThreadPoolExecutor(
             _FALLBACK_READERS, thread_name_prefix="threadline-sqlite-reader"
@@ -124,11 +146,15 @@ class SqliteUnits:
         self, write: bool, work: Callable[..., T], args: tuple[Any, ...], kwargs: dict[str, Any]
     ) -> T:
         try:
-            result = _run_unit(self._inline_connection(), write, work, args, kwargs)
+            try:
+                result = _run_unit(self._inline_connection(), write, work, args, kwargs)
+            except exc.OperationalError as error:
+                if not _is_busy(error):
+                    raise
+                result = await self._on_thread(write, work, args, kwargs)
         except exc.OperationalError as error:
-            if not _is_busy(error):
-                raise
-            result = await self._on_thread(write, work, args, kwargs)
+            self._note_failure(error)
+            raise
         if write:
             self._count_write()
         return result
@@ -137,7 +163,11 @@ class SqliteUnits:
         self, write: bool, work: Callable[..., T], args: tuple[Any, ...], kwargs: dict[str, Any]
     ) -> T:
         """A long unit, on the writer (or a reader) thread instead of inline on the loop."""
-        result = await self._on_thread(write, work, args, kwargs)
+        try:
+            result = await self._on_thread(write, work, args, kwargs)
+        except exc.OperationalError as error:
+            self._note_failure(error)
+            raise
         if write:
             self._count_write()
         return result
@@ -164,10 +194,54 @@ class SqliteUnits:
     def _count_write(self) -> None:
         self._writes_since_checkpoint += 1
         if self._writes_since_checkpoint >= _CHECKPOINT_EVERY_WRITES:
-            self._writes_since_checkpoint = 0
-            self._writer.submit(functools.partial(_checkpoint, self.engine))
+            self._start_checkpoint()
+
+    def _note_failure(self, error: exc.OperationalError) -> None:
+        if _is_full(error):
+            # The WAL may hold what no checkpoint could copy: empty it once there is room.
+            self._truncation_owed = True
+            self._retry_checkpoint_later()
+
+    def _start_checkpoint(self) -> None:
+        if self._checkpoint_running or self._closed:
+            return
+        self._writes_since_checkpoint = 0
+        self._checkpoint_running = True
+        truncate = self._truncation_owed
+        loop = asyncio.get_running_loop()
+        done = loop.run_in_executor(self._writer, _checkpoint, self.engine, truncate)
+        done.add_done_callback(self._checkpoint_done)
+
+    def _checkpoint_done(self, done: "asyncio.Future[bool]") -> None:
+        self._checkpoint_running = False
+        if done.cancelled():
+            return
+        error = done.exception()
+        if error is None and done.result():
+            self._truncation_owed = False
+            self._retry_seconds = _CHECKPOINT_RETRY_SECONDS
+            return
+        if error is not None:
+            logger.warning("SQLite checkpoint failed, retrying: %s", error)
+        self._truncation_owed = True
+        self._retry_checkpoint_later()
+
+    def _retry_checkpoint_later(self) -> None:
+        if self._checkpoint_retry is not None or self._closed:
+            return
+        loop = asyncio.get_running_loop()
+        self._checkpoint_retry = loop.call_later(self._retry_seconds, self._retry_checkpoint)
+        self._retry_seconds = min(self._retry_seconds * 2, _CHECKPOINT_RETRY_MAX_SECONDS)
+
+    def _retry_checkpoint(self) -> None:
+        self._checkpoint_retry = None
+        self._start_checkpoint()
 
     def dispose(self) -> None:
+        self._closed = True
+        if self._checkpoint_retry is not None:
+            self._checkpoint_retry.cancel()
+            self._checkpoint_retry = None
         self._writer.shutdown(wait=True)
         self._readers.shutdown(wait=True)
         if self._inline is not None:
@@ -176,15 +250,20 @@ class SqliteUnits:
         self.engine.dispose()
 
 
-def _checkpoint(engine: Engine) -> None:
-    # PASSIVE: copies what it can without waiting for readers or blocking writers; TRUNCATE (when
-    # the WAL has grown too long) waits for the writer, copies everything and empties the WAL.
-    # Outside any transaction, so on the driver's connection directly.
+def _checkpoint(engine: Engine, truncate: bool = False) -> bool:
+    """Whether the WAL is within bounds afterwards (False: a truncation readers held up).
+
+    PASSIVE copies what it can without waiting for readers or blocking writers; TRUNCATE (when
+    the WAL has grown too long, or ``truncate``: an earlier checkpoint failed) waits for the
+    writer, copies everything and empties the WAL. Outside any transaction, so on the driver's
+    connection directly."""
     connection = engine.raw_connection()
     try:
         cursor = connection.cursor()
         _busy, wal_frames, _copied = cursor.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
-        if wal_frames >= _WAL_FRAMES_LIMIT:
-            cursor.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        if truncate or wal_frames >= _WAL_FRAMES_LIMIT:
+            busy, _frames, _copied = cursor.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+            return not busy
+        return True
     finally:
         connection.close()

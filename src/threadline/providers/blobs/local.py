@@ -5,6 +5,7 @@ The path is built from the blob id alone, after checking it is a plain id, so no
 can name a path."""
 
 import asyncio
+import contextlib
 import os
 import re
 import secrets
@@ -114,8 +115,12 @@ class LocalBlobWriter:
         await asyncio.to_thread(self._discard)
 
     def _discard(self) -> None:
-        if self._handle is not None:
-            self._handle.close()
-            self._handle = None
-        self._buffer = bytearray()
-        self._partial.unlink(missing_ok=True)
+        handle, self._handle, self._buffer = self._handle, None, bytearray()
+        try:
+            if handle is not None:
+                # On a full disk closing fails flushing what is being thrown away anyway: the
+                # file is closed all the same, and must still go.
+                with contextlib.suppress(OSError):
+                    handle.close()
+        finally:
+            self._partial.unlink(missing_ok=True)
