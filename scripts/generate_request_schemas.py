@@ -11,7 +11,7 @@ as a hint), which ``threadline.schemas.gateway_requests`` compiles at import tim
 
 - documentation (descriptions, examples, defaults, formats) is dropped;
 - OpenAPI 3.0's ``nullable: true`` and ``anyOf: [X, {type: "null"}]`` become ``"null"`` in
-  ``type`` (or a ``"nullable": true`` on a union);
+  ``type`` (and in ``enum``), or a ``"nullable": true`` on a reference or a union;
 - ``allOf`` of objects is merged, the outer schema's own properties winning (the spec
   re-declares ``top_logprobs`` as nullable on the chat request, non-null on a base schema);
 - ``oneOf`` becomes ``anyOf``: the spec's branches are told apart by their ``type``/``role``
@@ -104,6 +104,8 @@ class Simplifier:
             if "type" in out and "$ref" not in out:
                 types = out["type"] if isinstance(out["type"], list) else [out["type"]]
                 out["type"] = [*types, "null"]
+                if "enum" in out:  # JSON Schema applies an enum to null too
+                    out["enum"] = [*out["enum"], None]
             else:
                 out["nullable"] = True
         return out

@@ -386,7 +386,7 @@ def _common_tag(branches: list[dict[str, Any]]) -> str | None:
 
 def _string(node: dict[str, Any]) -> Check:
     enum = frozenset(node.get("enum", ()))
-    supported = ", ".join(repr(v) for v in node.get("enum", ()))
+    supported = ", ".join(repr(v) for v in node.get("enum", ()) if v is not None)
     longest = node.get("maxLength")
 
     def check(value: Any) -> None:
