@@ -15,26 +15,28 @@ whole union.
 Values the schema leaves free (function parameters, JSON schemas, unknown fields) are checked
 only for their nesting depth: at most ``MAX_FREE_DEPTH`` levels of objects and arrays (the
 Assistants API's bound), which keeps a hostile body from exhausting a serializer's recursion
-budget downstream. The values must come from
-``orjson.loads`` (exact ``dict``/``list``/``str``… types)."""
+budget downstream. The values must come from ``orjson.loads`` (exact ``dict``/``list``/``str``…
+types). The leaves (violations, strings, numbers, depth) are in ``json_leaf_checks``."""
 
-from collections.abc import Callable
 from typing import Any
 
-from threadline.schemas.common import JSON_MAX_DEPTH
+from threadline.schemas.json_leaf_checks import (
+    JSON_TYPE,
+    MAX_FREE_DEPTH,
+    Check,
+    Violation,
+    boolean_check,
+    bounded,
+    declared,
+    missing,
+    number_check,
+    shown,
+    string_check,
+    wrong_type,
+)
 
-MAX_FREE_DEPTH = JSON_MAX_DEPTH
-Check = Callable[[Any], None]
+__all__ = ["MAX_FREE_DEPTH", "Check", "Compiler", "Violation"]
 
-_JSON_TYPE: dict[type, str] = {
-    str: "string",
-    int: "integer",
-    float: "number",
-    bool: "boolean",
-    type(None): "null",
-    dict: "object",
-    list: "array",
-}
 _TYPE_ORDER = ["string", "integer", "number", "boolean", "object", "array", "null"]
 # The Python values of each JSON type (a float with no fraction is an integer too: 1.0).
 _PYTHON_TYPES: dict[str, tuple[type, ...]] = {
@@ -55,73 +57,7 @@ _ACCEPTED: dict[str, tuple[type, ...]] = {
     "null": (type(None),),
 }
 _SCALARS = frozenset({str, int, float, bool, type(None)})
-_ALL = frozenset(_JSON_TYPE)
-_ARTICLE = {"integer": "an integer", "array": "an array", "object": "an object", "null": "null"}
-
-
-class Violation(Exception):
-    """The first place where a value breaks its schema. ``path`` is filled in, innermost step
-    first, as the exception leaves each container."""
-
-    def __init__(self, message: str, code: str) -> None:
-        super().__init__(message)
-        self.template = message  # ``{param}`` stands for the offending field's path
-        self.code = code
-        self.path: list[str | int] = []
-
-    @property
-    def param(self) -> str:
-        text = ""
-        for part in reversed(self.path):
-            text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else part)
-        return text
-
-    @property
-    def message(self) -> str:
-        return self.template.replace("{param}", self.param or "body")
-
-
-def _missing(name: str) -> Violation:
-    violation = Violation("Missing required parameter: '{param}'.", "missing_required_parameter")
-    violation.path.append(name)
-    return violation
-
-
-def _a(json_type: str) -> str:
-    return _ARTICLE.get(json_type, f"a {json_type}")
-
-
-def _shown(value: Any) -> str:
-    text = repr(value) if isinstance(value, str) else str(value)
-    return text if len(text) <= 80 else text[:77] + "..."
-
-
-def _wrong_type(expected: list[str], value: Any) -> Violation:
-    wanted = " or ".join(_a(t) for t in expected)
-    got = _a(_JSON_TYPE.get(type(value), "unknown"))
-    return Violation(
-        f"Invalid type for '{{param}}': expected {wanted}, but got {got} instead.", "invalid_type"
-    )
-
-
-def _too_deep(container: dict[str, Any] | list[Any], budget: int) -> bool:
-    """Whether ``container`` nests dicts and lists more than ``budget`` levels below it."""
-    if budget <= 0:
-        return True
-    budget -= 1
-    for child in container.values() if type(container) is dict else container:
-        kind = type(child)
-        if (kind is dict or kind is list) and _too_deep(child, budget):
-            return True
-    return False
-
-
-def _bounded(value: Any) -> None:
-    if (type(value) is dict or type(value) is list) and _too_deep(value, MAX_FREE_DEPTH):
-        raise Violation(
-            f"Invalid '{{param}}': nested too deeply (at most {MAX_FREE_DEPTH} levels).",
-            "invalid_value",
-        )
+_ALL = frozenset(JSON_TYPE)
 
 
 def _anything(value: Any) -> None:
@@ -133,7 +69,7 @@ def _unknown(value: Any) -> None:
 
 
 def _null_only(value: Any) -> None:
-    raise _wrong_type(["null"], value)
+    raise wrong_type(["null"], value)
 
 
 class Compiler:
@@ -142,7 +78,7 @@ class Compiler:
     def __init__(self, defs: dict[str, Any]) -> None:
         self._defs = defs
         self._compiled: dict[str, Check] = {}
-        self._free: Check = _bounded
+        self._free: Check = bounded
 
     def compile(self, node: dict[str, Any]) -> Check:
         if "$ref" in node:
@@ -151,7 +87,7 @@ class Compiler:
             check = self._union(node)
         else:
             check = self._typed(node)
-        if node.get("nullable") or "null" in _declared(node):
+        if node.get("nullable") or "null" in declared(node):
             inner = check
 
             def check(value: Any) -> None:
@@ -179,7 +115,7 @@ class Compiler:
         if "anyOf" in node:
             types = set().union(*(self.types_of(b) for b in node["anyOf"]))
         elif "type" in node:
-            types = set(_declared(node))
+            types = set(declared(node))
         else:
             types = set(_TYPE_ORDER)
         if node.get("nullable"):
@@ -198,7 +134,7 @@ class Compiler:
             constrained = any(k in node for k in ("enum", "minimum", "maximum", "maxLength"))
             accepted = {
                 python_type
-                for json_type in _declared(node)
+                for json_type in declared(node)
                 if json_type == "null" or not constrained
                 for python_type in _ACCEPTED.get(json_type, ())
             }
@@ -212,7 +148,7 @@ class Compiler:
     def _typed(self, node: dict[str, Any]) -> Check:
         if "type" not in node:
             return self._free
-        main = [t for t in _declared(node) if t != "null"]
+        main = [t for t in declared(node) if t != "null"]
         if not main:
             return _null_only
         if len(main) != 1:
@@ -221,9 +157,12 @@ class Compiler:
             return self._object(node)
         if main[0] == "array":
             return self._array(node)
-        return {"string": _string, "integer": _number, "number": _number, "boolean": _boolean}[
-            main[0]
-        ](node)
+        return {
+            "string": string_check,
+            "integer": number_check,
+            "number": number_check,
+            "boolean": boolean_check,
+        }[main[0]](node)
 
     def _object(self, node: dict[str, Any], skip: str | None = None) -> Check:
         properties = {name: self._entry(s) for name, s in node.get("properties", {}).items()}
@@ -243,17 +182,17 @@ class Compiler:
 
             def free_object(value: Any) -> None:
                 if type(value) is not dict:
-                    raise _wrong_type(["object"], value)
+                    raise wrong_type(["object"], value)
                 free(value)
 
             return free_object
 
         def check(value: Any) -> None:
             if type(value) is not dict:
-                raise _wrong_type(["object"], value)
+                raise wrong_type(["object"], value)
             for name in required:
                 if name not in value:
-                    raise _missing(name)
+                    raise missing(name)
             for name, item in value.items():
                 accepted, item_check = properties.get(name) or extra
                 if type(item) in accepted:
@@ -272,7 +211,7 @@ class Compiler:
 
         def check(value: Any) -> None:
             if type(value) is not list:
-                raise _wrong_type(["array"], value)
+                raise wrong_type(["array"], value)
             size = len(value)
             if size < low:
                 raise Violation(
@@ -315,7 +254,7 @@ class Compiler:
                 return
             options = candidates.get(kind)
             if not options:
-                raise _wrong_type(expected, value)
+                raise wrong_type(expected, value)
             if len(options) == 1:
                 options[0](value)
                 return
@@ -344,7 +283,7 @@ class Compiler:
         branches: dict[str, Check] = {}
         for branch in resolved:
             values = branch["properties"].get(tag, {}).get("enum")
-            if not values or "object" not in _declared(branch):
+            if not values or "object" not in declared(branch):
                 return None
             check = self._object(branch, skip=tag)
             branches.update(dict.fromkeys(values, check))
@@ -356,9 +295,9 @@ class Compiler:
                 branch(value)
                 return
             if tag not in value:
-                raise _missing(tag)
+                raise missing(tag)
             violation = Violation(
-                f"Invalid value for '{{param}}': {_shown(value[tag])}. Supported values are: "
+                f"Invalid value for '{{param}}': {shown(value[tag])}. Supported values are: "
                 f"{supported}.",
                 "invalid_value",
             )
@@ -366,11 +305,6 @@ class Compiler:
             raise violation
 
         return check
-
-
-def _declared(node: dict[str, Any]) -> list[str]:
-    declared = node.get("type", [])
-    return declared if isinstance(declared, list) else [declared]
 
 
 def _common_tag(branches: list[dict[str, Any]]) -> str | None:
@@ -382,60 +316,3 @@ def _common_tag(branches: list[dict[str, Any]]) -> str | None:
         ):
             return name
     return None
-
-
-def _string(node: dict[str, Any]) -> Check:
-    enum = frozenset(node.get("enum", ()))
-    supported = ", ".join(repr(v) for v in node.get("enum", ()) if v is not None)
-    longest = node.get("maxLength")
-
-    def check(value: Any) -> None:
-        if type(value) is not str:
-            raise _wrong_type(["string"], value)
-        if enum and value not in enum:
-            raise Violation(
-                f"Invalid value for '{{param}}': {_shown(value)}. Supported values are: "
-                f"{supported}.",
-                "invalid_value",
-            )
-        if longest is not None and len(value) > longest:
-            raise Violation(
-                f"Invalid '{{param}}': string too long. Expected a string with maximum length "
-                f"{longest}, but got a string with length {len(value)} instead.",
-                "string_above_max_length",
-            )
-
-    return check
-
-
-def _number(node: dict[str, Any]) -> Check:
-    integer = "integer" in _declared(node)
-    word = "integer" if integer else "decimal"
-    low, high = node.get("minimum"), node.get("maximum")
-
-    def check(value: Any) -> None:
-        kind = type(value)
-        if not (kind is int or (kind is float and (not integer or value.is_integer()))):
-            raise _wrong_type(["integer" if integer else "number"], value)
-        if low is not None and value < low:
-            raise Violation(
-                f"Invalid '{{param}}': {word} below minimum value. Expected a value >= {low}, "
-                f"but got {_shown(value)} instead.",
-                f"{word}_below_min_value",
-            )
-        if high is not None and value > high:
-            raise Violation(
-                f"Invalid '{{param}}': {word} above maximum value. Expected a value <= {high}, "
-                f"but got {_shown(value)} instead.",
-                f"{word}_above_max_value",
-            )
-
-    return check
-
-
-def _boolean(node: dict[str, Any]) -> Check:
-    def check(value: Any) -> None:
-        if type(value) is not bool:
-            raise _wrong_type(["boolean"], value)
-
-    return check
