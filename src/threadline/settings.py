@@ -41,8 +41,9 @@ class Settings(BaseSettings):
     # Upstream calls: connect timeout, and the longest wait for the first byte or between reads.
     upstream_connect_timeout: float = 10.0
     upstream_read_timeout: float = 120.0
-    # Retries of a failed upstream call before any output (429s honour Retry-After up to
-    # upstream_max_retry_wait seconds; a longer ask fails the run at once).
+    # Retries of a failed upstream call before any output, where retrying can help (see
+    # providers/llm/retry_policy.py; 429s honour Retry-After up to upstream_max_retry_wait
+    # seconds, a longer ask fails at once).
     upstream_max_retries: int = 2
     upstream_max_retry_wait: float = 60.0
     # A run not finished (or waiting for tool outputs) this long after creation expires.

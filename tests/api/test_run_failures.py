@@ -73,7 +73,7 @@ def assert_failed(run: Any, code: str) -> None:
 def test_server_errors_exhaust_the_retries_and_the_stream_ends_failed(
     client, http, upstream, assistant, thread
 ):
-    upstream.script(Fail(500), Fail(500))
+    upstream.script(Fail(503), Fail(503))
     events = stream_run(http, thread.id, {"assistant_id": assistant.id})
 
     assert_stream_ends_with(events, "thread.run.failed")
@@ -90,6 +90,18 @@ def test_server_errors_exhaust_the_retries_and_the_stream_ends_failed(
     wire = "\n".join(event.data for event in events)
     assert_no_upstream_secrets(wire, upstream.base_url, upstream.api_key)
     assert run_messages(client, thread.id, run.id) == [], "no output, no assistant message"
+    assert_thread_usable(client, thread.id, assistant.id)
+
+
+def test_an_upstream_500_fails_the_run_after_one_request(client, upstream, assistant, thread):
+    upstream.script(Fail(500), Text(["never asked"]))
+    run = start_run(client, thread.id, assistant.id)
+    run = wait_for_run(client, thread.id, run.id)
+
+    assert_failed(run, "server_error")
+    assert "HTTP 500" in run.last_error.message
+    assert len(upstream.requests) == 1, "a plain 500 is not retried: the same body, the same answer"
+    assert upstream.pending == 1
     assert_thread_usable(client, thread.id, assistant.id)
 
 

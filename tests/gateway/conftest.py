@@ -28,6 +28,7 @@ MASTER_KEY = "sk-master-" + secrets.token_hex(16)
 PROVIDER_KEY_ENV = "TL_TEST_SCRIPTED_KEY"
 # USD per million tokens: 1 token in = $0.001, 1 token out = $0.002.
 PRICED = "priced-model"
+RETRIED = "retried-model"  # its provider retries twice (the others never)
 INPUT_USD, OUTPUT_USD = 0.001, 0.002
 
 
@@ -43,6 +44,10 @@ providers:{extra_providers}
     base_url: {dead}
     max_retries: 0
     connect_timeout: 1
+  retrying:
+    base_url: {upstream_url}
+    api_key_env: {PROVIDER_KEY_ENV}
+    max_retries: 2
 models:
   {PRICED}:
     provider: scripted
@@ -55,6 +60,9 @@ models:
   unreachable:
     provider: dead
     fallbacks: [{PRICED}]
+  {RETRIED}:
+    provider: retrying
+    upstream_model: gpt-retried
   embed-model:
     provider: scripted
     upstream_model: text-embedding-test

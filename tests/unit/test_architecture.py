@@ -24,6 +24,7 @@ THIRD_PARTY_HOMES: dict[str, tuple[str, ...]] = {
     "aiohttp": ("providers/",),
     "redis": ("gateway/",),
     "prometheus_client": ("gateway/",),
+    "jsonschema_rs": ("schemas/",),
 }
 
 # layer -> the threadline layers it must never import

@@ -285,18 +285,35 @@ def test_429_that_should_not_be_retried_fails_at_once(reply: Reply) -> None:
     assert len(upstream.requests) == 1 and upstream.sleeps == []
 
 
-@pytest.mark.parametrize("code", [500, 502, 503, 504, 529])
-def test_5xx_then_success_after_backoff(code: int) -> None:
+@pytest.mark.parametrize("code", [408, 502, 503, 504, 529])
+def test_retryable_status_then_success_after_backoff(code: int) -> None:
     upstream = Upstream(status(code), TEXT)
     assert collect(upstream.provider())[-1].finish_reason == "stop"
     assert upstream.sleeps == [0.25]
 
 
 def test_5xx_exhausted_is_server_error() -> None:
-    upstream = Upstream(*[status(500)] * 4)
+    upstream = Upstream(*[status(503)] * 4)
     error = failure(upstream.provider(max_retries=3))
-    assert error.code == "server_error" and "HTTP 500" in error.message
+    assert error.code == "server_error" and "HTTP 503" in error.message
     assert len(upstream.requests) == 4 and upstream.sleeps == [0.25, 0.5, 1.0]
+
+
+@pytest.mark.parametrize("code", [500, 409, 520])
+def test_a_plain_500_or_a_conflict_is_not_retried(code: int) -> None:
+    upstream = Upstream(status(code), TEXT)
+    error = failure(upstream.provider())
+    assert error.code == "server_error" and f"HTTP {code}" in error.message
+    assert len(upstream.requests) == 1 and upstream.sleeps == []
+
+
+def test_x_should_retry_overrides_the_status() -> None:
+    upstream = Upstream(status(503, headers={"x-should-retry": "false"}), TEXT)
+    assert failure(upstream.provider()).code == "server_error"
+    assert len(upstream.requests) == 1
+    upstream = Upstream(status(500, headers={"x-should-retry": "true"}), TEXT)
+    assert collect(upstream.provider())[-1].finish_reason == "stop"
+    assert len(upstream.requests) == 2
 
 
 @pytest.mark.parametrize(

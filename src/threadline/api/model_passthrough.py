@@ -2,11 +2,12 @@
 as they are (every parameter, tools, streaming), priced from the usage the upstream reports.
 
 These are raw ASGI endpoints: the gateway middleware has already authenticated and admitted
-the request, the body is parsed once to route it (its ``model``), and the answer's bytes are
-forwarded without being parsed again — only the usage is read from them. A stream's usage
-comes from its last chunk (asked for with ``stream_options.include_usage`` and removed again
-for clients that did not ask). Errors are OpenAI-shaped; an upstream's own error is passed on
-with anything secret-looking taken out."""
+the request, the body is parsed once to route it (its ``model``) and checked against the
+spec's request schema (a malformed body is the client's 400, never sent upstream), and the
+answer's bytes are forwarded without being parsed again — only the usage is read from them. A
+stream's usage comes from its last chunk (asked for with ``stream_options.include_usage`` and
+removed again for clients that did not ask). Errors are OpenAI-shaped; an upstream's own error
+is passed on with anything secret-looking taken out."""
 
 import asyncio
 import contextlib
@@ -35,6 +36,7 @@ from threadline.providers.llm.passthrough import (
     UpstreamUnreachable,
     error_detail,
 )
+from threadline.schemas.gateway_requests import REQUEST_CHECKS
 
 MAX_BODY_BYTES = 32 * 1024 * 1024  # images travel inline as base64
 _BROKEN = {
@@ -58,6 +60,7 @@ class ModelPassthrough:
     def __init__(self, path: str) -> None:
         self.path = path
         self.meter_name = CHAT if path == "/chat/completions" else EMBEDDINGS
+        self.check_body = REQUEST_CHECKS[path]
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         state = scope["app"].state.threadline
@@ -69,6 +72,7 @@ class ModelPassthrough:
         model = data.get("model")
         if not isinstance(model, str) or not model:
             raise InvalidRequest("You must provide a model parameter.", param="model")
+        self.check_body(data)  # before anything is reserved or sent upstream
         if not principal.allows_model(model):
             raise ModelNotAllowed(model)
         chain = state.models.passthrough_chain(model)

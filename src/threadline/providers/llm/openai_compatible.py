@@ -4,7 +4,8 @@ The request goes out over plain HTTP (``transport.py``) and the stream is read w
 the SDK's per-chunk models and SSE decoding were a third of a run's CPU. This module owns the one
 retry loop, and it retries only before the first delta was yielded. After that a failure is final,
 because the caller may already have shown the output to its client. Failure messages are written
-here, never copied from the upstream unsanitised: they name no key and no URL."""
+here, never copied from the upstream unsanitised: they name no key and no URL. What is retried,
+and after how long, is ``retry_policy``'s decision."""
 
 import asyncio
 import logging
@@ -21,6 +22,7 @@ from threadline.providers.llm.base import ChatDelta, ChatRequest, FailureCode, U
 from threadline.providers.llm.chunks import ChunkNormalizer, Malformed
 from threadline.providers.llm.event_stream import EventStreamDecoder
 from threadline.providers.llm.redaction import Redactor
+from threadline.providers.llm.retry_policy import next_wait, should_retry
 from threadline.providers.llm.status import InBandError, error_body, retry_after
 from threadline.providers.llm.transport import (
     AiohttpTransport,
@@ -117,18 +119,15 @@ class OpenAICompatibleProvider:
                 return
             except _Retryable as retry:
                 failure = retry.failure
-                if attempt >= self.options.max_retries:
-                    raise failure from None
-                wait = retry.retry_after
+                wait = next_wait(attempt, retry.retry_after, self.options)
                 if wait is None:
-                    wait = min(self.options.backoff_base * 2**attempt, self.options.backoff_cap)
-                elif wait > self.options.max_retry_wait:
-                    log.warning(
-                        "upstream %s asked to retry after %.0f s, more than %.0f s: giving up",
-                        self.name,
-                        wait,
-                        self.options.max_retry_wait,
-                    )
+                    if attempt < self.options.max_retries:
+                        log.warning(
+                            "upstream %s asked to retry after %.0f s, more than %.0f s: giving up",
+                            self.name,
+                            retry.retry_after,
+                            self.options.max_retry_wait,
+                        )
                     raise failure from None
                 attempt += 1
                 log.warning(
@@ -180,20 +179,20 @@ class OpenAICompatibleProvider:
         except (TransportTimeout, TransportError, ValueError):
             body = {}
         detail = self._redact(body.get("message", "")) if body.get("message") else ""
+        quota = status == 429 and "insufficient_quota" in (body.get("code"), body.get("type"))
+        failure = self._failure_for(status, detail, model, quota)
+        if should_retry(status, response.headers, quota_exhausted=quota):
+            return _Retryable(failure, retry_after(response.headers))
+        return failure
+
+    def _failure_for(self, status: int, detail: str, model: str, quota: bool) -> UpstreamFailure:
         if status == 429:
-            quota = "insufficient_quota" in (body.get("code"), body.get("type"))
-            failure = self._failure(
+            return self._failure(
                 "rate_limit_exceeded",
                 "reported that its quota is exhausted"
                 if quota
                 else "is rate limiting Threadline (HTTP 429)",
             )
-            if quota or response.headers.get("x-should-retry") == "false":
-                return failure
-            return _Retryable(failure, retry_after(response.headers))
-        if status in (408, 409) or status >= 500:
-            failure = self._failure("server_error", f"returned HTTP {status}")
-            return _Retryable(failure, retry_after(response.headers))
         if status in (400, 413, 422):
             message = "The upstream model server rejected the request"
             return UpstreamFailure("invalid_prompt", f"{message}: {detail}" if detail else message)

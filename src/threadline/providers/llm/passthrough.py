@@ -5,11 +5,11 @@ The gateway forwards ``/v1/chat/completions`` and ``/v1/embeddings`` (and, in As
 pass-through mode, whole Assistants APIs) without turning them into objects, so this uses
 aiohttp directly: httpx alone would take most of the gateway's CPU budget per request
 (docs/benchmarks.md#gateway). Each configured model is tried in its fallback order; each
-upstream is retried on connection errors, timeouts, 408/409/429/5xx (honouring ``retry-after``
-up to ``max_retry_wait``) — all before any byte reached the client. A stream counts as started only
-once its first chunk arrived, so an upstream that fails before it is retried too. Redirects
-are never followed (they would carry our key elsewhere); the upstream gets the provider's key,
-never the client's."""
+upstream is retried as ``retry_policy`` decides (connection errors, timeouts,
+408/429/502/503/504, ``x-should-retry``, ``retry-after`` up to ``max_retry_wait``) — all before
+any byte reached the client. A stream counts as started only once its first chunk arrived, so an
+upstream that fails before it is retried too. Redirects are never followed (they would carry our
+key elsewhere); the upstream gets the provider's key, never the client's."""
 
 import asyncio
 import logging
@@ -22,12 +22,12 @@ import aiohttp
 
 from threadline.providers.llm.openai_compatible import UpstreamOptions
 from threadline.providers.llm.redaction import Redactor
+from threadline.providers.llm.retry_policy import falls_back, next_wait, should_retry
 from threadline.providers.llm.status import retry_after
 
 log = logging.getLogger("threadline.providers.llm")
 
 Sleep = Callable[[float], Awaitable[None]]
-_RETRY_STATUSES = frozenset({408, 409, 429, 500, 502, 503, 504, 520, 522, 524, 529})
 
 
 @dataclass(frozen=True, slots=True)
@@ -167,26 +167,27 @@ class PassthroughClient:
             options = target.upstream.options
             payload = body_for(target.model)
             for attempt in range(options.max_retries + 1):
-                wait: float | None = None
+                asked: float | None = None
                 try:
                     opened = await self._attempt(target, path, payload, stream)
                 except UpstreamUnreachable as failure:
                     unreachable = failure
                 else:
                     opened.waited = time.perf_counter() - started
-                    if opened.status < 300 or opened.status not in _RETRY_STATUSES:
+                    status, headers = opened.status, opened.response.headers
+                    if status < 300:
                         return opened
+                    retry = should_retry(status, headers, quota_exhausted=_quota_exhausted(opened))
+                    if not retry and not falls_back(status):
+                        return opened  # a client error: the same at every upstream
                     if last is not None:
                         last.close()
                     last = opened
-                    if _quota_exhausted(opened):
+                    if not retry:
                         break  # retrying cannot help; a fallback may
-                    wait = retry_after(opened.response.headers)
-                if attempt == options.max_retries:
-                    break
+                    asked = retry_after(headers)
+                wait = next_wait(attempt, asked, options)
                 if wait is None:
-                    wait = min(options.backoff_base * 2**attempt, options.backoff_cap)
-                elif wait > options.max_retry_wait:
                     break
                 await self._sleep(wait)
         if last is not None:
@@ -229,11 +230,7 @@ class PassthroughClient:
 
 
 def _quota_exhausted(opened: Opened) -> bool:
-    if opened.status != 429:
-        return False
-    if opened.response.headers.get("x-should-retry") == "false":
-        return True
-    return b"insufficient_quota" in (opened.body or b"")
+    return opened.status == 429 and b"insufficient_quota" in (opened.body or b"")
 
 
 def error_detail(body: bytes | None, redact: Callable[[Any], str]) -> dict[str, Any] | None:
