@@ -17,6 +17,9 @@ as a hint), which ``threadline.schemas.gateway_requests`` compiles at import tim
 - ``oneOf`` becomes ``anyOf``: the spec's branches are told apart by their ``type``/``role``
   tags, so "exactly one" and "at least one" accept the same bodies;
 - a union of a plain string and string enums (model ids, voices) is just a string;
+- an optional field may be ``null`` wherever the spec says so or not: libraries (langchain,
+  llama-index, agent frameworks) send explicit nulls for "not given", and a gateway stricter
+  than the upstreams it fronts would break them;
 - the top level accepts unknown fields (gateways and clients send vendor extensions such as
   ``top_k``), although the spec closes ``CreateEmbeddingRequest``.
 """
@@ -95,20 +98,16 @@ class Simplifier:
                     out["discriminator"] = node["discriminator"]["propertyName"]
         for key, value in node.items():
             if key == "properties":
-                out["properties"] = {name: self.node(s) for name, s in value.items()}
+                required = set(node.get("required", ()))
+                out["properties"] = {
+                    name: self.node(s) if name in required else _with_null(self.node(s))
+                    for name, s in value.items()
+                }
             elif key in ("items", "additionalProperties") and isinstance(value, dict):
                 out[key] = self.node(value)
             elif key != "discriminator":
                 out[key] = value
-        if nullable:
-            if "type" in out and "$ref" not in out:
-                types = out["type"] if isinstance(out["type"], list) else [out["type"]]
-                out["type"] = [*types, "null"]
-                if "enum" in out:  # JSON Schema applies an enum to null too
-                    out["enum"] = [*out["enum"], None]
-            else:
-                out["nullable"] = True
-        return out
+        return _with_null(out) if nullable else out
 
     def merged(self, node: dict[str, Any]) -> dict[str, Any]:
         """``allOf`` of object schemas as one object, later (outer) properties winning."""
@@ -122,6 +121,22 @@ class Simplifier:
             if "additionalProperties" in part:
                 out["additionalProperties"] = part["additionalProperties"]
         return out
+
+
+def _with_null(schema: dict[str, Any]) -> dict[str, Any]:
+    """``schema`` that also accepts ``null``."""
+    out = dict(schema)
+    if "type" in out and "$ref" not in out:
+        types = out["type"] if isinstance(out["type"], list) else [out["type"]]
+        if "null" not in types:
+            out["type"] = [*types, "null"]
+        if "enum" in out and None not in out["enum"]:  # JSON Schema applies an enum to null too
+            out["enum"] = [*out["enum"], None]
+    elif "type" not in out and "$ref" not in out and "anyOf" not in out:
+        return out  # accepts anything already
+    else:
+        out["nullable"] = True
+    return out
 
 
 def _plain_string_union(branches: list[dict[str, Any]]) -> bool:
