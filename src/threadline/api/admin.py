@@ -34,6 +34,9 @@ Usd = Annotated[Decimal, BeforeValidator(_decimal), Field(ge=0, le=10**9, allow_
 
 
 class CreateKey(RequestModel):
+    """``models`` and ``ip_allowlist`` are allowlists: absent or null means no restriction, a
+    list allows only what it names, and an empty list is refused (400, ``param`` naming it)."""
+
     project: Annotated[str, Field(min_length=1, max_length=256)]
     name: Annotated[str, Field(max_length=256)] | None = None
     rpm: Limit | None = None
@@ -43,9 +46,7 @@ class CreateKey(RequestModel):
     budget_usd: Usd | None = None
     budget_period: Literal["day", "month"] | None = None
     expires_at: Annotated[int, Field(ge=0, le=2**53)] | None = None  # Unix seconds
-    ip_allowlist: (
-        Annotated[list[Annotated[str, Field(max_length=64)]], Field(min_length=1)] | None
-    ) = None
+    ip_allowlist: list[Annotated[str, Field(max_length=64)]] | None = None
     metadata: (
         Annotated[
             dict[Annotated[str, Field(max_length=64)], Annotated[str, Field(max_length=512)]],

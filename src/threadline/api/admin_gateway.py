@@ -18,7 +18,8 @@ router = APIRouter(prefix="/admin", dependencies=[Depends(require_master_key)])
 
 
 class UpdateProject(RequestModel):
-    """Fields present change (null clears one); absent ones keep their value."""
+    """Fields present change (null clears one); absent ones keep their value. ``models``: null
+    lifts the restriction, an empty list is refused (400, ``param`` ``models``)."""
 
     rpm: Limit | None = None
     tpm: Limit | None = None
