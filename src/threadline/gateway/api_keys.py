@@ -205,8 +205,11 @@ class KeyService:
             if entry[1] is None or entry[1].key_id != key_id
         }
 
-    async def list(self, project: str | None = None) -> list[dict[str, Any]]:
-        return [public_key_view(r) for r in await self._db.read(key_store.list_keys, project)]
+    async def list(
+        self, project: str | None = None, after: str | None = None, limit: int | None = None
+    ) -> list[dict[str, Any]]:
+        records = await self._db.read(key_store.list_keys, project, after, limit)
+        return [public_key_view(r) for r in records]
 
     async def get(self, key_id: str) -> dict[str, Any]:
         record = await self._db.read(key_store.get_key, key_id)
