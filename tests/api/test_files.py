@@ -59,6 +59,10 @@ def test_expires_after_sets_expires_at(client: OpenAI):
         ({"expires_after[anchor]": "created_at", "expires_after[seconds]": "2592001"}, "seconds"),
         ({"expires_after[anchor]": "last_active_at", "expires_after[seconds]": "3600"}, "anchor"),
         ({"expires_after[anchor]": "created_at", "expires_after[seconds]": "soon"}, "seconds"),
+        # Not ASCII digits (``str.isdigit`` accepts ``²``; ``int`` does not), or past 64 bits.
+        ({"expires_after[anchor]": "created_at", "expires_after[seconds]": "²"}, "seconds"),
+        ({"expires_after[anchor]": "created_at", "expires_after[seconds]": "3६00"}, "seconds"),
+        ({"expires_after[anchor]": "created_at", "expires_after[seconds]": "9" * 20}, "seconds"),
         ({"expires_after[anchor]": "created_at"}, "seconds"),
     ],
 )

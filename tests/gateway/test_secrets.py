@@ -10,6 +10,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
+import orjson
 import pytest
 
 from tests.gateway.conftest import PRICED, admin_client, gateway_server, make_key, raw, sdk
@@ -99,3 +100,49 @@ def test_no_secret_reaches_a_response_a_log_or_the_database(tmp_path: Path, capt
 
 def failed_run_was_recorded(seen: list[str]) -> bool:
     return any('"status":"failed"' in text or '"status":"completed"' in text for text in seen)
+
+
+def test_another_keys_bare_secret_is_redacted_from_logged_bodies(tmp_path: Path, upstream_server):
+    """Another key's secret is known here only by its hash: the log finds it by its shape (32
+    letters and digits after ``sk-tl-``), with or without the prefix, alone or inside a string,
+    and leaves object ids, digests and prose alone."""
+    with (
+        gateway_server(tmp_path, upstream_server, request_log_bodies=True) as url,
+        admin_client(url) as admin,
+    ):
+        caller = make_key(admin)["key"]
+        other = make_key(admin)["key"]
+        bare = other.removeprefix("sk-tl-")
+        ordinary = [
+            "asst_hou8c45vi29xxl7w8ruvc6qc",
+            "thread_hou8c45wh8de163xcdf5jixl",
+            "file-hou8c4ouitcrp0i48asnpgap",
+            "chatcmpl-Ab3dE5fG7hJ9kL1mN3pQ5rS7tU9vW1xY",  # a 32-character tail of an id
+            "d41d8cd98f00b204e9800998ecf8427e",  # an MD5 digest: 32 characters, one case
+            "123e4567e89b12d3a456426614174000",
+            "The pump is rated for 250 psi at 20 degrees Celsius.",
+        ]
+        content = "\n".join(
+            [
+                *ordinary,
+                f"the other project's key is {bare}, use it",
+                f"key={bare}&x=1",
+                # JSON inside a string (tool arguments): its escapes are boundaries too.
+                orjson.dumps({"api": {"k": f"line\n{bare}"}}).decode(),
+            ]
+        )
+        body = {
+            "model": PRICED,
+            "messages": [{"role": "user", "content": content}],
+            "user": bare,
+            "metadata": {"with_prefix": other, "alone": bare},
+        }
+        with raw(url, caller) as http:
+            assert http.post("/chat/completions", json=body).status_code == 200
+        logged = admin.get("/admin/logs", params={"path": "/v1/chat/completions"}).json()
+    [row] = [r for r in logged["data"] if r["request_body"]]
+    stored = row["request_body"]
+    assert leaks(stored, bare) == []
+    for text in ordinary:
+        assert text in stored
+    assert stored.count("[redacted]") == 6

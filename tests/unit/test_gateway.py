@@ -215,3 +215,52 @@ def test_body_redaction():
         assert secret not in text
     assert redact(b"not json sk-abcdefghijkl").endswith(REDACTED)
     assert len(BodyRedactor([], limit=10)(b"x" * 100)) < 30
+
+
+BARE = "Ab3dE5fG7hJ9kL1mN3pQ5rS7tU9vW1xY"  # the shape of a key's secret after ``sk-tl-``
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        BARE,
+        f"sk-tl-{BARE}",
+        f"line one\n{BARE}",  # escaped as \n in JSON: still a boundary
+        f"line one\nsk-tl-{BARE}",
+        f"key={BARE}&a=1",
+        f"(BEARER {BARE})",
+        f"é{BARE}.",
+    ],
+)
+def test_a_bare_key_secret_is_redacted_in_json_and_text(text: str):
+    redact = BodyRedactor([])
+    assert BARE not in redact(orjson.dumps({"content": text}))
+    assert BARE not in redact(orjson.dumps([{"nested": orjson.dumps({"k": text}).decode()}]))
+    assert BARE not in redact(text.encode())
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "asst_hou8c45vi29xxl7w8ruvc6qc",
+        "file-hou8c4ouitcrp0i48asnpgap",
+        f"chatcmpl-{BARE}",  # a 32-character tail of an id
+        f"call_{BARE}",
+        BARE + "Z",  # 33 characters
+        "d41d8cd98f00b204e9800998ecf8427e",  # MD5: one case
+        "D41D8CD98F00B204E9800998ECF8427E",
+        "12345678901234567890123456789012",
+        f"iVBORw0KGgo+{BARE}/AAAA{BARE}==",  # base64
+        "Pumps are rated for 250 psi; see the manual, section 4.2.",
+    ],
+)
+def test_ids_digests_base64_and_prose_are_kept(text: str):
+    redact = BodyRedactor([])
+    assert orjson.loads(redact(orjson.dumps({"content": text}))) == {"content": text}
+
+
+def test_short_known_secrets_are_redacted():
+    redact = BodyRedactor(["pw12345", "abc"])  # 7 characters: no 8-character window
+    text = redact(orjson.dumps({"note": "master pw12345 here", "other": "abc abcd"}))
+    assert "pw12345" not in text
+    assert "abc abcd" in text  # under 4 characters: not looked for

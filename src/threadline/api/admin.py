@@ -3,11 +3,12 @@
 from decimal import Decimal
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
 from pydantic import BeforeValidator, Field
 
 from threadline.api.deps import State, json_body, require_master_key
+from threadline.api.integers import parse_int
 from threadline.api.responses import json_bytes_response
 from threadline.errors import InvalidRequest
 from threadline.gateway.api_keys import MAX_LIMIT, KeyOptions
@@ -16,6 +17,7 @@ from threadline.schemas.common import RequestModel
 
 router = APIRouter(prefix="/admin", dependencies=[Depends(require_master_key)])
 
+MAX_KEYS_PAGE = 1000
 Limit = Annotated[int, Field(ge=1, le=MAX_LIMIT)]
 ModelName = Annotated[str, Field(min_length=1, max_length=256)]
 
@@ -34,6 +36,9 @@ Usd = Annotated[Decimal, BeforeValidator(_decimal), Field(ge=0, le=10**9, allow_
 
 
 class CreateKey(RequestModel):
+    """``models`` and ``ip_allowlist`` are allowlists: absent or null means no restriction, a
+    list allows only what it names, and an empty list is refused (400, ``param`` naming it)."""
+
     project: Annotated[str, Field(min_length=1, max_length=256)]
     name: Annotated[str, Field(max_length=256)] | None = None
     rpm: Limit | None = None
@@ -43,9 +48,7 @@ class CreateKey(RequestModel):
     budget_usd: Usd | None = None
     budget_period: Literal["day", "month"] | None = None
     expires_at: Annotated[int, Field(ge=0, le=2**53)] | None = None  # Unix seconds
-    ip_allowlist: (
-        Annotated[list[Annotated[str, Field(max_length=64)]], Field(min_length=1)] | None
-    ) = None
+    ip_allowlist: list[Annotated[str, Field(max_length=64)]] | None = None
     metadata: (
         Annotated[
             dict[Annotated[str, Field(max_length=64)], Annotated[str, Field(max_length=512)]],
@@ -74,9 +77,25 @@ class CreateKey(RequestModel):
 
 
 @router.get("/keys")
-async def list_keys(state: State, project: str | None = None) -> Response:
-    keys = await state.keys.list(project)
-    return json_bytes_response({"object": "list", "data": keys, "has_more": False})
+async def list_keys(request: Request, state: State, project: str | None = None) -> Response:
+    """Keys oldest first; ``limit`` (1 to 1000) pages them and ``after`` (a key id) goes on
+    from one. Without ``limit``, every key."""
+    query = request.query_params
+    raw_limit = query.get("limit")
+    limit = parse_int(raw_limit, "limit", 1, MAX_KEYS_PAGE) if raw_limit is not None else None
+    after = query.get("after") or None
+    keys = await state.keys.list(project, after, limit + 1 if limit is not None else None)
+    has_more = limit is not None and len(keys) > limit
+    page = keys[:limit]
+    return json_bytes_response(
+        {
+            "object": "list",
+            "data": page,
+            "first_id": page[0]["id"] if page else None,
+            "last_id": page[-1]["id"] if page else None,
+            "has_more": has_more,
+        }
+    )
 
 
 @router.post("/keys")

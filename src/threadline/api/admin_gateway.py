@@ -7,18 +7,20 @@ from fastapi.responses import Response
 
 from threadline.api.admin import Limit, ModelName, Usd
 from threadline.api.deps import State, json_body, require_master_key
+from threadline.api.integers import MAX_UNIX_MS, parse_int
 from threadline.api.responses import json_bytes_response
 from threadline.errors import InvalidRequest
 from threadline.gateway.pricing import usd_to_nanos
 from threadline.gateway.projects import ProjectSettings
-from threadline.gateway.reports import UsageQuery
+from threadline.gateway.reports import DEFAULT_LOGS, MAX_LOGS, UsageQuery
 from threadline.schemas.common import RequestModel
 
 router = APIRouter(prefix="/admin", dependencies=[Depends(require_master_key)])
 
 
 class UpdateProject(RequestModel):
-    """Fields present change (null clears one); absent ones keep their value."""
+    """Fields present change (null clears one); absent ones keep their value. ``models``: null
+    lifts the restriction, an empty list is refused (400, ``param`` ``models``)."""
 
     rpm: Limit | None = None
     tpm: Limit | None = None
@@ -93,21 +95,18 @@ async def logs(request: Request, state: State) -> Response:
     }
     status = query.get("status")
     if status:
-        if status.isdigit():
-            filters["status"] = int(status)
-        elif len(status) == 3 and status[0] in "12345" and status[1:].lower() == "xx":
+        if len(status) == 3 and status[0] in "12345" and status[1:].lower() == "xx":
             filters["status"] = status.lower()
         else:
-            raise InvalidRequest(
-                "'status' is a status code (404) or a class (4xx).", param="status"
+            filters["status"] = parse_int(
+                status, "status", 100, 599, "'status' is a status code (404) or a class (4xx)."
             )
     for param in ("since", "until"):
         value = query.get(param)
         if value:
-            if not value.isdigit():
-                raise InvalidRequest(f"'{param}' is a time in Unix milliseconds.", param=param)
-            filters[param] = int(value)
-    limit = query.get("limit") or "100"
-    if not limit.isdigit():
-        raise InvalidRequest("'limit' must be an integer.", param="limit")
-    return json_bytes_response(await state.reports.logs(filters, int(limit)))
+            filters[param] = parse_int(
+                value, param, 0, MAX_UNIX_MS, f"'{param}' is a time in Unix milliseconds."
+            )
+    raw_limit = query.get("limit")
+    limit = parse_int(raw_limit, "limit", 1, MAX_LOGS) if raw_limit else DEFAULT_LOGS
+    return json_bytes_response(await state.reports.logs(filters, limit))

@@ -9,6 +9,7 @@ from fastapi import Depends, Request
 from pydantic import BaseModel, ValidationError
 
 from threadline.api.errors import validation_error
+from threadline.api.integers import ascii_int, parse_int
 from threadline.app_state import AppState
 from threadline.errors import AuthenticationFailed, InvalidRequest, PayloadTooLarge
 from threadline.gateway.api_keys import Principal
@@ -88,8 +89,8 @@ async def require_master_key(request: Request, state: State) -> None:
 
 
 async def read_json(request: Request, limit: int) -> Any:
-    declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > limit:
+    declared = ascii_int(request.headers.get("content-length") or "")
+    if declared is not None and declared > limit:
         raise PayloadTooLarge(f"Request body is larger than the limit of {limit} bytes.")
     body = bytearray()
     async for chunk in request.stream():
@@ -153,13 +154,7 @@ def pagination(
         raw_limit = query.get("limit")
         limit = default_limit
         if raw_limit is not None:
-            if not raw_limit.lstrip("-").isdigit() or not 1 <= int(raw_limit) <= max_limit:
-                raise InvalidRequest(
-                    f"Invalid 'limit': expected an integer between 1 and {max_limit}, got "
-                    f"'{raw_limit}'.",
-                    param="limit",
-                )
-            limit = int(raw_limit)
+            limit = parse_int(raw_limit, "limit", 1, max_limit)
         order = query.get("order") or "desc"
         if order not in ("asc", "desc"):
             raise InvalidRequest(

@@ -13,6 +13,7 @@ from pydantic import ValidationError
 from threadline import ids
 from threadline.api.deps import CurrentPrincipal, State, pagination
 from threadline.api.errors import validation_error
+from threadline.api.integers import ascii_int
 from threadline.api.responses import model_response
 from threadline.api.uploads import receive_upload
 from threadline.errors import InvalidRequest, NotFound
@@ -34,8 +35,10 @@ def upload_form(fields: dict[str, str]) -> UploadForm:
         if name == "purpose":
             data["purpose"] = value
         elif match := _EXPIRES_FIELD.match(name):
-            numeric = match.group(1) == "seconds" and value.lstrip("-").isdigit()
-            expires[match.group(1)] = int(value) if numeric else value
+            # Form fields are text: a number in ASCII digits is the number, anything else
+            # stays text for the model to refuse.
+            number = ascii_int(value) if match.group(1) == "seconds" else None
+            expires[match.group(1)] = value if number is None else number
         else:
             raise InvalidRequest(f"Unrecognized request argument supplied: {name}", param=name)
     if expires:

@@ -12,6 +12,7 @@ from python_multipart.exceptions import FormParserError
 from python_multipart.multipart import MultipartParser, parse_options_header
 from starlette.requests import ClientDisconnect, Request
 
+from threadline.api.integers import ascii_int
 from threadline.errors import InvalidRequest, PayloadTooLarge
 from threadline.providers.blobs.base import BlobWriter
 
@@ -160,8 +161,8 @@ async def receive_upload(request: Request, writer: BlobWriter, *, max_file_bytes
     400 for a malformed form, 413 past ``max_file_bytes``."""
     boundary = _boundary(request)
     body_limit = max_file_bytes + FORM_OVERHEAD_BYTES
-    declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > body_limit:
+    declared = ascii_int(request.headers.get("content-length") or "")
+    if declared is not None and declared > body_limit:
         raise too_large(max_file_bytes)  # refused before a byte of the body is read
     upload = Upload()
     collector = _Collector(upload, max_file_bytes)

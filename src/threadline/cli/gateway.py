@@ -38,6 +38,19 @@ def _split(value: str | None) -> list[str] | None:
     return [part.strip() for part in value.split(",") if part.strip()] if value else None
 
 
+def _allowlist(value: str | None, option: str) -> list[str] | None:
+    """A comma-separated allowlist option: absent is None (no restriction); given, it must name
+    something (``''`` or ``,`` would otherwise read as "no restriction")."""
+    if value is None:
+        return None
+    names = [part.strip() for part in value.split(",") if part.strip()]
+    if not names:
+        raise ValueError(
+            f"{option} names nothing; give at least one, or leave {option} out for no restriction"
+        )
+    return names
+
+
 def _key_options(args: argparse.Namespace) -> Any:
     from threadline.gateway.api_keys import KeyOptions
     from threadline.gateway.pricing import usd_to_nanos
@@ -50,12 +63,12 @@ def _key_options(args: argparse.Namespace) -> Any:
         name=args.name,
         rpm=args.rpm,
         tpm=args.tpm,
-        models=_split(args.models),
+        models=_allowlist(args.models, "--models"),
         max_parallel=args.max_parallel,
         budget_nanos=usd_to_nanos(args.budget_usd) if args.budget_usd is not None else None,
         budget_period=args.budget_period,
         expires_at=expires_at,
-        ip_allowlist=_split(args.ips),
+        ip_allowlist=_allowlist(args.ips, "--ips"),
         metadata=metadata or None,
     )
 
@@ -136,12 +149,8 @@ def _keys_revoke(args: argparse.Namespace) -> int:
     return _with_keys(revoke)
 
 
-def _projects_set(args: argparse.Namespace) -> int:
-    from threadline.errors import InvalidRequest
-    from threadline.gateway.api_keys import KeyService
+def _project_changes(args: argparse.Namespace) -> dict[str, Any]:
     from threadline.gateway.pricing import usd_to_nanos
-    from threadline.gateway.projects import ProjectService, ProjectSettings
-    from threadline.providers.llm.config import load_config
 
     changes: dict[str, Any] = {
         name: getattr(args, name)
@@ -149,11 +158,27 @@ def _projects_set(args: argparse.Namespace) -> int:
         if getattr(args, name) is not None
     }
     if args.models is not None:
-        changes["models"] = _split(args.models)
+        changes["models"] = _allowlist(args.models, "--models")
+    elif args.any_model:
+        changes["models"] = None
     if args.budget_usd is not None:
         changes["budget_nanos"] = usd_to_nanos(args.budget_usd)
     if args.assistants_passthrough is not None:
         changes["assistants_passthrough"] = args.assistants_passthrough or None
+    return changes
+
+
+def _projects_set(args: argparse.Namespace) -> int:
+    from threadline.errors import InvalidRequest
+    from threadline.gateway.api_keys import KeyService
+    from threadline.gateway.projects import ProjectService, ProjectSettings
+    from threadline.providers.llm.config import load_config
+
+    try:
+        changes = _project_changes(args)
+    except ValueError as error:
+        print(f"Invalid option: {error}", file=sys.stderr)
+        return 2
     config = Settings().config
     providers = set(load_config(config).providers) if config else set()
 
@@ -256,7 +281,11 @@ def add_gateway_commands(commands: Any) -> None:
     settings.add_argument("--max-parallel", type=int)
     settings.add_argument("--budget-usd")
     settings.add_argument("--budget-period", choices=("day", "month"))
-    settings.add_argument("--models", help="comma-separated model names the project may use")
+    allowed = settings.add_mutually_exclusive_group()
+    allowed.add_argument("--models", help="comma-separated model names the project may use")
+    allowed.add_argument(
+        "--any-model", action="store_true", help="lift the project's model restriction"
+    )
     settings.add_argument(
         "--assistants-passthrough",
         metavar="PROVIDER",

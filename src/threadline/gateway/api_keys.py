@@ -25,7 +25,15 @@ from threadline.gateway.principal import (
 from threadline.storage import key_store
 from threadline.storage.database import Connection, Database
 
-__all__ = ["MAX_LIMIT", "CreatedKey", "KeyOptions", "KeyService", "Principal", "hash_key"]
+__all__ = [
+    "MAX_LIMIT",
+    "CreatedKey",
+    "KeyOptions",
+    "KeyService",
+    "Principal",
+    "check_allowlist",
+    "hash_key",
+]
 
 KEY_PREFIX = "sk-tl-"
 # Per-key limits are stored as 32-bit integers (PostgreSQL INTEGER).
@@ -57,6 +65,8 @@ class KeyOptions:
     metadata: dict[str, str] | None = None
 
     def check(self) -> None:
+        check_allowlist(self.models, "models")
+        check_allowlist(self.ip_allowlist, "ip_allowlist")
         for param in ("rpm", "tpm", "max_parallel"):
             limit = getattr(self, param)
             if limit is not None and not 1 <= limit <= MAX_LIMIT:
@@ -85,6 +95,16 @@ class KeyOptions:
             "ip_allowlist": self.ip_allowlist,
             "metadata": self.metadata,
         }
+
+
+def check_allowlist(values: list[str] | None, param: str) -> None:
+    """An allowlist is None (no restriction) or names something: an empty list is refused,
+    since "allowed: nothing" and "allowed: everything" are too easily confused."""
+    if values is not None and not values:
+        raise InvalidRequest(
+            f"'{param}' must name at least one entry; leave it out (or null) for no restriction.",
+            param=param,
+        )
 
 
 def hash_key(secret: str) -> str:
@@ -185,8 +205,11 @@ class KeyService:
             if entry[1] is None or entry[1].key_id != key_id
         }
 
-    async def list(self, project: str | None = None) -> list[dict[str, Any]]:
-        return [public_key_view(r) for r in await self._db.read(key_store.list_keys, project)]
+    async def list(
+        self, project: str | None = None, after: str | None = None, limit: int | None = None
+    ) -> list[dict[str, Any]]:
+        records = await self._db.read(key_store.list_keys, project, after, limit)
+        return [public_key_view(r) for r in records]
 
     async def get(self, key_id: str) -> dict[str, Any]:
         record = await self._db.read(key_store.get_key, key_id)

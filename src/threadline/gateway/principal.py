@@ -119,11 +119,12 @@ def principal_of(record: dict[str, Any]) -> Principal:
         project=record["project"],
         rpm=record["rpm"],
         tpm=record["tpm"],
-        models=merge_models(record["models"] or None, record.get("project_models") or None),
+        # An empty stored list allows nothing (the API refuses to store one): never "any".
+        models=merge_models(record["models"], record.get("project_models")),
         key_limits=key_limits,
         project_limits=project_limits,
         expires_at=record.get("expires_at"),
-        networks=parse_networks(record.get("ip_allowlist") or None),
+        networks=parse_networks(record.get("ip_allowlist")),
         assistants_passthrough=record.get("project_assistants_passthrough"),
         limited=key_limits.any or project_limits.any,
     )

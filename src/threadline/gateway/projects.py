@@ -9,7 +9,7 @@ from typing import Any
 
 from threadline import clock
 from threadline.errors import InvalidRequest, NotFound
-from threadline.gateway.api_keys import MAX_LIMIT, KeyService
+from threadline.gateway.api_keys import MAX_LIMIT, KeyService, check_allowlist
 from threadline.gateway.pricing import format_usd
 from threadline.gateway.principal import BUDGET_PERIODS
 from threadline.storage import key_store
@@ -36,6 +36,7 @@ class ProjectSettings:
             for name in self.__dataclass_fields__
             if getattr(self, name) is not _UNSET
         }
+        check_allowlist(values.get("models"), "models")
         for param in ("rpm", "tpm", "max_parallel"):
             limit = values.get(param)
             if limit is not None and not 1 <= limit <= MAX_LIMIT:

@@ -1,6 +1,8 @@
 """Usage totals and the request log as ``/admin`` and ``threadline usage`` show them."""
 
+import re
 from dataclasses import dataclass
+from datetime import date
 from typing import Any
 
 from threadline.errors import InvalidRequest, NotFound
@@ -17,7 +19,9 @@ GROUPS = {
     "day": "day",
     "meter": "meter",
 }
+_DAY = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 MAX_LOGS = 1000
+DEFAULT_LOGS = 100
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,8 +108,14 @@ class Reports:
 
 
 def _is_day(text: str) -> bool:
-    parts = text.split("-")
-    return len(text) == 10 and len(parts) == 3 and all(p.isdigit() for p in parts)
+    """A real calendar day in ASCII digits (``str.isdigit`` would take ``²``)."""
+    if _DAY.fullmatch(text) is None:
+        return False
+    try:
+        date.fromisoformat(text)
+    except ValueError:
+        return False
+    return True
 
 
 def _usage_view(row: dict[str, Any], names: dict[str, str]) -> dict[str, Any]:

@@ -66,10 +66,20 @@ def get_key(connection: Connection, key_id: str) -> Record | None:
     return dict(row) if row else None
 
 
-def list_keys(connection: Connection, project: str | None = None) -> list[Record]:
+def list_keys(
+    connection: Connection,
+    project: str | None = None,
+    after: str | None = None,
+    limit: int | None = None,
+) -> list[Record]:
+    """Keys in id (creation) order, those after the id ``after``, at most ``limit``."""
     query = _key_with_project_query().order_by(_keys.c.id)
     if project is not None:
         query = query.where(_projects.c.name == project)
+    if after is not None:
+        query = query.where(_keys.c.id > after)
+    if limit is not None:
+        query = query.limit(limit)
     return [dict(row) for row in connection.execute(query).mappings()]
 
 
