@@ -85,3 +85,20 @@ def errors_logged(caplog: pytest.LogCaptureFixture) -> list[str]:
         if record.name.startswith(("threadline", "uvicorn"))
         and (record.exc_info or record.levelno >= logging.ERROR)
     ]
+
+
+def exchange(server_url: str, request: bytes) -> tuple[int, dict[str, str], bytes]:
+    """Sends ``request`` whole, then reads until the server closes the connection: the status,
+    the headers (the last of each name) and the body of what came back."""
+    with connect(server_url) as sock:
+        sock.sendall(request)
+        received = bytearray()
+        while chunk := sock.recv(65536):
+            received += chunk
+    head, _, body = bytes(received).partition(b"\r\n\r\n")
+    status_line, *header_lines = head.decode("latin-1").split("\r\n")
+    headers = {}
+    for line in header_lines:
+        name, _, value = line.partition(":")
+        headers[name.strip().lower()] = value.strip()
+    return int(status_line.split()[1]), headers, body
