@@ -20,13 +20,17 @@ from tests.raw_http import (
 
 # Valid beginnings, so that what the server sees is a body cut short, not a malformed one.
 _JSON_START = b'{"messages": [{"role": "user", "con'
+_JSON = "application/json"
 _CASES = {
-    "chat-completions": ("/v1/chat/completions", "application/json", _JSON_START),
-    "threads": ("/v1/threads", "application/json", _JSON_START),
+    "chat-completions": ("/v1/chat/completions", _JSON, _JSON_START, ""),
+    "threads": ("/v1/threads", _JSON, _JSON_START, ""),
+    # The body is read by the idempotency middleware, before any route.
+    "idempotent-threads": ("/v1/threads", _JSON, _JSON_START, "Idempotency-Key: cut-short\r\n"),
     "file-upload": (
         "/v1/files",
         f"multipart/form-data; boundary={MULTIPART_BOUNDARY}",
         MULTIPART_START,
+        "",
     ),
 }
 
@@ -35,12 +39,12 @@ _CASES = {
 def test_a_body_cut_short_is_a_quiet_499(
     server_url: str, admin: httpx.Client, caplog: pytest.LogCaptureFixture, case: str
 ) -> None:
-    path, content_type, body_start = _CASES[case]
+    path, content_type, body_start, extra_headers = _CASES[case]
     project = f"hangup-{secrets.token_hex(4)}"
     key = new_project_key(admin, project)
     head = (
         f"POST {path} HTTP/1.1\r\nHost: test\r\nAuthorization: Bearer {key}\r\n"
-        f"OpenAI-Beta: assistants=v2\r\nContent-Type: {content_type}\r\n"
+        f"OpenAI-Beta: assistants=v2\r\nContent-Type: {content_type}\r\n{extra_headers}"
     ).encode()
     before = requests_by_status(server_url)
     with server_log(caplog) as log:
