@@ -12,9 +12,9 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
-import uvicorn
 
 from threadline.app import create_app
+from threadline.cli.serving import ThreadlineServer, server_config
 from threadline.engine.tools.base import ServerTool
 from threadline.settings import Settings
 
@@ -41,17 +41,10 @@ def wait_healthy(base_url: str, timeout: float = 30.0) -> None:
 def threaded_server(settings: Settings, server_tools: Sequence[ServerTool] = ()) -> Iterator[str]:
     """The app under uvicorn in a background thread: real HTTP, one process, fast to start."""
     port = free_port()
-    # As `threadline serve`: uvicorn must not rewrite the client address from X-Forwarded-For
-    # (the gateway decides which proxies to believe).
-    config = uvicorn.Config(
-        create_app(settings, server_tools=server_tools),
-        host="127.0.0.1",
-        port=port,
-        log_level="warning",
-        lifespan="on",
-        proxy_headers=False,
-    )
-    server = uvicorn.Server(config)
+    # Configured as `threadline serve` configures it.
+    app = create_app(settings, server_tools=server_tools)
+    config = server_config(app, settings, host="127.0.0.1", port=port, log_level="warning")
+    server = ThreadlineServer(config)
     thread = threading.Thread(target=server.run, name="threadline-test-server", daemon=True)
     thread.start()
     base_url = f"http://127.0.0.1:{port}"

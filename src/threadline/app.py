@@ -36,30 +36,38 @@ from threadline.storage.migrate import upgrade_to_head_async
 logger = logging.getLogger("threadline")
 
 
-async def _print_first_key(state: AppState) -> None:
+async def _print_first_key(state: AppState, base_url: str | None) -> None:
     """First start with an empty database and no master key: make a key so the server is usable."""
     if state.settings.master_key is not None or await state.keys.count() > 0:
         return
     created = await state.keys.create("default", name="first-run")
+    address = f"'{base_url}'" if base_url else "'http://<this server>/v1'"
     print(
         "\nThreadline created an API key for project 'default' (shown once, stored hashed):\n\n"
         f"    {created.secret}\n\n"
         "Use it with the official SDK:\n"
-        "    client = OpenAI(base_url='http://HOST:PORT/v1', api_key='<the key above>')\n",
+        f"    client = OpenAI(base_url={address}, api_key='<the key above>')\n",
         flush=True,
     )
 
 
 def create_app(
-    settings: Settings, *, migrate: bool = True, server_tools: Sequence[ServerTool] = ()
+    settings: Settings,
+    *,
+    migrate: bool = True,
+    server_tools: Sequence[ServerTool] = (),
+    base_url: str | None = None,
 ) -> FastAPI:
+    """``base_url``: where the API is served (``http://host:port/v1``), when known, for the
+    first-run message."""
+
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         if migrate:
             await upgrade_to_head_async(settings.resolved_database_url)
         state = AppState.build(settings, server_tools)
         app.state.threadline = state
-        await _print_first_key(state)
+        await _print_first_key(state, base_url)
         await state.start()
         # Everything built so far lives as long as the process: keep the collector from
         # re-scanning it on every full collection, and collect the young generation less often

@@ -96,6 +96,14 @@ class PayloadTooLarge(APIError):
     default_code = "request_too_large"
 
 
+class RequestHeadersTooLarge(APIError):
+    """Too many or too large request headers (answered by the HTTP protocol, before any route)."""
+
+    status_code = 431
+    error_type = "invalid_request_error"
+    default_code = "request_headers_too_large"
+
+
 class RateLimited(APIError):
     status_code = 429
     error_type = "rate_limit_error"

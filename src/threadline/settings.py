@@ -30,6 +30,11 @@ class Settings(BaseSettings):
     )
     config: Path | None = None
 
+    # A request's line and headers together, and its number of header lines: past either, 431
+    # before anything else runs. nginx allows 4 buffers of 8 KiB, Kestrel 32 KB, Fastly 69 KB
+    # and 255 lines (200 in practice), Apache 100 lines: a browser's cookie jar fits.
+    max_header_bytes: int = Field(default=64 * 1024, ge=4096)
+    max_header_count: int = Field(default=200, ge=16)
     # Largest JSON request body. Instructions alone may be 256,000 characters (~1 MiB as UTF-8).
     max_json_body_bytes: int = 4 * 1024 * 1024
     # How long a verified API key is trusted from the in-process cache before it is re-read;

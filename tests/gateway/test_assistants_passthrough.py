@@ -23,6 +23,16 @@ from tests.gateway.conftest import (
     raw,
     sdk,
 )
+from tests.raw_http import (
+    MULTIPART_BOUNDARY,
+    MULTIPART_START,
+    cut_short_requests,
+    errors_logged,
+    requests_by_status,
+    send_and_hang_up,
+    server_log,
+    wait_for,
+)
 from tests.servers import threaded_server
 from tests.upstream import ScriptedUpstream, Text
 from threadline.settings import Settings
@@ -168,3 +178,28 @@ def test_files_and_vector_stores_go_through(front, project, second_threadline):
         assert found.data[0].file_id == uploaded.id
     with raw(url_b, key_b) as b:  # the file lives upstream
         assert b.get(f"/files/{uploaded.id}").json()["filename"] == "lights.md"
+
+
+def test_an_upload_cut_short_is_not_forwarded_as_complete(front, project, caplog):
+    """The client hangs up mid-upload: the upstream connection is dropped too (not ended as if
+    the body were whole), and the gateway counts a 499, not the upstream's answer or a 5xx."""
+    admin, name = project
+    key = make_key(admin, project=name)["key"]
+    head = (
+        f"POST /v1/files HTTP/1.1\r\nHost: test\r\nAuthorization: Bearer {key}\r\n"
+        f"Content-Type: multipart/form-data; boundary={MULTIPART_BOUNDARY}\r\n"
+    ).encode()
+    before = requests_by_status(front)
+    with server_log(caplog) as log:
+        for request in cut_short_requests(head, MULTIPART_START):
+            send_and_hang_up(front, request)
+        wait_for(
+            lambda: sum(requests_by_status(front).values()) >= sum(before.values()) + 2,
+            "both requests counted",
+        )
+        after = requests_by_status(front)
+        assert {status: after[status] - before.get(status, 0) for status in after} == {
+            **{status: 0 for status in before},
+            499: 2,
+        }
+        assert errors_logged(log) == []

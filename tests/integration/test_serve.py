@@ -1,6 +1,7 @@
 """``threadline serve`` and the CLI as real processes: first-run key, restarts, kill -9, keys."""
 
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -12,7 +13,8 @@ import pytest
 from openai import OpenAI
 
 from tests.databases import database
-from tests.servers import ServeProcess
+from tests.raw_http import wait_for
+from tests.servers import ServeProcess, wait_healthy
 
 MASTER = "sk-master-integration-0123456789abcdef"
 
@@ -63,6 +65,35 @@ def test_first_serve_prints_a_working_default_key_once(tmp_path: Path) -> None:
     again = ServeProcess(env, tmp_path / "again.log").start()
     again.stop()
     assert "sk-tl-" not in (tmp_path / "again.log").read_text()
+
+
+def test_first_run_message_names_the_address_really_served(tmp_path: Path) -> None:
+    """``--port 0``: the system picks the port, and the message names it (not HOST:PORT)."""
+    env = _env(tmp_path, f"sqlite+aiosqlite:///{tmp_path / 'port0.db'}", master_key="")
+    log = tmp_path / "serve.log"
+    with log.open("wb") as output:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "threadline.cli", "serve", "--port", "0"],
+            env={**os.environ, **env},
+            stdout=output,
+            stderr=subprocess.STDOUT,
+        )
+    try:
+        wait_for(lambda: "base_url=" in log.read_text(), "the first-run message")
+        text = log.read_text()
+        served = re.search(r"Threadline serving (http://127\.0\.0\.1:(\d+)/v1)", text)
+        advertised = re.search(r"base_url='([^']+)'", text)
+        assert served and advertised, text
+        assert int(served.group(2)) > 0
+        assert advertised.group(1) == served.group(1)
+        assert "HOST:PORT" not in text
+        key = next(line.strip() for line in text.splitlines() if line.strip().startswith("sk-tl-"))
+        wait_healthy(served.group(1).removesuffix("/v1"))
+        with OpenAI(base_url=advertised.group(1), api_key=key, max_retries=0) as client:
+            assert client.models.list().object == "list"
+    finally:
+        process.send_signal(signal.SIGTERM)
+        process.wait(timeout=30)
 
 
 @pytest.mark.parametrize("stop_signal", [signal.SIGTERM, signal.SIGKILL], ids=["term", "kill9"])

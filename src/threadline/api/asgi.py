@@ -3,6 +3,7 @@
 from typing import Any
 
 import orjson
+from starlette.requests import ClientDisconnect
 from starlette.types import Receive, Scope, Send
 
 from threadline.errors import APIError, PayloadTooLarge
@@ -46,7 +47,10 @@ async def send_error(send: Send, error: APIError, extra: dict[str, str] | None =
 
 
 async def read_body(scope: Scope, receive: Receive, limit: int) -> bytes:
-    """The whole request body, refused past ``limit`` bytes (declared or actual)."""
+    """The whole request body, refused past ``limit`` bytes (declared or actual).
+
+    Raises starlette's ``ClientDisconnect`` (as ``Request.stream`` does) when the client goes
+    away before the body is complete: a truncated body must not be taken for the request."""
     for key, value in scope["headers"]:
         if key == b"content-length" and value.isdigit() and int(value) > limit:
             raise PayloadTooLarge(f"Request body is larger than the limit of {limit} bytes.")
@@ -55,7 +59,7 @@ async def read_body(scope: Scope, receive: Receive, limit: int) -> bytes:
     while True:
         message: Any = await receive()
         if message["type"] == "http.disconnect":
-            break
+            raise ClientDisconnect()
         chunk = message.get("body", b"")
         size += len(chunk)
         if size > limit:

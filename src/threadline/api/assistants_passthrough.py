@@ -14,6 +14,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import orjson
+from starlette.requests import ClientDisconnect
 from starlette.types import Receive, Scope, Send
 
 from threadline.api.asgi import read_body, send_error
@@ -73,7 +74,9 @@ async def forward(
     except APIError as error:
         await send_error(send, error)
         return
-    except Exception:
+    except Exception as error:
+        if _client_left(error):
+            raise ClientDisconnect() from None  # the gateway counts it; no one to answer
         await send_error(
             send,
             UpstreamError(
@@ -140,12 +143,24 @@ async def _streamed(receive: Receive) -> AsyncIterator[bytes]:
     while True:
         message = await receive()
         if message["type"] == "http.disconnect":
-            return
+            # Ending the stream here would hand the upstream a truncated body as complete.
+            raise ClientDisconnect()
         chunk = message.get("body", b"")
         if chunk:
             yield chunk
         if not message.get("more_body"):
             return
+
+
+def _client_left(error: BaseException) -> bool:
+    """Whether ``error`` comes from the client leaving mid-body (the HTTP client sending the
+    streamed body to the upstream wraps what the body's iterator raised)."""
+    seen: BaseException | None = error
+    while seen is not None:
+        if isinstance(seen, ClientDisconnect):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
 
 
 async def _check_models(

@@ -14,6 +14,7 @@ import time
 from typing import Any
 
 import orjson
+from starlette.requests import ClientDisconnect
 from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -29,6 +30,8 @@ from threadline.gateway.routes import is_assistants_api, is_metered
 logger = logging.getLogger("threadline.api")
 _UNWATCHED = frozenset({"/healthz", "/v1/health", "/metrics"})
 _BODY_LOG_LIMIT = 65_536
+# nginx's "client closed request": the client went away before it could be answered.
+CLIENT_CLOSED_REQUEST = 499
 
 
 class RequestMeter:
@@ -123,6 +126,17 @@ class GatewayMiddleware:
             await self.app(scope, receive, watched_send)
             if meter.status == 200 and meter.principal is not None and _creates_thread(scope):
                 await gateway.thread_created(meter.principal)
+        except ClientDisconnect:
+            # Nothing is wrong with the server and nobody is left to answer: one line, no
+            # traceback, and counted apart from the server's own errors.
+            if not meter.started:
+                meter.status = CLIENT_CLOSED_REQUEST
+                meter.error_code = "client_closed_request"
+            logger.info(
+                "client closed the connection before its request was read: %s %s",
+                scope["method"],
+                path[:200],
+            )
         finally:
             if meter.ticket is not None and not meter.ticket.finished:
                 await gateway.finish(meter.principal, meter.ticket)
@@ -161,6 +175,8 @@ async def _serve_fast(
     """An endpoint called directly; its errors answered here as the error mapper would."""
     try:
         await endpoint(scope, receive, send)
+    except ClientDisconnect:
+        raise  # the gateway counts it; there is no one to answer
     except APIError as error:
         if meter.started:
             raise

@@ -7,10 +7,17 @@ from threadline import ids
 from threadline.errors import InvalidRequest
 
 REQUEST_ID_HEADER = b"x-threadline-request-id"
+# Admin answers carry keys and usage: no cache, shared or private, may keep them. (API answers
+# need no such header: every request carries Authorization, which shared caches never store
+# answers to unless told, and none of them returns a secret.) ``X-Content-Type-Options`` is
+# added to every answer by the server itself (threadline.cli.serving).
+_ADMIN_PREFIX = "/admin"
+_ADMIN_HEADERS = ((b"cache-control", b"no-store"),)
 
 
 class RequestIdMiddleware:
-    """Tags every response with ``x-threadline-request-id`` so a client report can be traced."""
+    """Tags every response with ``x-threadline-request-id`` so a client report can be traced,
+    and marks admin answers as not to be stored."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -21,12 +28,15 @@ class RequestIdMiddleware:
             return
         request_id = ids.request_id()
         scope.setdefault("state", {})["request_id"] = request_id
+        extra = _ADMIN_HEADERS if scope["path"].startswith(_ADMIN_PREFIX) else ()
 
         async def send_with_id(message: Message) -> None:
             if message["type"] == "http.response.start":
-                headers = list(message.get("headers", []))
-                headers.append((REQUEST_ID_HEADER, request_id.encode()))
-                message["headers"] = headers
+                message["headers"] = [
+                    *message.get("headers", ()),
+                    (REQUEST_ID_HEADER, request_id.encode()),
+                    *extra,
+                ]
             await send(message)
 
         await self.app(scope, receive, send_with_id)

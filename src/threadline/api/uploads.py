@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 
 from python_multipart.exceptions import FormParserError
 from python_multipart.multipart import MultipartParser, parse_options_header
-from starlette.requests import ClientDisconnect, Request
+from starlette.requests import Request
 
 from threadline.api.integers import ascii_int
 from threadline.errors import InvalidRequest, PayloadTooLarge
@@ -158,7 +158,8 @@ def _boundary(request: Request) -> bytes:
 
 async def receive_upload(request: Request, writer: BlobWriter, *, max_file_bytes: int) -> Upload:
     """Parse the upload, writing the file's bytes to ``writer`` (the caller commits or aborts).
-    400 for a malformed form, 413 past ``max_file_bytes``."""
+    400 for a malformed form, 413 past ``max_file_bytes``; a client gone mid-body raises
+    ``ClientDisconnect`` (the gateway counts it, nobody is left to answer)."""
     boundary = _boundary(request)
     body_limit = max_file_bytes + FORM_OVERHEAD_BYTES
     declared = ascii_int(request.headers.get("content-length") or "")
@@ -183,8 +184,6 @@ async def receive_upload(request: Request, writer: BlobWriter, *, max_file_bytes
         parser.finalize()
     except FormParserError as error:
         raise InvalidRequest(f"The multipart body could not be parsed: {error}") from None
-    except ClientDisconnect:
-        raise InvalidRequest("The upload was interrupted.") from None
     if not collector.finished:
         raise InvalidRequest("The multipart body ended before its closing boundary.")
     if not upload.has_file:

@@ -1,7 +1,7 @@
 """``threadline serve | migrate | keys create|list|revoke|rotate | projects | usage``."""
 
 import argparse
-from typing import Any
+import sys
 
 from threadline.cli.gateway import add_gateway_commands
 from threadline.settings import Settings
@@ -12,35 +12,20 @@ def _settings() -> Settings:
 
 
 def _serve(args: argparse.Namespace) -> int:
-    import uvicorn
-
     from threadline.app import create_app
+    from threadline.cli.serving import ThreadlineServer, base_url, listen, server_config
 
     settings = _settings()
-    app = create_app(settings)
-
-    class Server(uvicorn.Server):
-        async def shutdown(self, sockets: Any = None) -> None:
-            # Uvicorn waits for open connections before the app's own shutdown, and a stream
-            # stays open as long as its run goes. So the worker stops first: runs finish within
-            # the grace period or end as failed, every stream gets its last events and closes.
-            state = getattr(app.state, "threadline", None)
-            if state is not None:
-                await state.worker.stop()
-            await super().shutdown(sockets)
-
-    config = uvicorn.Config(
-        app,
-        host=args.host,
-        port=args.port,
-        log_level=args.log_level,
-        access_log=settings.log_requests,
-        # Client addresses are not taken from X-Forwarded-For: nothing here trusts a proxy yet.
-        proxy_headers=False,
-        timeout_graceful_shutdown=int(settings.shutdown_grace_seconds) + 10,
-    )
-    print(f"Threadline serving http://{args.host}:{args.port}/v1", flush=True)
-    Server(config).run()
+    try:
+        listener = listen(args.host, args.port)
+    except OSError as error:
+        print(f"threadline: cannot listen on {args.host}:{args.port}: {error}", file=sys.stderr)
+        return 1
+    url = base_url(args.host, listener.getsockname()[1])
+    app = create_app(settings, base_url=url)
+    config = server_config(app, settings, host=args.host, port=args.port, log_level=args.log_level)
+    print(f"Threadline serving {url}", flush=True)
+    ThreadlineServer(config).run(sockets=[listener])
     return 0
 
 
