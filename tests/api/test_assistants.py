@@ -260,20 +260,30 @@ def test_modify_every_field(client):
     assert body["created_at"] == created.created_at
 
 
-def test_modify_explicit_null_resets(client, http):
+def test_modify_explicit_null_keeps_the_value(client, http):
     created = full_assistant(client)
+    before = http.get(f"/assistants/{created.id}").json()
 
     client.beta.assistants.update(
         created.id, name=None, description=None, instructions=None, temperature=None, top_p=None
     )
+
+    # As OpenAI: null is "not given" (clients that send every field send null for the rest).
+    assert http.get(f"/assistants/{created.id}").json() == before
+
+
+def test_modify_with_empty_values_clears(client, http):
+    created = full_assistant(client)
+
+    client.beta.assistants.update(
+        created.id, description="", instructions="", tools=[], metadata={}
+    )
     body = http.get(f"/assistants/{created.id}").json()
 
-    assert body["name"] is None
-    assert body["description"] is None
-    assert body["instructions"] is None
-    # Spec §5: temperature and top_p default to 1.
-    assert body["temperature"] == 1.0
-    assert body["top_p"] == 1.0
+    assert body["description"] == ""
+    assert body["instructions"] == ""
+    assert body["tools"] == []
+    assert body["metadata"] == {}
     assert body["model"] == "gpt-4o"
 
 

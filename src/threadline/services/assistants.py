@@ -85,7 +85,7 @@ class AssistantService:
         request: ModifyAssistant,
         allowed_models: tuple[str, ...] | None = None,
     ) -> Assistant:
-        if "model" in request.model_fields_set and request.model is not None:
+        if request.model is not None:
             _check_model(request.model, allowed_models)
         check_tool_resources(request.tool_resources)
         self._tools.check(request.tools)
@@ -128,24 +128,30 @@ def _insert_resolved(
 
 
 def _assistant_changes(request: ModifyAssistant) -> dict[str, Any]:
-    """Only the fields present in the request change; an explicit null resets to the default."""
-    sent = request.model_fields_set
+    """Only the fields given a value change: one left out or sent as null keeps its value (as
+    OpenAI: clients that send every field, null for those they do not mean to change, must not
+    blank the others). ``""`` clears a text field, ``[]`` the tools."""
     changes: dict[str, Any] = {}
-    for name in ("name", "description", "instructions", "reasoning_effort"):
-        if name in sent:
-            changes[name] = getattr(request, name)
-    if "model" in sent and request.model is not None:
-        changes["model"] = request.model
-    if "tools" in sent:
-        changes["tools"] = dump_tools(request.tools or [])
-    if "tool_resources" in sent:
+    for name in _PLAIN_FIELDS:
+        value = getattr(request, name)
+        if value is not None:
+            changes[name] = value
+    if request.tools is not None:
+        changes["tools"] = dump_tools(request.tools)
+    if request.tool_resources is not None:
         changes["tool_resources"] = dump_tool_resources(request.tool_resources)
-    if "metadata" in sent:
-        changes["metadata"] = request.metadata or {}
-    if "temperature" in sent:
-        changes["temperature"] = 1.0 if request.temperature is None else request.temperature
-    if "top_p" in sent:
-        changes["top_p"] = 1.0 if request.top_p is None else request.top_p
-    if "response_format" in sent:
+    if request.response_format is not None:
         changes["response_format"] = dump_response_format(request.response_format)
     return changes
+
+
+_PLAIN_FIELDS = (
+    "model",
+    "name",
+    "description",
+    "instructions",
+    "reasoning_effort",
+    "metadata",
+    "temperature",
+    "top_p",
+)

@@ -90,9 +90,10 @@ class MessageService:
     async def modify(
         self, project_id: str, thread_id: str, message_id: str, request: ModifyMessage
     ) -> Message:
-        sent = "metadata" in request.model_fields_set
-        metadata = (request.metadata or {}) if sent else None
-        record = await self._db.write(_modify_metadata, project_id, thread_id, message_id, metadata)
+        # Null keeps the metadata, as leaving it out does (see assistants.py).
+        record = await self._db.write(
+            _modify_metadata, project_id, thread_id, message_id, request.metadata
+        )
         return objects.message(record)
 
     async def delete(self, project_id: str, thread_id: str, message_id: str) -> MessageDeleted:

@@ -186,7 +186,8 @@ class RunService:
         return objects.list_page([run(r) for r in result.items], result.has_more)
 
     async def modify(self, project_id: str, thread_id: str, run_id: str, request: ModifyRun) -> Run:
-        changes = {"metadata": request.metadata or {}} if request.model_fields_set else {}
+        # Null keeps the metadata, as leaving it out does (see assistants.py).
+        changes = {"metadata": request.metadata} if request.metadata is not None else {}
         record = await self._db.write(_modify_run, project_id, thread_id, run_id, changes)
         return run(record)
 

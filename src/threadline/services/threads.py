@@ -62,10 +62,11 @@ class ThreadService:
 
     async def modify(self, project_id: str, thread_id: str, request: ModifyThread) -> Thread:
         check_tool_resources(request.tool_resources)
+        # A field sent as null keeps its value, as one left out (see assistants.py).
         changes: dict[str, Any] = {}
-        if "metadata" in request.model_fields_set:
-            changes["metadata"] = request.metadata or {}
-        if "tool_resources" in request.model_fields_set:
+        if request.metadata is not None:
+            changes["metadata"] = request.metadata
+        if request.tool_resources is not None:
             changes["tool_resources"] = dump_tool_resources(request.tool_resources)
         resources = request.tool_resources if references_anything(request.tool_resources) else None
         record = await self._db.write(
