@@ -109,6 +109,11 @@ class TurnRecorder:
         if self._finish_reason is None:
             raise UpstreamFailure("server_error", "The model's response ended unexpectedly.")
         usage = self._usage or Usage(self._prompt_tokens, self._completion_estimate())
+        if self._message is None and self._tool_step is None:
+            # An empty answer is an answer still: its step and an assistant message with one
+            # empty text part, so a client reading the newest message reads the reply (not its
+            # own question) and ``content[0].text.value`` holds, as for any other answer.
+            await self._open_message()
         if self._message is not None and self._tool_step is None:
             self._message_tokens = count_text("".join(self._text))
             self.last_writes = functools.partial(self._close_message_in, usage=usage)
