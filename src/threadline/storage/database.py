@@ -39,6 +39,9 @@ Work = Callable[Concatenate[Connection, P], T]
 # Failures that mean "the database cannot answer right now" (down, restarting, locked past the
 # busy timeout), as opposed to a bug: the client gets a retryable 503, never a 500.
 _UNAVAILABLE = (exc.OperationalError, exc.InterfaceError, OSError, TimeoutError)
+# PostgreSQL's SQLSTATE classes for the same, which asyncpg's errors reach SQLAlchemy as plain
+# DBAPIErrors with: 08 connection exception; 57P0x shutting down, crashed, starting up.
+_UNAVAILABLE_SQLSTATES = ("08", "57P")
 
 
 class Database:
@@ -71,6 +74,10 @@ class Database:
                 return await connection.run_sync(work, *args, **kwargs)
         except _UNAVAILABLE as error:
             raise _unavailable(error) from error
+        except exc.DBAPIError as error:
+            if not _went_away(error):
+                raise
+            raise _unavailable(error) from error
 
     async def write(self, work: Work[P, T], /, *args: P.args, **kwargs: P.kwargs) -> T:
         """Run ``work(connection, *args)`` in a write transaction: committed if it returns,
@@ -83,6 +90,10 @@ class Database:
                 return await connection.run_sync(work, *args, **kwargs)
         except _UNAVAILABLE as error:
             raise _unavailable(error) from error
+        except exc.DBAPIError as error:
+            if not _went_away(error):
+                raise
+            raise _unavailable(error) from error
 
     async def run_off_loop(
         self, write: bool, work: Work[P, T], /, *args: P.args, **kwargs: P.kwargs
@@ -94,6 +105,10 @@ class Database:
         try:
             return await self._sqlite.run_on_thread(write, work, args, kwargs)
         except _UNAVAILABLE as error:
+            raise _unavailable(error) from error
+        except exc.DBAPIError as error:
+            if not _went_away(error):
+                raise
             raise _unavailable(error) from error
 
     async def ping(self) -> bool:
@@ -112,6 +127,14 @@ class Database:
 
 def _select_one(connection: Connection) -> None:
     connection.execute(text("SELECT 1"))
+
+
+def _went_away(error: exc.DBAPIError) -> bool:
+    """Whether ``error`` is the database going away (or not back yet), not a bad statement."""
+    sqlstate = getattr(error.orig, "sqlstate", None)
+    return error.connection_invalidated or (
+        isinstance(sqlstate, str) and sqlstate.startswith(_UNAVAILABLE_SQLSTATES)
+    )
 
 
 def _unavailable(error: BaseException) -> ServiceUnavailable:
