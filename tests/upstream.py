@@ -15,7 +15,8 @@ Each chat-completions request pops one reply from the queue (or gets the default
 queue is empty) and is answered exactly as OpenAI would: an SSE stream of ``chat.completion.chunk``
 objects when the body says ``"stream": true`` (with a final usage chunk when it asks for
 ``stream_options.include_usage``), else one ``chat.completion`` object. ``Fail`` answers with an
-HTTP error, ``Broken`` breaks a stream part-way, and ``Slow`` delays any reply.
+HTTP error, ``Broken`` breaks a stream part-way, ``Slow`` delays any reply, and ``Gated`` holds a
+stream part-way until the test lets it go on.
 
 The server is Starlette under uvicorn in a daemon thread of the test process, on 127.0.0.1. Every
 request to ``/v1/chat/completions`` or ``/v1/embeddings`` (authorised or not) is recorded in
@@ -112,7 +113,17 @@ class Slow:
     chunk_delay: float = 0.0
 
 
-Reply = Text | ToolCalls | Fail | Broken | Slow
+@dataclass
+class Gated:
+    """A streamed text reply that sends its first ``after`` chunks, then waits until the test
+    opens ``gate`` before it sends the rest: a test acts at a known point of the answer."""
+
+    reply: Text
+    after: int
+    gate: threading.Event = field(default_factory=threading.Event)
+
+
+Reply = Text | ToolCalls | Fail | Broken | Slow | Gated
 Answer = Text | ToolCalls | Broken  # a reply that produces a completion (possibly a broken one)
 
 
@@ -428,13 +439,18 @@ class ScriptedUpstream:
             return self._unauthorized(request)
         if body is None:
             return _error_response(400, "The request body is not a JSON object.")
-        reply, first_byte_delay, chunk_delay = _unwrap(self._next_reply())
+        reply = self._next_reply()
+        gated = reply if isinstance(reply, Gated) else None
+        if gated is not None:
+            reply = gated.reply
+        reply, first_byte_delay, chunk_delay = _unwrap(reply)
         await self._sleep(first_byte_delay)
         if isinstance(reply, Fail):
             return self._fail(reply)
         completion = self._completion(reply, body)
         if body.get("stream"):
-            return self._stream(reply, completion, chunk_delay, request.scope.get("client"))
+            client = request.scope.get("client")
+            return self._stream(reply, completion, chunk_delay, client, gated)
         return await self._complete(reply, completion, request.scope.get("client"))
 
     async def _record(self, request: Request) -> dict[str, Any] | None:
@@ -508,20 +524,33 @@ class ScriptedUpstream:
         return Response(content, media_type="application/json", headers=_response_headers())
 
     def _stream(
-        self, reply: Answer, completion: _Completion, chunk_delay: float, client: Any
+        self,
+        reply: Answer,
+        completion: _Completion,
+        chunk_delay: float,
+        client: Any,
+        gated: Gated | None = None,
     ) -> Response:
         return StreamingResponse(
-            self._frames(reply, completion, chunk_delay, client),
+            self._frames(reply, completion, chunk_delay, client, gated),
             media_type="text/event-stream",
             headers=_response_headers({"cache-control": "no-cache"}),
         )
 
     async def _frames(
-        self, reply: Answer, completion: _Completion, chunk_delay: float, client: Any
+        self,
+        reply: Answer,
+        completion: _Completion,
+        chunk_delay: float,
+        client: Any,
+        gated: Gated | None = None,
     ) -> AsyncIterator[bytes]:
         for index, payload in enumerate(stream_payloads(reply, completion)):
             if index:
                 await self._sleep(chunk_delay)
+            if gated is not None and index == gated.after + 1:  # payload 0 is the role delta
+                while not gated.gate.is_set() and not self._closed.is_set():
+                    await asyncio.sleep(0.02)
             if self._closed.is_set():
                 return
             yield _sse(payload)

@@ -186,6 +186,7 @@ class AppState:
             owner=owner,
             record_usage=record_usage,
             server_tools={tool.type: tool for tool in [*builtin, *server_tools]},
+            end_retry_seconds=settings.run_end_retry_seconds,
         )
         worker = Worker(
             engine,

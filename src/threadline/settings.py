@@ -56,6 +56,10 @@ class Settings(BaseSettings):
     # How long a worker's claim on a run lasts without renewal: after a crash, its runs are
     # failed (and their threads released) within about this long.
     run_lease_seconds: float = 30.0
+    # While the database is unavailable, how long a run's end (its answer) is retried before
+    # its stream is told the run failed; the end, with the answer so far, is stored once the
+    # database is back.
+    run_end_retry_seconds: float = 30.0
     # On SIGTERM, how long running runs may take to finish before they are ended as failed.
     shutdown_grace_seconds: float = 20.0
 

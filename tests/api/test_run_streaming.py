@@ -147,6 +147,32 @@ def test_text_deltas_concatenate_to_the_full_text(client, upstream, assistant, t
     assert reply.content[0].text.value == "".join(CHUNKS)
 
 
+def test_an_empty_answer_streams_an_empty_message(client, upstream, assistant, thread):
+    upstream.script(Text([]))
+    recorder = Recorder()
+    with client.beta.threads.runs.stream(
+        thread_id=thread.id, assistant_id=assistant.id, event_handler=recorder
+    ) as stream:
+        stream.until_done()
+
+    assert recorder.names == text_events(0)
+    empty = {"type": "text", "text": {"value": "", "annotations": []}}
+    completed = recorder.events[-3].data
+    assert completed.status == "completed"
+    assert [part.to_dict() for part in completed.content] == [empty]
+    [message] = stream.get_final_messages()
+    assert message.content[0].text.value == ""
+    # What the stream said is what is stored.
+    newest = client.beta.threads.messages.list(thread.id).data[0]
+    assert newest.role == "assistant"
+    assert newest.run_id == stream.get_final_run().id
+    assert newest.to_dict() == completed.to_dict()
+    [step] = client.beta.threads.runs.steps.list(newest.run_id, thread_id=thread.id).data
+    assert step.type == "message_creation"
+    assert step.status == "completed"
+    assert step.step_details.message_creation.message_id == newest.id
+
+
 def test_raw_sse_wire_format(http, upstream, assistant, thread):
     upstream.script(Text(CHUNKS))
     body = {"assistant_id": assistant.id, "stream": True}

@@ -132,6 +132,19 @@ def test_create_and_poll_lists_the_assistant_message(client, upstream, assistant
     assert len(upstream.requests) == 1
 
 
+def test_an_empty_answer_is_an_empty_assistant_message(client, upstream, assistant, thread):
+    upstream.script(Text([], usage=(10, 0)))
+    run = run_and_wait(client, thread.id, assistant.id)
+
+    newest = client.beta.threads.messages.list(thread.id).data[0]
+    assert (newest.role, newest.run_id, newest.status) == ("assistant", run.id, "completed")
+    assert wire(newest)["content"] == [text_part("")]
+    [step] = client.beta.threads.runs.steps.list(run.id, thread_id=thread.id).data
+    assert step.type == "message_creation"
+    assert step.status == "completed"
+    assert step.step_details.message_creation.message_id == newest.id
+
+
 def test_messages_list_filters_by_run_id(client, upstream, assistant, thread):
     upstream.script(Text(["first answer"]), Text(["second answer"]))
     first = run_and_wait(client, thread.id, assistant.id)

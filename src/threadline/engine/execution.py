@@ -6,6 +6,7 @@ client that polls never sees less than a client that streams."""
 
 import asyncio
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -14,14 +15,22 @@ from threadline import clock
 from threadline.engine.context import build_prompt, conversation
 from threadline.engine.event_bus import EventBus
 from threadline.engine.history import Conversation, load_conversation
-from threadline.engine.run_state import Ending, end_run
+from threadline.engine.run_end import (
+    DATABASE_LOST,
+    LONGEST_WAIT_WHEN_TOLD_SECONDS,
+    STOPPING_RETRY_SECONDS,
+    told_without_database,
+    write_end,
+)
+from threadline.engine.run_state import Ending
 from threadline.engine.run_tools import RunTools
 from threadline.engine.server_calls import execute_server_calls
 from threadline.engine.tools.base import ServerTool
 from threadline.engine.turn import TurnRecorder, TurnResult
+from threadline.errors import ServiceUnavailable
 from threadline.providers.llm.base import ChatRequest, ModelRoute, UpstreamFailure, Usage
 from threadline.schemas.run_objects import StreamEvent, run, run_data
-from threadline.storage.database import Connection, Database
+from threadline.storage.database import Database
 from threadline.storage.runs import RunRepository
 
 logger = logging.getLogger("threadline.engine")
@@ -46,6 +55,9 @@ class EngineContext:
     record_usage: Callable[[dict[str, Any], Usage], Awaitable[None]] | None = None
     # The built-in tools this server executes, by run tool type ("file_search", …).
     server_tools: dict[str, ServerTool] = field(default_factory=dict)
+    # How long a run's end is retried while the database is unavailable before its stream is
+    # told how the run ended (the end is still stored once the database is back).
+    end_retry_seconds: float = 30.0
 
 
 class RunExecution:
@@ -64,6 +76,9 @@ class RunExecution:
         self._run = record
         self._conversation: Conversation | None = conversation  # for the first turn
         self._recorder: TurnRecorder | None = None
+        # The stream was told how the run ended while the database could not take the end:
+        # nothing else may end it now (see _end_without_database).
+        self._told = False
         # Told once, when this attempt first calls its model (or ends without): see the worker's
         # count of runs still starting.
         self.on_calling: Callable[[], None] | None = None
@@ -87,10 +102,13 @@ class RunExecution:
             self._engine.bus.end(self.run_id)
         except asyncio.CancelledError:
             # Cancelled by the client, or the server is stopping: either way the run ends now.
-            await asyncio.shield(self._stopped())
+            if not self._told:
+                await asyncio.shield(self._stopped())
             raise
         except UpstreamFailure as failure:
             await self._fail(failure.code, failure.message)
+        except ServiceUnavailable:
+            await self._fail(DATABASE_LOST["code"], DATABASE_LOST["message"])
         except Exception:
             logger.exception("run %s failed", self.run_id)
             await self._fail("server_error", "The server had an error while processing the run.")
@@ -104,39 +122,72 @@ class RunExecution:
             told()
 
     async def _stopped(self) -> None:
-        if self._recorder is not None:
-            await self._recorder.save_partial()
+        # The server may be going away: a database that cannot take the end is not waited for.
         if self.cancel_requested:
             # The worker, not the cancel request, says so: it reaches the stream wherever the
             # cancel request landed.
             cancelling = run_data({**self._run, "status": "cancelling"})
             self._publish(StreamEvent.of("thread.run.cancelling", cancelling))
-            await self._end(Ending("cancelled", clock.now()))
+            await self._end(Ending("cancelled", clock.now()), keep_trying=False)
         else:
-            await self._fail("server_error", "The run was interrupted because the server stopped.")
+            message = "The run was interrupted because the server stopped."
+            await self._fail("server_error", message, keep_trying=False)
 
-    async def _fail(self, code: str, message: str) -> None:
-        if self._recorder is not None:
-            await self._recorder.save_partial()
-        await self._end(
-            Ending("failed", clock.now(), last_error={"code": code, "message": message})
-        )
+    async def _fail(self, code: str, message: str, *, keep_trying: bool = True) -> None:
+        if self._told:  # already ended, as far as anyone was told
+            logger.error("run %s: %s after its end was told: %s", self.run_id, code, message)
+            return
+        ending = Ending("failed", clock.now(), last_error={"code": code, "message": message})
+        await self._end(ending, keep_trying=keep_trying)
 
-    async def _end(self, ending: Ending) -> None:
+    async def _end(self, ending: Ending, *, keep_trying: bool = True) -> None:
+        """Store the run's end (retried while the database is unavailable) and publish it."""
         ending.fence = (self._engine.owner, self.attempt)
         ending.usage = ending.usage or self._run.get("usage")
-        if self._recorder is not None:  # the last turn's own writes join the end's unit
-            ending.last_writes = self._recorder.last_writes
-        # Shielded: once the end is committed its events must go out, even if this task is
-        # being cancelled meanwhile.
-        ended = await asyncio.shield(self._db.write(_end_fenced, self._run, ending))
-        self._recorder = None
-        if ended is None:
-            self._engine.bus.end(self.run_id)
+        recorder = self._recorder
+        if recorder is not None:  # the last turn's own writes join the end's unit
+            ending.last_writes = recorder.end_writes()
+        bound = self._engine.end_retry_seconds if keep_trying else STOPPING_RETRY_SECONDS
+        until = time.monotonic() + bound
+        try:
+            ended = await write_end(self._db, self._run, ending, until)
+        except ServiceUnavailable:
+            await self._end_without_database(ending, recorder, keep_trying)
             return
-        self._run = ended
+        await self._ended(ended, recorder)
         for event in ending.events:
             self._publish(event)
+
+    async def _end_without_database(
+        self, ending: Ending, recorder: TurnRecorder | None, keep_trying: bool
+    ) -> None:
+        """The database stayed away past the bound: the stream is told how the run ended, from
+        what this worker holds (the message with its text), and that end is stored once the
+        database is back (``keep_trying``), the text with it."""
+        told, events = told_without_database(self._run, ending, recorder)
+        self._told = True
+        for event in events:
+            self._publish(event)
+        if not keep_trying:
+            logger.error("run %s: the database is unavailable; its end is lost", self.run_id)
+            return
+        longest = LONGEST_WAIT_WHEN_TOLD_SECONDS
+        await self._ended(await write_end(self._db, self._run, told, None, longest), recorder)
+        logger.info("run %s: its end is stored, the database is back", self.run_id)
+
+    async def _ended(self, ended: dict[str, Any] | None, recorder: TurnRecorder | None) -> None:
+        self._recorder = None
+        if ended is not None:
+            self._run = ended
+            return
+        # Another server ended the run (its lease ran out while the database was away from
+        # this one): the stream ends, and the text this attempt holds is kept all the same.
+        self._engine.bus.end(self.run_id)
+        if recorder is not None:
+            try:
+                await recorder.keep_text()
+            except ServiceUnavailable:
+                logger.warning("run %s: its text could not be kept", self.run_id)
 
     async def _update(self, values: dict[str, Any]) -> None:
         ok = await self._db.write(
@@ -272,13 +323,6 @@ class RunExecution:
         else:
             await self._end(Ending("completed", clock.now(), usage=usage))
         return False
-
-
-def _end_fenced(
-    connection: Connection, record: dict[str, Any], ending: Ending
-) -> dict[str, Any] | None:
-    ended = end_run(connection, record, ending)
-    return ended if ended is not record else None
 
 
 def _left(limit: int | None, used: int) -> int | None:

@@ -61,7 +61,55 @@ def end_run(connection: Connection, run_record: dict[str, Any], ending: Ending) 
     no longer holds. ``ending.events`` receives the stream events for what changed."""
     if run_record["status"] not in ("queued", "in_progress", "requires_action", "cancelling"):
         return run_record
-    step_status, message_reason = _CLOSING[ending.status]
+    values = _run_values(ending)
+    if ending.fence is not None:
+        # The row as the fenced update left it: its worker's copy may be behind (metadata).
+        owner, attempt = ending.fence
+        fenced = _runs.fenced_update_returning(connection, run_record["id"], owner, attempt, values)
+        if fenced is None:
+            return run_record
+        ended = fenced
+    else:
+        _runs.update(connection, run_record["project_id"], run_record["id"], values)
+        ended = {**run_record, **values}
+    if ending.last_writes is not None:
+        ending.events.extend(ending.last_writes(connection))
+
+    step_status, step_changes = _step_closing(ending)
+    for step in _steps.close_open(connection, run_record["id"], step_changes):
+        ending.events.append(StreamEvent.of(f"thread.run.step.{step_status}", run_step_data(step)))
+    name, message_changes = _message_closing(ending)
+    for message in close_open_messages(connection, run_record["id"], message_changes):
+        ending.events.append(StreamEvent.of(name, message_data(message)))
+
+    release_thread(connection, run_record["thread_id"], run_record["id"])
+    ending.events.append(StreamEvent.of(f"thread.run.{ending.status}", run_data(ended)))
+    return ended
+
+
+def ending_events(
+    run_record: dict[str, Any],
+    ending: Ending,
+    open_step: dict[str, Any] | None,
+    open_message: dict[str, Any] | None,
+) -> list[StreamEvent]:
+    """The events ``end_run`` gives for ``ending`` when ``open_step`` and ``open_message`` (its
+    worker's copies) are what the run has open, built without the database: how a stream is
+    told the run ended while the database cannot take the end."""
+    events = []
+    if open_step is not None:
+        step_status, step_changes = _step_closing(ending)
+        closed_step = {**open_step, **step_changes}
+        events.append(StreamEvent.of(f"thread.run.step.{step_status}", run_step_data(closed_step)))
+    if open_message is not None:
+        name, message_changes = _message_closing(ending)
+        events.append(StreamEvent.of(name, message_data({**open_message, **message_changes})))
+    ended = {**run_record, **_run_values(ending)}
+    events.append(StreamEvent.of(f"thread.run.{ending.status}", run_data(ended)))
+    return events
+
+
+def _run_values(ending: Ending) -> dict[str, Any]:
     values: dict[str, Any] = {
         "status": ending.status,
         "required_action": None,
@@ -77,39 +125,26 @@ def end_run(connection: Connection, run_record: dict[str, Any], ending: Ending) 
         values["incomplete_details"] = {"reason": ending.incomplete_reason}
     if ending.usage is not None:
         values["usage"] = ending.usage
-    if ending.fence is not None:
-        # The row as the fenced update left it: its worker's copy may be behind (metadata).
-        owner, attempt = ending.fence
-        fenced = _runs.fenced_update_returning(connection, run_record["id"], owner, attempt, values)
-        if fenced is None:
-            return run_record
-        ended = fenced
-    else:
-        _runs.update(connection, run_record["project_id"], run_record["id"], values)
-        ended = {**run_record, **values}
-    if ending.last_writes is not None:
-        ending.events.extend(ending.last_writes(connection))
+    return values
 
-    step_changes: dict[str, Any] = {"status": step_status}
-    step_changes[_STEP_TIMESTAMP[step_status]] = ending.now
+
+def _step_closing(ending: Ending) -> tuple[str, dict[str, Any]]:
+    """What the run's open steps become: their status, and the changes."""
+    step_status = _CLOSING[ending.status][0]
+    changes: dict[str, Any] = {"status": step_status, _STEP_TIMESTAMP[step_status]: ending.now}
     if step_status == "failed" and ending.last_error is not None:
-        step_changes["last_error"] = ending.last_error
-    for step in _steps.close_open(connection, run_record["id"], step_changes):
-        ending.events.append(StreamEvent.of(f"thread.run.step.{step_status}", run_step_data(step)))
+        changes["last_error"] = ending.last_error
+    return step_status, changes
 
-    if message_reason is None:
-        message_changes: dict[str, Any] = {"status": "completed", "completed_at": ending.now}
-        name = "thread.message.completed"
-    else:
-        message_changes = {
-            "status": "incomplete",
-            "incomplete_at": ending.now,
-            "incomplete_details": {"reason": message_reason},
-        }
-        name = "thread.message.incomplete"
-    for message in close_open_messages(connection, run_record["id"], message_changes):
-        ending.events.append(StreamEvent.of(name, message_data(message)))
 
-    release_thread(connection, run_record["thread_id"], run_record["id"])
-    ending.events.append(StreamEvent.of(f"thread.run.{ending.status}", run_data(ended)))
-    return ended
+def _message_closing(ending: Ending) -> tuple[str, dict[str, Any]]:
+    """What the run's open messages become: the event that tells it, and the changes."""
+    reason = _CLOSING[ending.status][1]
+    if reason is None:
+        return "thread.message.completed", {"status": "completed", "completed_at": ending.now}
+    changes = {
+        "status": "incomplete",
+        "incomplete_at": ending.now,
+        "incomplete_details": {"reason": reason},
+    }
+    return "thread.message.incomplete", changes

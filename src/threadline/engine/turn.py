@@ -10,6 +10,7 @@ is closed by the run's end, in the same unit of work (``last_writes``): one writ
 and its events still follow the write."""
 
 import functools
+import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -21,6 +22,7 @@ from threadline import clock, ids
 from threadline.engine.context import count_text
 from threadline.engine.run_tools import RunTools
 from threadline.engine.tools.base import CALL_KEY, CallStream, MessageExtras, ServerTool
+from threadline.errors import ServiceUnavailable
 from threadline.providers.llm.base import ChatDelta, ToolCallDelta, UpstreamFailure, Usage
 from threadline.schemas.objects import message_data
 from threadline.schemas.run_objects import (
@@ -34,6 +36,8 @@ from threadline.schemas.run_objects import (
 from threadline.storage.database import Connection, Database
 from threadline.storage.repositories import MessageRepository
 from threadline.storage.runs import RunRepository, StepRepository, update_message
+
+logger = logging.getLogger("threadline.engine")
 
 _messages = MessageRepository()
 _runs = RunRepository()
@@ -84,6 +88,8 @@ class TurnRecorder:
         self._text: list[str] = []
         self._text_started = False
         self._text_stored_at = 0.0  # time.monotonic() of the last store of the message's text
+        self._text_store_failed = False  # said once in the log
+        self._message_closed = False  # completed before the turn's tool calls
         self._tool_step: dict[str, Any] | None = None
         self._calls: dict[int, ToolCall] = {}
         self._finish_reason: str | None = None
@@ -109,6 +115,11 @@ class TurnRecorder:
         if self._finish_reason is None:
             raise UpstreamFailure("server_error", "The model's response ended unexpectedly.")
         usage = self._usage or Usage(self._prompt_tokens, self._completion_estimate())
+        if self._message is None and self._tool_step is None:
+            # An empty answer is an answer still: its step and an assistant message with one
+            # empty text part, so a client reading the newest message reads the reply (not its
+            # own question) and ``content[0].text.value`` holds, as for any other answer.
+            await self._open_message()
         if self._message is not None and self._tool_step is None:
             self._message_tokens = count_text("".join(self._text))
             self.last_writes = functools.partial(self._close_message_in, usage=usage)
@@ -129,11 +140,49 @@ class TurnRecorder:
         )
 
     async def save_partial(self) -> None:
-        """Store the text streamed so far (while it streams, or the turn failed or stopped), if
-        this attempt still holds the run."""
+        """Store the text streamed so far (while it streams), if this attempt still holds the
+        run. Best effort: the text stays here for the turn's last write if the database is
+        unavailable for a moment."""
         if self._message is not None and self._text:
             changes = self._content_changes()
-            await self._db.write(_store_text, self._run, self._message["id"], changes)
+            try:
+                await self._db.write(_store_text, self._run, self._message["id"], changes)
+            except ServiceUnavailable:
+                if not self._text_store_failed:
+                    self._text_store_failed = True
+                    logger.warning("run %s: its text so far could not be stored", self._run["id"])
+
+    def end_writes(self) -> Callable[[Connection], list[StreamEvent]] | None:
+        """What the run's end must store in its unit: the text answer and its completion
+        (``last_writes``), else the text so far (a turn that failed or stopped)."""
+        if self.last_writes is not None:
+            return self.last_writes
+        return self.partial_writes if self._has_open_text() else None
+
+    def partial_writes(self, connection: Connection) -> list[StreamEvent]:
+        """Store the text so far; the run's end closes its message and step."""
+        if self._message is not None and self._has_open_text():
+            update_message(connection, self._message["id"], self._content_changes())
+        return []
+
+    async def keep_text(self) -> None:
+        """Store the text so far though this attempt no longer holds the run (another server
+        ended it while the database was away from this one): the message is this attempt's
+        own, and its text is better kept than lost."""
+        if self._message is not None and self._has_open_text():
+            await self._db.write(update_message, self._message["id"], self._content_changes())
+
+    def open_objects(self) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
+        """The turn's open step and its open message with the text so far: what a stream is
+        told the run's end closes when the database cannot take that end."""
+        message = None
+        if self._message is not None and not self._message_closed:
+            message = {**self._message, **self._content_changes()}
+        step = self._tool_step or (None if self._message_closed else self._message_step)
+        return step, message
+
+    def _has_open_text(self) -> bool:
+        return bool(self._text) and not self._message_closed
 
     # -- text ---------------------------------------------------------------------------
 
@@ -177,6 +226,7 @@ class TurnRecorder:
         self._message_tokens = count_text("".join(self._text))
         for event in await self._db.write(self._close_message_in, usage):
             self._publish(event)
+        self._message_closed = True
 
     def _close_message_in(self, connection: Connection, usage: Usage | None) -> list[StreamEvent]:
         """Store the message's text and complete it and its step (a turn cut at its token limit:
@@ -189,9 +239,9 @@ class TurnRecorder:
             message_id = self._message["id"]
             added = [message_extras_delta(message_id, extras.annotations, extras.parts)]
         changes = self._content_changes(extras)
+        # The worker's copies are left as they were: this unit may yet be rolled back.
         if self._finish_reason == "length" and self._tool_step is None:
             update_message(connection, self._message["id"], changes)
-            self._message.update(changes)
             return added
         now = clock.now()
         changes.update(status="completed", completed_at=now)
@@ -203,12 +253,12 @@ class TurnRecorder:
         }
         update_message(connection, self._message["id"], changes)
         _steps.update_by_id(connection, self._message_step["id"], step_changes)
-        self._message.update(changes)
-        self._message_step.update(step_changes)
+        message = {**self._message, **changes}
+        step = {**self._message_step, **step_changes}
         return [
             *added,
-            StreamEvent.of("thread.message.completed", message_data(self._message)),
-            StreamEvent.of("thread.run.step.completed", run_step_data(self._message_step)),
+            StreamEvent.of("thread.message.completed", message_data(message)),
+            StreamEvent.of("thread.run.step.completed", run_step_data(step)),
         ]
 
     # -- tool calls ---------------------------------------------------------------------

@@ -219,8 +219,11 @@ class Worker:
         self._starting += 1
         execution.on_calling = self._called
 
-        def done(_: asyncio.Task[None]) -> None:
+        def done(finished: asyncio.Task[None]) -> None:
             execution.calling()  # a task cancelled before its first step never ran execute()
+            if not finished.cancelled() and (error := finished.exception()) is not None:
+                # execute() ends every run it can; what escapes it is said here, once.
+                logger.error("run %s: its execution died", run_id, exc_info=error)
             if self._running.get(run_id, (None,))[0] is execution:
                 del self._running[run_id]
             self._slots.release()

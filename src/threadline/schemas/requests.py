@@ -2,7 +2,7 @@
 
 from typing import Annotated, Literal
 
-from pydantic import Field
+from pydantic import BeforeValidator, Field
 
 from threadline.schemas.common import (
     CodeInterpreterTool,
@@ -25,13 +25,21 @@ Description = Annotated[str, Field(max_length=512)]
 Instructions = Annotated[str, Field(max_length=256_000)]
 
 
+def _null_as_empty(value: object) -> object:
+    return [] if value is None else value
+
+
+# A list field that defaults to empty: null, as clients that send every field send it, is empty.
+NullAsEmpty = BeforeValidator(_null_as_empty)
+
+
 class CreateAssistant(WithMetadata):
     model: Annotated[str, Field(min_length=1, max_length=256)]
     name: Name | None = None
     description: Description | None = None
     instructions: Instructions | None = None
     reasoning_effort: ReasoningEffort | None = None
-    tools: Tools = []
+    tools: Annotated[Tools, NullAsEmpty] = []
     tool_resources: ToolResources | None = None
     temperature: Temperature | None = None
     top_p: TopP | None = None
@@ -102,7 +110,9 @@ class ModifyMessage(WithMetadata):
 
 
 class CreateThread(WithMetadata):
-    messages: Annotated[list[CreateMessage], Field(max_length=MAX_THREAD_MESSAGES)] = []
+    messages: Annotated[
+        list[CreateMessage], Field(max_length=MAX_THREAD_MESSAGES), NullAsEmpty
+    ] = []
     tool_resources: ToolResources | None = None
 
 

@@ -34,15 +34,16 @@ def run_record(
     expiry_seconds: int,
     creator: "Creator | None" = None,
 ) -> dict[str, Any]:
-    """The run as created: the assistant's settings, overridden by the request's."""
+    """The run as created: the assistant's settings, overridden by the request's. A null
+    override is no override (clients such as llama-index send ``"instructions": null`` on every
+    run): only a value replaces the assistant's; ``""`` does blank its instructions."""
     assistant = _assistants.get(connection, project_id, request.assistant_id)
     if assistant is None:
         raise NotFound.object("assistant", request.assistant_id, param="assistant_id")
     model = request.model or assistant["model"]
     if creator is not None and creator.models is not None and model not in creator.models:
         raise ModelNotAllowed(model, param="model" if request.model else "assistant_id")
-    sent = request.model_fields_set
-    instructions = request.instructions if "instructions" in sent else assistant["instructions"]
+    instructions = _or(request.instructions, assistant["instructions"])
     additional = getattr(request, "additional_instructions", None)
     if additional:
         instructions = f"{instructions}\n\n{additional}" if instructions else additional
