@@ -109,8 +109,8 @@ async def download_file(file_id: str, state: State, principal: CurrentPrincipal)
     headers = {
         "content-length": str(record["bytes"]),
         "content-disposition": content_disposition(filename),
-        # Uploaded content is served as a download, never rendered as part of this origin.
-        "x-content-type-options": "nosniff",
+        # Uploaded content is served as a download, never rendered as part of this origin (every
+        # answer also carries ``x-content-type-options: nosniff``: see cli/serving.py).
         "content-security-policy": "default-src 'none'; sandbox",
     }
     return StreamingResponse(body(), media_type=media_type, headers=headers)
