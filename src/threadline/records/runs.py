@@ -118,6 +118,31 @@ ServerToolCall: TypeAlias = FileSearchToolCall | CodeInterpreterToolCall
 ToolCall: TypeAlias = FunctionToolCall | ServerToolCall
 
 
+class IndexedLogsOutput(LogsOutput):
+    index: int
+
+
+class IndexedImageOutput(ImageOutput):
+    index: int
+
+
+class CodeInterpreterDeltaDetails(TypedDict, total=False):
+    input: str
+    outputs: list[IndexedLogsOutput | IndexedImageOutput]
+
+
+class ToolCallDelta(TypedDict, total=False):
+    """A tool call's entry in a ``thread.run.step.delta``: its ``index`` in the step, and what
+    changed (all of it in the first entry of a call)."""
+
+    index: int
+    id: str
+    type: Literal["function", "file_search", "code_interpreter"]
+    function: FunctionCallWithOutput
+    file_search: FileSearchCallDetails
+    code_interpreter: CodeInterpreterDeltaDetails
+
+
 class MessageCreation(TypedDict):
     message_id: str
 
@@ -144,10 +169,19 @@ class TruncationStrategy(TypedDict):
     last_messages: int | None
 
 
-class RunRecord(TypedDict):
+class RunScope(TypedDict):
+    """What the run's tools and meters read of it (a ``RunRecord`` is one)."""
+
     id: str
     project_id: str
     thread_id: str
+    model: str
+    tools: list[ToolDefinition]
+    tool_resources: ToolResourcesRecord | None
+    api_key_id: str | None  # the key that created it: its usage is metered against that key
+
+
+class RunRecord(RunScope):
     assistant_id: str
     created_at: int
     status: RunStatus
@@ -159,10 +193,7 @@ class RunRecord(TypedDict):
     failed_at: int | None
     completed_at: int | None
     incomplete_details: IncompleteDetails | None
-    model: str
     instructions: str | None
-    tools: list[ToolDefinition]
-    tool_resources: ToolResourcesRecord | None
     metadata: Metadata | None
     usage: RunUsage | None
     temperature: float | None
@@ -178,7 +209,6 @@ class RunRecord(TypedDict):
     lease_owner: str | None
     lease_expires_at: float | None
     attempt: int
-    api_key_id: str | None
 
 
 class StepRecord(TypedDict):

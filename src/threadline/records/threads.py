@@ -1,6 +1,6 @@
 """Rows of assistants, threads and messages (``storage.tables``), keyed by column name."""
 
-from typing import Literal, NotRequired, TypeAlias, TypedDict
+from typing import Literal, NotRequired, TypeAlias, TypedDict, final
 
 from threadline.records.jsonvalue import Metadata
 from threadline.records.tools import ResponseFormatRecord, ToolDefinition, ToolResourcesRecord
@@ -152,6 +152,16 @@ class MessageRecord(TypedDict):
     run_id: str | None
     attachments: list[Attachment] | None
     metadata: Metadata | None
+
+
+@final  # no other keys: told apart from engine.context's KnownTurn by its keys
+class PromptMessageRecord(TypedDict):
+    """What a prompt needs of a message (``storage.runs.conversation_messages_by_id``)."""
+
+    id: str
+    role: MessageRole
+    status: MessageStatus
+    content: list[ContentPart]
 
 
 class MessageChanges(TypedDict, total=False):
