@@ -1,6 +1,6 @@
 """Rows of files, vector stores, their files and file batches (``storage.file_tables``)."""
 
-from typing import Literal, NotRequired, TypeAlias, TypedDict
+from typing import Literal, TypeAlias, TypedDict
 
 from threadline.records.jsonvalue import Metadata
 
@@ -69,6 +69,7 @@ class VectorStoreChanges(TypedDict, total=False):
     metadata: Metadata | None
     expires_after_days: int | None
     expires_at: int | None
+    expired_at: int | None
 
 
 class StaticChunkSizes(TypedDict):
@@ -159,4 +160,3 @@ class SearchHitRecord(TypedDict):
     text: str
     chunk_index: int
     attributes: Attributes | None
-    content: NotRequired[str]
