@@ -21,11 +21,14 @@ from threadline.records.files import (
 
 __all__ = [
     "FileContentPage",
+    "FileDeleted",
     "FileObject",
     "SearchResultsPage",
     "VectorStore",
+    "VectorStoreDeleted",
     "VectorStoreFile",
     "VectorStoreFileBatch",
+    "VectorStoreFileDeleted",
 ]
 
 # Purposes a file may be uploaded with that the SDK's FileObject does not list (it lists the

@@ -2,14 +2,13 @@
 (the bytes and every vector store's entries go with it), download, expiry."""
 
 from collections.abc import AsyncIterator
-from typing import Any
 
 from threadline import clock
 from threadline.errors import InvalidRequest, NotFound
 from threadline.providers.blobs.base import BlobStore
 from threadline.records.files import FileRecord, RemovalRecord, VectorStoreFileRecord
 from threadline.schemas import file_objects, objects
-from threadline.schemas.file_objects import FileObject
+from threadline.schemas.file_objects import FileDeleted, FileObject
 from threadline.schemas.objects import ListPage
 from threadline.schemas.vector_stores import UploadForm
 from threadline.services.removals import Removals
@@ -69,7 +68,7 @@ class FileService:
         items = [file_objects.file_object(record) for record in result.items]
         return objects.list_page(items, result.has_more)
 
-    async def delete(self, project_id: str, file_id: str) -> Any:
+    async def delete(self, project_id: str, file_id: str) -> FileDeleted:
         owed = await self._db.write(_delete_file, project_id, file_id, clock.now(), False)
         await self._removals.carry_out(owed)
         return file_objects.file_deleted(file_id)

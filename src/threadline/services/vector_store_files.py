@@ -1,8 +1,6 @@
 """Vector-store files: add a file to a store (queued for ingestion), list, retrieve, update its
 attributes, remove it from the store (the File itself stays), and its parsed content."""
 
-from typing import Any
-
 from threadline import clock
 from threadline.engine.retrieval.base import Retrieval
 from threadline.errors import NotFound
@@ -13,7 +11,11 @@ from threadline.records.files import (
     VectorStoreFileRecord,
 )
 from threadline.schemas import file_objects, objects
-from threadline.schemas.file_objects import FileContentPage, VectorStoreFile
+from threadline.schemas.file_objects import (
+    FileContentPage,
+    VectorStoreFile,
+    VectorStoreFileDeleted,
+)
 from threadline.schemas.objects import ListPage
 from threadline.schemas.vector_stores import CreateVectorStoreFile
 from threadline.services.removals import Removals
@@ -110,7 +112,7 @@ class StoreFileService:
         )
         return file_objects.vector_store_file(record)
 
-    async def delete(self, project_id: str, store_id: str, file_id: str) -> Any:
+    async def delete(self, project_id: str, store_id: str, file_id: str) -> VectorStoreFileDeleted:
         owed = await self._db.write(_remove, project_id, store_id, file_id, clock.now())
         await self._removals.carry_out(owed)
         return file_objects.vector_store_file_deleted(file_id)

@@ -1,14 +1,17 @@
 """Vector stores: create (with files), list, retrieve, modify, delete (its index goes with it),
 search, and the sweep that expires them."""
 
-from typing import Any
-
 from threadline import clock
 from threadline.engine.retrieval.rewrite import rewrite_query
 from threadline.errors import NotFound
 from threadline.records.files import RemovalRecord, VectorStoreChanges, VectorStoreRecord
 from threadline.schemas import file_objects, objects
-from threadline.schemas.file_objects import SearchResultsPage, VectorStore, store_status
+from threadline.schemas.file_objects import (
+    SearchResultsPage,
+    VectorStore,
+    VectorStoreDeleted,
+    store_status,
+)
 from threadline.schemas.objects import ListPage
 from threadline.schemas.vector_stores import (
     CreateVectorStore,
@@ -83,7 +86,7 @@ class VectorStoreService:
         record = await self._db.write(_modify, project_id, store_id, request, now)
         return file_objects.vector_store(record, now)
 
-    async def delete(self, project_id: str, store_id: str) -> Any:
+    async def delete(self, project_id: str, store_id: str) -> VectorStoreDeleted:
         owed = await self._db.write(_delete, project_id, store_id, clock.now())
         await self._removals.carry_out(owed)
         return file_objects.vector_store_deleted(store_id)
