@@ -3,7 +3,6 @@
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
 
 from threadline.engine.context import warm_tokenizer
 from threadline.engine.event_bus import EventBus
@@ -36,6 +35,7 @@ from threadline.providers.llm.openai_compatible import UpstreamOptions
 from threadline.providers.llm.passthrough import PassthroughClient
 from threadline.providers.llm.registry import ModelRegistry
 from threadline.providers.sandbox import SandboxConfig, SandboxSessions
+from threadline.records.runs import RunScope
 from threadline.services.assistants import AssistantService
 from threadline.services.code_files import CodeFiles
 from threadline.services.file_batches import FileBatchService
@@ -118,7 +118,7 @@ class AppState:
             log_requests=settings.request_log,
         )
 
-        async def record_usage(run: dict[str, Any], usage: Usage) -> None:
+        async def record_usage(run: RunScope, usage: Usage) -> None:
             try:
                 await gateway.record_run_usage(
                     run["project_id"],
@@ -130,7 +130,7 @@ class AppState:
             except Exception:  # metering must never fail a run
                 logging.getLogger("threadline.gateway").exception("could not meter a run turn")
 
-        async def code_session(run: dict[str, Any]) -> None:
+        async def code_session(run: RunScope) -> None:
             try:
                 await gateway.charge(
                     run["project_id"], run.get("api_key_id"), CODE_INTERPRETER_SESSIONS, 1

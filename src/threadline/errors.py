@@ -1,7 +1,18 @@
 """The error tree. Every failure a client sees is one of these, rendered in OpenAI's shape:
 ``{"error": {"message", "type", "param", "code"}}``. Nothing here knows about HTTP frameworks."""
 
-from typing import Any
+from typing import TypedDict
+
+
+class ErrorDetail(TypedDict):
+    message: str
+    type: str | None
+    param: str | None
+    code: str | None
+
+
+class ErrorBody(TypedDict):
+    error: ErrorDetail
 
 
 class _ClassDefault:
@@ -30,7 +41,7 @@ class APIError(Exception):
         self.code = self.default_code if isinstance(code, _ClassDefault) else code
         self.headers = headers or {}
 
-    def body(self) -> dict[str, Any]:
+    def body(self) -> ErrorBody:
         return {
             "error": {
                 "message": self.message,

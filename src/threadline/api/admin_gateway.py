@@ -1,6 +1,6 @@
 """/admin: projects' limits and budgets, usage and cost, the request log (master key)."""
 
-from typing import Annotated, Literal
+from typing import Annotated, Literal, cast
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
@@ -13,6 +13,7 @@ from threadline.errors import InvalidRequest
 from threadline.gateway.pricing import usd_to_nanos
 from threadline.gateway.projects import ProjectSettings
 from threadline.gateway.reports import DEFAULT_LOGS, MAX_LOGS, UsageQuery
+from threadline.records.gateway import LogFilters
 from threadline.schemas.common import RequestModel
 
 router = APIRouter(prefix="/admin", dependencies=[Depends(require_master_key)])
@@ -76,23 +77,24 @@ async def usage(
     return json_bytes_response(await state.reports.usage(query))
 
 
+# Log filters matched exactly: (filter, query parameter).
+_LOG_MATCHES = (
+    ("project", "project"),
+    ("api_key_id", "key"),
+    ("model", "model"),
+    ("method", "method"),
+    ("path", "path"),
+    ("before", "before"),
+)
+
+
 @router.get("/logs")
 async def logs(request: Request, state: State) -> Response:
     """Filters: project, key, model, method, path, status (404 or 4xx), since/until (Unix
     ms), before (a request id, to page back), limit (1 to 1000, default 100)."""
     query = request.query_params
-    filters: dict[str, object] = {
-        name: query.get(param)
-        for name, param in (
-            ("project", "project"),
-            ("api_key_id", "key"),
-            ("model", "model"),
-            ("method", "method"),
-            ("path", "path"),
-            ("before", "before"),
-        )
-        if query.get(param)
-    }
+    matches = {name: query.get(param) for name, param in _LOG_MATCHES if query.get(param)}
+    filters = cast(LogFilters, matches)
     status = query.get("status")
     if status:
         if len(status) == 3 and status[0] in "12345" and status[1:].lower() == "xx":

@@ -19,6 +19,7 @@ from starlette.types import Receive, Scope, Send
 
 from threadline.api.asgi import read_body, send_error
 from threadline.api.gateway_middleware import RequestMeter
+from threadline.app_state import AppState
 from threadline.errors import APIError, ModelNotAllowed, UpstreamError
 from threadline.gateway.principal import Principal
 from threadline.providers.llm.passthrough import RawUpstream
@@ -48,11 +49,12 @@ async def forward(
     scope: Scope,
     receive: Receive,
     send: Send,
-    state: Any,
+    state: AppState,
     principal: Principal,
     meter: RequestMeter,
 ) -> None:
-    upstream = state.models.raw_upstream(principal.assistants_passthrough)
+    # Called for pass-through projects only: the provider is named.
+    upstream = state.models.raw_upstream(principal.assistants_passthrough or "")
     if upstream is None:
         await send_error(
             send,
@@ -127,7 +129,7 @@ def _request_headers(scope: Scope) -> dict[str, str]:
 
 
 async def _request_body(
-    scope: Scope, receive: Receive, state: Any, principal: Principal, upstream: RawUpstream
+    scope: Scope, receive: Receive, state: AppState, principal: Principal, upstream: RawUpstream
 ) -> bytes | AsyncIterator[bytes] | None:
     method, path = scope["method"], scope["path"]
     if method in ("GET", "DELETE", "HEAD"):
@@ -164,7 +166,7 @@ def _client_left(error: BaseException) -> bool:
 
 
 async def _check_models(
-    body: bytes, path: str, principal: Principal, state: Any, upstream: RawUpstream
+    body: bytes, path: str, principal: Principal, state: AppState, upstream: RawUpstream
 ) -> None:
     try:
         data = orjson.loads(body) if body.strip() else {}
@@ -179,7 +181,7 @@ async def _check_models(
         raise ModelNotAllowed(model)
 
 
-async def _assistant_model(state: Any, upstream: RawUpstream, assistant_id: str) -> str | None:
+async def _assistant_model(state: AppState, upstream: RawUpstream, assistant_id: str) -> str | None:
     if not re.fullmatch(r"[A-Za-z0-9_\-]{1,128}", assistant_id):
         return None
     response = await state.passthrough.send(

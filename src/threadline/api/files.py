@@ -3,7 +3,7 @@
 import mimetypes
 import re
 from collections.abc import AsyncIterator
-from typing import Annotated, Any
+from typing import Annotated
 from urllib.parse import quote
 
 from fastapi import APIRouter, Depends, Request
@@ -29,8 +29,8 @@ _EXPIRES_FIELD = re.compile(r"^expires_after\[(anchor|seconds)\]$")
 
 def upload_form(fields: dict[str, str]) -> UploadForm:
     """The form fields as the request model (``expires_after`` arrives in bracket notation)."""
-    data: dict[str, Any] = {}
-    expires: dict[str, Any] = {}
+    data: dict[str, object] = {}
+    expires: dict[str, object] = {}
     for name, value in fields.items():
         if name == "purpose":
             data["purpose"] = value

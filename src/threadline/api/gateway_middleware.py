@@ -11,7 +11,6 @@ Pure ASGI: one wrapper around ``send``, no task and no body copy per request."""
 
 import logging
 import time
-from typing import Any
 
 import orjson
 from starlette.requests import ClientDisconnect
@@ -21,11 +20,13 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from threadline import ids
 from threadline.api.asgi import encode_headers, header_values, send_error
 from threadline.api.deps import bearer_token, principal_for
+from threadline.app_state import AppState
 from threadline.errors import APIError, InternalError, PermissionDenied
 from threadline.gateway.client_ip import ClientAddresses
 from threadline.gateway.limits import Ticket
 from threadline.gateway.principal import Principal
 from threadline.gateway.routes import is_assistants_api, is_metered
+from threadline.records.gateway import RequestLogRecord
 
 logger = logging.getLogger("threadline.api")
 _UNWATCHED = frozenset({"/healthz", "/v1/health", "/metrics"})
@@ -143,7 +144,7 @@ class GatewayMiddleware:
             route = meter.route or _route_of(scope)
             gateway.request_done(_log_row(scope, meter, started, state, log_bodies), route)
 
-    async def _admit(self, scope: Scope, state: Any, meter: RequestMeter) -> Principal:
+    async def _admit(self, scope: Scope, state: AppState, meter: RequestMeter) -> Principal:
         token = bearer_token(header_values(scope, b"authorization"))
         principal = await principal_for(state, token)
         meter.principal = principal
@@ -161,7 +162,7 @@ class GatewayMiddleware:
         meter.ticket = await state.gateway.admit(principal, metered=metered)
         return principal
 
-    def _client_address(self, scope: Scope, state: Any) -> str | None:
+    def _client_address(self, scope: Scope, state: AppState) -> str | None:
         if self._addresses is None:
             self._addresses = ClientAddresses(state.settings.trusted_proxies)
         client = scope.get("client")
@@ -232,10 +233,10 @@ def _route_of(scope: Scope) -> str:
 
 
 def _log_row(
-    scope: Scope, meter: RequestMeter, started: float, state: Any, log_bodies: bool
-) -> dict[str, Any]:
+    scope: Scope, meter: RequestMeter, started: float, state: AppState, log_bodies: bool
+) -> RequestLogRecord:
     principal = meter.principal
-    row: dict[str, Any] = {
+    row: RequestLogRecord = {
         "id": scope["state"].get("request_id") or ids.request_id(),
         "created_at": int(time.time() * 1000),
         "method": scope["method"],

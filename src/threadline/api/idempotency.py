@@ -6,11 +6,10 @@ Raw ASGI, inside the gateway middleware (so the caller is authenticated and keys
 project) and only for requests that carry the header: everything else passes straight through.
 The whole JSON body is read first, within the usual body limit, to fingerprint the request."""
 
-from typing import Any
-
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from threadline.api.asgi import header_values, read_body, send_bytes, send_error
+from threadline.app_state import AppState
 from threadline.errors import APIError, InvalidRequest
 from threadline.services.idempotency import (
     Claimed,
@@ -64,7 +63,7 @@ class IdempotencyMiddleware:
         await self._first(scope, _replaying(body, receive), send, state, principal.project_id, key)
 
     async def _first(
-        self, scope: Scope, receive: Receive, send: Send, state: Any, project_id: str, key: str
+        self, scope: Scope, receive: Receive, send: Send, state: AppState, project_id: str, key: str
     ) -> None:
         response = _Kept()
 

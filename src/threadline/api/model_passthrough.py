@@ -19,6 +19,7 @@ from starlette.types import Receive, Scope, Send
 from threadline.api.asgi import read_body
 from threadline.api.deps import invalid_json
 from threadline.api.gateway_middleware import RequestMeter
+from threadline.app_state import AppState
 from threadline.errors import (
     APIError,
     InvalidRequest,
@@ -135,7 +136,7 @@ class ModelPassthrough:
         send: Send,
         meter: RequestMeter,
         strip_usage: bool,
-        state: Any,
+        state: AppState,
         principal: Principal,
         estimate: int,
     ) -> None:
@@ -167,7 +168,7 @@ class ModelPassthrough:
             await self._finish(state, meter, principal, sniffer.usage or (estimate, 0))
 
     async def _finish(
-        self, state: Any, meter: RequestMeter, principal: Principal, usage: Usage | None
+        self, state: AppState, meter: RequestMeter, principal: Principal, usage: Usage | None
     ) -> int:
         prompt, completion = usage or (0, 0)
         meter.input_tokens, meter.output_tokens = prompt, completion

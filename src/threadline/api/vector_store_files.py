@@ -1,6 +1,6 @@
 """/v1/vector_stores/{vector_store_id}/files and /file_batches."""
 
-from typing import Annotated
+from typing import Annotated, cast
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
@@ -9,6 +9,7 @@ from pydantic import BaseModel
 from threadline.api.deps import CurrentPrincipal, Page, State, json_body
 from threadline.api.responses import model_response
 from threadline.errors import InvalidRequest
+from threadline.records.files import StoreFileStatus
 from threadline.schemas.vector_stores import (
     CreateFileBatch,
     CreateVectorStoreFile,
@@ -22,17 +23,17 @@ STATUSES = ("in_progress", "completed", "failed", "cancelled")
 POLL_AFTER_MS = "200"
 
 
-async def status_filter(request: Request) -> str | None:
+async def status_filter(request: Request) -> StoreFileStatus | None:
     value = request.query_params.get("filter") or None
     if value is not None and value not in STATUSES:
         raise InvalidRequest(
             f"Invalid 'filter': expected one of {', '.join(STATUSES)}, got '{value}'.",
             param="filter",
         )
-    return value
+    return cast(StoreFileStatus | None, value)
 
 
-StatusFilter = Annotated[str | None, Depends(status_filter)]
+StatusFilter = Annotated[StoreFileStatus | None, Depends(status_filter)]
 
 
 def _polled(model: BaseModel, status: str) -> Response:

@@ -8,6 +8,7 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from threadline.records.gateway import ProjectColumns
 from threadline.settings import Settings
 
 
@@ -149,14 +150,18 @@ def _keys_revoke(args: argparse.Namespace) -> int:
     return _with_keys(revoke)
 
 
-def _project_changes(args: argparse.Namespace) -> dict[str, Any]:
+def _project_changes(args: argparse.Namespace) -> ProjectColumns:
     from threadline.gateway.pricing import usd_to_nanos
 
-    changes: dict[str, Any] = {
-        name: getattr(args, name)
-        for name in ("rpm", "tpm", "max_parallel", "budget_period")
-        if getattr(args, name) is not None
-    }
+    changes: ProjectColumns = {}
+    if args.rpm is not None:
+        changes["rpm"] = args.rpm
+    if args.tpm is not None:
+        changes["tpm"] = args.tpm
+    if args.max_parallel is not None:
+        changes["max_parallel"] = args.max_parallel
+    if args.budget_period is not None:
+        changes["budget_period"] = args.budget_period
     if args.models is not None:
         changes["models"] = _allowlist(args.models, "--models")
     elif args.any_model:

@@ -9,15 +9,23 @@ import threading
 from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Any
+from typing import Any, TypeAlias, TypedDict, final
 
 import bpe_openai
 import orjson
 
 from threadline.engine.tools.base import CALL_KEY, OUTPUT_KEY
 from threadline.ids import creation_key
+from threadline.providers.llm.base import (
+    ChatContentPart,
+    ChatImageUrl,
+    ChatMessage,
+    ChatTool,
+)
+from threadline.records.runs import FunctionCall, StepRecord
+from threadline.records.threads import ContentPart, ImageUrl, MessageStatus, PromptMessageRecord
 
-Message = dict[str, Any]
+Message: TypeAlias = ChatMessage
 
 # Chat format overhead, as OpenAI's cookbook counts it: per message, and to prime the reply.
 _PER_MESSAGE = 3
@@ -46,46 +54,53 @@ def count_message(message: Message) -> int:
         tokens += count_text(content)
     elif isinstance(content, list):
         for part in content:
-            is_text = part.get("type") == "text"
-            tokens += count_text(part.get("text", "")) if is_text else _IMAGE_TOKENS
+            tokens += count_text(part["text"]) if part["type"] == "text" else _IMAGE_TOKENS
     for call in message.get("tool_calls") or ():
         tokens += count_text(call["function"]["name"]) + count_text(call["function"]["arguments"])
     return tokens
 
 
-def count_prompt(messages: Iterable[Message], tools: list[dict[str, Any]] | None = None) -> int:
+def count_prompt(messages: Iterable[Message], tools: list[ChatTool] | None = None) -> int:
     tokens = _REPLY_PRIMING + sum(count_message(m) for m in messages)
     if tools:
         tokens += count_text(orjson.dumps(tools).decode())
     return tokens
 
 
-def chat_content(content: list[dict[str, Any]]) -> str | list[dict[str, Any]]:
+def chat_content(content: list[ContentPart]) -> str | list[ChatContentPart]:
     """A thread message's content parts as Chat Completions content."""
-    parts: list[dict[str, Any]] = []
+    parts: list[ChatContentPart] = []
+    texts: list[str] = []
     for part in content:
-        kind = part["type"]
-        if kind == "text":
+        if part["type"] == "text":
+            texts.append(part["text"]["value"])
             parts.append({"type": "text", "text": part["text"]["value"]})
-        elif kind == "image_url":
-            parts.append({"type": "image_url", "image_url": _without_nulls(part["image_url"])})
-        elif kind == "image_file":
+        elif part["type"] == "image_url":
+            parts.append({"type": "image_url", "image_url": _chat_image_url(part["image_url"])})
+        elif part["type"] == "image_file":
             # Files arrive with the files API; until then the model is told an image was here.
-            parts.append({"type": "text", "text": f"[image file {part['image_file']['file_id']}]"})
-    if all(p["type"] == "text" for p in parts):
-        return "".join(p["text"] for p in parts)
+            text = f"[image file {part['image_file']['file_id']}]"
+            texts.append(text)
+            parts.append({"type": "text", "text": text})
+    if len(texts) == len(parts):
+        return "".join(texts)
     return parts
 
 
-def _without_nulls(value: dict[str, Any]) -> dict[str, Any]:
-    return {key: item for key, item in value.items() if item is not None}
+def _chat_image_url(value: ImageUrl) -> ChatImageUrl:
+    """The image as the model is sent it: no null fields."""
+    image: ChatImageUrl = {"url": value["url"]}
+    detail = value.get("detail")
+    if detail is not None:
+        image["detail"] = detail
+    return image
 
 
-def tool_turn(step: dict[str, Any]) -> list[Message]:
+def tool_turn(step: StepRecord) -> list[Message]:
     """A tool_calls step as the assistant message that made the calls and the tools' answers.
     Function calls carry their own name, arguments and output; the server's own tools keep the
     function call the model made and the text it read back aside (see engine.tools.base)."""
-    made: list[tuple[str, dict[str, str], str]] = []  # (call id, function, output)
+    made: list[tuple[str, FunctionCall, str]] = []  # (call id, function, output)
     for call in step["step_details"]["tool_calls"]:
         if call["type"] == "function":
             function = call["function"]
@@ -106,7 +121,9 @@ def tool_turn(step: dict[str, Any]) -> list[Message]:
             for call_id, function, _ in made
         ],
     }
-    answers = [{"role": "tool", "tool_call_id": id_, "content": out} for id_, _, out in made]
+    answers: list[Message] = [
+        {"role": "tool", "tool_call_id": id_, "content": out} for id_, _, out in made
+    ]
     return [assistant, *answers]
 
 
@@ -156,18 +173,29 @@ def _size(turn: "Turn") -> int:
 FINISHED = FinishedTurns()
 
 
-def conversation(messages: list[dict[str, Any]], tool_steps: list[dict[str, Any]]) -> list[Turn]:
+@final
+class KnownTurn(TypedDict):
+    """A finished message whose turn ``FINISHED`` holds: its content is not read again."""
+
+    id: str
+    status: MessageStatus
+    turn: Turn
+
+
+ConversationMessage: TypeAlias = KnownTurn | PromptMessageRecord
+
+
+def conversation(messages: list[ConversationMessage], tool_steps: list[StepRecord]) -> list[Turn]:
     """Thread messages and answered tool calls, oldest first. A message record may carry its
     ``turn`` already (``FINISHED``'s, looked up when it was loaded) instead of its content."""
     items: list[tuple[str, Turn]] = []
     for message in messages:
-        known = message.get("turn")
-        if known is not None:
-            items.append((message["id"], known))
+        if "turn" in message:
+            items.append((message["id"], message["turn"]))
             continue
         if message["status"] == "in_progress" and not message["content"]:
             continue
-        chat = {"role": message["role"], "content": chat_content(message["content"])}
+        chat: Message = {"role": message["role"], "content": chat_content(message["content"])}
         turn = Turn([chat], count_message(chat), True)
         if message["status"] != "in_progress":  # its content can no longer change
             FINISHED.put(message["id"], turn)
@@ -199,11 +227,11 @@ def build_prompt(
     *,
     budget: int,
     last_messages: int | None = None,
-    tools: list[dict[str, Any]] | None = None,
+    tools: list[ChatTool] | None = None,
 ) -> Prompt:
     """The prompt: instructions, then the newest turns that fit ``budget`` tokens (and, with
     ``last_messages``, start no earlier than that many thread messages back)."""
-    system = [{"role": "system", "content": instructions}] if instructions else []
+    system: list[Message] = [{"role": "system", "content": instructions}] if instructions else []
     used = count_prompt(system, tools)
     if last_messages is not None:
         turns = _from_last_messages(turns, last_messages)

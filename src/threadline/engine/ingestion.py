@@ -18,17 +18,20 @@ import contextlib
 import logging
 import time
 from dataclasses import dataclass, field
-from typing import Any
 
 from threadline.engine.retrieval.base import ChunkingStrategy, FileRejected, Retrieval
 from threadline.providers.blobs.base import BlobStore
+from threadline.records.files import Attributes, StoreFileError
 from threadline.storage import ingestion_queue as queue
 from threadline.storage.database import Database
 from threadline.storage.ingestion_queue import JobKey, Outcome
 
 logger = logging.getLogger("threadline.ingestion")
 
-_SERVER_ERROR = {"code": "server_error", "message": "The file could not be processed."}
+_SERVER_ERROR: StoreFileError = {
+    "code": "server_error",
+    "message": "The file could not be processed.",
+}
 
 
 @dataclass
@@ -161,7 +164,7 @@ class Ingestion:
         except Exception:
             logger.exception("ingesting %s into %s failed", key.file_id, key.store_id)
 
-    async def _index(self, key: JobKey) -> tuple[Outcome | None, Any]:
+    async def _index(self, key: JobKey) -> tuple[Outcome | None, Attributes | None]:
         job = await self._db.read(queue.job, key)
         if job is None:
             return None, None
@@ -179,7 +182,7 @@ class Ingestion:
                     attributes=job["attributes"],
                 )
         except FileRejected as rejected:
-            error = {"code": rejected.code, "message": rejected.message}
+            error: StoreFileError = {"code": rejected.code, "message": rejected.message}
             return Outcome("failed", last_error=error), job["attributes"]
         except Exception:
             logger.exception("ingesting %s into %s failed", key.file_id, key.store_id)

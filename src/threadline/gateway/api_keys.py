@@ -11,7 +11,7 @@ import secrets
 import string
 import time
 from dataclasses import dataclass
-from typing import Any
+from typing import TypedDict
 
 from threadline import clock, ids
 from threadline.errors import AuthenticationFailed, InvalidRequest, NotFound
@@ -21,6 +21,13 @@ from threadline.gateway.principal import (
     Principal,
     parse_networks,
     principal_of,
+)
+from threadline.records.gateway import (
+    KeyOptionColumns,
+    KeyRotation,
+    KeySecretColumns,
+    KeyWithProject,
+    NewKeyRecord,
 )
 from threadline.storage import key_store
 from threadline.storage.database import Connection, Database
@@ -82,7 +89,7 @@ class KeyOptions:
                 f"Invalid 'ip_allowlist': {error}.", param="ip_allowlist"
             ) from None
 
-    def columns(self) -> dict[str, Any]:
+    def columns(self) -> KeyOptionColumns:
         return {
             "name": self.name,
             "rpm": self.rpm,
@@ -111,7 +118,30 @@ def hash_key(secret: str) -> str:
     return hashlib.sha256(secret.encode()).hexdigest()
 
 
-def public_key_view(record: dict[str, Any]) -> dict[str, Any]:
+class KeyView(TypedDict):
+    """A key as the admin API and the CLI show it."""
+
+    id: str
+    object: str
+    project: str
+    project_id: str
+    name: str | None
+    hint: str
+    rpm: int | None
+    tpm: int | None
+    models: list[str] | None
+    max_parallel: int | None
+    budget_usd: str | None
+    budget_period: str | None
+    expires_at: int | None
+    ip_allowlist: list[str] | None
+    metadata: dict[str, str]
+    created_at: int
+    rotated_at: int | None
+    revoked_at: int | None
+
+
+def public_key_view(record: KeyWithProject) -> KeyView:
     """A key as listings show it: never the secret, never its hash."""
     return {
         "id": record["id"],
@@ -158,7 +188,7 @@ class KeyService:
         options.check()
         secret = _new_secret()
         key_id = ids.api_key_id()
-        record = {
+        record: NewKeyRecord = {
             "id": key_id,
             **options.columns(),
             **_secret_columns(secret),
@@ -172,7 +202,7 @@ class KeyService:
     async def rotate(self, key_id: str) -> CreatedKey:
         """A new secret for the key (same id, limits and usage); the old one stops at once."""
         secret = _new_secret()
-        changes = {**_secret_columns(secret), "rotated_at": clock.now()}
+        changes: KeyRotation = {**_secret_columns(secret), "rotated_at": clock.now()}
         record = await self._db.write(_change, key_id, changes)
         if record is None:
             raise NotFound.object("api key", key_id)
@@ -207,17 +237,17 @@ class KeyService:
 
     async def list(
         self, project: str | None = None, after: str | None = None, limit: int | None = None
-    ) -> list[dict[str, Any]]:
+    ) -> list[KeyView]:
         records = await self._db.read(key_store.list_keys, project, after, limit)
         return [public_key_view(r) for r in records]
 
-    async def get(self, key_id: str) -> dict[str, Any]:
+    async def get(self, key_id: str) -> KeyView:
         record = await self._db.read(key_store.get_key, key_id)
         if record is None:
             raise NotFound.object("api key", key_id)
         return public_key_view(record)
 
-    async def revoke(self, key_id: str) -> dict[str, Any]:
+    async def revoke(self, key_id: str) -> KeyView:
         record = await self._db.write(_revoke, key_id, clock.now())
         if record is None:
             raise NotFound.object("api key", key_id)
@@ -264,18 +294,18 @@ def _new_secret() -> str:
     return KEY_PREFIX + "".join(secrets.choice(_ALPHABET) for _ in range(32))
 
 
-def _secret_columns(secret: str) -> dict[str, str]:
+def _secret_columns(secret: str) -> KeySecretColumns:
     # Only the public prefix and the last 4 characters: enough to recognise a key.
     return {"key_hash": hash_key(secret), "key_hint": f"{KEY_PREFIX}…{secret[-4:]}"}
 
 
-def _change(connection: Connection, key_id: str, values: dict[str, Any]) -> dict[str, Any] | None:
+def _change(connection: Connection, key_id: str, values: KeyRotation) -> KeyWithProject | None:
     if not key_store.update_key(connection, key_id, values):
         return None
     return key_store.get_key(connection, key_id)
 
 
-def _revoke(connection: Connection, key_id: str, when: int) -> dict[str, Any] | None:
+def _revoke(connection: Connection, key_id: str, when: int) -> KeyWithProject | None:
     key_store.revoke_key(connection, key_id, when)
     return key_store.get_key(connection, key_id)
 

@@ -15,16 +15,28 @@ In memory the event loop makes each call atomic (nothing awaits inside); ``Redis
 
 import time
 from dataclasses import dataclass, field
+from enum import IntEnum
 from typing import Protocol
 
 WINDOW_MS = 60_000
 
-# Outcome kinds
-ADMITTED = 0
-WINDOW_FULL = 1
-SLOTS_FULL = 2
-BUDGET_SPENT = 3
-MISSING = 4
+
+class OutcomeKind(IntEnum):
+    """How an admission ended (the numbers are those the Redis scripts return)."""
+
+    ADMITTED = 0
+    WINDOW_FULL = 1
+    SLOTS_FULL = 2
+    BUDGET_SPENT = 3
+    MISSING = 4  # a spend counter to seed from the usage table first
+
+
+# Module constants: a global lookup on the request path, not an attribute of the enum class.
+ADMITTED = OutcomeKind.ADMITTED
+WINDOW_FULL = OutcomeKind.WINDOW_FULL
+SLOTS_FULL = OutcomeKind.SLOTS_FULL
+BUDGET_SPENT = OutcomeKind.BUDGET_SPENT
+MISSING = OutcomeKind.MISSING
 
 
 class CountersUnavailable(Exception):
@@ -46,7 +58,7 @@ class Check:
 
 @dataclass(slots=True)
 class Outcome:
-    kind: int
+    kind: OutcomeKind
     index: int = -1  # which window, slot or budget failed (or is missing)
     # Per window (admitted or not): the count after this request, and when the window ends.
     used: list[int] = field(default_factory=list)

@@ -6,7 +6,9 @@ and its allowed models merged with the project's, so a request only compares."""
 import ipaddress
 import time
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Literal, cast
+
+from threadline.records.gateway import KeyWithProject, LimitColumns
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 BudgetPeriod = Literal["day", "month"]
@@ -31,13 +33,15 @@ class Limits:
         )
 
     @classmethod
-    def of(cls, record: dict[str, Any]) -> "Limits":
+    def of(cls, record: LimitColumns) -> "Limits":
+        # Stored periods were checked on the way in (BUDGET_PERIODS).
+        period = cast(BudgetPeriod, record.get("budget_period") or "month")
         return cls(
             rpm=record.get("rpm"),
             tpm=record.get("tpm"),
             max_parallel=record.get("max_parallel"),
             budget_nanos=record.get("budget_nanos"),
-            budget_period=record.get("budget_period") or "month",
+            budget_period=period,
         )
 
 
@@ -107,11 +111,17 @@ def merge_models(key: list[str] | None, project: list[str] | None) -> tuple[str,
     return tuple(model for model in key if model in allowed)
 
 
-def principal_of(record: dict[str, Any]) -> Principal:
+def principal_of(record: KeyWithProject) -> Principal:
     """A principal from a key row joined with its project's columns (``project_*``)."""
     key_limits = Limits.of(record)
     project_limits = Limits.of(
-        {name: record.get(f"project_{name}") for name in Limits.__dataclass_fields__}
+        {
+            "rpm": record.get("project_rpm"),
+            "tpm": record.get("project_tpm"),
+            "max_parallel": record.get("project_max_parallel"),
+            "budget_nanos": record.get("project_budget_nanos"),
+            "budget_period": record.get("project_budget_period"),
+        }
     )
     return Principal(
         key_id=record["id"],

@@ -5,17 +5,19 @@ apply on top. A change reaches the keys' cached verifications at once in this pr
 within ``key_cache_seconds`` on other replicas)."""
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal, TypedDict, cast
 
 from threadline import clock
 from threadline.errors import InvalidRequest, NotFound
 from threadline.gateway.api_keys import MAX_LIMIT, KeyService, check_allowlist
 from threadline.gateway.pricing import format_usd
 from threadline.gateway.principal import BUDGET_PERIODS
+from threadline.records.gateway import ProjectColumns, ProjectRecord
 from threadline.storage import key_store
 from threadline.storage.database import Database
 
 _UNSET: Any = object()
+_LIMITS: tuple[Literal["rpm", "tpm", "max_parallel"], ...] = ("rpm", "tpm", "max_parallel")
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,14 +32,15 @@ class ProjectSettings:
     models: Any = _UNSET
     assistants_passthrough: Any = _UNSET
 
-    def columns(self) -> dict[str, Any]:
-        values = {
+    def columns(self) -> ProjectColumns:
+        given = {
             name: getattr(self, name)
             for name in self.__dataclass_fields__
             if getattr(self, name) is not _UNSET
         }
+        values = cast(ProjectColumns, given)
         check_allowlist(values.get("models"), "models")
-        for param in ("rpm", "tpm", "max_parallel"):
+        for param in _LIMITS:
             limit = values.get(param)
             if limit is not None and not 1 <= limit <= MAX_LIMIT:
                 raise InvalidRequest(f"'{param}' must be between 1 and {MAX_LIMIT}.", param=param)
@@ -49,7 +52,23 @@ class ProjectSettings:
         return values
 
 
-def project_view(record: dict[str, Any]) -> dict[str, Any]:
+class ProjectView(TypedDict):
+    """A project as the admin API and the CLI show it."""
+
+    id: str
+    object: str
+    name: str
+    created_at: int
+    rpm: int | None
+    tpm: int | None
+    max_parallel: int | None
+    budget_usd: str | None
+    budget_period: str | None
+    models: list[str] | None
+    assistants_passthrough: str | None
+
+
+def project_view(record: ProjectRecord) -> ProjectView:
     budget = record.get("budget_nanos")
     return {
         "id": record["id"],
@@ -72,16 +91,16 @@ class ProjectService:
         self._keys = keys
         self._providers = providers  # THREADLINE_CONFIG provider names (pass-through targets)
 
-    async def list(self) -> list[dict[str, Any]]:
+    async def list(self) -> list[ProjectView]:
         return [project_view(r) for r in await self._db.read(key_store.list_projects)]
 
-    async def get(self, name: str) -> dict[str, Any]:
+    async def get(self, name: str) -> ProjectView:
         record = await self._db.read(key_store.get_project_by_name, name)
         if record is None:
             raise NotFound(f"No project named '{name}'.", param="project")
         return project_view(record)
 
-    async def update(self, name: str, settings: ProjectSettings) -> dict[str, Any]:
+    async def update(self, name: str, settings: ProjectSettings) -> ProjectView:
         values = settings.columns()
         target = values.get("assistants_passthrough")
         if target is not None and target not in self._providers:

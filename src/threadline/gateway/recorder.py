@@ -14,9 +14,9 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
 
 from threadline.errors import ServiceUnavailable
+from threadline.records.gateway import BilledRun, RequestLogRecord, UsageTotals
 from threadline.storage import usage_store
 from threadline.storage.database import Connection, Database
 
@@ -71,7 +71,7 @@ class Recorder:
         # Old lines are looked for every ten minutes (more often for a very short retention).
         self._sweep_every = min(600.0, retention_days * 43_200)
         self._max_pending = max_pending
-        self._logs: list[dict[str, Any]] = []
+        self._logs: list[RequestLogRecord] = []
         self._usage: dict[UsageKey, list[float]] = {}
         self._runs: list[UsageEvent] = []
         self._task: asyncio.Task[None] | None = None
@@ -84,7 +84,7 @@ class Recorder:
     def pending(self) -> int:
         return len(self._logs) + len(self._usage) + len(self._runs)
 
-    def log(self, row: dict[str, Any]) -> None:
+    def log(self, row: RequestLogRecord) -> None:
         if len(self._logs) >= self._max_pending:
             self._logs.pop(0)
             self.dropped += 1
@@ -133,7 +133,7 @@ class Recorder:
         usage, self._usage = self._usage, {}
         if not (logs or runs or usage):
             return
-        rows = [
+        rows: list[UsageTotals] = [
             {
                 "day": key[0],
                 "project_id": key[1],
@@ -169,7 +169,7 @@ class Recorder:
 
     def _restore(
         self,
-        logs: list[dict[str, Any]],
+        logs: list[RequestLogRecord],
         runs: list[UsageEvent],
         usage: dict[UsageKey, list[float]],
     ) -> None:
@@ -195,8 +195,8 @@ class Recorder:
 
 def _write(
     connection: Connection,
-    logs: list[dict[str, Any]],
-    usage: list[dict[str, Any]],
+    logs: list[RequestLogRecord],
+    usage: list[UsageTotals],
     runs: list[UsageEvent],
 ) -> set[str]:
     usage_store.insert_logs(connection, logs)
@@ -204,5 +204,9 @@ def _write(
     if not runs:
         return set()
     now = int(time.time())
-    claims = [{"run_id": e.run_id, "project_id": e.project_id, "billed_at": now} for e in runs]
+    claims: list[BilledRun] = [
+        {"run_id": e.run_id, "project_id": e.project_id, "billed_at": now}
+        for e in runs
+        if e.run_id is not None  # only pass-through runs are queued here
+    ]
     return usage_store.claim_runs(connection, claims)

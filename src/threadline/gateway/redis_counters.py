@@ -12,7 +12,16 @@ import functools
 from collections.abc import Awaitable, Callable
 from typing import Any, ParamSpec, TypeVar
 
-from threadline.gateway.counters import WINDOW_MS, Check, CountersUnavailable, Outcome
+from threadline.gateway.counters import (
+    WINDOW_MS,
+    Check,
+    CountersUnavailable,
+    Outcome,
+    OutcomeKind,
+)
+
+# The script's outcome number -> its kind, by indexing (cheaper than calling the enum).
+_KINDS = tuple(OutcomeKind)
 
 P = ParamSpec("P")
 T = TypeVar("T")
@@ -152,7 +161,8 @@ class RedisCounters:
         args += [limit for _, limit in check.slots]
         args += [budget for _, budget in check.budgets]
         kind, index, used, ends = await self._admit(keys=keys, args=args)
-        return Outcome(int(kind), int(index) - 1, [int(u) for u in used], [int(e) for e in ends])
+        used_now, ends_ms = [int(u) for u in used], [int(e) for e in ends]
+        return Outcome(_KINDS[int(kind)], int(index) - 1, used_now, ends_ms)
 
     @_unavailable
     async def settle(self, key: str, end_ms: int, reserved: int, actual: int, now_ms: int) -> None:

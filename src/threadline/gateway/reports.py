@@ -3,11 +3,12 @@
 import re
 from dataclasses import dataclass
 from datetime import date
-from typing import Any
+from typing import TypedDict
 
 from threadline.errors import InvalidRequest, NotFound
 from threadline.gateway.pricing import format_usd
 from threadline.gateway.recorder import Recorder
+from threadline.records.gateway import GroupedUsage, LogFilters, RequestLogRecord, UsageFilters
 from threadline.storage import key_store, usage_store
 from threadline.storage.database import Database
 
@@ -22,6 +23,61 @@ GROUPS = {
 _DAY = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 MAX_LOGS = 1000
 DEFAULT_LOGS = 100
+
+
+class UsageLine(TypedDict, total=False):
+    """One group of a usage report (only the grouped columns asked for), with its sums."""
+
+    project: str | None
+    project_id: str
+    key_id: str | None
+    model: str | None
+    day: str | None
+    meter: str | None
+    requests: int
+    input_tokens: int
+    output_tokens: int
+    quantity: float
+    cost_usd: str
+
+
+class UsageReport(TypedDict):
+    object: str
+    project: str | None
+    requests: int
+    input_tokens: int
+    output_tokens: int
+    total_tokens: int
+    cost_usd: str
+    group_by: list[str]
+    data: list[UsageLine]
+
+
+class LogLine(TypedDict):
+    object: str
+    id: str
+    created_at: int
+    method: str
+    path: str
+    status: int
+    project_id: str | None
+    model: str | None
+    input_tokens: int | None
+    output_tokens: int | None
+    latency_ms: float
+    error_code: str | None
+    request_body: str | None
+    response_body: str | None
+    project: str | None
+    key_id: str | None
+    cost_usd: str | None
+
+
+class LogPage(TypedDict):
+    object: str
+    data: list[LogLine]
+    has_more: bool
+    last_id: str | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,7 +105,7 @@ class Reports:
             raise NotFound(f"No project named '{name}'.", param="project")
         return str(found["id"])
 
-    async def usage(self, query: UsageQuery) -> dict[str, Any]:
+    async def usage(self, query: UsageQuery) -> UsageReport:
         unknown = [g for g in query.group_by if g not in GROUPS]
         if unknown:
             raise InvalidRequest(
@@ -61,7 +117,7 @@ class Reports:
             if day is not None and not _is_day(day):
                 raise InvalidRequest(f"'{param}' must be a day as YYYY-MM-DD.", param=param)
         await self._recorder.flush()  # what happened until now, not until the last flush
-        filters = {
+        filters: UsageFilters = {
             "project_id": await self._project_id(query.project) if query.project else None,
             "api_key_id": query.key,
             "model": query.model,
@@ -74,8 +130,10 @@ class Reports:
         names = await self._project_names()
         data = [_usage_view(row, names) for row in rows]
         totals = {
-            name: sum(int(row[name]) for row in rows)
-            for name in ("requests", "input_tokens", "output_tokens", "cost_nanos")
+            "requests": sum(int(row["requests"]) for row in rows),
+            "input_tokens": sum(int(row["input_tokens"]) for row in rows),
+            "output_tokens": sum(int(row["output_tokens"]) for row in rows),
+            "cost_nanos": sum(int(row["cost_nanos"]) for row in rows),
         }
         return {
             "object": "usage",
@@ -89,7 +147,7 @@ class Reports:
             "data": data,
         }
 
-    async def logs(self, filters: dict[str, Any], limit: int) -> dict[str, Any]:
+    async def logs(self, filters: LogFilters, limit: int) -> LogPage:
         if not 1 <= limit <= MAX_LOGS:
             raise InvalidRequest(f"'limit' must be between 1 and {MAX_LOGS}.", param="limit")
         await self._recorder.flush()
@@ -118,33 +176,45 @@ def _is_day(text: str) -> bool:
     return True
 
 
-def _usage_view(row: dict[str, Any], names: dict[str, str]) -> dict[str, Any]:
-    view: dict[str, Any] = {}
+def _usage_view(row: GroupedUsage, names: dict[str, str]) -> UsageLine:
+    view: UsageLine = {}
     if "project_id" in row:
         view["project"] = names.get(row["project_id"])
         view["project_id"] = row["project_id"]
     if "api_key_id" in row:
         view["key_id"] = row["api_key_id"] or None
-    for name in ("model", "day", "meter"):
-        if name in row:
-            view[name] = row[name] or None
-    view.update(
-        requests=int(row["requests"]),
-        input_tokens=int(row["input_tokens"]),
-        output_tokens=int(row["output_tokens"]),
-        quantity=float(row["quantity"]),
-        cost_usd=format_usd(int(row["cost_nanos"])),
-    )
+    if "model" in row:
+        view["model"] = row["model"] or None
+    if "day" in row:
+        view["day"] = row["day"] or None
+    if "meter" in row:
+        view["meter"] = row["meter"] or None
+    view["requests"] = int(row["requests"])
+    view["input_tokens"] = int(row["input_tokens"])
+    view["output_tokens"] = int(row["output_tokens"])
+    view["quantity"] = float(row["quantity"])
+    view["cost_usd"] = format_usd(int(row["cost_nanos"]))
     return view
 
 
-def _log_view(row: dict[str, Any], names: dict[str, str]) -> dict[str, Any]:
-    cost = row.pop("cost_nanos")
-    key_id = row.pop("api_key_id")
+def _log_view(row: RequestLogRecord, names: dict[str, str]) -> LogLine:
+    cost = row["cost_nanos"]
     return {
         "object": "request_log",
-        **row,
+        "id": row["id"],
+        "created_at": row["created_at"],
+        "method": row["method"],
+        "path": row["path"],
+        "status": row["status"],
+        "project_id": row["project_id"],
+        "model": row["model"],
+        "input_tokens": row["input_tokens"],
+        "output_tokens": row["output_tokens"],
+        "latency_ms": row["latency_ms"],
+        "error_code": row["error_code"],
+        "request_body": row["request_body"],
+        "response_body": row["response_body"],
         "project": names.get(row["project_id"]) if row["project_id"] else None,
-        "key_id": key_id,
+        "key_id": row["api_key_id"],
         "cost_usd": format_usd(cost) if cost is not None else None,
     }

@@ -7,7 +7,6 @@ budget's first use in a period, and, with ``THREADLINE_REDIS_URL``, by the limit
 
 import time
 from collections import OrderedDict
-from typing import Any
 
 from threadline.gateway.api_keys import KeyService
 from threadline.gateway.counters import Counters, MemoryCounters
@@ -17,6 +16,7 @@ from threadline.gateway.pricing import RUNS, THREADS, PriceTable
 from threadline.gateway.principal import Principal
 from threadline.gateway.projects import ProjectService
 from threadline.gateway.recorder import Recorder, UsageEvent
+from threadline.records.gateway import RequestLogRecord
 from threadline.storage import usage_store
 from threadline.storage.database import Database
 
@@ -104,7 +104,7 @@ class Gateway:
             await self.limiter.finish(ticket, input_tokens + output_tokens, cost)
         return cost
 
-    def request_done(self, row: dict[str, Any], route: str) -> None:
+    def request_done(self, row: RequestLogRecord, route: str) -> None:
         """One request's log line (when the log is on) and its metrics."""
         if self.log_requests:
             self.recorder.log(row)

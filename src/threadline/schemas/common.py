@@ -1,6 +1,7 @@
 """Pieces shared by several request bodies, with OpenAI's limits."""
 
-from typing import Annotated, Any, Literal
+from collections.abc import Sequence
+from typing import Annotated, Any, Literal, cast
 
 from pydantic import (
     AfterValidator,
@@ -11,6 +12,8 @@ from pydantic import (
     StringConstraints,
     model_validator,
 )
+
+from threadline.records.tools import ResponseFormatRecord, ToolDefinition, ToolResourcesRecord
 
 METADATA_MAX_PAIRS = 16
 METADATA_KEY_MAX = 64
@@ -178,9 +181,9 @@ Temperature = Annotated[float, Field(ge=0, le=2)]
 TopP = Annotated[float, Field(ge=0, le=1)]
 
 
-def dump_tools(tools: list[Any]) -> list[dict[str, Any]]:
+def dump_tools(tools: Sequence[BaseModel]) -> list[ToolDefinition]:
     """Tools as OpenAI echoes them back, with the defaults it fills in made explicit."""
-    dumped: list[dict[str, Any]] = []
+    dumped: list[ToolDefinition] = []
     for tool in tools:
         item = tool.model_dump(by_alias=True, exclude_none=True)
         if item["type"] == "file_search":
@@ -191,17 +194,17 @@ def dump_tools(tools: list[Any]) -> list[dict[str, Any]]:
             settings["ranking_options"].setdefault("ranker", "default_2024_08_21")
         elif item["type"] == "function":
             item["function"].setdefault("strict", False)
-        dumped.append(item)
+        dumped.append(cast(ToolDefinition, item))
     return dumped
 
 
-def dump_tool_resources(resources: ToolResources | None) -> dict[str, Any]:
+def dump_tool_resources(resources: ToolResources | None) -> ToolResourcesRecord:
     if resources is None:
         return {}
-    return resources.model_dump(exclude_none=True)
+    return cast(ToolResourcesRecord, resources.model_dump(exclude_none=True))
 
 
-def dump_response_format(value: Any) -> Any:
+def dump_response_format(value: ResponseFormat | None) -> ResponseFormatRecord:
     if value is None or isinstance(value, str):
         return value or "auto"
     return value.model_dump(by_alias=True, exclude_none=True)

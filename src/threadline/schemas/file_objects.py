@@ -1,7 +1,5 @@
 """Files and vector stores as the official SDK's types, built from stored records."""
 
-from typing import Any
-
 from openai.types import FileDeleted, FileObject, VectorStore, VectorStoreDeleted
 from openai.types.vector_store_search_response import VectorStoreSearchResponse
 from openai.types.vector_stores import (
@@ -12,15 +10,25 @@ from openai.types.vector_stores import (
 )
 from pydantic import BaseModel
 
-from threadline.schemas.objects import Record
+from threadline.records.files import (
+    FileBatchRecord,
+    FileRecord,
+    SearchHitRecord,
+    StoreCounters,
+    VectorStoreFileRecord,
+    VectorStoreRecord,
+)
 
 __all__ = [
     "FileContentPage",
+    "FileDeleted",
     "FileObject",
     "SearchResultsPage",
     "VectorStore",
+    "VectorStoreDeleted",
     "VectorStoreFile",
     "VectorStoreFileBatch",
+    "VectorStoreFileDeleted",
 ]
 
 # Purposes a file may be uploaded with that the SDK's FileObject does not list (it lists the
@@ -28,8 +36,8 @@ __all__ = [
 _UNLISTED_PURPOSES = frozenset({"evals"})
 
 
-def file_object(record: Record) -> FileObject:
-    fields: dict[str, Any] = {
+def file_object(record: FileRecord) -> FileObject:
+    fields: dict[str, object] = {
         "id": record["id"],
         "object": "file",
         "bytes": record["bytes"],
@@ -41,7 +49,7 @@ def file_object(record: Record) -> FileObject:
     if record["expires_at"] is not None:  # an integer in the spec, never null: left out
         fields["expires_at"] = record["expires_at"]
     if record["purpose"] in _UNLISTED_PURPOSES:
-        return FileObject.model_construct(**fields)
+        return FileObject.model_construct(None, **fields)
     return FileObject.model_validate(fields)
 
 
@@ -49,7 +57,7 @@ def file_deleted(file_id: str) -> FileDeleted:
     return FileDeleted(id=file_id, object="file", deleted=True)
 
 
-def file_counts(record: Record) -> dict[str, int]:
+def file_counts(record: StoreCounters) -> dict[str, int]:
     return {
         "in_progress": record["files_in_progress"],
         "completed": record["files_completed"],
@@ -59,7 +67,7 @@ def file_counts(record: Record) -> dict[str, int]:
     }
 
 
-def store_status(record: Record, now: int) -> str:
+def store_status(record: VectorStoreRecord, now: int) -> str:
     if record["expired_at"] is not None or (
         record["expires_at"] is not None and record["expires_at"] <= now
     ):
@@ -67,8 +75,8 @@ def store_status(record: Record, now: int) -> str:
     return "in_progress" if record["files_in_progress"] > 0 else "completed"
 
 
-def vector_store(record: Record, now: int) -> VectorStore:
-    fields: dict[str, Any] = {
+def vector_store(record: VectorStoreRecord, now: int) -> VectorStore:
+    fields: dict[str, object] = {
         "id": record["id"],
         "object": "vector_store",
         "created_at": record["created_at"],
@@ -89,7 +97,7 @@ def vector_store_deleted(store_id: str) -> VectorStoreDeleted:
     return VectorStoreDeleted(id=store_id, object="vector_store.deleted", deleted=True)
 
 
-def vector_store_file(record: Record) -> VectorStoreFile:
+def vector_store_file(record: VectorStoreFileRecord) -> VectorStoreFile:
     return VectorStoreFile.model_validate(
         {
             "id": record["file_id"],
@@ -109,7 +117,7 @@ def vector_store_file_deleted(file_id: str) -> VectorStoreFileDeleted:
     return VectorStoreFileDeleted(id=file_id, object="vector_store.file.deleted", deleted=True)
 
 
-def file_batch(record: Record) -> VectorStoreFileBatch:
+def file_batch(record: FileBatchRecord) -> VectorStoreFileBatch:
     return VectorStoreFileBatch.model_validate(
         {
             "id": record["id"],
@@ -130,7 +138,7 @@ class SearchResultsPage(BaseModel):
     next_page: str | None = None
 
 
-def search_results_page(queries: list[str], hits: list[Record]) -> SearchResultsPage:
+def search_results_page(queries: list[str], hits: list[SearchHitRecord]) -> SearchResultsPage:
     items = [
         VectorStoreSearchResponse.model_validate(
             {

@@ -3,11 +3,23 @@
 Building every response through the SDK's own models means the wire shape is what clients parse,
 by construction: required-but-null fields come out as explicit ``null``s, not missing keys."""
 
-from typing import Any
+from typing import Any, Literal, TypedDict
 
 from openai.types.beta import Assistant, AssistantDeleted, Thread, ThreadDeleted
 from openai.types.beta.threads import Message, MessageDeleted
 from pydantic import BaseModel
+
+from threadline.records.jsonvalue import JsonObject, Metadata
+from threadline.records.threads import (
+    AssistantRecord,
+    Attachment,
+    ContentPart,
+    IncompleteDetails,
+    MessageRecord,
+    MessageRole,
+    MessageStatus,
+    ThreadRecord,
+)
 
 __all__ = [
     "Assistant",
@@ -20,10 +32,30 @@ __all__ = [
     "dump",
 ]
 
+# A row of the run path (``schemas.run_objects``), whose mappers are not typed yet.
 Record = dict[str, Any]
 
 
-def assistant(record: Record) -> Assistant:
+class MessageData(TypedDict):
+    """A message object as it goes on the wire."""
+
+    id: str
+    object: Literal["thread.message"]
+    created_at: int
+    thread_id: str
+    status: MessageStatus
+    incomplete_details: IncompleteDetails | None
+    completed_at: int | None
+    incomplete_at: int | None
+    role: MessageRole
+    content: list[ContentPart]
+    assistant_id: str | None
+    run_id: str | None
+    attachments: list[Attachment] | None
+    metadata: Metadata | None
+
+
+def assistant(record: AssistantRecord) -> Assistant:
     return Assistant.model_validate(
         {
             "id": record["id"],
@@ -44,7 +76,7 @@ def assistant(record: Record) -> Assistant:
     )
 
 
-def thread(record: Record) -> Thread:
+def thread(record: ThreadRecord) -> Thread:
     return Thread.model_validate(
         {
             "id": record["id"],
@@ -56,11 +88,11 @@ def thread(record: Record) -> Thread:
     )
 
 
-def message(record: Record) -> Message:
+def message(record: MessageRecord) -> Message:
     return Message.model_validate(message_data(record))
 
 
-def message_data(record: Record) -> dict[str, Any]:
+def message_data(record: MessageRecord) -> MessageData:
     """The message as it goes on the wire (``dump(message(record))``, without building the
     model): the run engine's stream events are built from it."""
     return {
@@ -113,7 +145,7 @@ def list_page(items: list[Any], has_more: bool) -> ListPage:
     )
 
 
-def dump(model: BaseModel) -> dict[str, Any]:
+def dump(model: BaseModel) -> JsonObject:
     """An SDK object as it goes on the wire. ``exclude_unset``: builders pass every required
     key (nulls included) explicitly, so only optional keys never given are left out, as OpenAI
     leaves them out."""

@@ -1,9 +1,10 @@
 """Request bodies for files and vector stores, as the spec defines them."""
 
-from typing import Annotated, Any, Literal, Union
+from typing import Annotated, Any, Literal, Union, cast
 
 from pydantic import BeforeValidator, Field, StringConstraints, model_validator
 
+from threadline.records.files import AttributeFilter
 from threadline.schemas.common import (
     METADATA_MAX_PAIRS,
     ChunkingStrategy,
@@ -122,6 +123,11 @@ class CompoundFilter(RequestModel):
 Filter = Annotated[
     ComparisonFilter | CompoundFilter, Field(discriminator="type"), BeforeValidator(_shallow_filter)
 ]
+
+
+def dump_filter(value: ComparisonFilter | CompoundFilter) -> AttributeFilter:
+    """The filter as the retrieval seam applies it (``providers.vector_index.filters``)."""
+    return cast(AttributeFilter, value.model_dump())
 
 
 class SearchRankingOptions(RequestModel):

@@ -1,9 +1,8 @@
 """Assistants: create, list, retrieve, modify, delete."""
 
-from typing import Any
-
 from threadline import clock, ids
 from threadline.errors import ModelNotAllowed, NotFound
+from threadline.records.threads import AssistantChanges, AssistantRecord
 from threadline.schemas import objects
 from threadline.schemas.common import (
     ToolResources,
@@ -43,7 +42,7 @@ class AssistantService:
         _check_model(request.model, allowed_models)
         check_tool_resources(request.tool_resources)
         self._tools.check(request.tools)
-        record: dict[str, Any] = {
+        record: AssistantRecord = {
             "id": ids.assistant_id(),
             "project_id": project_id,
             "created_at": clock.now(),
@@ -117,7 +116,7 @@ def _check_model(model: str, allowed: tuple[str, ...] | None) -> None:
 
 
 def _insert_resolved(
-    connection: Connection, record: dict[str, Any], resources: ToolResources
+    connection: Connection, record: AssistantRecord, resources: ToolResources
 ) -> Assistant:
     record["tool_resources"] = resolve_tool_resources(
         connection, record["project_id"], resources, record["created_at"]
@@ -127,13 +126,18 @@ def _insert_resolved(
     return created
 
 
-def _assistant_changes(request: ModifyAssistant) -> dict[str, Any]:
+def _assistant_changes(request: ModifyAssistant) -> AssistantChanges:
     """Only the fields present in the request change; an explicit null resets to the default."""
     sent = request.model_fields_set
-    changes: dict[str, Any] = {}
-    for name in ("name", "description", "instructions", "reasoning_effort"):
-        if name in sent:
-            changes[name] = getattr(request, name)
+    changes: AssistantChanges = {}
+    if "name" in sent:
+        changes["name"] = request.name
+    if "description" in sent:
+        changes["description"] = request.description
+    if "instructions" in sent:
+        changes["instructions"] = request.instructions
+    if "reasoning_effort" in sent:
+        changes["reasoning_effort"] = request.reasoning_effort
     if "model" in sent and request.model is not None:
         changes["model"] = request.model
     if "tools" in sent:

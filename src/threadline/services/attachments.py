@@ -4,9 +4,9 @@ and files attached for
 ``tool_resources.file_search`` names, or, when it has none (or it is gone or expired), a new one
 with a 7-day ``last_active_at`` expiry, recorded there."""
 
-from typing import Any
-
 from threadline.errors import InvalidRequest
+from threadline.records.threads import MessageRecord
+from threadline.records.tools import ToolResourcesRecord
 from threadline.services.file_search import file_search_store_ids
 from threadline.services.store_membership import (
     AUTO_CHUNKING,
@@ -16,7 +16,7 @@ from threadline.services.store_membership import (
 )
 from threadline.storage.database import Connection
 from threadline.storage.files import FileRepository, VectorStoreRepository
-from threadline.storage.repositories import Record, ThreadRepository
+from threadline.storage.repositories import ThreadRepository
 
 _files = FileRepository()
 _stores = VectorStoreRepository()
@@ -25,7 +25,7 @@ _threads = ThreadRepository()
 THREAD_STORE_EXPIRY_DAYS = 7
 
 
-def references_files(messages: list[Record]) -> bool:
+def references_files(messages: list[MessageRecord]) -> bool:
     """Whether the messages name files (attachments or ``image_file`` content)."""
     return any(
         message["attachments"] or any(part["type"] == "image_file" for part in message["content"])
@@ -34,7 +34,11 @@ def references_files(messages: list[Record]) -> bool:
 
 
 def check_file_references(
-    connection: Connection, project_id: str, messages: list[Record], now: int, param: str = ""
+    connection: Connection,
+    project_id: str,
+    messages: list[MessageRecord],
+    now: int,
+    param: str = "",
 ) -> None:
     """400 naming the first attachment or ``image_file`` whose file is not a live file of the
     project. ``param`` prefixes the name (``messages[{index}].`` for a thread's messages)."""
@@ -54,7 +58,7 @@ def check_file_references(
                 raise InvalidRequest(f"No file found with id '{file_id}'.", param=name)
 
 
-def searchable_files(messages: list[Record]) -> list[str]:
+def searchable_files(messages: list[MessageRecord]) -> list[str]:
     """The files attached for ``file_search``, each once, in order."""
     found = [
         attachment["file_id"]
@@ -67,7 +71,7 @@ def searchable_files(messages: list[Record]) -> list[str]:
 
 def add_to_thread_store(
     connection: Connection, project_id: str, thread_id: str, file_ids: list[str], now: int
-) -> dict[str, Any] | None:
+) -> ToolResourcesRecord | None:
     """Queue ``file_ids`` for ingestion into the thread's store (created on demand); the
     thread's ``tool_resources`` when they changed, else None."""
     if not file_ids:
@@ -75,7 +79,7 @@ def add_to_thread_store(
     thread = _threads.get(connection, project_id, thread_id)
     if thread is None:
         return None
-    resources: dict[str, Any] = dict(thread["tool_resources"] or {})
+    resources: ToolResourcesRecord = {**(thread["tool_resources"] or {})}
     current = _stores.live_ids(connection, project_id, file_search_store_ids(resources), now)
     changed = None
     if current:
@@ -96,9 +100,9 @@ def attach(
     connection: Connection,
     project_id: str,
     thread_id: str,
-    messages: list[Record],
+    messages: list[MessageRecord],
     now: int,
-) -> dict[str, Any] | None:
+) -> ToolResourcesRecord | None:
     """After the messages were written to the thread: their file_search attachments into its
     store. The thread's new ``tool_resources`` if they changed."""
     return add_to_thread_store(connection, project_id, thread_id, searchable_files(messages), now)

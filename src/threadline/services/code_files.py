@@ -8,11 +8,13 @@ and only while they exist."""
 import asyncio
 import contextlib
 from pathlib import Path
-from typing import Any
 
 from threadline import clock, ids
 from threadline.engine.tools.code_interpreter import InputFile
 from threadline.providers.blobs.base import BlobStore
+from threadline.records.files import FileRecord
+from threadline.records.runs import RunScope
+from threadline.records.tools import ToolResourcesRecord
 from threadline.storage.database import Connection, Database
 from threadline.storage.files import FileRepository
 from threadline.storage.repositories import ThreadRepository
@@ -28,7 +30,7 @@ class CodeFiles:
         self._db = database
         self._blobs = blobs
 
-    async def files_of(self, run: dict[str, Any]) -> list[InputFile]:
+    async def files_of(self, run: RunScope) -> list[InputFile]:
         records = await self._db.read(_run_files, run, clock.now())
         found = []
         for record in records:
@@ -63,7 +65,7 @@ class CodeFiles:
         return file_id
 
 
-def _run_files(connection: Connection, run: dict[str, Any], now: int) -> list[dict[str, Any]]:
+def _run_files(connection: Connection, run: RunScope, now: int) -> list[FileRecord]:
     project_id = run["project_id"]
     wanted = _code_file_ids(run["tool_resources"])
     thread = _threads.get(connection, project_id, run["thread_id"])
@@ -80,7 +82,7 @@ def _run_files(connection: Connection, run: dict[str, Any], now: int) -> list[di
     return found
 
 
-def _code_file_ids(resources: dict[str, Any] | None) -> list[str]:
+def _code_file_ids(resources: ToolResourcesRecord | None) -> list[str]:
     code = (resources or {}).get("code_interpreter") or {}
     return list(code.get("file_ids") or [])
 

@@ -3,6 +3,7 @@ files not yet indexed end ``cancelled``), list its files."""
 
 from threadline import clock, ids
 from threadline.errors import NotFound
+from threadline.records.files import FileBatchRecord, StoreFileChanges, StoreFileStatus
 from threadline.schemas import file_objects, objects
 from threadline.schemas.file_objects import VectorStoreFileBatch
 from threadline.schemas.objects import ListPage
@@ -19,7 +20,6 @@ from threadline.services.vector_store_files import list_store_files
 from threadline.storage import store_files
 from threadline.storage.database import Connection, Database
 from threadline.storage.pagination import PageRequest
-from threadline.storage.repositories import Record
 
 
 class FileBatchService:
@@ -68,14 +68,14 @@ class FileBatchService:
         store_id: str,
         batch_id: str,
         page: PageRequest,
-        status: str | None,
+        status: StoreFileStatus | None,
     ) -> ListPage:
         result = await self._db.read(list_store_files, project_id, store_id, page, status, batch_id)
         items = [file_objects.vector_store_file(record) for record in result.items]
         return objects.list_page(items, result.has_more)
 
 
-def _get(connection: Connection, project_id: str, store_id: str, batch_id: str) -> Record:
+def _get(connection: Connection, project_id: str, store_id: str, batch_id: str) -> FileBatchRecord:
     record = store_files.get_batch(connection, project_id, store_id, batch_id)
     if record is None:
         raise NotFound.object("vector store file batch", batch_id)
@@ -89,10 +89,10 @@ def _create(
     entries: list[FileEntry],
     param: str,
     now: int,
-) -> Record:
+) -> FileBatchRecord:
     usable_store(connection, project_id, store_id, now)
     check_files_exist(connection, project_id, [e.file_id for e in entries], now, param)
-    batch = {
+    batch: FileBatchRecord = {
         "id": ids.file_batch_id(),
         "project_id": project_id,
         "vector_store_id": store_id,
@@ -109,13 +109,19 @@ def _create(
     return _get(connection, project_id, store_id, batch["id"])
 
 
-def _cancel(connection: Connection, project_id: str, store_id: str, batch_id: str) -> Record:
+def _cancel(
+    connection: Connection, project_id: str, store_id: str, batch_id: str
+) -> FileBatchRecord:
     store_files.lock_store(connection, store_id)
     batch = _get(connection, project_id, store_id, batch_id)
     if batch["status"] != "in_progress":
         return batch  # already over: cancelling changes nothing
     for row in store_files.of_batch(connection, batch_id, "in_progress"):
-        changes = {"status": "cancelled", "lease_owner": None, "lease_expires_at": None}
+        changes: StoreFileChanges = {
+            "status": "cancelled",
+            "lease_owner": None,
+            "lease_expires_at": None,
+        }
         store_files.change(connection, row, changes)
     # After the files: their counts may have marked the batch completed meanwhile.
     store_files.set_batch_status(connection, batch_id, "cancelled")

@@ -7,15 +7,17 @@ names; both skip stores that were deleted or have expired instead of failing the
 
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import cast
 
 from threadline import clock
 from threadline.engine.retrieval.base import Retrieval
+from threadline.records.files import AttributeFilter, Attributes, SearchHitRecord
+from threadline.records.tools import ToolResourcesRecord
 from threadline.services.store_membership import usable_store
 from threadline.storage import store_files
 from threadline.storage.database import Connection, Database
 from threadline.storage.files import VectorStoreRepository
-from threadline.storage.repositories import Record, ThreadRepository
+from threadline.storage.repositories import ThreadRepository
 
 _stores = VectorStoreRepository()
 _threads = ThreadRepository()
@@ -28,13 +30,13 @@ class FoundChunk:
     score: float  # 0..1
     text: str
     chunk_index: int
-    attributes: dict[str, Any] | None
+    attributes: Attributes | None
 
-    def as_record(self) -> Record:
-        return asdict(self)
+    def as_record(self) -> SearchHitRecord:
+        return cast(SearchHitRecord, asdict(self))
 
 
-def file_search_store_ids(resources: dict[str, Any] | None) -> list[str]:
+def file_search_store_ids(resources: ToolResourcesRecord | None) -> list[str]:
     """``tool_resources.file_search.vector_store_ids`` of an assistant, thread or run."""
     file_search = (resources or {}).get("file_search") or {}
     return list(file_search.get("vector_store_ids") or [])
@@ -43,7 +45,7 @@ def file_search_store_ids(resources: dict[str, Any] | None) -> list[str]:
 def run_store_ids(
     connection: Connection,
     project_id: str,
-    run_tool_resources: dict[str, Any] | None,
+    run_tool_resources: ToolResourcesRecord | None,
     thread_id: str,
     now: int,
 ) -> list[str]:
@@ -62,7 +64,7 @@ class FileSearch:
         self._retrieval = retrieval
 
     async def stores_for_run(
-        self, project_id: str, run_tool_resources: dict[str, Any] | None, thread_id: str
+        self, project_id: str, run_tool_resources: ToolResourcesRecord | None, thread_id: str
     ) -> list[str]:
         return await self._db.read(
             run_store_ids, project_id, run_tool_resources, thread_id, clock.now()
@@ -81,7 +83,7 @@ class FileSearch:
         *,
         max_num_results: int,
         score_threshold: float = 0.0,
-        filters: dict[str, Any] | None = None,
+        filters: AttributeFilter | None = None,
         strict: bool = False,
     ) -> list[FoundChunk]:
         """The best chunks for ``queries`` in the stores, best first; the stores count as used

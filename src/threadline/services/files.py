@@ -2,13 +2,13 @@
 (the bytes and every vector store's entries go with it), download, expiry."""
 
 from collections.abc import AsyncIterator
-from typing import Any
 
 from threadline import clock
 from threadline.errors import InvalidRequest, NotFound
 from threadline.providers.blobs.base import BlobStore
+from threadline.records.files import FileRecord, RemovalRecord, VectorStoreFileRecord
 from threadline.schemas import file_objects, objects
-from threadline.schemas.file_objects import FileObject
+from threadline.schemas.file_objects import FileDeleted, FileObject
 from threadline.schemas.objects import ListPage
 from threadline.schemas.vector_stores import UploadForm
 from threadline.services.removals import Removals
@@ -16,7 +16,6 @@ from threadline.storage import store_files
 from threadline.storage.database import Connection, Database
 from threadline.storage.files import FileRepository, owe_removal, past_expiry
 from threadline.storage.pagination import PageRequest
-from threadline.storage.repositories import Record
 
 _files = FileRepository()
 
@@ -47,7 +46,7 @@ class FileService:
         """Record a file whose bytes are already stored under ``file_id``."""
         now = clock.now()
         expires = form.expires_after
-        record: dict[str, Any] = {
+        record: FileRecord = {
             "id": file_id,
             "project_id": project_id,
             "created_at": now,
@@ -69,12 +68,14 @@ class FileService:
         items = [file_objects.file_object(record) for record in result.items]
         return objects.list_page(items, result.has_more)
 
-    async def delete(self, project_id: str, file_id: str) -> Any:
+    async def delete(self, project_id: str, file_id: str) -> FileDeleted:
         owed = await self._db.write(_delete_file, project_id, file_id, clock.now(), False)
         await self._removals.carry_out(owed)
         return file_objects.file_deleted(file_id)
 
-    async def content(self, project_id: str, file_id: str) -> tuple[Record, AsyncIterator[bytes]]:
+    async def content(
+        self, project_id: str, file_id: str
+    ) -> tuple[FileRecord, AsyncIterator[bytes]]:
         """The file's record and its bytes, streamed."""
         record = await self._get(project_id, file_id)
         return record, self._blobs.read(file_id)
@@ -92,7 +93,7 @@ class FileService:
             await self._removals.carry_out(owed)
         return len(expired)
 
-    async def _get(self, project_id: str, file_id: str) -> Record:
+    async def _get(self, project_id: str, file_id: str) -> FileRecord:
         record = await self._db.read(_files.get_live, project_id, file_id, clock.now())
         if record is None:
             raise NotFound.object("file", file_id)
@@ -101,13 +102,13 @@ class FileService:
 
 def _delete_file(
     connection: Connection, project_id: str, file_id: str, now: int, expired: bool
-) -> list[Record]:
+) -> list[RemovalRecord]:
     """Delete the file and take it out of every store (the counts follow); the removals owed.
     ``expired``: the sweeper deletes a file past its expiry, which users no longer see."""
     record = _files.get(connection, project_id, file_id)
     if record is None or (past_expiry(record, now) and not expired):
         raise NotFound.object("file", file_id)
-    owed = []
+    owed: list[RemovalRecord] = []
     rows = sorted(store_files.of_file(connection, project_id, file_id), key=_store_of)
     for row in rows:
         store_files.lock_store(connection, row["vector_store_id"])
@@ -119,11 +120,11 @@ def _delete_file(
     return owed
 
 
-def _store_of(row: Record) -> str:
+def _store_of(row: VectorStoreFileRecord) -> str:
     return str(row["vector_store_id"])
 
 
-def _insert(connection: Connection, record: Record, storage_limit: int | None) -> None:
+def _insert(connection: Connection, record: FileRecord, storage_limit: int | None) -> None:
     if storage_limit is not None:
         _files.serialize_project(connection, record["project_id"])
         _check_room(

@@ -1,11 +1,15 @@
 """Messages: create, list (with ``run_id`` filter), retrieve, modify, delete."""
 
-from typing import Any
+from collections.abc import Sequence
+from typing import cast
 
 from threadline import clock, ids
 from threadline.errors import InvalidRequest, NotFound
+from threadline.records.jsonvalue import Metadata
+from threadline.records.threads import Attachment, ContentPart, ImageFile, ImageUrl, MessageRecord
 from threadline.schemas import objects
 from threadline.schemas.objects import ListPage, Message, MessageDeleted
+from threadline.schemas.requests import ContentPart as RequestPart
 from threadline.schemas.requests import CreateMessage, ModifyMessage
 from threadline.services.attachments import attach, check_file_references, references_files
 from threadline.services.store_membership import IngestionQueue
@@ -17,29 +21,31 @@ _messages = MessageRepository()
 _threads = ThreadRepository()
 
 
-def content_parts(content: Any) -> list[dict[str, Any]]:
+def content_parts(content: str | Sequence[RequestPart]) -> list[ContentPart]:
     """A request's content (a string or parts) as the message object's content array."""
     if isinstance(content, str):
         return [{"type": "text", "text": {"value": content, "annotations": []}}]
-    parts: list[dict[str, Any]] = []
+    parts: list[ContentPart] = []
     for part in content:
         if part.type == "text":
             parts.append({"type": "text", "text": {"value": part.text, "annotations": []}})
         # A detail not given is left out: the spec's detail is an enum, never null.
         elif part.type == "image_file":
-            image_file = part.image_file.model_dump(exclude_none=True)
+            image_file = cast(ImageFile, part.image_file.model_dump(exclude_none=True))
             parts.append({"type": "image_file", "image_file": image_file})
         else:
-            image_url = part.image_url.model_dump(exclude_none=True)
+            image_url = cast(ImageUrl, part.image_url.model_dump(exclude_none=True))
             parts.append({"type": "image_url", "image_url": image_url})
     return parts
 
 
 def message_record(
     project_id: str, thread_id: str, request: CreateMessage, created_at: int
-) -> dict[str, Any]:
+) -> MessageRecord:
     attachments = (
-        [a.model_dump() for a in request.attachments] if request.attachments is not None else []
+        [cast(Attachment, a.model_dump()) for a in request.attachments]
+        if request.attachments is not None
+        else []
     )
     return {
         "id": ids.message_id(),
@@ -115,7 +121,7 @@ def _refuse_insert(connection: Connection, project_id: str, thread_id: str) -> N
 
 
 def _insert_with_attachments(
-    connection: Connection, project_id: str, thread_id: str, record: dict[str, Any]
+    connection: Connection, project_id: str, thread_id: str, record: MessageRecord
 ) -> None:
     if not _messages.insert_into_thread(connection, record):
         _refuse_insert(connection, project_id, thread_id)
@@ -136,8 +142,8 @@ def _modify_metadata(
     project_id: str,
     thread_id: str,
     message_id: str,
-    metadata: dict[str, str] | None,
-) -> dict[str, Any]:
+    metadata: Metadata | None,
+) -> MessageRecord:
     record = _messages.get_in_thread(connection, project_id, thread_id, message_id)
     if record is None:
         raise NotFound.object("message", message_id)

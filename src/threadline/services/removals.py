@@ -9,9 +9,9 @@ import logging
 from threadline import clock
 from threadline.engine.retrieval.base import Retrieval
 from threadline.providers.blobs.base import BlobStore
+from threadline.records.files import RemovalRecord
 from threadline.storage.database import Database
 from threadline.storage.files import removals_done, removals_owed
-from threadline.storage.repositories import Record
 
 logger = logging.getLogger("threadline.files")
 
@@ -27,7 +27,7 @@ class Removals:
         self._retrieval = retrieval
         self._blobs = blobs
 
-    async def carry_out(self, owed: list[Record]) -> None:
+    async def carry_out(self, owed: list[RemovalRecord]) -> None:
         done: list[str] = []
         for removal in owed:
             try:

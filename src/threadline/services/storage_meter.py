@@ -12,6 +12,7 @@ from collections.abc import Awaitable, Callable
 
 from threadline import clock
 from threadline.gateway.pricing import VECTOR_STORE_GB_DAYS
+from threadline.records.gateway import BilledRun
 from threadline.storage.database import Database
 from threadline.storage.files import stored_bytes_by_project
 from threadline.storage.usage_store import claim_runs
@@ -58,8 +59,12 @@ class StorageMeter:
             quantity = self._billable(size / BYTES_PER_GB, 1 / 24)
             if quantity <= 0:
                 continue
-            marker = {"run_id": f"storage:{project_id}:{hour}", "project_id": project_id}
-            if not await self._db.write(claim_runs, [{**marker, "billed_at": clock.now()}]):
+            marker: BilledRun = {
+                "run_id": f"storage:{project_id}:{hour}",
+                "project_id": project_id,
+                "billed_at": clock.now(),
+            }
+            if not await self._db.write(claim_runs, [marker]):
                 continue  # another replica (or an earlier start) billed it
             await self._charge(project_id, None, VECTOR_STORE_GB_DAYS, quantity)
             billed += quantity

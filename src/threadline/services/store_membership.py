@@ -6,21 +6,28 @@ entry, and the counts change with it, in the caller's transaction. After the tra
 caller wakes the ingestion (``IngestionQueue.wake``)."""
 
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Protocol, cast
 
 from threadline import ids
 from threadline.errors import InvalidRequest, NotFound
+from threadline.records.files import (
+    Attributes,
+    ChunkingStrategyRecord,
+    StoreFileChanges,
+    VectorStoreFileRecord,
+    VectorStoreRecord,
+)
+from threadline.records.jsonvalue import Metadata
 from threadline.schemas.common import ChunkingStrategy
 from threadline.schemas.file_objects import store_status
 from threadline.storage import store_files
 from threadline.storage.database import Connection
 from threadline.storage.files import DAY_SECONDS, FileRepository, VectorStoreRepository
-from threadline.storage.repositories import Record
 
 _files = FileRepository()
 _stores = VectorStoreRepository()
 
-AUTO_CHUNKING = {
+AUTO_CHUNKING: ChunkingStrategyRecord = {
     "type": "static",
     "static": {"max_chunk_size_tokens": 800, "chunk_overlap_tokens": 400},
 }
@@ -33,16 +40,23 @@ class IngestionQueue(Protocol):
 @dataclass(frozen=True, slots=True)
 class FileEntry:
     file_id: str
-    chunking_strategy: dict[str, Any]
-    attributes: dict[str, Any] | None = None
+    chunking_strategy: ChunkingStrategyRecord
+    attributes: Attributes | None = None
 
 
-def dump_chunking(strategy: ChunkingStrategy | None) -> dict[str, Any]:
+def dump_chunking(strategy: ChunkingStrategy | None) -> ChunkingStrategyRecord:
     """The strategy as a store file reports it: ``auto`` is reported as the static sizes it
     stands for, as OpenAI does."""
     if strategy is None or strategy.type == "auto" or strategy.static is None:
         return AUTO_CHUNKING
-    return {"type": "static", "static": strategy.static.model_dump()}
+    sizes = strategy.static
+    return {
+        "type": "static",
+        "static": {
+            "max_chunk_size_tokens": sizes.max_chunk_size_tokens,
+            "chunk_overlap_tokens": sizes.chunk_overlap_tokens,
+        },
+    }
 
 
 def new_store_record(
@@ -52,8 +66,8 @@ def new_store_record(
     name: str | None = None,
     description: str | None = None,
     expires_after_days: int | None = None,
-    metadata: dict[str, str] | None = None,
-) -> Record:
+    metadata: Metadata | None = None,
+) -> VectorStoreRecord:
     expires_at = now + expires_after_days * DAY_SECONDS if expires_after_days else None
     return {
         "id": ids.vector_store_id(),
@@ -76,7 +90,9 @@ def new_store_record(
     }
 
 
-def usable_store(connection: Connection, project_id: str, store_id: str, now: int) -> Record:
+def usable_store(
+    connection: Connection, project_id: str, store_id: str, now: int
+) -> VectorStoreRecord:
     """The store, if it exists in the project and has not expired (else 404 / 400)."""
     store = _stores.get(connection, project_id, store_id)
     if store is None:
@@ -106,18 +122,18 @@ def put_files(
     *,
     batch_id: str | None = None,
     keep_existing: bool = False,
-) -> list[Record]:
+) -> list[VectorStoreFileRecord]:
     """Queue ``entries`` for ingestion into the store (the files were checked). A file already
     in the store is queued again with the new settings, unless ``keep_existing`` and it is
     indexed or being indexed. The store files as they now are."""
     # Every writer of a store's files takes this lock first, so what is read next stays true.
     store_files.lock_store(connection, store_id)
     existing = store_files.in_store(connection, store_id, [e.file_id for e in entries])
-    placed: dict[str, Record] = {}
-    added: list[Record] = []
-    requeued: tuple[list[Record], list[Record]] = ([], [])
+    placed: dict[str, VectorStoreFileRecord] = {}
+    added: list[VectorStoreFileRecord] = []
+    requeued: tuple[list[VectorStoreFileRecord], list[StoreFileChanges]] = ([], [])
     for entry in entries:
-        values = {
+        values: StoreFileChanges = {
             "status": "in_progress",
             "created_at": now,
             "last_error": None,
@@ -131,8 +147,7 @@ def put_files(
         }
         before = existing.get(entry.file_id)
         if before is None:
-            record = {"vector_store_id": store_id, "file_id": entry.file_id}
-            added.append({**record, "project_id": project_id, **values})
+            added.append(_new_store_file(store_id, entry, project_id, values))
             placed[entry.file_id] = added[-1]
         elif keep_existing and before["status"] in ("in_progress", "completed"):
             placed[entry.file_id] = before
@@ -144,3 +159,10 @@ def put_files(
         placed[after["file_id"]] = after
     _stores.touch(connection, [store_id], now)
     return [placed[entry.file_id] for entry in entries]
+
+
+def _new_store_file(
+    store_id: str, entry: FileEntry, project_id: str, values: StoreFileChanges
+) -> VectorStoreFileRecord:
+    row = {"vector_store_id": store_id, "file_id": entry.file_id, "project_id": project_id}
+    return cast(VectorStoreFileRecord, {**row, **values})

@@ -1,9 +1,8 @@
 """Threads: create (with initial messages), retrieve, modify, delete (with its messages)."""
 
-from typing import Any
-
 from threadline import clock, ids
 from threadline.errors import NotFound
+from threadline.records.threads import MessageRecord, ThreadChanges, ThreadRecord
 from threadline.schemas import objects
 from threadline.schemas.common import ToolResources, dump_tool_resources
 from threadline.schemas.objects import Thread, ThreadDeleted
@@ -32,7 +31,7 @@ class ThreadService:
     async def create(self, project_id: str, request: CreateThread) -> Thread:
         check_tool_resources(request.tool_resources)
         created_at = clock.now()
-        record: dict[str, Any] = {
+        record: ThreadRecord = {
             "id": ids.thread_id(),
             "project_id": project_id,
             "created_at": created_at,
@@ -62,7 +61,7 @@ class ThreadService:
 
     async def modify(self, project_id: str, thread_id: str, request: ModifyThread) -> Thread:
         check_tool_resources(request.tool_resources)
-        changes: dict[str, Any] = {}
+        changes: ThreadChanges = {}
         if "metadata" in request.model_fields_set:
             changes["metadata"] = request.metadata or {}
         if "tool_resources" in request.model_fields_set:
@@ -81,7 +80,7 @@ class ThreadService:
 
 
 def _insert_thread(
-    connection: Connection, record: dict[str, Any], messages: list[dict[str, Any]]
+    connection: Connection, record: ThreadRecord, messages: list[MessageRecord]
 ) -> None:
     _threads.insert(connection, record)
     _messages.insert_many(connection, messages)
@@ -89,8 +88,8 @@ def _insert_thread(
 
 def _insert_resolved(
     connection: Connection,
-    record: dict[str, Any],
-    messages: list[dict[str, Any]],
+    record: ThreadRecord,
+    messages: list[MessageRecord],
     resources: ToolResources | None,
 ) -> Thread:
     project_id, now = record["project_id"], record["created_at"]

@@ -3,7 +3,6 @@
 400 naming the cause, instead of a run that could only fail later."""
 
 from collections.abc import Callable, Iterable
-from typing import Any
 
 from threadline.errors import InvalidRequest
 
@@ -13,7 +12,7 @@ class ToolGate:
         """``code_interpreter_unavailable`` returns why the sandbox cannot be used, or None."""
         self._code_interpreter_unavailable = code_interpreter_unavailable
 
-    def check(self, tools: Iterable[Any] | None, param: str = "tools") -> None:
+    def check(self, tools: Iterable[object] | None, param: str = "tools") -> None:
         if not tools or not any(_type_of(tool) == "code_interpreter" for tool in tools):
             return
         reason = self._code_interpreter_unavailable()
@@ -25,5 +24,6 @@ class ToolGate:
             )
 
 
-def _type_of(tool: Any) -> Any:
+def _type_of(tool: object) -> object:
+    """A request's tool (a model) or a stored one (a dict): its ``type``."""
     return tool.get("type") if isinstance(tool, dict) else getattr(tool, "type", None)

@@ -5,10 +5,17 @@ the same for another project's id as for one that never existed). The
 ``file_search.vector_stores`` helper creates a vector store from files and references it, as
 OpenAI did."""
 
-from typing import Any
+from typing import TypeVar
 
 from threadline import clock
 from threadline.errors import InvalidRequest, NotFound
+from threadline.records.threads import (
+    AssistantChanges,
+    AssistantRecord,
+    ThreadChanges,
+    ThreadRecord,
+)
+from threadline.records.tools import ToolResourcesRecord
 from threadline.schemas.common import ToolResources, dump_tool_resources
 from threadline.services.store_membership import (
     FileEntry,
@@ -18,7 +25,10 @@ from threadline.services.store_membership import (
 )
 from threadline.storage.database import Connection
 from threadline.storage.files import FileRepository, VectorStoreRepository
-from threadline.storage.repositories import Record, ScopedRepository
+from threadline.storage.repositories import ScopedRepository
+
+# An assistant or a thread: what ``tool_resources`` belong to.
+Owner = TypeVar("Owner", AssistantRecord, ThreadRecord)
 
 _files = FileRepository()
 _stores = VectorStoreRepository()
@@ -51,7 +61,7 @@ def resolve_tool_resources(
     resources: ToolResources | None,
     now: int,
     param: str = "tool_resources",
-) -> dict[str, Any]:
+) -> ToolResourcesRecord:
     """The resources as stored: references checked, helper vector stores created (and their
     files queued for ingestion: the caller wakes the ingestion)."""
     dumped = dump_tool_resources(resources)
@@ -97,13 +107,13 @@ def _check_files(
 
 def modify_with_resources(
     connection: Connection,
-    repository: ScopedRepository,
+    repository: ScopedRepository[Owner],
     kind: str,
     project_id: str,
     object_id: str,
-    changes: dict[str, Any],
+    changes: AssistantChanges | ThreadChanges,
     resources: ToolResources | None,
-) -> Record:
+) -> Owner:
     """Apply ``changes`` to an assistant or thread (``kind``), with ``resources`` resolved into
     its ``tool_resources`` when given: a missing object is a 404 before any 400 about them."""
     if resources is not None:

@@ -1,13 +1,21 @@
 """Vector-store files: add a file to a store (queued for ingestion), list, retrieve, update its
 attributes, remove it from the store (the File itself stays), and its parsed content."""
 
-from typing import Any
-
 from threadline import clock
 from threadline.engine.retrieval.base import Retrieval
 from threadline.errors import NotFound
+from threadline.records.files import (
+    Attributes,
+    RemovalRecord,
+    StoreFileStatus,
+    VectorStoreFileRecord,
+)
 from threadline.schemas import file_objects, objects
-from threadline.schemas.file_objects import FileContentPage, VectorStoreFile
+from threadline.schemas.file_objects import (
+    FileContentPage,
+    VectorStoreFile,
+    VectorStoreFileDeleted,
+)
 from threadline.schemas.objects import ListPage
 from threadline.schemas.vector_stores import CreateVectorStoreFile
 from threadline.services.removals import Removals
@@ -23,7 +31,6 @@ from threadline.storage import store_files
 from threadline.storage.database import Connection, Database
 from threadline.storage.files import VectorStoreRepository, owe_removal
 from threadline.storage.pagination import Page, PageRequest
-from threadline.storage.repositories import Record
 
 _stores = VectorStoreRepository()
 
@@ -32,7 +39,9 @@ def store_file_not_found(store_id: str, file_id: str) -> NotFound:
     return NotFound(f"No file found with id '{file_id}' in vector store '{store_id}'.")
 
 
-def get_store_file(connection: Connection, project_id: str, store_id: str, file_id: str) -> Record:
+def get_store_file(
+    connection: Connection, project_id: str, store_id: str, file_id: str
+) -> VectorStoreFileRecord:
     if not _stores.exists(connection, project_id, store_id):
         raise NotFound.object("vector store", store_id)
     record = store_files.get(connection, store_id, file_id)
@@ -46,9 +55,9 @@ def list_store_files(
     project_id: str,
     store_id: str,
     page: PageRequest,
-    status: str | None,
+    status: StoreFileStatus | None,
     batch_id: str | None = None,
-) -> Page:
+) -> Page[VectorStoreFileRecord]:
     if not _stores.exists(connection, project_id, store_id):
         raise NotFound.object("vector store", store_id)
     if (
@@ -83,7 +92,7 @@ class StoreFileService:
         return file_objects.vector_store_file(record)
 
     async def list(
-        self, project_id: str, store_id: str, page: PageRequest, status: str | None
+        self, project_id: str, store_id: str, page: PageRequest, status: StoreFileStatus | None
     ) -> ListPage:
         result = await self._db.read(list_store_files, project_id, store_id, page, status)
         items = [file_objects.vector_store_file(record) for record in result.items]
@@ -94,7 +103,7 @@ class StoreFileService:
         return file_objects.vector_store_file(record)
 
     async def update(
-        self, project_id: str, store_id: str, file_id: str, attributes: dict[str, Any] | None
+        self, project_id: str, store_id: str, file_id: str, attributes: Attributes | None
     ) -> VectorStoreFile:
         record = await self._db.write(_set_attributes, project_id, store_id, file_id, attributes)
         # A file still being indexed gets them when its ingestion ends (it compares).
@@ -103,7 +112,7 @@ class StoreFileService:
         )
         return file_objects.vector_store_file(record)
 
-    async def delete(self, project_id: str, store_id: str, file_id: str) -> Any:
+    async def delete(self, project_id: str, store_id: str, file_id: str) -> VectorStoreFileDeleted:
         owed = await self._db.write(_remove, project_id, store_id, file_id, clock.now())
         await self._removals.carry_out(owed)
         return file_objects.vector_store_file_deleted(file_id)
@@ -118,7 +127,7 @@ class StoreFileService:
 
 def _create(
     connection: Connection, project_id: str, store_id: str, entry: FileEntry, now: int
-) -> Record:
+) -> VectorStoreFileRecord:
     usable_store(connection, project_id, store_id, now)
     check_files_exist(connection, project_id, [entry.file_id], now, "file_id")
     [record] = put_files(connection, project_id, store_id, [entry], now)
@@ -130,8 +139,8 @@ def _set_attributes(
     project_id: str,
     store_id: str,
     file_id: str,
-    attributes: dict[str, Any] | None,
-) -> Record:
+    attributes: Attributes | None,
+) -> VectorStoreFileRecord:
     record = get_store_file(connection, project_id, store_id, file_id)
     store_files.set_attributes(connection, store_id, file_id, attributes)
     return {**record, "attributes": attributes}
@@ -139,7 +148,7 @@ def _set_attributes(
 
 def _remove(
     connection: Connection, project_id: str, store_id: str, file_id: str, now: int
-) -> list[Record]:
+) -> list[RemovalRecord]:
     store_files.lock_store(connection, store_id)
     record = get_store_file(connection, project_id, store_id, file_id)
     store_files.remove(connection, record)

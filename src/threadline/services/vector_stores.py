@@ -1,15 +1,24 @@
 """Vector stores: create (with files), list, retrieve, modify, delete (its index goes with it),
 search, and the sweep that expires them."""
 
-from typing import Any
-
 from threadline import clock
 from threadline.engine.retrieval.rewrite import rewrite_query
 from threadline.errors import NotFound
+from threadline.records.files import RemovalRecord, VectorStoreChanges, VectorStoreRecord
 from threadline.schemas import file_objects, objects
-from threadline.schemas.file_objects import SearchResultsPage, VectorStore, store_status
+from threadline.schemas.file_objects import (
+    SearchResultsPage,
+    VectorStore,
+    VectorStoreDeleted,
+    store_status,
+)
 from threadline.schemas.objects import ListPage
-from threadline.schemas.vector_stores import CreateVectorStore, ModifyVectorStore, SearchVectorStore
+from threadline.schemas.vector_stores import (
+    CreateVectorStore,
+    ModifyVectorStore,
+    SearchVectorStore,
+    dump_filter,
+)
 from threadline.services.file_search import FileSearch
 from threadline.services.removals import Removals
 from threadline.services.store_membership import (
@@ -24,7 +33,6 @@ from threadline.storage import store_files
 from threadline.storage.database import Connection, Database
 from threadline.storage.files import DAY_SECONDS, VectorStoreRepository, owe_removal
 from threadline.storage.pagination import PageRequest
-from threadline.storage.repositories import Record
 
 _stores = VectorStoreRepository()
 
@@ -78,7 +86,7 @@ class VectorStoreService:
         record = await self._db.write(_modify, project_id, store_id, request, now)
         return file_objects.vector_store(record, now)
 
-    async def delete(self, project_id: str, store_id: str) -> Any:
+    async def delete(self, project_id: str, store_id: str) -> VectorStoreDeleted:
         owed = await self._db.write(_delete, project_id, store_id, clock.now())
         await self._removals.carry_out(owed)
         return file_objects.vector_store_deleted(store_id)
@@ -96,7 +104,7 @@ class VectorStoreService:
             queries,
             max_num_results=request.max_num_results,
             score_threshold=ranking.score_threshold if ranking else 0.0,
-            filters=request.filters.model_dump() if request.filters else None,
+            filters=dump_filter(request.filters) if request.filters else None,
             strict=True,
         )
         return file_objects.search_results_page(queries, [hit.as_record() for hit in hits])
@@ -109,10 +117,10 @@ class VectorStoreService:
 def _create(
     connection: Connection,
     project_id: str,
-    record: Record,
+    record: VectorStoreRecord,
     entries: list[FileEntry],
     now: int,
-) -> Record:
+) -> VectorStoreRecord:
     check_files_exist(
         connection, project_id, [e.file_id for e in entries], now, "file_ids[{index}]"
     )
@@ -125,12 +133,12 @@ def _create(
 
 def _modify(
     connection: Connection, project_id: str, store_id: str, request: ModifyVectorStore, now: int
-) -> Record:
+) -> VectorStoreRecord:
     record = _stores.get(connection, project_id, store_id)
     if record is None:
         raise NotFound.object("vector store", store_id)
     sent = request.model_fields_set
-    changes: dict[str, Any] = {}
+    changes: VectorStoreChanges = {}
     if "name" in sent:
         changes["name"] = request.name
     if "metadata" in sent:
@@ -148,7 +156,9 @@ def _modify(
     return {**record, **changes}
 
 
-def _delete(connection: Connection, project_id: str, store_id: str, now: int) -> list[Record]:
+def _delete(
+    connection: Connection, project_id: str, store_id: str, now: int
+) -> list[RemovalRecord]:
     if not _stores.exists(connection, project_id, store_id):
         raise NotFound.object("vector store", store_id)
     store_files.lock_store(connection, store_id)

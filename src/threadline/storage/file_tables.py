@@ -2,11 +2,10 @@
 side). A store's ``file_counts`` and ``usage_bytes`` are counter columns, changed in the same
 transaction as the store files they count (see ``store_files.py``)."""
 
-from typing import Any
-
 from sqlalchemy import BigInteger, Float, ForeignKey, Index, Integer, LargeBinary, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
+from threadline.records.jsonvalue import JsonObject, Metadata
 from threadline.storage.tables import Base, IdType, JsonType
 
 
@@ -52,7 +51,7 @@ class VectorStoreRow(Base):
     expires_at: Mapped[int | None] = mapped_column(BigInteger)
     last_active_at: Mapped[int | None] = mapped_column(BigInteger)
     expired_at: Mapped[int | None] = mapped_column(BigInteger)
-    metadata_: Mapped[dict[str, Any] | None] = mapped_column("metadata", JsonType)
+    metadata_: Mapped[Metadata | None] = mapped_column("metadata", JsonType)
     # The embedding model its chunks were embedded with (set by the first completed file).
     embedding_model: Mapped[str | None] = mapped_column(String(256))
 
@@ -74,10 +73,10 @@ class VectorStoreFileRow(Base):
     project_id: Mapped[str] = mapped_column(IdType)
     created_at: Mapped[int] = mapped_column(BigInteger)
     status: Mapped[str] = mapped_column(String(16))
-    last_error: Mapped[dict[str, Any] | None] = mapped_column(JsonType)
+    last_error: Mapped[JsonObject | None] = mapped_column(JsonType)
     usage_bytes: Mapped[int] = mapped_column(BigInteger, default=0)
-    chunking_strategy: Mapped[dict[str, Any]] = mapped_column(JsonType)
-    attributes: Mapped[dict[str, Any] | None] = mapped_column(JsonType)
+    chunking_strategy: Mapped[JsonObject] = mapped_column(JsonType)
+    attributes: Mapped[JsonObject | None] = mapped_column(JsonType)
     batch_id: Mapped[str | None] = mapped_column(IdType)
     # Ingestion bookkeeping, never shown. ``token`` changes each time the file is (re)queued, so
     # a late result of an earlier attempt is recognised and dropped; the lease is the claim of

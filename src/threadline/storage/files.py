@@ -5,9 +5,10 @@ from typing import Any
 from sqlalchemy import Connection, case, delete, func, insert, or_, select, update
 
 from threadline import ids
+from threadline.records.files import FileExpiry, FileRecord, RemovalRecord, VectorStoreRecord
 from threadline.storage.file_tables import FileRow, PendingRemovalRow, VectorStoreRow
 from threadline.storage.pagination import Page, PageRequest, finish_page, paginate
-from threadline.storage.repositories import Record, ScopedRepository, records
+from threadline.storage.repositories import ScopedRepository, rows_of
 
 _files = FileRow.__table__
 _stores = VectorStoreRow.__table__
@@ -16,7 +17,7 @@ _removals = PendingRemovalRow.__table__
 DAY_SECONDS = 86_400
 
 
-def past_expiry(record: Record, now: int) -> bool:
+def past_expiry(record: FileRecord, now: int) -> bool:
     return record["expires_at"] is not None and record["expires_at"] <= now
 
 
@@ -36,12 +37,12 @@ def _live(
     return {row[0] for row in connection.execute(query)}
 
 
-class FileRepository(ScopedRepository):
+class FileRepository(ScopedRepository[FileRecord]):
     table = FileRow.__table__  # type: ignore[assignment]
 
     def get_live(
         self, connection: Connection, project_id: str, file_id: str, now: int
-    ) -> Record | None:
+    ) -> FileRecord | None:
         """The file, unless it is missing, another project's, or past ``expires_at`` (an
         expired file is gone at once, even before the sweeper deletes it)."""
         record = self.get(connection, project_id, file_id)
@@ -54,14 +55,14 @@ class FileRepository(ScopedRepository):
         page: PageRequest,
         purpose: str | None,
         now: int,
-    ) -> Page:
+    ) -> Page[FileRecord]:
         query = select(_files).where(
             _files.c.project_id == project_id, _unexpired(_files.c.expires_at, now)
         )
         if purpose is not None:
             query = query.where(_files.c.purpose == purpose)
         result = connection.execute(paginate(query, _files.c.id, page))
-        return finish_page(records(result), page)
+        return finish_page(rows_of(result, FileRecord), page)
 
     def missing(
         self, connection: Connection, project_id: str, file_ids: list[str], now: int
@@ -88,12 +89,12 @@ class FileRepository(ScopedRepository):
                 select(func.pg_advisory_xact_lock(func.hashtextextended(project_id, 0)))
             )
 
-    def expired(self, connection: Connection, now: int, limit: int) -> list[Record]:
+    def expired(self, connection: Connection, now: int, limit: int) -> list[FileExpiry]:
         query = select(_files.c.id, _files.c.project_id).where(_files.c.expires_at <= now)
-        return records(connection.execute(query.limit(limit)))
+        return rows_of(connection.execute(query.limit(limit)), FileExpiry)
 
 
-class VectorStoreRepository(ScopedRepository):
+class VectorStoreRepository(ScopedRepository[VectorStoreRecord]):
     table = VectorStoreRow.__table__  # type: ignore[assignment]
 
     def live_ids(
@@ -153,8 +154,8 @@ class VectorStoreRepository(ScopedRepository):
 
 def owe_removal(
     connection: Connection, now: int, *, store_id: str | None = None, file_id: str | None = None
-) -> Record:
-    record = {
+) -> RemovalRecord:
+    record: RemovalRecord = {
         "id": ids.new_id("rm_"),
         "created_at": now,
         "vector_store_id": store_id,
@@ -169,9 +170,9 @@ def removals_done(connection: Connection, removal_ids: list[str]) -> None:
         connection.execute(delete(_removals).where(_removals.c.id.in_(removal_ids)))
 
 
-def removals_owed(connection: Connection, created_before: int, limit: int) -> list[Record]:
+def removals_owed(connection: Connection, created_before: int, limit: int) -> list[RemovalRecord]:
     query = select(_removals).where(_removals.c.created_at < created_before)
-    return records(connection.execute(query.order_by(_removals.c.id).limit(limit)))
+    return rows_of(connection.execute(query.order_by(_removals.c.id).limit(limit)), RemovalRecord)
 
 
 def stored_bytes_by_project(connection: Connection, now: int) -> list[tuple[str, int]]:

@@ -6,13 +6,14 @@ Results are fenced like run updates: they land only while the row still has the 
 started with and the lease is still the job's."""
 
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Literal
 
 from sqlalchemy import Connection, and_, bindparam, or_, select, update
 
+from threadline.records.files import Attributes, IngestionJob, StoreFileChanges, StoreFileError
 from threadline.storage import store_files
 from threadline.storage.file_tables import FileRow, VectorStoreFileRow, VectorStoreRow
-from threadline.storage.repositories import Record, records
+from threadline.storage.repositories import rows_of
 
 _store_files = VectorStoreFileRow.__table__
 _stores = VectorStoreRow.__table__
@@ -31,7 +32,7 @@ class Outcome:
     """How indexing a file ended."""
 
     status: Literal["completed", "failed"]
-    last_error: dict[str, str] | None = None
+    last_error: StoreFileError | None = None
     usage_bytes: int = 0
     embedding_model: str | None = None
 
@@ -43,7 +44,7 @@ class Settled:
     (they may have changed while indexing)."""
 
     remove: bool
-    attributes: dict[str, Any] | None = None
+    attributes: Attributes | None = None
 
 
 # Built once, with bound parameters (names differ from the columns: an UPDATE reserves those).
@@ -78,7 +79,7 @@ _JOB = (
 )
 
 
-def _key(key: JobKey) -> dict[str, Any]:
+def _key(key: JobKey) -> dict[str, str]:
     return {"k_store": key.store_id, "k_file": key.file_id, "k_token": key.token}
 
 
@@ -109,9 +110,9 @@ def release(connection: Connection, owner: str | None = None) -> None:
     connection.execute(statement.values(lease_owner=None, lease_expires_at=None))
 
 
-def job(connection: Connection, key: JobKey) -> Record | None:
+def job(connection: Connection, key: JobKey) -> IngestionJob | None:
     """What indexing the file needs: the store file, its file's name and size."""
-    found = records(connection.execute(_JOB, _key(key)))
+    found = rows_of(connection.execute(_JOB, _key(key)), IngestionJob)
     return found[0] if found else None
 
 
@@ -128,7 +129,7 @@ def settle(connection: Connection, key: JobKey, owner: str, outcome: Outcome | N
     if row["status"] != "in_progress" or row["lease_owner"] != owner or outcome is None:
         return Settled(remove=False)
     completed = outcome.status == "completed"
-    changes = {
+    changes: StoreFileChanges = {
         "status": outcome.status,
         "last_error": outcome.last_error,
         "usage_bytes": outcome.usage_bytes if completed else 0,

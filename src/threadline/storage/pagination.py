@@ -2,7 +2,7 @@
 creation time (see ``ids.py``), with an exact ``has_more``."""
 
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Generic, Literal, TypeVar
 
 from sqlalchemy import ColumnElement, Select
 
@@ -15,9 +15,12 @@ class PageRequest:
     before: str | None = None
 
 
+RowT = TypeVar("RowT")
+
+
 @dataclass(frozen=True, slots=True)
-class Page:
-    items: list[dict[str, Any]]
+class Page(Generic[RowT]):
+    items: list[RowT]
     has_more: bool
 
 
@@ -39,7 +42,7 @@ def paginate(query: Select[Any], id_column: ColumnElement[str], page: PageReques
     )
 
 
-def finish_page(rows: list[dict[str, Any]], page: PageRequest) -> Page:
+def finish_page(rows: list[RowT], page: PageRequest) -> Page[RowT]:
     has_more = len(rows) > page.limit
     rows = rows[: page.limit]
     if page.before is not None and page.after is None:

@@ -5,8 +5,9 @@ project is indistinguishable from a missing one.
 The statements that run on every request are built once, with bound parameters: building a
 SQLAlchemy statement costs more than SQLite takes to run it."""
 
+from collections.abc import Mapping
 from functools import cached_property
-from typing import Any
+from typing import Any, Generic, TypeVar, cast
 
 from sqlalchemy import (
     Connection,
@@ -20,10 +21,16 @@ from sqlalchemy import (
     update,
 )
 
+from threadline.records.threads import AssistantRecord, MessageRecord, ThreadRecord
 from threadline.storage.pagination import Page, PageRequest, finish_page, paginate
 from threadline.storage.tables import AssistantRow, MessageRow, ThreadRow
 
+# A row of the run path (``storage.runs``), whose functions are not typed yet.
 Record = dict[str, Any]
+# A table's row type (a ``TypedDict`` of ``threadline.records``).
+RowT = TypeVar("RowT")
+# Values of columns to write, by column name: a record, or a ``*Changes`` TypedDict.
+Columns = Mapping[str, object]
 
 
 def records(result: Result[Any]) -> list[Record]:
@@ -34,13 +41,19 @@ def records(result: Result[Any]) -> list[Record]:
     return [dict(zip(keys, row, strict=True)) for row in result.all()]
 
 
-def _first(connection: Connection, statement: Any, params: dict[str, Any]) -> Record | None:
+def rows_of(result: Result[Any], _kind: type[RowT]) -> list[RowT]:
+    """``records``, as the rows of the type the query selects (it is not checked: the rows
+    are built as cheaply as ``records`` builds them)."""
+    return cast(list[RowT], records(result))
+
+
+def _first(connection: Connection, statement: Any, params: Columns) -> Record | None:
     found = records(connection.execute(statement, params))
     return found[0] if found else None
 
 
-class ScopedRepository:
-    """CRUD over one table whose rows belong to a project."""
+class ScopedRepository(Generic[RowT]):
+    """CRUD over one table whose rows (of type ``RowT``) belong to a project."""
 
     table: Table
 
@@ -67,15 +80,16 @@ class ScopedRepository:
     def _insert(self) -> Any:
         return insert(self.table)
 
-    def insert(self, connection: Connection, record: Record) -> None:
-        connection.execute(self._insert, record)
+    def insert(self, connection: Connection, record: RowT) -> None:
+        connection.execute(self._insert, cast(Columns, record))
 
-    def insert_many(self, connection: Connection, records: list[Record]) -> None:
+    def insert_many(self, connection: Connection, records: list[RowT]) -> None:
         if records:
-            connection.execute(self._insert, records)
+            connection.execute(self._insert, cast(list[Columns], records))
 
-    def get(self, connection: Connection, project_id: str, object_id: str) -> Record | None:
-        return _first(connection, self._get, {"object_id": object_id, "project_id": project_id})
+    def get(self, connection: Connection, project_id: str, object_id: str) -> RowT | None:
+        params = {"object_id": object_id, "project_id": project_id}
+        return cast("RowT | None", _first(connection, self._get, params))
 
     def exists(self, connection: Connection, project_id: str, object_id: str) -> bool:
         params = {"object_id": object_id, "project_id": project_id}
@@ -91,14 +105,14 @@ class ScopedRepository:
         )
 
     def update(
-        self, connection: Connection, project_id: str, object_id: str, values: Record
+        self, connection: Connection, project_id: str, object_id: str, values: Columns
     ) -> bool:
         params = {**values, "scope_id": object_id, "scope_project": project_id}
         return connection.execute(self._update, params).rowcount > 0
 
     def modify(
-        self, connection: Connection, project_id: str, object_id: str, changes: Record
-    ) -> Record | None:
+        self, connection: Connection, project_id: str, object_id: str, changes: Columns
+    ) -> RowT | None:
         """Apply ``changes`` (possibly none) and return the row as it now is, or None."""
         if changes and not self.update(connection, project_id, object_id, changes):
             return None
@@ -109,17 +123,17 @@ class ScopedRepository:
         return connection.execute(self._delete, params).rowcount > 0
 
     def list(
-        self, connection: Connection, project_id: str, page: PageRequest, **filters: Any
-    ) -> Page:
+        self, connection: Connection, project_id: str, page: PageRequest, **filters: object
+    ) -> Page[RowT]:
         columns = self.table.c
         query = select(self.table).where(columns.project_id == project_id)
         for name, value in filters.items():
             if value is not None:
                 query = query.where(columns[name] == value)
         result = connection.execute(paginate(query, columns.id, page))
-        return finish_page(records(result), page)
+        return finish_page(cast(list[RowT], records(result)), page)
 
-    def count(self, connection: Connection, project_id: str, **filters: Any) -> int:
+    def count(self, connection: Connection, project_id: str, **filters: object) -> int:
         columns = self.table.c
         query = select(func.count()).select_from(self.table).where(columns.project_id == project_id)
         for name, value in filters.items():
@@ -127,15 +141,15 @@ class ScopedRepository:
         return int(connection.execute(query).scalar_one())
 
 
-class AssistantRepository(ScopedRepository):
+class AssistantRepository(ScopedRepository[AssistantRecord]):
     table = AssistantRow.__table__  # type: ignore[assignment]
 
 
-class ThreadRepository(ScopedRepository):
+class ThreadRepository(ScopedRepository[ThreadRecord]):
     table = ThreadRow.__table__  # type: ignore[assignment]
 
 
-class MessageRepository(ScopedRepository):
+class MessageRepository(ScopedRepository[MessageRecord]):
     table = MessageRow.__table__  # type: ignore[assignment]
 
     @cached_property
@@ -163,15 +177,16 @@ class MessageRepository(ScopedRepository):
         )
         return insert(self.table).from_select([*(c.name for c in columns), "thread_id"], source)
 
-    def insert_into_thread(self, connection: Connection, record: Record) -> bool:
+    def insert_into_thread(self, connection: Connection, record: MessageRecord) -> bool:
         """Insert ``record`` if its thread exists in its project and is idle; else False."""
-        return connection.execute(self._insert_into_thread, record).rowcount > 0
+        params = cast(Columns, record)
+        return connection.execute(self._insert_into_thread, params).rowcount > 0
 
     def get_in_thread(
         self, connection: Connection, project_id: str, thread_id: str, message_id: str
-    ) -> Record | None:
+    ) -> MessageRecord | None:
         params = {"object_id": message_id, "project_id": project_id, "thread_id": thread_id}
-        return _first(connection, self._get_in_thread, params)
+        return cast(MessageRecord | None, _first(connection, self._get_in_thread, params))
 
     def delete_in_thread(
         self, connection: Connection, project_id: str, thread_id: str, message_id: str

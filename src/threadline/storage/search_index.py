@@ -7,13 +7,14 @@ filters.py``) so that they mean exactly the same on both backends; the search th
 files that pass."""
 
 from collections.abc import Sequence
-from typing import Any
+from typing import cast
 
 import orjson
 from sqlalchemy import Connection, bindparam, text
 
 from threadline.providers.vector_index.base import ChunkKey, ChunkText, FileEntry
 from threadline.providers.vector_index.filters import matches
+from threadline.records.files import AttributeFilter, Attributes
 from threadline.storage.database import Database
 
 # Every change to a store's files raises its version (see migration 0008): in-memory postings
@@ -68,7 +69,7 @@ class SqlSearchIndexBase:
     def __init__(self, database: Database) -> None:
         self.database = database
 
-    def _dumps(self, value: dict[str, Any]) -> str:
+    def _dumps(self, value: Attributes) -> str:
         return orjson.dumps(value).decode()  # the attributes column holds JSON text
 
     # --- writes ------------------------------------------------------------------------------
@@ -94,7 +95,7 @@ class SqlSearchIndexBase:
                 [{**ids, "chunk_index": i, "text": t} for i, t in enumerate(entry.chunks)],
             )
 
-    async def set_attributes(self, store_id: str, file_id: str, attributes: dict[str, Any]) -> None:
+    async def set_attributes(self, store_id: str, file_id: str, attributes: Attributes) -> None:
         await self.database.write(_set_attributes, store_id, file_id, self._dumps(attributes or {}))
 
     async def _delete(self, statements: tuple[str, ...], **ids: str) -> None:
@@ -103,7 +104,7 @@ class SqlSearchIndexBase:
     # --- reads -------------------------------------------------------------------------------
 
     async def allowed_files(
-        self, store_ids: Sequence[str], filters: dict[str, Any] | None
+        self, store_ids: Sequence[str], filters: AttributeFilter | None
     ) -> list[tuple[str, str]] | None:
         """The (store, file) pairs whose attributes pass ``filters``; None: no filter."""
         if not filters:
@@ -153,7 +154,7 @@ def _set_attributes(connection: Connection, store_id: str, file_id: str, attribu
 
 def _file_attributes(
     connection: Connection, store_ids: list[str]
-) -> list[tuple[str, str, dict[str, Any] | None]]:
+) -> list[tuple[str, str, Attributes | None]]:
     rows = connection.execute(_FILE_ATTRIBUTES, {"store_ids": store_ids}).all()
     return [(r[0], r[1], _as_dict(r[2])) for r in rows]
 
@@ -172,8 +173,9 @@ def _chunk_texts(connection: Connection, keys: list[ChunkKey]) -> dict[ChunkKey,
     return found
 
 
-def _as_dict(value: Any) -> dict[str, Any] | None:
+def _as_dict(value: str | bytes | Attributes | None) -> Attributes | None:
+    """The attributes column: JSON text (SQLite) or already decoded (PostgreSQL's JSONB)."""
     if value is None or isinstance(value, dict):
         return value
     loaded = orjson.loads(value)
-    return loaded if isinstance(loaded, dict) else None
+    return cast(Attributes, loaded) if isinstance(loaded, dict) else None

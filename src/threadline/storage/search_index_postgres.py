@@ -18,6 +18,7 @@ import numpy as np
 from sqlalchemy import Connection, exc, text
 
 from threadline.providers.vector_index.base import Candidate, FileEntry, Vectors
+from threadline.records.files import AttributeFilter
 from threadline.storage.search_index import DELETE_FILE, DELETE_STORE, SqlSearchIndexBase
 from threadline.storage.search_postings import DEFAULT_MEMORY_BUDGET, KeywordPostings
 
@@ -97,14 +98,14 @@ class PostgresSearchIndex(SqlSearchIndexBase):
         *,
         model: str,
         limit: int,
-        filters: dict[str, Any] | None = None,
+        filters: AttributeFilter | None = None,
     ) -> list[Candidate]:
         allowed = await self.allowed_files(store_ids, filters)
         if allowed is not None and not allowed:
             return []
         dims = int(np.asarray(vector).shape[-1])
         statement = text(_VECTOR.format(dims=dims, pairs=_IN_PAIRS if allowed else ""))
-        params: dict[str, Any] = {
+        params: dict[str, object] = {
             "query": _vector_literals(np.asarray(vector).reshape(1, -1))[0],
             "model": model,
             "stores": list(store_ids),
@@ -126,7 +127,7 @@ class PostgresSearchIndex(SqlSearchIndexBase):
         terms: Sequence[str],
         *,
         limit: int,
-        filters: dict[str, Any] | None = None,
+        filters: AttributeFilter | None = None,
     ) -> list[Candidate]:
         words = [w for w in ("".join(ch for ch in t if ch.isalnum()) for t in terms) if w]
         if not words or not store_ids:
@@ -138,7 +139,7 @@ class PostgresSearchIndex(SqlSearchIndexBase):
         if found is not None:
             return found
         statement = text(_KEYWORD.format(pairs=_IN_PAIRS if allowed else ""))
-        params: dict[str, Any] = {
+        params: dict[str, object] = {
             "query": " | ".join(words),
             "stores": list(store_ids),
             "limit": limit,
@@ -161,12 +162,12 @@ def _execute(connection: Connection, statement: str) -> None:
     connection.execute(text(statement))
 
 
-def _rows(connection: Connection, statement: Any, params: dict[str, Any]) -> list[Any]:
+def _rows(connection: Connection, statement: Any, params: dict[str, object]) -> list[Any]:
     return [tuple(r) for r in connection.execute(statement, params)]
 
 
 def _vector_rows(
-    connection: Connection, statement: Any, params: dict[str, Any], ef_search: int
+    connection: Connection, statement: Any, params: dict[str, object], ef_search: int
 ) -> list[Any]:
     # relaxed_order: keep scanning the HNSW graph until enough rows pass the WHERE clause
     # (results then come slightly out of order: the caller re-sorts them).

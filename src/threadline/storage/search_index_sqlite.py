@@ -20,6 +20,7 @@ from sqlalchemy import Connection, bindparam, text
 
 from threadline.providers.vector_index.base import Candidate, FileEntry, Vectors
 from threadline.providers.vector_index.matrix import StoreMatrix, segment_of
+from threadline.records.files import AttributeFilter
 from threadline.storage.search_index import DELETE_FILE, DELETE_STORE, SqlSearchIndexBase
 from threadline.storage.search_postings import DEFAULT_MEMORY_BUDGET, KeywordPostings
 
@@ -111,7 +112,7 @@ class SqliteSearchIndex(SqlSearchIndexBase):
         *,
         model: str,
         limit: int,
-        filters: dict[str, Any] | None = None,
+        filters: AttributeFilter | None = None,
     ) -> list[Candidate]:
         allowed = await self.allowed_files(store_ids, filters)
         found: list[Candidate] = []
@@ -133,7 +134,7 @@ class SqliteSearchIndex(SqlSearchIndexBase):
         terms: Sequence[str],
         *,
         limit: int,
-        filters: dict[str, Any] | None = None,
+        filters: AttributeFilter | None = None,
     ) -> list[Candidate]:
         words = [w for w in (_BAREWORD.sub(" ", t).strip() for t in terms) if w]
         if not words or not store_ids:

@@ -31,7 +31,7 @@ can fail with "database is locked" when another process wrote in between.
 import asyncio
 import logging
 import sqlite3
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, TypeVar
@@ -109,7 +109,7 @@ def _run_unit(
     write: bool,
     work: Callable[..., T],
     args: tuple[Any, ...],
-    kwargs: dict[str, Any],
+    kwargs: Mapping[str, object],
 ) -> T:
     connection.execution_options(sqlite_immediate=write)  # in place, for the next begin
     with connection.begin():
@@ -143,7 +143,11 @@ class SqliteUnits:
         )
 
     async def run(
-        self, write: bool, work: Callable[..., T], args: tuple[Any, ...], kwargs: dict[str, Any]
+        self,
+        write: bool,
+        work: Callable[..., T],
+        args: tuple[Any, ...],
+        kwargs: Mapping[str, object],
     ) -> T:
         try:
             try:
@@ -160,7 +164,11 @@ class SqliteUnits:
         return result
 
     async def run_on_thread(
-        self, write: bool, work: Callable[..., T], args: tuple[Any, ...], kwargs: dict[str, Any]
+        self,
+        write: bool,
+        work: Callable[..., T],
+        args: tuple[Any, ...],
+        kwargs: Mapping[str, object],
     ) -> T:
         """A long unit, on the writer (or a reader) thread instead of inline on the loop."""
         try:
@@ -173,7 +181,11 @@ class SqliteUnits:
         return result
 
     async def _on_thread(
-        self, write: bool, work: Callable[..., T], args: tuple[Any, ...], kwargs: dict[str, Any]
+        self,
+        write: bool,
+        work: Callable[..., T],
+        args: tuple[Any, ...],
+        kwargs: Mapping[str, object],
     ) -> T:
         def unit() -> T:
             with self.engine.connect() as connection:

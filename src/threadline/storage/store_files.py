@@ -9,18 +9,40 @@ concurrency."""
 
 import functools
 from collections import defaultdict
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import Connection, and_, bindparam, case, delete, insert, select, update
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    Table,
+    and_,
+    bindparam,
+    case,
+    delete,
+    insert,
+    select,
+    update,
+)
 
+from threadline.records.files import (
+    Attributes,
+    BatchStatus,
+    FileBatchRecord,
+    NamedStoreFile,
+    StoreFileChanges,
+    StoreFileStatus,
+    VectorStoreFileRecord,
+)
 from threadline.storage.file_tables import FileBatchRow, FileRow, VectorStoreFileRow, VectorStoreRow
 from threadline.storage.pagination import Page, PageRequest, finish_page, paginate
-from threadline.storage.repositories import Record, records
+from threadline.storage.repositories import Columns, rows_of
 
-_store_files = VectorStoreFileRow.__table__
-_stores = VectorStoreRow.__table__
-_batches = FileBatchRow.__table__
-_files = FileRow.__table__
+Row = VectorStoreFileRecord
+
+_store_files: Table = VectorStoreFileRow.__table__  # type: ignore[assignment]
+_stores: Table = VectorStoreRow.__table__  # type: ignore[assignment]
+_batches: Table = FileBatchRow.__table__  # type: ignore[assignment]
+_files: Table = FileRow.__table__  # type: ignore[assignment]
 
 STATUSES = ("in_progress", "completed", "failed", "cancelled")
 _COUNTER = {status: f"files_{status}" for status in STATUSES}
@@ -30,7 +52,7 @@ _FILE_COUNTERS = (*_COUNTER.values(), "files_total")
 # parameters: building a SQLAlchemy statement costs more than the database takes to run it.
 
 
-def _plus(table: Any, names: tuple[str, ...]) -> dict[str, Any]:
+def _plus(table: Table, names: tuple[str, ...]) -> dict[str, ColumnElement[Any]]:
     return {
         name: table.c[name] + bindparam(f"d_{name}", type_=table.c[name].type) for name in names
     }
@@ -83,7 +105,7 @@ def _change_statement(names: tuple[str, ...]) -> Any:
     return update(_store_files).where(_SAME_ROW).values(values)
 
 
-def _same_row(row: Record) -> dict[str, Any]:
+def _same_row(row: Row) -> dict[str, str]:
     return {
         "w_store": row["vector_store_id"],
         "w_file": row["file_id"],
@@ -92,7 +114,7 @@ def _same_row(row: Record) -> dict[str, Any]:
     }
 
 
-def _deltas(before: Record | None, after: Record | None, batch_id: str | None) -> dict[str, int]:
+def _deltas(before: Row | None, after: Row | None, batch_id: str | None) -> dict[str, int]:
     """How the counters change when a row goes from ``before`` to ``after`` (None: absent):
     the store's counters when ``batch_id`` is None, else that batch's."""
     deltas: dict[str, int] = defaultdict(int)
@@ -106,7 +128,7 @@ def _deltas(before: Record | None, after: Record | None, batch_id: str | None) -
     return {name: delta for name, delta in deltas.items() if delta}
 
 
-def _count(connection: Connection, *changes: tuple[Record | None, Record | None]) -> None:
+def _count(connection: Connection, *changes: tuple[Row | None, Row | None]) -> None:
     """Apply the counter changes of rows going from ``before`` to ``after``: one statement per
     store and per batch, however many rows changed."""
     stores: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
@@ -135,27 +157,27 @@ def lock_store(connection: Connection, store_id: str) -> None:
         connection.execute(_LOCK_STORE, {"key": store_id})
 
 
-def add_many(connection: Connection, rows: list[Record]) -> None:
+def add_many(connection: Connection, rows: list[Row]) -> None:
     """Insert store files the store does not have yet (the caller holds the store's lock)."""
     if rows:
-        connection.execute(_INSERT, rows)
+        connection.execute(_INSERT, cast(list[Columns], rows))
         _count(connection, *((None, row) for row in rows))
 
 
-def change(connection: Connection, before: Record, changes: Record) -> Record | None:
+def change(connection: Connection, before: Row, changes: StoreFileChanges) -> Row | None:
     """Apply ``changes`` if the row is still ``before``; the row after, or None."""
     statement = _change_statement(tuple(sorted(changes)))
     params = {**_same_row(before), **{f"v_{name}": value for name, value in changes.items()}}
     if connection.execute(statement, params).rowcount == 0:
         return None
-    after = {**before, **changes}
+    after: Row = {**before, **changes}
     _count(connection, (before, after))
     return after
 
 
 def change_many(
-    connection: Connection, befores: list[Record], values: list[Record]
-) -> list[Record]:
+    connection: Connection, befores: list[Row], values: list[StoreFileChanges]
+) -> list[Row]:
     """``change`` for many rows in one statement, each row getting the values at its place
     (all with the same keys). Only under the store's lock, which keeps every row as read."""
     if not befores:
@@ -166,66 +188,70 @@ def change_many(
         for before, changes in zip(befores, values, strict=True)
     ]
     connection.execute(statement, params)
-    afters = [{**before, **changes} for before, changes in zip(befores, values, strict=True)]
+    afters: list[Row] = [
+        {**before, **changes} for before, changes in zip(befores, values, strict=True)
+    ]
     _count(connection, *zip(befores, afters, strict=True))
     return afters
 
 
-def remove(connection: Connection, before: Record) -> bool:
+def remove(connection: Connection, before: Row) -> bool:
     if connection.execute(_REMOVE, _same_row(before)).rowcount == 0:
         return False
     _count(connection, (before, None))
     return True
 
 
-def get(connection: Connection, store_id: str, file_id: str) -> Record | None:
-    found = records(connection.execute(_GET, {"w_store": store_id, "w_file": file_id}))
+def get(connection: Connection, store_id: str, file_id: str) -> Row | None:
+    found = rows_of(connection.execute(_GET, {"w_store": store_id, "w_file": file_id}), Row)
     return found[0] if found else None
 
 
-def of_file(connection: Connection, project_id: str, file_id: str) -> list[Record]:
+def of_file(connection: Connection, project_id: str, file_id: str) -> list[Row]:
     query = select(_store_files).where(
         _store_files.c.file_id == file_id, _store_files.c.project_id == project_id
     )
-    return records(connection.execute(query))
+    return rows_of(connection.execute(query), Row)
 
 
-def of_batch(connection: Connection, batch_id: str, status: str | None = None) -> list[Record]:
+def of_batch(
+    connection: Connection, batch_id: str, status: StoreFileStatus | None = None
+) -> list[Row]:
     query = select(_store_files).where(_store_files.c.batch_id == batch_id)
     if status is not None:
         query = query.where(_store_files.c.status == status)
-    return records(connection.execute(query))
+    return rows_of(connection.execute(query), Row)
 
 
-def in_store(connection: Connection, store_id: str, file_ids: list[str]) -> dict[str, Record]:
+def in_store(connection: Connection, store_id: str, file_ids: list[str]) -> dict[str, Row]:
     """The store's rows for ``file_ids``, by file id."""
     if not file_ids:
         return {}
     query = select(_store_files).where(
         _store_files.c.vector_store_id == store_id, _store_files.c.file_id.in_(set(file_ids))
     )
-    return {row["file_id"]: row for row in records(connection.execute(query))}
+    return {row["file_id"]: row for row in rows_of(connection.execute(query), Row)}
 
 
 def page(
     connection: Connection,
     store_id: str,
     request: PageRequest,
-    status: str | None,
+    status: StoreFileStatus | None,
     batch_id: str | None = None,
-) -> Page:
+) -> Page[Row]:
     query = select(_store_files).where(_store_files.c.vector_store_id == store_id)
     if status is not None:
         query = query.where(_store_files.c.status == status)
     if batch_id is not None:
         query = query.where(_store_files.c.batch_id == batch_id)
     result = connection.execute(paginate(query, _store_files.c.file_id, request))
-    return finish_page(records(result), request)
+    return finish_page(rows_of(result, Row), request)
 
 
 def completed_with_names(
     connection: Connection, store_ids: list[str], file_ids: set[str]
-) -> dict[str, Record]:
+) -> dict[str, NamedStoreFile]:
     """For search results: the completed files among ``file_ids`` in ``store_ids``, with their
     file names and the store file's attributes."""
     if not store_ids or not file_ids:
@@ -239,29 +265,29 @@ def completed_with_names(
             _store_files.c.status == "completed",
         )
     )
-    return {row["file_id"]: row for row in records(connection.execute(query))}
+    return {row["file_id"]: row for row in rows_of(connection.execute(query), NamedStoreFile)}
 
 
 # --- file batches -----------------------------------------------------------------------------
 
 
-def insert_batch(connection: Connection, record: Record) -> None:
-    connection.execute(insert(_batches), record)
+def insert_batch(connection: Connection, record: FileBatchRecord) -> None:
+    connection.execute(insert(_batches), cast(Columns, record))
 
 
 def get_batch(
     connection: Connection, project_id: str, store_id: str, batch_id: str
-) -> Record | None:
+) -> FileBatchRecord | None:
     query = select(_batches).where(
         _batches.c.id == batch_id,
         _batches.c.project_id == project_id,
         _batches.c.vector_store_id == store_id,
     )
-    found = records(connection.execute(query))
+    found = rows_of(connection.execute(query), FileBatchRecord)
     return found[0] if found else None
 
 
-def set_batch_status(connection: Connection, batch_id: str, status: str) -> None:
+def set_batch_status(connection: Connection, batch_id: str, status: BatchStatus) -> None:
     connection.execute(update(_batches).where(_batches.c.id == batch_id).values(status=status))
 
 
@@ -272,7 +298,7 @@ def delete_store_contents(connection: Connection, store_id: str) -> None:
 
 
 def set_attributes(
-    connection: Connection, store_id: str, file_id: str, attributes: dict[str, Any] | None
+    connection: Connection, store_id: str, file_id: str, attributes: Attributes | None
 ) -> None:
     connection.execute(
         update(_store_files)

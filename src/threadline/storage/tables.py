@@ -1,8 +1,6 @@
 """Table definitions. Column names are the wire names, so a row's mapping is already most of the
 API object; JSON columns hold the nested parts (tools, content, metadata…) verbatim."""
 
-from typing import Any
-
 from sqlalchemy import (
     JSON,
     BigInteger,
@@ -18,13 +16,15 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
+from threadline.records.jsonvalue import JsonArray, JsonObject, JsonValue, Metadata
+
 # Ids sort by creation time (see ids.py); PostgreSQL must compare them bytewise, not by locale.
 IdType = String(64).with_variant(String(64, collation="C"), "postgresql")
 JsonType = JSON().with_variant(JSONB(), "postgresql")
 
 
 class Base(DeclarativeBase):
-    type_annotation_map = {dict[str, Any]: JsonType, list[Any]: JsonType}
+    """Every JSON column names ``JsonType``: its annotation says what the document holds."""
 
 
 class ProjectRow(Base):
@@ -40,7 +40,7 @@ class ProjectRow(Base):
     # Budgets are kept in nano-USD (1e-9): integer sums are exact on every backend.
     budget_nanos: Mapped[int | None] = mapped_column(BigInteger)
     budget_period: Mapped[str | None] = mapped_column(String(8))
-    models: Mapped[list[Any] | None] = mapped_column(JsonType)
+    models: Mapped[list[str] | None] = mapped_column(JsonType)
     # Name of a THREADLINE_CONFIG provider that serves this project's Assistants API unchanged.
     assistants_passthrough: Mapped[str | None] = mapped_column(String(256))
 
@@ -56,15 +56,15 @@ class ApiKeyRow(Base):
     key_hint: Mapped[str] = mapped_column(String(32))
     rpm: Mapped[int | None] = mapped_column(Integer)
     tpm: Mapped[int | None] = mapped_column(Integer)
-    models: Mapped[list[Any] | None] = mapped_column(JsonType)
+    models: Mapped[list[str] | None] = mapped_column(JsonType)
     created_at: Mapped[int] = mapped_column(BigInteger)
     revoked_at: Mapped[int | None] = mapped_column(BigInteger)
     max_parallel: Mapped[int | None] = mapped_column(Integer)
     budget_nanos: Mapped[int | None] = mapped_column(BigInteger)
     budget_period: Mapped[str | None] = mapped_column(String(8))
     expires_at: Mapped[int | None] = mapped_column(BigInteger)
-    ip_allowlist: Mapped[list[Any] | None] = mapped_column(JsonType)
-    metadata_: Mapped[dict[str, Any] | None] = mapped_column("metadata", JsonType)
+    ip_allowlist: Mapped[list[str] | None] = mapped_column(JsonType)
+    metadata_: Mapped[Metadata | None] = mapped_column("metadata", JsonType)
     rotated_at: Mapped[int | None] = mapped_column(BigInteger)
 
 
@@ -79,12 +79,12 @@ class AssistantRow(Base):
     description: Mapped[str | None] = mapped_column(String(512))
     model: Mapped[str] = mapped_column(String(256))
     instructions: Mapped[str | None] = mapped_column(Text)
-    tools: Mapped[list[Any]] = mapped_column(JsonType)
-    tool_resources: Mapped[dict[str, Any] | None] = mapped_column(JsonType)
-    metadata_: Mapped[dict[str, Any] | None] = mapped_column("metadata", JsonType)
+    tools: Mapped[JsonArray] = mapped_column(JsonType)
+    tool_resources: Mapped[JsonObject | None] = mapped_column(JsonType)
+    metadata_: Mapped[Metadata | None] = mapped_column("metadata", JsonType)
     temperature: Mapped[float | None] = mapped_column(Float)
     top_p: Mapped[float | None] = mapped_column(Float)
-    response_format: Mapped[Any | None] = mapped_column(JsonType)
+    response_format: Mapped[JsonValue] = mapped_column(JsonType)
     reasoning_effort: Mapped[str | None] = mapped_column(String(16))
 
 
@@ -95,8 +95,8 @@ class ThreadRow(Base):
     id: Mapped[str] = mapped_column(IdType, primary_key=True)
     project_id: Mapped[str] = mapped_column(IdType)
     created_at: Mapped[int] = mapped_column(BigInteger)
-    tool_resources: Mapped[dict[str, Any] | None] = mapped_column(JsonType)
-    metadata_: Mapped[dict[str, Any] | None] = mapped_column("metadata", JsonType)
+    tool_resources: Mapped[JsonObject | None] = mapped_column(JsonType)
+    metadata_: Mapped[Metadata | None] = mapped_column("metadata", JsonType)
     # The run that holds the thread (queued … cancelling), NULL when idle. Taking it is one
     # conditional UPDATE, so two runs can never hold one thread, on any backend.
     active_run_id: Mapped[str | None] = mapped_column(IdType)
@@ -114,15 +114,15 @@ class MessageRow(Base):
     thread_id: Mapped[str] = mapped_column(IdType, ForeignKey("threads.id", ondelete="CASCADE"))
     created_at: Mapped[int] = mapped_column(BigInteger)
     status: Mapped[str] = mapped_column(String(16))
-    incomplete_details: Mapped[dict[str, Any] | None] = mapped_column(JsonType)
+    incomplete_details: Mapped[JsonObject | None] = mapped_column(JsonType)
     completed_at: Mapped[int | None] = mapped_column(BigInteger)
     incomplete_at: Mapped[int | None] = mapped_column(BigInteger)
     role: Mapped[str] = mapped_column(String(16))
-    content: Mapped[list[Any]] = mapped_column(JsonType)
+    content: Mapped[JsonArray] = mapped_column(JsonType)
     assistant_id: Mapped[str | None] = mapped_column(IdType)
     run_id: Mapped[str | None] = mapped_column(IdType)
-    attachments: Mapped[list[Any] | None] = mapped_column(JsonType)
-    metadata_: Mapped[dict[str, Any] | None] = mapped_column("metadata", JsonType)
+    attachments: Mapped[JsonArray | None] = mapped_column(JsonType)
+    metadata_: Mapped[Metadata | None] = mapped_column("metadata", JsonType)
 
 
 class RunRow(Base):
@@ -138,28 +138,28 @@ class RunRow(Base):
     assistant_id: Mapped[str] = mapped_column(IdType)
     created_at: Mapped[int] = mapped_column(BigInteger)
     status: Mapped[str] = mapped_column(String(32))
-    required_action: Mapped[dict[str, Any] | None] = mapped_column(JsonType)
-    last_error: Mapped[dict[str, Any] | None] = mapped_column(JsonType)
+    required_action: Mapped[JsonObject | None] = mapped_column(JsonType)
+    last_error: Mapped[JsonObject | None] = mapped_column(JsonType)
     expires_at: Mapped[int | None] = mapped_column(BigInteger)
     started_at: Mapped[int | None] = mapped_column(BigInteger)
     cancelled_at: Mapped[int | None] = mapped_column(BigInteger)
     failed_at: Mapped[int | None] = mapped_column(BigInteger)
     completed_at: Mapped[int | None] = mapped_column(BigInteger)
-    incomplete_details: Mapped[dict[str, Any] | None] = mapped_column(JsonType)
+    incomplete_details: Mapped[JsonObject | None] = mapped_column(JsonType)
     model: Mapped[str] = mapped_column(String(256))
     instructions: Mapped[str | None] = mapped_column(Text)
-    tools: Mapped[list[Any]] = mapped_column(JsonType)
-    tool_resources: Mapped[dict[str, Any] | None] = mapped_column(JsonType)
-    metadata_: Mapped[dict[str, Any] | None] = mapped_column("metadata", JsonType)
-    usage: Mapped[dict[str, Any] | None] = mapped_column(JsonType)
+    tools: Mapped[JsonArray] = mapped_column(JsonType)
+    tool_resources: Mapped[JsonObject | None] = mapped_column(JsonType)
+    metadata_: Mapped[Metadata | None] = mapped_column("metadata", JsonType)
+    usage: Mapped[JsonObject | None] = mapped_column(JsonType)
     temperature: Mapped[float | None] = mapped_column(Float)
     top_p: Mapped[float | None] = mapped_column(Float)
     max_prompt_tokens: Mapped[int | None] = mapped_column(Integer)
     max_completion_tokens: Mapped[int | None] = mapped_column(Integer)
-    truncation_strategy: Mapped[dict[str, Any] | None] = mapped_column(JsonType)
-    tool_choice: Mapped[Any | None] = mapped_column(JsonType)
+    truncation_strategy: Mapped[JsonObject | None] = mapped_column(JsonType)
+    tool_choice: Mapped[JsonValue] = mapped_column(JsonType)
     parallel_tool_calls: Mapped[bool] = mapped_column(Boolean)
-    response_format: Mapped[Any | None] = mapped_column(JsonType)
+    response_format: Mapped[JsonValue] = mapped_column(JsonType)
     reasoning_effort: Mapped[str | None] = mapped_column(String(16))
     # Execution bookkeeping, never shown: who runs it, until when, and how many times it started.
     lease_owner: Mapped[str | None] = mapped_column(String(64))
@@ -184,14 +184,14 @@ class RunStepRow(Base):
     created_at: Mapped[int] = mapped_column(BigInteger)
     type: Mapped[str] = mapped_column(String(32))
     status: Mapped[str] = mapped_column(String(32))
-    step_details: Mapped[dict[str, Any]] = mapped_column(JsonType)
-    last_error: Mapped[dict[str, Any] | None] = mapped_column(JsonType)
+    step_details: Mapped[JsonObject] = mapped_column(JsonType)
+    last_error: Mapped[JsonObject | None] = mapped_column(JsonType)
     expired_at: Mapped[int | None] = mapped_column(BigInteger)
     cancelled_at: Mapped[int | None] = mapped_column(BigInteger)
     failed_at: Mapped[int | None] = mapped_column(BigInteger)
     completed_at: Mapped[int | None] = mapped_column(BigInteger)
-    usage: Mapped[dict[str, Any] | None] = mapped_column(JsonType)
-    metadata_: Mapped[dict[str, Any] | None] = mapped_column("metadata", JsonType)
+    usage: Mapped[JsonObject | None] = mapped_column(JsonType)
+    metadata_: Mapped[Metadata | None] = mapped_column("metadata", JsonType)
 
 
 class UsageRow(Base):

@@ -1,27 +1,34 @@
 """Usage totals, the request log, and the pass-through runs already billed."""
 
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import Connection, delete, func, insert, select
+from sqlalchemy import Connection, Table, delete, func, insert, select
 from sqlalchemy.dialects import postgresql, sqlite
 
+from threadline.records.gateway import (
+    BilledRun,
+    GroupedUsage,
+    LogFilters,
+    RequestLogRecord,
+    UsageFilters,
+    UsageTotals,
+)
+from threadline.storage.repositories import Columns, rows_of
 from threadline.storage.tables import BilledRunRow, RequestLogRow, UsageRow
 
-Record = dict[str, Any]
-
-_usage = UsageRow.__table__
-_logs = RequestLogRow.__table__
-_billed = BilledRunRow.__table__
+_usage: Table = UsageRow.__table__  # type: ignore[assignment]
+_logs: Table = RequestLogRow.__table__  # type: ignore[assignment]
+_billed: Table = BilledRunRow.__table__  # type: ignore[assignment]
 _SUMMED = ("requests", "input_tokens", "output_tokens", "quantity", "cost_nanos")
 GROUPS = ("project_id", "api_key_id", "model", "day", "meter")
 
 
-def _insert(connection: Connection, table: Any) -> Any:
+def _insert(connection: Connection, table: Table) -> Any:
     dialect = postgresql if connection.dialect.name == "postgresql" else sqlite
     return dialect.insert(table)
 
 
-def add_usage(connection: Connection, rows: list[Record]) -> None:
+def add_usage(connection: Connection, rows: list[UsageTotals]) -> None:
     """Add each row's counts to its (day, project, key, model, meter) total."""
     if not rows:
         return
@@ -30,20 +37,20 @@ def add_usage(connection: Connection, rows: list[Record]) -> None:
         index_elements=["day", "project_id", "api_key_id", "model", "meter"],
         set_={name: _usage.c[name] + statement.excluded[name] for name in _SUMMED},
     )
-    connection.execute(statement, rows)
+    connection.execute(statement, cast(list[Columns], rows))
 
 
-def insert_logs(connection: Connection, rows: list[Record]) -> None:
+def insert_logs(connection: Connection, rows: list[RequestLogRecord]) -> None:
     if rows:
-        connection.execute(insert(_logs), rows)
+        connection.execute(insert(_logs), cast(list[Columns], rows))
 
 
-def claim_runs(connection: Connection, runs: list[Record]) -> set[str]:
+def claim_runs(connection: Connection, runs: list[BilledRun]) -> set[str]:
     """Mark runs billed; returns the ids that were not billed before."""
     fresh = set()
     for run in runs:
         statement = _insert(connection, _billed).on_conflict_do_nothing(index_elements=["run_id"])
-        if connection.execute(statement, run).rowcount > 0:
+        if connection.execute(statement, cast(Columns, run)).rowcount > 0:
             fresh.add(run["run_id"])
     return fresh
 
@@ -58,16 +65,17 @@ def spend(connection: Connection, kind: str, scope_id: str, first_day: str, last
 
 
 def usage_report(
-    connection: Connection, filters: Record, group_by: tuple[str, ...]
-) -> list[Record]:
+    connection: Connection, filters: UsageFilters, group_by: tuple[str, ...]
+) -> list[GroupedUsage]:
     """Totals grouped by ``group_by`` (a subset of ``GROUPS``), filtered by equality on
     ``project_id``/``api_key_id``/``model``/``meter`` and by ``since``/``until`` days."""
     groups = [_usage.c[name] for name in group_by]
     sums = [func.sum(_usage.c[name]).label(name) for name in _SUMMED]
     query = select(*groups, *sums)
     for name in ("project_id", "api_key_id", "model", "meter"):
-        if filters.get(name) is not None:
-            query = query.where(_usage.c[name] == filters[name])
+        wanted = filters.get(name)
+        if wanted is not None:
+            query = query.where(_usage.c[name] == wanted)
     if filters.get("since"):
         query = query.where(_usage.c.day >= filters["since"])
     if filters.get("until"):
@@ -78,16 +86,17 @@ def usage_report(
     for row in rows:
         for name in _SUMMED:
             row[name] = row[name] or 0
-    return rows
+    return cast(list[GroupedUsage], rows)
 
 
-def query_logs(connection: Connection, filters: Record, limit: int) -> list[Record]:
+def query_logs(connection: Connection, filters: LogFilters, limit: int) -> list[RequestLogRecord]:
     """Newest first; ``before`` is a request id to page from; the other filters match
     exactly, except ``since``/``until`` (Unix ms) and ``status`` classes like ``4xx``."""
     query = select(_logs)
     for name in ("project_id", "api_key_id", "model", "method", "path"):
-        if filters.get(name) is not None:
-            query = query.where(_logs.c[name] == filters[name])
+        wanted = filters.get(name)
+        if wanted is not None:
+            query = query.where(_logs.c[name] == wanted)
     status = filters.get("status")
     if status is not None:
         if isinstance(status, int):
@@ -102,7 +111,7 @@ def query_logs(connection: Connection, filters: Record, limit: int) -> list[Reco
     if filters.get("before") is not None:
         query = query.where(_logs.c.id < filters["before"])
     query = query.order_by(_logs.c.id.desc()).limit(limit)
-    return [dict(row) for row in connection.execute(query).mappings()]
+    return rows_of(connection.execute(query), RequestLogRecord)
 
 
 def delete_logs_before(connection: Connection, created_before_ms: int) -> int:

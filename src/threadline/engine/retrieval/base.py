@@ -8,7 +8,9 @@ the event loop."""
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal, Protocol
+from typing import Literal, Protocol
+
+from threadline.records.files import AttributeFilter, Attributes
 
 RejectionCode = Literal["unsupported_file", "invalid_file"]
 SearchMode = Literal["hybrid", "vector", "keyword"]
@@ -43,7 +45,7 @@ class SearchHit:
     score: float  # 0..1, higher is better
     text: str  # the chunk's text
     chunk_index: int  # position of the chunk in its file
-    attributes: dict[str, Any] = field(default_factory=dict)
+    attributes: Attributes = field(default_factory=dict)
 
 
 class Retrieval(Protocol):
@@ -61,14 +63,14 @@ class Retrieval(Protocol):
         path: Path,
         filename: str,
         chunking: ChunkingStrategy,
-        attributes: dict[str, Any] | None = None,
+        attributes: Attributes | None = None,
     ) -> Indexed:
         """Parse, chunk, embed and index one file of a store (replacing what it had there).
         Raises ``FileRejected``."""
         ...
 
     async def set_attributes(
-        self, *, store_id: str, file_id: str, attributes: dict[str, Any] | None
+        self, *, store_id: str, file_id: str, attributes: Attributes | None
     ) -> None: ...
 
     async def remove_file(self, *, store_id: str, file_id: str) -> None: ...
@@ -89,7 +91,7 @@ class Retrieval(Protocol):
         queries: Sequence[str],
         max_results: int,
         score_threshold: float = 0.0,
-        filters: dict[str, Any] | None = None,
+        filters: AttributeFilter | None = None,
         mode: SearchMode = "hybrid",
     ) -> list[SearchHit]:
         """The best chunks for ``queries`` across ``store_ids``, best first. ``filters`` is the

@@ -9,7 +9,6 @@ import asyncio
 from collections import OrderedDict
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
@@ -26,6 +25,7 @@ from threadline.providers.documents.errors import DocumentRejected
 from threadline.providers.documents.isolation import ParseLimits, parse_isolated
 from threadline.providers.embeddings.base import Embedder
 from threadline.providers.vector_index.base import Candidate, FileEntry, SearchIndex, Vectors
+from threadline.records.files import AttributeFilter, Attributes
 
 # OpenAI's file_search limit per file.
 MAX_FILE_TOKENS = 5_000_000
@@ -68,7 +68,7 @@ class HybridRetrieval:
         path: Path,
         filename: str,
         chunking: ChunkingStrategy,
-        attributes: dict[str, Any] | None = None,
+        attributes: Attributes | None = None,
     ) -> Indexed:
         async with self._parse_slots:
             try:
@@ -101,7 +101,7 @@ class HybridRetrieval:
         return Indexed(chunks=len(chunked.chunks), embedding_model=self.embedder.model)
 
     async def set_attributes(
-        self, *, store_id: str, file_id: str, attributes: dict[str, Any] | None
+        self, *, store_id: str, file_id: str, attributes: Attributes | None
     ) -> None:
         await self.index.set_attributes(store_id, file_id, attributes or {})
 
@@ -123,7 +123,7 @@ class HybridRetrieval:
         queries: Sequence[str],
         max_results: int,
         score_threshold: float = 0.0,
-        filters: dict[str, Any] | None = None,
+        filters: AttributeFilter | None = None,
         mode: SearchMode = "hybrid",
     ) -> list[SearchHit]:
         queries = [q for q in queries if q.strip()]

@@ -11,9 +11,10 @@ import re
 import shutil
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TypedDict
 
 from threadline.engine.retrieval.base import ChunkingStrategy, FileRejected, Indexed, SearchHit
+from threadline.records.files import AttributeFilter, Attributes
 
 # fmt: off
 TEXT_SUFFIXES = frozenset({
@@ -27,10 +28,18 @@ _WORD = re.compile(r"\w+")
 _CHARS_PER_TOKEN = 4
 
 
+class _Entry(TypedDict):
+    """One indexed file, as its JSON document holds it."""
+
+    text: str
+    chunks: list[str]
+    attributes: Attributes
+
+
 class SimpleRetrieval:
     def __init__(self, root: Path) -> None:
         self._root = root
-        self._stores: dict[str, dict[str, dict[str, Any]]] = {}
+        self._stores: dict[str, dict[str, _Entry]] = {}
 
     @property
     def embedding_model(self) -> str:
@@ -45,7 +54,7 @@ class SimpleRetrieval:
         path: Path,
         filename: str,
         chunking: ChunkingStrategy,
-        attributes: dict[str, Any] | None = None,
+        attributes: Attributes | None = None,
     ) -> Indexed:
         if Path(filename).suffix.lower() not in TEXT_SUFFIXES:
             raise FileRejected("unsupported_file", f"Files of type '{filename}' are not supported.")
@@ -55,13 +64,17 @@ class SimpleRetrieval:
             raise FileRejected("invalid_file", "The file is not valid UTF-8 text.") from None
         if not text.strip():
             raise FileRejected("invalid_file", "The file contains no text.")
-        entry = {"text": text, "chunks": _chunks(text, chunking), "attributes": attributes or {}}
+        entry: _Entry = {
+            "text": text,
+            "chunks": _chunks(text, chunking),
+            "attributes": attributes or {},
+        }
         await asyncio.to_thread(self._save, store_id, file_id, entry)
         (await self._store(store_id))[file_id] = entry
         return Indexed(chunks=len(entry["chunks"]), embedding_model=self.embedding_model)
 
     async def set_attributes(
-        self, *, store_id: str, file_id: str, attributes: dict[str, Any] | None
+        self, *, store_id: str, file_id: str, attributes: Attributes | None
     ) -> None:
         entry = (await self._store(store_id)).get(file_id)
         if entry is not None:
@@ -87,7 +100,7 @@ class SimpleRetrieval:
         queries: Sequence[str],
         max_results: int,
         score_threshold: float = 0.0,
-        filters: dict[str, Any] | None = None,
+        filters: AttributeFilter | None = None,
         mode: str = "hybrid",
     ) -> list[SearchHit]:
         wanted = {word for query in queries for word in _words(query)}
@@ -103,7 +116,7 @@ class SimpleRetrieval:
         hits.sort(key=lambda hit: -hit.score)
         return hits[:max_results]
 
-    async def _store(self, store_id: str) -> dict[str, dict[str, Any]]:
+    async def _store(self, store_id: str) -> dict[str, _Entry]:
         if store_id not in self._stores:
             loaded = await asyncio.to_thread(self._load, store_id)
             self._stores.setdefault(store_id, loaded)
@@ -119,13 +132,13 @@ class SimpleRetrieval:
             raise ValueError("not a file id")
         return self._store_path(store_id) / f"{file_id}.json"
 
-    def _load(self, store_id: str) -> dict[str, dict[str, Any]]:
+    def _load(self, store_id: str) -> dict[str, _Entry]:
         directory = self._store_path(store_id)
         if not directory.is_dir():
             return {}
         return {path.stem: json.loads(path.read_text()) for path in directory.glob("*.json")}
 
-    def _save(self, store_id: str, file_id: str, entry: dict[str, Any]) -> None:
+    def _save(self, store_id: str, file_id: str, entry: _Entry) -> None:
         path = self._file_path(store_id, file_id)
         path.parent.mkdir(parents=True, exist_ok=True)
         partial = path.with_suffix(".partial")
@@ -155,7 +168,7 @@ _COMPARE = {
 }
 
 
-def matches(condition: dict[str, Any], attributes: dict[str, Any]) -> bool:
+def matches(condition: AttributeFilter, attributes: Attributes) -> bool:
     """The API's attribute filter (comparison or compound) applied to one file's attributes."""
     kind = condition["type"]
     if kind in ("and", "or"):

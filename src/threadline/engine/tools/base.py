@@ -22,31 +22,36 @@ How the loop uses it (see ``engine.turn`` and ``engine.execution``):
 5. When the run's reply message is completed, ``annotate()`` may turn the tools' results
    into annotations (citations, file paths) and extra content parts (images)."""
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Final, Protocol
+
+from threadline.providers.llm.base import ChatTool
+from threadline.records.runs import RunScope, ServerToolCall, ToolCallDelta
+from threadline.records.threads import Annotation, ImageFilePart
+from threadline.records.tools import ToolDefinition
 
 # Where a stored server-tool call keeps the function call the model made ({"name", "arguments"})
 # and the text the tool returned to it. Keys starting with "_" are stripped from run steps before
 # they are shown (schemas.run_objects.run_step).
-CALL_KEY = "_call"
-OUTPUT_KEY = "_output"
+CALL_KEY: Final = "_call"
+OUTPUT_KEY: Final = "_output"
 
-PublishDelta = Callable[[dict[str, Any]], None]
+PublishDelta = Callable[[ToolCallDelta], None]
 
 
 class CallStream(Protocol):
     """How one server-tool call appears in step deltas while the model writes its arguments."""
 
-    def opening(self) -> dict[str, Any]:
+    def opening(self) -> ToolCallDelta:
         """The call's first delta entry (with ``index``, ``id``, ``type`` and empty details)."""
         ...
 
-    def snapshot(self) -> dict[str, Any]:
+    def snapshot(self) -> ServerToolCall:
         """The call as the step shows it while it waits to run (``{"id", "type", ...}``)."""
         ...
 
-    def feed(self, fragment: str) -> dict[str, Any] | None:
+    def feed(self, fragment: str) -> ToolCallDelta | None:
         """A delta entry for the next fragment of the arguments, or None to send nothing."""
         ...
 
@@ -62,17 +67,17 @@ class ServerCall:
 class ToolContext:
     """What an executing call may know and do."""
 
-    run: dict[str, Any]  # the run's row (project_id, thread_id, tools, tool_resources …)
+    run: RunScope  # the run's row
     step_id: str
     publish_delta: PublishDelta  # sends a tool-call delta entry for this step
     # Calls of this tool made before this one in the same run, in order (earlier steps, then
     # earlier in this step): for numbering sources, as ``annotate`` later sees them.
-    earlier_calls: list[dict[str, Any]] = field(default_factory=list)
+    earlier_calls: list[ServerToolCall] = field(default_factory=list)
 
 
 @dataclass(frozen=True, slots=True)
 class ToolOutcome:
-    details: dict[str, Any]  # the call as the step shows it: {"id", "type", <type>: {...}}
+    details: ServerToolCall  # the call as the step shows it: {"id", "type", <type>: {...}}
     output: str  # what the model reads back as the tool's answer
 
 
@@ -80,19 +85,19 @@ class ToolOutcome:
 class MessageExtras:
     """What a tool adds to the run's reply message once its text is final."""
 
-    annotations: list[dict[str, Any]] = field(default_factory=list)  # on the text part
-    parts: list[dict[str, Any]] = field(default_factory=list)  # extra content parts
+    annotations: list[Annotation] = field(default_factory=list)  # on the text part
+    parts: list[ImageFilePart] = field(default_factory=list)  # extra content parts
 
 
 class ServerTool(Protocol):
     type: str  # the run tool type it serves: "file_search" | "code_interpreter"
     function_name: str  # the function the model calls
 
-    def definition(self, tool: dict[str, Any]) -> dict[str, Any]:
+    def definition(self, tool: ToolDefinition) -> ChatTool:
         """The Chat Completions tool for one of the run's tools of this type."""
         ...
 
-    def start_call(self, call_id: str, index: int, tool: dict[str, Any]) -> CallStream:
+    def start_call(self, call_id: str, index: int, tool: ToolDefinition) -> CallStream:
         """A call the model started; ``tool`` is the run's entry for this tool (options)."""
         ...
 
@@ -101,7 +106,7 @@ class ServerTool(Protocol):
         outcome like any other; raising fails the run (``UpstreamFailure`` names its code)."""
         ...
 
-    def annotate(self, text: str, calls: list[dict[str, Any]]) -> MessageExtras:
+    def annotate(self, text: str, calls: Sequence[ServerToolCall]) -> MessageExtras:
         """Annotations and extra parts for the reply ``text``, given this run's stored calls
         of this tool."""
         ...

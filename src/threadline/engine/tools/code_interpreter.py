@@ -18,15 +18,28 @@ from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Final, Protocol
 
 import orjson
 
 from threadline.engine.tools.base import MessageExtras, ServerCall, ToolContext, ToolOutcome
 from threadline.engine.tools.streamed_json import StringFieldReader
+from threadline.providers.llm.base import ChatTool
+from threadline.records.jsonvalue import JsonObject
+from threadline.records.runs import (
+    CodeInterpreterToolCall,
+    CodeOutput,
+    IndexedImageOutput,
+    IndexedLogsOutput,
+    RunScope,
+    ServerToolCall,
+    ToolCallDelta,
+)
+from threadline.records.threads import Annotation, ImageFilePart
+from threadline.records.tools import FunctionDefinition, ToolDefinition
 
 # Where a stored call keeps the files it wrote: {"/mnt/data/name": file_id} (private: "_").
-_FILES_KEY = "_files"
+_FILES_KEY: Final = "_files"
 _SANDBOX_LINK = re.compile(r"sandbox:(/mnt/data/[^\s)\]\"'>]+)")
 
 _DESCRIPTION = (
@@ -37,7 +50,7 @@ _DESCRIPTION = (
     "sandbox:/mnt/data/<name>. There is no internet access. numpy, pandas and matplotlib are "
     "installed."
 )
-_PARAMETERS = {
+_PARAMETERS: JsonObject = {
     "type": "object",
     "properties": {"code": {"type": "string", "description": "The Python code to run."}},
     "required": ["code"],
@@ -67,12 +80,12 @@ class CodeRunner(Protocol):
         ...
 
 
-FilesOf = Callable[[dict[str, Any]], Awaitable[list[InputFile]]]
+FilesOf = Callable[[RunScope], Awaitable[list[InputFile]]]
 # (project id, file name, host path of the bytes) -> the new File's id
 SaveOutput = Callable[[str, str, Path], Awaitable[str]]
 SaveImage = Callable[[str, bytes], Awaitable[str]]
 # Told of each session as billed (OpenAI billed a code_interpreter session per thread and hour).
-OnSession = Callable[[dict[str, Any]], Awaitable[None]]
+OnSession = Callable[[RunScope], Awaitable[None]]
 SESSION_SECONDS = 3600
 _REMEMBERED_SESSIONS = 10_000
 
@@ -82,7 +95,7 @@ class _Stream:
         self._call_id, self._index = call_id, index
         self._code = StringFieldReader("code")
 
-    def opening(self) -> dict[str, Any]:
+    def opening(self) -> ToolCallDelta:
         return {
             "index": self._index,
             "id": self._call_id,
@@ -90,7 +103,7 @@ class _Stream:
             "code_interpreter": {"input": "", "outputs": []},
         }
 
-    def feed(self, fragment: str) -> dict[str, Any] | None:
+    def feed(self, fragment: str) -> ToolCallDelta | None:
         code = self._code.feed(fragment)
         if not code:
             return None
@@ -100,7 +113,7 @@ class _Stream:
             "code_interpreter": {"input": code},
         }
 
-    def snapshot(self) -> dict[str, Any]:
+    def snapshot(self) -> CodeInterpreterToolCall:
         return {
             "id": self._call_id,
             "type": "code_interpreter",
@@ -130,11 +143,15 @@ class CodeInterpreterTool:
         self._on_session = on_session
         self._billed_at: OrderedDict[str, float] = OrderedDict()  # session key -> start
 
-    def definition(self, tool: dict[str, Any]) -> dict[str, Any]:
-        function = {"name": self.function_name, "description": _DESCRIPTION}
-        return {"type": "function", "function": {**function, "parameters": _PARAMETERS}}
+    def definition(self, tool: ToolDefinition) -> ChatTool:
+        function: FunctionDefinition = {
+            "name": self.function_name,
+            "description": _DESCRIPTION,
+            "parameters": _PARAMETERS,
+        }
+        return {"type": "function", "function": function}
 
-    def start_call(self, call_id: str, index: int, tool: dict[str, Any]) -> _Stream:
+    def start_call(self, call_id: str, index: int, tool: ToolDefinition) -> _Stream:
         return _Stream(call_id, index)
 
     async def execute(self, call: ServerCall, context: ToolContext) -> ToolOutcome:
@@ -145,17 +162,17 @@ class CodeInterpreterTool:
         session_key = f"{run['project_id']}:{run['thread_id']}"
         await self._bill(session_key, run)
         result = await self._runner.run(session_key, code, files)
-        outputs: list[dict[str, Any]] = []
+        outputs: list[CodeOutput] = []
         if result.logs:
             outputs.append({"type": "logs", "logs": result.logs})
         for image in result.images:
             file_id = await self._save_image(run["project_id"], image)
             outputs.append({"type": "image", "image": {"file_id": file_id}})
-        written = {}
+        written: dict[str, str] = {}
         for name, path in result.files:
             written[f"/mnt/data/{name}"] = await self._save_output(run["project_id"], name, path)
         if outputs:
-            shown = [{"index": i, **output} for i, output in enumerate(outputs)]
+            shown = [_indexed(i, output) for i, output in enumerate(outputs)]
             context.publish_delta(
                 {
                     "index": call.index,
@@ -163,7 +180,7 @@ class CodeInterpreterTool:
                     "code_interpreter": {"outputs": shown},
                 }
             )
-        details = {
+        details: CodeInterpreterToolCall = {
             "id": call.id,
             "type": "code_interpreter",
             "code_interpreter": {"input": code, "outputs": outputs},
@@ -171,7 +188,7 @@ class CodeInterpreterTool:
         }
         return ToolOutcome(details=details, output=_model_output(result, outputs, written))
 
-    async def _bill(self, session_key: str, run: dict[str, Any]) -> None:
+    async def _bill(self, session_key: str, run: RunScope) -> None:
         if self._on_session is None:
             return
         now = time.monotonic()
@@ -184,15 +201,17 @@ class CodeInterpreterTool:
             self._billed_at.popitem(last=False)
         await self._on_session(run)
 
-    def annotate(self, text: str, calls: list[dict[str, Any]]) -> MessageExtras:
+    def annotate(self, text: str, calls: Sequence[ServerToolCall]) -> MessageExtras:
         written: dict[str, str] = {}
         images: list[str] = []
         for stored in calls:
+            if stored["type"] != "code_interpreter":
+                continue
             written.update(stored.get(_FILES_KEY) or {})
             for output in stored["code_interpreter"]["outputs"]:
                 if output["type"] == "image":
                     images.append(output["image"]["file_id"])
-        annotations = []
+        annotations: list[Annotation] = []
         for match in _SANDBOX_LINK.finditer(text):
             file_id = written.get(match.group(1).rstrip(".,;:"))
             if file_id is None:
@@ -207,7 +226,9 @@ class CodeInterpreterTool:
                     "file_path": {"file_id": file_id},
                 }
             )
-        parts = [{"type": "image_file", "image_file": {"file_id": f}} for f in images]
+        parts: list[ImageFilePart] = [
+            {"type": "image_file", "image_file": {"file_id": f}} for f in images
+        ]
         return MessageExtras(annotations=annotations, parts=parts)
 
 
@@ -223,9 +244,13 @@ def _code(arguments: str) -> str:
     return arguments
 
 
-def _model_output(
-    result: CodeResult, outputs: list[dict[str, Any]], written: dict[str, str]
-) -> str:
+def _indexed(index: int, output: CodeOutput) -> IndexedLogsOutput | IndexedImageOutput:
+    if output["type"] == "logs":
+        return {"index": index, **output}
+    return {"index": index, **output}
+
+
+def _model_output(result: CodeResult, outputs: list[CodeOutput], written: dict[str, str]) -> str:
     lines = []
     if result.reset:
         lines.append("[A new Python session was started: variables from before are gone.]")

@@ -13,11 +13,28 @@ import asyncio
 import re
 import time
 from collections.abc import Sequence
-from typing import Any, Protocol
+from typing import Protocol, TypedDict
 
 import orjson
 
 from threadline.engine.tools.base import MessageExtras, ServerCall, ToolContext, ToolOutcome
+from threadline.providers.llm.base import ChatTool
+from threadline.records.jsonvalue import JsonObject
+from threadline.records.runs import (
+    FileSearchCallDetails,
+    FileSearchRanking,
+    FileSearchResult,
+    FileSearchToolCall,
+    ServerToolCall,
+    ToolCallDelta,
+)
+from threadline.records.threads import Annotation
+from threadline.records.tools import (
+    FileSearchSettings,
+    FunctionDefinition,
+    ToolDefinition,
+    ToolResourcesRecord,
+)
 
 # OpenAI's default for file_search.max_num_results (it gave gpt-3.5 models 5; we don't).
 DEFAULT_MAX_RESULTS = 20
@@ -42,7 +59,7 @@ class StoreSearch(Protocol):
     """The vector stores' side (``services.file_search.FileSearch``)."""
 
     async def stores_for_run(
-        self, project_id: str, run_tool_resources: dict[str, Any] | None, thread_id: str
+        self, project_id: str, run_tool_resources: ToolResourcesRecord | None, thread_id: str
     ) -> list[str]: ...
 
     async def files_in_progress(self, project_id: str, store_ids: Sequence[str]) -> int: ...
@@ -58,7 +75,7 @@ class StoreSearch(Protocol):
     ) -> Sequence[Found]: ...
 
 
-_PARAMETERS = {
+_PARAMETERS: JsonObject = {
     "type": "object",
     "properties": {
         "queries": {
@@ -79,21 +96,35 @@ _DESCRIPTION = (
 )
 
 
+class _Options(TypedDict):
+    max_num_results: int
+    ranker: str
+    score_threshold: float
+
+
 class _Stream:
     """A file_search call is announced once, with its ranking options and no results yet; its
     queries are not shown while they stream (OpenAI showed none either)."""
 
-    def __init__(self, call_id: str, index: int, tool: dict[str, Any]) -> None:
+    def __init__(self, call_id: str, index: int, tool: ToolDefinition) -> None:
         self._call_id, self._index = call_id, index
-        self._search = {"ranking_options": _ranking(_options(tool)), "results": []}
+        self._search: FileSearchCallDetails = {
+            "ranking_options": _ranking(_options(_settings([tool]))),
+            "results": [],
+        }
 
-    def opening(self) -> dict[str, Any]:
-        return {"index": self._index, **self.snapshot()}
+    def opening(self) -> ToolCallDelta:
+        return {
+            "index": self._index,
+            "id": self._call_id,
+            "type": "file_search",
+            "file_search": self._search,
+        }
 
-    def feed(self, fragment: str) -> dict[str, Any] | None:
+    def feed(self, fragment: str) -> ToolCallDelta | None:
         return None
 
-    def snapshot(self) -> dict[str, Any]:
+    def snapshot(self) -> FileSearchToolCall:
         return {"id": self._call_id, "type": "file_search", "file_search": self._search}
 
 
@@ -107,16 +138,19 @@ class FileSearchTool:
         self._stores = stores
         self._ingestion_wait = ingestion_wait_seconds
 
-    def definition(self, tool: dict[str, Any]) -> dict[str, Any]:
-        function = {"name": self.function_name, "description": _DESCRIPTION}
-        return {"type": "function", "function": {**function, "parameters": _PARAMETERS}}
+    def definition(self, tool: ToolDefinition) -> ChatTool:
+        function: FunctionDefinition = {
+            "name": self.function_name,
+            "description": _DESCRIPTION,
+            "parameters": _PARAMETERS,
+        }
+        return {"type": "function", "function": function}
 
-    def start_call(self, call_id: str, index: int, tool: dict[str, Any]) -> _Stream:
+    def start_call(self, call_id: str, index: int, tool: ToolDefinition) -> _Stream:
         return _Stream(call_id, index, tool)
 
     async def execute(self, call: ServerCall, context: ToolContext) -> ToolOutcome:
-        tool = next((t for t in context.run["tools"] if t["type"] == "file_search"), {})
-        options = _options(tool)
+        options = _options(_settings(context.run["tools"]))
         ranking = _ranking(options)
         queries = _queries(call.arguments)
         run = context.run
@@ -135,7 +169,7 @@ class FileSearchTool:
                 score_threshold=options["score_threshold"],
             )
         number = len(context.earlier_calls)
-        results = [
+        results: list[FileSearchResult] = [
             {
                 "file_id": hit.file_id,
                 "file_name": hit.filename,
@@ -144,7 +178,7 @@ class FileSearchTool:
             }
             for hit in hits
         ]
-        details = {
+        details: FileSearchToolCall = {
             "id": call.id,
             "type": "file_search",
             "file_search": {"ranking_options": ranking, "results": results},
@@ -159,8 +193,8 @@ class FileSearchTool:
                 return  # search what is ready rather than fail the run
             await asyncio.sleep(_INGESTION_POLL_SECONDS)
 
-    def annotate(self, text: str, calls: list[dict[str, Any]]) -> MessageExtras:
-        annotations = []
+    def annotate(self, text: str, calls: Sequence[ServerToolCall]) -> MessageExtras:
+        annotations: list[Annotation] = []
         for match in _MARKER.finditer(text):
             call_number, result_number = int(match.group(1)), int(match.group(2))
             file_id = _cited_file(calls, call_number, result_number)
@@ -178,19 +212,26 @@ class FileSearchTool:
         return MessageExtras(annotations=annotations)
 
 
-def _options(tool: dict[str, Any]) -> dict[str, Any]:
+def _settings(tools: Sequence[ToolDefinition]) -> FileSearchSettings:
+    """The settings of the first file_search tool among ``tools`` ({} if there is none)."""
+    for tool in tools:
+        if tool["type"] == "file_search":
+            return tool.get("file_search") or {}
+    return {}
+
+
+def _options(settings: FileSearchSettings) -> _Options:
     """The run's file_search options, defaults filled in."""
-    settings = tool.get("file_search") or {}
-    ranking = settings.get("ranking_options") or {}
-    ranker = ranking.get("ranker") or "auto"
+    ranking = settings.get("ranking_options")
+    ranker = (ranking.get("ranker") if ranking else None) or "auto"
     return {
         "max_num_results": settings.get("max_num_results") or DEFAULT_MAX_RESULTS,
         "ranker": DEFAULT_RANKER if ranker == "auto" else ranker,
-        "score_threshold": float(ranking.get("score_threshold") or 0.0),
+        "score_threshold": float((ranking.get("score_threshold") if ranking else None) or 0.0),
     }
 
 
-def _ranking(options: dict[str, Any]) -> dict[str, Any]:
+def _ranking(options: _Options) -> FileSearchRanking:
     return {"ranker": options["ranker"], "score_threshold": options["score_threshold"]}
 
 
@@ -210,7 +251,7 @@ def _queries(arguments: str) -> list[str]:
     return [q.strip() for q in queries if isinstance(q, str) and q.strip()][:5]
 
 
-def _model_output(number: int, results: list[dict[str, Any]], has_stores: bool) -> str:
+def _model_output(number: int, results: list[FileSearchResult], has_stores: bool) -> str:
     if not has_stores:
         return "No files are available to search."
     if not results:
@@ -222,10 +263,13 @@ def _model_output(number: int, results: list[dict[str, Any]], has_stores: bool) 
     return "\n\n".join(passages)
 
 
-def _cited_file(calls: list[dict[str, Any]], call_number: int, result_number: int) -> str | None:
+def _cited_file(
+    calls: Sequence[ServerToolCall], call_number: int, result_number: int
+) -> str | None:
     if not 0 <= call_number < len(calls):
         return None
-    results = (calls[call_number].get("file_search") or {}).get("results") or []
+    call = calls[call_number]
+    results = call["file_search"]["results"] if call["type"] == "file_search" else []
     if not 0 <= result_number < len(results):
         return None
     return str(results[result_number]["file_id"])

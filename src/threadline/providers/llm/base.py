@@ -7,22 +7,68 @@ first fragment of a call carries its ``id`` and ``name``), then a last delta wit
 
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
-from typing import Any, Literal, Protocol
+from typing import Literal, NotRequired, Protocol, TypeAlias, TypedDict
+
+from threadline.records.jsonvalue import JsonObject, JsonValue
+from threadline.records.tools import FunctionToolDefinition
 
 FailureCode = Literal["server_error", "rate_limit_exceeded", "invalid_prompt"]
+
+
+class ChatTextPart(TypedDict):
+    type: Literal["text"]
+    text: str
+
+
+class ChatImageUrl(TypedDict):
+    url: str
+    detail: NotRequired[Literal["auto", "low", "high"]]
+
+
+class ChatImagePart(TypedDict):
+    type: Literal["image_url"]
+    image_url: ChatImageUrl
+
+
+ChatContentPart: TypeAlias = ChatTextPart | ChatImagePart
+
+
+class ChatFunctionCall(TypedDict):
+    name: str
+    arguments: str  # JSON text
+
+
+class ChatToolCall(TypedDict):
+    id: str
+    type: Literal["function"]
+    function: ChatFunctionCall
+
+
+class ChatMessage(TypedDict):
+    """A Chat Completions message, of the kinds a run sends: system, user and assistant text
+    (or parts), an assistant's tool calls, a tool's answer."""
+
+    role: Literal["system", "user", "assistant", "tool"]
+    content: str | list[ChatContentPart] | None
+    tool_calls: NotRequired[list[ChatToolCall]]
+    tool_call_id: NotRequired[str]
+
+
+# A Chat Completions tool: every tool is a function to the model.
+ChatTool: TypeAlias = FunctionToolDefinition
 
 
 @dataclass(frozen=True, slots=True)
 class ChatRequest:
     model: str  # the model name the run asked for; the provider maps it to the upstream id
-    messages: list[dict[str, Any]]  # Chat Completions messages
-    tools: list[dict[str, Any]] | None = None  # Chat Completions tools (function definitions)
-    tool_choice: str | dict[str, Any] | None = None
+    messages: list[ChatMessage]
+    tools: list[ChatTool] | None = None
+    tool_choice: JsonValue = None  # "auto" | "none" | "required" | {"type": "function", ...}
     parallel_tool_calls: bool | None = None
     temperature: float | None = None
     top_p: float | None = None
     max_tokens: int | None = None  # completion budget left for this turn
-    response_format: dict[str, Any] | None = None
+    response_format: JsonObject | None = None
     reasoning_effort: str | None = None
 
 

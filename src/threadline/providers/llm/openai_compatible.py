@@ -12,7 +12,6 @@ import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import aclosing
 from dataclasses import dataclass
-from typing import Any
 
 import httpx
 import orjson
@@ -242,14 +241,14 @@ class OpenAICompatibleProvider:
         return self._failure("server_error", f"{what} {when}")
 
 
-def _body(request: ChatRequest) -> dict[str, Any]:
-    body: dict[str, Any] = {
+def _body(request: ChatRequest) -> dict[str, object]:
+    body: dict[str, object] = {
         "model": request.model,
         "messages": request.messages,
         "stream": True,
         "stream_options": {"include_usage": True},
     }
-    optional: dict[str, Any] = {
+    optional: dict[str, object] = {
         "temperature": request.temperature,
         "top_p": request.top_p,
         "max_tokens": request.max_tokens,

@@ -16,10 +16,10 @@ import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
 
 import aiohttp
 
+from threadline.errors import ErrorDetail
 from threadline.providers.llm.openai_compatible import UpstreamOptions
 from threadline.providers.llm.redaction import Redactor
 from threadline.providers.llm.retry_policy import falls_back, next_wait, should_retry
@@ -233,7 +233,7 @@ def _quota_exhausted(opened: Opened) -> bool:
     return opened.status == 429 and b"insufficient_quota" in (opened.body or b"")
 
 
-def error_detail(body: bytes | None, redact: Callable[[Any], str]) -> dict[str, Any] | None:
+def error_detail(body: bytes | None, redact: Callable[..., str]) -> ErrorDetail | None:
     """An upstream's OpenAI-shaped error, with anything secret-looking taken out; None if the
     body is not one."""
     import orjson
@@ -245,9 +245,14 @@ def error_detail(body: bytes | None, redact: Callable[[Any], str]) -> dict[str, 
     error = data.get("error") if isinstance(data, dict) else None
     if not isinstance(error, dict):
         return None
-    clean: dict[str, Any] = {}
-    for name in ("message", "type", "param", "code"):
+
+    def cleaned(name: str) -> str | None:
         value = error.get(name)
-        clean[name] = redact(value, 1000) if isinstance(value, str) else None
-    clean["message"] = clean["message"] or "The upstream returned an error."
-    return clean
+        return redact(value, 1000) if isinstance(value, str) else None
+
+    return {
+        "message": cleaned("message") or "The upstream returned an error.",
+        "type": cleaned("type"),
+        "param": cleaned("param"),
+        "code": cleaned("code"),
+    }

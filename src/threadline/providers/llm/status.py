@@ -4,17 +4,18 @@ it asks us to wait before the next attempt."""
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
-from typing import Any
+
+from threadline.records.jsonvalue import JsonObject
 
 
 class InBandError(Exception):
     """An ``{"error": …}`` event inside a stream that had started fine."""
 
-    def __init__(self, error: Any) -> None:
+    def __init__(self, error: object) -> None:
         message = error.get("message") if isinstance(error, dict) else None
         super().__init__(message if isinstance(message, str) and message else "")
         self.message = message if isinstance(message, str) and message else ""
-        self.body: dict[str, Any] = error_body(error)
+        self.body: JsonObject = error_body(error)
 
 
 def retry_after(headers: Mapping[str, str]) -> float | None:
@@ -42,7 +43,7 @@ def retry_after(headers: Mapping[str, str]) -> float | None:
     return max((when - datetime.now(UTC)).total_seconds(), 0.0)
 
 
-def error_body(body: Any) -> dict[str, Any]:
+def error_body(body: object) -> JsonObject:
     """The ``{"message", "type", "code"}`` object of an OpenAI-style error body, or {}."""
     if isinstance(body, dict) and isinstance(body.get("error"), dict):
         body = body["error"]

@@ -4,7 +4,10 @@ JSON must be an object."""
 
 import asyncio
 import json
+from collections.abc import Mapping
 from typing import Any
+
+from threadline.records.jsonvalue import JsonObject
 
 CHUNK = 1 << 20
 
@@ -29,7 +32,7 @@ class HostChannel:
         except asyncio.IncompleteReadError:
             return None
 
-    async def read_json(self, limit: int) -> dict[str, Any] | None:
+    async def read_json(self, limit: int) -> JsonObject | None:
         frame = await self.read(limit)
         if frame is None:
             return None
@@ -45,11 +48,11 @@ class HostChannel:
         self._writer.write(len(payload).to_bytes(4, "big") + payload)
         await self._writer.drain()
 
-    async def write_json(self, message: dict[str, Any]) -> None:
+    async def write_json(self, message: Mapping[str, object]) -> None:
         await self.write(json.dumps(message).encode())
 
 
-def expect(message: dict[str, Any], key: str, kind: type | tuple[type, ...]) -> Any:
+def expect(message: Mapping[str, object], key: str, kind: type | tuple[type, ...]) -> Any:
     value = message.get(key)
     if not isinstance(value, kind) or (isinstance(value, bool) and kind is int):
         raise ProtocolViolation(f"field {key!r} of the wrong type")

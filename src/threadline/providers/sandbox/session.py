@@ -10,6 +10,7 @@ import contextlib
 import os
 import shutil
 import time
+from collections.abc import Mapping
 from pathlib import Path
 
 from threadline.providers.sandbox.base import JailSpec, Limits, SandboxBackend, SandboxError
@@ -145,7 +146,7 @@ class Session:
         finally:
             self.last_used = time.monotonic()
 
-    async def _receive(self, header: dict[str, object], outputs: Path) -> ExecutionResult:
+    async def _receive(self, header: Mapping[str, object], outputs: Path) -> ExecutionResult:
         assert self._channel is not None
         logs = expect(header, "logs", str)
         error = header.get("error")

@@ -4,10 +4,12 @@ Fusing the two rankings is the engine's job, so every index ranks the same way."
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Protocol
 
 import numpy as np
 import numpy.typing as npt
+
+from threadline.records.files import AttributeFilter, Attributes
 
 Vectors = npt.NDArray[np.float32]
 
@@ -23,7 +25,7 @@ class FileEntry:
     vectors: Vectors  # (passages, dimensions), unit rows
     # For each passage (row of ``vectors``), the chunks it lies in: first..last chunk index.
     passage_chunks: Sequence[tuple[int, int]]
-    attributes: dict[str, Any] = field(default_factory=dict)
+    attributes: Attributes = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,7 +42,7 @@ class Candidate:
 @dataclass(frozen=True, slots=True)
 class ChunkText:
     text: str
-    attributes: dict[str, Any]
+    attributes: Attributes
 
 
 ChunkKey = tuple[str, str, int]  # (store_id, file_id, chunk_index)
@@ -49,9 +51,7 @@ ChunkKey = tuple[str, str, int]  # (store_id, file_id, chunk_index)
 class SearchIndex(Protocol):
     async def replace_file(self, entry: FileEntry) -> None: ...
 
-    async def set_attributes(
-        self, store_id: str, file_id: str, attributes: dict[str, Any]
-    ) -> None: ...
+    async def set_attributes(self, store_id: str, file_id: str, attributes: Attributes) -> None: ...
 
     async def remove_file(self, store_id: str, file_id: str) -> None: ...
 
@@ -64,7 +64,7 @@ class SearchIndex(Protocol):
         *,
         model: str,
         limit: int,
-        filters: dict[str, Any] | None = None,
+        filters: AttributeFilter | None = None,
     ) -> list[Candidate]:
         """Chunks by their best passage's cosine similarity to ``vector`` (a unit vector of
         ``model``; passages embedded by another model are not compared), best first."""
@@ -76,7 +76,7 @@ class SearchIndex(Protocol):
         terms: Sequence[str],
         *,
         limit: int,
-        filters: dict[str, Any] | None = None,
+        filters: AttributeFilter | None = None,
     ) -> list[Candidate]:
         """Chunks matching any of ``terms`` (plain words), by BM25-style relevance, best first."""
         ...

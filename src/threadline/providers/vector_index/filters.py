@@ -7,6 +7,8 @@ or values of different types never match, except for ``ne`` and ``nin``, which t
 
 from typing import Any
 
+from threadline.records.files import AttributeFilter, Attributes
+
 _ORDERINGS = {
     "gt": lambda a, b: a > b,
     "gte": lambda a, b: a >= b,
@@ -15,7 +17,7 @@ _ORDERINGS = {
 }
 
 
-def matches(filters: dict[str, Any] | None, attributes: dict[str, Any] | None) -> bool:
+def matches(filters: AttributeFilter | None, attributes: Attributes | None) -> bool:
     if not filters:
         return True
     kind = filters.get("type", "eq")
@@ -24,8 +26,8 @@ def matches(filters: dict[str, Any] | None, attributes: dict[str, Any] | None) -
         return all(results) if kind == "and" else any(results)
     attributes = attributes or {}
     key, wanted = filters.get("key"), filters.get("value")
-    present = key in attributes
-    actual = attributes.get(key) if present else None
+    present = key is not None and key in attributes
+    actual = attributes[key] if key is not None and present else None
     if kind == "eq":
         return present and _same_type(actual, wanted) and actual == wanted
     if kind == "ne":
