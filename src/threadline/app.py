@@ -135,7 +135,10 @@ def _include_routers(app: FastAPI) -> None:
     app.include_router(health.router)
     app.include_router(metrics.router)
     for path in PASSTHROUGH_ONLY:
-        app.router.routes.append(Route(path, _not_served))
+        app.router.routes.append(Route(path, _not_served, methods=_EVERY_METHOD))
+
+
+_EVERY_METHOD = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
 
 
 async def _not_served(request: Request) -> NoReturn:
