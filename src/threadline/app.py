@@ -4,8 +4,9 @@ import gc
 import logging
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
+from typing import NoReturn
 
-from fastapi import APIRouter, FastAPI
+from fastapi import APIRouter, FastAPI, Request
 from starlette.routing import Route
 
 from threadline import __version__
@@ -13,6 +14,7 @@ from threadline.api import (
     admin,
     admin_gateway,
     assistants,
+    assistants_passthrough,
     files,
     health,
     messages,
@@ -23,8 +25,9 @@ from threadline.api import (
     vector_store_files,
     vector_stores,
 )
-from threadline.api.errors import install_error_handlers
+from threadline.api.errors import install_error_handlers, unknown_url
 from threadline.api.gateway_middleware import GatewayMiddleware
+from threadline.api.gateway_routes import PASSTHROUGH_ONLY, RouteTable
 from threadline.api.idempotency import IdempotencyMiddleware
 from threadline.api.middleware import RejectNullBytesInUrl, RequestIdMiddleware
 from threadline.api.model_passthrough import ModelPassthrough
@@ -88,20 +91,30 @@ def create_app(
         openapi_url="/openapi.json",
     )
     install_error_handlers(app)
-    # The pass-through endpoints are raw ASGI apps, served by the gateway middleware directly
-    # (the framework's layers cost more than the rest of such a request); their routes are
-    # registered too, so that they are listed and matched like every other.
+    # The model pass-through endpoints are raw ASGI apps, served by the gateway middleware
+    # directly (the framework's layers cost more than the rest of such a request); their routes
+    # are registered too, so that they are listed and matched like every other.
     passthrough = {
         f"/v1{path}": ModelPassthrough(path) for path in ("/chat/completions", "/embeddings")
     }
     for path, endpoint in passthrough.items():
         app.router.routes.append(Route(path, endpoint, methods=["POST"]))
+    _include_routers(app)
     # Added last = outermost: every response, even a rejected URL, carries a request id.
     # Idempotency sits inside the gateway: it needs the authenticated project.
     app.add_middleware(IdempotencyMiddleware)
-    app.add_middleware(GatewayMiddleware, fast_routes=passthrough)
+    app.add_middleware(
+        GatewayMiddleware,
+        routes=RouteTable(app.router.routes),
+        fast_routes=passthrough,
+        forward_assistants=assistants_passthrough.forward,
+    )
     app.add_middleware(RejectNullBytesInUrl)
     app.add_middleware(RequestIdMiddleware)
+    return app
+
+
+def _include_routers(app: FastAPI) -> None:
     v1 = APIRouter(prefix="/v1")
     # runs first: its POST /threads/runs must win over threads' POST /threads/{thread_id}.
     routers = (
@@ -121,4 +134,14 @@ def create_app(
     app.include_router(admin_gateway.router)
     app.include_router(health.router)
     app.include_router(metrics.router)
-    return app
+    for path in PASSTHROUGH_ONLY:
+        app.router.routes.append(Route(path, _not_served, methods=_EVERY_METHOD))
+
+
+_EVERY_METHOD = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
+
+
+async def _not_served(request: Request) -> NoReturn:
+    """The parts of the Assistants APIs only pass-through projects reach (forwarded by the
+    gateway): anyone else gets the usual 404."""
+    raise unknown_url(request.method, request.url.path)

@@ -186,6 +186,24 @@ def test_metrics(gateway_url, gw_admin, upstream):
     assert key not in text
 
 
+def test_metrics_label_every_route_with_its_full_template(gateway_url, gw_admin):
+    key = make_key(gw_admin)["key"]
+    with raw(gateway_url, key) as http:
+        thread = http.post("/threads", json={}).json()
+        http.get(f"/threads/{thread['id']}")
+        http.get("/files")
+        http.get("/no-such-route")
+    text = httpx.get(f"{gateway_url}/metrics").text
+    for method, route in [
+        ("POST", "/v1/threads"),
+        ("GET", "/v1/threads/{thread_id}"),
+        ("GET", "/v1/files"),
+        ("GET", "unmatched"),
+    ]:
+        assert f'threadline_http_requests_total{{method="{method}",route="{route}"' in text
+    assert 'route="/threads"' not in text and thread["id"] not in text
+
+
 def test_usage_is_recorded_on_every_database(server_url, admin, upstream):
     """The session's server (SQLite, then PostgreSQL): tokens of chat and of a run."""
     project = f"usage-{secrets.token_hex(5)}"

@@ -264,3 +264,33 @@ def test_short_known_secrets_are_redacted():
     text = redact(orjson.dumps({"note": "master pw12345 here", "other": "abc abcd"}))
     assert "pw12345" not in text
     assert "abc abcd" in text  # under 4 characters: not looked for
+
+
+CRLF_STREAM = b": keep-alive\r\n\r\n" + STREAM.replace(b"\n", b"\r\n").replace(
+    b'data: {"choices":[],"usage":{',
+    b'event: chunk\r\ndata: {"choices":[],\r\ndata: "usage":{',  # data in two lines
+)
+
+
+@pytest.mark.parametrize("size", [1, 2, 3, 7, 13, 64, len(CRLF_STREAM)])
+def test_stream_usage_of_crlf_streams_and_multiline_data(size: int):
+    chunks = [CRLF_STREAM[i : i + size] for i in range(0, len(CRLF_STREAM), size)]
+    kept = StreamUsage(strip=False)
+    assert b"".join([*map(kept.feed, chunks), kept.flush()]) == CRLF_STREAM
+    assert kept.usage == (10, 3)
+    stripped = StreamUsage(strip=True)
+    out = b"".join([*map(stripped.feed, chunks), stripped.flush()])
+    assert stripped.usage == (10, 3)
+    assert b'usage":{' not in out and out.endswith(b"data: [DONE]\r\n\r\n")
+    assert out.startswith(b": keep-alive\r\n\r\n") and b'"content":"hi"' in out
+
+
+@pytest.mark.parametrize("size", [1, 5, 40, 90])
+def test_stream_usage_many_events_a_read(size: int):
+    many = STREAM.replace(b"data: [DONE]", b'data: {"choices":[],"usage":null}') * 3 + STREAM
+    chunks = [many[i : i + size] for i in range(0, len(many), size)]
+    stripped = StreamUsage(strip=True)
+    out = b"".join([*map(stripped.feed, chunks), stripped.flush()])
+    usage_event = b'data: {"choices":[],"usage":{"prompt_tokens":10,"completion_tokens":3}}\n\n'
+    assert out == many.replace(usage_event, b"")
+    assert stripped.usage == (10, 3)

@@ -5,7 +5,12 @@ from dataclasses import dataclass
 
 import pytest
 
-from threadline.providers.llm.retry_policy import falls_back, next_wait, should_retry
+from threadline.providers.llm.retry_policy import (
+    falls_back,
+    next_wait,
+    quota_exhausted,
+    should_retry,
+)
 
 
 @dataclass(frozen=True)
@@ -34,6 +39,14 @@ def test_x_should_retry_overrides_the_status() -> None:
 
 def test_an_exhausted_quota_is_not_retried() -> None:
     assert not should_retry(429, {}, quota_exhausted=True)
+
+
+def test_a_spent_quota_is_told_by_its_code_or_type() -> None:
+    assert quota_exhausted(429, {"code": "insufficient_quota"})
+    assert quota_exhausted(429, {"type": "insufficient_quota", "code": None})
+    assert not quota_exhausted(429, {"code": "rate_limit_exceeded"})
+    assert not quota_exhausted(429, {"message": "see insufficient_quota docs"})
+    assert not quota_exhausted(403, {"code": "insufficient_quota"})
 
 
 def test_fallbacks_follow_server_errors_timeouts_and_rate_limits() -> None:

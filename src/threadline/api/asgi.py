@@ -1,6 +1,8 @@
-"""Small helpers for the raw ASGI parts (gateway middleware, pass-through endpoints)."""
+"""Small helpers for the raw ASGI parts (gateway middleware, pass-through endpoints), and the
+one rendering of an error as an HTTP answer (the framework's exception handlers use it too)."""
 
-from typing import Any
+from collections.abc import Mapping
+from typing import Any, NamedTuple
 
 import orjson
 from starlette.requests import ClientDisconnect
@@ -16,7 +18,7 @@ def header_values(scope: Scope, name: bytes) -> list[str]:
     return [value.decode("latin-1") for key, value in scope["headers"] if key == name]
 
 
-def encode_headers(headers: dict[str, str]) -> list[tuple[bytes, bytes]]:
+def encode_headers(headers: Mapping[str, str]) -> list[tuple[bytes, bytes]]:
     return [(name.encode("latin-1"), value.encode("latin-1")) for name, value in headers.items()]
 
 
@@ -41,9 +43,29 @@ async def send_bytes(
     await send({"type": "http.response.body", "body": body})
 
 
-async def send_error(send: Send, error: APIError, extra: dict[str, str] | None = None) -> None:
-    headers = {**(extra or {}), **error.headers}
-    await send_bytes(send, error.status_code, orjson.dumps(error.body()), encode_headers(headers))
+class RenderedError(NamedTuple):
+    """An error as it goes on the wire."""
+
+    status: int
+    headers: list[tuple[bytes, bytes]]  # content type and length included
+    body: bytes
+
+
+def render_error(error: APIError, extra: Mapping[str, str] | None = None) -> RenderedError:
+    """``error`` in OpenAI's shape, with its own headers and ``extra`` ones."""
+    body = orjson.dumps(error.body())
+    headers = [
+        (b"content-type", JSON),
+        (b"content-length", str(len(body)).encode()),
+        *encode_headers({**(extra or {}), **error.headers}),
+    ]
+    return RenderedError(error.status_code, headers, body)
+
+
+async def send_error(send: Send, error: APIError, extra: Mapping[str, str] | None = None) -> None:
+    status, headers, body = render_error(error, extra)
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
 
 
 async def read_body(scope: Scope, receive: Receive, limit: int) -> bytes:

@@ -18,10 +18,12 @@ from starlette.requests import ClientDisconnect
 from starlette.types import Receive, Scope, Send
 
 from threadline.api.asgi import read_body, send_error
-from threadline.api.gateway_middleware import RequestMeter
+from threadline.api.gateway_routes import RouteClass
+from threadline.api.meter import RequestMeter
 from threadline.app_state import AppState
 from threadline.errors import APIError, ModelNotAllowed, UpstreamError
 from threadline.gateway.principal import Principal
+from threadline.providers.llm.event_stream import EventStreamDecoder
 from threadline.providers.llm.passthrough import RawUpstream
 
 _FORWARDED_REQUEST_HEADERS = (b"content-type", b"accept", b"openai-beta", b"idempotency-key")
@@ -37,11 +39,7 @@ _DROPPED_RESPONSE_HEADERS = frozenset(
     }
 )
 _FINISHED = frozenset({"completed", "incomplete", "failed", "cancelled", "expired"})
-_RUN_END_EVENT = re.compile(
-    rb"^event: thread\.run\.(?:completed|incomplete|failed|cancelled|expired)"
-)
-_RUN_CREATION = re.compile(r"^/v1/threads(?:/[^/]+)?/runs$")
-_MODEL_BODY = re.compile(r"^/v1/(?:assistants(?:/[^/]+)?|threads(?:/[^/]+)?/runs)$")
+_RUN_END_EVENTS = frozenset(f"thread.run.{status}".encode() for status in _FINISHED)
 _MAX_JSON_SCAN = 8 * 1024 * 1024
 
 
@@ -52,8 +50,10 @@ async def forward(
     state: AppState,
     principal: Principal,
     meter: RequestMeter,
+    route: RouteClass,
 ) -> None:
-    # Called for pass-through projects only: the provider is named.
+    """One request of a pass-through project, forwarded (the gateway has admitted it);
+    ``route`` is the class of the route it matched."""
     upstream = state.models.raw_upstream(principal.assistants_passthrough or "")
     if upstream is None:
         await send_error(
@@ -65,7 +65,7 @@ async def forward(
         )
         return
     try:
-        body = await _request_body(scope, receive, state, principal, upstream)
+        body = await _request_body(scope, receive, state, principal, upstream, route)
         response = await state.passthrough.send(
             scope["method"],
             upstream,
@@ -95,7 +95,7 @@ async def forward(
             and not name.lower().startswith("x-ratelimit-")
         ]
         await send({"type": "http.response.start", "status": response.status, "headers": headers})
-        runs = _RunWatcher(response.headers.get("content-type", ""), scope["path"])
+        runs = _RunWatcher(response.headers.get("content-type", ""), route.answers_runs)
         async for chunk in response.content.iter_any():
             runs.feed(chunk)
             await send({"type": "http.response.body", "body": chunk, "more_body": True})
@@ -129,15 +129,19 @@ def _request_headers(scope: Scope) -> dict[str, str]:
 
 
 async def _request_body(
-    scope: Scope, receive: Receive, state: AppState, principal: Principal, upstream: RawUpstream
+    scope: Scope,
+    receive: Receive,
+    state: AppState,
+    principal: Principal,
+    upstream: RawUpstream,
+    route: RouteClass,
 ) -> bytes | AsyncIterator[bytes] | None:
-    method, path = scope["method"], scope["path"]
-    if method in ("GET", "DELETE", "HEAD"):
+    if scope["method"] in ("GET", "DELETE", "HEAD"):
         return None
-    if principal.models is None or not _MODEL_BODY.match(path):
+    if principal.models is None or not route.model_in_body:
         return _streamed(receive)  # uploads stream through without being held in memory
     body = await read_body(scope, receive, state.settings.max_json_body_bytes)
-    await _check_models(body, path, principal, state, upstream)
+    await _check_models(body, route, principal, state, upstream)
     return body
 
 
@@ -166,7 +170,7 @@ def _client_left(error: BaseException) -> bool:
 
 
 async def _check_models(
-    body: bytes, path: str, principal: Principal, state: AppState, upstream: RawUpstream
+    body: bytes, route: RouteClass, principal: Principal, state: AppState, upstream: RawUpstream
 ) -> None:
     try:
         data = orjson.loads(body) if body.strip() else {}
@@ -175,7 +179,7 @@ async def _check_models(
     if not isinstance(data, dict):
         return
     model = data.get("model")
-    if model is None and _RUN_CREATION.match(path) and isinstance(data.get("assistant_id"), str):
+    if model is None and route.creates_run and isinstance(data.get("assistant_id"), str):
         model = await _assistant_model(state, upstream, data["assistant_id"])
     if isinstance(model, str) and not principal.allows_model(model):
         raise ModelNotAllowed(model)
@@ -199,27 +203,23 @@ async def _assistant_model(state: AppState, upstream: RawUpstream, assistant_id:
 class _RunWatcher:
     """Finds finished runs (with their usage) in a forwarded response."""
 
-    def __init__(self, content_type: str, path: str) -> None:
-        self._stream = content_type.startswith("text/event-stream")
-        self._json = content_type.startswith("application/json") and "/runs" in path
+    def __init__(self, content_type: str, answers_runs: bool) -> None:
+        self._events = (
+            EventStreamDecoder(max_line=_MAX_JSON_SCAN)
+            if content_type.startswith("text/event-stream")
+            else None
+        )
+        self._json = content_type.startswith("application/json") and answers_runs
         self._buffer = bytearray()
         self._runs: list[dict[str, Any]] = []
 
     def feed(self, chunk: bytes) -> None:
-        if self._stream:
-            self._buffer += chunk
-            while (end := self._buffer.find(b"\n\n")) >= 0:
-                event = bytes(self._buffer[:end])
-                del self._buffer[: end + 2]
-                if _RUN_END_EVENT.match(event):
-                    self._event(event)
+        if self._events is not None:
+            for event in self._events.feed(chunk):
+                if event.name in _RUN_END_EVENTS:
+                    self._collect(_loads(event.data))
         elif self._json and len(self._buffer) < _MAX_JSON_SCAN:
             self._buffer += chunk
-
-    def _event(self, event: bytes) -> None:
-        for line in event.split(b"\n"):
-            if line.startswith(b"data: "):
-                self._collect(_loads(line[6:]))
 
     def _collect(self, data: Any) -> None:
         if isinstance(data, dict) and data.get("object") == "thread.run":

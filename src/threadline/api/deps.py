@@ -2,11 +2,11 @@
 
 import hmac
 from collections.abc import Awaitable, Callable
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any, Literal, TypeVar
 
 import orjson
-from fastapi import Depends, Request
-from pydantic import BaseModel, ValidationError
+from fastapi import Depends, Query, Request
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ValidationError
 
 from threadline.api.errors import validation_error
 from threadline.api.integers import ascii_int, parse_int
@@ -146,28 +146,42 @@ def json_body(model: type[Model]) -> Callable[[Request, AppState], Awaitable[Mod
 
 def pagination(
     max_limit: int = 100, default_limit: int = 20
-) -> Callable[[Request], Awaitable[PageRequest]]:
-    """A dependency reading ``limit`` (1..max_limit), ``order``, ``after`` and ``before``."""
+) -> Callable[..., Awaitable[PageRequest]]:
+    """A dependency reading ``limit`` (1..max_limit), ``order``, ``after`` and ``before``.
 
-    async def page_request(request: Request) -> PageRequest:
-        query = request.query_params
-        raw_limit = query.get("limit")
-        limit = default_limit
-        if raw_limit is not None:
-            limit = parse_int(raw_limit, "limit", 1, max_limit)
-        order = query.get("order") or "desc"
-        if order not in ("asc", "desc"):
-            raise InvalidRequest(
-                f"Invalid 'order': expected 'asc' or 'desc', got '{order}'.", param="order"
-            )
-        return PageRequest(
-            limit=limit,
-            order=order,  # type: ignore[arg-type]
-            after=query.get("after") or None,
-            before=query.get("before") or None,
-        )
+    FastAPI reads and documents the parameters; the integer is read by ``integers`` (ASCII
+    digits only, bounded), whose 400 names the parameter."""
+
+    def limit_in_bounds(raw: object) -> int:
+        return parse_int(str(raw), "limit", 1, max_limit)
+
+    async def page_request(
+        limit: Annotated[
+            int, Query(ge=1, le=max_limit), BeforeValidator(limit_in_bounds)
+        ] = default_limit,
+        order: Annotated[Order, Query(), BeforeValidator(_order)] = "desc",
+        after: Annotated[str | None, Query(), AfterValidator(_or_none)] = None,
+        before: Annotated[str | None, Query(), AfterValidator(_or_none)] = None,
+    ) -> PageRequest:
+        return PageRequest(limit=limit, order=order, after=after, before=before)
 
     return page_request
+
+
+Order = Literal["asc", "desc"]
+
+
+def _order(raw: object) -> str:
+    order = str(raw) or "desc"  # an empty value is the default
+    if order not in ("asc", "desc"):
+        raise InvalidRequest(
+            f"Invalid 'order': expected 'asc' or 'desc', got '{order}'.", param="order"
+        )
+    return order
+
+
+def _or_none(value: str | None) -> str | None:
+    return value or None  # an empty cursor is none
 
 
 page_request = pagination()

@@ -9,7 +9,7 @@ from fastapi.responses import Response
 from pydantic import ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from threadline.api.responses import json_bytes_response
+from threadline.api.asgi import render_error
 from threadline.errors import (
     APIError,
     InternalError,
@@ -23,7 +23,15 @@ logger = logging.getLogger("threadline.api")
 
 
 def error_response(error: APIError) -> Response:
-    return json_bytes_response(error.body(), status_code=error.status_code, headers=error.headers)
+    """The framework's response for ``error``: the same bytes as the raw ASGI paths send."""
+    status, headers, body = render_error(error)
+    response = Response(body, status_code=status)
+    response.raw_headers = headers
+    return response
+
+
+def unknown_url(method: str, path: str) -> RouteNotFound:
+    return RouteNotFound(f"Invalid URL ({method} {path})", code="unknown_url")
 
 
 def validation_error(
@@ -107,9 +115,7 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, error: StarletteHTTPException) -> Response:
         if error.status_code == 404:
-            failure: APIError = RouteNotFound(
-                f"Invalid URL ({request.method} {request.url.path})", code="unknown_url"
-            )
+            failure: APIError = unknown_url(request.method, request.url.path)
         elif error.status_code == 405:
             failure = MethodNotAllowed(
                 f"Method {request.method} is not allowed on {request.url.path}",

@@ -2,30 +2,34 @@
 
 For every ``/v1`` request (routes added later included): authenticate the key (cached), check
 its expiry and IP allowlist, take the request's share of the key's and project's limits
-(refusing with OpenAI's 429s), add the ``x-ratelimit-*`` headers, hand Assistants-API requests
-of a pass-through project to ``assistants_passthrough``, and when the response has ended free
-its slot and write its request-log line (off the request path: an append to a batch). Other
-paths (``/admin``) are logged too; health checks and metrics are not.
+(refusing with OpenAI's 429s; model calls are told apart by the route they match, see
+``gateway_routes``), add the ``x-ratelimit-*`` headers, and dispatch: Assistants-API requests
+of a pass-through project to the Assistants pass-through, the model pass-through routes to their
+endpoints directly, the rest to the application. When the response has ended, free its slot
+and write its request-log line (off the request path: an append to a batch). Other paths
+(``/admin``) are logged too; health checks and metrics are not.
 
-Pure ASGI: one wrapper around ``send``, no task and no body copy per request."""
+Both pass-throughs are given by the composition root (``app.py``). Pure ASGI: one wrapper
+around ``send``, no task and no body copy per request."""
 
 import logging
 import time
+from collections.abc import Awaitable, Callable, Mapping
 
 import orjson
 from starlette.requests import ClientDisconnect
-from starlette.routing import Match
+from starlette.routing import get_route_path
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from threadline import ids
 from threadline.api.asgi import encode_headers, header_values, send_error
 from threadline.api.deps import bearer_token, principal_for
+from threadline.api.gateway_routes import RouteClass, RouteTable
+from threadline.api.meter import RequestMeter
 from threadline.app_state import AppState
 from threadline.errors import APIError, InternalError, PermissionDenied
 from threadline.gateway.client_ip import ClientAddresses
-from threadline.gateway.limits import Ticket
 from threadline.gateway.principal import Principal
-from threadline.gateway.routes import is_assistants_api, is_metered
 from threadline.records.gateway import RequestLogRecord
 
 logger = logging.getLogger("threadline.api")
@@ -33,118 +37,95 @@ _UNWATCHED = frozenset({"/healthz", "/v1/health", "/metrics"})
 _BODY_LOG_LIMIT = 65_536
 # nginx's "client closed request": the client went away before it could be answered.
 CLIENT_CLOSED_REQUEST = 499
+FORWARDED_LABEL = "assistants-passthrough"
 
-
-class RequestMeter:
-    """What the gateway knows of one request; endpoints fill in the model and usage."""
-
-    __slots__ = (
-        "cost_nanos",
-        "error_code",
-        "input_tokens",
-        "model",
-        "output_tokens",
-        "principal",
-        "request_body",
-        "response_body",
-        "route",
-        "started",
-        "status",
-        "ticket",
-    )
-
-    def __init__(self) -> None:
-        self.principal: Principal | None = None
-        self.ticket: Ticket | None = None
-        self.model: str | None = None
-        self.input_tokens: int | None = None
-        self.output_tokens: int | None = None
-        self.cost_nanos: int | None = None
-        self.status = 500
-        self.started = False
-        self.error_code: str | None = None
-        self.route: str | None = None
-        self.request_body: bytearray | None = None
-        self.response_body: bytearray | None = None
+# The Assistants pass-through: forwards one request of a pass-through project.
+Forward = Callable[
+    [Scope, Receive, Send, AppState, Principal, RequestMeter, RouteClass], Awaitable[None]
+]
 
 
 class GatewayMiddleware:
-    def __init__(self, app: ASGIApp, fast_routes: dict[str, ASGIApp] | None = None) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        routes: RouteTable,
+        fast_routes: Mapping[str, ASGIApp],
+        forward_assistants: Forward,
+    ) -> None:
         """``fast_routes``: POST paths served straight from here, without the framework's
-        layers (the pass-through endpoints: their routes stay registered all the same)."""
+        layers (the model pass-through endpoints: their routes stay registered all the same).
+        ``forward_assistants``: serves the Assistants-API requests of pass-through projects."""
         self.app = app
-        self._fast = fast_routes or {}
+        self._routes = routes
+        self._fast = {
+            path: (endpoint, routes.match("POST", path)) for path, endpoint in fast_routes.items()
+        }
+        self._forward = forward_assistants
         self._addresses: ClientAddresses | None = None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        path = scope["path"] if scope["type"] == "http" else ""
-        if not path or path in _UNWATCHED:
+        if scope["type"] != "http" or scope["path"] in _UNWATCHED:
             await self.app(scope, receive, send)
             return
-        state = scope["app"].state.threadline
-        gateway = state.gateway
         started = time.perf_counter()
-        meter = RequestMeter()
-        scope_state = scope.setdefault("state", {})
-        scope_state["gateway"] = meter
+        state: AppState = scope["app"].state.threadline
+        fast, route = self._match(scope)
+        meter = RequestMeter(route.template)
+        scope.setdefault("state", {})["gateway"] = meter
         # Bodies only of the API: admin responses carry new keys.
-        log_bodies = state.settings.request_log_bodies and path.startswith("/v1/")
-
-        async def watched_send(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                meter.started = True
-                meter.status = message["status"]
-                ticket = meter.ticket
-                if ticket is not None and ticket.headers:
-                    message["headers"] = [
-                        *message.get("headers", ()),
-                        *encode_headers(ticket.headers),
-                    ]
-            elif meter.status >= 400 or log_bodies:
-                _keep_body(meter, message, log_bodies)
-            await send(message)
-
+        log_bodies = state.settings.request_log_bodies and scope["path"].startswith("/v1/")
+        send = _watched(send, meter, log_bodies)
         if log_bodies:
             receive = _recording(receive, meter)
         try:
-            if path.startswith("/v1/"):
-                try:
-                    principal = await self._admit(scope, state, meter)
-                except APIError as error:
-                    meter.error_code = error.code or error.error_type
-                    await send_error(watched_send, error)
-                    return
-                if principal.assistants_passthrough and is_assistants_api(path):
-                    from threadline.api.assistants_passthrough import forward
-
-                    meter.route = "assistants-passthrough"
-                    await forward(scope, receive, watched_send, state, principal, meter)
-                    return
-                endpoint = self._fast.get(path) if scope["method"] == "POST" else None
-                if endpoint is not None:
-                    await _serve_fast(endpoint, scope, receive, watched_send, meter)
-                    return
-            await self.app(scope, receive, watched_send)
-            if meter.status == 200 and meter.principal is not None and _creates_thread(scope):
-                await gateway.thread_created(meter.principal)
+            if scope["path"].startswith("/v1/"):
+                await self._serve_api(scope, receive, send, state, meter, route, fast)
+            else:
+                await self.app(scope, receive, send)
         except ClientDisconnect:
-            # Nothing is wrong with the server and nobody is left to answer: one line, no
-            # traceback, and counted apart from the server's own errors.
-            if not meter.started:
-                meter.status = CLIENT_CLOSED_REQUEST
-                meter.error_code = "client_closed_request"
-            logger.info(
-                "client closed the connection before its request was read: %s %s",
-                scope["method"],
-                path[:200],
-            )
+            _client_left(scope, meter)
         finally:
-            if meter.ticket is not None and not meter.ticket.finished:
-                await gateway.finish(meter.principal, meter.ticket)
-            route = meter.route or _route_of(scope)
-            gateway.request_done(_log_row(scope, meter, started, state, log_bodies), route)
+            await _finish(scope, state, meter, started, log_bodies)
 
-    async def _admit(self, scope: Scope, state: AppState, meter: RequestMeter) -> Principal:
+    def _match(self, scope: Scope) -> tuple[ASGIApp | None, RouteClass]:
+        """The request's fast endpoint if it has one, and the class of the route it matches."""
+        if scope["method"] == "POST":
+            fast = self._fast.get(scope["path"])
+            if fast is not None:
+                return fast
+        return None, self._routes.match(scope["method"], get_route_path(scope))
+
+    async def _serve_api(
+        self,
+        scope: Scope,
+        receive: Receive,
+        send: Send,
+        state: AppState,
+        meter: RequestMeter,
+        route: RouteClass,
+        fast: ASGIApp | None,
+    ) -> None:
+        try:
+            principal = await self._admit(scope, state, meter, route)
+        except APIError as error:
+            meter.error_code = error.code or error.error_type
+            await send_error(send, error)
+            return
+        if principal.assistants_passthrough and route.assistants_api:
+            meter.label = FORWARDED_LABEL
+            await self._forward(scope, receive, send, state, principal, meter, route)
+        elif fast is not None:
+            await _serve_fast(fast, scope, receive, send, meter)
+        else:
+            await self.app(scope, receive, send)
+            if route.creates_thread and meter.status == 200:
+                await state.gateway.thread_created(principal)
+
+    async def _admit(
+        self, scope: Scope, state: AppState, meter: RequestMeter, route: RouteClass
+    ) -> Principal:
+        """Who is calling, from where, and their request's share of the limits."""
         token = bearer_token(header_values(scope, b"authorization"))
         principal = await principal_for(state, token)
         meter.principal = principal
@@ -158,8 +139,7 @@ class GatewayMiddleware:
                     code="ip_not_allowed",
                     headers={"x-should-retry": "false"},
                 )
-        metered = is_metered(scope["method"], scope["path"])
-        meter.ticket = await state.gateway.admit(principal, metered=metered)
+        meter.ticket = await state.gateway.admit(principal, metered=route.metered)
         return principal
 
     def _client_address(self, scope: Scope, state: AppState) -> str | None:
@@ -170,10 +150,28 @@ class GatewayMiddleware:
         return self._addresses.of(peer, header_values(scope, b"x-forwarded-for"))
 
 
+def _watched(send: Send, meter: RequestMeter, log_bodies: bool) -> Send:
+    """``send`` that notes the status, adds the rate-limit headers and keeps what is logged."""
+
+    async def watched_send(message: Message) -> None:
+        if message["type"] == "http.response.start":
+            meter.started = True
+            meter.status = message["status"]
+            ticket = meter.ticket
+            if ticket is not None and ticket.headers:
+                message["headers"] = [*message.get("headers", ()), *encode_headers(ticket.headers)]
+        elif meter.status >= 400 or log_bodies:
+            _keep_body(meter, message, log_bodies)
+        await send(message)
+
+    return watched_send
+
+
 async def _serve_fast(
     endpoint: ASGIApp, scope: Scope, receive: Receive, send: Send, meter: RequestMeter
 ) -> None:
-    """An endpoint called directly; its errors answered here as the error mapper would."""
+    """An endpoint called directly; its errors answered here as the framework's handlers would
+    (the same rendering: ``send_error``)."""
     try:
         await endpoint(scope, receive, send)
     except ClientDisconnect:
@@ -190,8 +188,27 @@ async def _serve_fast(
         await send_error(send, InternalError("The server had an error processing your request."))
 
 
-def _creates_thread(scope: Scope) -> bool:
-    return scope["method"] == "POST" and scope["path"] in ("/v1/threads", "/v1/threads/runs")
+def _client_left(scope: Scope, meter: RequestMeter) -> None:
+    """Nothing is wrong with the server and nobody is left to answer: one line, no traceback,
+    and counted apart from the server's own errors."""
+    if not meter.started:
+        meter.status = CLIENT_CLOSED_REQUEST
+        meter.error_code = "client_closed_request"
+    logger.info(
+        "client closed the connection before its request was read: %s %s",
+        scope["method"],
+        scope["path"][:200],
+    )
+
+
+async def _finish(
+    scope: Scope, state: AppState, meter: RequestMeter, started: float, log_bodies: bool
+) -> None:
+    """Free the request's share of the limits, and log and count it."""
+    gateway = state.gateway
+    if meter.ticket is not None and not meter.ticket.finished:
+        await gateway.finish(meter.principal, meter.ticket)
+    gateway.request_done(_log_row(scope, meter, started, state, log_bodies), meter.label)
 
 
 def _recording(receive: Receive, meter: RequestMeter) -> Receive:
@@ -219,17 +236,6 @@ def _keep_body(meter: RequestMeter, message: Message, log_bodies: bool) -> None:
             meter.error_code = str(code)[:64] if code else None
         except (orjson.JSONDecodeError, AttributeError):
             pass
-
-
-def _route_of(scope: Scope) -> str:
-    """The route template (a metrics label: never a raw path with ids in it)."""
-    route = scope.get("route")
-    if route is None:  # refused before routing, or a raw endpoint: match it now
-        for candidate in scope["app"].router.routes:
-            if candidate.matches(scope)[0] == Match.FULL:
-                route = candidate
-                break
-    return getattr(route, "path", None) or "unmatched"
 
 
 def _log_row(

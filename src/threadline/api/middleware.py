@@ -1,9 +1,9 @@
 """Pure ASGI middleware (no per-request task or body copy, unlike BaseHTTPMiddleware)."""
 
-import orjson
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from threadline import ids
+from threadline.api.asgi import send_error
 from threadline.errors import InvalidRequest
 
 REQUEST_ID_HEADER = b"x-threadline-request-id"
@@ -55,18 +55,6 @@ class RejectNullBytesInUrl:
         if scope["type"] == "http" and (
             b"%00" in scope.get("raw_path", b"") or b"%00" in scope.get("query_string", b"")
         ):
-            error = InvalidRequest("The URL must not contain null characters.")
-            body = orjson.dumps(error.body())
-            await send(
-                {
-                    "type": "http.response.start",
-                    "status": error.status_code,
-                    "headers": [
-                        (b"content-type", b"application/json"),
-                        (b"content-length", str(len(body)).encode()),
-                    ],
-                }
-            )
-            await send({"type": "http.response.body", "body": body})
+            await send_error(send, InvalidRequest("The URL must not contain null characters."))
             return
         await self.app(scope, receive, send)

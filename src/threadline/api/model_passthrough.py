@@ -16,9 +16,9 @@ from typing import Any
 import orjson
 from starlette.types import Receive, Scope, Send
 
-from threadline.api.asgi import read_body
+from threadline.api.asgi import read_body, render_error
 from threadline.api.deps import invalid_json
-from threadline.api.gateway_middleware import RequestMeter
+from threadline.api.meter import RequestMeter
 from threadline.app_state import AppState
 from threadline.errors import (
     APIError,
@@ -40,14 +40,12 @@ from threadline.providers.llm.passthrough import (
 from threadline.schemas.gateway_requests import REQUEST_CHECKS
 
 MAX_BODY_BYTES = 32 * 1024 * 1024  # images travel inline as base64
-_BROKEN = {
-    "error": {
-        "message": "The upstream model server dropped the stream.",
-        "type": "server_error",
-        "param": None,
-        "code": None,
-    }
-}
+# The in-band error of a stream the upstream broke off (the client has its 200 already).
+_BROKEN_FRAME = (
+    b"data: "
+    + render_error(APIError("The upstream model server dropped the stream.")).body
+    + b"\n\n"
+)
 _SSE_HEADERS = [
     (b"content-type", b"text/event-stream; charset=utf-8"),
     (b"cache-control", b"no-cache"),
@@ -84,7 +82,6 @@ class ModelPassthrough:
                 code="model_not_found",
             )
         meter.model = model
-        meter.route = "/v1" + self.path
         stream = self.meter_name == CHAT and data.get("stream") is True
         strip_usage = stream and not _asks_usage(data)
         if strip_usage:
@@ -159,9 +156,10 @@ class ModelPassthrough:
         except StreamBroken:
             # The upstream broke mid-stream: the client has the 200 already, so it gets an
             # in-band error, as OpenAI sends one, then the end.
-            frame = b"data: " + orjson.dumps(_BROKEN) + b"\n\n"
             with contextlib.suppress(OSError):
-                await send({"type": "http.response.body", "body": frame, "more_body": False})
+                await send(
+                    {"type": "http.response.body", "body": _BROKEN_FRAME, "more_body": False}
+                )
         finally:
             if gone is not None:
                 gone.cancel()

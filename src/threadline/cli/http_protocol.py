@@ -20,10 +20,9 @@ import logging
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any, ClassVar
 
-import orjson
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
-from threadline.api.asgi import send_error
+from threadline.api.asgi import render_error, send_error
 from threadline.errors import RequestHeadersTooLarge
 
 logger = logging.getLogger("threadline.http")
@@ -109,13 +108,14 @@ class HeaderLimitedProtocol(HttpToolsProtocol):
             return
         logger.info("request refused with 431: its head grew past %d bytes", self.max_header_bytes)
         self._reading_head = False
-        body = orjson.dumps(_too_large().body())
+        _, headers, body = render_error(_too_large(), {"connection": "close"})
         lines = [
             b"HTTP/1.1 431 Request Header Fields Too Large\r\n",
-            *(name + b": " + value + b"\r\n" for name, value in self.server_state.default_headers),
-            b"content-type: application/json\r\n",
-            b"content-length: " + str(len(body)).encode() + b"\r\n",
-            b"connection: close\r\n\r\n",
+            *(
+                name + b": " + value + b"\r\n"
+                for name, value in [*self.server_state.default_headers, *headers]
+            ),
+            b"\r\n",
             body,
         ]
         self.transport.write(b"".join(lines))

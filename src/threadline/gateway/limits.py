@@ -20,6 +20,15 @@ from dataclasses import dataclass, field
 from threadline import ids
 from threadline.errors import QuotaExceeded, RateLimited, ServiceUnavailable
 from threadline.gateway.budget_periods import budget_period
+from threadline.gateway.counter_keys import (
+    Counter,
+    CounterKey,
+    Scope,
+    budget_key,
+    scopes_of,
+    slot_key,
+    window_key,
+)
 from threadline.gateway.counters import (
     ADMITTED,
     BUDGET_SPENT,
@@ -33,7 +42,7 @@ from threadline.gateway.counters import (
     Outcome,
 )
 from threadline.gateway.pricing import format_usd
-from threadline.gateway.principal import Limits, Principal
+from threadline.gateway.principal import Principal
 
 logger = logging.getLogger("threadline.gateway")
 
@@ -41,26 +50,41 @@ Rates = dict[str, tuple[int, int, int]]  # "requests"|"tokens" -> (limit, remain
 
 # (scope kind "key"|"project", scope id, first day, last day) -> nano-USD spent in those days
 SpendLoader = Callable[[str, str, str, str], Awaitable[int]]
+Clock = Callable[[], float]  # Unix seconds
 
 
 @dataclass(slots=True)
-class _Scope:
-    kind: str  # "key" | "project"
-    id: str
-    label: str
-    limits: Limits
+class _Plan:
+    """The counters one request must fit in: ``check`` for the backend, and beside each of its
+    entries (same positions) the key it stands for."""
 
+    check: Check = field(default_factory=Check)
+    windows: list[CounterKey] = field(default_factory=list)
+    slots: list[CounterKey] = field(default_factory=list)
+    budgets: list[CounterKey] = field(default_factory=list)
 
-def _scopes(principal: Principal) -> list[_Scope]:
-    scopes = []
-    if principal.key_limits.any:
-        scopes.append(
-            _Scope("key", principal.key_id, f"key {principal.key_id}", principal.key_limits)
-        )
-    if principal.project_limits.any:
-        label = f"project '{principal.project}'"
-        scopes.append(_Scope("project", principal.project_id, label, principal.project_limits))
-    return scopes
+    @classmethod
+    def of(cls, scopes: list[Scope], metered: bool, now: float) -> "_Plan":
+        plan = cls()
+        for scope in scopes:
+            limits = scope.limits
+            if limits.rpm is not None:
+                plan.window(window_key(scope, Counter.REQUESTS), limits.rpm, 1)
+            if metered and limits.tpm is not None:
+                plan.window(window_key(scope, Counter.TOKENS), limits.tpm, 0)
+            if limits.max_parallel is not None:
+                key = slot_key(scope)
+                plan.slots.append(key)
+                plan.check.slots.append((key.name, limits.max_parallel))
+            if metered and limits.budget_nanos is not None:
+                key = budget_key(scope, budget_period(limits.budget_period, now))
+                plan.budgets.append(key)
+                plan.check.budgets.append((key.name, limits.budget_nanos))
+        return plan
+
+    def window(self, key: CounterKey, limit: int, amount: int) -> None:
+        self.windows.append(key)
+        self.check.windows.append((key.name, limit, amount))
 
 
 @dataclass(slots=True)
@@ -95,58 +119,45 @@ def go_duration(ms: int) -> str:
 
 class RateLimiter:
     def __init__(
-        self, counters: Counters, load_spend: SpendLoader, *, fail_open: bool = False
+        self,
+        counters: Counters,
+        load_spend: SpendLoader,
+        *,
+        fail_open: bool = False,
+        clock: Clock = time.time,
     ) -> None:
         self.counters = counters
         self._load_spend = load_spend
         self._fail_open = fail_open
-        self.rejections: dict[str, int] = {"rpm": 0, "tpm": 0, "parallel": 0, "budget": 0}
+        self._clock = clock
+        self.rejections: dict[str, int] = {counter: 0 for counter in Counter}
 
     async def admit(self, principal: Principal, *, metered: bool) -> Ticket | None:
         """Count the request (and for a model call check tokens and budget); None when neither
         the key nor its project has a limit."""
         if not principal.limited:
             return None
-        now = time.time()
-        scopes = _scopes(principal)
-        check = Check()
-        kinds: list[tuple[str, _Scope]] = []
-        ticket = Ticket(principal)
-        for scope in scopes:
-            limits = scope.limits
-            if limits.rpm is not None:
-                check.windows.append((f"w:{scope.kind}:{scope.id}:r", limits.rpm, 1))
-                kinds.append(("rpm", scope))
-            if metered and limits.tpm is not None:
-                check.windows.append((f"w:{scope.kind}:{scope.id}:t", limits.tpm, 0))
-                kinds.append(("tpm", scope))
-            if limits.max_parallel is not None:
-                check.slots.append((f"c:{scope.kind}:{scope.id}", limits.max_parallel))
-            if metered and limits.budget_nanos is not None:
-                period = budget_period(limits.budget_period, now)
-                check.budgets.append(
-                    (f"s:{scope.kind}:{scope.id}:{period.id}", limits.budget_nanos)
-                )
-        if not check:
+        now = self._clock()
+        plan = _Plan.of(scopes_of(principal), metered, now)
+        if not plan.check:
             return None
-        if check.slots:
+        ticket = Ticket(principal)
+        if plan.slots:
             ticket.slot_id = ids.request_id()
         try:
-            outcome = await self._admit(check, ticket.slot_id, now, scopes)
+            outcome = await self._admit(plan, ticket.slot_id, now)
         except CountersUnavailable as error:
             return self._unavailable(error)
-        rates = _headers(kinds, check, outcome, now)
+        rates = _headers(plan, outcome, now)
         if outcome.kind != ADMITTED:
-            raise self._refusal(outcome, check, kinds, scopes, rate_headers(rates), now)
-        ticket.slot_keys = [key for key, _ in check.slots]
-        ticket.spend_keys = [key for key, _ in check.budgets]
+            raise self._refusal(outcome, plan, rate_headers(rates), now)
+        ticket.slot_keys = [key.name for key in plan.slots]
+        ticket.spend_keys = [key.name for key in plan.budgets]
         # The tokens of a model call are added to these windows when it ends.
         ticket.token_windows = [
-            (key, end, 0)
-            for (key, _, _), end, (kind, _) in zip(
-                check.windows, outcome.ends_ms, kinds, strict=True
-            )
-            if kind == "tpm"
+            (key.name, end, 0)
+            for key, end in zip(plan.windows, outcome.ends_ms, strict=True)
+            if key.counter is Counter.TOKENS
         ]
         ticket.rates = rates
         return ticket
@@ -155,24 +166,22 @@ class RateLimiter:
         """Take ``tokens`` (an estimate) from the token windows before calling the model."""
         if ticket is None or not ticket.token_windows or tokens <= 0:
             return
-        now = time.time()
-        scopes = _scopes(ticket.principal)
-        kinds = [("tpm", s) for s in scopes if s.limits.tpm is not None]
-        check = Check(
-            windows=[(f"w:{s.kind}:{s.id}:t", s.limits.tpm or 0, tokens) for _, s in kinds]
-        )
+        now = self._clock()
+        plan = _Plan()
+        for scope in scopes_of(ticket.principal):
+            if scope.limits.tpm is not None:
+                plan.window(window_key(scope, Counter.TOKENS), scope.limits.tpm, tokens)
         try:
-            outcome = await self.counters.admit(check, "", int(now * 1000))
+            outcome = await self.counters.admit(plan.check, "", int(now * 1000))
         except CountersUnavailable as error:
             self._unavailable(error)
             return
-        rates = _headers(kinds, check, outcome, now)
+        rates = _headers(plan, outcome, now)
         if outcome.kind != ADMITTED:
-            raise self._refusal(outcome, check, kinds, scopes, rate_headers(rates), now)
+            raise self._refusal(outcome, plan, rate_headers(rates), now)
         ticket.rates.update(rates)
         ticket.token_windows = [
-            (key, end, tokens)
-            for (key, _, _), end in zip(check.windows, outcome.ends_ms, strict=True)
+            (key.name, end, tokens) for key, end in zip(plan.windows, outcome.ends_ms, strict=True)
         ]
 
     def _unavailable(self, error: CountersUnavailable) -> None:
@@ -197,7 +206,7 @@ class RateLimiter:
         if ticket.slot_keys:
             await counters.release(ticket.slot_keys, ticket.slot_id)
         if ticket.token_windows and (tokens or any(r for _, _, r in ticket.token_windows)):
-            now_ms = int(time.time() * 1000)
+            now_ms = int(self._clock() * 1000)
             for key, end, reserved in ticket.token_windows:
                 await counters.settle(key, end, reserved, tokens, now_ms)
         if cost_nanos and ticket.spend_keys:
@@ -213,70 +222,58 @@ class RateLimiter:
             logger.warning("could not count a run's usage (%s)", error)
 
     async def _record(self, principal: Principal, tokens: int, cost_nanos: int) -> None:
-        now = time.time()
-        scopes = _scopes(principal)
-        windows = [f"w:{s.kind}:{s.id}:t" for s in scopes if s.limits.tpm is not None]
+        now = self._clock()
+        scopes = scopes_of(principal)
+        windows = [window_key(s, Counter.TOKENS).name for s in scopes if s.limits.tpm is not None]
         if windows and tokens:
             await self.counters.add(windows, tokens, int(now * 1000))
-        spend_keys = self._spend_keys(scopes, now)
-        if spend_keys and cost_nanos:
-            await self.counters.spend(spend_keys, cost_nanos)
-
-    @staticmethod
-    def _spend_keys(scopes: list[_Scope], now: float) -> list[str]:
-        return [
-            f"s:{s.kind}:{s.id}:{budget_period(s.limits.budget_period, now).id}"
+        spend_keys = [
+            budget_key(s, budget_period(s.limits.budget_period, now)).name
             for s in scopes
             if s.limits.budget_nanos is not None
         ]
+        if spend_keys and cost_nanos:
+            await self.counters.spend(spend_keys, cost_nanos)
 
-    async def _admit(self, check: Check, slot_id: str, now: float, scopes: list[_Scope]) -> Outcome:
-        for _ in range(len(check.budgets) + 1):
-            outcome = await self.counters.admit(check, slot_id, int(now * 1000))
+    async def _admit(self, plan: _Plan, slot_id: str, now: float) -> Outcome:
+        for _ in range(len(plan.budgets) + 1):
+            outcome = await self.counters.admit(plan.check, slot_id, int(now * 1000))
             if outcome.kind != MISSING:
                 return outcome
             # First use of a budget period here: start its counter from the usage table.
-            key = check.budgets[outcome.index][0]
-            _, kind, scope_id, _ = key.split(":", 3)
-            scope = next(s for s in scopes if s.kind == kind and s.id == scope_id)
-            period = budget_period(scope.limits.budget_period, now)
-            spent = await self._load_spend(kind, scope_id, period.first_day, period.last_day)
-            await self.counters.seed(key, spent, period.ttl_ms)
+            key = plan.budgets[outcome.index]
+            scope, period = key.scope, key.period
+            assert period is not None  # every budget key has its period
+            spent = await self._load_spend(scope.kind, scope.id, period.first_day, period.last_day)
+            await self.counters.seed(key.name, spent, period.ttl_ms)
         return outcome
 
     def _refusal(
-        self,
-        outcome: Outcome,
-        check: Check,
-        kinds: list[tuple[str, _Scope]],
-        scopes: list[_Scope],
-        headers: dict[str, str],
-        now: float,
+        self, outcome: Outcome, plan: _Plan, headers: dict[str, str], now: float
     ) -> Exception:
         kind, index = outcome.kind, outcome.index
         if kind == BUDGET_SPENT:
-            self.rejections["budget"] += 1
-            key = check.budgets[index][0]
-            scope = next(s for s in scopes if key.startswith(f"s:{s.kind}:{s.id}:"))
+            self.rejections[Counter.BUDGET] += 1
+            scope = plan.budgets[index].scope
             budget = format_usd(scope.limits.budget_nanos or 0)
             return QuotaExceeded(
                 f"You exceeded the budget of {scope.label} (${budget} per "
                 f"{scope.limits.budget_period}). Raise the budget or wait for the next period."
             )
         if kind == SLOTS_FULL:
-            self.rejections["parallel"] += 1
-            key, limit = check.slots[index]
-            label = next(s.label for s in scopes if key == f"c:{s.kind}:{s.id}")
+            self.rejections[Counter.PARALLEL] += 1
+            limit = plan.check.slots[index][1]
             return RateLimited(
-                f"Too many parallel requests on {label}: limit {limit}. Retry when one of your "
-                "requests has finished.",
+                f"Too many parallel requests on {plan.slots[index].scope.label}: limit {limit}. "
+                "Retry when one of your requests has finished.",
                 headers={**headers, "retry-after": "1", "retry-after-ms": "1000"},
             )
         assert kind == WINDOW_FULL
-        what, scope = kinds[index]
+        key = plan.windows[index]
+        what, scope = key.counter, key.scope
         self.rejections[what] += 1
-        key, limit, amount = check.windows[index]
-        unit = "requests" if what == "rpm" else "tokens"
+        _, limit, amount = plan.check.windows[index]
+        unit = "requests" if what is Counter.REQUESTS else "tokens"
         # Capped: a window lasts WINDOW_MS (replicas' clocks may differ by a little).
         wait_ms = min(max(outcome.ends_ms[index] - int(now * 1000), 1), WINDOW_MS)
         message = (
@@ -293,13 +290,13 @@ class RateLimiter:
         return RateLimited(message, headers={**headers, **extra})
 
 
-def _headers(kinds: list[tuple[str, _Scope]], check: Check, outcome: Outcome, now: float) -> Rates:
+def _headers(plan: _Plan, outcome: Outcome, now: float) -> Rates:
     """For requests and tokens, the tighter of the key's and the project's windows."""
     now_ms = int(now * 1000)
     best: dict[str, tuple[int, int, int]] = {}
-    windows = zip(kinds, check.windows, outcome.used, outcome.ends_ms, strict=True)
-    for (what, _), (_, limit, _), count, end in windows:
-        unit = "requests" if what == "rpm" else "tokens"
+    windows = zip(plan.windows, plan.check.windows, outcome.used, outcome.ends_ms, strict=True)
+    for key, (_, limit, _), count, end in windows:
+        unit = "requests" if key.counter is Counter.REQUESTS else "tokens"
         remaining = max(limit - count, 0)
         if unit not in best or remaining < best[unit][1]:
             best[unit] = (limit, remaining, end - now_ms)

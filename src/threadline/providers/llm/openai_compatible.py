@@ -21,7 +21,7 @@ from threadline.providers.llm.base import ChatDelta, ChatRequest, FailureCode, U
 from threadline.providers.llm.chunks import ChunkNormalizer, Malformed
 from threadline.providers.llm.event_stream import EventStreamDecoder
 from threadline.providers.llm.redaction import Redactor
-from threadline.providers.llm.retry_policy import next_wait, should_retry
+from threadline.providers.llm.retry_policy import next_wait, quota_exhausted, should_retry
 from threadline.providers.llm.status import InBandError, error_body, retry_after
 from threadline.providers.llm.transport import (
     AiohttpTransport,
@@ -178,7 +178,7 @@ class OpenAICompatibleProvider:
         except (TransportTimeout, TransportError, ValueError):
             body = {}
         detail = self._redact(body.get("message", "")) if body.get("message") else ""
-        quota = status == 429 and "insufficient_quota" in (body.get("code"), body.get("type"))
+        quota = quota_exhausted(status, body)
         failure = self._failure_for(status, detail, model, quota)
         if should_retry(status, response.headers, quota_exhausted=quota):
             return _Retryable(failure, retry_after(response.headers))
@@ -269,7 +269,8 @@ async def _deltas(
     decoder = EventStreamDecoder()
     async with aclosing(response.chunks()) as chunks:
         async for raw in chunks:
-            for data in decoder.feed(raw):
+            for event in decoder.feed(raw):
+                data = event.data
                 if data.startswith(b"[DONE]"):
                     await drain(chunks, _DRAIN_SECONDS)
                     return

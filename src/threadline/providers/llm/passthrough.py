@@ -18,12 +18,18 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 
 import aiohttp
+import orjson
 
 from threadline.errors import ErrorDetail
 from threadline.providers.llm.openai_compatible import UpstreamOptions
 from threadline.providers.llm.redaction import Redactor
-from threadline.providers.llm.retry_policy import falls_back, next_wait, should_retry
-from threadline.providers.llm.status import retry_after
+from threadline.providers.llm.retry_policy import (
+    falls_back,
+    next_wait,
+    quota_exhausted,
+    should_retry,
+)
+from threadline.providers.llm.status import error_body, retry_after
 
 log = logging.getLogger("threadline.providers.llm")
 
@@ -230,14 +236,18 @@ class PassthroughClient:
 
 
 def _quota_exhausted(opened: Opened) -> bool:
-    return opened.status == 429 and b"insufficient_quota" in (opened.body or b"")
+    if opened.status != 429:
+        return False
+    try:
+        body = orjson.loads(opened.body or b"")
+    except orjson.JSONDecodeError:
+        return False
+    return quota_exhausted(opened.status, error_body(body))
 
 
 def error_detail(body: bytes | None, redact: Callable[..., str]) -> ErrorDetail | None:
     """An upstream's OpenAI-shaped error, with anything secret-looking taken out; None if the
     body is not one."""
-    import orjson
-
     try:
         data = orjson.loads(body or b"")
     except orjson.JSONDecodeError:

@@ -14,7 +14,7 @@ Between attempts the upstream's ``Retry-After`` (or ``retry-after-ms``) is honou
 upstream is tried after server errors, timeouts and 408/429s, whether retried or not."""
 
 from collections.abc import Mapping
-from typing import Protocol
+from typing import Any, Protocol
 
 RETRYABLE_STATUSES = frozenset({408, 429, 502, 503, 504, 522, 524, 529})
 
@@ -33,6 +33,13 @@ class RetrySettings(Protocol):
 
     @property
     def backoff_cap(self) -> float: ...
+
+
+def quota_exhausted(status: int, error: Mapping[str, Any]) -> bool:
+    """Whether an upstream's failed answer says its quota is spent (OpenAI: a 429 with
+    ``insufficient_quota``): waiting does not help, unlike a rate limit. ``error`` is the
+    ``error`` object of its body (``status.error_body``)."""
+    return status == 429 and "insufficient_quota" in (error.get("code"), error.get("type"))
 
 
 def should_retry(status: int, headers: Mapping[str, str], *, quota_exhausted: bool = False) -> bool:
