@@ -21,7 +21,7 @@ from threadline.engine.run_end import (
     told_without_database,
     write_end,
 )
-from threadline.engine.run_state import Ending
+from threadline.engine.run_state import Ending, IncompleteReason
 from threadline.engine.run_tools import RunTools
 from threadline.engine.scheduling import Claim
 from threadline.engine.server_calls import execute_server_calls
@@ -236,7 +236,9 @@ class RunExecution:
             tools=tools,
         )
         if prompt.tokens > budget:
-            reason = "max_prompt_tokens" if prompt_left is not None else None
+            reason: IncompleteReason | None = (
+                "max_prompt_tokens" if prompt_left is not None else None
+            )
             if reason is None:
                 raise UpstreamFailure(
                     "invalid_prompt", "The thread is too long for the model's context window."
@@ -335,8 +337,8 @@ def _left(limit: int | None, used: int) -> int | None:
 
 
 def _add_usage(current: RunUsage | None, result: TurnResult) -> RunUsage:
-    prompt = (current or {}).get("prompt_tokens", 0) + result.usage.prompt_tokens
-    completion = (current or {}).get("completion_tokens", 0) + result.usage.completion_tokens
+    prompt = (current["prompt_tokens"] if current else 0) + result.usage.prompt_tokens
+    completion = (current["completion_tokens"] if current else 0) + result.usage.completion_tokens
     return {
         "prompt_tokens": prompt,
         "completion_tokens": completion,

@@ -8,6 +8,7 @@ from threadline.engine.tools.base import CallStream, MessageExtras, ServerTool
 from threadline.records.jsonvalue import JsonObject, JsonValue
 from threadline.records.runs import RunRecord, StepRecord, ToolCall
 from threadline.records.threads import Annotation, ImageFilePart
+from threadline.records.tools import ToolDefinition
 
 
 class RunTools:
@@ -32,7 +33,7 @@ class RunTools:
                 self.chat_tools.append(server.definition(tool))
                 self.by_function_name[server.function_name] = server
                 self._by_type[tool["type"]] = server
-        self._tools = {tool["type"]: tool for tool in run["tools"]}
+        self._tools: dict[str, ToolDefinition] = {tool["type"]: tool for tool in run["tools"]}
         # This run's calls made so far, oldest first (steps come ordered by id).
         self.run_calls: list[ToolCall] = [
             call

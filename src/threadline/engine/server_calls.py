@@ -60,7 +60,8 @@ async def execute_server_calls(
         stored_calls.append({**outcome.details, **private, OUTPUT_KEY: outcome.output})
     changes: StepChanges = {"step_details": {"type": "tool_calls", "tool_calls": stored_calls}}
     if step_done:
-        changes.update(status="completed", completed_at=clock.now())
+        changes["status"] = "completed"
+        changes["completed_at"] = clock.now()
     await db.write(_steps.update_by_id, step["id"], changes)
     step.update(changes)  # type: ignore[typeddict-item]  # StepChanges: StepRecord's keys
     if step_done:

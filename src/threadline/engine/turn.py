@@ -23,7 +23,13 @@ from threadline.engine.run_tools import RunTools
 from threadline.engine.tools.base import CALL_KEY, CallStream, MessageExtras, ServerTool
 from threadline.errors import ServiceUnavailable
 from threadline.providers.llm.base import ChatDelta, ToolCallDelta, UpstreamFailure, Usage
-from threadline.records.runs import RunRecord, RunUsage, StepRecord, StepType
+from threadline.records.runs import (
+    FunctionCallWithOutput,
+    RunRecord,
+    RunUsage,
+    StepRecord,
+    StepType,
+)
 from threadline.records.runs import ToolCall as StoredCall
 from threadline.records.threads import MessageChanges, MessageRecord, TextPart
 from threadline.schemas.objects import message_data
@@ -255,7 +261,8 @@ class TurnRecorder:
             update_message(connection, self._message["id"], changes)
             return added
         now = clock.now()
-        changes.update(status="completed", completed_at=now)
+        changes["status"] = "completed"
+        changes["completed_at"] = now
         step_usage = usage or Usage(0, self._message_tokens)
         step_changes: StepChanges = {
             "status": "completed",
@@ -404,7 +411,11 @@ def _stored_call(call: ToolCall) -> StoredCall:
     if call.stream is not None:
         made = {"name": call.name, "arguments": call.arguments}
         return {**call.stream.snapshot(), CALL_KEY: made}
-    function = {"name": call.name, "arguments": call.arguments, "output": None}
+    function: FunctionCallWithOutput = {
+        "name": call.name,
+        "arguments": call.arguments,
+        "output": None,
+    }
     return {"id": call.id, "type": "function", "function": function}
 
 

@@ -104,7 +104,9 @@ class RunService:
         if thread_request is not None:
             check_tool_resources(thread_request.tool_resources)
         now = clock.now()
-        resources = request.tool_resources or (thread_request and thread_request.tool_resources)
+        resources = request.tool_resources or (
+            thread_request.tool_resources if thread_request else None
+        )
         thread_record: ThreadRecord = {
             "id": ids.thread_id(),
             "project_id": project_id,
