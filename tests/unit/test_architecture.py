@@ -29,6 +29,7 @@ THIRD_PARTY_HOMES: dict[str, tuple[str, ...]] = {
 
 # layer -> the threadline layers it must never import
 FORBIDDEN_LAYERS: dict[str, tuple[str, ...]] = {
+    # The typed records every layer shares: they depend on nothing of threadline.
     "records": (
         "api",
         "services",
@@ -40,6 +41,8 @@ FORBIDDEN_LAYERS: dict[str, tuple[str, ...]] = {
         "app",
         "app_state",
         "cli",
+        "errors",
+        "settings",
     ),
     "storage": ("api", "services", "engine", "gateway", "app", "app_state", "cli"),
     "schemas": ("api", "services", "engine", "gateway", "storage", "app", "app_state", "cli"),

@@ -5,8 +5,6 @@ from typing import Literal, NotRequired, TypeAlias, TypedDict, final
 from threadline.records.jsonvalue import Metadata
 from threadline.records.tools import ResponseFormatRecord, ToolDefinition, ToolResourcesRecord
 
-ReasoningEffort: TypeAlias = Literal["none", "minimal", "low", "medium", "high", "xhigh", "max"]
-
 
 class AssistantRecord(TypedDict):
     id: str

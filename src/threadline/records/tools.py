@@ -40,7 +40,6 @@ class CodeInterpreterToolDefinition(TypedDict):
 ToolDefinition: TypeAlias = (
     FunctionToolDefinition | FileSearchToolDefinition | CodeInterpreterToolDefinition
 )
-ServerToolType: TypeAlias = Literal["file_search", "code_interpreter"]
 
 
 class CodeInterpreterResources(TypedDict, total=False):
