@@ -1,56 +1,34 @@
 """/v1/threads/runs, /v1/threads/{thread_id}/runs and their steps.
 
 ``stream: true`` answers with server-sent events: the request's own events first (thread and run
-created, queued), then the worker's, until the run finishes or waits for tool outputs. The
-subscription is taken before the run exists, so no event can be missed."""
+created, queued), then the worker's, until the run finishes or waits for tool outputs (the
+service subscribes before the run is queued, so no event can be missed)."""
 
-from collections.abc import Awaitable, Callable
-from typing import Annotated, TypeVar
+from typing import Annotated
 
 from fastapi import APIRouter, Depends
 from fastapi.responses import Response
-from pydantic import BaseModel
 
-from threadline import ids
 from threadline.api.deps import CurrentPrincipal, Include, Page, State, json_body
 from threadline.api.responses import model_response
 from threadline.api.sse import event_stream
-from threadline.app_state import AppState
 from threadline.gateway.principal import Principal
-from threadline.schemas.objects import Thread
-from threadline.schemas.run_objects import FINISHED_RUN_STATUSES, Run, StreamEvent
+from threadline.schemas.run_objects import FINISHED_RUN_STATUSES
 from threadline.schemas.runs import CreateRun, CreateThreadAndRun, ModifyRun, SubmitToolOutputs
 from threadline.services.run_snapshot import Creator
-from threadline.services.runs import Submitted
+from threadline.services.runs import QueuedRun
 
 router = APIRouter()
-T = TypeVar("T")
 
 # How often the SDK pollers should look again at a run that is still going.
 POLL_AFTER_MS = "250"
 
 
-async def _answer(
-    state: AppState,
-    run_id: str,
-    stream: bool | None,
-    change: Callable[[], Awaitable[T]],
-    respond: Callable[[T], tuple[BaseModel, list[StreamEvent]]],
-) -> Response:
-    """Make ``change`` to the run; answer with its JSON object, or, with ``stream``, its events:
-    ``respond``'s first events, then the worker's. The subscription is taken before the change,
-    so the worker cannot publish anything it misses."""
-    subscription = state.bus.subscribe(run_id) if stream else None
-    try:
-        result = await change()
-    except BaseException:
-        if subscription is not None:
-            subscription.close()
-        raise
-    obj, first = respond(result)
-    if subscription is None:
-        return model_response(obj)
-    return event_stream(first, subscription)
+def _answer(queued: QueuedRun) -> Response:
+    """The run's JSON object, or, for a stream, its events."""
+    if queued.subscription is None:
+        return model_response(queued.run)
+    return event_stream(list(queued.first_events), queued.subscription)
 
 
 @router.post("/threads/runs")
@@ -59,21 +37,8 @@ async def create_thread_and_run(
     principal: CurrentPrincipal,
     body: Annotated[CreateThreadAndRun, Depends(json_body(CreateThreadAndRun))],
 ) -> Response:
-    run_id = ids.run_id()
-
-    def respond(created: tuple[Thread, Run]) -> tuple[BaseModel, list[StreamEvent]]:
-        thread, run = created
-        return run, [StreamEvent.of("thread.created", thread), *_created(run)]
-
-    return await _answer(
-        state,
-        run_id,
-        body.stream,
-        lambda: state.runs.create_thread_and_run(
-            principal.project_id, body, run_id, _creator(principal)
-        ),
-        respond,
-    )
+    creator = _creator(principal)
+    return _answer(await state.runs.create_thread_and_run(principal.project_id, body, creator))
 
 
 @router.post("/threads/{thread_id}/runs")
@@ -83,16 +48,8 @@ async def create_run(
     principal: CurrentPrincipal,
     body: Annotated[CreateRun, Depends(json_body(CreateRun))],
 ) -> Response:
-    run_id = ids.run_id()
-    return await _answer(
-        state,
-        run_id,
-        body.stream,
-        lambda: state.runs.create(
-            principal.project_id, thread_id, body, run_id, _creator(principal)
-        ),
-        lambda run: (run, _created(run)),
-    )
+    creator = _creator(principal)
+    return _answer(await state.runs.create(principal.project_id, thread_id, body, creator))
 
 
 @router.get("/threads/{thread_id}/runs")
@@ -137,17 +94,8 @@ async def submit_tool_outputs(
     principal: CurrentPrincipal,
     body: Annotated[SubmitToolOutputs, Depends(json_body(SubmitToolOutputs))],
 ) -> Response:
-    def respond(submitted: Submitted) -> tuple[BaseModel, list[StreamEvent]]:
-        step_done = StreamEvent.of("thread.run.step.completed", submitted.step)
-        return submitted.run, [step_done, StreamEvent.of("thread.run.queued", submitted.run)]
-
-    return await _answer(
-        state,
-        run_id,
-        body.stream,
-        lambda: state.runs.submit_tool_outputs(principal.project_id, thread_id, run_id, body),
-        respond,
-    )
+    project_id = principal.project_id
+    return _answer(await state.runs.submit_tool_outputs(project_id, thread_id, run_id, body))
 
 
 @router.get("/threads/{thread_id}/runs/{run_id}/steps")
@@ -178,8 +126,3 @@ async def retrieve_run_step(
 
 def _creator(principal: Principal) -> Creator:
     return Creator(key_id=principal.key_id, models=principal.models)
-
-
-def _created(run: Run) -> list[StreamEvent]:
-    created = StreamEvent.of("thread.run.created", run)
-    return [created, created.renamed("thread.run.queued")]

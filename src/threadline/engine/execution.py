@@ -9,7 +9,6 @@ import logging
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any
 
 from threadline import clock
 from threadline.engine.context import build_prompt, conversation
@@ -22,16 +21,19 @@ from threadline.engine.run_end import (
     told_without_database,
     write_end,
 )
-from threadline.engine.run_state import Ending
+from threadline.engine.run_state import Ending, IncompleteReason
 from threadline.engine.run_tools import RunTools
+from threadline.engine.scheduling import Claim
 from threadline.engine.server_calls import execute_server_calls
 from threadline.engine.tools.base import ServerTool
 from threadline.engine.turn import TurnRecorder, TurnResult
 from threadline.errors import ServiceUnavailable
 from threadline.providers.llm.base import ChatRequest, ModelRoute, UpstreamFailure, Usage
+from threadline.records.jsonvalue import JsonObject, JsonValue
+from threadline.records.runs import RequiredAction, RunRecord, RunUsage
 from threadline.schemas.run_objects import StreamEvent, run, run_data
 from threadline.storage.database import Database
-from threadline.storage.runs import RunRepository
+from threadline.storage.runs import RunChanges, RunRepository
 
 logger = logging.getLogger("threadline.engine")
 
@@ -52,7 +54,7 @@ class EngineContext:
     route: Callable[[str], ModelRoute]  # model name -> provider and limits; raises UpstreamFailure
     owner: str  # this worker's id, for the lease
     # Told each model turn's tokens (the gateway meters them against the run's key).
-    record_usage: Callable[[dict[str, Any], Usage], Awaitable[None]] | None = None
+    record_usage: Callable[[RunRecord, Usage], Awaitable[None]] | None = None
     # The built-in tools this server executes, by run tool type ("file_search", …).
     server_tools: dict[str, ServerTool] = field(default_factory=dict)
     # How long a run's end is retried while the database is unavailable before its stream is
@@ -61,20 +63,19 @@ class EngineContext:
 
 
 class RunExecution:
-    """One attempt at a run, from its claim: ``record`` is the run as the claim left it
-    (``in_progress``, with this attempt's lease), ``conversation`` the thread as it was then."""
+    """One attempt at a run, from its claim: the run as the claim left it (``in_progress``, with
+    this attempt's lease), and the thread as it was then."""
 
-    def __init__(
-        self, engine: EngineContext, record: dict[str, Any], conversation: Conversation
-    ) -> None:
+    def __init__(self, engine: EngineContext, claim: Claim) -> None:
         self._engine = engine
         self._db = engine.db
+        record = claim.run
         self.run_id: str = record["id"]
         self.attempt: int = record["attempt"]
         self.cancel_requested = False
         self.started = False  # a task cancelled before its first step never runs execute()
-        self._run = record
-        self._conversation: Conversation | None = conversation  # for the first turn
+        self._run: RunRecord = record
+        self._conversation: Conversation | None = claim.conversation  # for the first turn
         self._recorder: TurnRecorder | None = None
         # The stream was told how the run ended while the database could not take the end:
         # nothing else may end it now (see _end_without_database).
@@ -175,7 +176,7 @@ class RunExecution:
         await self._ended(await write_end(self._db, self._run, told, None, longest), recorder)
         logger.info("run %s: its end is stored, the database is back", self.run_id)
 
-    async def _ended(self, ended: dict[str, Any] | None, recorder: TurnRecorder | None) -> None:
+    async def _ended(self, ended: RunRecord | None, recorder: TurnRecorder | None) -> None:
         self._recorder = None
         if ended is not None:
             self._run = ended
@@ -189,13 +190,13 @@ class RunExecution:
             except ServiceUnavailable:
                 logger.warning("run %s: its text could not be kept", self.run_id)
 
-    async def _update(self, values: dict[str, Any]) -> None:
+    async def _update(self, values: RunChanges) -> None:
         ok = await self._db.write(
             _runs.fenced_update, self.run_id, self._engine.owner, self.attempt, values
         )
         if not ok:
             raise LeaseLost()
-        self._run.update(values)
+        self._run.update(values)  # type: ignore[typeddict-item]  # RunChanges: RunRecord's keys
 
     # -- one model turn -----------------------------------------------------------------
 
@@ -209,7 +210,11 @@ class RunExecution:
         messages, steps = loaded
         run_tools = RunTools(run_record, self._engine.server_tools, steps)
         tools = run_tools.chat_tools
-        used = run_record["usage"] or {"prompt_tokens": 0, "completion_tokens": 0}
+        used = run_record["usage"] or {
+            "prompt_tokens": 0,
+            "completion_tokens": 0,
+            "total_tokens": 0,
+        }
         completion_left = _left(run_record["max_completion_tokens"], used["completion_tokens"])
         if completion_left is not None and completion_left <= 0:
             await self._end(
@@ -231,7 +236,9 @@ class RunExecution:
             tools=tools,
         )
         if prompt.tokens > budget:
-            reason = "max_prompt_tokens" if prompt_left is not None else None
+            reason: IncompleteReason | None = (
+                "max_prompt_tokens" if prompt_left is not None else None
+            )
             if reason is None:
                 raise UpstreamFailure(
                     "invalid_prompt", "The thread is too long for the model's context window."
@@ -285,7 +292,7 @@ class RunExecution:
                 return True  # the model reads the tools' answers in its next turn
         if result.calls:
             assert result.step is not None
-            required = {
+            required: RequiredAction = {
                 "type": "submit_tool_outputs",
                 "submit_tool_outputs": {
                     "tool_calls": [
@@ -329,9 +336,9 @@ def _left(limit: int | None, used: int) -> int | None:
     return None if limit is None else limit - used
 
 
-def _add_usage(current: dict[str, int] | None, result: TurnResult) -> dict[str, int]:
-    prompt = (current or {}).get("prompt_tokens", 0) + result.usage.prompt_tokens
-    completion = (current or {}).get("completion_tokens", 0) + result.usage.completion_tokens
+def _add_usage(current: RunUsage | None, result: TurnResult) -> RunUsage:
+    prompt = (current["prompt_tokens"] if current else 0) + result.usage.prompt_tokens
+    completion = (current["completion_tokens"] if current else 0) + result.usage.completion_tokens
     return {
         "prompt_tokens": prompt,
         "completion_tokens": completion,
@@ -339,7 +346,7 @@ def _add_usage(current: dict[str, int] | None, result: TurnResult) -> dict[str, 
     }
 
 
-def _chat_response_format(value: Any) -> dict[str, Any] | None:
+def _chat_response_format(value: JsonValue) -> JsonObject | None:
     if not isinstance(value, dict) or value.get("type") == "text":
         return None
     return value

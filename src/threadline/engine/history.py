@@ -1,13 +1,27 @@
 """A thread as a run reads it: its messages and tool steps, for ``context.conversation``."""
 
-from typing import Any
+from typing import TypeAlias, TypedDict, final
 
-from threadline.engine.context import FINISHED
+from threadline.engine.context import FINISHED, Turn
+from threadline.records.runs import StepRecord
+from threadline.records.threads import MessageStatus, PromptMessageRecord
 from threadline.storage.database import Connection
 from threadline.storage.runs import StepRepository, conversation_messages_by_id, message_statuses
 
 _steps = StepRepository()
-Conversation = tuple[list[dict[str, Any]], list[dict[str, Any]]]  # thread messages, tool steps
+
+
+@final
+class KnownTurn(TypedDict):
+    """A finished message whose turn ``FINISHED`` holds: its content is not read again."""
+
+    id: str
+    status: MessageStatus
+    turn: Turn
+
+
+ConversationMessage: TypeAlias = KnownTurn | PromptMessageRecord
+Conversation: TypeAlias = tuple[list[ConversationMessage], list[StepRecord]]  # messages, steps
 
 
 def load_conversation(connection: Connection, thread_id: str) -> Conversation:
@@ -18,9 +32,9 @@ def load_conversation(connection: Connection, thread_id: str) -> Conversation:
     statuses = message_statuses(connection, thread_id)
     wanted = [id_ for id_, status in statuses if status == "in_progress" or id_ not in FINISHED]
     loaded = {m["id"]: m for m in conversation_messages_by_id(connection, wanted)} if wanted else {}
-    messages: list[dict[str, Any]] = []
+    messages: list[ConversationMessage] = []
     for id_, status in statuses:
-        record = loaded.get(id_)
+        record: ConversationMessage | None = loaded.get(id_)
         if record is None:
             turn = FINISHED.get(id_)
             if turn is None:  # evicted since the lookup above: read it after all

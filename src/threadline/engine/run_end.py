@@ -9,23 +9,23 @@ once the database is back: what a client was told is what it later reads."""
 import asyncio
 import logging
 import time
-from typing import Any
 
 from threadline.engine.run_state import Ending, end_run, ending_events
 from threadline.engine.turn import TurnRecorder
 from threadline.errors import ServiceUnavailable
+from threadline.records.runs import LastError, RunRecord
 from threadline.schemas.run_objects import StreamEvent
 from threadline.storage.database import Connection, Database
 
 logger = logging.getLogger("threadline.engine")
 
 # Why a run failed when the database went away under it.
-DATABASE_LOST_WHILE_SAVING = {
+DATABASE_LOST_WHILE_SAVING: LastError = {
     "code": "server_error",
     "message": "The database was unavailable when the run's answer was being saved. The answer "
     "so far is kept in the run's message. Please retry.",
 }
-DATABASE_LOST = {
+DATABASE_LOST: LastError = {
     "code": "server_error",
     "message": "The database was unavailable while the run was executing. Please retry.",
 }
@@ -39,11 +39,11 @@ STOPPING_RETRY_SECONDS = 2.0
 
 async def write_end(
     db: Database,
-    run_record: dict[str, Any],
+    run_record: RunRecord,
     ending: Ending,
     until: float | None,
     longest_wait: float = LONGEST_WAIT_SECONDS,
-) -> dict[str, Any] | None:
+) -> RunRecord | None:
     """End the run (``end_run``, fenced), retrying while the database is unavailable until
     ``until`` (``time.monotonic()``; None: until it is back). The run as ended, or None if the
     fence no longer held; ServiceUnavailable past ``until``."""
@@ -69,7 +69,7 @@ async def write_end(
 
 
 def told_without_database(
-    run_record: dict[str, Any], ending: Ending, recorder: TurnRecorder | None
+    run_record: RunRecord, ending: Ending, recorder: TurnRecorder | None
 ) -> tuple[Ending, list[StreamEvent]]:
     """The end a stream is told when the database cannot take ``ending``, and the events that
     tell it, from what the worker holds: an answer that could not be saved is a failure (its
@@ -93,8 +93,6 @@ def told_without_database(
     return told, ending_events(run_record, told, step, message)
 
 
-def _end_fenced(
-    connection: Connection, record: dict[str, Any], ending: Ending
-) -> dict[str, Any] | None:
+def _end_fenced(connection: Connection, record: RunRecord, ending: Ending) -> RunRecord | None:
     ended = end_run(connection, record, ending)
     return ended if ended is not record else None

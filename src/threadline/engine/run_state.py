@@ -7,13 +7,17 @@ is released. The events that tell a stream about it come back in the order they 
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Literal, TypeAlias
 
+from threadline.records.runs import LastError, RunRecord, RunUsage, StepRecord, StepStatus
+from threadline.records.threads import MessageChanges, MessageRecord
 from threadline.schemas.objects import message_data
 from threadline.schemas.run_objects import StreamEvent, run_data, run_step_data
 from threadline.storage.database import Connection
 from threadline.storage.runs import (
+    RunChanges,
     RunRepository,
+    StepChanges,
     StepRepository,
     close_open_messages,
     release_thread,
@@ -22,32 +26,42 @@ from threadline.storage.runs import (
 _runs = RunRepository()
 _steps = StepRepository()
 
+# How a run ends (a ``RunStatus`` it keeps).
+EndStatus: TypeAlias = Literal["completed", "incomplete", "failed", "cancelled", "expired"]
+IncompleteReason: TypeAlias = Literal["max_completion_tokens", "max_prompt_tokens"]
+RunTimestamp: TypeAlias = Literal["completed_at", "failed_at", "cancelled_at"]
+StepTimestamp: TypeAlias = Literal["completed_at", "failed_at", "cancelled_at", "expired_at"]
+
 # run status -> (what its open steps become, why its open message is incomplete)
-_CLOSING = {
+_CLOSING: dict[EndStatus, tuple[StepStatus, str | None]] = {
     "completed": ("completed", None),
     "incomplete": ("completed", "max_tokens"),
     "failed": ("failed", "run_failed"),
     "cancelled": ("cancelled", "run_cancelled"),
     "expired": ("expired", "run_expired"),
 }
-_STEP_TIMESTAMP = {
+_STEP_TIMESTAMP: dict[StepStatus, StepTimestamp] = {
     "completed": "completed_at",
     "failed": "failed_at",
     "cancelled": "cancelled_at",
     "expired": "expired_at",
 }
-_RUN_TIMESTAMP = {"completed": "completed_at", "failed": "failed_at", "cancelled": "cancelled_at"}
+_RUN_TIMESTAMP: dict[EndStatus, RunTimestamp] = {
+    "completed": "completed_at",
+    "failed": "failed_at",
+    "cancelled": "cancelled_at",
+}
 
 
 @dataclass
 class Ending:
     """How a run ends."""
 
-    status: str  # completed | incomplete | failed | cancelled | expired
+    status: EndStatus
     now: int
-    last_error: dict[str, str] | None = None  # {"code", "message"} for failed
-    incomplete_reason: str | None = None  # max_completion_tokens | max_prompt_tokens
-    usage: dict[str, int] | None = None
+    last_error: LastError | None = None  # for failed
+    incomplete_reason: IncompleteReason | None = None
+    usage: RunUsage | None = None
     fence: tuple[str, int] | None = None  # (owner, attempt) when the run's worker ends it
     # What the run's last turn has still to store (its message's text, its step's completion),
     # written in the same unit once the fence holds; it returns the events that go first.
@@ -55,7 +69,7 @@ class Ending:
     events: list[StreamEvent] = field(default_factory=list)
 
 
-def end_run(connection: Connection, run_record: dict[str, Any], ending: Ending) -> dict[str, Any]:
+def end_run(connection: Connection, run_record: RunRecord, ending: Ending) -> RunRecord:
     """End ``run_record`` (a row; with ``ending.fence``, its worker's copy) as ``ending`` says;
     returns the updated row, or ``run_record`` itself if the run had already ended or the fence
     no longer holds. ``ending.events`` receives the stream events for what changed."""
@@ -71,7 +85,7 @@ def end_run(connection: Connection, run_record: dict[str, Any], ending: Ending) 
         ended = fenced
     else:
         _runs.update(connection, run_record["project_id"], run_record["id"], values)
-        ended = {**run_record, **values}
+        ended: RunRecord = {**run_record, **values}  # type: ignore[typeddict-item]
     if ending.last_writes is not None:
         ending.events.extend(ending.last_writes(connection))
 
@@ -88,10 +102,10 @@ def end_run(connection: Connection, run_record: dict[str, Any], ending: Ending) 
 
 
 def ending_events(
-    run_record: dict[str, Any],
+    run_record: RunRecord,
     ending: Ending,
-    open_step: dict[str, Any] | None,
-    open_message: dict[str, Any] | None,
+    open_step: StepRecord | None,
+    open_message: MessageRecord | None,
 ) -> list[StreamEvent]:
     """The events ``end_run`` gives for ``ending`` when ``open_step`` and ``open_message`` (its
     worker's copies) are what the run has open, built without the database: how a stream is
@@ -99,18 +113,18 @@ def ending_events(
     events = []
     if open_step is not None:
         step_status, step_changes = _step_closing(ending)
-        closed_step = {**open_step, **step_changes}
+        closed_step: StepRecord = {**open_step, **step_changes}  # type: ignore[typeddict-item]
         events.append(StreamEvent.of(f"thread.run.step.{step_status}", run_step_data(closed_step)))
     if open_message is not None:
         name, message_changes = _message_closing(ending)
         events.append(StreamEvent.of(name, message_data({**open_message, **message_changes})))
-    ended = {**run_record, **_run_values(ending)}
+    ended: RunRecord = {**run_record, **_run_values(ending)}  # type: ignore[typeddict-item]
     events.append(StreamEvent.of(f"thread.run.{ending.status}", run_data(ended)))
     return events
 
 
-def _run_values(ending: Ending) -> dict[str, Any]:
-    values: dict[str, Any] = {
+def _run_values(ending: Ending) -> RunChanges:
+    values: RunChanges = {
         "status": ending.status,
         "required_action": None,
         "expires_at": None,
@@ -128,21 +142,22 @@ def _run_values(ending: Ending) -> dict[str, Any]:
     return values
 
 
-def _step_closing(ending: Ending) -> tuple[str, dict[str, Any]]:
+def _step_closing(ending: Ending) -> tuple[StepStatus, StepChanges]:
     """What the run's open steps become: their status, and the changes."""
     step_status = _CLOSING[ending.status][0]
-    changes: dict[str, Any] = {"status": step_status, _STEP_TIMESTAMP[step_status]: ending.now}
+    changes: StepChanges = {"status": step_status}
+    changes[_STEP_TIMESTAMP[step_status]] = ending.now
     if step_status == "failed" and ending.last_error is not None:
         changes["last_error"] = ending.last_error
     return step_status, changes
 
 
-def _message_closing(ending: Ending) -> tuple[str, dict[str, Any]]:
+def _message_closing(ending: Ending) -> tuple[str, MessageChanges]:
     """What the run's open messages become: the event that tells it, and the changes."""
     reason = _CLOSING[ending.status][1]
     if reason is None:
         return "thread.message.completed", {"status": "completed", "completed_at": ending.now}
-    changes = {
+    changes: MessageChanges = {
         "status": "incomplete",
         "incomplete_at": ending.now,
         "incomplete_details": {"reason": reason},

@@ -4,19 +4,21 @@ Function tools go to the model as they are; built-in tools through their ``Serve
 built-in tool this server cannot run is left out: the API refuses runs that need one). The
 model's calls are then told apart by function name."""
 
-from typing import Any
-
 from threadline.engine.tools.base import CallStream, MessageExtras, ServerTool
+from threadline.records.jsonvalue import JsonObject, JsonValue
+from threadline.records.runs import RunRecord, StepRecord, ToolCall
+from threadline.records.threads import Annotation, ImageFilePart
+from threadline.records.tools import ToolDefinition
 
 
 class RunTools:
     def __init__(
         self,
-        run: dict[str, Any],
+        run: RunRecord,
         server_tools: dict[str, ServerTool],
-        thread_tool_steps: list[dict[str, Any]],
+        thread_tool_steps: list[StepRecord],
     ) -> None:
-        self.chat_tools: list[dict[str, Any]] = []
+        self.chat_tools: list[JsonObject] = []
         self.function_names: set[str] = set()
         self.by_function_name: dict[str, ServerTool] = {}
         self._by_type: dict[str, ServerTool] = {}
@@ -31,9 +33,9 @@ class RunTools:
                 self.chat_tools.append(server.definition(tool))
                 self.by_function_name[server.function_name] = server
                 self._by_type[tool["type"]] = server
-        self._tools = {tool["type"]: tool for tool in run["tools"]}
+        self._tools: dict[str, ToolDefinition] = {tool["type"]: tool for tool in run["tools"]}
         # This run's calls made so far, oldest first (steps come ordered by id).
-        self.run_calls: list[dict[str, Any]] = [
+        self.run_calls: list[ToolCall] = [
             call
             for step in thread_tool_steps
             if step["run_id"] == run["id"]
@@ -50,7 +52,7 @@ class RunTools:
             return None
         return server, server.start_call(call_id, index, self._tools[server.type])
 
-    def chat_tool_choice(self, choice: Any) -> Any:
+    def chat_tool_choice(self, choice: JsonValue) -> JsonValue:
         if isinstance(choice, dict) and choice.get("type") == "function":
             return {"type": "function", "function": {"name": choice["function"]["name"]}}
         if isinstance(choice, dict):
@@ -62,8 +64,8 @@ class RunTools:
 
     def annotate(self, text: str) -> MessageExtras:
         """What this run's built-in tools add to its reply message."""
-        annotations: list[dict[str, Any]] = []
-        parts: list[dict[str, Any]] = []
+        annotations: list[Annotation] = []
+        parts: list[ImageFilePart] = []
         for tool_type, server in self._by_type.items():
             calls = [call for call in self.run_calls if call["type"] == tool_type]
             if calls:

@@ -3,15 +3,17 @@ calls of one turn concurrently and stores their results in the turn's ``tool_cal
 
 import asyncio
 from collections.abc import Callable
-from typing import Any
 
 from threadline import clock
 from threadline.engine.run_tools import RunTools
 from threadline.engine.tools.base import OUTPUT_KEY, ServerCall, ToolContext, ToolOutcome
 from threadline.engine.turn import ToolCall, TurnResult
+from threadline.records.jsonvalue import JsonObject
+from threadline.records.runs import RunRecord
+from threadline.records.runs import ToolCall as StoredCall
 from threadline.schemas.run_objects import StreamEvent, run_step, tool_call_delta
 from threadline.storage.database import Database
-from threadline.storage.runs import StepRepository
+from threadline.storage.runs import StepChanges, StepRepository
 
 _steps = StepRepository()
 
@@ -20,7 +22,7 @@ Publish = Callable[[StreamEvent], None]
 
 async def execute_server_calls(
     db: Database,
-    run: dict[str, Any],
+    run: RunRecord,
     result: TurnResult,
     run_tools: RunTools,
     publish: Publish,
@@ -32,7 +34,7 @@ async def execute_server_calls(
     step = result.step
     assert step is not None
 
-    def publish_delta(entry: dict[str, Any]) -> None:
+    def publish_delta(entry: JsonObject) -> None:
         publish(tool_call_delta(step["id"], entry))
 
     this_step = step["step_details"]["tool_calls"]
@@ -48,7 +50,7 @@ async def execute_server_calls(
 
     outcomes = await asyncio.gather(*(one(call) for call in result.server_calls))
     answered = {c.id: outcome for c, outcome in zip(result.server_calls, outcomes, strict=True)}
-    stored_calls = []
+    stored_calls: list[StoredCall] = []
     for stored in step["step_details"]["tool_calls"]:
         outcome = answered.get(stored["id"])
         if outcome is None:
@@ -56,10 +58,11 @@ async def execute_server_calls(
             continue
         private = {key: value for key, value in stored.items() if key.startswith("_")}
         stored_calls.append({**outcome.details, **private, OUTPUT_KEY: outcome.output})
-    changes: dict[str, Any] = {"step_details": {"type": "tool_calls", "tool_calls": stored_calls}}
+    changes: StepChanges = {"step_details": {"type": "tool_calls", "tool_calls": stored_calls}}
     if step_done:
-        changes.update(status="completed", completed_at=clock.now())
+        changes["status"] = "completed"
+        changes["completed_at"] = clock.now()
     await db.write(_steps.update_by_id, step["id"], changes)
-    step.update(changes)
+    step.update(changes)  # type: ignore[typeddict-item]  # StepChanges: StepRecord's keys
     if step_done:
         publish(StreamEvent.of("thread.run.step.completed", run_step(step)))

@@ -14,7 +14,6 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
 
 import orjson
 
@@ -24,6 +23,15 @@ from threadline.engine.run_tools import RunTools
 from threadline.engine.tools.base import CALL_KEY, CallStream, MessageExtras, ServerTool
 from threadline.errors import ServiceUnavailable
 from threadline.providers.llm.base import ChatDelta, ToolCallDelta, UpstreamFailure, Usage
+from threadline.records.runs import (
+    FunctionCallWithOutput,
+    RunRecord,
+    RunUsage,
+    StepRecord,
+    StepType,
+)
+from threadline.records.runs import ToolCall as StoredCall
+from threadline.records.threads import MessageChanges, MessageRecord, TextPart
 from threadline.schemas.objects import message_data
 from threadline.schemas.run_objects import (
     StreamEvent,
@@ -35,7 +43,7 @@ from threadline.schemas.run_objects import (
 )
 from threadline.storage.database import Connection, Database
 from threadline.storage.repositories import MessageRepository
-from threadline.storage.runs import RunRepository, StepRepository, update_message
+from threadline.storage.runs import RunRepository, StepChanges, StepRepository, update_message
 
 logger = logging.getLogger("threadline.engine")
 
@@ -66,14 +74,14 @@ class TurnResult:
     usage: Usage
     calls: list[ToolCall] = field(default_factory=list)  # function calls, for the client
     server_calls: list[ToolCall] = field(default_factory=list)  # for the server's own tools
-    step: dict[str, Any] | None = None  # the tool_calls step, when there are calls
+    step: StepRecord | None = None  # the tool_calls step, when there are calls
 
 
 class TurnRecorder:
     def __init__(
         self,
         db: Database,
-        run: dict[str, Any],
+        run: RunRecord,
         publish: Publish,
         prompt_tokens: int,
         tools: RunTools,
@@ -83,14 +91,14 @@ class TurnRecorder:
         self._publish = publish
         self._prompt_tokens = prompt_tokens
         self._tools = tools
-        self._message: dict[str, Any] | None = None
-        self._message_step: dict[str, Any] | None = None
+        self._message: MessageRecord | None = None
+        self._message_step: StepRecord | None = None
         self._text: list[str] = []
         self._text_started = False
         self._text_stored_at = 0.0  # time.monotonic() of the last store of the message's text
         self._text_store_failed = False  # said once in the log
         self._message_closed = False  # completed before the turn's tool calls
-        self._tool_step: dict[str, Any] | None = None
+        self._tool_step: StepRecord | None = None
         self._calls: dict[int, ToolCall] = {}
         self._finish_reason: str | None = None
         self._usage: Usage | None = None
@@ -127,10 +135,15 @@ class TurnRecorder:
         if self._tool_step is not None:
             self._check_calls(calls)
             step_usage = _minus(usage, self._message_tokens)
-            details = {"type": "tool_calls", "tool_calls": [_stored_call(c) for c in calls]}
-            changes = {"step_details": details, "usage": _usage_dict(step_usage)}
+            changes: StepChanges = {
+                "step_details": {
+                    "type": "tool_calls",
+                    "tool_calls": [_stored_call(c) for c in calls],
+                },
+                "usage": _usage_dict(step_usage),
+            }
             await self._db.write(_steps.update_by_id, self._tool_step["id"], changes)
-            self._tool_step.update(changes)
+            self._tool_step.update(changes)  # type: ignore[typeddict-item]  # StepRecord's keys
         return TurnResult(
             self._finish_reason,
             usage,
@@ -172,12 +185,13 @@ class TurnRecorder:
         if self._message is not None and self._has_open_text():
             await self._db.write(update_message, self._message["id"], self._content_changes())
 
-    def open_objects(self) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
+    def open_objects(self) -> tuple[StepRecord | None, MessageRecord | None]:
         """The turn's open step and its open message with the text so far: what a stream is
         told the run's end closes when the database cannot take that end."""
-        message = None
+        message: MessageRecord | None = None
         if self._message is not None and not self._message_closed:
-            message = {**self._message, **self._content_changes()}
+            # With the text so far (MessageChanges: MessageRecord's keys).
+            message = {**self._message, **self._content_changes()}  # type: ignore[typeddict-item]
         step = self._tool_step or (None if self._message_closed else self._message_step)
         return step, message
 
@@ -216,10 +230,13 @@ class TurnRecorder:
         self._publish(shown)
         self._publish(shown.renamed("thread.message.in_progress"))
 
-    def _content_changes(self, extras: MessageExtras | None = None) -> dict[str, Any]:
+    def _content_changes(self, extras: MessageExtras | None = None) -> MessageChanges:
         extras = extras or MessageExtras()
         value = "".join(self._text)
-        text = {"type": "text", "text": {"value": value, "annotations": extras.annotations}}
+        text: TextPart = {
+            "type": "text",
+            "text": {"value": value, "annotations": extras.annotations},
+        }
         return {"content": [text, *extras.parts]}
 
     async def _close_message(self, usage: Usage | None) -> None:
@@ -244,17 +261,18 @@ class TurnRecorder:
             update_message(connection, self._message["id"], changes)
             return added
         now = clock.now()
-        changes.update(status="completed", completed_at=now)
+        changes["status"] = "completed"
+        changes["completed_at"] = now
         step_usage = usage or Usage(0, self._message_tokens)
-        step_changes = {
+        step_changes: StepChanges = {
             "status": "completed",
             "completed_at": now,
             "usage": _usage_dict(step_usage),
         }
         update_message(connection, self._message["id"], changes)
         _steps.update_by_id(connection, self._message_step["id"], step_changes)
-        message = {**self._message, **changes}
-        step = {**self._message_step, **step_changes}
+        message: MessageRecord = {**self._message, **changes}  # type: ignore[typeddict-item]
+        step: StepRecord = {**self._message_step, **step_changes}  # type: ignore[typeddict-item]
         return [
             *added,
             StreamEvent.of("thread.message.completed", message_data(message)),
@@ -333,7 +351,7 @@ class TurnRecorder:
         return count_text("".join(self._text)) + count_text(arguments)
 
 
-def _assistant_message(run: dict[str, Any], now: int) -> dict[str, Any]:
+def _assistant_message(run: RunRecord, now: int) -> MessageRecord:
     return {
         "id": ids.message_id(),
         "project_id": run["project_id"],
@@ -352,7 +370,7 @@ def _assistant_message(run: dict[str, Any], now: int) -> dict[str, Any]:
     }
 
 
-def _step(run: dict[str, Any], now: int, kind: str) -> dict[str, Any]:
+def _step(run: RunRecord, now: int, kind: StepType) -> StepRecord:
     return {
         "id": ids.step_id(),
         "project_id": run["project_id"],
@@ -374,30 +392,34 @@ def _step(run: dict[str, Any], now: int, kind: str) -> dict[str, Any]:
 
 
 def _insert_message_and_step(
-    connection: Any, message: dict[str, Any], step: dict[str, Any]
+    connection: Connection, message: MessageRecord, step: StepRecord
 ) -> None:
     _messages.insert(connection, message)
     _steps.insert(connection, step)
 
 
 def _store_text(
-    connection: Connection, run: dict[str, Any], message_id: str, changes: dict[str, Any]
+    connection: Connection, run: RunRecord, message_id: str, changes: MessageChanges
 ) -> None:
     if _runs.holds(connection, run["id"], run["lease_owner"], run["attempt"]):
         update_message(connection, message_id, changes)
 
 
-def _stored_call(call: ToolCall) -> dict[str, Any]:
+def _stored_call(call: ToolCall) -> StoredCall:
     """A call as its step stores it: a function call, or a server tool's call as it waits to
     run, with the function call the model made kept aside for later turns."""
     if call.stream is not None:
         made = {"name": call.name, "arguments": call.arguments}
         return {**call.stream.snapshot(), CALL_KEY: made}
-    function = {"name": call.name, "arguments": call.arguments, "output": None}
+    function: FunctionCallWithOutput = {
+        "name": call.name,
+        "arguments": call.arguments,
+        "output": None,
+    }
     return {"id": call.id, "type": "function", "function": function}
 
 
-def _usage_dict(usage: Usage) -> dict[str, int]:
+def _usage_dict(usage: Usage) -> RunUsage:
     return {
         "prompt_tokens": usage.prompt_tokens,
         "completion_tokens": usage.completion_tokens,

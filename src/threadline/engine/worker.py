@@ -16,16 +16,16 @@ import os
 import secrets
 import time
 from collections import deque
-from collections.abc import Callable
-from typing import Any
 
 from threadline import clock
+from threadline.engine.event_bus import Subscription
 from threadline.engine.execution import EngineContext, RunExecution
-from threadline.engine.history import Conversation, load_conversation
 from threadline.engine.run_state import Ending, end_run
+from threadline.engine.scheduling import Claim, claim_run
+from threadline.records.runs import LastError, RunStatus
 from threadline.schemas.run_objects import StreamEvent
 from threadline.storage.database import Connection
-from threadline.storage.runs import RunRepository
+from threadline.storage.runs import Lease, RunRepository
 
 logger = logging.getLogger("threadline.engine")
 
@@ -33,9 +33,8 @@ _runs = RunRepository()
 # How long a run queued here is kept for this worker before any replica may claim it.
 RESERVATION_SECONDS = 10.0
 # Runs claimed at once by the request that queues them while fewer than this many others are
-# still on their way to their first model call (more: a burst, see claim_in_unit).
+# still on their way to their first model call (more: a burst, see Worker.claim).
 CLAIM_AT_ONCE_WHILE_STARTING = 4
-Claimed = tuple[dict[str, Any], Conversation]  # a run as its claim left it, and its thread
 
 
 class Worker:
@@ -78,7 +77,9 @@ class Worker:
         """Runs executing in this process (for metrics)."""
         return len(self._running)
 
-    def reservation(self) -> dict[str, Any]:
+    # -- the services' side (engine.scheduling.Scheduler) ----------------------------------
+
+    def reservation(self) -> Lease:
         """Lease columns for a run queued by a request this server answers: only this worker
         claims it for a moment, so the replica streaming it is the one running it (other
         replicas' polls take it only if this one has not within RESERVATION_SECONDS)."""
@@ -87,11 +88,12 @@ class Worker:
             "lease_expires_at": time.time() + RESERVATION_SECONDS,
         }
 
-    def claim_in_unit(self) -> Callable[[Connection, str], Claimed | None] | None:
-        """For a run queued by a request this server answers: its claim, made in the unit that
-        queues it, so the run starts executing as soon as that unit commits — no turn of the
-        claim loop and no second write before its first model call. None while this worker
-        takes no new run (stopping, or every slot taken): the run is queued and woken instead.
+    def claim(self, connection: Connection, run_id: str) -> Claim | None:
+        """For a run queued by a request this server answers, in the unit that queues it: its
+        claim, so the run starts executing as soon as that unit commits — no turn of the claim
+        loop and no second write before its first model call. None while this worker takes no
+        new run at once (stopping, every slot taken, a burst): the run stays queued, reserved
+        here, and ``dispatch`` wakes the claim loop for it.
 
         SQLite only: there a write unit holds the database's one write lock, so the thread read
         by the claim holds every message committed before the run took the thread (any later one
@@ -104,23 +106,24 @@ class Worker:
             # so the burst's requests are answered first (their first events) rather than each
             # one waiting behind the executions the others started.
             return None
-        return self._claim_in
-
-    def _claim_in(self, connection: Connection, run_id: str) -> Claimed | None:
         now = time.time()
         owner = self._engine.owner
-        return _claim(connection, run_id, owner, now, now + self._lease_seconds, clock.now())
+        return claim_run(connection, run_id, owner, now, now + self._lease_seconds, clock.now())
 
-    async def start_claimed(self, run_id: str, claimed: Claimed | None) -> None:
-        """Execute a run ``claim_in_unit`` claimed, once its unit is committed (one it did not
-        claim is woken as just queued)."""
-        if claimed is None:
+    async def dispatch(self, run_id: str, claim: Claim | None) -> None:
+        """Execute a run ``claim`` claimed, once its unit is committed; a run it did not claim
+        (None) is woken as just queued."""
+        if claim is None:
             self.wake(run_id)
             return
         # Claimed: it runs here even if the worker started stopping meanwhile (stop() then
         # gives it its grace period, or the run ends as interrupted).
         await self._slots.acquire()
-        self._start(RunExecution(self._engine, *claimed))
+        self._start(RunExecution(self._engine, claim))
+
+    def subscribe(self, run_id: str) -> Subscription:
+        """The run's stream events from now on."""
+        return self._engine.bus.subscribe(run_id)
 
     def wake(self, run_id: str | None = None) -> None:
         """``run_id`` was just queued; without one, there may be queued runs to look for."""
@@ -201,13 +204,13 @@ class Worker:
         if run_id in self._running or self._stopping:
             return False
         now = time.time()
-        claimed = await self._engine.db.write(
-            _claim, run_id, self._engine.owner, now, now + self._lease_seconds, clock.now()
+        claim = await self._engine.db.write(
+            claim_run, run_id, self._engine.owner, now, now + self._lease_seconds, clock.now()
         )
-        if claimed is None:
+        if claim is None:
             return False
         await self._slots.acquire()
-        self._start(RunExecution(self._engine, *claimed))
+        self._start(RunExecution(self._engine, claim))
         return True
 
     def _start(self, execution: RunExecution) -> None:
@@ -271,19 +274,9 @@ class Worker:
                 held[1].cancel()  # expired while executing here: stop the upstream call
 
 
-def _claim(
-    connection: Connection, run_id: str, owner: str, now: float, until: float, started_at: int
-) -> Claimed | None:
-    """Claim and start the run, and read the thread its first turn continues: one unit."""
-    record = _runs.claim(connection, run_id, owner, now, until, started_at)
-    if record is None:
-        return None
-    return record, load_conversation(connection, record["thread_id"])
-
-
 def _renew(
     connection: Connection, run_id: str, owner: str, attempt: int, until: float
-) -> str | None:
+) -> RunStatus | None:
     """Extend the lease. The run's status; None only if another attempt now owns the run (a
     run that simply ended, or waits for tool outputs, has no lease to renew)."""
     renewed = _runs.fenced_update(connection, run_id, owner, attempt, {"lease_expires_at": until})
@@ -292,10 +285,10 @@ def _renew(
         return None
     if not renewed and record["lease_owner"] is not None:
         return None
-    return str(record["status"])
+    return record["status"]
 
 
-_INTERRUPTED = {
+_INTERRUPTED: LastError = {
     "code": "server_error",
     "message": "The run was interrupted because the server executing it stopped. Please retry.",
 }

@@ -7,15 +7,34 @@ round-trips them through the SDK types), because they are the hot path of every 
 the run's own events: ``run_data`` and ``run_step_data`` are the very dicts ``run`` and
 ``run_step`` validate, and what the SDK model dumps from them is that dict again (tested)."""
 
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Literal, TypedDict, cast
 
 import orjson
 from openai.types.beta.threads import Run
 from openai.types.beta.threads.runs import RunStep
 from pydantic import BaseModel
 
-from threadline.schemas.objects import Record, dump
+from threadline.records.jsonvalue import JsonValue, Metadata
+from threadline.records.runs import (
+    FileSearchCallDetails,
+    LastError,
+    RequiredAction,
+    RunRecord,
+    RunStatus,
+    RunUsage,
+    StepDetails,
+    StepRecord,
+    StepStatus,
+    StepType,
+    ToolCall,
+    ToolCallDelta,
+    TruncationStrategy,
+)
+from threadline.records.threads import Annotation, ImageFilePart, IncompleteDetails
+from threadline.records.tools import ResponseFormatRecord, ToolDefinition
+from threadline.schemas.objects import dump
 
 __all__ = ["Run", "RunStep", "StreamEvent", "run", "run_data", "run_step", "run_step_data"]
 
@@ -26,11 +45,64 @@ FINISHED_RUN_STATUSES = frozenset({"completed", "incomplete", "failed", "cancell
 ACTIVE_RUN_STATUSES = frozenset({"queued", "in_progress", "requires_action", "cancelling"})
 
 
-def run(record: Record) -> Run:
+class RunData(TypedDict):
+    """A run object as it goes on the wire."""
+
+    id: str
+    object: Literal["thread.run"]
+    created_at: int
+    thread_id: str
+    assistant_id: str
+    status: RunStatus
+    required_action: RequiredAction | None
+    last_error: LastError | None
+    expires_at: int | None
+    started_at: int | None
+    cancelled_at: int | None
+    failed_at: int | None
+    completed_at: int | None
+    incomplete_details: IncompleteDetails | None
+    model: str
+    instructions: str
+    tools: list[ToolDefinition]
+    metadata: Metadata | None
+    usage: RunUsage | None
+    temperature: float | None
+    top_p: float | None
+    max_prompt_tokens: int | None
+    max_completion_tokens: int | None
+    truncation_strategy: TruncationStrategy | None
+    tool_choice: JsonValue
+    parallel_tool_calls: bool
+    response_format: ResponseFormatRecord
+
+
+class StepData(TypedDict):
+    """A run step object as it goes on the wire."""
+
+    id: str
+    object: Literal["thread.run.step"]
+    created_at: int
+    run_id: str
+    assistant_id: str
+    thread_id: str
+    type: StepType
+    status: StepStatus
+    step_details: StepDetails
+    last_error: LastError | None
+    expired_at: int | None
+    cancelled_at: int | None
+    failed_at: int | None
+    completed_at: int | None
+    usage: RunUsage | None
+    metadata: Metadata | None
+
+
+def run(record: RunRecord) -> Run:
     return Run.model_validate(run_data(record))
 
 
-def run_data(record: Record) -> dict[str, Any]:
+def run_data(record: RunRecord) -> RunData:
     """The run as it goes on the wire (``dump(run(record))``, without building the model)."""
     return {
         "id": record["id"],
@@ -67,12 +139,12 @@ def run_data(record: Record) -> dict[str, Any]:
 FILE_SEARCH_CONTENT = "step_details.tool_calls[*].file_search.results[*].content"
 
 
-def run_step(record: Record, include: frozenset[str] = frozenset()) -> RunStep:
+def run_step(record: StepRecord, include: frozenset[str] = frozenset()) -> RunStep:
     """A step as clients see it; file_search passages only when ``include`` asks for them."""
     return RunStep.model_validate(run_step_data(record, include))
 
 
-def run_step_data(record: Record, include: frozenset[str] = frozenset()) -> dict[str, Any]:
+def run_step_data(record: StepRecord, include: frozenset[str] = frozenset()) -> StepData:
     """The step as it goes on the wire (``dump(run_step(record))``)."""
     return {
         "id": record["id"],
@@ -94,7 +166,7 @@ def run_step_data(record: Record, include: frozenset[str] = frozenset()) -> dict
     }
 
 
-def _public_details(details: Record, with_content: bool) -> Record:
+def _public_details(details: StepDetails, with_content: bool) -> StepDetails:
     """Step details without the engine's private keys (``_call``, ``_output``: what the model
     sent and read for a built-in tool's call), which clients never see, and without
     file_search passages unless asked for."""
@@ -104,13 +176,13 @@ def _public_details(details: Record, with_content: bool) -> Record:
     return {**details, "tool_calls": [_public_call(call, with_content) for call in calls]}
 
 
-def _public_call(call: Record, with_content: bool) -> Record:
+def _public_call(call: ToolCall, with_content: bool) -> ToolCall:
     public = {key: value for key, value in call.items() if not key.startswith("_")}
-    search = public.get("file_search")
+    search = cast("FileSearchCallDetails | None", call.get("file_search"))
     if search and search.get("results") and not with_content:
         results = [{k: v for k, v in r.items() if k != "content"} for r in search["results"]]
         public["file_search"] = {**search, "results": results}
-    return public
+    return cast(ToolCall, public)
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,7 +193,7 @@ class StreamEvent:
     data: bytes
 
     @classmethod
-    def of(cls, name: str, data: BaseModel | dict[str, Any]) -> "StreamEvent":
+    def of(cls, name: str, data: BaseModel | Mapping[str, object]) -> "StreamEvent":
         payload = dump(data) if isinstance(data, BaseModel) else data
         return cls(name, orjson.dumps(payload))
 
@@ -141,18 +213,18 @@ _SEGMENT_ENDS = frozenset(f"thread.run.{status}" for status in TERMINAL_RUN_STAT
 
 def message_text_delta(message_id: str, index: int, value: str, first: bool) -> StreamEvent:
     """``thread.message.delta`` for a text fragment; ``annotations`` only on a part's first."""
-    text: dict[str, Any] = {"value": value, "annotations": []} if first else {"value": value}
+    text: dict[str, object] = {"value": value, "annotations": []} if first else {"value": value}
     delta = {"content": [{"index": index, "type": "text", "text": text}]}
     payload = {"id": message_id, "object": "thread.message.delta", "delta": delta}
     return StreamEvent("thread.message.delta", orjson.dumps(payload))
 
 
 def message_extras_delta(
-    message_id: str, annotations: list[dict[str, Any]], parts: list[dict[str, Any]]
+    message_id: str, annotations: list[Annotation], parts: list[ImageFilePart]
 ) -> StreamEvent:
     """``thread.message.delta`` adding ``annotations`` to the text part (index 0) and content
     ``parts`` after it, each with its index, once."""
-    content: list[dict[str, Any]] = []
+    content: list[dict[str, object]] = []
     if annotations:
         indexed = [{"index": k, **annotation} for k, annotation in enumerate(annotations)]
         content.append({"index": 0, "type": "text", "text": {"value": "", "annotations": indexed}})
@@ -161,7 +233,7 @@ def message_extras_delta(
     return StreamEvent("thread.message.delta", orjson.dumps(payload))
 
 
-def tool_call_delta(step_id: str, call: dict[str, Any]) -> StreamEvent:
+def tool_call_delta(step_id: str, call: ToolCallDelta) -> StreamEvent:
     """``thread.run.step.delta`` carrying one tool-call fragment (``call`` has its ``index``)."""
     delta = {"step_details": {"type": "tool_calls", "tool_calls": [call]}}
     payload = {"id": step_id, "object": "thread.run.step.delta", "delta": delta}

@@ -3,11 +3,13 @@ request's), the thread taken (or created), the request's messages and attachment
 this server's worker takes the run at once — its claim, so execution starts as soon as the unit
 commits, without a second write or a turn of the claim loop in between."""
 
-from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
 
+from threadline.engine.scheduling import Claim, Scheduler
 from threadline.errors import InvalidRequest, NotFound
+from threadline.records.runs import RunRecord
+from threadline.records.threads import MessageRecord, ThreadRecord
+from threadline.records.tools import ToolResourcesRecord
 from threadline.schemas.common import ToolResources
 from threadline.schemas.runs import CreateRun, CreateThreadAndRun
 from threadline.services.attachments import attach, check_file_references, references_files
@@ -16,32 +18,25 @@ from threadline.services.tool_gate import ToolGate
 from threadline.services.tool_resources import resolve_tool_resources
 from threadline.storage.database import Connection
 from threadline.storage.repositories import MessageRepository, ThreadRepository
-from threadline.storage.runs import RunRepository, take_thread
+from threadline.storage.runs import Lease, RunRepository, take_thread
 
 _messages = MessageRepository()
 _runs = RunRepository()
 _threads = ThreadRepository()
 
-# Claims a run just inserted, in the unit that inserted it: what the worker starts it from
-# (None: not claimed after all).
-ClaimInUnit = Callable[[Connection, str], Any]
-
 
 @dataclass(frozen=True, slots=True)
 class Creation:
     """How a run is being created: when, for how long, with which built-in tools allowed, by
-    whom, reserved for which server's worker, and whether that worker claims it at once."""
+    whom, reserved for which server's worker (``reservation``), and by whom it is then claimed
+    (``scheduler``: the engine's side)."""
 
     now: int
     expiry_seconds: int
     tools: ToolGate
     creator: Creator | None
-    reservation: dict[str, Any]
-    claim: ClaimInUnit | None = None
-
-    def claimed(self, connection: Connection, run_id: str) -> Any:
-        """The worker's claim on the run just inserted, or None if it does not take it now."""
-        return None if self.claim is None else self.claim(connection, run_id)
+    reservation: Lease
+    scheduler: Scheduler
 
     def record(
         self,
@@ -50,7 +45,7 @@ class Creation:
         thread_id: str,
         request: CreateRun | CreateThreadAndRun,
         run_id: str,
-    ) -> dict[str, Any]:
+    ) -> RunRecord:
         """The new run's row (checked: its tools, the assistant's when not overridden)."""
         record = run_record(
             connection,
@@ -66,6 +61,11 @@ class Creation:
         record.update(self.reservation)
         return record
 
+    def claim(self, connection: Connection, run_id: str) -> Claim | None:
+        """This server's worker's claim on the run just inserted (None: it does not take it at
+        once)."""
+        return self.scheduler.claim(connection, run_id)
+
 
 def create_run(
     connection: Connection,
@@ -73,9 +73,9 @@ def create_run(
     thread_id: str,
     request: CreateRun,
     run_id: str,
-    messages: list[dict[str, Any]],
+    messages: list[MessageRecord],
     creation: Creation,
-) -> tuple[dict[str, Any], Any]:
+) -> tuple[RunRecord, Claim | None]:
     """The run as created (``queued``: what the request answers with), and its claim."""
     now = creation.now
     record = creation.record(connection, project_id, thread_id, request, run_id)
@@ -89,17 +89,17 @@ def create_run(
     _messages.insert_many(connection, messages)
     attach_files(connection, project_id, thread_id, messages, now, "additional_messages[{index}].")
     _runs.insert(connection, record)
-    return record, creation.claimed(connection, run_id)
+    return record, creation.claim(connection, run_id)
 
 
 def attach_files(
     connection: Connection,
     project_id: str,
     thread_id: str,
-    messages: list[dict[str, Any]],
+    messages: list[MessageRecord],
     now: int,
     param: str,
-) -> dict[str, Any] | None:
+) -> ToolResourcesRecord | None:
     """The messages' attachments checked, and those for file_search put in the thread's store;
     the thread's new ``tool_resources`` when that created the store."""
     if not references_files(messages):
@@ -111,14 +111,14 @@ def attach_files(
 def create_thread_and_run(
     connection: Connection,
     project_id: str,
-    thread_record: dict[str, Any],
-    messages: list[dict[str, Any]],
+    thread_record: ThreadRecord,
+    messages: list[MessageRecord],
     request: CreateThreadAndRun,
     run_id: str,
     resources: ToolResources | None,
     param: str,
     creation: Creation,
-) -> tuple[dict[str, Any], dict[str, Any], Any]:
+) -> tuple[ThreadRecord, RunRecord, Claim | None]:
     """The thread and the run as created, and the run's claim."""
     thread_id = thread_record["id"]
     now = creation.now
@@ -133,4 +133,4 @@ def create_thread_and_run(
     if changed is not None:
         thread_record["tool_resources"] = changed
     _runs.insert(connection, record)
-    return thread_record, record, creation.claimed(connection, run_id)
+    return thread_record, record, creation.claim(connection, run_id)

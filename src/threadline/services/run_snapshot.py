@@ -4,15 +4,18 @@ A run keeps this snapshot for its whole life: changing the assistant later does 
 run that was already created."""
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TypeVar
 
 from threadline.errors import ModelNotAllowed, NotFound
+from threadline.records.jsonvalue import JsonValue
+from threadline.records.runs import RunRecord
 from threadline.schemas.common import dump_response_format, dump_tools
-from threadline.schemas.runs import CreateRun, CreateThreadAndRun
+from threadline.schemas.runs import CreateRun, CreateThreadAndRun, ToolChoice
 from threadline.storage.database import Connection
 from threadline.storage.repositories import AssistantRepository
 
 _assistants = AssistantRepository()
+T = TypeVar("T")
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,7 +36,7 @@ def run_record(
     now: int,
     expiry_seconds: int,
     creator: "Creator | None" = None,
-) -> dict[str, Any]:
+) -> RunRecord:
     """The run as created: the assistant's settings, overridden by the request's. A null
     override is no override (clients such as llama-index send ``"instructions": null`` on every
     run): only a value replaces the assistant's; ``""`` does blank its instructions."""
@@ -92,11 +95,11 @@ def run_record(
     }
 
 
-def _or(*values: Any) -> Any:
+def _or(*values: T | None) -> T | None:
     return next((value for value in values if value is not None), None)
 
 
-def _dump_tool_choice(choice: Any) -> Any:
+def _dump_tool_choice(choice: ToolChoice | None) -> JsonValue:
     if choice is None:
         return "auto"
     return choice if isinstance(choice, str) else choice.model_dump()

@@ -1,14 +1,12 @@
 """Run steps: list and retrieve, always through their run and thread."""
 
-from typing import Any
-
 from threadline.errors import NotFound
 from threadline.schemas import objects
 from threadline.schemas.objects import ListPage
 from threadline.schemas.run_objects import RunStep, run_step
 from threadline.services.runs import get_run
 from threadline.storage.database import Connection, Database
-from threadline.storage.pagination import PageRequest
+from threadline.storage.pagination import Page, PageRequest
 from threadline.storage.runs import StepRepository
 
 _steps = StepRepository()
@@ -45,6 +43,6 @@ class StepService:
 
 def _list_steps(
     connection: Connection, project_id: str, thread_id: str, run_id: str, page: PageRequest
-) -> Any:
+) -> Page:
     get_run(connection, project_id, thread_id, run_id)
     return _steps.list(connection, project_id, page, run_id=run_id)

@@ -2,76 +2,48 @@
 modify, cancel, submit tool outputs. Executing a run is the engine's job; this module writes the
 run and tells the engine (``wake``) that there is work."""
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any, Protocol
 
 from threadline import clock, ids
+from threadline.engine.event_bus import Subscription
 from threadline.engine.run_state import Ending, end_run
+from threadline.engine.scheduling import Scheduler
 from threadline.errors import InvalidRequest, NotFound
+from threadline.records.runs import RunRecord, StepRecord, ToolCall
+from threadline.records.threads import MessageRecord, ThreadRecord
 from threadline.schemas import objects
 from threadline.schemas.common import ToolResources, dump_tool_resources
-from threadline.schemas.objects import ListPage, Thread
-from threadline.schemas.run_objects import Run, RunStep, StreamEvent, run, run_step
+from threadline.schemas.objects import ListPage
+from threadline.schemas.run_objects import Run, StreamEvent, run, run_step
 from threadline.schemas.runs import CreateRun, CreateThreadAndRun, ModifyRun, SubmitToolOutputs
 from threadline.services.attachments import references_files
 from threadline.services.messages import message_record
-from threadline.services.run_creation import (
-    ClaimInUnit,
-    Creation,
-    create_run,
-    create_thread_and_run,
-)
+from threadline.services.run_creation import Creation, create_run, create_thread_and_run
 from threadline.services.run_snapshot import Creator
 from threadline.services.store_membership import IngestionQueue
 from threadline.services.tool_gate import ToolGate
 from threadline.services.tool_resources import check_tool_resources
 from threadline.storage.database import Connection, Database
-from threadline.storage.pagination import PageRequest
-from threadline.storage.repositories import (
-    AssistantRepository,
-    MessageRepository,
-    ThreadRepository,
-)
-from threadline.storage.runs import RunRepository, StepRepository
+from threadline.storage.pagination import Page, PageRequest
+from threadline.storage.repositories import ThreadRepository
+from threadline.storage.runs import Lease, RunChanges, RunRepository, StepChanges, StepRepository
 
-_assistants = AssistantRepository()
-_messages = MessageRepository()
 _runs = RunRepository()
 _steps = StepRepository()
 _threads = ThreadRepository()
 
 
-@dataclass(frozen=True)
-class Submitted:
-    """What accepting tool outputs changed: the completed step and the re-queued run."""
+@dataclass(frozen=True, slots=True)
+class QueuedRun:
+    """What a request that queued a run answers: the run; for a stream, also the events that
+    open it (the request's own) and the subscription the worker's events come from, taken
+    before the run was queued so that none is missed."""
 
-    step: RunStep
     run: Run
-
-
-class Scheduler(Protocol):
-    """The engine's side: there is work to look at; this run should stop."""
-
-    def reservation(self) -> dict[str, Any]:
-        """Lease columns that keep a run just queued here for this server's worker for a
-        moment: the replica that answers with its stream must be the one that runs it."""
-        ...
-
-    def claim_in_unit(self) -> ClaimInUnit | None:
-        """How to claim a run for this server's worker in the unit that queues it (None: the
-        worker takes no new run now; the run is queued and woken as usual)."""
-        ...
-
-    async def start_claimed(self, run_id: str, claimed: Any) -> None:
-        """Execute a run ``claim_in_unit`` claimed, now its unit is committed; a run it did not
-        (``claimed`` None) is woken as just queued."""
-        ...
-
-    def wake(self, run_id: str | None = None) -> None: ...
-
-    def cancel(self, run_id: str) -> None: ...
-
-    def publish(self, run_id: str, event: StreamEvent) -> None: ...
+    first_events: tuple[StreamEvent, ...] = ()
+    subscription: Subscription | None = None
 
 
 class RunService:
@@ -94,43 +66,48 @@ class RunService:
         project_id: str,
         thread_id: str,
         request: CreateRun,
-        run_id: str,
         creator: Creator | None = None,
-    ) -> Run:
+    ) -> QueuedRun:
         self._tools.check(request.tools)
         now = clock.now()
         messages = [
             message_record(project_id, thread_id, message, now)
             for message in request.additional_messages or []
         ]
-        record, claimed = await self._db.write(
-            create_run,
-            project_id,
-            thread_id,
-            request,
-            run_id,
-            messages,
-            self._creation(now, creator),
-        )
-        await self._scheduler.start_claimed(run_id, claimed)
+        run_id = ids.run_id()
+        with self._subscription(run_id, request.stream) as subscription:
+            record, claim = await self._db.write(
+                create_run,
+                project_id,
+                thread_id,
+                request,
+                run_id,
+                messages,
+                self._creation(now, creator),
+            )
+            await self._scheduler.dispatch(run_id, claim)
         self._wake_ingestion(messages)
-        return run(record)
+        created = run(record)
+        if subscription is None:
+            return QueuedRun(created)
+        return QueuedRun(created, _opening(created), subscription)
 
     async def create_thread_and_run(
         self,
         project_id: str,
         request: CreateThreadAndRun,
-        run_id: str,
         creator: Creator | None = None,
-    ) -> tuple[Thread, Run]:
+    ) -> QueuedRun:
         thread_request = request.thread
         self._tools.check(request.tools)
         check_tool_resources(request.tool_resources)
         if thread_request is not None:
             check_tool_resources(thread_request.tool_resources)
         now = clock.now()
-        resources = request.tool_resources or (thread_request and thread_request.tool_resources)
-        thread_record = {
+        resources = request.tool_resources or (
+            thread_request.tool_resources if thread_request else None
+        )
+        thread_record: ThreadRecord = {
             "id": ids.thread_id(),
             "project_id": project_id,
             "created_at": now,
@@ -143,34 +120,47 @@ class RunService:
             for message in (thread_request.messages if thread_request else [])
         ]
         param = "tool_resources" if request.tool_resources else "thread.tool_resources"
-        thread_record, record, claimed = await self._db.write(
-            create_thread_and_run,
-            project_id,
-            thread_record,
-            messages,
-            request,
-            run_id,
-            resources,
-            param,
-            self._creation(now, creator),
-        )
-        await self._scheduler.start_claimed(run_id, claimed)
+        run_id = ids.run_id()
+        with self._subscription(run_id, request.stream) as subscription:
+            thread_record, record, claim = await self._db.write(
+                create_thread_and_run,
+                project_id,
+                thread_record,
+                messages,
+                request,
+                run_id,
+                resources,
+                param,
+                self._creation(now, creator),
+            )
+            await self._scheduler.dispatch(run_id, claim)
         self._wake_ingestion(messages, resources)
-        return objects.thread(thread_record), run(record)
+        created = run(record)
+        if subscription is None:
+            return QueuedRun(created)
+        thread_created = StreamEvent.of("thread.created", objects.thread(thread_record))
+        return QueuedRun(created, (thread_created, *_opening(created)), subscription)
 
     def _creation(self, now: int, creator: Creator | None) -> Creation:
         scheduler = self._scheduler
         return Creation(
-            now,
-            self._expiry_seconds,
-            self._tools,
-            creator,
-            scheduler.reservation(),
-            scheduler.claim_in_unit(),
+            now, self._expiry_seconds, self._tools, creator, scheduler.reservation(), scheduler
         )
 
+    @contextmanager
+    def _subscription(self, run_id: str, stream: bool | None) -> Iterator[Subscription | None]:
+        """With ``stream``, the run's events from before it is queued (closed again if queuing
+        it fails)."""
+        subscription = self._scheduler.subscribe(run_id) if stream else None
+        try:
+            yield subscription
+        except BaseException:
+            if subscription is not None:
+                subscription.close()
+            raise
+
     def _wake_ingestion(
-        self, messages: list[dict[str, Any]], resources: ToolResources | None = None
+        self, messages: list[MessageRecord], resources: ToolResources | None = None
     ) -> None:
         if self._ingestion is not None and (references_files(messages) or resources is not None):
             self._ingestion.wake()
@@ -186,7 +176,9 @@ class RunService:
         return objects.list_page([run(r) for r in result.items], result.has_more)
 
     async def modify(self, project_id: str, thread_id: str, run_id: str, request: ModifyRun) -> Run:
-        changes = {"metadata": request.metadata or {}} if request.model_fields_set else {}
+        changes: RunChanges = (
+            {"metadata": request.metadata or {}} if request.model_fields_set else {}
+        )
         record = await self._db.write(_modify_run, project_id, thread_id, run_id, changes)
         return run(record)
 
@@ -202,28 +194,34 @@ class RunService:
 
     async def submit_tool_outputs(
         self, project_id: str, thread_id: str, run_id: str, request: SubmitToolOutputs
-    ) -> Submitted:
+    ) -> QueuedRun:
         outputs = {o.tool_call_id: o.output for o in request.tool_outputs}
         if len(outputs) != len(request.tool_outputs):
             raise InvalidRequest(
                 "Each tool call may be given one output only.", param="tool_outputs"
             )
-        step, record = await self._db.write(
-            _submit,
-            project_id,
-            thread_id,
-            run_id,
-            outputs,
-            clock.now(),
-            self._scheduler.reservation(),
-        )
-        self._scheduler.wake(run_id)
-        return Submitted(step=run_step(step), run=run(record))
+        with self._subscription(run_id, request.stream) as subscription:
+            step, record = await self._db.write(
+                _submit,
+                project_id,
+                thread_id,
+                run_id,
+                outputs,
+                clock.now(),
+                self._scheduler.reservation(),
+            )
+            await self._scheduler.dispatch(run_id, None)
+        requeued = run(record)
+        if subscription is None:
+            return QueuedRun(requeued)
+        step_done = StreamEvent.of("thread.run.step.completed", run_step(step))
+        queued = StreamEvent.of("thread.run.queued", requeued)
+        return QueuedRun(requeued, (step_done, queued), subscription)
 
 
 def get_run(
     connection: Connection, project_id: str, thread_id: str, run_id: str, *, lock: bool = False
-) -> dict[str, Any]:
+) -> RunRecord:
     """The run, or 404. With ``lock``, held against concurrent changes (a worker claiming it,
     the reaper) until the unit ends: the caller's write depends on the status it read."""
     get = _runs.get_for_update if lock else _runs.get_in_thread
@@ -233,25 +231,25 @@ def get_run(
     return record
 
 
-def _list_runs(connection: Connection, project_id: str, thread_id: str, page: PageRequest) -> Any:
+def _list_runs(connection: Connection, project_id: str, thread_id: str, page: PageRequest) -> Page:
     if not _threads.exists(connection, project_id, thread_id):
         raise NotFound.object("thread", thread_id, param="thread_id")
     return _runs.list(connection, project_id, page, thread_id=thread_id)
 
 
 def _modify_run(
-    connection: Connection, project_id: str, thread_id: str, run_id: str, changes: dict[str, Any]
-) -> dict[str, Any]:
+    connection: Connection, project_id: str, thread_id: str, run_id: str, changes: RunChanges
+) -> RunRecord:
     record = get_run(connection, project_id, thread_id, run_id)
     if changes:
         _runs.update(connection, project_id, run_id, changes)
-        record.update(changes)
+        record.update(changes)  # type: ignore[typeddict-item]  # RunChanges: RunRecord's keys
     return record
 
 
 def _cancel(
     connection: Connection, project_id: str, thread_id: str, run_id: str, ending: Ending
-) -> dict[str, Any]:
+) -> RunRecord:
     record = get_run(connection, project_id, thread_id, run_id, lock=True)
     status = record["status"]
     if status == "cancelling":
@@ -274,17 +272,18 @@ def _submit(
     run_id: str,
     outputs: dict[str, str],
     now: int,
-    reservation: dict[str, Any],
-) -> tuple[dict[str, Any], dict[str, Any]]:
+    reservation: Lease,
+) -> tuple[StepRecord, RunRecord]:
     record = get_run(connection, project_id, thread_id, run_id, lock=True)
-    if record["status"] != "requires_action" or (
-        record["expires_at"] is not None and record["expires_at"] <= now
+    action = record["required_action"]
+    if (
+        record["status"] != "requires_action"
+        or action is None
+        or (record["expires_at"] is not None and record["expires_at"] <= now)
     ):
         status = "expired" if record["status"] == "requires_action" else record["status"]
         raise InvalidRequest(f'Runs in status "{status}" do not accept tool outputs.')
-    pending = [
-        call["id"] for call in record["required_action"]["submit_tool_outputs"]["tool_calls"]
-    ]
+    pending = [call["id"] for call in action["submit_tool_outputs"]["tool_calls"]]
     missing = [call_id for call_id in pending if call_id not in outputs]
     unknown = [call_id for call_id in outputs if call_id not in pending]
     if missing or unknown:
@@ -295,18 +294,27 @@ def _submit(
     (step,) = [
         s for s in _steps.of_run(connection, run_id, "in_progress") if s["type"] == "tool_calls"
     ]
-    calls = [
+    calls: list[ToolCall] = [
         {**call, "function": {**call["function"], "output": outputs[call["id"]]}}
         if call["type"] == "function"
         else call
         for call in step["step_details"]["tool_calls"]
     ]
-    step_changes = {
+    step_changes: StepChanges = {
         "status": "completed",
         "completed_at": now,
         "step_details": {"type": "tool_calls", "tool_calls": calls},
     }
     _steps.update_by_id(connection, step["id"], step_changes)
-    run_changes = {"status": "queued", "required_action": None, **reservation}
+    run_changes: RunChanges = {"status": "queued", "required_action": None, **reservation}
     _runs.update(connection, project_id, run_id, run_changes)
-    return {**step, **step_changes}, {**record, **run_changes}
+    # The rows as they now are (the changes are their columns).
+    answered: StepRecord = {**step, **step_changes}  # type: ignore[typeddict-item]
+    requeued: RunRecord = {**record, **run_changes}  # type: ignore[typeddict-item]
+    return answered, requeued
+
+
+def _opening(created: Run) -> tuple[StreamEvent, ...]:
+    """A stream's first events for a run just created (then the worker's)."""
+    event = StreamEvent.of("thread.run.created", created)
+    return event, event.renamed("thread.run.queued")

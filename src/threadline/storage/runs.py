@@ -8,13 +8,31 @@ Every statement a run executes is built once, with bound parameters (see ``repos
 updates have no ``.values()``: their SET clause is the parameters' column keys, so one statement
 serves every set of changes, and parameter names that are not SET columns are not column names."""
 
-from typing import Any
+from typing import Any, TypedDict, cast
 
 from sqlalchemy import Connection, bindparam, func, or_, select, update
 
+from threadline.records.jsonvalue import Metadata
+from threadline.records.runs import (
+    LastError,
+    RequiredAction,
+    RunRecord,
+    RunStatus,
+    RunUsage,
+    StepDetails,
+    StepRecord,
+    StepStatus,
+)
+from threadline.records.threads import (
+    Attachment,
+    IncompleteDetails,
+    MessageChanges,
+    MessageRecord,
+    MessageStatus,
+    PromptMessageRecord,
+)
 from threadline.storage.repositories import (
     MessageRepository,
-    Record,
     ScopedRepository,
     ThreadRepository,
     records,
@@ -26,8 +44,47 @@ _runs = RunRow.__table__
 _steps = RunStepRow.__table__
 _messages = MessageRow.__table__
 
-ACTIVE = ("queued", "in_progress", "requires_action", "cancelling")
-EXECUTING = ("in_progress", "cancelling")
+ACTIVE: tuple[RunStatus, ...] = ("queued", "in_progress", "requires_action", "cancelling")
+EXECUTING: tuple[RunStatus, ...] = ("in_progress", "cancelling")
+
+
+class Lease(TypedDict):
+    """Who executes a run, until when (``time.time()``); both None: nobody."""
+
+    lease_owner: str | None
+    lease_expires_at: float | None
+
+
+class RunChanges(TypedDict, total=False):
+    """Columns of a run to write (only those given)."""
+
+    status: RunStatus
+    required_action: RequiredAction | None
+    last_error: LastError | None
+    expires_at: int | None
+    started_at: int | None
+    cancelled_at: int | None
+    failed_at: int | None
+    completed_at: int | None
+    incomplete_details: IncompleteDetails | None
+    usage: RunUsage | None
+    metadata: Metadata | None
+    lease_owner: str | None
+    lease_expires_at: float | None
+
+
+class StepChanges(TypedDict, total=False):
+    """Columns of a run step to write (only those given)."""
+
+    status: StepStatus
+    step_details: StepDetails
+    last_error: LastError | None
+    expired_at: int | None
+    cancelled_at: int | None
+    failed_at: int | None
+    completed_at: int | None
+    usage: RunUsage | None
+
 
 _TAKE_THREAD = (
     update(_threads)
@@ -130,25 +187,38 @@ def release_thread(connection: Connection, thread_id: str, run_id: str) -> None:
     connection.execute(_RELEASE_THREAD, {"thread": thread_id, "run": run_id})
 
 
+def _runs_of(result: Any) -> list[RunRecord]:
+    # Not checked: rows are built as cheaply as ``records`` builds them (a run's hot path).
+    return cast(list[RunRecord], records(result))
+
+
+def _steps_of(result: Any) -> list[StepRecord]:
+    return cast(list[StepRecord], records(result))
+
+
+# Their inserts and unfenced updates are ``ScopedRepository``'s: a ``RunRecord`` (``StepRecord``)
+# and ``RunChanges`` (``StepChanges``).
 class RunRepository(ScopedRepository):
     table = RunRow.__table__  # type: ignore[assignment]
 
     def get_in_thread(
         self, connection: Connection, project_id: str, thread_id: str, run_id: str
-    ) -> Record | None:
-        record = self.get(connection, project_id, run_id)
+    ) -> RunRecord | None:
+        record = cast("RunRecord | None", self.get(connection, project_id, run_id))
         return record if record is not None and record["thread_id"] == thread_id else None
 
     def get_for_update(
         self, connection: Connection, project_id: str, thread_id: str, run_id: str
-    ) -> Record | None:
+    ) -> RunRecord | None:
         """``get_in_thread``, and no other transaction changes the run (a claim, a reaper) until
         this one ends: for a decision made on its status."""
-        found = records(connection.execute(_RUN_FOR_UPDATE, {"run": run_id, "project": project_id}))
+        found = _runs_of(
+            connection.execute(_RUN_FOR_UPDATE, {"run": run_id, "project": project_id})
+        )
         return found[0] if found and found[0]["thread_id"] == thread_id else None
 
-    def get_by_id(self, connection: Connection, run_id: str) -> Record | None:
-        found = records(connection.execute(_RUN_BY_ID, {"run": run_id}))
+    def get_by_id(self, connection: Connection, run_id: str) -> RunRecord | None:
+        found = _runs_of(connection.execute(_RUN_BY_ID, {"run": run_id}))
         return found[0] if found else None
 
     def claimable(self, connection: Connection, now: float, limit: int) -> list[str]:
@@ -174,16 +244,16 @@ class RunRepository(ScopedRepository):
         now: float,
         until: float,
         started_at: int,
-    ) -> Record | None:
+    ) -> RunRecord | None:
         """Take the lease on a queued run and mark it ``in_progress`` (``started_at`` unless it
         started before); the run as it now is, with its new ``attempt``, or None if someone
         else has it or it is no longer queued."""
         params = {"run": run_id, "owner": owner, "now": now, "until": until}
-        found = records(connection.execute(_CLAIM, {**params, "started": started_at}))
+        found = _runs_of(connection.execute(_CLAIM, {**params, "started": started_at}))
         return found[0] if found else None
 
     def fenced_update(
-        self, connection: Connection, run_id: str, owner: str, attempt: int, values: Record
+        self, connection: Connection, run_id: str, owner: str, attempt: int, values: RunChanges
     ) -> bool:
         """Write ``values`` only if this worker's attempt still holds the run."""
         params = {**values, "fence_run": run_id, "fence_owner": owner, "fence_attempt": attempt}
@@ -195,21 +265,21 @@ class RunRepository(ScopedRepository):
         return connection.execute(_HOLDS, params).first() is not None
 
     def fenced_update_returning(
-        self, connection: Connection, run_id: str, owner: str, attempt: int, values: Record
-    ) -> Record | None:
+        self, connection: Connection, run_id: str, owner: str, attempt: int, values: RunChanges
+    ) -> RunRecord | None:
         """``fenced_update``, returning the run as it now is (None if the fence did not hold)."""
         params = {**values, "fence_run": run_id, "fence_owner": owner, "fence_attempt": attempt}
-        found = records(connection.execute(_FENCED_RUN_UPDATE_RETURNING, params))
+        found = _runs_of(connection.execute(_FENCED_RUN_UPDATE_RETURNING, params))
         return found[0] if found else None
 
-    def stale(self, connection: Connection, now: float) -> list[Record]:
+    def stale(self, connection: Connection, now: float) -> list[RunRecord]:
         """Runs being executed whose worker stopped renewing its lease (it crashed)."""
         query = select(_runs).where(_runs.c.status.in_(EXECUTING), _runs.c.lease_expires_at < now)
-        return records(connection.execute(query))
+        return _runs_of(connection.execute(query))
 
-    def past_expiry(self, connection: Connection, now: int) -> list[Record]:
+    def past_expiry(self, connection: Connection, now: int) -> list[RunRecord]:
         query = select(_runs).where(_runs.c.status.in_(ACTIVE), _runs.c.expires_at < now)
-        return records(connection.execute(query))
+        return _runs_of(connection.execute(query))
 
 
 class StepRepository(ScopedRepository):
@@ -217,34 +287,36 @@ class StepRepository(ScopedRepository):
 
     def get_in_run(
         self, connection: Connection, project_id: str, thread_id: str, run_id: str, step_id: str
-    ) -> Record | None:
-        record = self.get(connection, project_id, step_id)
+    ) -> StepRecord | None:
+        record = cast("StepRecord | None", self.get(connection, project_id, step_id))
         if record is None or record["run_id"] != run_id or record["thread_id"] != thread_id:
             return None
         return record
 
     def of_run(
-        self, connection: Connection, run_id: str, status: str | None = None
-    ) -> list[Record]:
+        self, connection: Connection, run_id: str, status: StepStatus | None = None
+    ) -> list[StepRecord]:
         if status is None:
-            return records(connection.execute(_STEPS_OF_RUN, {"run": run_id}))
+            return _steps_of(connection.execute(_STEPS_OF_RUN, {"run": run_id}))
         params = {"run": run_id, "with_status": status}
-        return records(connection.execute(_STEPS_OF_RUN_WITH_STATUS, params))
+        return _steps_of(connection.execute(_STEPS_OF_RUN_WITH_STATUS, params))
 
-    def tool_steps_of_thread(self, connection: Connection, thread_id: str) -> list[Record]:
-        return records(connection.execute(_TOOL_STEPS_OF_THREAD, {"thread": thread_id}))
+    def tool_steps_of_thread(self, connection: Connection, thread_id: str) -> list[StepRecord]:
+        return _steps_of(connection.execute(_TOOL_STEPS_OF_THREAD, {"thread": thread_id}))
 
-    def update_by_id(self, connection: Connection, step_id: str, values: Record) -> None:
+    def update_by_id(self, connection: Connection, step_id: str, values: StepChanges) -> None:
         connection.execute(_STEP_UPDATE, {**values, "step": step_id})
 
-    def close_open(self, connection: Connection, run_id: str, values: Record) -> list[Record]:
+    def close_open(
+        self, connection: Connection, run_id: str, values: StepChanges
+    ) -> list[StepRecord]:
         """Apply ``values`` to the run's steps still in progress; those steps, as they now are,
         oldest first."""
-        found = records(connection.execute(_OPEN_STEPS_UPDATE, {**values, "run": run_id}))
-        return sorted(found, key=_by_id)
+        found = _steps_of(connection.execute(_OPEN_STEPS_UPDATE, {**values, "run": run_id}))
+        return sorted(found, key=_step_id)
 
 
-def message_statuses(connection: Connection, thread_id: str) -> list[tuple[str, str]]:
+def message_statuses(connection: Connection, thread_id: str) -> list[tuple[str, MessageStatus]]:
     """``(id, status)`` of every message of a thread, oldest first."""
     return [
         (id_, status)
@@ -252,20 +324,19 @@ def message_statuses(connection: Connection, thread_id: str) -> list[tuple[str, 
     ]
 
 
-def conversation_messages_by_id(connection: Connection, ids: list[str]) -> list[Record]:
+def conversation_messages_by_id(
+    connection: Connection, ids: list[str]
+) -> list[PromptMessageRecord]:
     """These messages (``id``, ``role``, ``status`` and ``content`` only), oldest first."""
-    return _by_ids(connection, _CONVERSATION_MESSAGES_BY_ID, ids)
-
-
-def _by_ids(connection: Connection, statement: Any, ids: list[str]) -> list[Record]:
-    found: list[Record] = []
+    found: list[PromptMessageRecord] = []
     for start in range(0, len(ids), _IDS_PER_QUERY):
         chunk = ids[start : start + _IDS_PER_QUERY]
-        found.extend(records(connection.execute(statement, {"ids": chunk})))
+        result = connection.execute(_CONVERSATION_MESSAGES_BY_ID, {"ids": chunk})
+        found.extend(cast(list[PromptMessageRecord], records(result)))
     return found
 
 
-def thread_attachments(connection: Connection, thread_id: str) -> list[dict[str, Any]]:
+def thread_attachments(connection: Connection, thread_id: str) -> list[Attachment]:
     """The attachments of a thread's messages, oldest message first."""
     query = (
         select(_messages.c.attachments)
@@ -275,24 +346,33 @@ def thread_attachments(connection: Connection, thread_id: str) -> list[dict[str,
     return [item for (attached,) in connection.execute(query) for item in attached or ()]
 
 
-def update_message(connection: Connection, message_id: str, values: Record) -> None:
+def update_message(connection: Connection, message_id: str, values: MessageChanges) -> None:
     connection.execute(_MESSAGE_UPDATE, {**values, "message": message_id})
 
 
-def close_open_messages(connection: Connection, run_id: str, values: Record) -> list[Record]:
+def close_open_messages(
+    connection: Connection, run_id: str, values: MessageChanges
+) -> list[MessageRecord]:
     """Apply ``values`` to the run's messages still in progress; those messages, as they now
     are, oldest first."""
     found = records(connection.execute(_OPEN_MESSAGES_UPDATE, {**values, "run": run_id}))
-    return sorted(found, key=_by_id)
+    return sorted(cast(list[MessageRecord], found), key=_message_id)
 
 
-def _by_id(record: Record) -> Any:
-    return record["id"]
+def _step_id(step: StepRecord) -> str:
+    return step["id"]
+
+
+def _message_id(message: MessageRecord) -> str:
+    return message["id"]
 
 
 __all__ = [
+    "Lease",
     "MessageRepository",
+    "RunChanges",
     "RunRepository",
+    "StepChanges",
     "StepRepository",
     "ThreadRepository",
     "close_open_messages",
