@@ -33,7 +33,6 @@ __all__ = [
 ]
 
 # A row of the run path (``schemas.run_objects``), whose mappers are not typed yet.
-Record = dict[str, Any]
 
 
 class MessageData(TypedDict):
