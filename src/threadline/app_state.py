@@ -28,6 +28,7 @@ from threadline.providers.llm.passthrough import PassthroughClient
 from threadline.providers.llm.registry import ModelRegistry
 from threadline.providers.sandbox import SandboxConfig, SandboxSessions
 from threadline.services.assistants import AssistantService
+from threadline.services.conversations import ConversationService
 from threadline.services.file_batches import FileBatchService
 from threadline.services.file_search import FileSearch
 from threadline.services.files import FileService
@@ -56,6 +57,7 @@ class AppState:
     assistants: AssistantService
     threads: ThreadService
     messages: MessageService
+    conversations: ConversationService
     runs: RunService
     steps: StepService
     projects: ProjectService
@@ -108,6 +110,7 @@ class AppState:
             assistants=AssistantService(database, tools, parts.ingestion),
             threads=ThreadService(database, parts.ingestion),
             messages=MessageService(database, parts.ingestion),
+            conversations=ConversationService(database),
             runs=RunService(
                 database,
                 worker,

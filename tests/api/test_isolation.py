@@ -55,6 +55,7 @@ MESSAGE = {"role": "user", "content": "from p2"}
 RUN = {"assistant_id": "{assistant_id}"}
 OUTPUTS = {"tool_outputs": [{"tool_call_id": "call_p2", "output": "from p2"}]}
 STORE = "/v1/vector_stores/{vector_store_id}"
+CONVERSATION = "/v1/conversations/{conversation_id}"
 
 MATRIX: dict[tuple[str, str], Cell] = {
     ("POST", "/v1/assistants"): Cell("create", {"model": "gpt-4o"}),
@@ -80,6 +81,15 @@ MATRIX: dict[tuple[str, str], Cell] = {
     ("POST", "/v1/threads/{thread_id}/runs/{run_id}/submit_tool_outputs"): Cell("object", OUTPUTS),
     ("GET", "/v1/threads/{thread_id}/runs/{run_id}/steps"): Cell("object"),
     ("GET", "/v1/threads/{thread_id}/runs/{run_id}/steps/{step_id}"): Cell("object"),
+    # A conversation is a thread, its message items are the thread's messages.
+    ("POST", "/v1/conversations"): Cell("create", {"items": [MESSAGE]}),
+    ("GET", "/v1/conversations/{conversation_id}"): Cell("object"),
+    ("POST", "/v1/conversations/{conversation_id}"): Cell("object", MODIFY),
+    ("DELETE", "/v1/conversations/{conversation_id}"): Cell("object"),
+    ("POST", "/v1/conversations/{conversation_id}/items"): Cell("object", {"items": [MESSAGE]}),
+    ("GET", "/v1/conversations/{conversation_id}/items"): Cell("object"),
+    ("GET", f"{CONVERSATION}/items/{{item_id}}"): Cell("object"),
+    ("DELETE", f"{CONVERSATION}/items/{{item_id}}"): Cell("object"),
     ("GET", "/v1/health"): Cell("public"),
     # The gateway's pass-through and model list: nothing stored, nothing of another project.
     ("POST", "/v1/chat/completions"): Cell(
@@ -122,6 +132,8 @@ PATH_PARAMS = {
     "file_id": "file",
     "vector_store_id": "vector_store",
     "batch_id": "batch",
+    "conversation_id": "thread",
+    "item_id": "message",
 }
 # child path parameter -> (its role, the path parameter of its parent): a message or run is under
 # its thread, a step under its run, a store file or batch under its store
@@ -131,6 +143,7 @@ CHILDREN = {
     "step_id": ("step", "run_id"),
     "file_id": ("file", "vector_store_id"),
     "batch_id": ("batch", "vector_store_id"),
+    "item_id": ("message", "conversation_id"),
 }
 
 

@@ -155,9 +155,10 @@ def test_thread_fee_and_request_log_retention(tmp_path, upstream_server):
             client.beta.threads.create()
             assistant = client.beta.assistants.create(model=PRICED)
             client.beta.threads.create_and_run_poll(assistant_id=assistant.id, poll_interval_ms=50)
+            client.conversations.create()  # a conversation is a thread
         rows = usage(admin, project=created["project"], group_by="meter")["data"]
         [threads] = [row for row in rows if row["meter"] == "threads"]
-        assert (threads["quantity"], Decimal(threads["cost_usd"])) == (2.0, Decimal("0.5"))
+        assert (threads["quantity"], Decimal(threads["cost_usd"])) == (3.0, Decimal("0.75"))
         # Retention 0 days: the sweep deletes every line older than now.
         time.sleep(1.5)
         logs = admin.get("/admin/logs", params={"project": created["project"]}).json()["data"]

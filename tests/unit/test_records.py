@@ -18,6 +18,7 @@ from threadline.records.gateway import (
     RequestLogRecord,
     UsageTotals,
 )
+from threadline.records.items import ItemRow
 from threadline.records.runs import RunRecord, StepRecord
 from threadline.records.threads import AssistantRecord, MessageRecord, ThreadRecord
 from threadline.storage.file_tables import (
@@ -27,6 +28,7 @@ from threadline.storage.file_tables import (
     VectorStoreFileRow,
     VectorStoreRow,
 )
+from threadline.storage.item_tables import ItemTableRow
 from threadline.storage.tables import (
     ApiKeyRow,
     AssistantRow,
@@ -56,6 +58,7 @@ PAIRS = [
     (UsageTotals, UsageRow),
     (RequestLogRecord, RequestLogRow),
     (BilledRun, BilledRunRow),
+    (ItemRow, ItemTableRow),
 ]
 
 

@@ -34,7 +34,10 @@ METERED = frozenset(
     }
 )
 # Successful requests that create a thread (counted for the project's usage).
-CREATES_THREAD = frozenset({("POST", "/v1/threads"), ("POST", "/v1/threads/runs")})
+# A conversation is a thread: creating one is charged as one.
+CREATES_THREAD = frozenset(
+    {("POST", "/v1/threads"), ("POST", "/v1/threads/runs"), ("POST", "/v1/conversations")}
+)
 RUN_CREATION = frozenset({("POST", "/v1/threads/runs"), ("POST", "/v1/threads/{thread_id}/runs")})
 # Requests whose body may name a model (held to the key's models when forwarded).
 MODEL_IN_BODY = RUN_CREATION | {

@@ -13,6 +13,7 @@ from threadline.records.responses import (
     ContainerFileCitation,
     ContentPart,
     FileCitation,
+    InputFilePart,
     InputImagePart,
     ItemStatus,
     MessageItem,
@@ -83,13 +84,18 @@ def message_item(
 ) -> MessageItem:
     """A thread message as a conversation's message item: a user's text is ``input_text``, an
     assistant's ``output_text`` with its annotations; images are ``input_image`` parts. Parts
-    only the Responses API has (``input_file``) are stored as they came and shown as they are."""
+    only the Responses API has (``input_file``) are stored as they came and shown as they are;
+    attachments are ``input_file`` parts."""
     assistant = message["role"] == "assistant"
     content: list[ContentPart] = []
     for part in message["content"]:
         converted = _item_part(part, assistant, filenames, container_id)
         if converted is not None:
             content.append(converted)
+    # Files attached for the Assistants' tools are files given with the message.
+    for attachment in message["attachments"] or ():
+        attached: InputFilePart = {"type": "input_file", "file_id": attachment["file_id"]}
+        content.append(attached)
     status: ItemStatus = message["status"]
     return {
         "id": message["id"],

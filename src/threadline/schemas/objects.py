@@ -104,12 +104,23 @@ def message_data(record: MessageRecord) -> MessageData:
         "completed_at": record["completed_at"],
         "incomplete_at": record["incomplete_at"],
         "role": record["role"],
-        "content": record["content"],
+        "content": _thread_parts(record["content"]),
         "assistant_id": record["assistant_id"],
         "run_id": record["run_id"],
         "attachments": record["attachments"],
         "metadata": record["metadata"],
     }
+
+
+# The parts a thread message shows; a message item added through the Conversations API may
+# also hold parts only the Responses API has (``input_file``, ``refusal``), kept for that view.
+_THREAD_PARTS = frozenset({"text", "image_file", "image_url"})
+
+
+def _thread_parts(content: list[ContentPart]) -> list[ContentPart]:
+    if all(part["type"] in _THREAD_PARTS for part in content):
+        return content
+    return [part for part in content if part["type"] in _THREAD_PARTS]
 
 
 def assistant_deleted(object_id: str) -> AssistantDeleted:

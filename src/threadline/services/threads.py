@@ -17,10 +17,12 @@ from threadline.services.tool_resources import (
     resolve_tool_resources,
 )
 from threadline.storage.database import Connection, Database
+from threadline.storage.items import ItemRepository
 from threadline.storage.repositories import MessageRepository, ThreadRepository
 
 _threads = ThreadRepository()
 _messages = MessageRepository()
+_items = ItemRepository()
 
 
 class ThreadService:
@@ -104,8 +106,17 @@ def _insert_resolved(
 
 
 def _delete_thread(connection: Connection, project_id: str, thread_id: str) -> None:
-    if not _threads.exists(connection, project_id, thread_id):
+    if not delete_thread(connection, project_id, thread_id):
         raise NotFound.object("thread", thread_id)
-    # Messages first: no orphan survives even where foreign keys are not enforced.
+
+
+def delete_thread(connection: Connection, project_id: str, thread_id: str) -> bool:
+    """Delete the thread (a conversation too) with its messages and items; False if the
+    project has no such thread."""
+    if not _threads.exists(connection, project_id, thread_id):
+        return False
+    # Messages and items first: no orphan survives even where foreign keys are not enforced.
     _messages.delete_thread_messages(connection, project_id, thread_id)
+    _items.delete_thread_items(connection, project_id, thread_id)
     _threads.delete(connection, project_id, thread_id)
+    return True

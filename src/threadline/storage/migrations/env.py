@@ -6,7 +6,7 @@ from alembic import context
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from threadline.storage import file_tables  # noqa: F401  (registers its tables)
+from threadline.storage import file_tables, item_tables  # noqa: F401  (registers their tables)
 from threadline.storage.tables import Base
 
 target_metadata = Base.metadata
