@@ -18,6 +18,7 @@ from threadline.records.gateway import (
     RequestLogRecord,
     UsageTotals,
 )
+from threadline.records.response_rows import StoredResponse
 from threadline.records.runs import RunRecord, StepRecord
 from threadline.records.threads import AssistantRecord, MessageRecord, ThreadRecord
 from threadline.storage.file_tables import (
@@ -34,6 +35,7 @@ from threadline.storage.tables import (
     MessageRow,
     ProjectRow,
     RequestLogRow,
+    ResponseRow,
     RunRow,
     RunStepRow,
     ThreadRow,
@@ -56,6 +58,7 @@ PAIRS = [
     (UsageTotals, UsageRow),
     (RequestLogRecord, RequestLogRow),
     (BilledRun, BilledRunRow),
+    (StoredResponse, ResponseRow),
 ]
 
 
