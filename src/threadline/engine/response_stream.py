@@ -107,6 +107,11 @@ class ResponseStreamTranslator:
     def next_sequence(self) -> int:
         return self._sequence
 
+    @property
+    def items(self) -> list[OutputItem]:
+        """The output items so far, open ones included (in their current state)."""
+        return list(self._items)
+
     # -- lifecycle -------------------------------------------------------------------------
 
     def start(self) -> list[StreamEvent]:
