@@ -7,14 +7,13 @@ once; later turns continue that thread."""
 from dataclasses import dataclass, field
 from typing import cast
 
-from sqlalchemy import Connection
-
 from threadline import ids
 from threadline.errors import InvalidRequest
 from threadline.ids import creation_key
 from threadline.records.response_rows import StoredResponse
 from threadline.records.runs import StepRecord
 from threadline.records.threads import MessageRecord, ThreadRecord
+from threadline.storage.database import Connection
 from threadline.storage.pagination import PageRequest
 from threadline.storage.repositories import MessageRepository, ThreadRepository
 from threadline.storage.responses import ResponseRepository, messages_of_run
