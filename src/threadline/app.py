@@ -21,6 +21,7 @@ from threadline.api import (
     messages,
     metrics,
     models,
+    response_routes,
     runs,
     threads,
     vector_store_files,
@@ -128,6 +129,7 @@ def _include_routers(app: FastAPI) -> None:
         files,
         vector_stores,
         vector_store_files,
+        response_routes,
     )
     for module in routers:
         v1.include_router(module.router)

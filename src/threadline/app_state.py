@@ -34,6 +34,7 @@ from threadline.services.file_search import FileSearch
 from threadline.services.files import FileService
 from threadline.services.idempotency import IdempotencyKeys
 from threadline.services.messages import MessageService
+from threadline.services.responses import ResponseService
 from threadline.services.run_steps import StepService
 from threadline.services.runs import RunService
 from threadline.services.storage_meter import StorageMeter
@@ -59,6 +60,7 @@ class AppState:
     messages: MessageService
     conversations: ConversationService
     runs: RunService
+    responses: ResponseService
     steps: StepService
     projects: ProjectService
     gateway: Gateway
@@ -100,6 +102,13 @@ class AppState:
             settings, database, bus, models, gateway, sandbox, parts, owner, server_tools
         )
         passthrough = PassthroughClient()
+        runs = RunService(
+            database,
+            worker,
+            tools,
+            expiry_seconds=settings.run_expiry_seconds,
+            ingestion=parts.ingestion,
+        )
         return cls(
             settings=settings,
             database=database,
@@ -111,12 +120,9 @@ class AppState:
             threads=ThreadService(database, parts.ingestion),
             messages=MessageService(database, parts.ingestion),
             conversations=ConversationService(database),
-            runs=RunService(
-                database,
-                worker,
-                tools,
-                expiry_seconds=settings.run_expiry_seconds,
-                ingestion=parts.ingestion,
+            runs=runs,
+            responses=ResponseService(
+                database, worker, tools, runs, expiry_seconds=settings.run_expiry_seconds
             ),
             steps=StepService(database),
             projects=projects,

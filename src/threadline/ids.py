@@ -118,3 +118,10 @@ def api_key_id() -> str:
 
 def request_id() -> str:
     return new_id("req_")
+
+
+def copied_id(prefix: str, original: str) -> str:
+    """A new id that sorts where ``original`` does (its time part, a new random part): a row
+    copied to another thread keeps its place among the rows it came with."""
+    random_part = _base36(_random_bits(), _RANDOM_WIDTH)
+    return f"{prefix}{creation_key(original)[:_TIME_WIDTH]}{random_part}"

@@ -56,6 +56,7 @@ RUN = {"assistant_id": "{assistant_id}"}
 OUTPUTS = {"tool_outputs": [{"tool_call_id": "call_p2", "output": "from p2"}]}
 STORE = "/v1/vector_stores/{vector_store_id}"
 CONVERSATION = "/v1/conversations/{conversation_id}"
+NEXT_RESPONSE = {"input": "from p2", "previous_response_id": "{response_id}"}
 
 MATRIX: dict[tuple[str, str], Cell] = {
     ("POST", "/v1/assistants"): Cell("create", {"model": "gpt-4o"}),
@@ -120,6 +121,12 @@ MATRIX: dict[tuple[str, str], Cell] = {
     ("GET", f"{STORE}/file_batches/{{batch_id}}"): Cell("object"),
     ("POST", f"{STORE}/file_batches/{{batch_id}}/cancel"): Cell("object"),
     ("GET", f"{STORE}/file_batches/{{batch_id}}/files"): Cell("object"),
+    ("POST", "/v1/responses"): Cell("previous_response", {**NEXT_RESPONSE, "model": "gpt-test"}),
+    ("POST", "/v1/responses/input_tokens"): Cell("previous_response", NEXT_RESPONSE),
+    ("GET", "/v1/responses/{response_id}"): Cell("object"),
+    ("DELETE", "/v1/responses/{response_id}"): Cell("object"),
+    ("POST", "/v1/responses/{response_id}/cancel"): Cell("object"),
+    ("GET", "/v1/responses/{response_id}/input_items"): Cell("object"),
 }
 
 # path parameter -> which of P1's objects fills it
@@ -134,6 +141,7 @@ PATH_PARAMS = {
     "batch_id": "batch",
     "conversation_id": "thread",
     "item_id": "message",
+    "response_id": "response",
 }
 # child path parameter -> (its role, the path parameter of its parent): a message or run is under
 # its thread, a step under its run, a store file or batch under its store
@@ -288,7 +296,10 @@ def create_objects(project: Project) -> dict[str, str]:
     events = streamed_run(http, f"/v1/threads/{thread}/runs", {"assistant_id": assistant})
     run = events[0][1]["id"]
     [step] = http.get(f"/v1/threads/{thread}/runs/{run}/steps").json()["data"]
+    response = http.post("/v1/responses", json={"model": "gpt-test", "input": "mine"})
+    assert response.status_code == 200, response.text
     return {
+        "response": response.json()["id"],
         "assistant": assistant,
         "thread": thread,
         "message": message,
@@ -330,6 +341,8 @@ def snapshot(project: Project, ids: dict[str, str]) -> dict[str, Any]:
         "batch": http.get(f"{store}/file_batches/{ids['batch']}"),
         "batch_files": http.get(f"{store}/file_batches/{ids['batch']}/files"),
         "parsed": http.get(f"{store}/files/{ids['file']}/content"),
+        "response": http.get(f"/v1/responses/{ids['response']}"),
+        "input_items": http.get(f"/v1/responses/{ids['response']}/input_items"),
     }
     assert all(view.status_code == 200 for view in views.values())
     content = http.get(f"/v1/files/{ids['file']}/content")
@@ -466,6 +479,23 @@ def test_run_on_a_foreign_thread_is_a_404_identical_to_a_missing_thread(
     assert snapshot(p1, p1_objects) == before
     added = p1.http.post(f"/v1/threads/{thread}/messages", json={"role": "user", "content": "ok"})
     assert added.status_code == 200, added.text
+
+
+@routes_of("previous_response")
+def test_a_foreign_previous_response_is_refused_like_a_missing_one(
+    p1: Project, p2: Project, p1_objects: dict[str, str], method: str, path: str
+):
+    body = MATRIX[(method, path)].body
+    before = snapshot(p1, p1_objects)
+    missing_ids = {**p1_objects, "response": lookalike(p1_objects["response"])}
+
+    foreign = p2.http.request(method, path, json=fill_body(body, p1_objects))
+    missing = p2.http.request(method, path, json=fill_body(body, missing_ids))
+
+    assert foreign.status_code == 400, foreign.text
+    assert foreign.json()["error"]["code"] == "previous_response_not_found"
+    assert comparable(foreign, p1_objects) == comparable(missing, missing_ids)
+    assert snapshot(p1, p1_objects) == before
 
 
 @routes_of("create_run")

@@ -19,6 +19,7 @@ from threadline.records.gateway import (
     UsageTotals,
 )
 from threadline.records.items import ItemRow
+from threadline.records.response_rows import StoredResponse
 from threadline.records.runs import RunRecord, StepRecord
 from threadline.records.threads import AssistantRecord, MessageRecord, ThreadRecord
 from threadline.storage.file_tables import (
@@ -36,6 +37,7 @@ from threadline.storage.tables import (
     MessageRow,
     ProjectRow,
     RequestLogRow,
+    ResponseRow,
     RunRow,
     RunStepRow,
     ThreadRow,
@@ -59,6 +61,7 @@ PAIRS = [
     (RequestLogRecord, RequestLogRow),
     (BilledRun, BilledRunRow),
     (ItemRow, ItemTableRow),
+    (StoredResponse, ResponseRow),
 ]
 
 

@@ -31,6 +31,7 @@ METERED = frozenset(
         ("POST", "/v1/threads/runs"),
         ("POST", "/v1/threads/{thread_id}/runs"),
         ("POST", "/v1/threads/{thread_id}/runs/{run_id}/submit_tool_outputs"),
+        ("POST", "/v1/responses"),
     }
 )
 # Successful requests that create a thread (counted for the project's usage).
@@ -38,7 +39,13 @@ METERED = frozenset(
 CREATES_THREAD = frozenset(
     {("POST", "/v1/threads"), ("POST", "/v1/threads/runs"), ("POST", "/v1/conversations")}
 )
-RUN_CREATION = frozenset({("POST", "/v1/threads/runs"), ("POST", "/v1/threads/{thread_id}/runs")})
+RUN_CREATION = frozenset(
+    {
+        ("POST", "/v1/threads/runs"),
+        ("POST", "/v1/threads/{thread_id}/runs"),
+        ("POST", "/v1/responses"),
+    }
+)
 # Requests whose body may name a model (held to the key's models when forwarded).
 MODEL_IN_BODY = RUN_CREATION | {
     ("POST", "/v1/assistants"),

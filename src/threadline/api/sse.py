@@ -8,16 +8,30 @@ group per response."""
 
 import asyncio
 import contextlib
+from collections.abc import AsyncIterator
+from typing import Protocol
 
 from fastapi.responses import Response
 from starlette.types import Receive, Scope, Send
 
-from threadline.engine.event_bus import KEEPALIVE, Subscription
+from threadline.engine.event_bus import KEEPALIVE
 from threadline.schemas.run_objects import StreamEvent
 
 DONE = b"event: done\ndata: [DONE]\n\n"
 _KEEPALIVE_BYTES = b": keep-alive\n\n"
 KEEPALIVE_SECONDS = 15.0
+
+
+class EventSource(Protocol):
+    """What a stream sends from: a run's ``Subscription``, or a response's events."""
+
+    def batches(
+        self, keepalive_seconds: float | None = None
+    ) -> AsyncIterator[list[StreamEvent]]: ...
+
+    def end(self) -> None: ...
+
+    def close(self) -> None: ...
 
 
 def encode(event: StreamEvent) -> bytes:
@@ -33,7 +47,7 @@ class EventStreamResponse(Response):
 
     media_type = "text/event-stream"
 
-    def __init__(self, first: list[StreamEvent], subscription: Subscription) -> None:
+    def __init__(self, first: list[StreamEvent], subscription: EventSource) -> None:
         # Not Response.__init__: it would add a content-length for an empty body.
         self.status_code = 200
         self.background = None
@@ -78,5 +92,5 @@ async def _disconnected(receive: Receive) -> None:
             pass
 
 
-def event_stream(first: list[StreamEvent], subscription: Subscription) -> Response:
+def event_stream(first: list[StreamEvent], subscription: EventSource) -> Response:
     return EventStreamResponse(first, subscription)

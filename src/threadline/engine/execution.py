@@ -290,6 +290,13 @@ class RunExecution:
             )
             if not result.calls:
                 return True  # the model reads the tools' answers in its next turn
+        if result.calls and self._run.get("kind") == "response":
+            # A response that calls functions is complete: its client answers them with
+            # function_call_output items in its next response (the step is closed completed,
+            # the outputs filled in then), so nothing waits and the thread is released.
+            self._run["usage"] = usage
+            await self._end(Ending("completed", clock.now(), usage=usage))
+            return False
         if result.calls:
             assert result.step is not None
             required: RequiredAction = {

@@ -21,6 +21,7 @@ RunStatus: TypeAlias = Literal[
     "incomplete",
     "expired",
 ]
+RunKind: TypeAlias = Literal["run", "response"]
 StepStatus: TypeAlias = Literal["in_progress", "cancelled", "failed", "completed", "expired"]
 StepType: TypeAlias = Literal["message_creation", "tool_calls"]
 
@@ -209,6 +210,10 @@ class RunRecord(RunScope):
     lease_owner: str | None
     lease_expires_at: float | None
     attempt: int
+    # "response" for a run that executes a response (ends on function calls, see
+    # engine.execution); absent from a record not yet inserted: the column's default, "run".
+    kind: NotRequired[RunKind]
+    max_tool_calls: NotRequired[int | None]
 
 
 class StepRecord(TypedDict):

@@ -39,6 +39,11 @@ class AssistantChanges(TypedDict, total=False):
     reasoning_effort: str | None
 
 
+# "thread": made by the Assistants API; "conversation": by the Conversations API; "chain": the
+# hidden thread a ``previous_response_id`` chain of responses runs on.
+ThreadKind: TypeAlias = Literal["thread", "conversation", "chain"]
+
+
 class ThreadRecord(TypedDict):
     id: str
     project_id: str
@@ -47,6 +52,8 @@ class ThreadRecord(TypedDict):
     metadata: Metadata | None
     # The run that holds the thread, None when idle (absent from a record not yet inserted).
     active_run_id: NotRequired[str | None]
+    # Absent from a record not yet inserted: the column's default, "thread".
+    kind: NotRequired[ThreadKind]
 
 
 class ThreadChanges(TypedDict, total=False):

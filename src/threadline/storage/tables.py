@@ -100,6 +100,8 @@ class ThreadRow(Base):
     # The run that holds the thread (queued … cancelling), NULL when idle. Taking it is one
     # conditional UPDATE, so two runs can never hold one thread, on any backend.
     active_run_id: Mapped[str | None] = mapped_column(IdType)
+    # "thread" (Assistants), "conversation", or "chain": the hidden thread of a response chain.
+    kind: Mapped[str] = mapped_column(String(16), default="thread", server_default="thread")
 
 
 class MessageRow(Base):
@@ -167,6 +169,10 @@ class RunRow(Base):
     attempt: Mapped[int] = mapped_column(Integer, default=0)
     # The key that created the run: its usage is metered against that key's limits and budget.
     api_key_id: Mapped[str | None] = mapped_column(IdType)
+    # "run" (Assistants) or "response": a response's run ends when it calls functions.
+    kind: Mapped[str] = mapped_column(String(16), default="run", server_default="run")
+    # A response's cap on built-in tool calls (NULL: none).
+    max_tool_calls: Mapped[int | None] = mapped_column(Integer)
 
 
 class RunStepRow(Base):
@@ -192,6 +198,49 @@ class RunStepRow(Base):
     completed_at: Mapped[int | None] = mapped_column(BigInteger)
     usage: Mapped[JsonObject | None] = mapped_column(JsonType)
     metadata_: Mapped[Metadata | None] = mapped_column("metadata", JsonType)
+
+
+class ResponseRow(Base):
+    """The echo of a ``POST /v1/responses`` request; its state (status, usage, lease) is its
+    run's, 1:1 by ``run_id``. ``input_first``/``input_last`` bound the messages its input
+    became on its thread."""
+
+    __tablename__ = "responses"
+    __table_args__ = (
+        Index("ix_responses_thread_id_id", "thread_id", "id"),
+        Index("ix_responses_project_id_id", "project_id", "id"),
+    )
+
+    id: Mapped[str] = mapped_column(IdType, primary_key=True)
+    project_id: Mapped[str] = mapped_column(IdType)
+    run_id: Mapped[str] = mapped_column(
+        IdType, ForeignKey("runs.id", ondelete="CASCADE"), unique=True
+    )
+    thread_id: Mapped[str] = mapped_column(IdType)
+    created_at: Mapped[int] = mapped_column(BigInteger)
+    previous_response_id: Mapped[str | None] = mapped_column(IdType)
+    conversation_id: Mapped[str | None] = mapped_column(IdType)
+    instructions: Mapped[str | None] = mapped_column(Text)
+    text: Mapped[JsonObject] = mapped_column(JsonType)
+    tools: Mapped[JsonArray] = mapped_column(JsonType)
+    tool_choice: Mapped[JsonValue] = mapped_column(JsonType)
+    include: Mapped[list[str]] = mapped_column(JsonType)
+    reasoning: Mapped[JsonObject] = mapped_column(JsonType)
+    truncation: Mapped[str] = mapped_column(String(16))
+    max_output_tokens: Mapped[int | None] = mapped_column(Integer)
+    top_logprobs: Mapped[int | None] = mapped_column(Integer)
+    store: Mapped[bool] = mapped_column(Boolean)
+    background: Mapped[bool] = mapped_column(Boolean)
+    user: Mapped[str | None] = mapped_column(String(512))
+    safety_identifier: Mapped[str | None] = mapped_column(String(512))
+    prompt_cache_key: Mapped[str | None] = mapped_column(String(512))
+    service_tier: Mapped[str | None] = mapped_column(String(16))
+    metadata_: Mapped[Metadata] = mapped_column("metadata", JsonType)
+    container_id: Mapped[str | None] = mapped_column(String(64))
+    input_first: Mapped[str | None] = mapped_column(IdType)
+    input_last: Mapped[str | None] = mapped_column(IdType)
+    output: Mapped[JsonArray | None] = mapped_column(JsonType)
+    next_sequence: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
 
 class UsageRow(Base):

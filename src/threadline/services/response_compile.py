@@ -1,0 +1,235 @@
+"""A ``POST /v1/responses`` request compiled into what the run engine executes: the run row
+(``kind`` ``response``) and the ``responses`` row that echoes the request.
+
+The engine reads only run fields (docs/responses-design.md §c): flat Responses tools become the
+Assistants' nested ones, ``text.format`` a ``response_format``, ``max_output_tokens`` the run's
+completion budget. ``instructions`` are this response's own: a chain's earlier ones are not
+context."""
+
+from dataclasses import dataclass
+from typing import cast
+
+from threadline.errors import ModelNotAllowed
+from threadline.records.jsonvalue import JsonObject, JsonValue
+from threadline.records.response_rows import StoredResponse
+from threadline.records.responses import ReasoningConfig, TextConfig
+from threadline.records.runs import RunRecord
+from threadline.records.tools import (
+    FileSearchSettings,
+    FunctionDefinition,
+    ResponseFormatRecord,
+    ToolDefinition,
+    ToolResourcesRecord,
+)
+from threadline.schemas.response_tools import (
+    AllowedTools,
+    BuiltInChoice,
+    CodeInterpreterTool,
+    FileSearchTool,
+    FunctionChoice,
+    FunctionTool,
+    echo_tools,
+)
+from threadline.schemas.responses import CreateResponse, TextFormatJsonSchema, TextParam
+from threadline.services.run_snapshot import Creator
+
+
+@dataclass(frozen=True, slots=True)
+class ResponseIds:
+    """The ids a response is created with: its own, its run's, the thread it runs on."""
+
+    response_id: str
+    run_id: str
+    thread_id: str
+
+
+def run_for_response(
+    project_id: str,
+    request: CreateResponse,
+    made: ResponseIds,
+    now: int,
+    expiry_seconds: int,
+    creator: Creator | None,
+    system_texts: list[str],
+) -> RunRecord:
+    """The run a response executes as (``queued``; the caller adds the lease columns).
+    ``system_texts`` are the input's system and developer messages: they join the
+    instructions (the prompt's system message) in order."""
+    model = request.model
+    if creator is not None and creator.models is not None and model not in creator.models:
+        raise ModelNotAllowed(model)
+    tools, resources = run_tools(request)
+    tool_choice, tools = _tool_choice(request, tools)
+    instructions = "\n\n".join([t for t in [request.instructions, *system_texts] if t]) or None
+    return {
+        "id": made.run_id,
+        "project_id": project_id,
+        "thread_id": made.thread_id,
+        "assistant_id": "",
+        "created_at": now,
+        "status": "queued",
+        "required_action": None,
+        "last_error": None,
+        "expires_at": now + expiry_seconds,
+        "started_at": None,
+        "cancelled_at": None,
+        "failed_at": None,
+        "completed_at": None,
+        "incomplete_details": None,
+        "model": model,
+        "instructions": instructions,
+        "tools": tools,
+        "tool_resources": resources,
+        "metadata": request.metadata or {},
+        "usage": None,
+        "temperature": request.temperature,
+        "top_p": request.top_p,
+        "max_prompt_tokens": None,
+        "max_completion_tokens": request.max_output_tokens,
+        "truncation_strategy": {"type": "auto", "last_messages": None},
+        "tool_choice": tool_choice,
+        "parallel_tool_calls": request.parallel_tool_calls is not False,
+        "response_format": response_format(request.text),
+        "reasoning_effort": request.reasoning.effort if request.reasoning else None,
+        "lease_owner": None,
+        "lease_expires_at": None,
+        "attempt": 0,
+        "api_key_id": creator.key_id if creator is not None else None,
+        "kind": "response",
+        "max_tool_calls": request.max_tool_calls,
+    }
+
+
+def stored_response(
+    project_id: str, request: CreateResponse, made: ResponseIds, now: int
+) -> StoredResponse:
+    """The echo of the request, as ``GET /v1/responses/{id}`` shows it."""
+    reasoning: ReasoningConfig = {
+        "effort": request.reasoning.effort if request.reasoning else None,
+        "summary": request.reasoning.summary if request.reasoning else None,
+    }
+    return {
+        "id": made.response_id,
+        "project_id": project_id,
+        "run_id": made.run_id,
+        "thread_id": made.thread_id,
+        "created_at": now,
+        "previous_response_id": request.previous_response_id,
+        "conversation_id": request.conversation_id,
+        "instructions": request.instructions,
+        "text": text_echo(request.text),
+        "tools": echo_tools(request.tools),
+        "tool_choice": _dump(request.tool_choice) if request.tool_choice is not None else "auto",
+        "include": list(request.include or []),
+        "reasoning": reasoning,
+        "truncation": request.truncation or "disabled",
+        "max_output_tokens": request.max_output_tokens,
+        "top_logprobs": request.top_logprobs,
+        "store": request.stores,
+        "background": bool(request.background),
+        "user": request.user,
+        "safety_identifier": request.safety_identifier,
+        "prompt_cache_key": request.prompt_cache_key,
+        "service_tier": request.service_tier or "default",
+        "metadata": request.metadata or {},
+        "container_id": None,
+        "input_first": None,
+        "input_last": None,
+        "output": None,
+        "next_sequence": 0,
+    }
+
+
+def run_tools(request: CreateResponse) -> tuple[list[ToolDefinition], ToolResourcesRecord | None]:
+    """The request's tools as a run's, and the tool resources the built-in ones read (the
+    engine's file_search reads the run's stores; code_interpreter its files)."""
+    tools: list[ToolDefinition] = []
+    resources: ToolResourcesRecord = {}
+    for tool in request.tools or ():
+        if isinstance(tool, FunctionTool):
+            echoed = echo_tools([tool])[0]
+            function: FunctionDefinition = {"name": tool.name}
+            if tool.description is not None:
+                function["description"] = tool.description
+            parameters = echoed.get("parameters")
+            if isinstance(parameters, dict):
+                function["parameters"] = parameters
+            function["strict"] = bool(echoed.get("strict"))
+            tools.append({"type": "function", "function": function})
+        elif isinstance(tool, FileSearchTool):
+            settings: FileSearchSettings = {}
+            if tool.max_num_results is not None:
+                settings["max_num_results"] = tool.max_num_results
+            tools.append({"type": "file_search", "file_search": settings})
+            stores = resources.setdefault("file_search", {}).setdefault("vector_store_ids", [])
+            stores.extend(tool.vector_store_ids)
+        elif isinstance(tool, CodeInterpreterTool):
+            tools.append({"type": "code_interpreter"})
+            container = tool.container
+            if not isinstance(container, str) and container.file_ids:
+                files = resources.setdefault("code_interpreter", {}).setdefault("file_ids", [])
+                files.extend(container.file_ids)
+    return tools, resources or None
+
+
+def _tool_choice(
+    request: CreateResponse, tools: list[ToolDefinition]
+) -> tuple[JsonValue, list[ToolDefinition]]:
+    """The run's tool choice, and its tools (``allowed_tools`` restricts them)."""
+    choice = request.tool_choice
+    if choice is None:
+        return "auto", tools
+    if isinstance(choice, str):
+        return choice, tools
+    if isinstance(choice, FunctionChoice):
+        return {"type": "function", "function": {"name": choice.name}}, tools
+    if isinstance(choice, BuiltInChoice):
+        return {"type": choice.type}, tools
+    assert isinstance(choice, AllowedTools)
+    allowed = [_tool_key_of_allowed(entry) for entry in choice.tools]
+    kept = [tool for tool in tools if _tool_key(tool) in allowed]
+    return choice.mode, kept
+
+
+def _tool_key(tool: ToolDefinition) -> tuple[str, str]:
+    if tool["type"] == "function":
+        return "function", tool["function"]["name"]
+    return tool["type"], ""
+
+
+def _tool_key_of_allowed(entry: JsonObject) -> tuple[str, str]:
+    kind = str(entry.get("type") or "")
+    return kind, str(entry.get("name") or "") if kind == "function" else ""
+
+
+def response_format(text: TextParam | None) -> ResponseFormatRecord:
+    """``text.format`` as the run's ``response_format`` (json_schema nested as the Chat
+    Completions API takes it)."""
+    given = text.format if text is not None else None
+    if given is None or given.type == "text":
+        return {"type": "text"}
+    if isinstance(given, TextFormatJsonSchema):
+        schema: JsonObject = {"name": given.name, "schema": cast(JsonObject, given.schema_)}
+        if given.description is not None:
+            schema["description"] = given.description
+        if given.strict is not None:
+            schema["strict"] = given.strict
+        return {"type": "json_schema", "json_schema": schema}
+    return {"type": "json_object"}
+
+
+def text_echo(text: TextParam | None) -> TextConfig:
+    given = text.format if text is not None else None
+    echoed: TextConfig = {
+        "format": _dump(given) if given is not None else {"type": "text"}  # type: ignore[typeddict-item]
+    }
+    if text is not None and text.verbosity is not None:
+        echoed["verbosity"] = text.verbosity
+    return echoed
+
+
+def _dump(model: object) -> JsonObject:
+    dump = getattr(model, "model_dump", None)
+    if dump is None:
+        return cast(JsonObject, model)
+    return cast(JsonObject, dump(by_alias=True, exclude_none=True))

@@ -1,0 +1,260 @@
+"""Responses as the API sees them: create, retrieve, delete, cancel, input items, input token
+counts. A response is a run (``kind`` ``response``) that the run engine executes like any
+other — leases, workers, cancel, expiry, the tool loop — on a hidden thread, plus the echo of
+its request (``responses``). See docs/responses-design.md."""
+
+from dataclasses import dataclass
+
+from threadline import clock, ids
+from threadline.engine.context import build_prompt, conversation
+from threadline.engine.event_bus import Subscription
+from threadline.engine.history import load_conversation
+from threadline.engine.scheduling import Claim, Scheduler
+from threadline.errors import InvalidRequest, NotFound
+from threadline.records.response_rows import StoredResponse
+from threadline.records.responses import ResponseRecord
+from threadline.records.runs import RunRecord
+from threadline.schemas.item_mapping import message_item
+from threadline.schemas.response_objects import ItemList, item_list
+from threadline.schemas.responses import CountInputTokens, CreateResponse
+from threadline.services.response_chain import (
+    continue_chain,
+    insert_fork_steps,
+    new_chain_thread,
+    previous_response,
+)
+from threadline.services.response_compile import (
+    ResponseIds,
+    run_for_response,
+    run_tools,
+    stored_response,
+)
+from threadline.services.response_input import CompiledInput, answer_open_calls, compile_input
+from threadline.services.response_view import ENDED, response_record
+from threadline.services.run_snapshot import Creator
+from threadline.services.runs import RunService
+from threadline.services.tool_gate import ToolGate
+from threadline.storage.database import Connection, Database
+from threadline.storage.pagination import PageRequest
+from threadline.storage.repositories import MessageRepository, ThreadRepository
+from threadline.storage.responses import ResponseRepository, input_messages, messages_of_run
+from threadline.storage.runs import RunRepository, StepRepository
+
+_responses = ResponseRepository()
+_runs = RunRepository()
+_steps = StepRepository()
+_messages = MessageRepository()
+_threads = ThreadRepository()
+
+# How often a request waiting for a response's end looks at its run when no event came (the
+# run may execute on another replica, whose events this one does not hear).
+_WAIT_POLL_SECONDS = 1.0
+
+
+@dataclass(frozen=True, slots=True)
+class CreatedResponse:
+    """A response just queued: its echo and run, and (unless it runs in the background
+    unwatched) the subscription to its run's events, taken before it was queued."""
+
+    stored: StoredResponse
+    run: RunRecord
+    subscription: Subscription | None
+
+
+class ResponseService:
+    def __init__(
+        self,
+        database: Database,
+        scheduler: Scheduler,
+        tools: ToolGate,
+        runs: RunService,
+        expiry_seconds: int = 600,
+    ) -> None:
+        self._db = database
+        self._scheduler = scheduler
+        self._tools = tools
+        self._runs = runs
+        self._expiry_seconds = expiry_seconds
+
+    async def create(
+        self, project_id: str, request: CreateResponse, creator: Creator | None = None
+    ) -> CreatedResponse:
+        self._tools.check(run_tools(request)[0])
+        now = clock.now()
+        # The input's rows first, then the run: ids sort by creation, and what sorts after the
+        # run on its thread is its output.
+        compiled = compile_input(project_id, request, now)
+        made_ids = (ids.new_id("resp_"), ids.run_id())
+        watch = bool(request.stream) or not request.background
+        subscription = self._scheduler.subscribe(made_ids[1]) if watch else None
+        try:
+            stored, run, claim = await self._db.write(
+                self._create, project_id, request, made_ids, compiled, now, creator
+            )
+            await self._scheduler.dispatch(run["id"], claim)
+        except BaseException:
+            if subscription is not None:
+                subscription.close()
+            raise
+        return CreatedResponse(stored, run, subscription)
+
+    def _create(
+        self,
+        connection: Connection,
+        project_id: str,
+        request: CreateResponse,
+        made_ids: tuple[str, str],
+        compiled: CompiledInput,
+        now: int,
+        creator: Creator | None,
+    ) -> tuple[StoredResponse, RunRecord, Claim | None]:
+        response_id, run_id = made_ids
+        fork_steps = None
+        if request.previous_response_id is not None:
+            previous = previous_response(connection, project_id, request.previous_response_id)
+            place = continue_chain(connection, previous, run_id, now)
+            thread_id, fork_steps = place.thread_id, place
+            if place.continued:
+                answer_open_calls(connection, thread_id, compiled.outputs)
+            elif compiled.outputs:
+                raise InvalidRequest(
+                    "No tool call found for function call output with call_id "
+                    f"{next(iter(compiled.outputs))}.",
+                    param="input",
+                )
+        elif request.conversation_id is not None:
+            raise InvalidRequest(
+                "Responses on a conversation are not available on this server yet.",
+                param="conversation",
+                code="invalid_value",
+            )
+        else:
+            if compiled.outputs:
+                call_id = next(iter(compiled.outputs))
+                raise InvalidRequest(
+                    f"No tool call found for function call output with call_id {call_id}.",
+                    param="input",
+                )
+            thread_id = new_chain_thread(connection, project_id, run_id, now)
+        made = ResponseIds(response_id, run_id, thread_id)
+        compiled.place(thread_id)
+        run = run_for_response(
+            project_id, request, made, now, self._expiry_seconds, creator, compiled.system_texts
+        )
+        run.update(self._scheduler.reservation())
+        stored = stored_response(project_id, request, made, now)
+        if compiled.messages:
+            stored["input_first"] = compiled.messages[0]["id"]
+            stored["input_last"] = compiled.messages[-1]["id"]
+        _messages.insert_many(connection, compiled.messages)
+        _runs.insert(connection, run)
+        if fork_steps is not None:
+            insert_fork_steps(connection, fork_steps)
+        _responses.insert(connection, stored)
+        return stored, run, self._scheduler.claim(connection, run_id)
+
+    async def wait(self, created: CreatedResponse) -> ResponseRecord:
+        """The response once its run has ended (``created`` was subscribed to it)."""
+        subscription = created.subscription
+        assert subscription is not None
+        stored = created.stored
+        async for _ in subscription.batches(_WAIT_POLL_SECONDS):
+            run = await self._db.read(_runs.get_by_id, stored["run_id"])
+            if run is None or run["status"] in ENDED:
+                break
+        subscription.close()
+        return await self.finish(stored)
+
+    async def finish(self, stored: StoredResponse) -> ResponseRecord:
+        """The ended response as it is answered; a response not stored is forgotten now."""
+        include = frozenset(stored["include"])
+        record = await self._db.read(_read, stored["project_id"], stored["id"], include, True)
+        if not stored["store"]:
+            await self._db.write(_forget, stored)
+        return record
+
+    async def retrieve(
+        self, project_id: str, response_id: str, include: frozenset[str] = frozenset()
+    ) -> ResponseRecord:
+        return await self._db.read(_read, project_id, response_id, include, False)
+
+    async def delete(self, project_id: str, response_id: str) -> None:
+        if not await self._db.write(_delete, project_id, response_id):
+            raise NotFound(f"Response with id '{response_id}' not found.")
+
+    async def cancel(self, project_id: str, response_id: str) -> ResponseRecord:
+        stored = await self._db.read(_stored, project_id, response_id)
+        if not stored["background"]:
+            raise InvalidRequest("Cannot cancel a synchronous response.")
+        run = await self._db.read(_runs.get_by_id, stored["run_id"])
+        if run is not None and run["status"] not in ENDED and run["status"] != "cancelling":
+            await self._runs.cancel(project_id, stored["thread_id"], stored["run_id"])
+        return await self.retrieve(project_id, response_id, frozenset(stored["include"]))
+
+    async def input_items(self, project_id: str, response_id: str, page: PageRequest) -> ItemList:
+        stored = await self._db.read(_stored, project_id, response_id)
+        found = await self._db.read(input_messages, stored, page)
+        return item_list([message_item(m) for m in found.items], found.has_more)
+
+    async def count_input_tokens(self, project_id: str, request: CountInputTokens) -> int:
+        """The prompt's tokens as the engine counts them: the chain's context, the input,
+        the instructions and the tools."""
+        compiled = compile_input(project_id, request, clock.now())
+        return await self._db.read(_count, project_id, request, compiled)
+
+
+def _stored(connection: Connection, project_id: str, response_id: str) -> StoredResponse:
+    stored = _responses.get(connection, project_id, response_id)
+    if stored is None or not stored["store"]:
+        raise NotFound(f"Response with id '{response_id}' not found.")
+    return stored
+
+
+def _read(
+    connection: Connection,
+    project_id: str,
+    response_id: str,
+    include: frozenset[str],
+    unstored: bool,
+) -> ResponseRecord:
+    stored = _responses.get(connection, project_id, response_id)
+    if stored is None or (not stored["store"] and not unstored):
+        raise NotFound(f"Response with id '{response_id}' not found.")
+    run = _runs.get_by_id(connection, stored["run_id"])
+    if run is None:
+        raise NotFound(f"Response with id '{response_id}' not found.")
+    messages = messages_of_run(connection, run["id"])
+    steps = _steps.of_run(connection, run["id"])
+    return response_record(stored, run, messages, steps, include)
+
+
+def _delete(connection: Connection, project_id: str, response_id: str) -> bool:
+    stored = _responses.get(connection, project_id, response_id)
+    if stored is None or not stored["store"]:
+        return False
+    return _responses.delete(connection, project_id, response_id)
+
+
+def _forget(connection: Connection, stored: StoredResponse) -> None:
+    """A response with ``store: false`` has ended: its thread goes when it was its own (a new
+    chain), else only its echo (its turn stays in the thread it continued)."""
+    if stored["previous_response_id"] is None and stored["conversation_id"] is None:
+        _threads.delete(connection, stored["project_id"], stored["thread_id"])
+    else:
+        _responses.delete(connection, stored["project_id"], stored["id"])
+
+
+def _count(
+    connection: Connection, project_id: str, request: CountInputTokens, compiled: CompiledInput
+) -> int:
+    turns = []
+    if request.previous_response_id is not None:
+        previous = previous_response(connection, project_id, request.previous_response_id)
+        messages, steps = load_conversation(connection, previous["thread_id"])
+        turns = conversation(messages, steps)
+    compiled.place("")
+    turns += conversation(list(compiled.messages), [])
+    instructions = (
+        "\n\n".join([t for t in [request.instructions, *compiled.system_texts] if t]) or None
+    )
+    return build_prompt(instructions, turns, budget=1 << 62).tokens
