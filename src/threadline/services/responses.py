@@ -29,6 +29,7 @@ from threadline.services.response_compile import (
     run_tools,
     stored_response,
 )
+from threadline.services.response_events import ResponseEvents
 from threadline.services.response_input import CompiledInput, answer_open_calls, compile_input
 from threadline.services.response_view import ENDED, response_record
 from threadline.services.run_snapshot import Creator
@@ -85,8 +86,13 @@ class ResponseService:
         # run on its thread is its output.
         compiled = compile_input(project_id, request, now)
         made_ids = (ids.new_id("resp_"), ids.run_id())
-        watch = bool(request.stream) or not request.background
-        subscription = self._scheduler.subscribe(made_ids[1]) if watch else None
+        # A stream hears the response's events (``engine.response_run``); a synchronous
+        # answer waits for its run's end; a background response is answered at once.
+        subscription = None
+        if request.stream:
+            subscription = self._scheduler.subscribe(made_ids[0])
+        elif not request.background:
+            subscription = self._scheduler.subscribe(made_ids[1])
         try:
             stored, run, claim = await self._db.write(
                 self._create, project_id, request, made_ids, compiled, now, creator
@@ -172,6 +178,30 @@ class ResponseService:
         if not stored["store"]:
             await self._db.write(_forget, stored)
         return record
+
+    def events(
+        self, created: CreatedResponse, after: int = -1, *, forget: bool = True
+    ) -> ResponseEvents:
+        """The stream of a response just created (``stream: true``)."""
+        assert created.subscription is not None
+        stored = created.stored
+        if stored["background"]:
+            return ResponseEvents(
+                created.subscription, stored, kept=(self._db, self._scheduler), after=after
+            )
+        on_end = None if stored["store"] else (lambda: self.finish(stored))
+        return ResponseEvents(created.subscription, stored, on_end=on_end)
+
+    async def resume(self, project_id: str, response_id: str, after: int) -> ResponseEvents:
+        """A background response's stream again, from the event after ``after`` (-1: all)."""
+        stored = await self._db.read(_stored, project_id, response_id)
+        if not stored["background"]:
+            raise InvalidRequest(
+                "This response cannot be streamed because it was not created with background=true.",
+                param="stream",
+            )
+        subscription = self._scheduler.subscribe(response_id)  # before reading what is kept
+        return ResponseEvents(subscription, stored, kept=(self._db, self._scheduler), after=after)
 
     async def retrieve(
         self, project_id: str, response_id: str, include: frozenset[str] = frozenset()
