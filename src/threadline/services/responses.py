@@ -3,6 +3,7 @@ counts. A response is a run (``kind`` ``response``) that the run engine executes
 other — leases, workers, cancel, expiry, the tool loop — on a hidden thread, plus the echo of
 its request (``responses``). See docs/responses-design.md."""
 
+import asyncio
 from dataclasses import dataclass
 
 from threadline import clock, ids
@@ -50,6 +51,8 @@ _threads = ThreadRepository()
 # How often a request waiting for a response's end looks at its run when no event came (the
 # run may execute on another replica, whose events this one does not hear).
 _WAIT_POLL_SECONDS = 1.0
+# How long a cancel waits for the response's run to stop before it answers (``in_progress``).
+_CANCEL_WAIT_SECONDS = 15.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -217,8 +220,22 @@ class ResponseService:
         if not stored["background"]:
             raise InvalidRequest("Cannot cancel a synchronous response.")
         run = await self._db.read(_runs.get_by_id, stored["run_id"])
-        if run is not None and run["status"] not in ENDED and run["status"] != "cancelling":
-            await self._runs.cancel(project_id, stored["thread_id"], stored["run_id"])
+        if run is not None and run["status"] not in ENDED:
+            # Answered once the run has stopped (at once when it executes here; a replica
+            # executing it sees the cancel at its next lease renewal), ``cancelled``.
+            subscription = self._scheduler.subscribe(stored["run_id"])
+            try:
+                if run["status"] != "cancelling":
+                    await self._runs.cancel(project_id, stored["thread_id"], stored["run_id"])
+                async with asyncio.timeout(_CANCEL_WAIT_SECONDS):
+                    async for _ in subscription.batches(_WAIT_POLL_SECONDS / 4):
+                        run = await self._db.read(_runs.get_by_id, stored["run_id"])
+                        if run is None or run["status"] in ENDED:
+                            break
+            except TimeoutError:
+                pass
+            finally:
+                subscription.close()
         return await self.retrieve(project_id, response_id, frozenset(stored["include"]))
 
     async def input_items(self, project_id: str, response_id: str, page: PageRequest) -> ItemList:
