@@ -61,9 +61,7 @@ def test_a_stream_resumes_on_another_replica(
     with httpx.Client(base_url=a, headers={"Authorization": f"Bearer {MASTER_KEY}"}) as admin:
         key = new_project_key(admin)
     with sdk_client(a, key) as on_a, sdk_client(b, key) as on_b:
-        stream = on_a.responses.create(
-            model="gpt-test", input="Hi", background=True, stream=True
-        )
+        stream = on_a.responses.create(model="gpt-test", input="Hi", background=True, stream=True)
         seen = []
         for event in stream:
             seen.append(event)
