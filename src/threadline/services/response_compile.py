@@ -50,17 +50,15 @@ def run_for_response(
     now: int,
     expiry_seconds: int,
     creator: Creator | None,
-    system_texts: list[str],
 ) -> RunRecord:
-    """The run a response executes as (``queued``; the caller adds the lease columns).
-    ``system_texts`` are the input's system and developer messages: they join the
-    instructions (the prompt's system message) in order."""
+    """The run a response executes as (``queued``; the caller adds the lease columns). The
+    input's system and developer messages are items of the thread, not instructions."""
     model = request.model
     if creator is not None and creator.models is not None and model not in creator.models:
         raise ModelNotAllowed(model)
     tools, resources = run_tools(request)
     tool_choice, tools = _tool_choice(request, tools)
-    instructions = "\n\n".join([t for t in [request.instructions, *system_texts] if t]) or None
+    instructions = request.instructions or None
     return {
         "id": made.run_id,
         "project_id": project_id,

@@ -112,7 +112,7 @@ def _replay(messages: list[MessageRecord], steps: list[StepRecord]) -> list[tupl
         if "role" in row:
             events.extend(_message_events(cast(MessageRecord, row)))
         else:
-            events.extend(_step_events(cast(StepRecord, row)))
+            events.extend(step_events(cast(StepRecord, row)))
     return events
 
 
@@ -135,7 +135,7 @@ def _message_events(message: MessageRecord) -> list[tuple[str, JsonObject]]:
     return events
 
 
-def _step_events(step: StepRecord) -> list[tuple[str, JsonObject]]:
+def step_events(step: StepRecord) -> list[tuple[str, JsonObject]]:
     calls = cast(list[JsonObject], step["step_details"].get("tool_calls", []))
     entries = [
         {

@@ -6,7 +6,7 @@ its request (``responses``). See docs/responses-design.md."""
 from dataclasses import dataclass
 
 from threadline import clock, ids
-from threadline.engine.context import build_prompt, conversation
+from threadline.engine.context import ConversationMessage, build_prompt, conversation, item_turns
 from threadline.engine.event_bus import Subscription
 from threadline.engine.history import load_conversation
 from threadline.engine.scheduling import Claim, Scheduler
@@ -14,9 +14,10 @@ from threadline.errors import InvalidRequest, NotFound
 from threadline.records.response_rows import StoredResponse
 from threadline.records.responses import ResponseRecord
 from threadline.records.runs import RunRecord
-from threadline.schemas.item_mapping import message_item
 from threadline.schemas.response_objects import ItemList, item_list
 from threadline.schemas.responses import CountInputTokens, CreateResponse
+from threadline.services.conversation_items import container_of, entry_item
+from threadline.services.conversations import not_found
 from threadline.services.response_chain import (
     continue_chain,
     insert_fork_steps,
@@ -29,7 +30,13 @@ from threadline.services.response_compile import (
     run_tools,
     stored_response,
 )
-from threadline.services.response_input import CompiledInput, answer_open_calls, compile_input
+from threadline.services.response_conversation import take_conversation
+from threadline.services.response_input import (
+    CompiledInput,
+    compile_input,
+    insert_input,
+    settle,
+)
 from threadline.services.response_view import ENDED, response_record
 from threadline.services.run_snapshot import Creator
 from threadline.services.runs import RunService
@@ -37,7 +44,7 @@ from threadline.services.tool_gate import ToolGate
 from threadline.storage.database import Connection, Database
 from threadline.storage.pagination import PageRequest
 from threadline.storage.repositories import MessageRepository, ThreadRepository
-from threadline.storage.responses import ResponseRepository, input_messages, messages_of_run
+from threadline.storage.responses import ResponseRepository, input_entries, messages_of_run
 from threadline.storage.runs import RunRepository, StepRepository
 
 _responses = ResponseRepository()
@@ -110,43 +117,27 @@ class ResponseService:
     ) -> tuple[StoredResponse, RunRecord, Claim | None]:
         response_id, run_id = made_ids
         fork_steps = None
+        conversation_id = request.conversation_id
         if request.previous_response_id is not None:
             previous = previous_response(connection, project_id, request.previous_response_id)
             place = continue_chain(connection, previous, run_id, now)
             thread_id, fork_steps = place.thread_id, place
-            if place.continued:
-                answer_open_calls(connection, thread_id, compiled.outputs)
-            elif compiled.outputs:
-                raise InvalidRequest(
-                    "No tool call found for function call output with call_id "
-                    f"{next(iter(compiled.outputs))}.",
-                    param="input",
-                )
-        elif request.conversation_id is not None:
-            raise InvalidRequest(
-                "Responses on a conversation are not available on this server yet.",
-                param="conversation",
-                code="invalid_value",
-            )
+        elif conversation_id is not None:
+            take_conversation(connection, project_id, conversation_id, run_id)
+            thread_id = conversation_id
         else:
-            if compiled.outputs:
-                call_id = next(iter(compiled.outputs))
-                raise InvalidRequest(
-                    f"No tool call found for function call output with call_id {call_id}.",
-                    param="input",
-                )
             thread_id = new_chain_thread(connection, project_id, run_id, now)
         made = ResponseIds(response_id, run_id, thread_id)
-        compiled.place(thread_id)
-        run = run_for_response(
-            project_id, request, made, now, self._expiry_seconds, creator, compiled.system_texts
-        )
+        compiled.place(thread_id, response_id)
+        settle(connection, project_id, thread_id, compiled)
+        run = run_for_response(project_id, request, made, now, self._expiry_seconds, creator)
         run.update(self._scheduler.reservation())
         stored = stored_response(project_id, request, made, now)
-        if compiled.messages:
-            stored["input_first"] = compiled.messages[0]["id"]
-            stored["input_last"] = compiled.messages[-1]["id"]
-        _messages.insert_many(connection, compiled.messages)
+        rows = compiled.rows
+        if rows:
+            stored["input_first"] = rows[0]["id"]
+            stored["input_last"] = rows[-1]["id"]
+        insert_input(connection, compiled)
         _runs.insert(connection, run)
         if fork_steps is not None:
             insert_fork_steps(connection, fork_steps)
@@ -193,8 +184,9 @@ class ResponseService:
 
     async def input_items(self, project_id: str, response_id: str, page: PageRequest) -> ItemList:
         stored = await self._db.read(_stored, project_id, response_id)
-        found = await self._db.read(input_messages, stored, page)
-        return item_list([message_item(m) for m in found.items], found.has_more)
+        found = await self._db.read(input_entries, stored, page)
+        container = container_of(stored["thread_id"])
+        return item_list([entry_item(e, container) for e in found.items], found.has_more)
 
     async def count_input_tokens(self, project_id: str, request: CountInputTokens) -> int:
         """The prompt's tokens as the engine counts them: the chain's context, the input,
@@ -248,13 +240,22 @@ def _count(
     connection: Connection, project_id: str, request: CountInputTokens, compiled: CompiledInput
 ) -> int:
     turns = []
+    thread_id = None
     if request.previous_response_id is not None:
         previous = previous_response(connection, project_id, request.previous_response_id)
-        messages, steps = load_conversation(connection, previous["thread_id"])
+        thread_id = previous["thread_id"]
+    elif request.conversation_id is not None:
+        thread_id = request.conversation_id
+        thread = _threads.get(connection, project_id, thread_id)
+        if thread is None or thread.get("kind") == "chain":
+            raise not_found(thread_id)
+    if thread_id is not None:
+        messages, steps = load_conversation(connection, thread_id)
         turns = conversation(messages, steps)
     compiled.place("")
-    turns += conversation(list(compiled.messages), [])
-    instructions = (
-        "\n\n".join([t for t in [request.instructions, *compiled.system_texts] if t]) or None
-    )
-    return build_prompt(instructions, turns, budget=1 << 62).tokens
+    own: list[ConversationMessage] = [*compiled.messages]
+    own += [
+        {"id": key, "status": "completed", "turn": turn} for key, turn in item_turns(compiled.items)
+    ]
+    turns += conversation(own, [])
+    return build_prompt(request.instructions or None, turns, budget=1 << 62).tokens
