@@ -30,7 +30,12 @@ from threadline.schemas.response_tools import (
     FunctionTool,
     echo_tools,
 )
-from threadline.schemas.responses import CreateResponse, TextFormatJsonSchema, TextParam
+from threadline.schemas.responses import (
+    ContextInput,
+    CreateResponse,
+    TextFormatJsonSchema,
+    TextParam,
+)
 from threadline.services.run_snapshot import Creator
 
 
@@ -140,7 +145,7 @@ def stored_response(
     }
 
 
-def run_tools(request: CreateResponse) -> tuple[list[ToolDefinition], ToolResourcesRecord | None]:
+def run_tools(request: ContextInput) -> tuple[list[ToolDefinition], ToolResourcesRecord | None]:
     """The request's tools as a run's, and the tool resources the built-in ones read (the
     engine's file_search reads the run's stores; code_interpreter its files)."""
     tools: list[ToolDefinition] = []
