@@ -187,9 +187,12 @@ class KnownTurn(TypedDict):
 ConversationMessage: TypeAlias = KnownTurn | PromptMessageRecord
 
 
-def conversation(messages: list[ConversationMessage], tool_steps: list[StepRecord]) -> list[Turn]:
+def conversation(
+    messages: list[ConversationMessage], tool_steps: list[StepRecord], *, remember: bool = True
+) -> list[Turn]:
     """Thread messages and answered tool calls, oldest first. A message record may carry its
-    ``turn`` already (``FINISHED``'s, looked up when it was loaded) instead of its content."""
+    ``turn`` already (``FINISHED``'s, looked up when it was loaded) instead of its content.
+    ``remember``: finished turns go into ``FINISHED`` (not for rows that are never stored)."""
     items: list[tuple[str, Turn]] = []
     for message in messages:
         if "turn" in message:
@@ -199,7 +202,7 @@ def conversation(messages: list[ConversationMessage], tool_steps: list[StepRecor
             continue
         chat: Message = {"role": message["role"], "content": chat_content(message["content"])}
         turn = Turn([chat], count_message(chat), True)
-        if message["status"] != "in_progress":  # its content can no longer change
+        if remember and message["status"] != "in_progress":  # its content is final
             FINISHED.put(message["id"], turn)
         items.append((message["id"], turn))
     for step in tool_steps:
@@ -211,7 +214,8 @@ def conversation(messages: list[ConversationMessage], tool_steps: list[StepRecor
             if not messages_of_step:
                 continue
             known = Turn(messages_of_step, sum(map(count_message, messages_of_step)), False)
-            FINISHED.put(step["id"], known)
+            if remember and _answered(step):
+                FINISHED.put(step["id"], known)
         items.append((step["id"], known))
     items.sort(key=lambda item: creation_key(item[0]))
     return [turn for _, turn in items]
@@ -255,6 +259,16 @@ def item_turns(rows: list[ItemRow]) -> list[tuple[str, Turn]]:
         (key, Turn(turn.messages, sum(map(count_message, turn.messages)), turn.is_thread_message))
         for key, turn in turns
     ]
+
+
+def _answered(step: StepRecord) -> bool:
+    """Whether every function call of a completed step has its output: a response's step is
+    completed before the next response brings the outputs, and must not be cached without."""
+    return all(
+        call["function"].get("output") is not None
+        for call in step["step_details"]["tool_calls"]
+        if call["type"] == "function"
+    )
 
 
 @dataclass(frozen=True)

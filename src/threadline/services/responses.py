@@ -6,9 +6,7 @@ its request (``responses``). See docs/responses-design.md."""
 from dataclasses import dataclass
 
 from threadline import clock, ids
-from threadline.engine.context import ConversationMessage, build_prompt, conversation, item_turns
 from threadline.engine.event_bus import Subscription
-from threadline.engine.history import load_conversation
 from threadline.engine.scheduling import Claim, Scheduler
 from threadline.errors import InvalidRequest, NotFound
 from threadline.records.response_rows import StoredResponse
@@ -17,7 +15,6 @@ from threadline.records.runs import RunRecord
 from threadline.schemas.response_objects import ItemList, item_list
 from threadline.schemas.responses import CountInputTokens, CreateResponse
 from threadline.services.conversation_items import container_of, entry_item
-from threadline.services.conversations import not_found
 from threadline.services.response_chain import (
     continue_chain,
     insert_fork_steps,
@@ -37,6 +34,7 @@ from threadline.services.response_input import (
     insert_input,
     settle,
 )
+from threadline.services.response_prompt import PromptSizer, prompt_tokens, refuse_over_window
 from threadline.services.response_view import ENDED, response_record
 from threadline.services.run_snapshot import Creator
 from threadline.services.runs import RunService
@@ -75,12 +73,14 @@ class ResponseService:
         scheduler: Scheduler,
         tools: ToolGate,
         runs: RunService,
+        sizer: PromptSizer,
         expiry_seconds: int = 600,
     ) -> None:
         self._db = database
         self._scheduler = scheduler
         self._tools = tools
         self._runs = runs
+        self._sizer = sizer
         self._expiry_seconds = expiry_seconds
 
     async def create(
@@ -91,6 +91,8 @@ class ResponseService:
         # The input's rows first, then the run: ids sort by creation, and what sorts after the
         # run on its thread is its output.
         compiled = compile_input(project_id, request, now)
+        if (request.truncation or "disabled") == "disabled":
+            await self._refuse_over_window(project_id, request, compiled)
         made_ids = (ids.new_id("resp_"), ids.run_id())
         watch = bool(request.stream) or not request.background
         subscription = self._scheduler.subscribe(made_ids[1]) if watch else None
@@ -144,6 +146,22 @@ class ResponseService:
         _responses.insert(connection, stored)
         return stored, run, self._scheduler.claim(connection, run_id)
 
+    async def _refuse_over_window(
+        self, project_id: str, request: CreateResponse, compiled: CompiledInput
+    ) -> None:
+        """Without truncation, an input over the model's window is refused now (the engine
+        would otherwise drop its oldest turns). Its messages are stored as counted, so the
+        engine's cache may keep their turns."""
+        window = self._sizer.window(request.model, request.max_output_tokens)
+        server_tools = self._sizer.server_tools
+        if request.previous_response_id is None and request.conversation_id is None:
+            tokens = prompt_tokens(None, project_id, request, compiled, server_tools, remember=True)
+        else:
+            tokens = await self._db.read(
+                prompt_tokens, project_id, request, compiled, server_tools, remember=True
+            )
+        refuse_over_window(tokens, window)
+
     async def wait(self, created: CreatedResponse) -> ResponseRecord:
         """The response once its run has ended (``created`` was subscribed to it)."""
         subscription = created.subscription
@@ -192,7 +210,11 @@ class ResponseService:
         """The prompt's tokens as the engine counts them: the chain's context, the input,
         the instructions and the tools."""
         compiled = compile_input(project_id, request, clock.now())
-        return await self._db.read(_count, project_id, request, compiled)
+        compiled.place("")
+        server_tools = self._sizer.server_tools
+        return await self._db.read(
+            prompt_tokens, project_id, request, compiled, server_tools, remember=False
+        )
 
 
 def _stored(connection: Connection, project_id: str, response_id: str) -> StoredResponse:
@@ -231,31 +253,6 @@ def _forget(connection: Connection, stored: StoredResponse) -> None:
     """A response with ``store: false`` has ended: its thread goes when it was its own (a new
     chain), else only its echo (its turn stays in the thread it continued)."""
     if stored["previous_response_id"] is None and stored["conversation_id"] is None:
-        _threads.delete(connection, stored["project_id"], stored["thread_id"])
+        _threads.delete_any(connection, stored["project_id"], stored["thread_id"])
     else:
         _responses.delete(connection, stored["project_id"], stored["id"])
-
-
-def _count(
-    connection: Connection, project_id: str, request: CountInputTokens, compiled: CompiledInput
-) -> int:
-    turns = []
-    thread_id = None
-    if request.previous_response_id is not None:
-        previous = previous_response(connection, project_id, request.previous_response_id)
-        thread_id = previous["thread_id"]
-    elif request.conversation_id is not None:
-        thread_id = request.conversation_id
-        thread = _threads.get(connection, project_id, thread_id)
-        if thread is None or thread.get("kind") == "chain":
-            raise not_found(thread_id)
-    if thread_id is not None:
-        messages, steps = load_conversation(connection, thread_id)
-        turns = conversation(messages, steps)
-    compiled.place("")
-    own: list[ConversationMessage] = [*compiled.messages]
-    own += [
-        {"id": key, "status": "completed", "turn": turn} for key, turn in item_turns(compiled.items)
-    ]
-    turns += conversation(own, [])
-    return build_prompt(request.instructions or None, turns, budget=1 << 62).tokens
