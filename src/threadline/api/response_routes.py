@@ -11,7 +11,8 @@ from threadline.api.deps import CurrentPrincipal, Page, State, read_json
 from threadline.api.response_validation import parse_body
 from threadline.api.responses import json_bytes_response
 from threadline.api.sse import event_stream
-from threadline.errors import InvalidRequest
+from threadline.app_state import AppState
+from threadline.errors import InvalidRequest, ModelNotAllowed
 from threadline.gateway.principal import Principal
 from threadline.schemas.response_objects import input_tokens, response_data, response_deleted
 from threadline.schemas.responses import INCLUDABLE, CountInputTokens, CreateResponse
@@ -25,6 +26,7 @@ router = APIRouter()
 async def create_response(request: Request, state: State, principal: CurrentPrincipal) -> Response:
     data = await read_json(request, state.settings.max_json_body_bytes)
     body = parse_body(CreateResponse, data)
+    await _check_model(state, principal, body.model)
     service = state.responses
     created = await service.create(principal.project_id, body, _creator(principal))
     include = frozenset(created.stored["include"])
@@ -43,6 +45,8 @@ async def count_input_tokens(
 ) -> Response:
     data = await read_json(request, state.settings.max_json_body_bytes)
     body = parse_body(CountInputTokens, data)
+    if body.model is not None:
+        await _check_model(state, principal, body.model)
     count = await state.responses.count_input_tokens(principal.project_id, body)
     return json_bytes_response(input_tokens(count))
 
@@ -106,6 +110,18 @@ def _starting_after(request: Request) -> int:
             code="invalid_type",
         ) from None
     return max(after, -1)
+
+
+async def _check_model(state: AppState, principal: Principal, model: str) -> None:
+    """A model the key may not use is a 403 (as for runs); one no upstream serves, a 400."""
+    if principal.models is not None and model not in principal.models:
+        raise ModelNotAllowed(model)
+    if not await state.catalog.exists(model):
+        raise InvalidRequest(
+            f"The requested model '{model}' does not exist.",
+            param="model",
+            code="model_not_found",
+        )
 
 
 def _creator(principal: Principal) -> Creator:

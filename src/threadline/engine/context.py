@@ -9,7 +9,7 @@ import threading
 from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Any, TypeAlias, TypedDict, final
+from typing import Any, TypeAlias, TypedDict, cast, final
 
 import bpe_openai
 import orjson
@@ -22,6 +22,8 @@ from threadline.providers.llm.base import (
     ChatMessage,
     ChatTool,
 )
+from threadline.records.items import ItemRow
+from threadline.records.jsonvalue import JsonObject
 from threadline.records.runs import FunctionCall, StepRecord
 from threadline.records.threads import ContentPart, ImageUrl, MessageStatus, PromptMessageRecord
 
@@ -185,9 +187,12 @@ class KnownTurn(TypedDict):
 ConversationMessage: TypeAlias = KnownTurn | PromptMessageRecord
 
 
-def conversation(messages: list[ConversationMessage], tool_steps: list[StepRecord]) -> list[Turn]:
+def conversation(
+    messages: list[ConversationMessage], tool_steps: list[StepRecord], *, remember: bool = True
+) -> list[Turn]:
     """Thread messages and answered tool calls, oldest first. A message record may carry its
-    ``turn`` already (``FINISHED``'s, looked up when it was loaded) instead of its content."""
+    ``turn`` already (``FINISHED``'s, looked up when it was loaded) instead of its content.
+    ``remember``: finished turns go into ``FINISHED`` (not for rows that are never stored)."""
     items: list[tuple[str, Turn]] = []
     for message in messages:
         if "turn" in message:
@@ -197,7 +202,7 @@ def conversation(messages: list[ConversationMessage], tool_steps: list[StepRecor
             continue
         chat: Message = {"role": message["role"], "content": chat_content(message["content"])}
         turn = Turn([chat], count_message(chat), True)
-        if message["status"] != "in_progress":  # its content can no longer change
+        if remember and message["status"] != "in_progress":  # its content is final
             FINISHED.put(message["id"], turn)
         items.append((message["id"], turn))
     for step in tool_steps:
@@ -209,10 +214,61 @@ def conversation(messages: list[ConversationMessage], tool_steps: list[StepRecor
             if not messages_of_step:
                 continue
             known = Turn(messages_of_step, sum(map(count_message, messages_of_step)), False)
-            FINISHED.put(step["id"], known)
+            if remember and _answered(step):
+                FINISHED.put(step["id"], known)
         items.append((step["id"], known))
     items.sort(key=lambda item: creation_key(item[0]))
     return [turn for _, turn in items]
+
+
+def item_turns(rows: list[ItemRow]) -> list[tuple[str, Turn]]:
+    """A thread's ``items`` rows that are context (system and developer messages, function
+    calls a client sent with their outputs), oldest first, as turns keyed by the id they sort
+    by. Calls in a row and the outputs after them are one turn: the model is sent one assistant
+    message with the calls, then an answer per call, which are never parted."""
+    turns: list[tuple[str, Turn]] = []
+    calls: list[Message] = []
+    for row in rows:
+        body = cast(JsonObject, row["body"])
+        if row["type"] == "message":
+            parts = cast(list[JsonObject], body.get("content") or [])
+            text = "".join(str(part.get("text") or "") for part in parts)
+            system: Message = {"role": "system", "content": text}
+            turns.append((row["id"], Turn([system], count_message(system), True)))
+            calls = []
+            continue
+        if row["type"] == "function_call":
+            if not calls or calls[-1]["role"] == "tool":
+                calls = [{"role": "assistant", "content": None, "tool_calls": []}]
+                turns.append((row["id"], Turn(calls, 0, False)))
+            calls[0].setdefault("tool_calls", []).append(
+                {
+                    "id": str(body["call_id"]),
+                    "type": "function",
+                    "function": {"name": str(body["name"]), "arguments": str(body["arguments"])},
+                }
+            )
+        elif calls:  # an output, after its call
+            output = body.get("output")
+            if isinstance(output, list):  # input_text parts
+                output = "".join(str(cast(JsonObject, part).get("text") or "") for part in output)
+            calls.append(
+                {"role": "tool", "tool_call_id": str(body["call_id"]), "content": str(output)}
+            )
+    return [
+        (key, Turn(turn.messages, sum(map(count_message, turn.messages)), turn.is_thread_message))
+        for key, turn in turns
+    ]
+
+
+def _answered(step: StepRecord) -> bool:
+    """Whether every function call of a completed step has its output: a response's step is
+    completed before the next response brings the outputs, and must not be cached without."""
+    return all(
+        call["function"].get("output") is not None
+        for call in step["step_details"]["tool_calls"]
+        if call["type"] == "function"
+    )
 
 
 @dataclass(frozen=True)

@@ -41,7 +41,7 @@ logger = logging.getLogger("threadline.engine")
 _runs = RunRepository()
 
 # Room kept free in the context window for the reply when no completion budget is set.
-_REPLY_RESERVE = 4096
+REPLY_RESERVE = 4096
 
 
 class LeaseLost(Exception):
@@ -241,7 +241,7 @@ class RunExecution:
                 Ending("incomplete", clock.now(), incomplete_reason="max_completion_tokens")
             )
             return False
-        window = route.context_window - (completion_left or _REPLY_RESERVE)
+        window = route.context_window - (completion_left or REPLY_RESERVE)
         prompt_left = _left(run_record["max_prompt_tokens"], used["prompt_tokens"])
         budget = min(window, prompt_left) if prompt_left is not None else window
         truncation = run_record["truncation_strategy"] or {"type": "auto"}

@@ -2,10 +2,11 @@
 
 from typing import TypeAlias, TypedDict, final
 
-from threadline.engine.context import FINISHED, Turn
+from threadline.engine.context import FINISHED, Turn, item_turns
 from threadline.records.runs import StepRecord
 from threadline.records.threads import MessageStatus, PromptMessageRecord
 from threadline.storage.database import Connection
+from threadline.storage.items import context_items
 from threadline.storage.runs import StepRepository, conversation_messages_by_id, message_statuses
 
 _steps = StepRepository()
@@ -25,7 +26,8 @@ Conversation: TypeAlias = tuple[list[ConversationMessage], list[StepRecord]]  # 
 
 
 def load_conversation(connection: Connection, thread_id: str) -> Conversation:
-    """The thread's messages and tool steps, as ``context.conversation`` takes them. A finished
+    """The thread's messages, context items (as turns) and tool steps, as
+    ``context.conversation`` takes them. A finished
     message whose turn this process has already built comes as its id, status and that turn:
     only the messages it does not know (or that are still being written) are read in full, so a
     long thread costs a run one narrow query rather than decoding every message again."""
@@ -45,4 +47,6 @@ def load_conversation(connection: Connection, thread_id: str) -> Conversation:
             else:
                 record = {"id": id_, "status": status, "turn": turn}
         messages.append(record)
+    for key, turn in item_turns(context_items(connection, thread_id)):
+        messages.append({"id": key, "status": "completed", "turn": turn})
     return messages, _steps.tool_steps_of_thread(connection, thread_id)

@@ -5,6 +5,8 @@ that streams it, so a response read back is the response streamed, item for item
 from typing import cast
 
 from threadline.engine.response_stream import ResponseStreamTranslator
+from threadline.engine.tools.base import CALL_KEY
+from threadline.engine.tools.file_search import queries_of
 from threadline.ids import creation_key
 from threadline.records.jsonvalue import JsonObject
 from threadline.records.response_rows import StoredResponse
@@ -112,7 +114,7 @@ def _replay(messages: list[MessageRecord], steps: list[StepRecord]) -> list[tupl
         if "role" in row:
             events.extend(_message_events(cast(MessageRecord, row)))
         else:
-            events.extend(_step_events(cast(StepRecord, row)))
+            events.extend(step_events(cast(StepRecord, row)))
     return events
 
 
@@ -135,17 +137,10 @@ def _message_events(message: MessageRecord) -> list[tuple[str, JsonObject]]:
     return events
 
 
-def _step_events(step: StepRecord) -> list[tuple[str, JsonObject]]:
+def step_events(step: StepRecord) -> list[tuple[str, JsonObject]]:
     calls = cast(list[JsonObject], step["step_details"].get("tool_calls", []))
     entries = [
-        {
-            "index": index,
-            "id": call["id"],
-            "type": call["type"],
-            call["type"]: {"name": call["function"]["name"], "arguments": ""}
-            if call["type"] == "function"
-            else {},
-        }
+        {"index": index, "id": call["id"], "type": call["type"], call["type"]: _opening(call)}
         for index, call in enumerate(calls)
         if isinstance(call.get("function"), dict) or call["type"] != "function"
     ]
@@ -163,3 +158,15 @@ def _step_events(step: StepRecord) -> list[tuple[str, JsonObject]]:
             )
         )
     return events
+
+
+def _opening(call: JsonObject) -> JsonObject:
+    """A stored call's first delta: a function's name; a file search's queries (read from the
+    call the model made, as the search published them when it ran)."""
+    if call["type"] == "function":
+        function = cast(JsonObject, call["function"])
+        return {"name": function["name"], "arguments": ""}
+    made = call.get(CALL_KEY)
+    if call["type"] == "file_search" and isinstance(made, dict):
+        return {"queries": list(queries_of(str(made.get("arguments") or "")))}
+    return {}

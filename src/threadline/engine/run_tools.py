@@ -18,11 +18,31 @@ class RunTools:
         server_tools: dict[str, ServerTool],
         thread_tool_steps: list[StepRecord],
     ) -> None:
+        self._offer(run["tools"], server_tools)
+        # This run's calls made so far, oldest first (steps come ordered by id).
+        self.run_calls: list[ToolCall] = [
+            call
+            for step in thread_tool_steps
+            if step["run_id"] == run["id"]
+            for call in step["step_details"].get("tool_calls", ())
+        ]
+
+    @classmethod
+    def offered(
+        cls, tools: list[ToolDefinition], server_tools: dict[str, ServerTool]
+    ) -> list[JsonObject]:
+        """The chat tools a run with ``tools`` offers the model (to count a prompt before
+        the run exists)."""
+        offer = cls.__new__(cls)
+        offer._offer(tools, server_tools)
+        return offer.chat_tools
+
+    def _offer(self, tools: list[ToolDefinition], server_tools: dict[str, ServerTool]) -> None:
         self.chat_tools: list[JsonObject] = []
         self.function_names: set[str] = set()
         self.by_function_name: dict[str, ServerTool] = {}
         self._by_type: dict[str, ServerTool] = {}
-        for tool in run["tools"]:
+        for tool in tools:
             if tool["type"] == "function":
                 function = {k: v for k, v in tool["function"].items() if v is not None}
                 self.chat_tools.append({"type": "function", "function": function})
@@ -33,14 +53,7 @@ class RunTools:
                 self.chat_tools.append(server.definition(tool))
                 self.by_function_name[server.function_name] = server
                 self._by_type[tool["type"]] = server
-        self._tools: dict[str, ToolDefinition] = {tool["type"]: tool for tool in run["tools"]}
-        # This run's calls made so far, oldest first (steps come ordered by id).
-        self.run_calls: list[ToolCall] = [
-            call
-            for step in thread_tool_steps
-            if step["run_id"] == run["id"]
-            for call in step["step_details"].get("tool_calls", ())
-        ]
+        self._tools: dict[str, ToolDefinition] = {tool["type"]: tool for tool in tools}
 
     def open_call(
         self, name: str, call_id: str, index: int

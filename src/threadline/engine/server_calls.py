@@ -3,13 +3,14 @@ calls of one turn concurrently and stores their results in the turn's ``tool_cal
 
 import asyncio
 from collections.abc import Callable
+from typing import cast
 
 from threadline import clock
 from threadline.engine.run_tools import RunTools
 from threadline.engine.tools.base import OUTPUT_KEY, ServerCall, ToolContext, ToolOutcome
 from threadline.engine.turn import ToolCall, TurnResult
 from threadline.records.jsonvalue import JsonObject
-from threadline.records.runs import RunRecord
+from threadline.records.runs import RunRecord, ServerToolCall
 from threadline.records.runs import ToolCall as StoredCall
 from threadline.schemas.run_objects import StreamEvent, run_step, tool_call_delta
 from threadline.storage.database import Database
@@ -38,9 +39,12 @@ async def execute_server_calls(
         publish(tool_call_delta(step["id"], entry))
 
     this_step = step["step_details"]["tool_calls"]
+    allowed = _calls_left(run, run_tools)
 
-    async def one(call: ToolCall) -> ToolOutcome:
+    async def one(call: ToolCall, position: int) -> ToolOutcome:
         assert call.server is not None
+        if allowed is not None and position >= allowed:
+            return _over_limit(this_step[call.index], run.get("max_tool_calls") or 0)
         kind = call.server.type
         # Earlier calls of the same tool in this run: in earlier steps, then earlier in this one.
         earlier = [c for c in run_tools.run_calls if c["type"] == kind]
@@ -48,7 +52,7 @@ async def execute_server_calls(
         context = ToolContext(run, step["id"], publish_delta, earlier)
         return await call.server.execute(ServerCall(call.id, call.index, call.arguments), context)
 
-    outcomes = await asyncio.gather(*(one(call) for call in result.server_calls))
+    outcomes = await asyncio.gather(*(one(call, n) for n, call in enumerate(result.server_calls)))
     answered = {c.id: outcome for c, outcome in zip(result.server_calls, outcomes, strict=True)}
     stored_calls: list[StoredCall] = []
     for stored in step["step_details"]["tool_calls"]:
@@ -66,3 +70,25 @@ async def execute_server_calls(
     step.update(changes)  # type: ignore[typeddict-item]  # StepChanges: StepRecord's keys
     if step_done:
         publish(StreamEvent.of("thread.run.step.completed", run_step(step)))
+
+
+def _calls_left(run: RunRecord, run_tools: RunTools) -> int | None:
+    """How many more built-in calls the run may execute (a response's ``max_tool_calls``),
+    or None without a limit."""
+    limit = run.get("max_tool_calls")
+    if limit is None:
+        return None
+    made = sum(1 for call in run_tools.run_calls if call["type"] != "function")
+    return max(0, limit - made)
+
+
+def _over_limit(stored: StoredCall, limit: int) -> ToolOutcome:
+    """A call past the limit is not executed: the model reads why, the call shows as made."""
+    details = cast(ServerToolCall, {k: v for k, v in stored.items() if not k.startswith("_")})
+    return ToolOutcome(
+        details=details,
+        output=(
+            f"Tool call limit reached: this response may make at most {limit} built-in tool "
+            "calls, so this call was not executed. Answer with what you already have."
+        ),
+    )

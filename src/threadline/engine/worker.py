@@ -64,6 +64,10 @@ class Worker:
         self._loops: list[asyncio.Task[None]] = []
         self._stopping = False
 
+    @property
+    def engine(self) -> EngineContext:
+        return self._engine
+
     @staticmethod
     def new_owner_id() -> str:
         return f"{os.uname().nodename}-{os.getpid()}-{secrets.token_hex(4)}"

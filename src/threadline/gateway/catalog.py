@@ -31,6 +31,17 @@ class ModelCatalog:
         names.update(dict.fromkeys(await self._default_upstream_models()))
         return list(names)
 
+    async def exists(self, model: str) -> bool:
+        """Whether any upstream serves ``model``: it is configured, or the default upstream
+        lists it. A default upstream that lists nothing (it cannot answer ``/models``) is
+        trusted with any name: it decides when called."""
+        if model in self._registry.config.models:
+            return True
+        if self._registry.raw_upstream(DEFAULT_PROVIDER) is None:
+            return False
+        listed = await self._default_upstream_models()
+        return not listed or model in listed
+
     async def _default_upstream_models(self) -> list[str]:
         upstream = self._registry.raw_upstream(DEFAULT_PROVIDER)
         if upstream is None or time.monotonic() - self._fetched < _REFRESH_SECONDS:

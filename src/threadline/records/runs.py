@@ -180,6 +180,11 @@ class RunScope(TypedDict):
     tools: list[ToolDefinition]
     tool_resources: ToolResourcesRecord | None
     api_key_id: str | None  # the key that created it: its usage is metered against that key
+    # "response" for a run that executes a response (ends on function calls, see
+    # engine.execution); absent from a record not yet inserted: the column's default, "run".
+    kind: NotRequired[RunKind]
+    # A response's limit on its built-in tool calls (engine.server_calls).
+    max_tool_calls: NotRequired[int | None]
 
 
 class RunRecord(RunScope):
@@ -210,10 +215,6 @@ class RunRecord(RunScope):
     lease_owner: str | None
     lease_expires_at: float | None
     attempt: int
-    # "response" for a run that executes a response (ends on function calls, see
-    # engine.execution); absent from a record not yet inserted: the column's default, "run".
-    kind: NotRequired[RunKind]
-    max_tool_calls: NotRequired[int | None]
 
 
 class StepRecord(TypedDict):

@@ -3,6 +3,7 @@
 
 from typing import Literal, NotRequired, TypeAlias, TypedDict
 
+from threadline.records.files import AttributeFilter
 from threadline.records.jsonvalue import JsonObject, JsonValue
 
 
@@ -26,6 +27,10 @@ class RankingOptions(TypedDict):
 class FileSearchSettings(TypedDict, total=False):
     max_num_results: int
     ranking_options: RankingOptions
+    # A response's file_search names its stores and filters on the tool itself; when they are
+    # absent (Assistants), the stores come from ``tool_resources``.
+    vector_store_ids: list[str]
+    filters: AttributeFilter
 
 
 class FileSearchToolDefinition(TypedDict):

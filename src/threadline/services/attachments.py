@@ -76,7 +76,7 @@ def add_to_thread_store(
     thread's ``tool_resources`` when they changed, else None."""
     if not file_ids:
         return None
-    thread = _threads.get(connection, project_id, thread_id)
+    thread = _threads.get_any(connection, project_id, thread_id)
     if thread is None:
         return None
     resources: ToolResourcesRecord = {**(thread["tool_resources"] or {})}

@@ -68,7 +68,7 @@ class CodeFiles:
 def _run_files(connection: Connection, run: RunScope, now: int) -> list[FileRecord]:
     project_id = run["project_id"]
     wanted = _code_file_ids(run["tool_resources"])
-    thread = _threads.get(connection, project_id, run["thread_id"])
+    thread = _threads.get_any(connection, project_id, run["thread_id"])
     if thread is not None:
         wanted += _code_file_ids(thread["tool_resources"])
     for attachment in thread_attachments(connection, run["thread_id"]):

@@ -5,6 +5,7 @@ store, two views."""
 
 from threadline import clock, ids
 from threadline.errors import InvalidRequest, NotFound
+from threadline.ids import creation_key
 from threadline.records.items import ItemRow
 from threadline.records.jsonvalue import JsonObject, Metadata
 from threadline.records.responses import ConversationRecord, Item
@@ -19,15 +20,25 @@ from threadline.schemas.responses import (
 )
 from threadline.services.attachments import check_file_references
 from threadline.services.conversation_items import container_of, entry_item, stored_entries
+from threadline.services.conversation_steps import step_items
 from threadline.services.threads import delete_thread
 from threadline.storage.database import Connection, Database
-from threadline.storage.items import Entry, ItemRepository, hold_idle_thread, list_entries
+from threadline.storage.items import (
+    Entry,
+    ItemRepository,
+    KeyRange,
+    hold_idle_thread,
+    list_entries,
+    read_snapshot,
+)
 from threadline.storage.pagination import Page, PageRequest
 from threadline.storage.repositories import MessageRepository, ThreadRepository
+from threadline.storage.responses import ResponseRepository
 
 _threads = ThreadRepository()
 _messages = MessageRepository()
 _items = ItemRepository()
+_responses = ResponseRepository()
 
 LOCKED = (
     "Another process is currently operating on this conversation. Please retry in a few seconds."
@@ -176,9 +187,20 @@ def _add(
 def _list(
     connection: Connection, project_id: str, conversation_id: str, page: PageRequest
 ) -> Page[Entry]:
-    if not _threads.exists(connection, project_id, conversation_id):
+    """A page of the conversation as it was before the run now on it, if any: a response's
+    input and output appear together when it ends (one snapshot of both tables)."""
+    read_snapshot(connection)
+    thread = _threads.get(connection, project_id, conversation_id)
+    if thread is None:
         raise not_found(conversation_id)
-    return list_entries(connection, project_id, conversation_id, page)
+    within = KeyRange()
+    running = thread["active_run_id"]
+    if running is not None:
+        response = _responses.of_run(connection, running)
+        first = response["input_first"] if response is not None else None
+        within = KeyRange(stop=creation_key(first or running))
+    steps = step_items(container_of(conversation_id))
+    return list_entries(connection, project_id, conversation_id, page, within, steps)
 
 
 def _get_item(connection: Connection, project_id: str, conversation_id: str, item_id: str) -> Entry:

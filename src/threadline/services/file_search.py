@@ -52,7 +52,7 @@ def run_store_ids(
     """The live stores a run's ``file_search`` searches: the run's own ``tool_resources``
     (the assistant's, as the run snapshotted them) then the thread's, without duplicates."""
     wanted = file_search_store_ids(run_tool_resources)
-    thread = _threads.get(connection, project_id, thread_id)
+    thread = _threads.get_any(connection, project_id, thread_id)
     if thread is not None:
         wanted += file_search_store_ids(thread["tool_resources"])
     return _stores.live_ids(connection, project_id, list(dict.fromkeys(wanted)), now)

@@ -10,6 +10,8 @@ from dataclasses import dataclass
 from typing import cast
 
 from threadline.errors import ModelNotAllowed
+from threadline.ids import creation_key
+from threadline.records.files import AttributeFilter
 from threadline.records.jsonvalue import JsonObject, JsonValue
 from threadline.records.response_rows import StoredResponse
 from threadline.records.responses import ReasoningConfig, TextConfig
@@ -30,7 +32,12 @@ from threadline.schemas.response_tools import (
     FunctionTool,
     echo_tools,
 )
-from threadline.schemas.responses import CreateResponse, TextFormatJsonSchema, TextParam
+from threadline.schemas.responses import (
+    ContextInput,
+    CreateResponse,
+    TextFormatJsonSchema,
+    TextParam,
+)
 from threadline.services.run_snapshot import Creator
 
 
@@ -50,17 +57,15 @@ def run_for_response(
     now: int,
     expiry_seconds: int,
     creator: Creator | None,
-    system_texts: list[str],
 ) -> RunRecord:
-    """The run a response executes as (``queued``; the caller adds the lease columns).
-    ``system_texts`` are the input's system and developer messages: they join the
-    instructions (the prompt's system message) in order."""
+    """The run a response executes as (``queued``; the caller adds the lease columns). The
+    input's system and developer messages are items of the thread, not instructions."""
     model = request.model
     if creator is not None and creator.models is not None and model not in creator.models:
         raise ModelNotAllowed(model)
     tools, resources = run_tools(request)
     tool_choice, tools = _tool_choice(request, tools)
-    instructions = "\n\n".join([t for t in [request.instructions, *system_texts] if t]) or None
+    instructions = request.instructions or None
     return {
         "id": made.run_id,
         "project_id": project_id,
@@ -132,7 +137,7 @@ def stored_response(
         "prompt_cache_key": request.prompt_cache_key,
         "service_tier": request.service_tier or "default",
         "metadata": request.metadata or {},
-        "container_id": None,
+        "container_id": container_id(request, made.thread_id),
         "input_first": None,
         "input_last": None,
         "output": None,
@@ -140,7 +145,18 @@ def stored_response(
     }
 
 
-def run_tools(request: CreateResponse) -> tuple[list[ToolDefinition], ToolResourcesRecord | None]:
+def container_id(request: CreateResponse, thread_id: str) -> str | None:
+    """The container code_interpreter runs in: the sandbox session is per thread, so an
+    ``auto`` container is named after the thread; an explicit one keeps its id."""
+    for tool in request.tools or ():
+        if isinstance(tool, CodeInterpreterTool):
+            if isinstance(tool.container, str):
+                return tool.container
+            return "cntr_" + creation_key(thread_id)
+    return None
+
+
+def run_tools(request: ContextInput) -> tuple[list[ToolDefinition], ToolResourcesRecord | None]:
     """The request's tools as a run's, and the tool resources the built-in ones read (the
     engine's file_search reads the run's stores; code_interpreter its files)."""
     tools: list[ToolDefinition] = []
@@ -157,12 +173,7 @@ def run_tools(request: CreateResponse) -> tuple[list[ToolDefinition], ToolResour
             function["strict"] = bool(echoed.get("strict"))
             tools.append({"type": "function", "function": function})
         elif isinstance(tool, FileSearchTool):
-            settings: FileSearchSettings = {}
-            if tool.max_num_results is not None:
-                settings["max_num_results"] = tool.max_num_results
-            tools.append({"type": "file_search", "file_search": settings})
-            stores = resources.setdefault("file_search", {}).setdefault("vector_store_ids", [])
-            stores.extend(tool.vector_store_ids)
+            tools.append({"type": "file_search", "file_search": _file_search_settings(tool)})
         elif isinstance(tool, CodeInterpreterTool):
             tools.append({"type": "code_interpreter"})
             container = tool.container
@@ -170,6 +181,22 @@ def run_tools(request: CreateResponse) -> tuple[list[ToolDefinition], ToolResour
                 files = resources.setdefault("code_interpreter", {}).setdefault("file_ids", [])
                 files.extend(container.file_ids)
     return tools, resources or None
+
+
+def _file_search_settings(tool: FileSearchTool) -> FileSearchSettings:
+    """The tool's own stores, filters and options, read by the engine's file_search."""
+    settings: FileSearchSettings = {"vector_store_ids": list(tool.vector_store_ids)}
+    if tool.max_num_results is not None:
+        settings["max_num_results"] = tool.max_num_results
+    if tool.filters is not None:
+        settings["filters"] = cast(AttributeFilter, tool.filters.model_dump())
+    ranking = tool.ranking_options
+    if ranking is not None:
+        settings["ranking_options"] = {
+            "ranker": ranking.ranker or "auto",
+            "score_threshold": ranking.score_threshold or 0.0,
+        }
+    return settings
 
 
 def _tool_choice(

@@ -7,17 +7,15 @@ import asyncio
 from dataclasses import dataclass
 
 from threadline import clock, ids
-from threadline.engine.context import build_prompt, conversation
 from threadline.engine.event_bus import Subscription
-from threadline.engine.history import load_conversation
 from threadline.engine.scheduling import Claim, Scheduler
 from threadline.errors import InvalidRequest, NotFound
 from threadline.records.response_rows import StoredResponse
 from threadline.records.responses import ResponseRecord
 from threadline.records.runs import RunRecord
-from threadline.schemas.item_mapping import message_item
 from threadline.schemas.response_objects import ItemList, item_list
 from threadline.schemas.responses import CountInputTokens, CreateResponse
+from threadline.services.conversation_items import container_of, entry_item
 from threadline.services.response_chain import (
     continue_chain,
     insert_fork_steps,
@@ -30,8 +28,15 @@ from threadline.services.response_compile import (
     run_tools,
     stored_response,
 )
+from threadline.services.response_conversation import take_conversation
 from threadline.services.response_events import ResponseEvents
-from threadline.services.response_input import CompiledInput, answer_open_calls, compile_input
+from threadline.services.response_input import (
+    CompiledInput,
+    compile_input,
+    insert_input,
+    settle,
+)
+from threadline.services.response_prompt import PromptSizer, prompt_tokens, refuse_over_window
 from threadline.services.response_view import ENDED, response_record
 from threadline.services.run_snapshot import Creator
 from threadline.services.runs import RunService
@@ -39,7 +44,7 @@ from threadline.services.tool_gate import ToolGate
 from threadline.storage.database import Connection, Database
 from threadline.storage.pagination import PageRequest
 from threadline.storage.repositories import MessageRepository, ThreadRepository
-from threadline.storage.responses import ResponseRepository, input_messages, messages_of_run
+from threadline.storage.responses import ResponseRepository, input_entries, messages_of_run
 from threadline.storage.runs import RunRepository, StepRepository
 
 _responses = ResponseRepository()
@@ -72,12 +77,14 @@ class ResponseService:
         scheduler: Scheduler,
         tools: ToolGate,
         runs: RunService,
+        sizer: PromptSizer,
         expiry_seconds: int = 600,
     ) -> None:
         self._db = database
         self._scheduler = scheduler
         self._tools = tools
         self._runs = runs
+        self._sizer = sizer
         self._expiry_seconds = expiry_seconds
 
     async def create(
@@ -88,6 +95,8 @@ class ResponseService:
         # The input's rows first, then the run: ids sort by creation, and what sorts after the
         # run on its thread is its output.
         compiled = compile_input(project_id, request, now)
+        if (request.truncation or "disabled") == "disabled":
+            await self._refuse_over_window(project_id, request, compiled)
         made_ids = (ids.new_id("resp_"), ids.run_id())
         # A stream hears the response's events (``engine.response_run``); a synchronous
         # answer waits for its run's end; a background response is answered at once.
@@ -119,48 +128,48 @@ class ResponseService:
     ) -> tuple[StoredResponse, RunRecord, Claim | None]:
         response_id, run_id = made_ids
         fork_steps = None
+        conversation_id = request.conversation_id
         if request.previous_response_id is not None:
             previous = previous_response(connection, project_id, request.previous_response_id)
             place = continue_chain(connection, previous, run_id, now)
             thread_id, fork_steps = place.thread_id, place
-            if place.continued:
-                answer_open_calls(connection, thread_id, compiled.outputs)
-            elif compiled.outputs:
-                raise InvalidRequest(
-                    "No tool call found for function call output with call_id "
-                    f"{next(iter(compiled.outputs))}.",
-                    param="input",
-                )
-        elif request.conversation_id is not None:
-            raise InvalidRequest(
-                "Responses on a conversation are not available on this server yet.",
-                param="conversation",
-                code="invalid_value",
-            )
+        elif conversation_id is not None:
+            take_conversation(connection, project_id, conversation_id, run_id)
+            thread_id = conversation_id
         else:
-            if compiled.outputs:
-                call_id = next(iter(compiled.outputs))
-                raise InvalidRequest(
-                    f"No tool call found for function call output with call_id {call_id}.",
-                    param="input",
-                )
             thread_id = new_chain_thread(connection, project_id, run_id, now)
         made = ResponseIds(response_id, run_id, thread_id)
-        compiled.place(thread_id)
-        run = run_for_response(
-            project_id, request, made, now, self._expiry_seconds, creator, compiled.system_texts
-        )
+        compiled.place(thread_id, response_id)
+        settle(connection, project_id, thread_id, compiled)
+        run = run_for_response(project_id, request, made, now, self._expiry_seconds, creator)
         run.update(self._scheduler.reservation())
         stored = stored_response(project_id, request, made, now)
-        if compiled.messages:
-            stored["input_first"] = compiled.messages[0]["id"]
-            stored["input_last"] = compiled.messages[-1]["id"]
-        _messages.insert_many(connection, compiled.messages)
+        rows = compiled.rows
+        if rows:
+            stored["input_first"] = rows[0]["id"]
+            stored["input_last"] = rows[-1]["id"]
+        insert_input(connection, compiled)
         _runs.insert(connection, run)
         if fork_steps is not None:
             insert_fork_steps(connection, fork_steps)
         _responses.insert(connection, stored)
         return stored, run, self._scheduler.claim(connection, run_id)
+
+    async def _refuse_over_window(
+        self, project_id: str, request: CreateResponse, compiled: CompiledInput
+    ) -> None:
+        """Without truncation, an input over the model's window is refused now (the engine
+        would otherwise drop its oldest turns). Its messages are stored as counted, so the
+        engine's cache may keep their turns."""
+        window = self._sizer.window(request.model, request.max_output_tokens)
+        server_tools = self._sizer.server_tools
+        if request.previous_response_id is None and request.conversation_id is None:
+            tokens = prompt_tokens(None, project_id, request, compiled, server_tools, remember=True)
+        else:
+            tokens = await self._db.read(
+                prompt_tokens, project_id, request, compiled, server_tools, remember=True
+            )
+        refuse_over_window(tokens, window)
 
     async def wait(self, created: CreatedResponse) -> ResponseRecord:
         """The response once its run has ended (``created`` was subscribed to it)."""
@@ -240,14 +249,19 @@ class ResponseService:
 
     async def input_items(self, project_id: str, response_id: str, page: PageRequest) -> ItemList:
         stored = await self._db.read(_stored, project_id, response_id)
-        found = await self._db.read(input_messages, stored, page)
-        return item_list([message_item(m) for m in found.items], found.has_more)
+        found = await self._db.read(input_entries, stored, page)
+        container = container_of(stored["thread_id"])
+        return item_list([entry_item(e, container) for e in found.items], found.has_more)
 
     async def count_input_tokens(self, project_id: str, request: CountInputTokens) -> int:
         """The prompt's tokens as the engine counts them: the chain's context, the input,
         the instructions and the tools."""
         compiled = compile_input(project_id, request, clock.now())
-        return await self._db.read(_count, project_id, request, compiled)
+        compiled.place("")
+        server_tools = self._sizer.server_tools
+        return await self._db.read(
+            prompt_tokens, project_id, request, compiled, server_tools, remember=False
+        )
 
 
 def _stored(connection: Connection, project_id: str, response_id: str) -> StoredResponse:
@@ -286,22 +300,6 @@ def _forget(connection: Connection, stored: StoredResponse) -> None:
     """A response with ``store: false`` has ended: its thread goes when it was its own (a new
     chain), else only its echo (its turn stays in the thread it continued)."""
     if stored["previous_response_id"] is None and stored["conversation_id"] is None:
-        _threads.delete(connection, stored["project_id"], stored["thread_id"])
+        _threads.delete_any(connection, stored["project_id"], stored["thread_id"])
     else:
         _responses.delete(connection, stored["project_id"], stored["id"])
-
-
-def _count(
-    connection: Connection, project_id: str, request: CountInputTokens, compiled: CompiledInput
-) -> int:
-    turns = []
-    if request.previous_response_id is not None:
-        previous = previous_response(connection, project_id, request.previous_response_id)
-        messages, steps = load_conversation(connection, previous["thread_id"])
-        turns = conversation(messages, steps)
-    compiled.place("")
-    turns += conversation(list(compiled.messages), [])
-    instructions = (
-        "\n\n".join([t for t in [request.instructions, *compiled.system_texts] if t]) or None
-    )
-    return build_prompt(instructions, turns, budget=1 << 62).tokens

@@ -8,7 +8,8 @@ merge of two indexed range scans — ``messages`` by ``id`` (``msg_`` + the key)
 cursor is a key, so it survives the deletion of its item."""
 
 import heapq
-from dataclasses import replace
+from collections.abc import Callable
+from dataclasses import dataclass
 from functools import cached_property
 from typing import Any, TypeAlias, cast
 
@@ -16,16 +17,18 @@ from sqlalchemy import Connection, Table, bindparam, delete, select, update
 
 from threadline.ids import creation_key
 from threadline.records.items import ItemRow
+from threadline.records.runs import StepRecord
 from threadline.records.threads import MessageRecord
 from threadline.storage.item_tables import ItemTableRow
-from threadline.storage.pagination import Page, PageRequest, finish_page, paginate
+from threadline.storage.pagination import Page, PageRequest, finish_page
 from threadline.storage.repositories import ScopedRepository, records
-from threadline.storage.tables import MessageRow, ThreadRow
+from threadline.storage.tables import MessageRow, RunStepRow, ThreadRow
 
 # One entry of a conversation: a thread message, or an item row (it has a ``body``).
 Entry: TypeAlias = MessageRecord | ItemRow
 
 _MESSAGE_PREFIX = "msg_"
+_STEP_PREFIX = "step_"
 
 
 class ItemRepository(ScopedRepository[ItemRow]):
@@ -68,6 +71,7 @@ class ItemRepository(ScopedRepository[ItemRow]):
 _threads: Table = ThreadRow.__table__  # type: ignore[assignment]
 _messages: Table = MessageRow.__table__  # type: ignore[assignment]
 _items: Table = ItemTableRow.__table__  # type: ignore[assignment]
+_steps: Table = RunStepRow.__table__  # type: ignore[assignment]
 # Takes the thread's row lock if it exists in the project and no run holds it: a run created
 # meanwhile waits for this unit (its conditional UPDATE of ``active_run_id`` blocks on the lock
 # on PostgreSQL; SQLite has one writer), so what this unit adds is context of that run, never
@@ -83,47 +87,164 @@ _hold_idle_thread = (
 )
 
 
+# The items a model is sent: system and developer messages, and function calls a client sent
+# with their outputs (an output answering a run's call has its ``step_id``: the step holds it).
+_CONTEXT_ITEMS = (
+    select(_items)
+    .where(
+        _items.c.thread_id == bindparam("thread"),
+        _items.c.step_id.is_(None),
+        _items.c.type.in_(["message", "function_call", "function_call_output"]),
+    )
+    .order_by(_items.c.position)
+)
+
+
+def context_items(connection: Connection, thread_id: str) -> list[ItemRow]:
+    return cast(list[ItemRow], records(connection.execute(_CONTEXT_ITEMS, {"thread": thread_id})))
+
+
 def hold_idle_thread(connection: Connection, project_id: str, thread_id: str) -> bool:
     """True if the thread exists in the project and is idle (and now locked for this unit)."""
     params = {"held_thread": thread_id, "held_project": project_id}
     return connection.execute(_hold_idle_thread, params).rowcount > 0
 
 
-def list_entries(
-    connection: Connection, project_id: str, thread_id: str, page: PageRequest
-) -> Page[Entry]:
-    """One page of the thread's messages and items, in creation order (``page.order``), after
-    or before a cursor that may name either kind (or an item since deleted)."""
+@dataclass(frozen=True, slots=True)
+class KeyRange:
+    """Creation keys a listing keeps to: from ``start`` (inclusive) to ``stop`` (exclusive)."""
+
+    start: str | None = None
+    stop: str | None = None
+
+
+# Turns a tool_calls step into the items it shows as (its calls), each with its ``position``.
+StepItems: TypeAlias = Callable[[StepRecord], list[ItemRow]]
+
+
+@dataclass(frozen=True, slots=True)
+class _Bounds:
+    """A scan's key bounds and direction: ``low`` (inclusive when ``low_inclusive``) and
+    ``high`` (exclusive), ascending or not."""
+
+    low: str | None
+    low_inclusive: bool
+    high: str | None
+    ascending: bool
+
+    def keeps(self, key: str) -> bool:
+        if self.low is not None and (
+            key < self.low or (key == self.low and not self.low_inclusive)
+        ):
+            return False
+        return self.high is None or key < self.high
+
+
+def _bounds(page: PageRequest, within: KeyRange) -> _Bounds:
     after = creation_key(page.after) if page.after is not None else None
     before = creation_key(page.before) if page.before is not None else None
-    message_page = replace(
-        page,
-        after=None if after is None else _MESSAGE_PREFIX + after,
-        before=None if before is None else _MESSAGE_PREFIX + before,
-    )
-    found_messages = _scan(connection, _messages, "id", project_id, thread_id, message_page)
-    item_page = replace(page, after=after, before=before)
-    found_items = _scan(connection, _items, "position", project_id, thread_id, item_page)
-    # Both lists are sorted the way their queries ran (reversed for ``before`` alone, which
-    # ``finish_page`` turns back).
-    backward = page.before is not None and page.after is None
-    descending = (page.order == "desc") != backward
-    merged = heapq.merge(found_messages, found_items, key=_sort_key, reverse=descending)
-    rows = [row for _, row in zip(range(page.limit + 1), merged, strict=False)]
+    low, high = (after, before) if page.order == "asc" else (before, after)
+    low_inclusive = False
+    if within.start is not None and (low is None or within.start > low):
+        low, low_inclusive = within.start, True
+    if within.stop is not None and (high is None or within.stop < high):
+        high = within.stop
+    # ``before`` alone walks backward (``finish_page`` turns the rows back).
+    forward = page.before is None or page.after is not None
+    return _Bounds(low, low_inclusive, high, (page.order == "asc") == forward)
+
+
+def list_entries(
+    connection: Connection,
+    project_id: str,
+    thread_id: str,
+    page: PageRequest,
+    within: KeyRange = KeyRange(),
+    step_items: StepItems | None = None,
+) -> Page[Entry]:
+    """One page of the thread's messages and items (and, with ``step_items``, the calls of
+    its tool steps; the caller has checked the thread is the project's), in creation order
+    (``page.order``), after or before a cursor that may name any kind (or an item since
+    deleted), inside ``within``."""
+    bounds = _bounds(page, within)
+    limit = page.limit + 1
+    sources = [
+        _scan(connection, _messages.c.id, _MESSAGE_PREFIX, project_id, thread_id, bounds, limit),
+        _scan(connection, _items.c.position, "", project_id, thread_id, bounds, limit),
+    ]
+    if step_items is not None:
+        sources.append(_step_entries(connection, thread_id, bounds, limit, step_items))
+    merged = heapq.merge(*sources, key=_sort_key, reverse=not bounds.ascending)
+    rows = [row for _, row in zip(range(limit), merged, strict=False)]
     return finish_page(rows, page)
+
+
+def _where(column: Any, prefix: str, bounds: _Bounds) -> list[Any]:
+    conditions = []
+    if bounds.low is not None:
+        low = prefix + bounds.low
+        conditions.append(column >= low if bounds.low_inclusive else column > low)
+    if bounds.high is not None:
+        conditions.append(column < prefix + bounds.high)
+    return conditions
 
 
 def _scan(
     connection: Connection,
-    table: Table,
-    key_column: str,
+    column: Any,
+    prefix: str,
     project_id: str,
     thread_id: str,
-    page: PageRequest,
+    bounds: _Bounds,
+    limit: int,
 ) -> list[Entry]:
-    query = select(table).where(table.c.thread_id == thread_id, table.c.project_id == project_id)
-    statement = paginate(query, table.c[key_column], page)
+    table = column.table
+    order = column.asc() if bounds.ascending else column.desc()
+    statement = (
+        select(table)
+        .where(
+            table.c.thread_id == thread_id,
+            table.c.project_id == project_id,
+            *_where(column, prefix, bounds),
+        )
+        .order_by(order)
+        .limit(limit)
+    )
     return cast(list[Entry], records(connection.execute(statement)))
+
+
+def _step_entries(
+    connection: Connection, thread_id: str, bounds: _Bounds, limit: int, step_items: StepItems
+) -> list[Entry]:
+    """The calls of the thread's tool steps inside ``bounds``, sorted as the scan runs. A
+    step's calls are made after it and before anything that follows it, so the calls past a
+    lower bound are those of the steps past it and of the last step before it."""
+    column = _steps.c.id
+    tool_steps = (_steps.c.thread_id == thread_id) & (_steps.c.type == "tool_calls")
+    order = column.asc() if bounds.ascending else column.desc()
+    statement = (
+        select(_steps)
+        .where(tool_steps, *_where(column, _STEP_PREFIX, bounds))
+        .order_by(order)
+        .limit(limit)
+    )
+    steps = cast(list[StepRecord], records(connection.execute(statement)))
+    if bounds.low is not None:
+        straddling = select(_steps).where(tool_steps, column <= _STEP_PREFIX + bounds.low)
+        steps += cast(
+            list[StepRecord],
+            records(connection.execute(straddling.order_by(column.desc()).limit(1))),
+        )
+    rows = [row for step in steps for row in step_items(step) if bounds.keeps(row["position"])]
+    rows.sort(key=lambda row: row["position"], reverse=not bounds.ascending)
+    return cast(list[Entry], rows)
+
+
+def read_snapshot(connection: Connection) -> None:
+    """Make the unit's reads one snapshot (PostgreSQL reads each statement's own otherwise;
+    SQLite's read transaction already is one). Must come before the unit's first statement."""
+    if connection.dialect.name == "postgresql":
+        connection.exec_driver_sql("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
 
 
 def _sort_key(entry: Entry) -> str:

@@ -146,7 +146,41 @@ class AssistantRepository(ScopedRepository[AssistantRecord]):
 
 
 class ThreadRepository(ScopedRepository[ThreadRecord]):
+    """Threads and conversations as clients reach them: a ``chain`` thread (the hidden thread
+    of a ``previous_response_id`` chain) is not found by id, so ``/v1/threads/…`` and
+    ``/v1/conversations/…`` 404 it. The engine's own reads of a run's thread use ``get_any``."""
+
     table = ThreadRow.__table__  # type: ignore[assignment]
+
+    @cached_property
+    def _by_id(self) -> Any:
+        return self._any_by_id & (self.table.c.kind != "chain")
+
+    @cached_property
+    def _any_by_id(self) -> Any:
+        columns = self.table.c
+        return (columns.id == bindparam("object_id")) & (
+            columns.project_id == bindparam("project_id")
+        )
+
+    @cached_property
+    def _get_any(self) -> Any:
+        return select(self.table).where(self._any_by_id)
+
+    @cached_property
+    def _delete_any(self) -> Any:
+        return delete(self.table).where(self._any_by_id)
+
+    def get_any(
+        self, connection: Connection, project_id: str, thread_id: str
+    ) -> ThreadRecord | None:
+        """The thread whatever its kind (a run's thread, a response's chain included)."""
+        params = {"object_id": thread_id, "project_id": project_id}
+        return cast("ThreadRecord | None", _first(connection, self._get_any, params))
+
+    def delete_any(self, connection: Connection, project_id: str, thread_id: str) -> bool:
+        params = {"object_id": thread_id, "project_id": project_id}
+        return connection.execute(self._delete_any, params).rowcount > 0
 
 
 class MessageRepository(ScopedRepository[MessageRecord]):
@@ -174,6 +208,7 @@ class MessageRepository(ScopedRepository[MessageRecord]):
             threads.c.id == bindparam("thread_id"),
             threads.c.project_id == bindparam("project_id"),
             threads.c.active_run_id.is_(None),
+            threads.c.kind != "chain",  # a response chain's thread takes no client messages
         )
         return insert(self.table).from_select([*(c.name for c in columns), "thread_id"], source)
 

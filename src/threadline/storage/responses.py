@@ -5,9 +5,11 @@ from typing import cast
 
 from sqlalchemy import Connection, bindparam, select
 
+from threadline.ids import creation_key
 from threadline.records.response_rows import StoredResponse
 from threadline.records.threads import MessageRecord
-from threadline.storage.pagination import Page, PageRequest, finish_page, paginate
+from threadline.storage.items import Entry, KeyRange, list_entries
+from threadline.storage.pagination import Page, PageRequest
 from threadline.storage.repositories import ScopedRepository, records
 from threadline.storage.tables import MessageRow, ResponseRow
 
@@ -43,16 +45,13 @@ def messages_of_run(connection: Connection, run_id: str) -> list[MessageRecord]:
     return cast(list[MessageRecord], records(connection.execute(_MESSAGES_OF_RUN, {"run": run_id})))
 
 
-def input_messages(
+def input_entries(
     connection: Connection, response: StoredResponse, page: PageRequest
-) -> Page[MessageRecord]:
-    """A page of the messages a response's input became (one range scan of its thread)."""
-    first, last = response["input_first"], response["input_last"]
-    if first is None or last is None:
+) -> Page[Entry]:
+    """A page of the messages and items a response's input became: those of its thread made
+    from its first input row until its run (two range scans)."""
+    first = response["input_first"]
+    if first is None:
         return Page([], False)
-    columns = _messages.c
-    query = select(_messages).where(
-        columns.thread_id == response["thread_id"], columns.id >= first, columns.id <= last
-    )
-    rows = records(connection.execute(paginate(query, columns.id, page)))
-    return finish_page(cast(list[MessageRecord], rows), page)
+    within = KeyRange(creation_key(first), creation_key(response["run_id"]))
+    return list_entries(connection, response["project_id"], response["thread_id"], page, within)

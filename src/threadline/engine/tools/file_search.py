@@ -19,6 +19,7 @@ import orjson
 
 from threadline.engine.tools.base import MessageExtras, ServerCall, ToolContext, ToolOutcome
 from threadline.providers.llm.base import ChatTool
+from threadline.records.files import AttributeFilter
 from threadline.records.jsonvalue import JsonObject
 from threadline.records.runs import (
     FileSearchCallDetails,
@@ -72,6 +73,7 @@ class StoreSearch(Protocol):
         *,
         max_num_results: int,
         score_threshold: float = 0.0,
+        filters: AttributeFilter | None = None,
     ) -> Sequence[Found]: ...
 
 
@@ -150,14 +152,21 @@ class FileSearchTool:
         return _Stream(call_id, index, tool)
 
     async def execute(self, call: ServerCall, context: ToolContext) -> ToolOutcome:
-        options = _options(_settings(context.run["tools"]))
+        settings = _settings(context.run["tools"])
+        options = _options(settings)
         ranking = _ranking(options)
-        queries = _queries(call.arguments)
+        queries = queries_of(call.arguments)
         run = context.run
+        if run.get("kind") == "response":
+            # A response's file_search_call item shows its queries while it searches.
+            context.publish_delta(
+                {"index": call.index, "type": "file_search", "file_search": {"queries": queries}}
+            )
         project_id = run["project_id"]
-        stores = await self._stores.stores_for_run(
-            project_id, run["tool_resources"], run["thread_id"]
-        )
+        resources = run["tool_resources"]
+        if "vector_store_ids" in settings:  # the tool names its stores (a response's)
+            resources = {"file_search": {"vector_store_ids": settings["vector_store_ids"]}}
+        stores = await self._stores.stores_for_run(project_id, resources, run["thread_id"])
         hits: Sequence[Found] = []
         if stores and queries:
             await self._wait_for_ingestion(project_id, stores)
@@ -167,6 +176,7 @@ class FileSearchTool:
                 queries,
                 max_num_results=options["max_num_results"],
                 score_threshold=options["score_threshold"],
+                filters=settings.get("filters"),
             )
         number = len(context.earlier_calls)
         results: list[FileSearchResult] = [
@@ -235,7 +245,7 @@ def _ranking(options: _Options) -> FileSearchRanking:
     return {"ranker": options["ranker"], "score_threshold": options["score_threshold"]}
 
 
-def _queries(arguments: str) -> list[str]:
+def queries_of(arguments: str) -> list[str]:
     """The model's queries; a lone ``query`` string is accepted too (models improvise)."""
     try:
         parsed = orjson.loads(arguments or "{}")
