@@ -16,8 +16,7 @@ from threadline.errors import InvalidRequest, ModelNotAllowed
 from threadline.gateway.principal import Principal
 from threadline.schemas.response_objects import input_tokens, response_data, response_deleted
 from threadline.schemas.responses import INCLUDABLE, CountInputTokens, CreateResponse
-from threadline.services.response_events import ResponseEvents
-from threadline.services.response_view import translator_for
+from threadline.services.response_view import opening_record
 from threadline.services.run_snapshot import Creator
 
 router = APIRouter()
@@ -32,16 +31,9 @@ async def create_response(request: Request, state: State, principal: CurrentPrin
     created = await service.create(principal.project_id, body, _creator(principal))
     include = frozenset(created.stored["include"])
     if body.stream:
-        assert created.subscription is not None
-        translator = translator_for(created.stored, created.run, include)
-        events = ResponseEvents(
-            created.subscription,
-            translator,
-            None if created.stored["store"] else lambda: service.finish(created.stored),
-        )
-        return event_stream(events.opening(), events)
+        return event_stream([], service.events(created))
     if created.subscription is None:  # in the background: answered at once, queued
-        record = await service.retrieve(principal.project_id, created.stored["id"], include)
+        record = opening_record(created.stored, created.run)
     else:
         record = await service.wait(created)
     return json_bytes_response(response_data(record, include))
@@ -63,12 +55,12 @@ async def count_input_tokens(
 async def retrieve_response(
     response_id: str, request: Request, state: State, principal: CurrentPrincipal
 ) -> Response:
-    if request.query_params.get("stream") in ("true", "1"):
-        raise InvalidRequest(
-            "This response cannot be streamed because it was not created with background=true.",
-            param="stream",
-        )
     include = _include(request)
+    if request.query_params.get("stream") in ("true", "1"):
+        after = _starting_after(request)
+        return event_stream(
+            [], await state.responses.resume(principal.project_id, response_id, after)
+        )
     record = await state.responses.retrieve(principal.project_id, response_id, include)
     return json_bytes_response(response_data(record, include))
 
@@ -101,6 +93,23 @@ def _include(request: Request) -> frozenset[str]:
                 f"Invalid value: '{value}'.", param="include", code="invalid_value"
             )
     return frozenset(values)
+
+
+def _starting_after(request: Request) -> int:
+    """The last event the client has (-1: none). The SDK's ``responses.stream(response_id=…,
+    starting_after=N)`` does not send it and drops events up to N itself: both work."""
+    value = request.query_params.get("starting_after")
+    if value is None:
+        return -1
+    try:
+        after = int(value)
+    except ValueError:
+        raise InvalidRequest(
+            f"Invalid type for 'starting_after': expected an integer, but got '{value}'.",
+            param="starting_after",
+            code="invalid_type",
+        ) from None
+    return max(after, -1)
 
 
 async def _check_model(state: AppState, principal: Principal, model: str) -> None:

@@ -14,6 +14,7 @@ from threadline import clock
 from threadline.engine.context import build_prompt, conversation
 from threadline.engine.event_bus import EventBus
 from threadline.engine.history import Conversation, load_conversation
+from threadline.engine.response_run import ResponseRun
 from threadline.engine.run_end import (
     DATABASE_LOST,
     LONGEST_WAIT_WHEN_TOLD_SECONDS,
@@ -83,13 +84,24 @@ class RunExecution:
         # Told once, when this attempt first calls its model (or ends without): see the worker's
         # count of runs still starting.
         self.on_calling: Callable[[], None] | None = None
+        # A response's run: its events translated into the response's (hook E3).
+        self._response: ResponseRun | None = None
 
     def _publish(self, event: StreamEvent) -> None:
         self._engine.bus.publish(self.run_id, event)
+        if self._response is not None:
+            self._response.feed(event)
 
     async def execute(self) -> None:
         self.started = True
         try:
+            if self._run.get("kind") == "response":
+                fence = (self._engine.owner, self.attempt)
+                self._response = await ResponseRun.load(
+                    self._db, self._engine.bus, self._run, fence
+                )
+                if self._response is not None:
+                    self._response.start()
             if self.cancel_requested:  # between its claim and now
                 cancelling = run_data({**self._run, "status": "cancelling"})
                 self._publish(StreamEvent.of("thread.run.cancelling", cancelling))
@@ -101,6 +113,8 @@ class RunExecution:
         except LeaseLost:
             logger.warning("run %s: lease lost, attempt %s stops", self.run_id, self.attempt)
             self._engine.bus.end(self.run_id)
+            if self._response is not None:
+                self._engine.bus.end(self._response.response_id)
         except asyncio.CancelledError:
             # Cancelled by the client, or the server is stopping: either way the run ends now.
             if not self._told:
@@ -148,6 +162,10 @@ class RunExecution:
         recorder = self._recorder
         if recorder is not None:  # the last turn's own writes join the end's unit
             ending.last_writes = recorder.end_writes()
+        response = self._response
+        if response is not None:  # its last events are kept in the end's unit
+            await response.settle()
+            ending.in_end_unit = response.in_end_unit
         bound = self._engine.end_retry_seconds if keep_trying else STOPPING_RETRY_SECONDS
         until = time.monotonic() + bound
         try:
@@ -156,6 +174,8 @@ class RunExecution:
             await self._end_without_database(ending, recorder, keep_trying)
             return
         await self._ended(ended, recorder)
+        if response is not None and ended is not None:
+            response.after_end()
         for event in ending.events:
             self._publish(event)
 

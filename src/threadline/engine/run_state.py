@@ -67,6 +67,9 @@ class Ending:
     # written in the same unit once the fence holds; it returns the events that go first.
     last_writes: Callable[[Connection], list[StreamEvent]] | None = None
     events: list[StreamEvent] = field(default_factory=list)
+    # Told the run's events in the unit that ended it, to write what follows from them there
+    # (a response's last translated events).
+    in_end_unit: Callable[[Connection, list[StreamEvent]], None] | None = None
 
 
 def end_run(connection: Connection, run_record: RunRecord, ending: Ending) -> RunRecord:
@@ -98,6 +101,8 @@ def end_run(connection: Connection, run_record: RunRecord, ending: Ending) -> Ru
 
     release_thread(connection, run_record["thread_id"], run_record["id"])
     ending.events.append(StreamEvent.of(f"thread.run.{ending.status}", run_data(ended)))
+    if ending.in_end_unit is not None:
+        ending.in_end_unit(connection, ending.events)
     return ended
 
 

@@ -60,6 +60,10 @@ class Scheduler(Protocol):
         """Stop the run's execution, if it executes here (it ends as ``cancelled``)."""
         ...
 
+    def executes(self, run_id: str) -> bool:
+        """Whether the run executes here (its events reach this server's bus)."""
+        ...
+
 
 def claim_run(
     connection: Connection, run_id: str, owner: str, now: float, until: float, started_at: int

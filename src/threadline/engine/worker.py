@@ -20,9 +20,10 @@ from collections import deque
 from threadline import clock
 from threadline.engine.event_bus import Subscription
 from threadline.engine.execution import EngineContext, RunExecution
+from threadline.engine.response_run import ended_outside
 from threadline.engine.run_state import Ending, end_run
 from threadline.engine.scheduling import Claim, claim_run
-from threadline.records.runs import LastError, RunStatus
+from threadline.records.runs import LastError, RunRecord, RunStatus
 from threadline.schemas.run_objects import StreamEvent
 from threadline.storage.database import Connection
 from threadline.storage.runs import Lease, RunRepository
@@ -140,6 +141,10 @@ class Worker:
     def publish(self, run_id: str, event: StreamEvent) -> None:
         """Tell the streams of a run about a change made outside its execution."""
         self._engine.bus.publish(run_id, event)
+
+    def executes(self, run_id: str) -> bool:
+        """Whether the run executes in this process (its events reach this server's bus)."""
+        return run_id in self._running
 
     def cancel(self, run_id: str) -> None:
         """Stop the run's execution here, if it runs here (it ends as ``cancelled``)."""
@@ -304,8 +309,7 @@ def _reap(
     published: list[tuple[str, StreamEvent]] = []
     for record in _runs.past_expiry(connection, now_seconds):
         ending = Ending("expired", now_seconds)
-        end_run(connection, record, ending)
-        published.extend((record["id"], event) for event in ending.events)
+        _end_outside(connection, record, ending, published)
     for record in _runs.stale(connection, now):
         if record["id"] in mine:
             continue  # executing here: its lease renewal is merely late
@@ -313,6 +317,20 @@ def _reap(
             ending = Ending("cancelled", now_seconds)
         else:
             ending = Ending("failed", now_seconds, last_error=_INTERRUPTED)
-        end_run(connection, record, ending)
-        published.extend((record["id"], event) for event in ending.events)
+        _end_outside(connection, record, ending, published)
     return published
+
+
+def _end_outside(
+    connection: Connection,
+    record: RunRecord,
+    ending: Ending,
+    published: list[tuple[str, StreamEvent]],
+) -> None:
+    """End a run nobody executes; a response's stream gets its terminal event too."""
+    ended = end_run(connection, record, ending)
+    published.extend((record["id"], event) for event in ending.events)
+    if ended is not record and record.get("kind") == "response":
+        told = ended_outside(connection, ended)
+        if told is not None:
+            published.append(told)

@@ -3,6 +3,7 @@ counts. A response is a run (``kind`` ``response``) that the run engine executes
 other — leases, workers, cancel, expiry, the tool loop — on a hidden thread, plus the echo of
 its request (``responses``). See docs/responses-design.md."""
 
+import asyncio
 from dataclasses import dataclass
 
 from threadline import clock, ids
@@ -28,6 +29,7 @@ from threadline.services.response_compile import (
     stored_response,
 )
 from threadline.services.response_conversation import take_conversation
+from threadline.services.response_events import ResponseEvents
 from threadline.services.response_input import (
     CompiledInput,
     compile_input,
@@ -54,6 +56,8 @@ _threads = ThreadRepository()
 # How often a request waiting for a response's end looks at its run when no event came (the
 # run may execute on another replica, whose events this one does not hear).
 _WAIT_POLL_SECONDS = 1.0
+# How long a cancel waits for the response's run to stop before it answers (``in_progress``).
+_CANCEL_WAIT_SECONDS = 15.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,8 +98,13 @@ class ResponseService:
         if (request.truncation or "disabled") == "disabled":
             await self._refuse_over_window(project_id, request, compiled)
         made_ids = (ids.new_id("resp_"), ids.run_id())
-        watch = bool(request.stream) or not request.background
-        subscription = self._scheduler.subscribe(made_ids[1]) if watch else None
+        # A stream hears the response's events (``engine.response_run``); a synchronous
+        # answer waits for its run's end; a background response is answered at once.
+        subscription = None
+        if request.stream:
+            subscription = self._scheduler.subscribe(made_ids[0])
+        elif not request.background:
+            subscription = self._scheduler.subscribe(made_ids[1])
         try:
             stored, run, claim = await self._db.write(
                 self._create, project_id, request, made_ids, compiled, now, creator
@@ -182,6 +191,30 @@ class ResponseService:
             await self._db.write(_forget, stored)
         return record
 
+    def events(
+        self, created: CreatedResponse, after: int = -1, *, forget: bool = True
+    ) -> ResponseEvents:
+        """The stream of a response just created (``stream: true``)."""
+        assert created.subscription is not None
+        stored = created.stored
+        if stored["background"]:
+            return ResponseEvents(
+                created.subscription, stored, kept=(self._db, self._scheduler), after=after
+            )
+        on_end = None if stored["store"] else (lambda: self.finish(stored))
+        return ResponseEvents(created.subscription, stored, on_end=on_end)
+
+    async def resume(self, project_id: str, response_id: str, after: int) -> ResponseEvents:
+        """A background response's stream again, from the event after ``after`` (-1: all)."""
+        stored = await self._db.read(_stored, project_id, response_id)
+        if not stored["background"]:
+            raise InvalidRequest(
+                "This response cannot be streamed because it was not created with background=true.",
+                param="stream",
+            )
+        subscription = self._scheduler.subscribe(response_id)  # before reading what is kept
+        return ResponseEvents(subscription, stored, kept=(self._db, self._scheduler), after=after)
+
     async def retrieve(
         self, project_id: str, response_id: str, include: frozenset[str] = frozenset()
     ) -> ResponseRecord:
@@ -196,8 +229,22 @@ class ResponseService:
         if not stored["background"]:
             raise InvalidRequest("Cannot cancel a synchronous response.")
         run = await self._db.read(_runs.get_by_id, stored["run_id"])
-        if run is not None and run["status"] not in ENDED and run["status"] != "cancelling":
-            await self._runs.cancel(project_id, stored["thread_id"], stored["run_id"])
+        if run is not None and run["status"] not in ENDED:
+            # Answered once the run has stopped (at once when it executes here; a replica
+            # executing it sees the cancel at its next lease renewal), ``cancelled``.
+            subscription = self._scheduler.subscribe(stored["run_id"])
+            try:
+                if run["status"] != "cancelling":
+                    await self._runs.cancel(project_id, stored["thread_id"], stored["run_id"])
+                async with asyncio.timeout(_CANCEL_WAIT_SECONDS):
+                    async for _ in subscription.batches(_WAIT_POLL_SECONDS / 4):
+                        run = await self._db.read(_runs.get_by_id, stored["run_id"])
+                        if run is None or run["status"] in ENDED:
+                            break
+            except TimeoutError:
+                pass
+            finally:
+                subscription.close()
         return await self.retrieve(project_id, response_id, frozenset(stored["include"]))
 
     async def input_items(self, project_id: str, response_id: str, page: PageRequest) -> ItemList:

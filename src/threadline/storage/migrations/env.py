@@ -6,7 +6,11 @@ from alembic import context
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from threadline.storage import file_tables, item_tables  # noqa: F401  (registers their tables)
+from threadline.storage import (  # noqa: F401  (registers their tables)
+    file_tables,
+    item_tables,
+    response_events,
+)
 from threadline.storage.tables import Base
 
 target_metadata = Base.metadata

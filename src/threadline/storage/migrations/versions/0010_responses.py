@@ -71,9 +71,23 @@ def upgrade() -> None:
     )
     op.create_index("ix_responses_thread_id_id", "responses", ["thread_id", "id"])
     op.create_index("ix_responses_project_id_id", "responses", ["project_id", "id"])
+    # A background response's stream, each event as sent (resumed from any sequence_number).
+    op.create_table(
+        "response_events",
+        sa.Column(
+            "response_id",
+            _ID,
+            sa.ForeignKey("responses.id", ondelete="CASCADE"),
+            primary_key=True,
+        ),
+        sa.Column("sequence_number", sa.Integer(), primary_key=True),
+        sa.Column("type", sa.String(length=64), nullable=False),
+        sa.Column("data", sa.LargeBinary(), nullable=False),
+    )
 
 
 def downgrade() -> None:
+    op.drop_table("response_events")
     op.drop_index("ix_responses_project_id_id", table_name="responses")
     op.drop_index("ix_responses_thread_id_id", table_name="responses")
     op.drop_table("responses")
