@@ -27,7 +27,13 @@ _runs = RunRepository()
 
 
 def _row(table: Any, **values: Any) -> dict[str, Any]:
-    return {**{column.name: None for column in table.columns}, **values}
+    """Every column without a default set to None (those with one take it), then ``values``."""
+    unset = {
+        column.name: None
+        for column in table.columns
+        if column.default is None and column.server_default is None
+    }
+    return {**unset, **values}
 
 
 def _insert(connection: Any, reserved_by: str, until: float) -> None:
