@@ -8,10 +8,12 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
 from threadline.api.deps import CurrentPrincipal, Page, State, read_json
+from threadline.api.response_meter import COST_HEADER, meter_response
 from threadline.api.response_validation import parse_body
 from threadline.api.responses import json_bytes_response
 from threadline.api.sse import event_stream
 from threadline.errors import InvalidRequest
+from threadline.gateway.pricing import format_usd
 from threadline.gateway.principal import Principal
 from threadline.schemas.response_objects import input_tokens, response_data, response_deleted
 from threadline.schemas.responses import INCLUDABLE, CountInputTokens, CreateResponse
@@ -32,17 +34,21 @@ async def create_response(request: Request, state: State, principal: CurrentPrin
     if body.stream:
         assert created.subscription is not None
         translator = translator_for(created.stored, created.run, include)
-        events = ResponseEvents(
-            created.subscription,
-            translator,
-            None if created.stored["store"] else lambda: service.finish(created.stored),
-        )
+
+        async def on_end() -> None:
+            meter_response(request.scope, state.gateway.prices, translator.record)
+            if not created.stored["store"]:
+                await service.finish(created.stored)
+
+        events = ResponseEvents(created.subscription, translator, on_end)
         return event_stream(events.opening(), events)
     if created.subscription is None:  # in the background: answered at once, queued
         record = await service.retrieve(principal.project_id, created.stored["id"], include)
-    else:
-        record = await service.wait(created)
-    return json_bytes_response(response_data(record, include))
+        return json_bytes_response(response_data(record, include))
+    record = await service.wait(created)
+    cost = meter_response(request.scope, state.gateway.prices, record)
+    headers = {COST_HEADER: format_usd(cost)} if cost is not None else None
+    return json_bytes_response(response_data(record, include), headers=headers)
 
 
 @router.post("/responses/input_tokens")

@@ -128,13 +128,15 @@ class Gateway:
         model: str,
         prompt_tokens: int,
         completion_tokens: int,
+        meter: str = RUNS,
     ) -> int:
-        """One model turn of a run: priced, recorded, counted against the key's TPM and
-        budget (and its project's)."""
+        """One model turn of a run: priced, recorded (under ``meter``: ``RUNS``, or
+        ``RESPONSES`` for a response's run), counted against the key's TPM and budget (and its
+        project's)."""
         cost = self.prices.token_cost(model, prompt_tokens, completion_tokens)
         self.recorder.usage(
             UsageEvent(
-                project_id, key_id, model, RUNS, prompt_tokens, completion_tokens, cost_nanos=cost
+                project_id, key_id, model, meter, prompt_tokens, completion_tokens, cost_nanos=cost
             )
         )
         principal = await self.keys.by_id(key_id) if key_id else None
