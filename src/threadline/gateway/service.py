@@ -145,10 +145,17 @@ class Gateway:
         return cost
 
     async def record_passthrough_run(
-        self, principal: Principal, run_id: str, model: str, prompt: int, completion: int
+        self,
+        principal: Principal,
+        run_id: str,
+        model: str,
+        prompt: int,
+        completion: int,
+        meter: str = RUNS,
     ) -> None:
-        """A finished run of an Assistants pass-through upstream: billed once, however often
-        it is seen (the usage table checks across restarts, this process's memory before)."""
+        """A finished run (or response, ``meter`` ``RESPONSES``) of a pass-through upstream:
+        billed once, however often it is seen (the usage table checks across restarts, this
+        process's memory before)."""
         if run_id in self._billed_runs:
             return
         self._billed_runs[run_id] = None
@@ -160,7 +167,7 @@ class Gateway:
                 principal.project_id,
                 principal.key_id,
                 model,
-                RUNS,
+                meter,
                 prompt,
                 completion,
                 cost_nanos=cost,
