@@ -75,6 +75,10 @@ SCHEMATHESIS_CONFIG = {
 }
 
 
+# The Responses and Conversations APIs' cursor lists (named unlike the Assistants API's).
+ITEM_LISTS = frozenset({"ConversationItemList", "ResponseItemList"})
+
+
 def patch_spec_quirks(raw: dict[str, Any]) -> dict[str, Any]:
     """Corrects the spec where it contradicts what OpenAI itself sends.
 
@@ -89,7 +93,7 @@ def patch_spec_quirks(raw: dict[str, Any]) -> dict[str, Any]:
     request now, which a server must answer without a 5xx anyway)."""
     schemas = raw["components"]["schemas"]
     for name, schema in schemas.items():
-        if name.startswith("List") and name.endswith("Response"):
+        if (name.startswith("List") and name.endswith("Response")) or name in ITEM_LISTS:
             for key in ("first_id", "last_id"):
                 if key in schema.get("properties", {}):
                     schema["properties"][key] = {"type": ["string", "null"]}
