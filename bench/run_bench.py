@@ -129,6 +129,8 @@ class SseClient:
     """One HTTP/1.1 keep-alive connection that reads chunked ``text/event-stream`` responses,
     either Threadline's (``event:`` + ``data:`` frames) or an upstream's (``data:`` only)."""
 
+    exchange_type: type[Exchange] = Exchange  # what ``exchange`` fills in (subclasses add fields)
+
     def __init__(self, port: int) -> None:
         self.port = port
         self.reader: asyncio.StreamReader | None = None
@@ -149,7 +151,7 @@ class SseClient:
     async def exchange(self, request: bytes, upstream: bool, timeout: float) -> Exchange:
         """Sends ``request``; reads the whole response. Never raises but for cancellation."""
         await self._open_or_none()
-        result = Exchange(sent=CLOCK())
+        result = self.exchange_type(sent=CLOCK())
         if self.writer is None or self.reader is None:
             result.error = "connect failed"
             return result
@@ -495,10 +497,16 @@ class Window:
 Lane = tuple[bytes, list[Exchange]]  # a request (one thread) and the exchanges it made
 
 
-async def loop_worker(port: int, lanes: list[Lane], upstream: bool, window: Window) -> None:
+async def loop_worker(
+    port: int,
+    lanes: list[Lane],
+    upstream: bool,
+    window: Window,
+    client_type: type[SseClient] = SseClient,
+) -> None:
     """Sends its requests in turn, back to back on one connection, until the window closes;
     keeps the exchanges that started inside the window."""
-    client = SseClient(port)
+    client = client_type(port)
     try:
         for request, out in itertools.cycle(lanes):
             if window.stop:
@@ -520,6 +528,7 @@ async def closed_loop(
     upstream: bool,
     args: argparse.Namespace,
     meter: Meter | None,
+    client_type: type[SseClient] = SseClient,
 ) -> tuple[list[list[Exchange]], float, int, CpuRow | None]:
     """``workers`` workers share ``requests`` (worker i takes i, i + workers, ...); the exchanges
     per request, the window's length, how many exchanges in all, the window's CPU use."""
@@ -527,7 +536,7 @@ async def closed_loop(
     outs: list[list[Exchange]] = [[] for _ in requests]
     lanes = list(zip(requests, outs, strict=True))
     tasks = [
-        asyncio.create_task(loop_worker(port, lanes[i::workers], upstream, window))
+        asyncio.create_task(loop_worker(port, lanes[i::workers], upstream, window, client_type))
         for i in range(workers)
     ]
     try:
@@ -637,11 +646,17 @@ async def scenario_ttfd(
 
 
 async def paced_lane(
-    port: int, request: bytes, first: float, period: float, upstream: bool, pace: Pace
+    port: int,
+    request: bytes,
+    first: float,
+    period: float,
+    upstream: bool,
+    pace: Pace,
+    client_type: type[SseClient] = SseClient,
 ) -> None:
     """Sends ``request`` at ``first``, ``first + period``, … (a run still going when its turn
     comes delays the next send: counted as late); keeps the exchanges inside the window."""
-    client = SseClient(port)
+    client = client_type(port)
     loop = asyncio.get_running_loop()
     due = first
     try:
@@ -679,6 +694,7 @@ async def paced_loop(
     upstream: bool,
     args: argparse.Namespace,
     meter: Meter | None = None,
+    client_type: type[SseClient] = SseClient,
 ) -> Pace:
     """Open loop: ``rate`` runs/s in all, spread evenly over one lane per request (thread)."""
     pace = Pace()
@@ -686,7 +702,9 @@ async def paced_loop(
     period = len(requests) / rate
     start = loop.time() + 0.01
     tasks = [
-        asyncio.create_task(paced_lane(port, request, start + i / rate, period, upstream, pace))
+        asyncio.create_task(
+            paced_lane(port, request, start + i / rate, period, upstream, pace, client_type)
+        )
         for i, request in enumerate(requests)
     ]
     try:
@@ -959,14 +977,19 @@ SCENARIOS: dict[str, Scenario] = {
 
 
 async def bench_server(
-    server: Server, upstream: Upstream, master_key: str, backend: str, args: argparse.Namespace
+    server: Server,
+    upstream: Upstream,
+    master_key: str,
+    backend: str,
+    args: argparse.Namespace,
+    scenarios: dict[str, Scenario],
 ) -> Report:
     await wait_healthy(server)
     api = Api(server.port, await project_key(server, master_key))
     report = Report(backend)
     meter = Meter(server, upstream)
     for name in args.scenarios:
-        await SCENARIOS[name](api, upstream, meter, args, report)
+        await scenarios[name](api, upstream, meter, args, report)
     return report
 
 
@@ -992,7 +1015,11 @@ def run_async(coroutine: Coroutine[Any, Any, T]) -> T:
         return runner.run(_cancel_on_sigterm(coroutine))
 
 
-def bench_backend(backend: str, args: argparse.Namespace) -> Report:
+def bench_backend(
+    backend: str, args: argparse.Namespace, scenarios: dict[str, Scenario] = SCENARIOS
+) -> Report:
+    """A server on ``backend`` in front of a fast upstream, through ``scenarios``' chosen ones
+    (``bench/responses_bench.py`` brings its own)."""
     master_key = secrets.token_urlsafe(32)
     with (
         tempfile.TemporaryDirectory(prefix=f"threadline-runbench-{backend}-") as directory,
@@ -1004,7 +1031,9 @@ def bench_backend(backend: str, args: argparse.Namespace) -> Report:
         os.environ.pop("THREADLINE_CONFIG", None)
         with running_server(Path(directory), master_key, url, args.profile) as server:
             try:
-                return run_async(bench_server(server, upstream, master_key, backend, args))
+                return run_async(
+                    bench_server(server, upstream, master_key, backend, args, scenarios)
+                )
             except Exception:
                 print(f"server log (last lines):\n{server.log_tail()}", file=sys.stderr)
                 raise
@@ -1016,9 +1045,11 @@ def bench_backend(backend: str, args: argparse.Namespace) -> Report:
 # --- output and entry point -----------------------------------------------------------------
 
 
-def print_report(reports: list[Report], args: argparse.Namespace) -> None:
+def print_report(
+    reports: list[Report], args: argparse.Namespace, title: str = "run-engine"
+) -> None:
     print(
-        f"\nThreadline run-engine benchmark: {os.cpu_count()} CPUs, {args.seconds:g} s windows "
+        f"\nThreadline {title} benchmark: {os.cpu_count()} CPUs, {args.seconds:g} s windows "
         f"after {args.warmup:g} s warm-up, {args.tokens} tokens a 0 ms answer; concurrent: "
         f"{args.runs} runs of {args.concurrent_tokens} tokens {args.concurrent_delay_ms:g} ms apart"
     )
@@ -1054,10 +1085,16 @@ def _levels(text: str) -> list[int]:
     return [int(level) for level in text.split(",")]
 
 
-def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
+def parse_args(
+    argv: list[str] | None = None,
+    scenarios: dict[str, Scenario] = SCENARIOS,
+    extra: Callable[[argparse.ArgumentParser], None] | None = None,
+    description: str = __doc__.split("\n", 1)[0],
+) -> argparse.Namespace:
+    """The options; ``extra`` adds a caller's own (``bench/responses_bench.py``)."""
+    parser = argparse.ArgumentParser(description=description)
     parser.add_argument("--backend", choices=["sqlite", "postgres", "both"], default="sqlite")
-    parser.add_argument("--scenario", choices=["all", *SCENARIOS], default="all")
+    parser.add_argument("--scenario", choices=["all", *scenarios], default="all")
     parser.add_argument("--seconds", type=float, default=5.0, help="measured seconds a window")
     parser.add_argument("--warmup", type=float, default=1.0, help="unmeasured seconds before")
     parser.add_argument("--concurrency", type=int, default=32, help="throughput workers")
@@ -1079,8 +1116,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--concurrent-delay-ms", type=float, default=20.0)
     parser.add_argument("--concurrent-timeout", type=float, default=120.0)
     parser.add_argument("--profile", type=Path, metavar="REPORT", help="sample the server")
+    if extra is not None:
+        extra(parser)
     args = parser.parse_args(argv)
-    args.scenarios = list(SCENARIOS) if args.scenario == "all" else [args.scenario]
+    args.scenarios = list(scenarios) if args.scenario == "all" else [args.scenario]
     args.backends = ["sqlite", "postgres"] if args.backend == "both" else [args.backend]
     if args.profile and len(args.backends) > 1:
         parser.error("--profile needs one --backend")

@@ -18,6 +18,8 @@ from threadline.gateway.api_keys import KeyService
 from threadline.gateway.counters import Counters, MemoryCounters
 from threadline.gateway.pricing import (
     CODE_INTERPRETER_SESSIONS,
+    RESPONSES,
+    RUNS,
     Charges,
     PriceTable,
     TokenPrice,
@@ -30,7 +32,7 @@ from threadline.providers.llm.base import Usage
 from threadline.providers.llm.openai_compatible import UpstreamOptions
 from threadline.providers.llm.registry import ModelRegistry
 from threadline.providers.sandbox import SandboxSessions
-from threadline.records.runs import RunScope
+from threadline.records.runs import RunRecord, RunScope
 from threadline.services.code_files import CodeFiles
 from threadline.services.file_search import FileSearch
 from threadline.services.files import FileService
@@ -176,7 +178,7 @@ class _RunMeter:
     def __init__(self, gateway: Gateway) -> None:
         self._gateway = gateway
 
-    async def record_usage(self, run: RunScope, usage: Usage) -> None:
+    async def record_usage(self, run: RunRecord, usage: Usage) -> None:
         try:
             await self._gateway.record_run_usage(
                 run["project_id"],
@@ -184,6 +186,7 @@ class _RunMeter:
                 run["model"],
                 usage.prompt_tokens,
                 usage.completion_tokens,
+                meter=RESPONSES if run.get("kind") == "response" else RUNS,
             )
         except Exception:
             _gateway_log.exception("could not meter a run turn")

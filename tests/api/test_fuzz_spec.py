@@ -35,8 +35,10 @@ from schemathesis.specs.openapi.checks import response_schema_conformance
 
 # The operations Threadline implements today, as regexes over the spec's paths (without ``/v1``).
 # Widen these as runs land.
-INCLUDED_PATHS = r"^/(assistants|threads|files|vector_stores)(/|$)"
-EXCLUDED_PATHS = r"^/threads/(runs|\{thread_id\}/runs)(/|$)"
+INCLUDED_PATHS = r"^/(assistants|threads|files|vector_stores|responses|conversations)(/|$|\?)"
+# Runs; Responses' compaction (not served); the spec's ``?beta=true`` copies of the Responses
+# operations (the same routes again).
+EXCLUDED_PATHS = r"^/threads/(runs|\{thread_id\}/runs)(/|$)|^/responses/compact|\?beta=true$"
 
 SPEC_PATH = Path(
     os.environ.get(
@@ -73,21 +75,33 @@ SCHEMATHESIS_CONFIG = {
 }
 
 
+# The Responses and Conversations APIs' cursor lists (named unlike the Assistants API's).
+ITEM_LISTS = frozenset({"ConversationItemList", "ResponseItemList"})
+
+
 def patch_spec_quirks(raw: dict[str, Any]) -> dict[str, Any]:
     """Corrects the spec where it contradicts what OpenAI itself sends.
 
     The cursor-list envelopes declare ``first_id``/``last_id`` as required strings, but an empty
     page has no first or last object, so OpenAI (and Threadline) send ``null`` there. A file may
     be uploaded with ``purpose: "evals"`` (``CreateFileRequest``), which the file object's
-    ``purpose`` enum leaves out. Only response schemas are touched, so generation is
-    unaffected."""
+    ``purpose`` enum leaves out. The item unions (``ConversationItem``, ``ItemResource``)
+    declare a ``type`` discriminator without a mapping, so its values are read as schema names
+    (``Message``) and ``"type": "message"`` matches none: the ``oneOf`` alone decides. A
+    response's ``user`` is ``null`` when none was given, as OpenAI sends it. Only what a
+    response is checked against is touched (``user`` may also be generated as ``null`` in a
+    request now, which a server must answer without a 5xx anyway)."""
     schemas = raw["components"]["schemas"]
     for name, schema in schemas.items():
-        if name.startswith("List") and name.endswith("Response"):
+        if (name.startswith("List") and name.endswith("Response")) or name in ITEM_LISTS:
             for key in ("first_id", "last_id"):
                 if key in schema.get("properties", {}):
                     schema["properties"][key] = {"type": ["string", "null"]}
     schemas["OpenAIFile"]["properties"]["purpose"]["enum"].append("evals")
+    for name in ("ConversationItem", "ItemResource"):
+        schemas[name].pop("discriminator", None)
+    user = schemas["ModelResponseProperties"]["properties"]["user"]
+    user["type"] = ["string", "null"]
     return raw
 
 
@@ -131,9 +145,21 @@ SEED_ASSISTANT: dict[str, Any] = {
 }
 SEED_THREAD: dict[str, Any] = {"metadata": {"seed": "1"}}
 SEED_MESSAGE: dict[str, Any] = {"role": "user", "content": "seed", "metadata": {"seed": "1"}}
+SEED_RESPONSE: dict[str, Any] = {
+    "model": "gpt-4o",
+    "input": "seed",
+    "instructions": "Be brief.",
+    "metadata": {"seed": "1"},
+}
+SEED_CONVERSATION: dict[str, Any] = {
+    "metadata": {"seed": "1"},
+    "items": [{"type": "message", "role": "user", "content": "seed"}],
+}
 SEED_FILE = ("seed.md", b"# Seed\nA short document about seeds and how they sprout.")
 # Raw bytes, not JSON: its 2xx responses are checked for status and type only.
 DOWNLOAD = "GET /files/{file_id}/content"
+# With ``stream: true`` its 2xx answer is an event stream, not the JSON the spec describes.
+CREATE_RESPONSE = "POST /responses"
 
 
 @dataclass
@@ -173,6 +199,13 @@ class Seeder:
                 ids["batch_id"] = batch
         if "assistant_id" in names:
             ids["assistant_id"] = self.create("/assistants", SEED_ASSISTANT)
+        if "response_id" in names:
+            ids["response_id"] = self.create("/responses", SEED_RESPONSE)
+        if "conversation_id" in names:
+            ids["conversation_id"] = self.create("/conversations", SEED_CONVERSATION)
+            if "item_id" in names:
+                items = self.api.get(f"/conversations/{ids['conversation_id']}/items")
+                ids["item_id"] = str(items.json()["data"][0]["id"])
         if "thread_id" in names:
             # Always with a message, so that listing messages returns objects to validate.
             ids["thread_id"] = self.create("/threads", SEED_THREAD)
@@ -220,6 +253,9 @@ def check_response(case: Case, response: Response) -> None:
     content_type = ",".join(response.headers.get("content-type", []))
     if case.operation.label == DOWNLOAD and response.status_code == 200:
         assert content_type, f"no content type\n{describe(response)}"
+        return
+    if case.operation.label == CREATE_RESPONSE and content_type.startswith("text/event-stream"):
+        assert response.status_code == 200, describe(response)
         return
     assert content_type.startswith("application/json"), (
         f"content type {content_type!r}\n{describe(response)}"
@@ -320,6 +356,20 @@ def test_spec_filter_selects_the_implemented_operations() -> None:
         "GET /vector_stores/{vector_store_id}/file_batches/{batch_id}",
         "POST /vector_stores/{vector_store_id}/file_batches/{batch_id}/cancel",
         "GET /vector_stores/{vector_store_id}/file_batches/{batch_id}/files",
+        "POST /responses",
+        "POST /responses/input_tokens",
+        "GET /responses/{response_id}",
+        "DELETE /responses/{response_id}",
+        "POST /responses/{response_id}/cancel",
+        "GET /responses/{response_id}/input_items",
+        "POST /conversations",
+        "GET /conversations/{conversation_id}",
+        "POST /conversations/{conversation_id}",
+        "DELETE /conversations/{conversation_id}",
+        "POST /conversations/{conversation_id}/items",
+        "GET /conversations/{conversation_id}/items",
+        "GET /conversations/{conversation_id}/items/{item_id}",
+        "DELETE /conversations/{conversation_id}/items/{item_id}",
     }
 
 

@@ -2,15 +2,20 @@
 its Assistants, Files and Vector Stores requests forwarded unchanged to that upstream (another
 Threadline, Azure OpenAI's classic Assistants…), under this gateway's keys, limits and logs.
 
+When that provider serves the Responses API natively (``responses: native``), the project's
+``/v1/responses…`` and ``/v1/conversations…`` requests are forwarded the same way.
+
 Request and response bodies stream through byte for byte (uploads included); only the
 provider's key goes upstream. Runs are billed from the usage the upstream reports when it shows
 a run finished — in a stream's ``thread.run.<end>`` event or in a run object it returns — once
-per run however often it is seen. A key limited to some models is held to them: the ``model`` of
-an assistant or run it creates or changes, and the model of the assistant a run uses (asked of
-the upstream)."""
+per run however often it is seen; responses likewise, from a ``response.<end>`` event or a
+response object (meter ``responses``). A key limited to some models is held to them: the
+``model`` of an assistant, run or response it creates or changes, and the model of the
+assistant a run uses (asked of the upstream)."""
 
 import re
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from typing import Any
 
 import orjson
@@ -22,6 +27,7 @@ from threadline.api.gateway_routes import RouteClass
 from threadline.api.meter import RequestMeter
 from threadline.app_state import AppState
 from threadline.errors import APIError, ModelNotAllowed, UpstreamError
+from threadline.gateway.pricing import RESPONSES, RUNS
 from threadline.gateway.principal import Principal
 from threadline.providers.llm.event_stream import EventStreamDecoder
 from threadline.providers.llm.passthrough import RawUpstream
@@ -40,6 +46,7 @@ _DROPPED_RESPONSE_HEADERS = frozenset(
 )
 _FINISHED = frozenset({"completed", "incomplete", "failed", "cancelled", "expired"})
 _RUN_END_EVENTS = frozenset(f"thread.run.{status}".encode() for status in _FINISHED)
+_RESPONSE_END_EVENTS = frozenset(f"response.{status}".encode() for status in _FINISHED)
 _MAX_JSON_SCAN = 8 * 1024 * 1024
 
 
@@ -95,7 +102,7 @@ async def forward(
             and not name.lower().startswith("x-ratelimit-")
         ]
         await send({"type": "http.response.start", "status": response.status, "headers": headers})
-        runs = _RunWatcher(response.headers.get("content-type", ""), route.answers_runs)
+        runs = _RunWatcher(response.headers.get("content-type", ""), route)
         async for chunk in response.content.iter_any():
             runs.feed(chunk)
             await send({"type": "http.response.body", "body": chunk, "more_body": True})
@@ -103,14 +110,16 @@ async def forward(
     finally:
         response.close()
     for run in runs.finished():
-        usage = run.get("usage") or {}
-        meter.model = meter.model or run.get("model")
+        meter.model = meter.model or run.model
+        if route.answers_responses and route.creates_run:  # the response it created
+            meter.input_tokens, meter.output_tokens = run.input_tokens, run.output_tokens
         await state.gateway.record_passthrough_run(
             principal,
-            f"{upstream.name}:{run['id']}",
-            str(run.get("model") or ""),
-            int(usage.get("prompt_tokens") or 0),
-            int(usage.get("completion_tokens") or 0),
+            f"{upstream.name}:{run.id}",
+            run.model,
+            run.input_tokens,
+            run.output_tokens,
+            meter=run.meter,
         )
 
 
@@ -200,39 +209,80 @@ async def _assistant_model(state: AppState, upstream: RawUpstream, assistant_id:
         response.close()
 
 
-class _RunWatcher:
-    """Finds finished runs (with their usage) in a forwarded response."""
+@dataclass(frozen=True, slots=True)
+class _Finished:
+    """A run or response the upstream shows finished, with what it used."""
 
-    def __init__(self, content_type: str, answers_runs: bool) -> None:
+    id: str
+    model: str
+    input_tokens: int
+    output_tokens: int
+    meter: str  # RUNS or RESPONSES
+
+
+# object -> (meter, input tokens' name, output tokens' name) in its usage
+_BILLED_OBJECTS = {
+    "thread.run": (RUNS, "prompt_tokens", "completion_tokens"),
+    "response": (RESPONSES, "input_tokens", "output_tokens"),
+}
+
+
+class _RunWatcher:
+    """Finds finished runs and responses (with their usage) in a forwarded response."""
+
+    def __init__(self, content_type: str, route: RouteClass) -> None:
         self._events = (
             EventStreamDecoder(max_line=_MAX_JSON_SCAN)
             if content_type.startswith("text/event-stream")
             else None
         )
-        self._json = content_type.startswith("application/json") and answers_runs
+        self._json = content_type.startswith("application/json") and (
+            route.answers_runs or route.answers_responses
+        )
         self._buffer = bytearray()
-        self._runs: list[dict[str, Any]] = []
+        self._runs: list[_Finished] = []
 
     def feed(self, chunk: bytes) -> None:
         if self._events is not None:
             for event in self._events.feed(chunk):
                 if event.name in _RUN_END_EVENTS:
                     self._collect(_loads(event.data))
+                elif event.name in _RESPONSE_END_EVENTS:
+                    data = _loads(event.data)
+                    self._collect(data.get("response") if isinstance(data, dict) else None)
         elif self._json and len(self._buffer) < _MAX_JSON_SCAN:
             self._buffer += chunk
 
     def _collect(self, data: Any) -> None:
-        if isinstance(data, dict) and data.get("object") == "thread.run":
+        if not isinstance(data, dict):
+            return
+        billed = _BILLED_OBJECTS.get(data.get("object"))  # type: ignore[arg-type]
+        if billed is not None:
             if data.get("status") in _FINISHED and isinstance(data.get("id"), str):
-                self._runs.append(data)
-        elif isinstance(data, dict) and isinstance(data.get("data"), list):
+                meter, input_name, output_name = billed
+                usage = data.get("usage")
+                usage = usage if isinstance(usage, dict) else {}
+                self._runs.append(
+                    _Finished(
+                        data["id"],
+                        str(data.get("model") or ""),
+                        _count(usage.get(input_name)),
+                        _count(usage.get(output_name)),
+                        meter,
+                    )
+                )
+        elif isinstance(data.get("data"), list):
             for item in data["data"]:  # a list of runs
                 self._collect(item)
 
-    def finished(self) -> list[dict[str, Any]]:
+    def finished(self) -> list[_Finished]:
         if self._json and self._buffer:
             self._collect(_loads(bytes(self._buffer)))
         return self._runs
+
+
+def _count(value: Any) -> int:
+    return value if isinstance(value, int) and value >= 0 else 0
 
 
 def _loads(raw: bytes) -> Any:

@@ -112,7 +112,13 @@ class GatewayMiddleware:
             meter.error_code = error.code or error.error_type
             await send_error(send, error)
             return
-        if principal.assistants_passthrough and route.assistants_api:
+        if principal.assistants_passthrough and (
+            route.assistants_api
+            or (
+                route.responses_api
+                and state.models.serves_responses(principal.assistants_passthrough)
+            )
+        ):
             meter.label = FORWARDED_LABEL
             await self._forward(scope, receive, send, state, principal, meter, route)
         elif fast is not None:

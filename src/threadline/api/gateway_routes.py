@@ -1,6 +1,8 @@
 """What the gateway does with a request, decided from the route it matches: whether it makes
 the model work (metered), whether it creates a thread, and whether it belongs to the
-Assistants, Files and Vector Stores APIs (forwarded for Assistants pass-through projects).
+Assistants, Files and Vector Stores APIs (forwarded for Assistants pass-through projects) or
+to the Responses and Conversations APIs (forwarded too when that project's provider serves them
+natively).
 
 Each is declared here by method and full route template, and ``RouteTable`` attaches the
 classes to the application's routes once, in the router's order: a request is matched as the
@@ -53,6 +55,9 @@ MODEL_IN_BODY = RUN_CREATION | {
 }
 # The Assistants, Files and Vector Stores APIs: these templates and everything under them.
 ASSISTANTS_API = ("/v1/assistants", "/v1/threads", "/v1/files", "/v1/vector_stores", "/v1/uploads")
+# The Responses and Conversations APIs: forwarded for pass-through projects whose provider
+# serves them natively (``responses: native`` in THREADLINE_CONFIG).
+RESPONSES_API = ("/v1/responses", "/v1/conversations")
 # Parts of those APIs this server does not serve itself: routes only so that pass-through
 # projects have them forwarded (anyone else gets the usual 404).
 PASSTHROUGH_ONLY = (
@@ -72,6 +77,8 @@ class RouteClass:
     creates_run: bool = False
     model_in_body: bool = False
     answers_runs: bool = False  # its answers may be runs (read for their usage when forwarded)
+    responses_api: bool = False
+    answers_responses: bool = False  # its answers may be responses (read for their usage)
 
 
 UNMATCHED = RouteClass("unmatched")
@@ -111,14 +118,18 @@ def _entry(template: str, methods: frozenset[str] | None) -> _Entry:
         template,
         metered=bool(pairs & METERED),
         creates_thread=bool(pairs & CREATES_THREAD),
-        assistants_api=any(
-            template == root or template.startswith(root + "/") for root in ASSISTANTS_API
-        ),
+        assistants_api=_under(template, ASSISTANTS_API),
         creates_run=bool(pairs & RUN_CREATION),
         model_in_body=bool(pairs & MODEL_IN_BODY),
         answers_runs="/runs" in template,
+        responses_api=_under(template, RESPONSES_API),
+        answers_responses=_under(template, RESPONSES_API[:1]),
     )
     return _Entry(compile_path(template)[0], methods, route)
+
+
+def _under(template: str, roots: tuple[str, ...]) -> bool:
+    return any(template == root or template.startswith(root + "/") for root in roots)
 
 
 def _templates(routes: Sequence[BaseRoute]) -> Iterable[tuple[str, frozenset[str] | None]]:

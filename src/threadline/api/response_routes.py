@@ -8,12 +8,15 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
 from threadline.api.deps import CurrentPrincipal, Page, State, read_json
+from threadline.api.response_meter import COST_HEADER, meter_response
 from threadline.api.response_validation import parse_body
 from threadline.api.responses import json_bytes_response
 from threadline.api.sse import event_stream
 from threadline.app_state import AppState
 from threadline.errors import InvalidRequest, ModelNotAllowed
+from threadline.gateway.pricing import format_usd
 from threadline.gateway.principal import Principal
+from threadline.records.responses import ResponseRecord
 from threadline.schemas.response_objects import input_tokens, response_data, response_deleted
 from threadline.schemas.responses import INCLUDABLE, CountInputTokens, CreateResponse
 from threadline.services.response_view import opening_record
@@ -31,12 +34,18 @@ async def create_response(request: Request, state: State, principal: CurrentPrin
     created = await service.create(principal.project_id, body, _creator(principal))
     include = frozenset(created.stored["include"])
     if body.stream:
-        return event_stream([], service.events(created))
+
+        def metered(record: ResponseRecord) -> None:
+            meter_response(request.scope, state.gateway.prices, record)
+
+        return event_stream([], service.events(created, on_record=metered))
     if created.subscription is None:  # in the background: answered at once, queued
         record = opening_record(created.stored, created.run)
-    else:
-        record = await service.wait(created)
-    return json_bytes_response(response_data(record, include))
+        return json_bytes_response(response_data(record, include))
+    record = await service.wait(created)
+    cost = meter_response(request.scope, state.gateway.prices, record)
+    headers = {COST_HEADER: format_usd(cost)} if cost is not None else None
+    return json_bytes_response(response_data(record, include), headers=headers)
 
 
 @router.post("/responses/input_tokens")

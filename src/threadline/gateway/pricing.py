@@ -61,6 +61,7 @@ class Charges:
 CHAT = "chat.completions"
 EMBEDDINGS = "embeddings"
 RUNS = "runs"
+RESPONSES = "responses"  # the model turns of runs that execute responses
 CODE_INTERPRETER_SESSIONS = "code_interpreter.sessions"
 VECTOR_STORE_GB_DAYS = "vector_stores.gb_days"
 THREADS = "threads"

@@ -128,13 +128,15 @@ class Gateway:
         model: str,
         prompt_tokens: int,
         completion_tokens: int,
+        meter: str = RUNS,
     ) -> int:
-        """One model turn of a run: priced, recorded, counted against the key's TPM and
-        budget (and its project's)."""
+        """One model turn of a run: priced, recorded (under ``meter``: ``RUNS``, or
+        ``RESPONSES`` for a response's run), counted against the key's TPM and budget (and its
+        project's)."""
         cost = self.prices.token_cost(model, prompt_tokens, completion_tokens)
         self.recorder.usage(
             UsageEvent(
-                project_id, key_id, model, RUNS, prompt_tokens, completion_tokens, cost_nanos=cost
+                project_id, key_id, model, meter, prompt_tokens, completion_tokens, cost_nanos=cost
             )
         )
         principal = await self.keys.by_id(key_id) if key_id else None
@@ -143,10 +145,17 @@ class Gateway:
         return cost
 
     async def record_passthrough_run(
-        self, principal: Principal, run_id: str, model: str, prompt: int, completion: int
+        self,
+        principal: Principal,
+        run_id: str,
+        model: str,
+        prompt: int,
+        completion: int,
+        meter: str = RUNS,
     ) -> None:
-        """A finished run of an Assistants pass-through upstream: billed once, however often
-        it is seen (the usage table checks across restarts, this process's memory before)."""
+        """A finished run (or response, ``meter`` ``RESPONSES``) of a pass-through upstream:
+        billed once, however often it is seen (the usage table checks across restarts, this
+        process's memory before)."""
         if run_id in self._billed_runs:
             return
         self._billed_runs[run_id] = None
@@ -158,7 +167,7 @@ class Gateway:
                 principal.project_id,
                 principal.key_id,
                 model,
-                RUNS,
+                meter,
                 prompt,
                 completion,
                 cost_nanos=cost,

@@ -4,6 +4,7 @@ other — leases, workers, cancel, expiry, the tool loop — on a hidden thread,
 its request (``responses``). See docs/responses-design.md."""
 
 import asyncio
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from threadline import clock, ids
@@ -192,17 +193,27 @@ class ResponseService:
         return record
 
     def events(
-        self, created: CreatedResponse, after: int = -1, *, forget: bool = True
+        self,
+        created: CreatedResponse,
+        after: int = -1,
+        *,
+        on_record: Callable[[ResponseRecord], None] | None = None,
     ) -> ResponseEvents:
-        """The stream of a response just created (``stream: true``)."""
+        """The stream of a response just created (``stream: true``). When a stream that is not
+        kept ends, the response as it ended goes to ``on_record`` (the request log's usage)."""
         assert created.subscription is not None
         stored = created.stored
         if stored["background"]:
             return ResponseEvents(
                 created.subscription, stored, kept=(self._db, self._scheduler), after=after
             )
-        on_end = None if stored["store"] else (lambda: self.finish(stored))
-        return ResponseEvents(created.subscription, stored, on_end=on_end)
+
+        async def ended() -> None:
+            record = await self.finish(stored)
+            if on_record is not None:
+                on_record(record)
+
+        return ResponseEvents(created.subscription, stored, on_end=ended)
 
     async def resume(self, project_id: str, response_id: str, after: int) -> ResponseEvents:
         """A background response's stream again, from the event after ``after`` (-1: all)."""

@@ -5,6 +5,10 @@ providers:
   local:
     base_url: http://127.0.0.1:11434/v1
     api_key_env: OLLAMA_KEY          # the key is read from this environment variable
+  openai:
+    base_url: https://api.openai.com/v1
+    api_key_env: OPENAI_API_KEY
+    responses: native                # serves the Responses API itself (default: engine)
 models:
   gpt-4o:
     provider: local                  # or "default": THREADLINE_UPSTREAM_BASE_URL / _API_KEY
@@ -26,6 +30,7 @@ import ipaddress
 import os
 from collections.abc import Mapping
 from pathlib import Path
+from typing import Literal
 from urllib.parse import urlsplit
 
 import yaml
@@ -103,6 +108,10 @@ class ProviderConfig(_Strict):
     connect_timeout: float | None = Field(default=None, gt=0)
     read_timeout: float | None = Field(default=None, gt=0)
     max_retries: int | None = Field(default=None, ge=0, le=10)
+    # "native": the upstream serves /v1/responses and /v1/conversations itself, so a project
+    # whose ``assistants_passthrough`` names this provider has them forwarded there too;
+    # "engine": they are executed here, by the run engine, whoever the project's provider is.
+    responses: Literal["engine", "native"] = "engine"
 
     @field_validator("base_url")
     @classmethod

@@ -173,6 +173,11 @@ class ModelRegistry:
             )
             self._raw[name] = _raw(name, provider.base_url, keys[name], own)
         self._routes = {name: self._configured_route(name) for name in self.config.models}
+        self._native_responses = frozenset(
+            name
+            for name, provider in self.config.providers.items()
+            if provider.responses == "native"
+        )
 
     @classmethod
     def from_settings(
@@ -235,6 +240,11 @@ class ModelRegistry:
 
     def raw_upstream(self, provider: str) -> RawUpstream | None:
         return self._raw.get(provider)
+
+    def serves_responses(self, provider: str) -> bool:
+        """Whether ``provider`` serves the Responses and Conversations APIs itself
+        (``responses: native``): a pass-through project's requests to them go there."""
+        return provider in self._native_responses
 
     def upstream_id(self, model_name: str) -> str | None:
         model = self.config.models.get(model_name)
