@@ -38,7 +38,9 @@ async def create_response(request: Request, state: State, principal: CurrentPrin
         def metered(record: ResponseRecord) -> None:
             meter_response(request.scope, state.gateway.prices, record)
 
-        return event_stream([], service.events(created, on_record=metered))
+        opening = service.opening(created)
+        events = service.events(created, len(opening) - 1, on_record=metered)
+        return event_stream(list(opening), events)
     if created.subscription is None:  # in the background: answered at once, queued
         record = opening_record(created.stored, created.run)
         return json_bytes_response(response_data(record, include))

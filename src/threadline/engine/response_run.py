@@ -48,6 +48,19 @@ class ResponseEvent(StreamEvent):
     sequence: int = 0
 
 
+def opening_events(stored: StoredResponse, run: RunRecord) -> list[ResponseEvent]:
+    """The events that open a new response's stream (``response.created``, then ``queued`` or
+    ``in_progress``), numbered exactly as the worker's ``ResponseRun.start`` numbers them: the
+    request that creates the response sends them at once, and the worker's copies are the
+    same events (same numbers), which a stream sends once."""
+    translator = ResponseStreamTranslator(
+        opening_record(stored, {**run, "status": "queued"}),
+        include=frozenset(stored["include"]),
+        container_id=stored["container_id"],
+    )
+    return [ResponseEvent(e.name, e.data, i) for i, e in enumerate(translator.start())]
+
+
 class ResponseRun:
     """One attempt's translation of a response's run events (``feed`` each event the run
     publishes, in order)."""

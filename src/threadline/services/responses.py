@@ -9,6 +9,7 @@ from dataclasses import dataclass
 
 from threadline import clock, ids
 from threadline.engine.event_bus import Subscription
+from threadline.engine.response_run import ResponseEvent, opening_events
 from threadline.engine.scheduling import Claim, Scheduler
 from threadline.errors import InvalidRequest, NotFound
 from threadline.records.response_rows import StoredResponse
@@ -213,7 +214,14 @@ class ResponseService:
             if on_record is not None:
                 on_record(record)
 
-        return ResponseEvents(created.subscription, stored, on_end=ended)
+        return ResponseEvents(created.subscription, stored, on_end=ended, after=after)
+
+    @staticmethod
+    def opening(created: CreatedResponse) -> list[ResponseEvent]:
+        """The first events of a response just created, for its creating request to send at
+        once (the client hears of its response before a worker takes it, as with runs); the
+        stream from ``events(created, after=len(opening) - 1)`` goes on after them."""
+        return opening_events(created.stored, created.run)
 
     async def resume(self, project_id: str, response_id: str, after: int) -> ResponseEvents:
         """A background response's stream again, from the event after ``after`` (-1: all)."""
