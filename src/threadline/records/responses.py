@@ -155,10 +155,17 @@ class ReasoningSummary(TypedDict):
     text: str
 
 
+class ReasoningText(TypedDict):
+    type: Literal["reasoning_text"]
+    text: str
+
+
 class ReasoningItem(TypedDict):
     id: str  # rs_…
     type: Literal["reasoning"]
     summary: list[ReasoningSummary]
+    # The upstream's reasoning as it streamed it (absent from items a client sent without).
+    content: NotRequired[list[ReasoningText]]
     encrypted_content: str | None
     status: NotRequired[ItemStatus]
 

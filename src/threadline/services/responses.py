@@ -43,6 +43,7 @@ from threadline.services.run_snapshot import Creator
 from threadline.services.runs import RunService
 from threadline.services.tool_gate import ToolGate
 from threadline.storage.database import Connection, Database
+from threadline.storage.items import reasoning_of_run
 from threadline.storage.pagination import PageRequest
 from threadline.storage.repositories import MessageRepository, ThreadRepository
 from threadline.storage.responses import ResponseRepository, input_entries, messages_of_run
@@ -297,7 +298,8 @@ def _read(
         raise NotFound(f"Response with id '{response_id}' not found.")
     messages = messages_of_run(connection, run["id"])
     steps = _steps.of_run(connection, run["id"])
-    return response_record(stored, run, messages, steps, include)
+    reasoning = reasoning_of_run(connection, run["thread_id"], run["id"])
+    return response_record(stored, run, messages, steps, include, reasoning)
 
 
 def _delete(connection: Connection, project_id: str, response_id: str) -> bool:
