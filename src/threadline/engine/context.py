@@ -24,6 +24,7 @@ from threadline.providers.llm.base import (
 )
 from threadline.records.items import ContextItemRow, ItemRow
 from threadline.records.jsonvalue import JsonObject
+from threadline.records.responses import INPUT_FILE_TEXT
 from threadline.records.runs import FunctionCall, StepRecord
 from threadline.records.threads import ContentPart, ImageUrl, MessageStatus, PromptMessageRecord
 
@@ -87,9 +88,25 @@ def chat_content(content: list[ContentPart]) -> str | list[ChatContentPart]:
             text = f"[image file {part['image_file']['file_id']}]"
             texts.append(text)
             parts.append({"type": "text", "text": text})
+        else:
+            text = _input_file_text(cast(JsonObject, part), bool(texts))
+            if text is not None:
+                texts.append(text)
+                parts.append({"type": "text", "text": text})
     if len(texts) == len(parts):
         return "".join(texts)
     return parts
+
+
+def _input_file_text(part: JsonObject, after_text: bool) -> str | None:
+    """A response's ``input_file`` part as the model reads it: the file's text, read when the
+    response was created (services.input_files), between lines that name the file."""
+    text = part.get(INPUT_FILE_TEXT) if part.get("type") == "input_file" else None
+    if not isinstance(text, str):
+        return None
+    name = part.get("filename") or part.get("file_id") or "file"
+    block = f"[file {name}]\n{text}\n[end of file {name}]"
+    return "\n\n" + block if after_text else block
 
 
 def _chat_image_url(value: ImageUrl) -> ChatImageUrl:

@@ -17,6 +17,7 @@ from threadline.records.runs import RunRecord
 from threadline.schemas.response_objects import ItemList, item_list
 from threadline.schemas.responses import CountInputTokens, CreateResponse
 from threadline.services.conversation_items import container_of, entry_item
+from threadline.services.input_files import InputFileReader
 from threadline.services.response_chain import (
     continue_chain,
     insert_fork_steps,
@@ -81,6 +82,7 @@ class ResponseService:
         runs: RunService,
         sizer: PromptSizer,
         expiry_seconds: int = 600,
+        input_files: InputFileReader | None = None,
     ) -> None:
         self._db = database
         self._scheduler = scheduler
@@ -88,6 +90,7 @@ class ResponseService:
         self._runs = runs
         self._sizer = sizer
         self._expiry_seconds = expiry_seconds
+        self._input_files = input_files
 
     async def create(
         self, project_id: str, request: CreateResponse, creator: Creator | None = None
@@ -97,6 +100,8 @@ class ResponseService:
         # The input's rows first, then the run: ids sort by creation, and what sorts after the
         # run on its thread is its output.
         compiled = compile_input(project_id, request, now)
+        if self._input_files is not None:
+            await self._input_files.read_into(project_id, compiled.messages)
         if (request.truncation or "disabled") == "disabled":
             await self._refuse_over_window(project_id, request, compiled)
         made_ids = (ids.new_id("resp_"), ids.run_id())
@@ -269,6 +274,8 @@ class ResponseService:
         """The prompt's tokens as the engine counts them: the chain's context, the input,
         the instructions and the tools."""
         compiled = compile_input(project_id, request, clock.now())
+        if self._input_files is not None:
+            await self._input_files.read_into(project_id, compiled.messages)
         compiled.place("")
         server_tools = self._sizer.server_tools
         return await self._db.read(
