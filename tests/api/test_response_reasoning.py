@@ -1,6 +1,7 @@
 """Reasoning through the official SDK: an upstream that streams ``reasoning_content`` gives a
 response a ``reasoning`` output item (streamed as ``response.reasoning_text.*``), kept for
-retrieve and sent back to the same model in later turns."""
+retrieve and sent back to the same model in later turns (another model's reasoning is not
+sent: tests/unit/test_reasoning_context.py)."""
 
 from openai import OpenAI
 
@@ -103,13 +104,6 @@ def test_reasoning_before_calls_goes_back_with_the_calls(client: OpenAI, upstrea
     sent = upstream.requests[-1]["messages"]
     assert sent[1]["role"] == "assistant" and sent[1]["tool_calls"]
     assert sent[1]["reasoning_content"] == "Need the weather."
-
-
-def test_reasoning_is_not_sent_to_another_model(client: OpenAI, upstream) -> None:
-    upstream.script(Text(["A."], reasoning=["Thinking."]), Text(["B."]))
-    first = client.responses.create(model="gpt-test", input="1")
-    client.responses.create(model="gpt-test-mini", input="2", previous_response_id=first.id)
-    assert all("reasoning_content" not in m for m in upstream.requests[-1]["messages"])
 
 
 def test_an_assistants_run_ignores_reasoning(client: OpenAI, upstream) -> None:

@@ -99,14 +99,12 @@ def chat_content(content: list[ContentPart]) -> str | list[ChatContentPart]:
 
 
 def _input_file_text(part: JsonObject, after_text: bool) -> str | None:
-    """A response's ``input_file`` part as the model reads it: the file's text, read when the
-    response was created (services.input_files), between lines that name the file."""
+    """A response's ``input_file`` part as the model reads it: the file's text, read and
+    framed when the response was created (services.input_files)."""
     text = part.get(INPUT_FILE_TEXT) if part.get("type") == "input_file" else None
     if not isinstance(text, str):
         return None
-    name = part.get("filename") or part.get("file_id") or "file"
-    block = f"[file {name}]\n{text}\n[end of file {name}]"
-    return "\n\n" + block if after_text else block
+    return "\n\n" + text if after_text else text
 
 
 def _chat_image_url(value: ImageUrl) -> ChatImageUrl:

@@ -50,9 +50,11 @@ class InputFileReader:
         for message in messages:
             for part in cast(list[JsonObject], message["content"]):
                 if part.get("type") == "input_file" and INPUT_FILE_TEXT not in part:
-                    part[INPUT_FILE_TEXT] = bounded(await self._text_of(project_id, part))
+                    filename, text = await self._text_of(project_id, part)
+                    part[INPUT_FILE_TEXT] = framed(filename, text)
 
-    async def _text_of(self, project_id: str, part: JsonObject) -> str:
+    async def _text_of(self, project_id: str, part: JsonObject) -> tuple[str, str]:
+        """The file's name and its text."""
         file_id, data, url = part.get("file_id"), part.get("file_data"), part.get("file_url")
         if isinstance(url, str) and not file_id and not data:
             raise InvalidRequest(
@@ -79,7 +81,7 @@ class InputFileReader:
                 )
             try:
                 async with self._slots:
-                    return await parse_isolated(path, filename, self._limits)
+                    return filename, await parse_isolated(path, filename, self._limits)
             except DocumentRejected as rejected:
                 raise InvalidRequest(
                     f"The input file {filename!r} could not be read: {rejected.message}",
@@ -97,13 +99,15 @@ class InputFileReader:
         return record["filename"]
 
 
-def bounded(text: str) -> str:
-    if len(text) <= MAX_CHARS:
-        return text
-    return (
-        text[:MAX_CHARS]
-        + f"\n[… the file goes on: only its first {MAX_CHARS:,} characters are shown here.]"
-    )
+def framed(filename: str, text: str) -> str:
+    """The text as the model reads it: between lines that name the file, cut at
+    ``MAX_CHARS``."""
+    if len(text) > MAX_CHARS:
+        text = (
+            text[:MAX_CHARS]
+            + f"\n[… the file goes on: only its first {MAX_CHARS:,} characters are shown here.]"
+        )
+    return f"[file {filename}]\n{text}\n[end of file {filename}]"
 
 
 def _decoded(data: str) -> bytes:
