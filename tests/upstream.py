@@ -65,6 +65,8 @@ class Text:
     chunks: list[str]
     finish_reason: str = "stop"
     usage: tuple[int, int] | None = (10, 5)  # (prompt_tokens, completion_tokens); None: no usage
+    # Reasoning chunks streamed before the text, as ``delta.reasoning_content`` (vLLM, DeepSeek).
+    reasoning: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -75,6 +77,7 @@ class ToolCalls:
     text: list[str] = field(default_factory=list)  # text chunks streamed before the calls
     split: int = 3  # each call's arguments are streamed in this many fragments
     usage: tuple[int, int] | None = (10, 5)
+    reasoning: list[str] = field(default_factory=list)  # as Text's, before the text and calls
 
 
 @dataclass
@@ -213,6 +216,8 @@ def _broken_tail(mode: str) -> list[str]:
 def stream_payloads(reply: Answer, completion: _Completion) -> list[str]:
     """The ``data:`` payloads of a streamed answer, in order (``[DONE]`` included if due)."""
     deltas: list[dict[str, Any]] = [{"role": "assistant", "content": ""}]
+    if not isinstance(reply, Broken):
+        deltas += [{"reasoning_content": chunk} for chunk in reply.reasoning]
     deltas += [{"content": chunk} for chunk in _text_of(reply)]
     if isinstance(reply, ToolCalls):
         deltas += _tool_call_deltas(reply, completion.call_ids)

@@ -14,6 +14,7 @@ from threadline.app_parts import (
 from threadline.engine.context import warm_tokenizer
 from threadline.engine.event_bus import EventBus
 from threadline.engine.ingestion import Ingestion
+from threadline.engine.retrieval.factory import parse_limits
 from threadline.engine.retrieval.hybrid import HybridRetrieval
 from threadline.engine.tools.base import ServerTool
 from threadline.engine.worker import Worker
@@ -33,6 +34,7 @@ from threadline.services.file_batches import FileBatchService
 from threadline.services.file_search import FileSearch
 from threadline.services.files import FileService
 from threadline.services.idempotency import IdempotencyKeys
+from threadline.services.input_files import InputFileReader
 from threadline.services.messages import MessageService
 from threadline.services.response_prompt import PromptSizer
 from threadline.services.responses import ResponseService
@@ -129,6 +131,12 @@ class AppState:
                 runs,
                 PromptSizer(worker.engine.route, worker.engine.server_tools),
                 expiry_seconds=settings.run_expiry_seconds,
+                input_files=InputFileReader(
+                    database,
+                    parts.blobs,
+                    parse_limits(settings),
+                    max_parallel_parses=settings.parse_concurrency,
+                ),
             ),
             steps=StepService(database),
             projects=projects,

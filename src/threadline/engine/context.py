@@ -6,7 +6,7 @@ Truncation keeps the system message and drops whole turns from the oldest end: a
 message that called tools is never kept without the tool results that answer it."""
 
 import threading
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any, TypeAlias, TypedDict, cast, final
@@ -22,8 +22,9 @@ from threadline.providers.llm.base import (
     ChatMessage,
     ChatTool,
 )
-from threadline.records.items import ItemRow
+from threadline.records.items import ContextItemRow, ItemRow
 from threadline.records.jsonvalue import JsonObject
+from threadline.records.responses import INPUT_FILE_TEXT
 from threadline.records.runs import FunctionCall, StepRecord
 from threadline.records.threads import ContentPart, ImageUrl, MessageStatus, PromptMessageRecord
 
@@ -59,6 +60,9 @@ def count_message(message: Message) -> int:
             tokens += count_text(part["text"]) if part["type"] == "text" else _IMAGE_TOKENS
     for call in message.get("tool_calls") or ():
         tokens += count_text(call["function"]["name"]) + count_text(call["function"]["arguments"])
+    reasoning = message.get("reasoning_content")
+    if reasoning:
+        tokens += count_text(reasoning)
     return tokens
 
 
@@ -84,9 +88,23 @@ def chat_content(content: list[ContentPart]) -> str | list[ChatContentPart]:
             text = f"[image file {part['image_file']['file_id']}]"
             texts.append(text)
             parts.append({"type": "text", "text": text})
+        else:
+            text = _input_file_text(cast(JsonObject, part), bool(texts))
+            if text is not None:
+                texts.append(text)
+                parts.append({"type": "text", "text": text})
     if len(texts) == len(parts):
         return "".join(texts)
     return parts
+
+
+def _input_file_text(part: JsonObject, after_text: bool) -> str | None:
+    """A response's ``input_file`` part as the model reads it: the file's text, read and
+    framed when the response was created (services.input_files)."""
+    text = part.get(INPUT_FILE_TEXT) if part.get("type") == "input_file" else None
+    if not isinstance(text, str):
+        return None
+    return "\n\n" + text if after_text else text
 
 
 def _chat_image_url(value: ImageUrl) -> ChatImageUrl:
@@ -130,12 +148,25 @@ def tool_turn(step: StepRecord) -> list[Message]:
 
 
 @dataclass(frozen=True)
+class Reasoning:
+    """A model's reasoning, sent back with the assistant message after it (as its
+    ``reasoning_content``), and only to the model that produced it: an upstream that streamed
+    the field reads it back (vLLM, DeepSeek, llama.cpp), while another could reject it."""
+
+    text: str
+    model: str
+
+
+@dataclass(frozen=True)
 class Turn:
-    """Messages that must be kept or dropped together, with their token count."""
+    """Messages that must be kept or dropped together, with their token count. A turn with
+    ``reasoning`` has no messages of its own: it goes with the assistant message that follows
+    (``conversation``)."""
 
     messages: list[Message]
     tokens: int
     is_thread_message: bool
+    reasoning: Reasoning | None = None
 
 
 class FinishedTurns:
@@ -188,11 +219,16 @@ ConversationMessage: TypeAlias = KnownTurn | PromptMessageRecord
 
 
 def conversation(
-    messages: list[ConversationMessage], tool_steps: list[StepRecord], *, remember: bool = True
+    messages: list[ConversationMessage],
+    tool_steps: list[StepRecord],
+    *,
+    remember: bool = True,
+    reasoning_of: str | None = None,
 ) -> list[Turn]:
     """Thread messages and answered tool calls, oldest first. A message record may carry its
     ``turn`` already (``FINISHED``'s, looked up when it was loaded) instead of its content.
-    ``remember``: finished turns go into ``FINISHED`` (not for rows that are never stored)."""
+    ``remember``: finished turns go into ``FINISHED`` (not for rows that are never stored).
+    ``reasoning_of``: the model whose own reasoning is sent back (none is, without)."""
     items: list[tuple[str, Turn]] = []
     for message in messages:
         if "turn" in message:
@@ -218,18 +254,47 @@ def conversation(
                 FINISHED.put(step["id"], known)
         items.append((step["id"], known))
     items.sort(key=lambda item: creation_key(item[0]))
-    return [turn for _, turn in items]
+    return _with_reasoning([turn for _, turn in items], reasoning_of)
 
 
-def item_turns(rows: list[ItemRow]) -> list[tuple[str, Turn]]:
+def _with_reasoning(turns: list[Turn], model: str | None) -> list[Turn]:
+    """``turns`` with each reasoning turn folded into the assistant message right after it
+    (a copy: the cached turns stay as they are), if the reasoning is ``model``'s; else left
+    out."""
+    if not any(turn.reasoning is not None for turn in turns):
+        return turns
+    out: list[Turn] = []
+    pending: Reasoning | None = None
+    for turn in turns:
+        if turn.reasoning is not None:
+            pending = turn.reasoning if turn.reasoning.model == model else None
+            continue
+        first = turn.messages[0] if turn.messages else None
+        if pending is not None and first is not None and first["role"] == "assistant":
+            answered: Message = {**first, "reasoning_content": pending.text}
+            tokens = turn.tokens + count_text(pending.text)
+            turn = Turn([answered, *turn.messages[1:]], tokens, turn.is_thread_message)
+        pending = None
+        out.append(turn)
+    return out
+
+
+def item_turns(rows: Sequence[ItemRow]) -> list[tuple[str, Turn]]:
     """A thread's ``items`` rows that are context (system and developer messages, function
-    calls a client sent with their outputs), oldest first, as turns keyed by the id they sort
-    by. Calls in a row and the outputs after them are one turn: the model is sent one assistant
-    message with the calls, then an answer per call, which are never parted."""
+    calls a client sent with their outputs, reasoning), oldest first, as turns keyed by the id
+    they sort by. Calls in a row and the outputs after them are one turn: the model is sent one
+    assistant message with the calls, then an answer per call, which are never parted."""
     turns: list[tuple[str, Turn]] = []
     calls: list[Message] = []
     for row in rows:
         body = cast(JsonObject, row["body"])
+        if row["type"] == "reasoning":
+            model = cast(ContextItemRow, row).get("model")  # a client's item has none
+            parts = cast(list[JsonObject], body.get("content") or [])
+            text = "".join(str(part.get("text") or "") for part in parts)
+            if model and text:
+                turns.append((row["id"], Turn([], 0, False, Reasoning(text, model))))
+            continue
         if row["type"] == "message":
             parts = cast(list[JsonObject], body.get("content") or [])
             text = "".join(str(part.get("text") or "") for part in parts)
@@ -256,7 +321,15 @@ def item_turns(rows: list[ItemRow]) -> list[tuple[str, Turn]]:
                 {"role": "tool", "tool_call_id": str(body["call_id"]), "content": str(output)}
             )
     return [
-        (key, Turn(turn.messages, sum(map(count_message, turn.messages)), turn.is_thread_message))
+        (
+            key,
+            Turn(
+                turn.messages,
+                sum(map(count_message, turn.messages)),
+                turn.is_thread_message,
+                turn.reasoning,
+            ),
+        )
         for key, turn in turns
     ]
 

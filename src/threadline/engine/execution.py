@@ -250,7 +250,7 @@ class RunExecution:
         )
         prompt = build_prompt(
             run_record["instructions"],
-            conversation(messages, steps),
+            conversation(messages, steps, reasoning_of=run_record["model"]),
             budget=budget,
             last_messages=last,
             tools=tools,
@@ -278,7 +278,14 @@ class RunExecution:
             response_format=_chat_response_format(run_record["response_format"]),
             reasoning_effort=run_record["reasoning_effort"],
         )
-        self._recorder = TurnRecorder(self._db, run_record, self._publish, prompt.tokens, run_tools)
+        self._recorder = TurnRecorder(
+            self._db,
+            run_record,
+            self._publish,
+            prompt.tokens,
+            run_tools,
+            response_id=self._response.response_id if self._response is not None else None,
+        )
         self.calling()
         async for delta in route.provider.stream(request):
             await self._recorder.feed(delta)

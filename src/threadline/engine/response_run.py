@@ -23,6 +23,7 @@ from threadline.records.runs import RunRecord
 from threadline.schemas.response_objects import response_data
 from threadline.schemas.run_objects import StreamEvent
 from threadline.storage.database import Connection, Database
+from threadline.storage.items import reasoning_of_run
 from threadline.storage.response_events import KeptEvent, append_events, next_sequence
 from threadline.storage.responses import ResponseRepository, messages_of_run
 from threadline.storage.runs import RunRepository, StepRepository
@@ -227,7 +228,8 @@ def ended_outside(connection: Connection, ended: RunRecord) -> tuple[str, Respon
     include = frozenset(stored["include"])
     messages = messages_of_run(connection, ended["id"])
     steps = _steps.of_run(connection, ended["id"])
-    record = response_record(stored, ended, messages, steps, include)
+    reasoning = reasoning_of_run(connection, ended["thread_id"], ended["id"])
+    record = response_record(stored, ended, messages, steps, include, reasoning)
     kind = "response.incomplete" if record["status"] == "incomplete" else "response.failed"
     if record["status"] == "completed":
         kind = "response.completed"

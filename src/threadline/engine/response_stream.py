@@ -5,6 +5,9 @@ Pure: no I/O, no clock. The worker feeds it every event it publishes for a respo
 stores what comes out (a background response's stream is replayed from the database), so the
 same input always gives the same events. The orders are OpenAI's (docs/responses-design.md §d):
 
+- reasoning (a response whose upstream streams ``reasoning_content``): ``output_item.added`` →
+  ``content_part.added`` → ``reasoning_text.delta``… → ``reasoning_text.done`` →
+  ``content_part.done`` → ``output_item.done``;
 - text: ``output_item.added`` → ``content_part.added`` → ``output_text.delta``… →
   ``output_text.annotation.added``… → ``output_text.done`` → ``content_part.done`` →
   ``output_item.done``;
@@ -28,6 +31,11 @@ import orjson
 
 from threadline.engine.response_stream_calls import ToolCallEvents
 from threadline.engine.response_stream_messages import MessageEvents
+from threadline.engine.response_stream_reasoning import (
+    REASONING_DELTA,
+    REASONING_DONE,
+    ReasoningEvents,
+)
 from threadline.records.jsonvalue import JsonObject
 from threadline.records.responses import (
     IncompleteReason,
@@ -49,7 +57,7 @@ _ERROR_CODES = frozenset(
 _INCOMPLETE_REASONS = {"content_filter": "content_filter"}
 
 
-class ResponseStreamTranslator(MessageEvents, ToolCallEvents):
+class ResponseStreamTranslator(MessageEvents, ToolCallEvents, ReasoningEvents):
     """Translates one response's run events. ``record`` is the response as created (its status
     ``queued`` for a background response, else ``in_progress``; no output); ``include`` decides
     what ``done`` items show, as for ``GET``; ``container_id`` is the code_interpreter container
@@ -159,6 +167,9 @@ class ResponseStreamTranslator(MessageEvents, ToolCallEvents):
             if opened.item["type"] == "message":
                 self._finish_message(opened, "".join(opened.text), [], status, out)
                 continue
+            if opened.item["type"] == "reasoning":
+                self._finish_reasoning(opened, "".join(opened.text), status, out)
+                continue
             if opened.item["type"] == "function_call":
                 opened.item["status"] = status
             self._finish_call(opened, {}, out)
@@ -180,5 +191,7 @@ _HANDLERS: dict[str, Handler] = {
     "thread.message.incomplete": lambda t, d, o: t._on_message_done(d, o, "incomplete"),
     "thread.run.step.delta": T._on_step_delta,
     "thread.run.step.completed": T._on_step_completed,
+    REASONING_DELTA: T._on_reasoning_delta,
+    REASONING_DONE: T._on_reasoning_done,
     "error": T._on_error,
 }

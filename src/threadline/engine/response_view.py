@@ -5,9 +5,11 @@ that streams it, so a response read back is the response streamed, item for item
 from typing import cast
 
 from threadline.engine.response_stream import ResponseStreamTranslator
+from threadline.engine.response_stream_reasoning import reasoning_events
 from threadline.engine.tools.base import CALL_KEY
 from threadline.engine.tools.file_search import queries_of
 from threadline.ids import creation_key
+from threadline.records.items import ItemRow
 from threadline.records.jsonvalue import JsonObject
 from threadline.records.response_rows import StoredResponse
 from threadline.records.responses import ResponseRecord, ResponseStatus
@@ -82,16 +84,17 @@ def response_record(
     messages: list[MessageRecord],
     steps: list[StepRecord],
     include: frozenset[str] = frozenset(),
+    reasoning: list[ItemRow] | None = None,
 ) -> ResponseRecord:
-    """The response now: its run's output so far (its own messages and tool steps, ``messages``
-    and ``steps``) and, once the run ended, how it ended."""
+    """The response now: its run's output so far (its own messages, tool steps and reasoning
+    items, ``messages``, ``steps`` and ``reasoning``) and, once the run ended, how it ended."""
     translator = translator_for(stored, run, include)
     status = translator.record["status"]
     translator.start()
     # Steps made before the run (a fork's copies) are context, not output.
     started = creation_key(run["id"])
     output_steps = [step for step in steps if creation_key(step["id"]) > started]
-    for name, data in _replay(messages, output_steps):
+    for name, data in _replay(messages, output_steps, reasoning or []):
         translator.feed_data(name, data)
     if run["status"] in ENDED:
         translator.feed_data(f"thread.run.{run['status']}", cast(JsonObject, run_data(run)))
@@ -102,16 +105,22 @@ def response_record(
     return record
 
 
-def _replay(messages: list[MessageRecord], steps: list[StepRecord]) -> list[tuple[str, JsonObject]]:
-    """The run events that would have told what ``messages`` and ``steps`` hold, in order."""
-    rows: list[tuple[str, MessageRecord | StepRecord]] = [
+def _replay(
+    messages: list[MessageRecord], steps: list[StepRecord], reasoning: list[ItemRow]
+) -> list[tuple[str, JsonObject]]:
+    """The run events that would have told what ``messages``, ``steps`` and ``reasoning``
+    hold, in order."""
+    rows: list[tuple[str, MessageRecord | StepRecord | ItemRow]] = [
         (creation_key(m["id"]), m) for m in messages if m["role"] == "assistant"
     ]
     rows += [(creation_key(s["id"]), s) for s in steps if s["type"] == "tool_calls"]
+    rows += [(item["position"], item) for item in reasoning]
     rows.sort(key=lambda row: row[0])
     events: list[tuple[str, JsonObject]] = []
     for _, row in rows:
-        if "role" in row:
+        if "body" in row:
+            events.extend(reasoning_events(cast(ItemRow, row)))
+        elif "role" in row:
             events.extend(_message_events(cast(MessageRecord, row)))
         else:
             events.extend(step_events(cast(StepRecord, row)))

@@ -21,6 +21,7 @@ from threadline import clock, ids
 from threadline.engine.context import count_text
 from threadline.engine.run_tools import RunTools
 from threadline.engine.tools.base import CALL_KEY, CallStream, MessageExtras, ServerTool
+from threadline.engine.turn_reasoning import TurnReasoning
 from threadline.errors import ServiceUnavailable
 from threadline.providers.llm.base import ChatDelta, ToolCallDelta, UpstreamFailure, Usage
 from threadline.records.runs import (
@@ -85,6 +86,7 @@ class TurnRecorder:
         publish: Publish,
         prompt_tokens: int,
         tools: RunTools,
+        response_id: str | None = None,
     ) -> None:
         self._db = db
         self._run = run
@@ -105,8 +107,17 @@ class TurnRecorder:
         self._message_tokens = 0
         # Set by finish() for a text answer: what the run's end must store with it.
         self.last_writes: Callable[[Connection], list[StreamEvent]] | None = None
+        # A response's run keeps the model's reasoning; an Assistants run ignores it.
+        self._reasoning = (
+            TurnReasoning(db, run, response_id, publish) if response_id is not None else None
+        )
 
     async def feed(self, delta: ChatDelta) -> None:
+        if self._reasoning is not None:
+            if delta.reasoning:
+                self._reasoning.feed(delta.reasoning)
+            if delta.text or delta.tool_calls:
+                await self._reasoning.close()  # the answer starts: its reasoning is done
         if delta.text and self._tool_step is None:
             await self._on_text(delta.text)
         for call in delta.tool_calls:
@@ -122,6 +133,8 @@ class TurnRecorder:
         incomplete."""
         if self._finish_reason is None:
             raise UpstreamFailure("server_error", "The model's response ended unexpectedly.")
+        if self._reasoning is not None:
+            await self._reasoning.close()
         usage = self._usage or Usage(self._prompt_tokens, self._completion_estimate())
         if self._message is None and self._tool_step is None:
             # An empty answer is an answer still: its step and an assistant message with one

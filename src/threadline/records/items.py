@@ -21,3 +21,10 @@ class ItemRow(TypedDict):
     status: str | None
     body: Item
     created_at: int
+
+
+class ContextItemRow(ItemRow):
+    """An item as a run's context reads it: with the model of the run that made it (null for
+    an item a client sent)."""
+
+    model: str | None

@@ -6,7 +6,7 @@ A response is a run (``runs``) plus the request's echo (``responses``); a conver
 ``items``. Output items are kept here as the SDK shows them (``schemas.response_objects``
 validates them), so that an item read back is byte for byte the item streamed."""
 
-from typing import Literal, NotRequired, TypeAlias, TypedDict
+from typing import Final, Literal, NotRequired, TypeAlias, TypedDict
 
 from threadline.records.jsonvalue import JsonObject, JsonValue, Metadata
 
@@ -38,6 +38,11 @@ class InputFilePart(TypedDict):
     file_data: NotRequired[str]
     file_url: NotRequired[str]
     filename: NotRequired[str]
+
+
+# The key a stored ``input_file`` part keeps the file's text under, for the model
+# (services.input_files); private: the item views leave keys that start with "_" out.
+INPUT_FILE_TEXT: Final = "_text"
 
 
 class FileCitation(TypedDict):
@@ -155,10 +160,17 @@ class ReasoningSummary(TypedDict):
     text: str
 
 
+class ReasoningText(TypedDict):
+    type: Literal["reasoning_text"]
+    text: str
+
+
 class ReasoningItem(TypedDict):
     id: str  # rs_…
     type: Literal["reasoning"]
     summary: list[ReasoningSummary]
+    # The upstream's reasoning as it streamed it (absent from items a client sent without).
+    content: NotRequired[list[ReasoningText]]
     encrypted_content: str | None
     status: NotRequired[ItemStatus]
 

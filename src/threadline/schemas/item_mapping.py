@@ -8,6 +8,7 @@ items a client adds through the Conversations or Responses API. Plain dicts in, 
 
 import posixpath
 import re
+from typing import cast
 
 from threadline.records.responses import (
     ContainerFileCitation,
@@ -144,7 +145,9 @@ def _item_part(
             "image_url": part["image_url"]["url"],
             "file_id": None,
         }
-    return part  # a Responses-only part, stored verbatim
+    # A Responses-only part, stored as it came (with what the server keeps for the model under
+    # private keys, which are not shown).
+    return cast(ContentPart, {k: v for k, v in part.items() if not k.startswith("_")})
 
 
 def thread_content(parts: list[ContentPart] | str, role: str) -> list[ThreadPart | ContentPart]:

@@ -60,7 +60,7 @@ def prompt_tokens(
     if thread_id is not None:
         assert connection is not None, "a chain's or conversation's context is read from storage"
         messages, steps = load_conversation(connection, thread_id)
-        turns = conversation(messages, steps)
+        turns = conversation(messages, steps, reasoning_of=request.model)
     own: list[ConversationMessage] = [*compiled.messages]
     own += [
         {"id": key, "status": "completed", "turn": turn} for key, turn in item_turns(compiled.items)

@@ -18,6 +18,7 @@ from threadline.records.runs import RunRecord
 from threadline.schemas.response_objects import ItemList, item_list
 from threadline.schemas.responses import CountInputTokens, CreateResponse
 from threadline.services.conversation_items import container_of, entry_item
+from threadline.services.input_files import InputFileReader
 from threadline.services.response_chain import (
     continue_chain,
     insert_fork_steps,
@@ -44,6 +45,7 @@ from threadline.services.run_snapshot import Creator
 from threadline.services.runs import RunService
 from threadline.services.tool_gate import ToolGate
 from threadline.storage.database import Connection, Database
+from threadline.storage.items import reasoning_of_run
 from threadline.storage.pagination import PageRequest
 from threadline.storage.repositories import MessageRepository, ThreadRepository
 from threadline.storage.responses import ResponseRepository, input_entries, messages_of_run
@@ -81,6 +83,7 @@ class ResponseService:
         runs: RunService,
         sizer: PromptSizer,
         expiry_seconds: int = 600,
+        input_files: InputFileReader | None = None,
     ) -> None:
         self._db = database
         self._scheduler = scheduler
@@ -88,6 +91,7 @@ class ResponseService:
         self._runs = runs
         self._sizer = sizer
         self._expiry_seconds = expiry_seconds
+        self._input_files = input_files
 
     async def create(
         self, project_id: str, request: CreateResponse, creator: Creator | None = None
@@ -97,6 +101,8 @@ class ResponseService:
         # The input's rows first, then the run: ids sort by creation, and what sorts after the
         # run on its thread is its output.
         compiled = compile_input(project_id, request, now)
+        if self._input_files is not None:
+            await self._input_files.read_into(project_id, compiled.messages)
         if (request.truncation or "disabled") == "disabled":
             await self._refuse_over_window(project_id, request, compiled)
         made_ids = (ids.new_id("resp_"), ids.run_id())
@@ -276,6 +282,8 @@ class ResponseService:
         """The prompt's tokens as the engine counts them: the chain's context, the input,
         the instructions and the tools."""
         compiled = compile_input(project_id, request, clock.now())
+        if self._input_files is not None:
+            await self._input_files.read_into(project_id, compiled.messages)
         compiled.place("")
         server_tools = self._sizer.server_tools
         return await self._db.read(
@@ -305,7 +313,8 @@ def _read(
         raise NotFound(f"Response with id '{response_id}' not found.")
     messages = messages_of_run(connection, run["id"])
     steps = _steps.of_run(connection, run["id"])
-    return response_record(stored, run, messages, steps, include)
+    reasoning = reasoning_of_run(connection, run["thread_id"], run["id"])
+    return response_record(stored, run, messages, steps, include, reasoning)
 
 
 def _delete(connection: Connection, project_id: str, response_id: str) -> bool:

@@ -16,13 +16,13 @@ from typing import Any, TypeAlias, cast
 from sqlalchemy import Connection, Table, bindparam, delete, select, update
 
 from threadline.ids import creation_key
-from threadline.records.items import ItemRow
+from threadline.records.items import ContextItemRow, ItemRow
 from threadline.records.runs import StepRecord
 from threadline.records.threads import MessageRecord
 from threadline.storage.item_tables import ItemTableRow
 from threadline.storage.pagination import Page, PageRequest, finish_page
 from threadline.storage.repositories import ScopedRepository, records
-from threadline.storage.tables import MessageRow, RunStepRow, ThreadRow
+from threadline.storage.tables import MessageRow, RunRow, RunStepRow, ThreadRow
 
 # One entry of a conversation: a thread message, or an item row (it has a ``body``).
 Entry: TypeAlias = MessageRecord | ItemRow
@@ -87,21 +87,41 @@ _hold_idle_thread = (
 )
 
 
-# The items a model is sent: system and developer messages, and function calls a client sent
-# with their outputs (an output answering a run's call has its ``step_id``: the step holds it).
+_runs: Table = RunRow.__table__  # type: ignore[assignment]
+
+# The items a model is sent: system and developer messages, function calls a client sent with
+# their outputs (an output answering a run's call has its ``step_id``: the step holds it), and
+# reasoning, with the model of the run that produced it (none for reasoning a client sent).
 _CONTEXT_ITEMS = (
-    select(_items)
+    select(_items, _runs.c.model)
+    .select_from(_items.outerjoin(_runs, _runs.c.id == _items.c.run_id))
     .where(
         _items.c.thread_id == bindparam("thread"),
         _items.c.step_id.is_(None),
-        _items.c.type.in_(["message", "function_call", "function_call_output"]),
+        _items.c.type.in_(["message", "function_call", "function_call_output", "reasoning"]),
+    )
+    .order_by(_items.c.position)
+)
+_REASONING_OF_RUN = (
+    select(_items)
+    .where(
+        _items.c.thread_id == bindparam("thread"),  # the index's way in
+        _items.c.run_id == bindparam("run"),
+        _items.c.type == "reasoning",
     )
     .order_by(_items.c.position)
 )
 
 
-def context_items(connection: Connection, thread_id: str) -> list[ItemRow]:
-    return cast(list[ItemRow], records(connection.execute(_CONTEXT_ITEMS, {"thread": thread_id})))
+def context_items(connection: Connection, thread_id: str) -> list[ContextItemRow]:
+    rows = records(connection.execute(_CONTEXT_ITEMS, {"thread": thread_id}))
+    return cast(list[ContextItemRow], rows)
+
+
+def reasoning_of_run(connection: Connection, thread_id: str, run_id: str) -> list[ItemRow]:
+    """The reasoning items a response's run stored (its output, with its messages and steps)."""
+    params = {"thread": thread_id, "run": run_id}
+    return cast(list[ItemRow], records(connection.execute(_REASONING_OF_RUN, params)))
 
 
 def hold_idle_thread(connection: Connection, project_id: str, thread_id: str) -> bool:

@@ -34,14 +34,19 @@ def build_index(settings: Settings, database: Database) -> SearchIndex:
     return PostgresSearchIndex(database, postings_budget_bytes=budget)
 
 
+def parse_limits(settings: Settings) -> ParseLimits:
+    """The limits of the document parser's child (file_search's files, input files)."""
+    return ParseLimits(
+        memory_bytes=settings.parse_memory_mb * 1024 * 1024,
+        cpu_seconds=max(1, int(settings.parse_timeout_seconds)),
+        wall_seconds=settings.parse_timeout_seconds,
+    )
+
+
 def build_retrieval(settings: Settings, database: Database) -> HybridRetrieval:
     return HybridRetrieval(
         embedder=build_embedder(settings),
         index=build_index(settings, database),
-        parse_limits=ParseLimits(
-            memory_bytes=settings.parse_memory_mb * 1024 * 1024,
-            cpu_seconds=max(1, int(settings.parse_timeout_seconds)),
-            wall_seconds=settings.parse_timeout_seconds,
-        ),
+        parse_limits=parse_limits(settings),
         max_parallel_parses=settings.parse_concurrency,
     )

@@ -52,6 +52,9 @@ class ChatMessage(TypedDict):
     content: str | list[ChatContentPart] | None
     tool_calls: NotRequired[list[ChatToolCall]]
     tool_call_id: NotRequired[str]
+    # An assistant message's reasoning, sent back as the upstream streamed it (vLLM, DeepSeek,
+    # llama.cpp read this field); only to the model that produced it (engine.context).
+    reasoning_content: NotRequired[str]
 
 
 # A Chat Completions tool: every tool is a function to the model.
@@ -93,6 +96,7 @@ class ToolCallDelta:
 @dataclass(frozen=True, slots=True)
 class ChatDelta:
     text: str = ""
+    reasoning: str = ""  # the model's reasoning (``reasoning_content`` or ``reasoning``)
     tool_calls: tuple[ToolCallDelta, ...] = field(default_factory=tuple)
     finish_reason: str | None = None  # "stop", "length", "tool_calls", "content_filter"
     usage: Usage | None = None

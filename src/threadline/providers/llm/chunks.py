@@ -51,6 +51,7 @@ class ChunkNormalizer:
             text = delta.get("content") if delta else None
             if text is not None and not isinstance(text, str):
                 raise Malformed("sent a non-text content fragment")
+            reasoning = _reasoning(delta) if delta else None
             raw_calls = delta.get("tool_calls") if delta else None
             calls = self._tool_calls(raw_calls) if raw_calls else ()
             finish = choice.get("finish_reason")
@@ -58,8 +59,10 @@ class ChunkNormalizer:
                 if not isinstance(finish, str):
                     raise Malformed("sent a non-text finish_reason")
                 self.finish_reason = self.finish_reason or finish
-            if text or calls:
-                deltas.append(ChatDelta(text=text or "", tool_calls=calls))
+            if text or calls or reasoning:
+                deltas.append(
+                    ChatDelta(text=text or "", tool_calls=calls, reasoning=reasoning or "")
+                )
         return deltas
 
     def _tool_calls(self, raw: Any) -> tuple[ToolCallDelta, ...]:
@@ -104,6 +107,16 @@ class ChunkNormalizer:
         if finish == "function_call" or (finish == "stop" and self._call_ids):
             finish = "tool_calls"
         return ChatDelta(finish_reason=finish, usage=self.usage)
+
+
+def _reasoning(delta: dict[str, Any]) -> str | None:
+    """The reasoning fragment of a delta: vLLM, DeepSeek and llama.cpp name it
+    ``reasoning_content``, Ollama and newer vLLM ``reasoning``. Not text: ignored, as the SDK
+    would ignore a field it does not know."""
+    value = delta.get("reasoning_content")
+    if value is None:
+        value = delta.get("reasoning")
+    return value if isinstance(value, str) else None
 
 
 def _usage(raw: Any) -> Usage | None:
