@@ -38,7 +38,7 @@ from threadline.schemas.responses import (
     TextFormatJsonSchema,
     TextParam,
 )
-from threadline.services.run_snapshot import Creator
+from threadline.services.run_snapshot import Creator, RunIdentity, RunSettings, queued_run
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,27 +66,12 @@ def run_for_response(
     tools, resources = run_tools(request)
     tool_choice, tools = _tool_choice(request, tools)
     instructions = request.instructions or None
-    return {
-        "id": made.run_id,
-        "project_id": project_id,
-        "thread_id": made.thread_id,
-        "assistant_id": "",
-        "created_at": now,
-        "status": "queued",
-        "required_action": None,
-        "last_error": None,
-        "expires_at": now + expiry_seconds,
-        "started_at": None,
-        "cancelled_at": None,
-        "failed_at": None,
-        "completed_at": None,
-        "incomplete_details": None,
+    settings: RunSettings = {
         "model": model,
         "instructions": instructions,
         "tools": tools,
         "tool_resources": resources,
         "metadata": request.metadata or {},
-        "usage": None,
         "temperature": request.temperature,
         "top_p": request.top_p,
         "max_prompt_tokens": None,
@@ -96,13 +81,12 @@ def run_for_response(
         "parallel_tool_calls": request.parallel_tool_calls is not False,
         "response_format": response_format(request.text),
         "reasoning_effort": request.reasoning.effort if request.reasoning else None,
-        "lease_owner": None,
-        "lease_expires_at": None,
-        "attempt": 0,
-        "api_key_id": creator.key_id if creator is not None else None,
-        "kind": "response",
-        "max_tool_calls": request.max_tool_calls,
     }
+    identity = RunIdentity(made.run_id, project_id, made.thread_id, "")
+    run = queued_run(identity, now, expiry_seconds, creator, settings)
+    run["kind"] = "response"
+    run["max_tool_calls"] = request.max_tool_calls
+    return run
 
 
 def stored_response(

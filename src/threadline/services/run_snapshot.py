@@ -4,11 +4,12 @@ A run keeps this snapshot for its whole life: changing the assistant later does 
 run that was already created."""
 
 from dataclasses import dataclass
-from typing import TypeVar
+from typing import TypedDict, TypeVar
 
 from threadline.errors import ModelNotAllowed, NotFound
-from threadline.records.jsonvalue import JsonValue
-from threadline.records.runs import RunRecord
+from threadline.records.jsonvalue import JsonValue, Metadata
+from threadline.records.runs import RunRecord, TruncationStrategy
+from threadline.records.tools import ResponseFormatRecord, ToolDefinition, ToolResourcesRecord
 from threadline.schemas.common import dump_response_format, dump_tools
 from threadline.schemas.runs import CreateRun, CreateThreadAndRun, ToolChoice
 from threadline.storage.database import Connection
@@ -51,27 +52,12 @@ def run_record(
     if additional:
         instructions = f"{instructions}\n\n{additional}" if instructions else additional
     truncation = request.truncation_strategy
-    return {
-        "id": run_id,
-        "project_id": project_id,
-        "thread_id": thread_id,
-        "assistant_id": assistant["id"],
-        "created_at": now,
-        "status": "queued",
-        "required_action": None,
-        "last_error": None,
-        "expires_at": now + expiry_seconds,
-        "started_at": None,
-        "cancelled_at": None,
-        "failed_at": None,
-        "completed_at": None,
-        "incomplete_details": None,
+    settings: RunSettings = {
         "model": model,
         "instructions": instructions,
         "tools": dump_tools(request.tools) if request.tools is not None else assistant["tools"],
         "tool_resources": assistant["tool_resources"],
         "metadata": request.metadata or {},
-        "usage": None,
         "temperature": _or(request.temperature, assistant["temperature"], 1.0),
         "top_p": _or(request.top_p, assistant["top_p"], 1.0),
         "max_prompt_tokens": request.max_prompt_tokens,
@@ -88,10 +74,70 @@ def run_record(
         ),
         "reasoning_effort": getattr(request, "reasoning_effort", None)
         or assistant["reasoning_effort"],
+    }
+    identity = RunIdentity(run_id, project_id, thread_id, assistant["id"])
+    return queued_run(identity, now, expiry_seconds, creator, settings)
+
+
+@dataclass(frozen=True, slots=True)
+class RunIdentity:
+    """Which run, of which project, on which thread, for which assistant ("" for a response)."""
+
+    run_id: str
+    project_id: str
+    thread_id: str
+    assistant_id: str
+
+
+class RunSettings(TypedDict):
+    """What a new run is told to do: the columns its creator decides."""
+
+    model: str
+    instructions: str | None
+    tools: list[ToolDefinition]
+    tool_resources: ToolResourcesRecord | None
+    metadata: Metadata
+    temperature: float | None
+    top_p: float | None
+    max_prompt_tokens: int | None
+    max_completion_tokens: int | None
+    truncation_strategy: TruncationStrategy
+    tool_choice: JsonValue
+    parallel_tool_calls: bool
+    response_format: ResponseFormatRecord
+    reasoning_effort: str | None
+
+
+def queued_run(
+    identity: RunIdentity,
+    now: int,
+    expiry_seconds: int,
+    creator: Creator | None,
+    settings: RunSettings,
+) -> RunRecord:
+    """A new run's row, ``queued``, nothing happened to it yet (the caller adds the lease
+    columns): one place for a run's and a response's run alike."""
+    return {
+        "id": identity.run_id,
+        "project_id": identity.project_id,
+        "thread_id": identity.thread_id,
+        "assistant_id": identity.assistant_id,
+        "created_at": now,
+        "status": "queued",
+        "required_action": None,
+        "last_error": None,
+        "expires_at": now + expiry_seconds,
+        "started_at": None,
+        "cancelled_at": None,
+        "failed_at": None,
+        "completed_at": None,
+        "incomplete_details": None,
+        "usage": None,
         "lease_owner": None,
         "lease_expires_at": None,
         "attempt": 0,
         "api_key_id": creator.key_id if creator is not None else None,
+        **settings,
     }
 
 
