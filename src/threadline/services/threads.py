@@ -116,7 +116,7 @@ def delete_thread(connection: Connection, project_id: str, thread_id: str) -> bo
     if not _threads.exists(connection, project_id, thread_id):
         return False
     # Messages and items first: no orphan survives even where foreign keys are not enforced.
-    _messages.delete_thread_messages(connection, project_id, thread_id)
-    _items.delete_thread_items(connection, project_id, thread_id)
+    _messages.delete_all_in_thread(connection, project_id, thread_id)
+    _items.delete_all_in_thread(connection, project_id, thread_id)
     _threads.delete(connection, project_id, thread_id)
     return True

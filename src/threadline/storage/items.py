@@ -10,10 +10,9 @@ cursor is a key, so it survives the deletion of its item."""
 import heapq
 from collections.abc import Callable
 from dataclasses import dataclass
-from functools import cached_property
 from typing import Any, TypeAlias, cast
 
-from sqlalchemy import Connection, Table, bindparam, delete, select, update
+from sqlalchemy import Connection, Table, bindparam, select, update
 
 from threadline.ids import creation_key
 from threadline.records.items import ContextItemRow, ItemRow
@@ -21,7 +20,7 @@ from threadline.records.runs import StepRecord
 from threadline.records.threads import MessageRecord
 from threadline.storage.item_tables import ItemTableRow
 from threadline.storage.pagination import Page, PageRequest, finish_page
-from threadline.storage.repositories import ScopedRepository, records
+from threadline.storage.repositories import InThreadRepository, records
 from threadline.storage.tables import MessageRow, RunRow, RunStepRow, ThreadRow
 
 # One entry of a conversation: a thread message, or an item row (it has a ``body``).
@@ -31,41 +30,8 @@ _MESSAGE_PREFIX = "msg_"
 _STEP_PREFIX = "step_"
 
 
-class ItemRepository(ScopedRepository[ItemRow]):
+class ItemRepository(InThreadRepository[ItemRow]):
     table = ItemTableRow.__table__  # type: ignore[assignment]
-
-    @cached_property
-    def _in_thread(self) -> Any:
-        return self._by_id & (self.table.c.thread_id == bindparam("thread_id"))
-
-    @cached_property
-    def _get_in_thread(self) -> Any:
-        return select(self.table).where(self._in_thread)
-
-    @cached_property
-    def _delete_in_thread(self) -> Any:
-        return delete(self.table).where(self._in_thread)
-
-    def get_in_thread(
-        self, connection: Connection, project_id: str, thread_id: str, item_id: str
-    ) -> ItemRow | None:
-        params = {"object_id": item_id, "project_id": project_id, "thread_id": thread_id}
-        found = records(connection.execute(self._get_in_thread, params))
-        return cast(ItemRow, found[0]) if found else None
-
-    def delete_in_thread(
-        self, connection: Connection, project_id: str, thread_id: str, item_id: str
-    ) -> bool:
-        params = {"object_id": item_id, "project_id": project_id, "thread_id": thread_id}
-        return connection.execute(self._delete_in_thread, params).rowcount > 0
-
-    def delete_thread_items(self, connection: Connection, project_id: str, thread_id: str) -> None:
-        columns = self.table.c
-        connection.execute(
-            delete(self.table).where(
-                columns.thread_id == thread_id, columns.project_id == project_id
-            )
-        )
 
 
 _threads: Table = ThreadRow.__table__  # type: ignore[assignment]

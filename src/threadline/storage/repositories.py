@@ -183,8 +183,8 @@ class ThreadRepository(ScopedRepository[ThreadRecord]):
         return connection.execute(self._delete_any, params).rowcount > 0
 
 
-class MessageRepository(ScopedRepository[MessageRecord]):
-    table = MessageRow.__table__  # type: ignore[assignment]
+class InThreadRepository(ScopedRepository[RowT]):
+    """Rows that belong to a thread (messages, conversation items): addressed through it."""
 
     @cached_property
     def _in_thread(self) -> Any:
@@ -197,6 +197,30 @@ class MessageRepository(ScopedRepository[MessageRecord]):
     @cached_property
     def _delete_in_thread(self) -> Any:
         return delete(self.table).where(self._in_thread)
+
+    def get_in_thread(
+        self, connection: Connection, project_id: str, thread_id: str, object_id: str
+    ) -> RowT | None:
+        params = {"object_id": object_id, "project_id": project_id, "thread_id": thread_id}
+        return cast("RowT | None", _first(connection, self._get_in_thread, params))
+
+    def delete_in_thread(
+        self, connection: Connection, project_id: str, thread_id: str, object_id: str
+    ) -> bool:
+        params = {"object_id": object_id, "project_id": project_id, "thread_id": thread_id}
+        return connection.execute(self._delete_in_thread, params).rowcount > 0
+
+    def delete_all_in_thread(self, connection: Connection, project_id: str, thread_id: str) -> None:
+        columns = self.table.c
+        connection.execute(
+            delete(self.table).where(
+                columns.thread_id == thread_id, columns.project_id == project_id
+            )
+        )
+
+
+class MessageRepository(InThreadRepository[MessageRecord]):
+    table = MessageRow.__table__  # type: ignore[assignment]
 
     @cached_property
     def _insert_into_thread(self) -> Any:
@@ -216,25 +240,3 @@ class MessageRepository(ScopedRepository[MessageRecord]):
         """Insert ``record`` if its thread exists in its project and is idle; else False."""
         params = cast(Columns, record)
         return connection.execute(self._insert_into_thread, params).rowcount > 0
-
-    def get_in_thread(
-        self, connection: Connection, project_id: str, thread_id: str, message_id: str
-    ) -> MessageRecord | None:
-        params = {"object_id": message_id, "project_id": project_id, "thread_id": thread_id}
-        return cast(MessageRecord | None, _first(connection, self._get_in_thread, params))
-
-    def delete_in_thread(
-        self, connection: Connection, project_id: str, thread_id: str, message_id: str
-    ) -> bool:
-        params = {"object_id": message_id, "project_id": project_id, "thread_id": thread_id}
-        return connection.execute(self._delete_in_thread, params).rowcount > 0
-
-    def delete_thread_messages(
-        self, connection: Connection, project_id: str, thread_id: str
-    ) -> None:
-        columns = self.table.c
-        connection.execute(
-            delete(self.table).where(
-                columns.thread_id == thread_id, columns.project_id == project_id
-            )
-        )
