@@ -49,7 +49,8 @@ from threadline.storage.items import reasoning_of_run
 from threadline.storage.pagination import PageRequest
 from threadline.storage.repositories import MessageRepository, ThreadRepository
 from threadline.storage.responses import ResponseRepository, input_entries, messages_of_run
-from threadline.storage.runs import RunRepository, StepRepository
+from threadline.storage.runs import RunRepository
+from threadline.storage.steps import StepRepository
 
 _responses = ResponseRepository()
 _runs = RunRepository()

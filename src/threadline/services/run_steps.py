@@ -7,7 +7,7 @@ from threadline.schemas.run_objects import RunStep, run_step
 from threadline.services.runs import get_run
 from threadline.storage.database import Connection, Database
 from threadline.storage.pagination import Page, PageRequest
-from threadline.storage.runs import StepRepository
+from threadline.storage.steps import StepRepository
 
 _steps = StepRepository()
 

@@ -28,7 +28,8 @@ from threadline.services.tool_resources import check_tool_resources
 from threadline.storage.database import Connection, Database
 from threadline.storage.pagination import Page, PageRequest
 from threadline.storage.repositories import ThreadRepository
-from threadline.storage.runs import Lease, RunChanges, RunRepository, StepChanges, StepRepository
+from threadline.storage.runs import Lease, RunChanges, RunRepository
+from threadline.storage.steps import StepChanges, StepRepository
 
 _runs = RunRepository()
 _steps = StepRepository()
