@@ -7,7 +7,8 @@ from threadline.records.runs import StepRecord
 from threadline.records.threads import MessageStatus, PromptMessageRecord
 from threadline.storage.database import Connection
 from threadline.storage.items import context_items
-from threadline.storage.runs import StepRepository, conversation_messages_by_id, message_statuses
+from threadline.storage.run_messages import conversation_messages_by_id, message_statuses
+from threadline.storage.steps import StepRepository
 
 _steps = StepRepository()
 

@@ -26,7 +26,8 @@ from threadline.storage.database import Connection, Database
 from threadline.storage.items import reasoning_of_run
 from threadline.storage.response_events import KeptEvent, append_events, next_sequence
 from threadline.storage.responses import ResponseRepository, messages_of_run
-from threadline.storage.runs import RunRepository, StepRepository
+from threadline.storage.runs import RunRepository
+from threadline.storage.steps import StepRepository
 
 logger = logging.getLogger("threadline.engine")
 

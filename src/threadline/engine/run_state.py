@@ -14,14 +14,9 @@ from threadline.records.threads import MessageChanges, MessageRecord
 from threadline.schemas.objects import message_data
 from threadline.schemas.run_objects import StreamEvent, run_data, run_step_data
 from threadline.storage.database import Connection
-from threadline.storage.runs import (
-    RunChanges,
-    RunRepository,
-    StepChanges,
-    StepRepository,
-    close_open_messages,
-    release_thread,
-)
+from threadline.storage.run_messages import close_open_messages
+from threadline.storage.runs import RunChanges, RunRepository, release_thread
+from threadline.storage.steps import StepChanges, StepRepository
 
 _runs = RunRepository()
 _steps = StepRepository()

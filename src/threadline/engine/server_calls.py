@@ -14,7 +14,7 @@ from threadline.records.runs import RunRecord, ServerToolCall
 from threadline.records.runs import ToolCall as StoredCall
 from threadline.schemas.run_objects import StreamEvent, run_step, tool_call_delta
 from threadline.storage.database import Database
-from threadline.storage.runs import StepChanges, StepRepository
+from threadline.storage.steps import StepChanges, StepRepository
 
 _steps = StepRepository()
 

@@ -44,7 +44,9 @@ from threadline.schemas.run_objects import (
 )
 from threadline.storage.database import Connection, Database
 from threadline.storage.repositories import MessageRepository
-from threadline.storage.runs import RunRepository, StepChanges, StepRepository, update_message
+from threadline.storage.run_messages import update_message
+from threadline.storage.runs import RunRepository
+from threadline.storage.steps import StepChanges, StepRepository
 
 logger = logging.getLogger("threadline.engine")
 

@@ -7,7 +7,8 @@ database is polled for the others (other replicas' runs, runs left queued by a r
 ``poll_seconds``. If the process dies (kill -9), the lease runs out and any worker's
 reaper fails the run with ``server_error`` and releases its thread; a run still queued is simply
 claimed again. Runs past ``expires_at`` are expired by the same reaper. ``stop()`` (SIGTERM)
-stops claiming, lets running executions finish for a grace period, and ends the rest."""
+stops claiming, lets running executions finish for a grace period, and ends the rest.
+The database side of leases and the reaper is ``lease_upkeep.py``."""
 
 import asyncio
 import contextlib
@@ -20,10 +21,8 @@ from collections import deque
 from threadline import clock
 from threadline.engine.event_bus import Subscription
 from threadline.engine.execution import EngineContext, RunExecution
-from threadline.engine.response_run import ended_outside
-from threadline.engine.run_state import Ending, end_run
+from threadline.engine.lease_upkeep import reap, renew_lease
 from threadline.engine.scheduling import Claim, claim_run
-from threadline.records.runs import LastError, RunRecord, RunStatus
 from threadline.schemas.run_objects import StreamEvent
 from threadline.storage.database import Connection
 from threadline.storage.runs import Lease, RunRepository
@@ -266,7 +265,7 @@ class Worker:
         until = time.time() + self._lease_seconds
         for run_id, (execution, task) in list(self._running.items()):
             status = await self._engine.db.write(
-                _renew, run_id, self._engine.owner, execution.attempt, until
+                renew_lease, run_id, self._engine.owner, execution.attempt, until
             )
             if status == "cancelling" and not execution.cancel_requested:
                 self.cancel(run_id)
@@ -275,62 +274,9 @@ class Worker:
 
     async def _reap(self) -> None:
         mine = set(self._running)
-        events = await self._engine.db.write(_reap, time.time(), clock.now(), mine)
+        events = await self._engine.db.write(reap, time.time(), clock.now(), mine)
         for run_id, event in events:
             self._engine.bus.publish(run_id, event)
             held = self._running.get(run_id)
             if held is not None:
                 held[1].cancel()  # expired while executing here: stop the upstream call
-
-
-def _renew(
-    connection: Connection, run_id: str, owner: str, attempt: int, until: float
-) -> RunStatus | None:
-    """Extend the lease. The run's status; None only if another attempt now owns the run (a
-    run that simply ended, or waits for tool outputs, has no lease to renew)."""
-    renewed = _runs.fenced_update(connection, run_id, owner, attempt, {"lease_expires_at": until})
-    record = _runs.get_by_id(connection, run_id)
-    if record is None:
-        return None
-    if not renewed and record["lease_owner"] is not None:
-        return None
-    return record["status"]
-
-
-_INTERRUPTED: LastError = {
-    "code": "server_error",
-    "message": "The run was interrupted because the server executing it stopped. Please retry.",
-}
-
-
-def _reap(
-    connection: Connection, now: float, now_seconds: int, mine: set[str]
-) -> list[tuple[str, StreamEvent]]:
-    published: list[tuple[str, StreamEvent]] = []
-    for record in _runs.past_expiry(connection, now_seconds):
-        ending = Ending("expired", now_seconds)
-        _end_outside(connection, record, ending, published)
-    for record in _runs.stale(connection, now):
-        if record["id"] in mine:
-            continue  # executing here: its lease renewal is merely late
-        if record["status"] == "cancelling":
-            ending = Ending("cancelled", now_seconds)
-        else:
-            ending = Ending("failed", now_seconds, last_error=_INTERRUPTED)
-        _end_outside(connection, record, ending, published)
-    return published
-
-
-def _end_outside(
-    connection: Connection,
-    record: RunRecord,
-    ending: Ending,
-    published: list[tuple[str, StreamEvent]],
-) -> None:
-    """End a run nobody executes; a response's stream gets its terminal event too."""
-    ended = end_run(connection, record, ending)
-    published.extend((record["id"], event) for event in ending.events)
-    if ended is not record and record.get("kind") == "response":
-        told = ended_outside(connection, ended)
-        if told is not None:
-            published.append(told)

@@ -161,7 +161,7 @@ class MessageRecord(TypedDict):
 
 @final  # no other keys: told apart from engine.context's KnownTurn by its keys
 class PromptMessageRecord(TypedDict):
-    """What a prompt needs of a message (``storage.runs.conversation_messages_by_id``)."""
+    """What a prompt needs of a message (``storage.run_messages.conversation_messages_by_id``)."""
 
     id: str
     role: MessageRole

@@ -18,7 +18,7 @@ from threadline.records.tools import ToolResourcesRecord
 from threadline.storage.database import Connection, Database
 from threadline.storage.files import FileRepository
 from threadline.storage.repositories import ThreadRepository
-from threadline.storage.runs import thread_attachments
+from threadline.storage.run_messages import thread_attachments
 
 _files = FileRepository()
 _threads = ThreadRepository()

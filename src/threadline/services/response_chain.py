@@ -17,7 +17,8 @@ from threadline.storage.database import Connection
 from threadline.storage.pagination import PageRequest
 from threadline.storage.repositories import MessageRepository, ThreadRepository
 from threadline.storage.responses import ResponseRepository, messages_of_run
-from threadline.storage.runs import StepRepository, take_thread
+from threadline.storage.runs import take_thread
+from threadline.storage.steps import StepRepository
 
 _responses = ResponseRepository()
 _threads = ThreadRepository()

@@ -24,7 +24,7 @@ from threadline.services.conversations import item_not_found
 from threadline.storage.database import Connection
 from threadline.storage.items import Entry, ItemRepository
 from threadline.storage.repositories import MessageRepository
-from threadline.storage.runs import StepChanges, StepRepository
+from threadline.storage.steps import StepChanges, StepRepository
 
 _steps = StepRepository()
 _messages = MessageRepository()

@@ -1,7 +1,8 @@
 """Responses as the API sees them: create, retrieve, delete, cancel, input items, input token
 counts. A response is a run (``kind`` ``response``) that the run engine executes like any
 other — leases, workers, cancel, expiry, the tool loop — on a hidden thread, plus the echo of
-its request (``responses``). See docs/responses-design.md."""
+its request (``responses``). The units of work that read, delete and forget a stored response are
+``stored_responses.py``'s. See docs/responses-design.md."""
 
 import asyncio
 from collections.abc import Callable
@@ -40,22 +41,23 @@ from threadline.services.response_input import (
     settle,
 )
 from threadline.services.response_prompt import PromptSizer, prompt_tokens, refuse_over_window
-from threadline.services.response_view import ENDED, response_record
+from threadline.services.response_view import ENDED
 from threadline.services.run_snapshot import Creator
 from threadline.services.runs import RunService
+from threadline.services.stored_responses import (
+    delete_response,
+    find_stored,
+    forget_response,
+    read_response,
+)
 from threadline.services.tool_gate import ToolGate
 from threadline.storage.database import Connection, Database
-from threadline.storage.items import reasoning_of_run
 from threadline.storage.pagination import PageRequest
-from threadline.storage.repositories import MessageRepository, ThreadRepository
-from threadline.storage.responses import ResponseRepository, input_entries, messages_of_run
-from threadline.storage.runs import RunRepository, StepRepository
+from threadline.storage.responses import ResponseRepository, input_entries
+from threadline.storage.runs import RunRepository
 
 _responses = ResponseRepository()
 _runs = RunRepository()
-_steps = StepRepository()
-_messages = MessageRepository()
-_threads = ThreadRepository()
 
 # How often a request waiting for a response's end looks at its run when no event came (the
 # run may execute on another replica, whose events this one does not hear).
@@ -194,9 +196,11 @@ class ResponseService:
     async def finish(self, stored: StoredResponse) -> ResponseRecord:
         """The ended response as it is answered; a response not stored is forgotten now."""
         include = frozenset(stored["include"])
-        record = await self._db.read(_read, stored["project_id"], stored["id"], include, True)
+        record = await self._db.read(
+            read_response, stored["project_id"], stored["id"], include, True
+        )
         if not stored["store"]:
-            await self._db.write(_forget, stored)
+            await self._db.write(forget_response, stored)
         return record
 
     def events(
@@ -231,7 +235,7 @@ class ResponseService:
 
     async def resume(self, project_id: str, response_id: str, after: int) -> ResponseEvents:
         """A background response's stream again, from the event after ``after`` (-1: all)."""
-        stored = await self._db.read(_stored, project_id, response_id)
+        stored = await self._db.read(find_stored, project_id, response_id)
         if not stored["background"]:
             raise InvalidRequest(
                 "This response cannot be streamed because it was not created with background=true.",
@@ -243,14 +247,14 @@ class ResponseService:
     async def retrieve(
         self, project_id: str, response_id: str, include: frozenset[str] = frozenset()
     ) -> ResponseRecord:
-        return await self._db.read(_read, project_id, response_id, include, False)
+        return await self._db.read(read_response, project_id, response_id, include, False)
 
     async def delete(self, project_id: str, response_id: str) -> None:
-        if not await self._db.write(_delete, project_id, response_id):
+        if not await self._db.write(delete_response, project_id, response_id):
             raise NotFound(f"Response with id '{response_id}' not found.")
 
     async def cancel(self, project_id: str, response_id: str) -> ResponseRecord:
-        stored = await self._db.read(_stored, project_id, response_id)
+        stored = await self._db.read(find_stored, project_id, response_id)
         if not stored["background"]:
             raise InvalidRequest("Cannot cancel a synchronous response.")
         run = await self._db.read(_runs.get_by_id, stored["run_id"])
@@ -273,7 +277,7 @@ class ResponseService:
         return await self.retrieve(project_id, response_id, frozenset(stored["include"]))
 
     async def input_items(self, project_id: str, response_id: str, page: PageRequest) -> ItemList:
-        stored = await self._db.read(_stored, project_id, response_id)
+        stored = await self._db.read(find_stored, project_id, response_id)
         found = await self._db.read(input_entries, stored, page)
         container = container_of(stored["thread_id"])
         return item_list([entry_item(e, container) for e in found.items], found.has_more)
@@ -289,45 +293,3 @@ class ResponseService:
         return await self._db.read(
             prompt_tokens, project_id, request, compiled, server_tools, remember=False
         )
-
-
-def _stored(connection: Connection, project_id: str, response_id: str) -> StoredResponse:
-    stored = _responses.get(connection, project_id, response_id)
-    if stored is None or not stored["store"]:
-        raise NotFound(f"Response with id '{response_id}' not found.")
-    return stored
-
-
-def _read(
-    connection: Connection,
-    project_id: str,
-    response_id: str,
-    include: frozenset[str],
-    unstored: bool,
-) -> ResponseRecord:
-    stored = _responses.get(connection, project_id, response_id)
-    if stored is None or (not stored["store"] and not unstored):
-        raise NotFound(f"Response with id '{response_id}' not found.")
-    run = _runs.get_by_id(connection, stored["run_id"])
-    if run is None:
-        raise NotFound(f"Response with id '{response_id}' not found.")
-    messages = messages_of_run(connection, run["id"])
-    steps = _steps.of_run(connection, run["id"])
-    reasoning = reasoning_of_run(connection, run["thread_id"], run["id"])
-    return response_record(stored, run, messages, steps, include, reasoning)
-
-
-def _delete(connection: Connection, project_id: str, response_id: str) -> bool:
-    stored = _responses.get(connection, project_id, response_id)
-    if stored is None or not stored["store"]:
-        return False
-    return _responses.delete(connection, project_id, response_id)
-
-
-def _forget(connection: Connection, stored: StoredResponse) -> None:
-    """A response with ``store: false`` has ended: its thread goes when it was its own (a new
-    chain), else only its echo (its turn stays in the thread it continued)."""
-    if stored["previous_response_id"] is None and stored["conversation_id"] is None:
-        _threads.delete_any(connection, stored["project_id"], stored["thread_id"])
-    else:
-        _responses.delete(connection, stored["project_id"], stored["id"])

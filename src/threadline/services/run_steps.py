@@ -4,10 +4,10 @@ from threadline.errors import NotFound
 from threadline.schemas import objects
 from threadline.schemas.objects import ListPage
 from threadline.schemas.run_objects import RunStep, run_step
-from threadline.services.runs import get_run
+from threadline.services.run_units import get_run
 from threadline.storage.database import Connection, Database
 from threadline.storage.pagination import Page, PageRequest
-from threadline.storage.runs import StepRepository
+from threadline.storage.steps import StepRepository
 
 _steps = StepRepository()
 

@@ -1,6 +1,7 @@
 """Runs as the API sees them: create (on a thread, or with a new thread), list, retrieve,
 modify, cancel, submit tool outputs. Executing a run is the engine's job; this module writes the
-run and tells the engine (``wake``) that there is work."""
+run and tells the engine (``wake``) that there is work. The units of work that create a run are
+``run_creation.py``'s; those on a run that exists, ``run_units.py``'s."""
 
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -8,10 +9,9 @@ from dataclasses import dataclass
 
 from threadline import clock, ids
 from threadline.engine.event_bus import Subscription
-from threadline.engine.run_state import Ending, end_run
+from threadline.engine.run_state import Ending
 from threadline.engine.scheduling import Scheduler
 from threadline.errors import InvalidRequest, NotFound
-from threadline.records.runs import RunRecord, StepRecord, ToolCall
 from threadline.records.threads import MessageRecord, ThreadRecord
 from threadline.schemas import objects
 from threadline.schemas.common import ToolResources, dump_tool_resources
@@ -22,17 +22,15 @@ from threadline.services.attachments import references_files
 from threadline.services.messages import message_record
 from threadline.services.run_creation import Creation, create_run, create_thread_and_run
 from threadline.services.run_snapshot import Creator
+from threadline.services.run_units import cancel_run, list_runs, modify_run, submit_outputs
 from threadline.services.store_membership import IngestionQueue
 from threadline.services.tool_gate import ToolGate
 from threadline.services.tool_resources import check_tool_resources
-from threadline.storage.database import Connection, Database
-from threadline.storage.pagination import Page, PageRequest
-from threadline.storage.repositories import ThreadRepository
-from threadline.storage.runs import Lease, RunChanges, RunRepository, StepChanges, StepRepository
+from threadline.storage.database import Database
+from threadline.storage.pagination import PageRequest
+from threadline.storage.runs import RunChanges, RunRepository
 
 _runs = RunRepository()
-_steps = StepRepository()
-_threads = ThreadRepository()
 
 
 @dataclass(frozen=True, slots=True)
@@ -172,19 +170,19 @@ class RunService:
         return run(record)
 
     async def list(self, project_id: str, thread_id: str, page: PageRequest) -> ListPage:
-        result = await self._db.read(_list_runs, project_id, thread_id, page)
+        result = await self._db.read(list_runs, project_id, thread_id, page)
         return objects.list_page([run(r) for r in result.items], result.has_more)
 
     async def modify(self, project_id: str, thread_id: str, run_id: str, request: ModifyRun) -> Run:
         changes: RunChanges = (
             {"metadata": request.metadata or {}} if request.model_fields_set else {}
         )
-        record = await self._db.write(_modify_run, project_id, thread_id, run_id, changes)
+        record = await self._db.write(modify_run, project_id, thread_id, run_id, changes)
         return run(record)
 
     async def cancel(self, project_id: str, thread_id: str, run_id: str) -> Run:
         ending = Ending("cancelled", clock.now())
-        record = await self._db.write(_cancel, project_id, thread_id, run_id, ending)
+        record = await self._db.write(cancel_run, project_id, thread_id, run_id, ending)
         for event in ending.events:  # ended here: a stream still open on it hears so
             self._scheduler.publish(run_id, event)
         if record["status"] == "cancelling":
@@ -202,7 +200,7 @@ class RunService:
             )
         with self._subscription(run_id, request.stream) as subscription:
             step, record = await self._db.write(
-                _submit,
+                submit_outputs,
                 project_id,
                 thread_id,
                 run_id,
@@ -217,101 +215,6 @@ class RunService:
         step_done = StreamEvent.of("thread.run.step.completed", run_step(step))
         queued = StreamEvent.of("thread.run.queued", requeued)
         return QueuedRun(requeued, (step_done, queued), subscription)
-
-
-def get_run(
-    connection: Connection, project_id: str, thread_id: str, run_id: str, *, lock: bool = False
-) -> RunRecord:
-    """The run, or 404. With ``lock``, held against concurrent changes (a worker claiming it,
-    the reaper) until the unit ends: the caller's write depends on the status it read."""
-    get = _runs.get_for_update if lock else _runs.get_in_thread
-    record = get(connection, project_id, thread_id, run_id)
-    if record is None:
-        raise NotFound.object("run", run_id)
-    return record
-
-
-def _list_runs(connection: Connection, project_id: str, thread_id: str, page: PageRequest) -> Page:
-    if not _threads.exists(connection, project_id, thread_id):
-        raise NotFound.object("thread", thread_id, param="thread_id")
-    return _runs.list(connection, project_id, page, thread_id=thread_id)
-
-
-def _modify_run(
-    connection: Connection, project_id: str, thread_id: str, run_id: str, changes: RunChanges
-) -> RunRecord:
-    record = get_run(connection, project_id, thread_id, run_id)
-    if changes:
-        _runs.update(connection, project_id, run_id, changes)
-        record.update(changes)  # type: ignore[typeddict-item]  # RunChanges: RunRecord's keys
-    return record
-
-
-def _cancel(
-    connection: Connection, project_id: str, thread_id: str, run_id: str, ending: Ending
-) -> RunRecord:
-    record = get_run(connection, project_id, thread_id, run_id, lock=True)
-    status = record["status"]
-    if status == "cancelling":
-        return record
-    if status in ("requires_action", "queued"):
-        # Nobody executes it (a claim starts a run in the same statement that takes it): it
-        # ends here and now, and no worker can claim it after.
-        return end_run(connection, record, ending)
-    if status == "in_progress":
-        # Its worker stops the upstream call and ends it (see engine.execution).
-        _runs.update(connection, project_id, run_id, {"status": "cancelling"})
-        return {**record, "status": "cancelling"}
-    raise InvalidRequest(f"Cannot cancel run with status '{status}'.")
-
-
-def _submit(
-    connection: Connection,
-    project_id: str,
-    thread_id: str,
-    run_id: str,
-    outputs: dict[str, str],
-    now: int,
-    reservation: Lease,
-) -> tuple[StepRecord, RunRecord]:
-    record = get_run(connection, project_id, thread_id, run_id, lock=True)
-    action = record["required_action"]
-    if (
-        record["status"] != "requires_action"
-        or action is None
-        or (record["expires_at"] is not None and record["expires_at"] <= now)
-    ):
-        status = "expired" if record["status"] == "requires_action" else record["status"]
-        raise InvalidRequest(f'Runs in status "{status}" do not accept tool outputs.')
-    pending = [call["id"] for call in action["submit_tool_outputs"]["tool_calls"]]
-    missing = [call_id for call_id in pending if call_id not in outputs]
-    unknown = [call_id for call_id in outputs if call_id not in pending]
-    if missing or unknown:
-        raise InvalidRequest(
-            f"Expected tool outputs for call_ids {pending}, got {list(outputs)}.",
-            param="tool_outputs",
-        )
-    (step,) = [
-        s for s in _steps.of_run(connection, run_id, "in_progress") if s["type"] == "tool_calls"
-    ]
-    calls: list[ToolCall] = [
-        {**call, "function": {**call["function"], "output": outputs[call["id"]]}}
-        if call["type"] == "function"
-        else call
-        for call in step["step_details"]["tool_calls"]
-    ]
-    step_changes: StepChanges = {
-        "status": "completed",
-        "completed_at": now,
-        "step_details": {"type": "tool_calls", "tool_calls": calls},
-    }
-    _steps.update_by_id(connection, step["id"], step_changes)
-    run_changes: RunChanges = {"status": "queued", "required_action": None, **reservation}
-    _runs.update(connection, project_id, run_id, run_changes)
-    # The rows as they now are (the changes are their columns).
-    answered: StepRecord = {**step, **step_changes}  # type: ignore[typeddict-item]
-    requeued: RunRecord = {**record, **run_changes}  # type: ignore[typeddict-item]
-    return answered, requeued
 
 
 def _opening(created: Run) -> tuple[StreamEvent, ...]:

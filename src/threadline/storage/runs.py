@@ -1,4 +1,5 @@
-"""Data access for runs and run steps, and the thread lock that keeps one run per thread.
+"""Data access for runs: the run repository, its claim and lease statements, and the thread lock
+that keeps one run per thread (steps: ``steps.py``; the messages a run writes: ``run_messages.py``).
 
 Execution is fenced: a worker owns a run through a lease (``lease_owner``, ``lease_expires_at``)
 and an ``attempt`` number, and its writes only land while both still match. A worker that stalled
@@ -13,36 +14,13 @@ from typing import Any, TypedDict, cast
 from sqlalchemy import Connection, bindparam, func, or_, select, update
 
 from threadline.records.jsonvalue import Metadata
-from threadline.records.runs import (
-    LastError,
-    RequiredAction,
-    RunRecord,
-    RunStatus,
-    RunUsage,
-    StepDetails,
-    StepRecord,
-    StepStatus,
-)
-from threadline.records.threads import (
-    Attachment,
-    IncompleteDetails,
-    MessageChanges,
-    MessageRecord,
-    MessageStatus,
-    PromptMessageRecord,
-)
-from threadline.storage.repositories import (
-    MessageRepository,
-    ScopedRepository,
-    ThreadRepository,
-    records,
-)
-from threadline.storage.tables import MessageRow, RunRow, RunStepRow, ThreadRow
+from threadline.records.runs import LastError, RequiredAction, RunRecord, RunStatus, RunUsage
+from threadline.records.threads import IncompleteDetails
+from threadline.storage.repositories import ScopedRepository, records
+from threadline.storage.tables import RunRow, ThreadRow
 
 _threads = ThreadRow.__table__
 _runs = RunRow.__table__
-_steps = RunStepRow.__table__
-_messages = MessageRow.__table__
 
 ACTIVE: tuple[RunStatus, ...] = ("queued", "in_progress", "requires_action", "cancelling")
 EXECUTING: tuple[RunStatus, ...] = ("in_progress", "cancelling")
@@ -71,19 +49,6 @@ class RunChanges(TypedDict, total=False):
     metadata: Metadata | None
     lease_owner: str | None
     lease_expires_at: float | None
-
-
-class StepChanges(TypedDict, total=False):
-    """Columns of a run step to write (only those given)."""
-
-    status: StepStatus
-    step_details: StepDetails
-    last_error: LastError | None
-    expired_at: int | None
-    cancelled_at: int | None
-    failed_at: int | None
-    completed_at: int | None
-    usage: RunUsage | None
 
 
 _TAKE_THREAD = (
@@ -140,40 +105,6 @@ _HOLDS = select(_runs.c.id).where(
     _runs.c.lease_owner == bindparam("fence_owner"),
     _runs.c.attempt == bindparam("fence_attempt"),
 )
-_STEPS_OF_RUN = select(_steps).where(_steps.c.run_id == bindparam("run")).order_by(_steps.c.id)
-_STEPS_OF_RUN_WITH_STATUS = _STEPS_OF_RUN.where(_steps.c.status == bindparam("with_status"))
-_TOOL_STEPS_OF_THREAD = (
-    select(_steps)
-    .where(_steps.c.thread_id == bindparam("thread"), _steps.c.type == "tool_calls")
-    .order_by(_steps.c.id)
-)
-_STEP_UPDATE = update(_steps).where(_steps.c.id == bindparam("step"))
-_OPEN_STEPS_UPDATE = (
-    update(_steps)
-    .where(_steps.c.run_id == bindparam("run"), _steps.c.status == "in_progress")
-    .returning(*_steps.c)
-)
-# What a run needs to know of a thread it has seen before: which messages there are, and which
-# of them are still being written (see engine.context's cache of finished ones).
-_MESSAGE_STATUSES = (
-    select(_messages.c.id, _messages.c.status)
-    .where(_messages.c.thread_id == bindparam("thread"))
-    .order_by(_messages.c.id)
-)
-# Only what a prompt is made of: the other JSON columns would be decoded for every message read.
-_CONVERSATION_MESSAGES_BY_ID = (
-    select(_messages.c.id, _messages.c.role, _messages.c.status, _messages.c.content)
-    .where(_messages.c.id.in_(bindparam("ids", expanding=True)))
-    .order_by(_messages.c.id)
-)
-# Ids a single IN (...) may list: far below SQLite's and PostgreSQL's bound-parameter limits.
-_IDS_PER_QUERY = 500
-_MESSAGE_UPDATE = update(_messages).where(_messages.c.id == bindparam("message"))
-_OPEN_MESSAGES_UPDATE = (
-    update(_messages)
-    .where(_messages.c.run_id == bindparam("run"), _messages.c.status == "in_progress")
-    .returning(*_messages.c)
-)
 
 
 def take_thread(connection: Connection, project_id: str, thread_id: str, run_id: str) -> bool:
@@ -190,10 +121,6 @@ def release_thread(connection: Connection, thread_id: str, run_id: str) -> None:
 def _runs_of(result: Any) -> list[RunRecord]:
     # Not checked: rows are built as cheaply as ``records`` builds them (a run's hot path).
     return cast(list[RunRecord], records(result))
-
-
-def _steps_of(result: Any) -> list[StepRecord]:
-    return cast(list[StepRecord], records(result))
 
 
 # Their inserts and unfenced updates are ``ScopedRepository``'s: a ``RunRecord`` (``StepRecord``)
@@ -282,103 +209,10 @@ class RunRepository(ScopedRepository):
         return _runs_of(connection.execute(query))
 
 
-class StepRepository(ScopedRepository):
-    table = RunStepRow.__table__  # type: ignore[assignment]
-
-    def get_in_run(
-        self, connection: Connection, project_id: str, thread_id: str, run_id: str, step_id: str
-    ) -> StepRecord | None:
-        record = cast("StepRecord | None", self.get(connection, project_id, step_id))
-        if record is None or record["run_id"] != run_id or record["thread_id"] != thread_id:
-            return None
-        return record
-
-    def of_run(
-        self, connection: Connection, run_id: str, status: StepStatus | None = None
-    ) -> list[StepRecord]:
-        if status is None:
-            return _steps_of(connection.execute(_STEPS_OF_RUN, {"run": run_id}))
-        params = {"run": run_id, "with_status": status}
-        return _steps_of(connection.execute(_STEPS_OF_RUN_WITH_STATUS, params))
-
-    def tool_steps_of_thread(self, connection: Connection, thread_id: str) -> list[StepRecord]:
-        return _steps_of(connection.execute(_TOOL_STEPS_OF_THREAD, {"thread": thread_id}))
-
-    def update_by_id(self, connection: Connection, step_id: str, values: StepChanges) -> None:
-        connection.execute(_STEP_UPDATE, {**values, "step": step_id})
-
-    def close_open(
-        self, connection: Connection, run_id: str, values: StepChanges
-    ) -> list[StepRecord]:
-        """Apply ``values`` to the run's steps still in progress; those steps, as they now are,
-        oldest first."""
-        found = _steps_of(connection.execute(_OPEN_STEPS_UPDATE, {**values, "run": run_id}))
-        return sorted(found, key=_step_id)
-
-
-def message_statuses(connection: Connection, thread_id: str) -> list[tuple[str, MessageStatus]]:
-    """``(id, status)`` of every message of a thread, oldest first."""
-    return [
-        (id_, status)
-        for id_, status in connection.execute(_MESSAGE_STATUSES, {"thread": thread_id}).all()
-    ]
-
-
-def conversation_messages_by_id(
-    connection: Connection, ids: list[str]
-) -> list[PromptMessageRecord]:
-    """These messages (``id``, ``role``, ``status`` and ``content`` only), oldest first."""
-    found: list[PromptMessageRecord] = []
-    for start in range(0, len(ids), _IDS_PER_QUERY):
-        chunk = ids[start : start + _IDS_PER_QUERY]
-        result = connection.execute(_CONVERSATION_MESSAGES_BY_ID, {"ids": chunk})
-        found.extend(cast(list[PromptMessageRecord], records(result)))
-    return found
-
-
-def thread_attachments(connection: Connection, thread_id: str) -> list[Attachment]:
-    """The attachments of a thread's messages, oldest message first."""
-    query = (
-        select(_messages.c.attachments)
-        .where(_messages.c.thread_id == thread_id)
-        .order_by(_messages.c.id)
-    )
-    return [item for (attached,) in connection.execute(query) for item in attached or ()]
-
-
-def update_message(connection: Connection, message_id: str, values: MessageChanges) -> None:
-    connection.execute(_MESSAGE_UPDATE, {**values, "message": message_id})
-
-
-def close_open_messages(
-    connection: Connection, run_id: str, values: MessageChanges
-) -> list[MessageRecord]:
-    """Apply ``values`` to the run's messages still in progress; those messages, as they now
-    are, oldest first."""
-    found = records(connection.execute(_OPEN_MESSAGES_UPDATE, {**values, "run": run_id}))
-    return sorted(cast(list[MessageRecord], found), key=_message_id)
-
-
-def _step_id(step: StepRecord) -> str:
-    return step["id"]
-
-
-def _message_id(message: MessageRecord) -> str:
-    return message["id"]
-
-
 __all__ = [
     "Lease",
-    "MessageRepository",
     "RunChanges",
     "RunRepository",
-    "StepChanges",
-    "StepRepository",
-    "ThreadRepository",
-    "close_open_messages",
-    "conversation_messages_by_id",
-    "message_statuses",
     "release_thread",
     "take_thread",
-    "update_message",
 ]
