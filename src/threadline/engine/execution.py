@@ -11,7 +11,8 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 from threadline import clock
-from threadline.engine.context import build_prompt, conversation
+from threadline.engine.chat_turns import conversation
+from threadline.engine.context import build_prompt
 from threadline.engine.event_bus import EventBus
 from threadline.engine.history import Conversation, load_conversation
 from threadline.engine.response_run import ResponseRun

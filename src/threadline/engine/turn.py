@@ -18,8 +18,8 @@ from dataclasses import dataclass, field
 import orjson
 
 from threadline import clock, ids
-from threadline.engine.context import count_text
 from threadline.engine.run_tools import RunTools
+from threadline.engine.tokens import count_text
 from threadline.engine.tools.base import CALL_KEY, CallStream, MessageExtras, ServerTool
 from threadline.engine.turn_reasoning import TurnReasoning
 from threadline.errors import ServiceUnavailable
