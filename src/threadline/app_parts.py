@@ -5,10 +5,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from threadline.engine.event_bus import EventBus
-from threadline.engine.execution import EngineContext
 from threadline.engine.ingestion import Ingestion
 from threadline.engine.retrieval.factory import build_retrieval
 from threadline.engine.retrieval.hybrid import HybridRetrieval
+from threadline.engine.run_attempt import EngineContext
 from threadline.engine.tools.base import ServerTool
 from threadline.engine.tools.code_interpreter import CodeInterpreterTool
 from threadline.engine.tools.file_search import FileSearchTool

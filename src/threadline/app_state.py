@@ -11,11 +11,11 @@ from threadline.app_parts import (
     build_worker,
     secrets_of,
 )
-from threadline.engine.context import warm_tokenizer
 from threadline.engine.event_bus import EventBus
 from threadline.engine.ingestion import Ingestion
 from threadline.engine.retrieval.factory import parse_limits
 from threadline.engine.retrieval.hybrid import HybridRetrieval
+from threadline.engine.tokens import warm_tokenizer
 from threadline.engine.tools.base import ServerTool
 from threadline.engine.worker import Worker
 from threadline.gateway.api_keys import KeyService

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import TypeVar
 
 from threadline.engine.event_bus import EventBus, Subscription
-from threadline.engine.execution import EngineContext
+from threadline.engine.run_attempt import EngineContext
 from threadline.engine.worker import Worker
 from threadline.providers.llm.base import ChatDelta, ChatRequest, ModelRoute, ToolCallDelta, Usage
 from threadline.records.runs import RunRecord

@@ -3,7 +3,9 @@ that drops whole turns from the oldest end."""
 
 from typing import Any
 
-from threadline.engine.context import FinishedTurns, Turn, build_prompt, conversation, count_prompt
+from threadline.engine.chat_turns import FinishedTurns, Turn, conversation
+from threadline.engine.context import build_prompt
+from threadline.engine.tokens import count_prompt
 
 
 def _message(id_: str, role: str, text: str) -> dict[str, Any]:

@@ -1,8 +1,8 @@
-"""A thread as a run reads it: its messages and tool steps, for ``context.conversation``."""
+"""A thread as a run reads it: its messages and tool steps, for ``chat_turns.conversation``."""
 
 from typing import TypeAlias, TypedDict, final
 
-from threadline.engine.context import FINISHED, Turn, item_turns
+from threadline.engine.chat_turns import FINISHED, Turn, item_turns
 from threadline.records.runs import StepRecord
 from threadline.records.threads import MessageStatus, PromptMessageRecord
 from threadline.storage.database import Connection
@@ -28,7 +28,7 @@ Conversation: TypeAlias = tuple[list[ConversationMessage], list[StepRecord]]  # 
 
 def load_conversation(connection: Connection, thread_id: str) -> Conversation:
     """The thread's messages, context items (as turns) and tool steps, as
-    ``context.conversation`` takes them. A finished
+    ``chat_turns.conversation`` takes them. A finished
     message whose turn this process has already built comes as its id, status and that turn:
     only the messages it does not know (or that are still being written) are read in full, so a
     long thread costs a run one narrow query rather than decoding every message again."""

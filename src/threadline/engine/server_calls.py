@@ -8,7 +8,8 @@ from typing import cast
 from threadline import clock
 from threadline.engine.run_tools import RunTools
 from threadline.engine.tools.base import OUTPUT_KEY, ServerCall, ToolContext, ToolOutcome
-from threadline.engine.turn import ToolCall, TurnResult
+from threadline.engine.turn import TurnResult
+from threadline.engine.turn_calls import ToolCall
 from threadline.records.jsonvalue import JsonObject
 from threadline.records.runs import RunRecord, ServerToolCall
 from threadline.records.runs import ToolCall as StoredCall

@@ -15,23 +15,23 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-import orjson
-
-from threadline import clock, ids
-from threadline.engine.context import count_text
+from threadline import clock
 from threadline.engine.run_tools import RunTools
-from threadline.engine.tools.base import CALL_KEY, CallStream, MessageExtras, ServerTool
+from threadline.engine.tokens import count_text
+from threadline.engine.tools.base import MessageExtras
+from threadline.engine.turn_calls import CallAssembly, ToolCall, stored_call
 from threadline.engine.turn_reasoning import TurnReasoning
+from threadline.engine.turn_rows import (
+    insert_message_and_step,
+    minus_completion,
+    new_assistant_message,
+    new_step,
+    store_text,
+    usage_dict,
+)
 from threadline.errors import ServiceUnavailable
 from threadline.providers.llm.base import ChatDelta, ToolCallDelta, UpstreamFailure, Usage
-from threadline.records.runs import (
-    FunctionCallWithOutput,
-    RunRecord,
-    RunUsage,
-    StepRecord,
-    StepType,
-)
-from threadline.records.runs import ToolCall as StoredCall
+from threadline.records.runs import RunRecord, StepRecord
 from threadline.records.threads import MessageChanges, MessageRecord, TextPart
 from threadline.schemas.objects import message_data
 from threadline.schemas.run_objects import (
@@ -40,35 +40,19 @@ from threadline.schemas.run_objects import (
     message_text_delta,
     run_step,
     run_step_data,
-    tool_call_delta,
 )
 from threadline.storage.database import Connection, Database
-from threadline.storage.repositories import MessageRepository
 from threadline.storage.run_messages import update_message
-from threadline.storage.runs import RunRepository
 from threadline.storage.steps import StepChanges, StepRepository
 
 logger = logging.getLogger("threadline.engine")
 
-_messages = MessageRepository()
-_runs = RunRepository()
 _steps = StepRepository()
 
 Publish = Callable[[StreamEvent], None]
 
 # How often the text of a message being written is stored while it streams.
 TEXT_STORED_EVERY_SECONDS = 1.0
-
-
-@dataclass
-class ToolCall:
-    id: str
-    name: str
-    index: int
-    arguments: str = ""
-    # Set when the call is to a tool the server runs itself (see engine.tools.base).
-    server: ServerTool | None = None
-    stream: CallStream | None = None
 
 
 @dataclass
@@ -103,7 +87,7 @@ class TurnRecorder:
         self._text_store_failed = False  # said once in the log
         self._message_closed = False  # completed before the turn's tool calls
         self._tool_step: StepRecord | None = None
-        self._calls: dict[int, ToolCall] = {}
+        self._calls = CallAssembly(tools, publish)
         self._finish_reason: str | None = None
         self._usage: Usage | None = None
         self._message_tokens = 0
@@ -146,16 +130,16 @@ class TurnRecorder:
         if self._message is not None and self._tool_step is None:
             self._message_tokens = count_text("".join(self._text))
             self.last_writes = functools.partial(self._close_message_in, usage=usage)
-        calls = [self._calls[index] for index in sorted(self._calls)]
+        calls = self._calls.in_order()
         if self._tool_step is not None:
-            self._check_calls(calls)
-            step_usage = _minus(usage, self._message_tokens)
+            self._calls.check(calls)
+            step_usage = minus_completion(usage, self._message_tokens)
             changes: StepChanges = {
                 "step_details": {
                     "type": "tool_calls",
-                    "tool_calls": [_stored_call(c) for c in calls],
+                    "tool_calls": [stored_call(c) for c in calls],
                 },
-                "usage": _usage_dict(step_usage),
+                "usage": usage_dict(step_usage),
             }
             await self._db.write(_steps.update_by_id, self._tool_step["id"], changes)
             self._tool_step.update(changes)  # type: ignore[typeddict-item]  # StepRecord's keys
@@ -174,7 +158,7 @@ class TurnRecorder:
         if self._message is not None and self._text:
             changes = self._content_changes()
             try:
-                await self._db.write(_store_text, self._run, self._message["id"], changes)
+                await self._db.write(store_text, self._run, self._message["id"], changes)
             except ServiceUnavailable:
                 if not self._text_store_failed:
                     self._text_store_failed = True
@@ -230,13 +214,13 @@ class TurnRecorder:
 
     async def _open_message(self) -> None:
         now = clock.now()
-        message = _assistant_message(self._run, now)
-        step = _step(self._run, now, "message_creation")
+        message = new_assistant_message(self._run, now)
+        step = new_step(self._run, now, "message_creation")
         step["step_details"] = {
             "type": "message_creation",
             "message_creation": {"message_id": message["id"]},
         }
-        await self._db.write(_insert_message_and_step, message, step)
+        await self._db.write(insert_message_and_step, message, step)
         self._message, self._message_step = message, step
         created = StreamEvent.of("thread.run.step.created", run_step_data(step))
         self._publish(created)
@@ -282,7 +266,7 @@ class TurnRecorder:
         step_changes: StepChanges = {
             "status": "completed",
             "completed_at": now,
-            "usage": _usage_dict(step_usage),
+            "usage": usage_dict(step_usage),
         }
         update_message(connection, self._message["id"], changes)
         _steps.update_by_id(connection, self._message_step["id"], step_changes)
@@ -300,147 +284,15 @@ class TurnRecorder:
         if self._tool_step is None:
             if self._message is not None:
                 await self._close_message(None)
-            step = _step(self._run, clock.now(), "tool_calls")
+            step = new_step(self._run, clock.now(), "tool_calls")
             step["step_details"] = {"type": "tool_calls", "tool_calls": []}
             await self._db.write(_steps.insert, step)
             self._tool_step = step
             created = run_step(step)
             self._publish(StreamEvent.of("thread.run.step.created", created))
             self._publish(StreamEvent.of("thread.run.step.in_progress", created))
-        call = self._calls.get(fragment.index)
-        if call is None:
-            call = self._open_call(fragment)
-        elif fragment.name and not call.name:
-            call.name = fragment.name
-        if fragment.arguments:
-            call.arguments += fragment.arguments
-            if call.stream is not None:
-                piece = call.stream.feed(fragment.arguments)
-            else:
-                piece = {
-                    "index": call.index,
-                    "type": "function",
-                    "function": {"arguments": fragment.arguments},
-                }
-            if piece is not None:
-                self._publish(tool_call_delta(self._tool_step["id"], piece))
-
-    def _open_call(self, fragment: ToolCallDelta) -> ToolCall:
-        assert self._tool_step is not None
-        # Our own ids: upstreams repeat or omit theirs, and the SDKs need them unique. The
-        # call's index is its position in the step, whatever index the upstream used.
-        call = ToolCall(id=ids.tool_call_id(), name=fragment.name or "", index=len(self._calls))
-        self._calls[fragment.index] = call
-        opened = self._tools.open_call(call.name, call.id, call.index)
-        if opened is not None:
-            call.server, call.stream = opened
-            first = call.stream.opening()
-        else:
-            first = {
-                "index": call.index,
-                "id": call.id,
-                "type": "function",
-                "function": {"name": call.name, "arguments": "", "output": None},
-            }
-        self._publish(tool_call_delta(self._tool_step["id"], first))
-        return call
-
-    def _check_calls(self, calls: list[ToolCall]) -> None:
-        """A run never waits on a call it could not make sense of."""
-        for call in calls:
-            if call.server is None and call.name not in self._tools.function_names:
-                raise UpstreamFailure(
-                    "server_error",
-                    f"The model called a function that is not defined: {call.name!r}.",
-                )
-            try:
-                orjson.loads(call.arguments or "{}")
-            except orjson.JSONDecodeError:
-                raise UpstreamFailure(
-                    "server_error",
-                    f"The model produced arguments for {call.name!r} that are not valid JSON.",
-                ) from None
+        self._calls.feed(self._tool_step["id"], fragment)
 
     def _completion_estimate(self) -> int:
-        arguments = "".join(call.arguments for call in self._calls.values())
+        arguments = self._calls.arguments()
         return count_text("".join(self._text)) + count_text(arguments)
-
-
-def _assistant_message(run: RunRecord, now: int) -> MessageRecord:
-    return {
-        "id": ids.message_id(),
-        "project_id": run["project_id"],
-        "thread_id": run["thread_id"],
-        "created_at": now,
-        "status": "in_progress",
-        "incomplete_details": None,
-        "completed_at": None,
-        "incomplete_at": None,
-        "role": "assistant",
-        "content": [],
-        "assistant_id": run["assistant_id"],
-        "run_id": run["id"],
-        "attachments": [],
-        "metadata": {},
-    }
-
-
-def _step(run: RunRecord, now: int, kind: StepType) -> StepRecord:
-    return {
-        "id": ids.step_id(),
-        "project_id": run["project_id"],
-        "run_id": run["id"],
-        "thread_id": run["thread_id"],
-        "assistant_id": run["assistant_id"],
-        "created_at": now,
-        "type": kind,
-        "status": "in_progress",
-        "step_details": {},
-        "last_error": None,
-        "expired_at": None,
-        "cancelled_at": None,
-        "failed_at": None,
-        "completed_at": None,
-        "usage": None,
-        "metadata": {},
-    }
-
-
-def _insert_message_and_step(
-    connection: Connection, message: MessageRecord, step: StepRecord
-) -> None:
-    _messages.insert(connection, message)
-    _steps.insert(connection, step)
-
-
-def _store_text(
-    connection: Connection, run: RunRecord, message_id: str, changes: MessageChanges
-) -> None:
-    if _runs.holds(connection, run["id"], run["lease_owner"], run["attempt"]):
-        update_message(connection, message_id, changes)
-
-
-def _stored_call(call: ToolCall) -> StoredCall:
-    """A call as its step stores it: a function call, or a server tool's call as it waits to
-    run, with the function call the model made kept aside for later turns."""
-    if call.stream is not None:
-        made = {"name": call.name, "arguments": call.arguments}
-        return {**call.stream.snapshot(), CALL_KEY: made}
-    function: FunctionCallWithOutput = {
-        "name": call.name,
-        "arguments": call.arguments,
-        "output": None,
-    }
-    return {"id": call.id, "type": "function", "function": function}
-
-
-def _usage_dict(usage: Usage) -> RunUsage:
-    return {
-        "prompt_tokens": usage.prompt_tokens,
-        "completion_tokens": usage.completion_tokens,
-        "total_tokens": usage.total_tokens,
-    }
-
-
-def _minus(usage: Usage, completion_tokens: int) -> Usage:
-    return Usage(usage.prompt_tokens, max(0, usage.completion_tokens - completion_tokens))

@@ -20,8 +20,9 @@ from collections import deque
 
 from threadline import clock
 from threadline.engine.event_bus import Subscription
-from threadline.engine.execution import EngineContext, RunExecution
+from threadline.engine.execution import RunExecution
 from threadline.engine.lease_upkeep import reap, renew_lease
+from threadline.engine.run_attempt import EngineContext
 from threadline.engine.scheduling import Claim, claim_run
 from threadline.schemas.run_objects import StreamEvent
 from threadline.storage.database import Connection

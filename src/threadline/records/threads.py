@@ -159,7 +159,7 @@ class MessageRecord(TypedDict):
     metadata: Metadata | None
 
 
-@final  # no other keys: told apart from engine.context's KnownTurn by its keys
+@final  # no other keys: told apart from engine.chat_turns' KnownTurn by its keys
 class PromptMessageRecord(TypedDict):
     """What a prompt needs of a message (``storage.run_messages.conversation_messages_by_id``)."""
 

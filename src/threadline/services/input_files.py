@@ -2,7 +2,7 @@
 project (``file_id``) or one sent inline (``file_data``, base64 or a ``data:`` URL, with its
 ``filename``) is parsed to text in the sandboxed parser child (providers.documents) and the text
 kept in the stored part, under ``INPUT_FILE_TEXT`` (never shown: the item views leave private keys
-out), for the prompt (engine.context.chat_content). A ``file_url`` is refused: this server
+out), for the prompt (engine.chat_turns.chat_content). A ``file_url`` is refused: this server
 fetches nothing from the internet.
 
 The text is bounded (``MAX_CHARS``, about 25,000 tokens): past it the model is told the file

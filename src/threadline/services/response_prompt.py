@@ -6,13 +6,8 @@ when ``truncation`` is ``disabled``."""
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
-from threadline.engine.context import (
-    ConversationMessage,
-    Turn,
-    build_prompt,
-    conversation,
-    item_turns,
-)
+from threadline.engine.chat_turns import ConversationMessage, Turn, conversation, item_turns
+from threadline.engine.context import build_prompt
 from threadline.engine.execution import REPLY_RESERVE
 from threadline.engine.history import load_conversation
 from threadline.engine.run_tools import RunTools

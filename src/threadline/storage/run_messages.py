@@ -19,7 +19,7 @@ from threadline.storage.tables import MessageRow
 _messages = MessageRow.__table__
 
 # What a run needs to know of a thread it has seen before: which messages there are, and which
-# of them are still being written (see engine.context's cache of finished ones).
+# of them are still being written (see engine.chat_turns' cache of finished ones).
 _MESSAGE_STATUSES = (
     select(_messages.c.id, _messages.c.status)
     .where(_messages.c.thread_id == bindparam("thread"))

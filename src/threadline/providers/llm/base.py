@@ -53,7 +53,7 @@ class ChatMessage(TypedDict):
     tool_calls: NotRequired[list[ChatToolCall]]
     tool_call_id: NotRequired[str]
     # An assistant message's reasoning, sent back as the upstream streamed it (vLLM, DeepSeek,
-    # llama.cpp read this field); only to the model that produced it (engine.context).
+    # llama.cpp read this field); only to the model that produced it (engine.chat_turns).
     reasoning_content: NotRequired[str]
 
 
