@@ -52,7 +52,7 @@ KEPT = {
     "discriminator",
 }
 OUTPUT = Path(__file__).resolve().parents[1] / "src/threadline/schemas/gateway_requests.json"
-DEFAULT_SPEC = Path("/work/shared/openai-openapi.yaml")
+DEFAULT_SPEC = Path(__file__).resolve().parents[2] / "shared" / "openai-openapi.yaml"  # ../shared
 
 
 class Simplifier:
