@@ -89,31 +89,20 @@ class ResponseSseClient(SseClient):
 
     exchange_type = ResponseExchange
 
+    delta_event = "response.output_text.delta"
+
     @staticmethod
-    def _event_frame(raw: bytes, now: int, result: Exchange) -> None:
-        if not raw.startswith(b"event: "):
-            return
-        newline = raw.find(b"\n")
-        name = raw[7:newline].decode()
-        if not result.first_event:
-            result.first_event = now
-        if name == "response.output_text.delta":
-            result.deltas += 1
-            if not result.first_delta:
-                result.first_delta = now
-            if result.names and result.names[-1] == name:
-                return
-        result.names.append(name)
+    def _on_event(name: str, data: bytes, now: int, result: Exchange) -> None:
         if name == "response.completed":
             result.completed = now
-            response = orjson.loads(raw[newline + 7 :])["response"]
+            response = orjson.loads(data)["response"]
             assert isinstance(result, ResponseExchange)
             result.response_id = response["id"]
             result.text = "".join(
                 part["text"] for item in response["output"] for part in item.get("content", [])
             )
         elif name in _FAILED:
-            result.error = f"{name}: {raw[newline + 7 : newline + 207].decode()}"
+            result.error = f"{name}: {data[:200].decode()}"
 
 
 def check_response(exchange: Exchange, tokens: int) -> str:

@@ -203,24 +203,31 @@ class SseClient:
         if not result.error and result.status != 200:
             result.error = f"HTTP {result.status} stream"
 
-    @staticmethod
-    def _event_frame(raw: bytes, now: int, result: Exchange) -> None:
+    # The event whose first arrival is the time to first delta (one name per client type).
+    delta_event = "thread.message.delta"
+
+    def _event_frame(self, raw: bytes, now: int, result: Exchange) -> None:
         if not raw.startswith(b"event: "):
             return  # a keep-alive comment
         newline = raw.find(b"\n")
         name = raw[7:newline].decode()
         if not result.first_event:
             result.first_event = now
-        if name == "thread.message.delta":
+        if name == self.delta_event:
             result.deltas += 1
             if not result.first_delta:
                 result.first_delta = now
             if result.names and result.names[-1] == name:
                 return
         result.names.append(name)
+        self._on_event(name, raw[newline + 7 :], now, result)
+
+    @staticmethod
+    def _on_event(name: str, data: bytes, now: int, result: Exchange) -> None:
+        """What one (non-delta) event tells of the exchange: its text, its end, its error."""
         if name == "thread.message.completed":
-            data = orjson.loads(raw[newline + 7 :])
-            result.text = "".join(part["text"]["value"] for part in data["content"])
+            message = orjson.loads(data)
+            result.text = "".join(part["text"]["value"] for part in message["content"])
         elif name == "thread.run.completed":
             result.completed = now
         elif name.startswith("thread.run.") and name.rsplit(".", 1)[1] in (
@@ -230,7 +237,7 @@ class SseClient:
             "incomplete",
             "requires_action",
         ):
-            error = orjson.loads(raw[newline + 7 :]).get("last_error") or {}
+            error = orjson.loads(data).get("last_error") or {}
             result.error = f"{name}: {error.get('code')}: {error.get('message')}"[:200]
 
     @staticmethod
