@@ -33,6 +33,8 @@ from hypothesis import strategies as st
 from schemathesis import APIOperation, Case, GenerationMode, Response
 from schemathesis.specs.openapi.checks import response_schema_conformance
 
+from tests.upstream import DEFAULT_MODEL
+
 # The operations Threadline implements today, as regexes over the spec's paths (without ``/v1``).
 # Widen these as runs land.
 INCLUDED_PATHS = r"^/(assistants|threads|files|vector_stores|responses|conversations)(/|$|\?)"
@@ -121,7 +123,7 @@ def fuzzed_operations() -> list[APIOperation]:
 
 # Seeds use many optional fields, so 2xx responses exercise more of the response schemas.
 SEED_ASSISTANT: dict[str, Any] = {
-    "model": "gpt-4o",
+    "model": DEFAULT_MODEL,
     "name": "seed",
     "instructions": "Be brief.",
     "tools": [
@@ -146,7 +148,7 @@ SEED_ASSISTANT: dict[str, Any] = {
 SEED_THREAD: dict[str, Any] = {"metadata": {"seed": "1"}}
 SEED_MESSAGE: dict[str, Any] = {"role": "user", "content": "seed", "metadata": {"seed": "1"}}
 SEED_RESPONSE: dict[str, Any] = {
-    "model": "gpt-4o",
+    "model": DEFAULT_MODEL,
     "input": "seed",
     "instructions": "Be brief.",
     "metadata": {"seed": "1"},
