@@ -4,7 +4,7 @@ STAMP := $(VENV)/.installed
 NODE_DIR := tests/node
 NODE_STAMP := $(NODE_DIR)/node_modules/.installed
 
-.PHONY: install lock serve test lint bench bench-retrieval clean
+.PHONY: install lock serve test lint bench bench-retrieval clean console-vendor
 
 install: $(STAMP) $(NODE_STAMP)
 
@@ -60,3 +60,9 @@ bench-retrieval: install
 
 clean:
 	rm -rf $(VENV) threadline-data
+
+# The console's one generated asset, src/threadline/console/static/vendor.js (Preact, its hooks
+# and htm as one ES module), rebuilt from console-vendor/package.json's pinned versions.
+console-vendor:
+	npm ci --prefix console-vendor --no-audit --no-fund --loglevel=error
+	npm run --prefix console-vendor build

@@ -15,6 +15,8 @@ from threadline.api import (
     admin_gateway,
     assistants,
     assistants_passthrough,
+    console_api,
+    console_pages,
     conversations,
     files,
     health,
@@ -138,6 +140,9 @@ def _include_routers(app: FastAPI) -> None:
     app.include_router(admin_gateway.router)
     app.include_router(health.router)
     app.include_router(metrics.router)
+    app.include_router(console_api.router)
+    app.router.routes.append(console_pages.assets_mount())
+    app.include_router(console_pages.router)
     for path in PASSTHROUGH_ONLY:
         app.router.routes.append(Route(path, _not_served, methods=_EVERY_METHOD))
 

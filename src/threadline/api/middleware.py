@@ -7,11 +7,11 @@ from threadline.api.asgi import send_error
 from threadline.errors import InvalidRequest
 
 REQUEST_ID_HEADER = b"x-threadline-request-id"
-# Admin answers carry keys and usage: no cache, shared or private, may keep them. (API answers
-# need no such header: every request carries Authorization, which shared caches never store
-# answers to unless told, and none of them returns a secret.) ``X-Content-Type-Options`` is
-# added to every answer by the server itself (threadline.cli.serving).
-_ADMIN_PREFIX = "/admin"
+# Admin (and the console's own API) answers carry keys and usage: no cache, shared or private,
+# may keep them. (API answers need no such header: every request carries Authorization, which
+# shared caches never store answers to unless told, and none of them returns a secret.)
+# ``X-Content-Type-Options`` is added to every answer by the server itself (cli/serving.py).
+_ADMIN_PREFIXES = ("/admin", "/console/api")
 _ADMIN_HEADERS = ((b"cache-control", b"no-store"),)
 
 
@@ -28,7 +28,7 @@ class RequestIdMiddleware:
             return
         request_id = ids.request_id()
         scope.setdefault("state", {})["request_id"] = request_id
-        extra = _ADMIN_HEADERS if scope["path"].startswith(_ADMIN_PREFIX) else ()
+        extra = _ADMIN_HEADERS if scope["path"].startswith(_ADMIN_PREFIXES) else ()
 
         async def send_with_id(message: Message) -> None:
             if message["type"] == "http.response.start":

@@ -1,0 +1,5 @@
+import { html, PageHeader } from "../ui.js";
+
+export default function Page() {
+  return html`<${PageHeader} title="Playground" />`;
+}

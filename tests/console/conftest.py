@@ -1,0 +1,183 @@
+"""The console in a real browser: Debian's Chromium driven by Playwright (never Playwright's own
+browser download, which cannot work offline).
+
+One server (SQLite, a master key, the session's scripted upstream) and one browser for the
+whole module set; each test gets a fresh browser context (its own ``sessionStorage``) whose page
+fails the test on any JavaScript error, console error, or request that leaves the server.
+Screenshots go to ``test-artifacts/console/`` (``snap``)."""
+
+import os
+import re
+import secrets
+import shutil
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import httpx
+import pytest
+
+from tests.databases import database
+from tests.servers import threaded_server
+from threadline.settings import Settings
+
+if TYPE_CHECKING:
+    from playwright.sync_api import Browser, Page
+
+    from tests.upstream import ScriptedUpstream
+
+MASTER_KEY = "sk-master-console-" + secrets.token_hex(12)
+ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "console"
+DESKTOP = {"width": 1280, "height": 800}
+PHONE = {"width": 390, "height": 844}
+# The flags Debian's Chromium needs here (root, no GPU, no display) and nothing that phones home.
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-dev-shm-usage",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-default-apps",
+    "--disable-sync",
+    "--no-first-run",
+    "--metrics-recording-only",
+]
+
+
+def chromium_path() -> str | None:
+    configured = os.environ.get("THREADLINE_CHROMIUM")
+    if configured:
+        return configured
+    for name in ("chromium", "chromium-browser"):
+        found = shutil.which(name)
+        if found:
+            return found
+    return None
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator["Browser"]:
+    executable = chromium_path()
+    if executable is None:
+        pytest.skip(
+            "Chromium not found: the console's browser tests need Debian's Chromium "
+            "(apt-get install -y chromium, as .ci/run does) or THREADLINE_CHROMIUM"
+        )
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        launched = playwright.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS)
+        try:
+            yield launched
+        finally:
+            launched.close()
+
+
+@pytest.fixture(scope="session")
+def console_url(
+    tmp_path_factory: pytest.TempPathFactory, upstream_server: "ScriptedUpstream"
+) -> Iterator[str]:
+    with database("sqlite") as url:
+        settings = Settings(
+            data_dir=tmp_path_factory.mktemp("console-data"),
+            database_url=url,
+            master_key=MASTER_KEY,
+            upstream_base_url=upstream_server.base_url,
+            upstream_api_key=upstream_server.api_key,
+            upstream_max_retries=1,
+            upstream_max_retry_wait=2.0,
+        )
+        with threaded_server(settings) as base_url:
+            yield base_url
+
+
+@pytest.fixture(scope="session")
+def console_admin(console_url: str) -> Iterator[httpx.Client]:
+    with httpx.Client(
+        base_url=console_url, headers={"Authorization": f"Bearer {MASTER_KEY}"}, timeout=30
+    ) as client:
+        yield client
+
+
+@pytest.fixture
+def project_key(console_admin: httpx.Client) -> str:
+    """A key of a new project, so each test starts with an empty project."""
+    response = console_admin.post("/admin/keys", json={"project": f"p-{secrets.token_hex(5)}"})
+    response.raise_for_status()
+    return str(response.json()["key"])
+
+
+@dataclass
+class Watched:
+    """A page with what went wrong on it: JavaScript errors, console errors, foreign requests."""
+
+    page: "Page"
+    base_url: str
+    problems: list[str] = field(default_factory=list)
+
+    def goto(self, path: str) -> None:
+        self.page.goto(self.base_url + path)
+
+    def sign_in(self, key: str, path: str = "/console/") -> None:
+        self.goto(path)
+        self.page.get_by_label("API key").fill(key)
+        self.page.get_by_role("button", name="Sign in").click()
+        self.page.get_by_role("navigation", name="Console").wait_for()
+
+    def open(self, link: str) -> None:
+        """Follows the navigation link named ``link`` and waits for its page's heading."""
+        self.page.get_by_role("navigation", name="Console").get_by_role(
+            "link", name=link, exact=True
+        ).click()
+        self.page.get_by_role("heading", level=1).first.wait_for()
+
+    def snap(self, name: str) -> Path:
+        """A full-page screenshot in test-artifacts/console/ (look at them)."""
+        ARTIFACTS.mkdir(parents=True, exist_ok=True)
+        path = ARTIFACTS / f"{re.sub(r'[^a-z0-9-]+', '-', name.lower())}.png"
+        self.page.screenshot(path=str(path), full_page=True)
+        return path
+
+
+def _watch(page: "Page", base_url: str) -> Watched:
+    watched = Watched(page, base_url)
+    page.on("pageerror", lambda error: watched.problems.append(f"JavaScript error: {error}"))
+    page.on(
+        "console",
+        lambda message: (
+            message.type == "error" and watched.problems.append(f"console error: {message.text}")
+        ),
+    )
+
+    def check_request(request) -> None:  # type: ignore[no-untyped-def]
+        url = request.url
+        if not (url.startswith(base_url) or url.startswith(("data:", "blob:"))):
+            watched.problems.append(f"request left the server: {url}")
+
+    page.on("request", check_request)
+    return watched
+
+
+def _console_page(browser: "Browser", base_url: str, viewport: dict[str, int]) -> Iterator[Watched]:
+    context = browser.new_context(viewport=viewport, color_scheme="light")
+    context.set_default_timeout(10_000)
+    page = context.new_page()
+    watched = _watch(page, base_url)
+    try:
+        yield watched
+    finally:
+        context.close()
+    assert not watched.problems, "\n".join(watched.problems)
+
+
+@pytest.fixture
+def console(browser: "Browser", console_url: str) -> Iterator[Watched]:
+    """A 1280x800 page; the test fails if anything went wrong on it."""
+    yield from _console_page(browser, console_url, DESKTOP)
+
+
+@pytest.fixture
+def phone(browser: "Browser", console_url: str) -> Iterator[Watched]:
+    """A 390-pixel-wide page, as on a phone."""
+    yield from _console_page(browser, console_url, PHONE)
