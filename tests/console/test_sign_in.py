@@ -62,3 +62,14 @@ def test_the_key_lives_in_session_storage_only(console: Watched, project_key: st
     assert project_key in stored
     assert console.page.evaluate("() => JSON.stringify(localStorage)") == "{}"
     assert project_key not in console.page.url
+
+
+def test_loading_the_console_is_not_api_traffic(
+    console_url: str, console_admin: httpx.Client
+) -> None:
+    """Pages and assets stay out of the request log (the console's API calls are logged)."""
+    for path in ("/", "/console/", "/console/assets/app.js"):
+        httpx.get(console_url + path)
+    for path in ("/", "/console/", "/console/assets/app.js"):
+        logged = console_admin.get("/admin/logs", params={"path": path}).json()["data"]
+        assert logged == [], path

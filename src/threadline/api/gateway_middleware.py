@@ -33,7 +33,11 @@ from threadline.gateway.principal import Principal
 from threadline.records.gateway import RequestLogRecord
 
 logger = logging.getLogger("threadline.api")
-_UNWATCHED = frozenset({"/healthz", "/v1/health", "/metrics"})
+_UNWATCHED = frozenset({"/healthz", "/v1/health", "/metrics", "/"})
+# The console's pages and assets (not its API): a browser loading the console is not traffic
+# the request log, the metrics or the limits are about.
+_CONSOLE = "/console"
+_CONSOLE_API = "/console/api/"
 _BODY_LOG_LIMIT = 65_536
 # nginx's "client closed request": the client went away before it could be answered.
 CLIENT_CLOSED_REQUEST = 499
@@ -65,7 +69,7 @@ class GatewayMiddleware:
         self._addresses: ClientAddresses | None = None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["path"] in _UNWATCHED:
+        if scope["type"] != "http" or _unwatched(scope["path"]):
             await self.app(scope, receive, send)
             return
         started = time.perf_counter()
@@ -192,6 +196,10 @@ async def _serve_fast(
             raise
         logger.exception("unhandled error")
         await send_error(send, InternalError("The server had an error processing your request."))
+
+
+def _unwatched(path: str) -> bool:
+    return path in _UNWATCHED or (path.startswith(_CONSOLE) and not path.startswith(_CONSOLE_API))
 
 
 def _client_left(scope: Scope, meter: RequestMeter) -> None:
