@@ -29,6 +29,7 @@ from threadline.providers.llm.passthrough import PassthroughClient
 from threadline.providers.llm.registry import ModelRegistry
 from threadline.providers.sandbox import SandboxConfig, SandboxSessions
 from threadline.services.assistants import AssistantService
+from threadline.services.console_threads import ConsoleThreadService
 from threadline.services.conversations import ConversationService
 from threadline.services.file_batches import FileBatchService
 from threadline.services.file_search import FileSearch
@@ -62,6 +63,7 @@ class AppState:
     threads: ThreadService
     messages: MessageService
     conversations: ConversationService
+    console_threads: ConsoleThreadService  # the console's thread listing
     runs: RunService
     responses: ResponseService
     steps: StepService
@@ -123,6 +125,7 @@ class AppState:
             threads=ThreadService(database, parts.ingestion),
             messages=MessageService(database, parts.ingestion),
             conversations=ConversationService(database),
+            console_threads=ConsoleThreadService(database),
             runs=runs,
             responses=ResponseService(
                 database,

@@ -9,7 +9,6 @@ cursor is a key, so it survives the deletion of its item."""
 
 import heapq
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any, TypeAlias, cast
 
 from sqlalchemy import Connection, Table, bindparam, select, update
@@ -19,7 +18,16 @@ from threadline.records.items import ContextItemRow, ItemRow
 from threadline.records.runs import StepRecord
 from threadline.records.threads import MessageRecord
 from threadline.storage.item_tables import ItemTableRow
-from threadline.storage.pagination import Page, PageRequest, finish_page
+from threadline.storage.pagination import (
+    EVERY_KEY,
+    KeyBounds,
+    KeyRange,
+    Page,
+    PageRequest,
+    finish_page,
+    key_bounds,
+    key_conditions,
+)
 from threadline.storage.repositories import InThreadRepository, records
 from threadline.storage.tables import MessageRow, RunRow, RunStepRow, ThreadRow
 
@@ -96,48 +104,8 @@ def hold_idle_thread(connection: Connection, project_id: str, thread_id: str) ->
     return connection.execute(_hold_idle_thread, params).rowcount > 0
 
 
-@dataclass(frozen=True, slots=True)
-class KeyRange:
-    """Creation keys a listing keeps to: from ``start`` (inclusive) to ``stop`` (exclusive)."""
-
-    start: str | None = None
-    stop: str | None = None
-
-
 # Turns a tool_calls step into the items it shows as (its calls), each with its ``position``.
 StepItems: TypeAlias = Callable[[StepRecord], list[ItemRow]]
-
-
-@dataclass(frozen=True, slots=True)
-class _Bounds:
-    """A scan's key bounds and direction: ``low`` (inclusive when ``low_inclusive``) and
-    ``high`` (exclusive), ascending or not."""
-
-    low: str | None
-    low_inclusive: bool
-    high: str | None
-    ascending: bool
-
-    def keeps(self, key: str) -> bool:
-        if self.low is not None and (
-            key < self.low or (key == self.low and not self.low_inclusive)
-        ):
-            return False
-        return self.high is None or key < self.high
-
-
-def _bounds(page: PageRequest, within: KeyRange) -> _Bounds:
-    after = creation_key(page.after) if page.after is not None else None
-    before = creation_key(page.before) if page.before is not None else None
-    low, high = (after, before) if page.order == "asc" else (before, after)
-    low_inclusive = False
-    if within.start is not None and (low is None or within.start > low):
-        low, low_inclusive = within.start, True
-    if within.stop is not None and (high is None or within.stop < high):
-        high = within.stop
-    # ``before`` alone walks backward (``finish_page`` turns the rows back).
-    forward = page.before is None or page.after is not None
-    return _Bounds(low, low_inclusive, high, (page.order == "asc") == forward)
 
 
 def list_entries(
@@ -145,14 +113,14 @@ def list_entries(
     project_id: str,
     thread_id: str,
     page: PageRequest,
-    within: KeyRange = KeyRange(),
+    within: KeyRange = EVERY_KEY,
     step_items: StepItems | None = None,
 ) -> Page[Entry]:
     """One page of the thread's messages and items (and, with ``step_items``, the calls of
     its tool steps; the caller has checked the thread is the project's), in creation order
     (``page.order``), after or before a cursor that may name any kind (or an item since
     deleted), inside ``within``."""
-    bounds = _bounds(page, within)
+    bounds = key_bounds(page, within)
     limit = page.limit + 1
     sources = [
         _scan(connection, _messages.c.id, _MESSAGE_PREFIX, project_id, thread_id, bounds, limit),
@@ -165,23 +133,13 @@ def list_entries(
     return finish_page(rows, page)
 
 
-def _where(column: Any, prefix: str, bounds: _Bounds) -> list[Any]:
-    conditions = []
-    if bounds.low is not None:
-        low = prefix + bounds.low
-        conditions.append(column >= low if bounds.low_inclusive else column > low)
-    if bounds.high is not None:
-        conditions.append(column < prefix + bounds.high)
-    return conditions
-
-
 def _scan(
     connection: Connection,
     column: Any,
     prefix: str,
     project_id: str,
     thread_id: str,
-    bounds: _Bounds,
+    bounds: KeyBounds,
     limit: int,
 ) -> list[Entry]:
     table = column.table
@@ -191,7 +149,7 @@ def _scan(
         .where(
             table.c.thread_id == thread_id,
             table.c.project_id == project_id,
-            *_where(column, prefix, bounds),
+            *key_conditions(column, prefix, bounds),
         )
         .order_by(order)
         .limit(limit)
@@ -200,7 +158,7 @@ def _scan(
 
 
 def _step_entries(
-    connection: Connection, thread_id: str, bounds: _Bounds, limit: int, step_items: StepItems
+    connection: Connection, thread_id: str, bounds: KeyBounds, limit: int, step_items: StepItems
 ) -> list[Entry]:
     """The calls of the thread's tool steps inside ``bounds``, sorted as the scan runs. A
     step's calls are made after it and before anything that follows it, so the calls past a
@@ -210,7 +168,7 @@ def _step_entries(
     order = column.asc() if bounds.ascending else column.desc()
     statement = (
         select(_steps)
-        .where(tool_steps, *_where(column, _STEP_PREFIX, bounds))
+        .where(tool_steps, *key_conditions(column, _STEP_PREFIX, bounds))
         .order_by(order)
         .limit(limit)
     )

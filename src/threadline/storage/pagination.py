@@ -1,10 +1,15 @@
 """OpenAI cursor pagination: ``limit``, ``order``, ``after``, ``before`` over ids that sort by
-creation time (see ``ids.py``), with an exact ``has_more``."""
+creation time (see ``ids.py``), with an exact ``has_more``.
+
+A listing of several kinds of ids (prefixes) pages by creation key instead (``key_bounds``):
+each kind is one indexed range scan (``key_conditions``), and the scans are merged."""
 
 from dataclasses import dataclass
 from typing import Any, Generic, Literal, TypeVar
 
 from sqlalchemy import ColumnElement, Select
+
+from threadline.ids import creation_key
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,3 +53,62 @@ def finish_page(rows: list[RowT], page: PageRequest) -> Page[RowT]:
     if page.before is not None and page.after is None:
         rows.reverse()
     return Page(items=rows, has_more=has_more)
+
+
+# Listings over creation keys (ids of several prefixes, merged)
+
+
+@dataclass(frozen=True, slots=True)
+class KeyRange:
+    """Creation keys a listing keeps to: from ``start`` (inclusive) to ``stop`` (exclusive)."""
+
+    start: str | None = None
+    stop: str | None = None
+
+
+EVERY_KEY = KeyRange()
+
+
+@dataclass(frozen=True, slots=True)
+class KeyBounds:
+    """A scan's key bounds and direction: ``low`` (inclusive when ``low_inclusive``) and
+    ``high`` (exclusive), ascending or not."""
+
+    low: str | None
+    low_inclusive: bool
+    high: str | None
+    ascending: bool
+
+    def keeps(self, key: str) -> bool:
+        if self.low is not None and (
+            key < self.low or (key == self.low and not self.low_inclusive)
+        ):
+            return False
+        return self.high is None or key < self.high
+
+
+def key_bounds(page: PageRequest, within: KeyRange = EVERY_KEY) -> KeyBounds:
+    """The creation keys ``page`` covers inside ``within``; its cursors may be ids of any
+    prefix (or of objects since deleted)."""
+    after = creation_key(page.after) if page.after is not None else None
+    before = creation_key(page.before) if page.before is not None else None
+    low, high = (after, before) if page.order == "asc" else (before, after)
+    low_inclusive = False
+    if within.start is not None and (low is None or within.start > low):
+        low, low_inclusive = within.start, True
+    if within.stop is not None and (high is None or within.stop < high):
+        high = within.stop
+    # ``before`` alone walks backward (``finish_page`` turns the rows back).
+    forward = page.before is None or page.after is not None
+    return KeyBounds(low, low_inclusive, high, (page.order == "asc") == forward)
+
+
+def key_conditions(column: Any, prefix: str, bounds: KeyBounds) -> list[Any]:
+    """``bounds`` on a column of ids (or keys) that start with ``prefix``."""
+    conditions = []
+    if bounds.low is not None:
+        low = prefix + bounds.low
+        conditions.append(column >= low if bounds.low_inclusive else column > low)
+    if bounds.high is not None:
+        conditions.append(column < prefix + bounds.high)
+    return conditions
