@@ -56,7 +56,9 @@ def chromium_path() -> str | None:
     return None
 
 
-@pytest.fixture(scope="session")
+# Per module, not per session: while Playwright's sync API is running, its event loop is the
+# main thread's running loop, and later suites that call asyncio.run() there would fail.
+@pytest.fixture(scope="module")
 def browser() -> Iterator["Browser"]:
     executable = chromium_path()
     if executable is None:
