@@ -11,7 +11,7 @@ from openai import OpenAI
 from playwright.sync_api import Page, expect
 
 from tests.console.conftest import Watched
-from tests.upstream import DEFAULT_MODEL, Gated, ScriptedUpstream, Text, ToolCalls
+from tests.upstream import DEFAULT_MODEL, Fail, Gated, ScriptedUpstream, Text, ToolCalls
 
 LOOKUP = {
     "name": "lookup",
@@ -21,7 +21,7 @@ LOOKUP = {
 
 def create_assistant(console_url: str, key: str, **fields: object) -> str:
     client = OpenAI(base_url=f"{console_url}/v1", api_key=key)
-    return client.beta.assistants.create(model=DEFAULT_MODEL, **fields).id  # type: ignore[arg-type]
+    return client.beta.assistants.create(model=DEFAULT_MODEL, **fields).id
 
 
 def open_playground(watched: Watched, key: str) -> Page:
@@ -215,3 +215,16 @@ def test_a_responses_function_call_is_answered_by_hand(
     assert upstream.requests[0]["tools"][0]["function"]["name"] == "lookup"
     tool_message = upstream.requests[1]["messages"][-1]
     assert tool_message["role"] == "tool" and tool_message["content"] == "a letter"
+
+
+def test_a_failed_run_shows_its_error(
+    console: Watched, console_url: str, project_key: str, upstream: ScriptedUpstream
+) -> None:
+    upstream.script(Fail(400, {"error": {"message": "The prompt was refused (scripted)."}}))
+    create_assistant(console_url, project_key, name="Fragile")
+    page = open_playground(console, project_key)
+    send(page, "Hello?")
+    expect(page.get_by_role("status")).to_contain_text("failed")
+    expect(page.get_by_role("alert")).to_contain_text("refused (scripted)")
+    expect(page.get_by_role("button", name="Stop")).to_have_count(0)
+    console.snap("playground-failed-run")

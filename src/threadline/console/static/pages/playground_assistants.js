@@ -39,7 +39,7 @@ function mergeOutputs(outputs, delta) {
 
 /** A tool entry with a step delta's tool call added (`whole`: the call is complete, not a delta). */
 function mergeToolCall(entry, call, whole) {
-  const next = { ...entry, tool: call.type || entry.tool };
+  const next = { ...entry, tool: call.type || entry.tool, callId: call.id || entry.callId };
   if (call.function) {
     next.name = call.function.name || entry.name;
     next.arguments = whole ? call.function.arguments || "" : entry.arguments + (call.function.arguments || "");

@@ -10,7 +10,7 @@ import { useEffect, useMemo, useRef, useState } from "../vendor.js";
  * Transcript entries, in the order they appeared:
  *  - {id, kind: "user", text, files: [{id?, name}], failed?}
  *  - {id, kind: "assistant", parts: [{type: "text", text} | {type: "image", fileId}], streaming}
- *  - {id, kind: "tool", tool: "function"|"code_interpreter"|"file_search"|…, name, arguments,
+ *  - {id, kind: "tool", tool: "function"|"code_interpreter"|"file_search"|…, callId, name, arguments,
  *     output, code, outputs: [{type: "logs", logs} | {type: "image", fileId?, url?}], results,
  *     streaming}
  */
@@ -37,7 +37,7 @@ export function useTranscript() {
 export const assistantEntry = (id) => ({ id, kind: "assistant", parts: [], streaming: true });
 
 export const toolEntry = (id, tool) => ({
-  id, kind: "tool", tool, name: "", arguments: "", output: null, code: "", outputs: [], results: null, streaming: true,
+  id, kind: "tool", tool, callId: null, name: "", arguments: "", output: null, code: "", outputs: [], results: null, streaming: true,
 });
 
 /** The assistant entry with `delta` added to its text part `index`. */
@@ -58,8 +58,16 @@ function useFollow(containerRef, lastEntry) {
     const onScroll = () => {
       following.current = container.scrollHeight - container.scrollTop - container.clientHeight < 48;
     };
+    // An image grows the transcript when it loads, after its render: follow it too.
+    const onLoad = () => {
+      if (following.current) container.scrollTop = container.scrollHeight;
+    };
     container.addEventListener("scroll", onScroll, { passive: true });
-    return () => container.removeEventListener("scroll", onScroll);
+    container.addEventListener("load", onLoad, true);
+    return () => {
+      container.removeEventListener("scroll", onScroll);
+      container.removeEventListener("load", onLoad, true);
+    };
   }, []);
   useEffect(() => {
     if (lastEntry?.kind === "user") following.current = true;
@@ -216,7 +224,7 @@ export function RunError({ error }) {
 export function FunctionCallsForm({ calls, onSubmit, busy }) {
   const [outputs, setOutputs] = useState(() => calls.map(() => ""));
   const names = calls.map((call) => call.name);
-  const labelOf = (call, index) => (names.indexOf(call.name) === names.lastIndexOf(call.name)
+  const labelOf = (call) => (names.indexOf(call.name) === names.lastIndexOf(call.name)
     ? `Output of ${call.name}` : `Output of ${call.name} (${call.callId})`);
   const submit = (event) => {
     event.preventDefault();
@@ -228,7 +236,7 @@ export function FunctionCallsForm({ calls, onSubmit, busy }) {
     ${calls.map((call, index) => html`<div class="function-call" key=${call.callId}>
       <div class="tool-title"><strong>${call.name}</strong> <span class="muted mono">${call.callId}</span></div>
       <pre class="json">${prettyJson(call.arguments)}</pre>
-      <${Field} label=${labelOf(call, index)} as="textarea" rows="2" class="code" value=${outputs[index]}
+      <${Field} label=${labelOf(call)} as="textarea" rows="2" class="code" value=${outputs[index]}
         onInput=${(text) => setOutputs((list) => list.map((old, at) => (at === index ? text : old)))} />
     </div>`)}
     <button type="submit" disabled=${busy}>Submit outputs</button>
