@@ -152,9 +152,10 @@ export default function AssistantsPlayground() {
         await stream(`/v1/threads/${thread}/runs`, { assistant_id: assistant.id, stream: true }, onEvent, { signal });
       } catch (error) {
         if (!created) {
-          // Nothing reached the thread: the message goes back in the box to try again.
+          // Nothing reached the thread: the message and its files go back to try again.
           transcript.change(localId, null, (entry) => ({ ...entry, failed: true }));
           setMessage(text);
+          setFiles(picked);
         }
         throw error;
       } finally {

@@ -165,7 +165,7 @@ function ToolCall({ entry }) {
 export function Transcript({ entries, assistantLabel = "Assistant", empty, children }) {
   const container = useRef(null);
   useFollow(container, entries[entries.length - 1]);
-  return html`<div class="transcript" ref=${container} tabindex="0" role="log" aria-label="Conversation">
+  return html`<div class="transcript" ref=${container} tabindex="0" role="region" aria-label="Conversation">
     ${!entries.length && html`<p class="empty transcript-empty">${empty}</p>`}
     ${entries.map((entry) => {
       if (entry.kind === "user") return html`<${UserMessage} key=${entry.id} entry=${entry} />`;
