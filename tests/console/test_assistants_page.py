@@ -31,6 +31,8 @@ def test_create_edit_and_delete_an_assistant(
     form.get_by_label("Model", exact=True).select_option(DEFAULT_MODEL)
     form.get_by_label("Instructions").fill("Answer briefly.")
     form.get_by_label("Code interpreter", exact=True).check()
+    form.get_by_label("File search", exact=True).check()
+    form.get_by_label("File search max results").fill("5")
     form.get_by_role("button", name="Add function").click()
     form.get_by_label("Function name").fill("get_weather")
     form.get_by_label("Parameters (JSON)").fill('{"type": "object", "properties": {}}')
@@ -45,7 +47,8 @@ def test_create_edit_and_delete_an_assistant(
     (created,) = client.beta.assistants.list().data
     assert created.instructions == "Answer briefly."
     assert created.temperature == 0.5
-    assert [tool.type for tool in created.tools] == ["code_interpreter", "function"]
+    assert [tool.type for tool in created.tools] == ["code_interpreter", "file_search", "function"]
+    assert created.tools[1].file_search.max_num_results == 5
 
     row.get_by_role("button", name="Edit Support bot").click()
     form = page.get_by_role("dialog", name="Edit Support bot")
@@ -54,13 +57,19 @@ def test_create_edit_and_delete_an_assistant(
     form.get_by_role("button", name="Add pair").click()
     form.get_by_label("Key 1").fill("team")
     form.get_by_label("Value 1").fill("support")
-    form.get_by_role("button", name="Save changes").click()
+    with page.expect_request(lambda request: request.method == "POST") as sent:
+        form.get_by_role("button", name="Save changes").click()
     expect(form).to_be_hidden()
+    assert sent.value.url.endswith(f"/v1/assistants/{created.id}")
+    assert sent.value.post_data_json == {  # only what changed
+        "instructions": "Answer in French.",
+        "metadata": {"team": "support"},
+    }
 
     edited = client.beta.assistants.retrieve(created.id)
     assert edited.instructions == "Answer in French."
     assert edited.metadata == {"team": "support"}
-    assert edited.temperature == 0.5 and len(edited.tools) == 2  # untouched fields kept
+    assert edited.temperature == 0.5 and edited.tools == created.tools  # untouched fields kept
 
     row.get_by_role("button", name="Delete Support bot").click()
     confirm = page.get_by_role("dialog", name="Delete assistant?")

@@ -38,15 +38,22 @@ function storeOptions(stores, current) {
   return options;
 }
 
-function ToolsFieldset({ form, set, errors, tried }) {
+function ToolsFieldset({ form, set, errors, shown, tried }) {
   return html`<fieldset>
     <legend>Tools</legend>
     <div class="tool-checks">
-      <${Check} label="Code interpreter" checked=${Boolean(form.codeInterpreter)}
-        onChange=${(on) => set({ codeInterpreter: on ? { type: "code_interpreter" } : null })} />
-      <${Check} label="File search" checked=${Boolean(form.fileSearch)}
-        onChange=${(on) => set({ fileSearch: on ? { type: "file_search" } : null })} />
+      <${Check} label="Code interpreter" checked=${form.codeInterpreter}
+        onChange=${(codeInterpreter) => set({ codeInterpreter })} />
+      <${Check} label="File search" checked=${form.fileSearch} onChange=${(fileSearch) => set({ fileSearch })} />
     </div>
+    ${form.fileSearch && html`<div class="grid-2 file-search-settings">
+      <${Checked} label="File search max results" type="number" inputmode="numeric" min="1" max="50" step="1"
+        placeholder="20" value=${form.searchMaxResults} onInput=${(searchMaxResults) => set({ searchMaxResults })}
+        error=${shown.searchMaxResults} hint="Chunks given to the model per search, 1 to 50. Blank: 20." />
+      <${Checked} label="File search score threshold" type="number" inputmode="decimal" min="0" max="1" step="0.01"
+        placeholder="0" value=${form.searchThreshold} onInput=${(searchThreshold) => set({ searchThreshold })}
+        error=${shown.searchThreshold} hint="Chunks scoring below it are left out, 0 to 1." />
+    </div>`}
     <${FunctionTools} rows=${form.functions} errors=${errors} showErrors=${tried}
       onChange=${(functions) => set({ functions })} />
   </fieldset>`;
@@ -74,10 +81,11 @@ function ResponseFormat({ form, set, errors, shown, tried }) {
       <div class="grid-2">
         <${Checked} label="Schema name" class="code" spellcheck="false" maxlength="64" value=${form.schemaName}
           onInput=${(schemaName) => set({ schemaName })} error=${shown.schemaName} hint="Letters, digits, _ and -." />
-        <div class="field field-check">
-          <${Check} label="Strict schema" checked=${form.schemaStrict} onChange=${(schemaStrict) => set({ schemaStrict })} />
-        </div>
+        <${Field} label="Schema description" value=${form.schemaDescription}
+          onInput=${(schemaDescription) => set({ schemaDescription })} hint="What the answer is, for the model." />
       </div>
+      <${Check} label="Strict schema (the answer follows it exactly)" checked=${form.schemaStrict}
+        onChange=${(schemaStrict) => set({ schemaStrict })} />
       <${JsonField} label="JSON schema" rows="8" value=${form.schemaText} onInput=${(schemaText) => set({ schemaText })}
         error=${errors.schema} showError=${tried} hint="The schema the answer follows, as a JSON object." />`}`;
 }
@@ -150,7 +158,7 @@ export function AssistantForm({ assistant, models, stores, onSaved, onCancel }) 
       onInput=${(description) => set({ description })} />
     <${Field} label="Instructions" as="textarea" rows="6" value=${form.instructions}
       onInput=${(instructions) => set({ instructions })} hint="The system prompt of every run with this assistant." />
-    <${ToolsFieldset} form=${form} set=${set} errors=${errors} tried=${tried} />
+    <${ToolsFieldset} form=${form} set=${set} errors=${errors} shown=${shown} tried=${tried} />
     <${ResourcesFieldset} form=${form} set=${set} stores=${stores} shown=${shown} />
     <${SettingsFieldset} form=${form} set=${set} errors=${errors} shown=${shown} tried=${tried} />
     <${MetadataRows} rows=${form.metadata} onChange=${(metadata) => set({ metadata })} />

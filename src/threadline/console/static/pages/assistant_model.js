@@ -31,14 +31,19 @@ export function formState(assistant = null) {
   const format = assistant?.response_format || "auto";
   const schema = typeof format === "object" && format.type === "json_schema" ? format.json_schema : null;
   const resources = assistant?.tool_resources || {};
+  const search = tools.find((tool) => tool.type === "file_search");
   return {
     name: assistant?.name || "",
     description: assistant?.description || "",
     model: assistant?.model || "",
     instructions: assistant?.instructions || "",
     // The server's own settings of a tool (file_search's ranking) go back unchanged.
-    codeInterpreter: tools.find((tool) => tool.type === "code_interpreter") || null,
-    fileSearch: tools.find((tool) => tool.type === "file_search") || null,
+    codeInterpreter: tools.some((tool) => tool.type === "code_interpreter"),
+    fileSearch: Boolean(search),
+    searchMaxResults: numberText(search?.file_search?.max_num_results),
+    searchThreshold: numberText(search?.file_search?.ranking_options?.score_threshold),
+    // Not editable here, but sent back as it was.
+    searchRanker: search?.file_search?.ranking_options?.ranker || null,
     functions: tools.filter((tool) => tool.type === "function").map(functionRow),
     codeFileIds: (resources.code_interpreter?.file_ids || []).join("\n"),
     vectorStoreId: resources.file_search?.vector_store_ids?.[0] || "",
@@ -46,6 +51,7 @@ export function formState(assistant = null) {
     topP: assistant ? numberText(assistant.top_p) : "",
     responseFormat: typeof format === "string" ? format : format.type,
     schemaName: schema?.name || "",
+    schemaDescription: schema?.description || "",
     schemaText: schema?.schema ? JSON.stringify(schema.schema, null, 2) : "",
     schemaStrict: Boolean(schema?.strict),
     metadata: metadataRows(assistant?.metadata),
@@ -53,11 +59,30 @@ export function formState(assistant = null) {
   };
 }
 
-function parseNumber(text, label, max) {
+function parseNumber(text, label, max, { min = 0, integer = false } = {}) {
   if (!text.trim()) return { value: null };
   const value = Number(text);
-  if (!Number.isFinite(value) || value < 0 || value > max) return { error: `${label} is a number from 0 to ${max}.` };
+  if (!Number.isFinite(value) || value < min || value > max || (integer && !Number.isInteger(value))) {
+    return { error: `${label} is ${integer ? "a whole number" : "a number"} from ${min} to ${max}.` };
+  }
   return { value };
+}
+
+/** The file_search tool with its settings, when they differ from the server's defaults. */
+function fileSearchTool(form, errors) {
+  const tool = { type: "file_search" };
+  const max = parseNumber(form.searchMaxResults, "Max results", 50, { min: 1, integer: true });
+  if (max.error) errors.searchMaxResults = max.error;
+  const threshold = parseNumber(form.searchThreshold, "Score threshold", 1);
+  if (threshold.error) errors.searchThreshold = threshold.error;
+  const settings = {};
+  if (max.value !== null) settings.max_num_results = max.value;
+  if (threshold.value !== null || form.searchRanker) {
+    settings.ranking_options = { score_threshold: threshold.value ?? 0 };
+    if (form.searchRanker) settings.ranking_options.ranker = form.searchRanker;
+  }
+  if (Object.keys(settings).length) tool.file_search = settings;
+  return tool;
 }
 
 /** The JSON each function's parameters box holds: {error} per row key, for the fields. */
@@ -83,8 +108,8 @@ export function schemaError(form) {
 export function requestFields(form) {
   const errors = {};
   const tools = [];
-  if (form.codeInterpreter) tools.push(form.codeInterpreter);
-  if (form.fileSearch) tools.push(form.fileSearch);
+  if (form.codeInterpreter) tools.push({ type: "code_interpreter" });
+  if (form.fileSearch) tools.push(fileSearchTool(form, errors));
   const names = new Set();
   for (const [index, row] of form.functions.entries()) {
     const name = row.name.trim();
@@ -118,6 +143,7 @@ export function requestFields(form) {
       errors.schemaName = "The schema needs a name of letters, digits, _ or - (at most 64).";
     }
     const spec = { name: form.schemaName.trim(), schema: parseJsonText(form.schemaText).value };
+    if (form.schemaDescription.trim()) spec.description = form.schemaDescription;
     if (form.schemaStrict) spec.strict = true;
     responseFormat = { type: "json_schema", json_schema: spec };
   }
