@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 
 import httpx
 import pytest
+from playwright.sync_api import expect
 
 from tests.databases import database
 from tests.servers import threaded_server
@@ -122,16 +123,20 @@ class Watched:
         self.page.goto(self.base_url + path)
 
     def sign_in(self, key: str, path: str = "/console/") -> None:
+        """Signs in at ``path`` and waits until the page it lands on is the current one (from
+        ``/console/`` the shell first redirects to a page: clicking before that races it)."""
         self.goto(path)
         self.page.get_by_label("API key").fill(key)
         self.page.get_by_role("button", name="Sign in").click()
-        self.page.get_by_role("navigation", name="Console").wait_for()
+        self.page.locator('nav[aria-label="Console"] a[aria-current="page"]').wait_for()
 
     def open(self, link: str) -> None:
         """Follows the navigation link named ``link`` and waits for its page's heading."""
-        self.page.get_by_role("navigation", name="Console").get_by_role(
+        target = self.page.get_by_role("navigation", name="Console").get_by_role(
             "link", name=link, exact=True
-        ).click()
+        )
+        target.click()
+        expect(target).to_have_attribute("aria-current", "page")
         self.page.get_by_role("heading", level=1).first.wait_for()
 
     def snap(self, name: str) -> Path:

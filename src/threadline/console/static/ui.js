@@ -253,3 +253,89 @@ export function formatMetadata(metadata) {
   const entries = Object.entries(metadata || {});
   return entries.length ? entries.map(([key, value]) => `${key}=${value}`).join(", ") : "—";
 }
+
+// --- assistants & vector stores ---
+
+/** An API error with the field it is about (`param`) named after its message. */
+export function describeError(error) {
+  if (!error?.param) return error;
+  const described = new Error(`${error.message} Field: ${error.param}.`);
+  described.param = error.param;
+  return described;
+}
+
+/** JSON typed in a textarea: {value} when it parses (blank is `empty`), else {error}. */
+export function parseJsonText(text, { empty = undefined, object = true } = {}) {
+  if (!text.trim()) return { value: empty };
+  let value;
+  try {
+    value = JSON.parse(text);
+  } catch (error) {
+    return { error: `Not valid JSON: ${error.message}` };
+  }
+  if (object && (value === null || typeof value !== "object" || Array.isArray(value))) {
+    return { error: "Must be a JSON object, such as {\"type\": \"object\"}." };
+  }
+  return { value };
+}
+
+/**
+ * A JSON textarea whose parse error replaces its hint (tied to it with aria-describedby) once the
+ * field was left or `showError` is set (after a submit), so half-typed JSON is not shouted at.
+ */
+export function JsonField({ label, value, onInput, error, showError = false, hint, ...rest }) {
+  const [left, setLeft] = useState(false);
+  const visible = Boolean(error) && (left || showError);
+  return html`<${Field} label=${label} as="textarea" class="code" spellcheck="false"
+    value=${value} onInput=${onInput} onBlur=${() => setLeft(true)}
+    aria-invalid=${visible ? "true" : undefined} hint=${visible ? error : hint} ...${rest} />`;
+}
+
+/** Metadata as editable key/value rows ({key, value} each), at most `max` pairs. */
+export function MetadataRows({ rows, onChange, max = 16, legend = "Metadata" }) {
+  const update = (index, change) => onChange(rows.map((row, at) => (at === index ? { ...row, ...change } : row)));
+  const remove = (index) => onChange(rows.filter((_, at) => at !== index));
+  const add = () => onChange([...rows, { key: "", value: "" }]);
+  return html`<fieldset class="metadata-rows">
+    <legend>${legend}</legend>
+    ${rows.length === 0 && html`<p class="hint">No pairs. Up to ${max} keys (64 characters) with values (512 characters).</p>`}
+    ${rows.map((row, index) => html`<div class="metadata-row" key=${index}>
+      <input aria-label=${`Key ${index + 1}`} placeholder="key" maxlength="64" value=${row.key}
+        onInput=${(event) => update(index, { key: event.currentTarget.value })} />
+      <input aria-label=${`Value ${index + 1}`} placeholder="value" maxlength="512" value=${row.value}
+        onInput=${(event) => update(index, { value: event.currentTarget.value })} />
+      <button type="button" class="secondary" aria-label=${`Remove pair ${index + 1}`} onClick=${() => remove(index)}>Remove</button>
+    </div>`)}
+    <button type="button" class="secondary" onClick=${add} disabled=${rows.length >= max}>Add pair</button>
+  </fieldset>`;
+}
+
+export function metadataRows(metadata) {
+  return Object.entries(metadata || {}).map(([key, value]) => ({ key, value }));
+}
+
+/** The rows as a metadata object, or {error} (a blank or repeated key). Blank rows are dropped. */
+export function metadataFromRows(rows) {
+  const metadata = {};
+  for (const { key, value } of rows) {
+    if (!key.trim() && !value) continue;
+    if (!key.trim()) return { error: "Every metadata value needs a key." };
+    if (key in metadata) return { error: `The metadata key "${key}" appears twice.` };
+    metadata[key] = value;
+  }
+  return { metadata };
+}
+
+/** A dialog asking to confirm a destructive action; its error stays inside it. */
+export function ConfirmDialog({ title, open, onCancel, onConfirm, confirmLabel = "Delete", pending = false, error, children }) {
+  return html`<${Dialog} title=${title} open=${open} onClose=${onCancel}>
+    <div class="confirm">
+      ${children}
+      <${ErrorNote} error=${error} />
+      <div class="form-actions">
+        <button type="button" class="secondary" onClick=${onCancel}>Cancel</button>
+        <button type="button" class="danger" onClick=${onConfirm} disabled=${pending}>${confirmLabel}</button>
+      </div>
+    </div>
+  <//>`;
+}
