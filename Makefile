@@ -26,8 +26,9 @@ lock: $(STAMP)
 	$(VENV)/bin/pip-compile -q --generate-hashes --extra dev --extra sandbox --strip-extras \
 		--allow-unsafe --no-emit-index-url --no-emit-find-links -o requirements.lock pyproject.toml
 
-# The official Node SDK for tests/api/test_node_sdk.py, exactly as locked. Without npm the Python
-# suite still runs; that test then skips only if node is missing too.
+# The official Node SDK for tests/api/test_node_sdk.py and axe-core for the console's
+# accessibility tests, exactly as locked. Without npm the Python suite still runs; the SDK test
+# then skips only if node is missing too, the axe-core checks skip.
 $(NODE_STAMP): $(NODE_DIR)/package.json $(NODE_DIR)/package-lock.json
 	@if command -v npm >/dev/null 2>&1; then \
 		npm ci --prefix $(NODE_DIR) --no-audit --no-fund --loglevel=error && touch $@; \
