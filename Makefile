@@ -4,7 +4,7 @@ STAMP := $(VENV)/.installed
 NODE_DIR := tests/node
 NODE_STAMP := $(NODE_DIR)/node_modules/.installed
 
-.PHONY: install lock serve test lint bench bench-retrieval clean console-vendor
+.PHONY: install lock serve test lint bench bench-retrieval bench-console clean console-vendor
 
 install: $(STAMP) $(NODE_STAMP)
 
@@ -58,6 +58,11 @@ bench: install
 bench-retrieval: install
 	$(PY) bench/retrieval/quality.py
 	$(PY) bench/retrieval/speed.py
+
+# The web console: page loads and in-app navigation in Debian's Chromium (needs /usr/bin/chromium,
+# which .ci/run installs; not in `make bench` for that reason), and the size of what it ships.
+bench-console: install
+	$(PY) bench/console_bench.py
 
 clean:
 	rm -rf $(VENV) threadline-data
