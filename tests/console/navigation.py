@@ -6,9 +6,11 @@ import secrets
 from dataclasses import dataclass
 
 import httpx
+from openai import OpenAI
 from playwright.sync_api import expect
 
 from tests.console.conftest import MASTER_KEY, Watched
+from tests.upstream import DEFAULT_MODEL, ScriptedUpstream, Text
 
 KEY_KINDS = ("project", "master")
 
@@ -19,14 +21,40 @@ class NavLink:
     href: str
 
 
-def sign_in_as(console: Watched, kind: str, console_admin: httpx.Client) -> str:
+def seed_project(base_url: str, key: str, upstream: ScriptedUpstream) -> None:
+    """Something on every page: an assistant, a vector store, and a thread whose run completed
+    (a transcript, usage and log lines)."""
+    client = OpenAI(base_url=f"{base_url}/v1", api_key=key, max_retries=0)
+    assistant = client.beta.assistants.create(
+        model=DEFAULT_MODEL, name="Support", instructions="Answer briefly."
+    )
+    client.vector_stores.create(name="Manuals")
+    upstream.script(Text(["Hel", "lo"]))
+    run = client.beta.threads.create_and_run_poll(
+        assistant_id=assistant.id,
+        thread={"messages": [{"role": "user", "content": "Hello?"}]},
+        poll_interval_ms=50,
+    )
+    assert run.status == "completed", run.last_error
+
+
+def sign_in_as(
+    console: Watched,
+    kind: str,
+    console_admin: httpx.Client,
+    upstream: ScriptedUpstream | None = None,
+) -> str:
     """Signs in with a key of a new project, or with the master key that then picks that project
-    (the console opens a 12-hour key of it). Returns the project's name."""
+    (the console opens a 12-hour key of it); with ``upstream``, the project is seeded first
+    (``seed_project``). Returns the project's name."""
     project = f"console-{secrets.token_hex(4)}"
     created = console_admin.post("/admin/keys", json={"project": project})
     created.raise_for_status()
+    key = created.json()["key"]
+    if upstream is not None:
+        seed_project(console.base_url, key, upstream)
     if kind == "project":
-        console.sign_in(created.json()["key"])
+        console.sign_in(key)
     else:
         console.sign_in(MASTER_KEY)
         console.pick_project(project)

@@ -19,6 +19,7 @@ from playwright.sync_api import expect
 
 from tests.console.conftest import MASTER_KEY, Watched
 from tests.console.navigation import KEY_KINDS, expect_on, nav_links, sign_in_as
+from tests.upstream import ScriptedUpstream
 
 AXE = Path(__file__).resolve().parents[1] / "node" / "node_modules" / "axe-core" / "axe.min.js"
 BLOCKING = ("serious", "critical")
@@ -177,10 +178,14 @@ def test_the_master_key_before_picking_a_project_passes_axe(
 
 @pytest.mark.parametrize("kind", KEY_KINDS)
 def test_every_page_passes_axe(
-    scheme_page: Watched, console_admin: httpx.Client, axe_source: str, kind: str
+    scheme_page: Watched,
+    console_admin: httpx.Client,
+    upstream: ScriptedUpstream,
+    axe_source: str,
+    kind: str,
 ) -> None:
     console = scheme_page
-    sign_in_as(console, kind, console_admin)
+    sign_in_as(console, kind, console_admin, upstream)
     found = []
     for link in nav_links(console):
         console.open(link.name)

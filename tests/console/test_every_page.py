@@ -1,7 +1,8 @@
 """Every page of the console's navigation, signed in with a project key and with the master key
 (working in a project it picked), at 1280x800, at 390 px and in dark mode: each page renders its
 heading with no JavaScript error, console error or foreign request (the fixtures check), in place
-(the document is never reloaded), and the browser's back and forward buttons work.
+(the document is never reloaded), and the browser's back and forward buttons work. The project
+has an assistant, a vector store and a thread with a completed run, so no page is only empty.
 
 The pages are whatever the "Console" navigation links to, so new pages are covered as they come.
 Screenshots: test-artifacts/console/every-page-<mode>-<key>-<page>.png."""
@@ -11,6 +12,7 @@ import pytest
 
 from tests.console.conftest import Watched
 from tests.console.navigation import KEY_KINDS, NavLink, expect_on, nav_links, sign_in_as
+from tests.upstream import ScriptedUpstream
 
 
 def mark_document(console: Watched) -> None:
@@ -37,8 +39,10 @@ def visit_every_page(console: Watched, mode: str, kind: str) -> list[NavLink]:
 
 
 @pytest.mark.parametrize("kind", KEY_KINDS)
-def test_every_page_at_1280(console: Watched, console_admin: httpx.Client, kind: str) -> None:
-    sign_in_as(console, kind, console_admin)
+def test_every_page_at_1280(
+    console: Watched, console_admin: httpx.Client, upstream: ScriptedUpstream, kind: str
+) -> None:
+    sign_in_as(console, kind, console_admin, upstream)
     links = visit_every_page(console, "desktop", kind)
     assert len(links) >= 3, "too few pages to go back twice"
     # Back and forward, through the browser's history: the pages change, the document stays.
@@ -55,13 +59,17 @@ def test_every_page_at_1280(console: Watched, console_admin: httpx.Client, kind:
 
 
 @pytest.mark.parametrize("kind", KEY_KINDS)
-def test_every_page_at_390(phone: Watched, console_admin: httpx.Client, kind: str) -> None:
-    sign_in_as(phone, kind, console_admin)
+def test_every_page_at_390(
+    phone: Watched, console_admin: httpx.Client, upstream: ScriptedUpstream, kind: str
+) -> None:
+    sign_in_as(phone, kind, console_admin, upstream)
     visit_every_page(phone, "phone", kind)
 
 
 @pytest.mark.parametrize("kind", KEY_KINDS)
-def test_every_page_in_dark_mode(dark: Watched, console_admin: httpx.Client, kind: str) -> None:
-    sign_in_as(dark, kind, console_admin)
+def test_every_page_in_dark_mode(
+    dark: Watched, console_admin: httpx.Client, upstream: ScriptedUpstream, kind: str
+) -> None:
+    sign_in_as(dark, kind, console_admin, upstream)
     assert dark.page.evaluate("() => matchMedia('(prefers-color-scheme: dark)').matches")
     visit_every_page(dark, "dark", kind)
