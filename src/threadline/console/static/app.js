@@ -56,6 +56,7 @@ function usePageModule(path) {
     import(path).then(
       (imported) => {
         loaded.set(path, imported);
+        setFailed(null);
         setArrived((count) => count + 1);
       },
       (error) => setFailed({ path, error }),
