@@ -4,7 +4,7 @@ STAMP := $(VENV)/.installed
 NODE_DIR := tests/node
 NODE_STAMP := $(NODE_DIR)/node_modules/.installed
 
-.PHONY: install lock serve test lint bench bench-retrieval clean console-vendor
+.PHONY: install lock serve test lint bench bench-retrieval bench-console clean console-vendor
 
 install: $(STAMP) $(NODE_STAMP)
 
@@ -26,8 +26,9 @@ lock: $(STAMP)
 	$(VENV)/bin/pip-compile -q --generate-hashes --extra dev --extra sandbox --strip-extras \
 		--allow-unsafe --no-emit-index-url --no-emit-find-links -o requirements.lock pyproject.toml
 
-# The official Node SDK for tests/api/test_node_sdk.py, exactly as locked. Without npm the Python
-# suite still runs; that test then skips only if node is missing too.
+# The official Node SDK for tests/api/test_node_sdk.py and axe-core for the console's
+# accessibility tests, exactly as locked. Without npm the Python suite still runs; the SDK test
+# then skips only if node is missing too, the axe-core checks skip.
 $(NODE_STAMP): $(NODE_DIR)/package.json $(NODE_DIR)/package-lock.json
 	@if command -v npm >/dev/null 2>&1; then \
 		npm ci --prefix $(NODE_DIR) --no-audit --no-fund --loglevel=error && touch $@; \
@@ -57,6 +58,11 @@ bench: install
 bench-retrieval: install
 	$(PY) bench/retrieval/quality.py
 	$(PY) bench/retrieval/speed.py
+
+# The web console: page loads and in-app navigation in Debian's Chromium (needs /usr/bin/chromium,
+# which .ci/run installs; not in `make bench` for that reason), and the size of what it ships.
+bench-console: install
+	$(PY) bench/console_bench.py
 
 clean:
 	rm -rf $(VENV) threadline-data

@@ -6,19 +6,18 @@ whole module set; each test gets a fresh browser context (its own ``sessionStora
 fails the test on any JavaScript error, console error, or request that leaves the server.
 Screenshots go to ``test-artifacts/console/`` (``snap``)."""
 
-import os
 import re
 import secrets
-import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 
 import httpx
 import pytest
 from playwright.sync_api import expect
 
+from tests.console.chromium import CHROMIUM_ARGS, MISSING, chromium_path
 from tests.databases import database
 from tests.servers import threaded_server
 from threadline.settings import Settings
@@ -32,29 +31,16 @@ MASTER_KEY = "sk-master-console-" + secrets.token_hex(12)
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "console"
 DESKTOP = {"width": 1280, "height": 800}
 PHONE = {"width": 390, "height": 844}
-# The flags Debian's Chromium needs here (root, no GPU, no display) and nothing that phones home.
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-dev-shm-usage",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-default-apps",
-    "--disable-sync",
-    "--no-first-run",
-    "--metrics-recording-only",
-]
 
 
-def chromium_path() -> str | None:
-    configured = os.environ.get("THREADLINE_CHROMIUM")
-    if configured:
-        return configured
-    for name in ("chromium", "chromium-browser"):
-        found = shutil.which(name)
-        if found:
-            return found
-    return None
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Without Chromium, every browser test is marked skipped up front, so that pytest's summary
+    (``-rs``) folds them into one line per file instead of one per test."""
+    if chromium_path() is not None:
+        return
+    for item in items:
+        if "browser" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.skip(reason=MISSING))
 
 
 # Per module, not per session: while Playwright's sync API is running, its event loop is the
@@ -63,10 +49,7 @@ def chromium_path() -> str | None:
 def browser() -> Iterator["Browser"]:
     executable = chromium_path()
     if executable is None:
-        pytest.skip(
-            "Chromium not found: the console's browser tests need Debian's Chromium "
-            "(apt-get install -y chromium, as .ci/run does) or THREADLINE_CHROMIUM"
-        )
+        pytest.skip(MISSING)
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:
@@ -131,13 +114,22 @@ class Watched:
         self.page.locator('nav[aria-label="Console"] a[aria-current="page"]').wait_for()
 
     def open(self, link: str) -> None:
-        """Follows the navigation link named ``link`` and waits for its page's heading."""
-        target = self.page.get_by_role("navigation", name="Console").get_by_role(
+        """Follows the navigation link named ``link`` and waits for its page's heading. The link
+        is marked current in the same render that replaces the page before, so a heading seen
+        after that is the new page's."""
+        anchor = self.page.get_by_role("navigation", name="Console").get_by_role(
             "link", name=link, exact=True
         )
-        target.click()
-        expect(target).to_have_attribute("aria-current", "page")
-        self.page.get_by_role("heading", level=1).first.wait_for()
+        anchor.click()
+        expect(anchor).to_have_attribute("aria-current", "page")
+        self.page.locator("#main").get_by_role("heading", level=1).first.wait_for()
+
+    def pick_project(self, project: str) -> None:
+        """As the master key: picks ``project`` in the "Project" select and waits until the
+        console opened its key of that project."""
+        select = self.page.get_by_label("Project")
+        select.select_option(project)
+        expect(select).to_have_accessible_description(re.compile("console key of this project"))
 
     def snap(self, name: str) -> Path:
         """A full-page screenshot in test-artifacts/console/ (look at them)."""
@@ -166,8 +158,13 @@ def _watch(page: "Page", base_url: str) -> Watched:
     return watched
 
 
-def _console_page(browser: "Browser", base_url: str, viewport: dict[str, int]) -> Iterator[Watched]:
-    context = browser.new_context(viewport=viewport, color_scheme="light")
+def _console_page(
+    browser: "Browser",
+    base_url: str,
+    viewport: dict[str, int],
+    color_scheme: Literal["light", "dark"] = "light",
+) -> Iterator[Watched]:
+    context = browser.new_context(viewport=viewport, color_scheme=color_scheme)
     context.set_default_timeout(10_000)
     page = context.new_page()
     watched = _watch(page, base_url)
@@ -188,3 +185,9 @@ def console(browser: "Browser", console_url: str) -> Iterator[Watched]:
 def phone(browser: "Browser", console_url: str) -> Iterator[Watched]:
     """A 390-pixel-wide page, as on a phone."""
     yield from _console_page(browser, console_url, PHONE)
+
+
+@pytest.fixture
+def dark(browser: "Browser", console_url: str) -> Iterator[Watched]:
+    """A 1280x800 page in dark mode (``prefers-color-scheme: dark``)."""
+    yield from _console_page(browser, console_url, DESKTOP, color_scheme="dark")

@@ -46,27 +46,24 @@ function usePathname() {
 
 const loaded = new Map();
 
-/** The page's module, imported once; the view re-renders when it arrives. */
+/** The page's module, imported once; the view re-renders when it arrives. Read from `loaded`
+ * during the render, so that the page before is never rendered at the new location. */
 function usePageModule(path) {
-  const [module, setModule] = useState(() => loaded.get(path) || null);
-  const [error, setError] = useState(null);
+  const [, setArrived] = useState(0);
+  const [failed, setFailed] = useState(null);
   useEffect(() => {
-    if (!path) return;
-    if (loaded.has(path)) {
-      setModule(loaded.get(path));
-      return;
-    }
-    setModule(null);
-    setError(null);
+    if (!path || loaded.has(path)) return;
     import(path).then(
       (imported) => {
         loaded.set(path, imported);
-        setModule(imported);
+        setFailed(null);
+        setArrived((count) => count + 1);
       },
-      (caught) => setError(caught),
+      (error) => setFailed({ path, error }),
     );
   }, [path]);
-  return { module, error };
+  const module = (path && loaded.get(path)) || null;
+  return { module, error: failed?.path === path ? failed.error : null };
 }
 
 function SignIn({ onSignedIn }) {
