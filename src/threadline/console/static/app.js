@@ -3,7 +3,7 @@
 
 import { ApiError, get, loadSession, post, saveSession } from "./api.js";
 import { ErrorNote, Field, html, Link, navigate, useAction } from "./ui.js";
-import { render, useEffect, useState } from "./vendor.js";
+import { render, useEffect, useRef, useState } from "./vendor.js";
 
 const BASE = "/console";
 
@@ -159,6 +159,15 @@ function Shell({ session, setSession }) {
   useEffect(() => {
     if (page) document.title = `${page[1]} · Threadline`;
   }, [page?.[1]]);
+  // After an in-app navigation, focus moves to the new page (as a full load would reset it),
+  // so a keyboard or screen reader user starts there rather than on the link they left.
+  // Not on the first page shown, nor after the redirect from /console/ (no page was left).
+  const previous = useRef({ pathname, page });
+  useEffect(() => {
+    const left = previous.current;
+    if (pathname !== left.pathname && left.page) document.getElementById("main")?.focus({ preventScroll: true });
+    previous.current = { pathname, page };
+  }, [pathname]);
   const signOut = () => {
     saveSession(null);
     setSession(null);

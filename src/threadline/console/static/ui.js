@@ -7,7 +7,8 @@ export { html };
 
 /** Navigates inside the console without reloading the page. */
 export function navigate(path, { replace = false } = {}) {
-  if (replace) history.replaceState(null, "", path);
+  // The page already shown is not pushed again: Back would seem to do nothing.
+  if (replace || path === location.pathname + location.search) history.replaceState(null, "", path);
   else history.pushState(null, "", path);
   window.dispatchEvent(new Event("console:navigate"));
 }
