@@ -56,7 +56,9 @@ def chromium_path() -> str | None:
     return None
 
 
-@pytest.fixture(scope="session")
+# Package scope: Playwright's sync API keeps an event loop running in this thread while it is
+# open, and the suites collected after this one call asyncio.run().
+@pytest.fixture(scope="package")
 def browser() -> Iterator["Browser"]:
     executable = chromium_path()
     if executable is None:

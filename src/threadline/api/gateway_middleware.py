@@ -7,7 +7,7 @@ its expiry and IP allowlist, take the request's share of the key's and project's
 of a pass-through project to the Assistants pass-through, the model pass-through routes to their
 endpoints directly, the rest to the application. When the response has ended, free its slot
 and write its request-log line (off the request path: an append to a batch). Other paths
-(``/admin``) are logged too; health checks and metrics are not.
+(``/admin``) are logged too; health checks, metrics and the console's static files are not.
 
 Both pass-throughs are given by the composition root (``app.py``). Pure ASGI: one wrapper
 around ``send``, no task and no body copy per request."""
@@ -34,6 +34,8 @@ from threadline.records.gateway import RequestLogRecord
 
 logger = logging.getLogger("threadline.api")
 _UNWATCHED = frozenset({"/healthz", "/v1/health", "/metrics"})
+# The console's static files: every page load would bury the requests worth reading.
+_UNWATCHED_PREFIX = "/console/assets/"
 _BODY_LOG_LIMIT = 65_536
 # nginx's "client closed request": the client went away before it could be answered.
 CLIENT_CLOSED_REQUEST = 499
@@ -65,7 +67,8 @@ class GatewayMiddleware:
         self._addresses: ClientAddresses | None = None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["path"] in _UNWATCHED:
+        path = scope.get("path", "")
+        if scope["type"] != "http" or path in _UNWATCHED or path.startswith(_UNWATCHED_PREFIX):
             await self.app(scope, receive, send)
             return
         started = time.perf_counter()
