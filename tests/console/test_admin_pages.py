@@ -194,6 +194,61 @@ def test_usage_draws_the_chart_and_its_table(
     phone.snap("usage-phone")
 
 
+def _usage_report(days: list[str], models: list[str]) -> dict:
+    """A usage report by day and model: model i used on every (i + 1)-th day."""
+    rows = [
+        {
+            "day": day,
+            "model": model,
+            "requests": 1 + index,
+            "input_tokens": 1000 * (index + 1),
+            "output_tokens": 250 * (number % 4),
+            "quantity": 0.0,
+            "cost_usd": f"{0.004 * (index + 1):.3f}",
+        }
+        for number, day in enumerate(days)
+        for index, model in enumerate(models)
+        if number % (index + 1) == 0
+    ]
+    totals = {
+        name: sum(int(row[name]) for row in rows)
+        for name in ("requests", "input_tokens", "output_tokens")
+    }
+    cost = sum(float(row["cost_usd"]) for row in rows)
+    return {
+        "object": "usage",
+        "project": None,
+        **totals,
+        "total_tokens": totals["input_tokens"] + totals["output_tokens"],
+        "cost_usd": f"{cost:.3f}",
+        "group_by": ["day", "model"],
+        "data": rows,
+    }
+
+
+def test_usage_chart_stacks_many_series_in_light_and_dark(console: Watched) -> None:
+    today = date.today()
+    # Every other day of the last 30 (the days between are empty: zeros on the chart).
+    days = [(today - timedelta(days=n)).isoformat() for n in range(0, 30, 2)]
+    models = [f"model-{letter}" for letter in "abcdefghij"]
+    report = _usage_report(days, models)
+    console.page.route("**/console/api/usage?*", lambda route: route.fulfill(json=report))
+    console.sign_in(MASTER_KEY)
+    console.open("Usage")
+    page = console.page
+    chart = page.locator("svg[role=img]")
+    expect(chart.locator("g.bar")).to_have_count(30)  # every day, the empty ones too
+    legend = page.locator(".legend li")
+    expect(legend).to_have_count(8)  # seven models, then the other three together
+    expect(legend.last).to_have_text("3 others")
+    expect(chart).to_have_attribute("aria-label", _contains("highest"))
+    console.snap("usage-many-series-light")
+    page.get_by_role("button", name="Cost").click()
+    expect(chart).to_have_attribute("aria-label", _contains("Cost per day"))
+    page.emulate_media(color_scheme="dark")
+    console.snap("usage-many-series-dark")
+
+
 def test_master_usage_splits_by_project(console: Watched, console_url: str, upstream) -> None:
     console.sign_in(MASTER_KEY)
     console.open("Usage")
@@ -208,7 +263,9 @@ def test_logs_list_requests_and_open_their_detail(
 ) -> None:
     upstream.script(Text(["logged"], usage=(9, 3)))
     _chat(console_url, project_key)
-    _status_of(console_url, project_key)
+    with httpx.Client(headers={"Authorization": f"Bearer {project_key}"}) as http:
+        for _ in range(50):  # a page is 50 lines: these fill one
+            http.get(f"{console_url}/v1/models").raise_for_status()
     httpx.get(
         f"{console_url}/v1/assistants/asst_missing",
         headers={"Authorization": f"Bearer {project_key}", "OpenAI-Beta": "assistants=v2"},
@@ -217,8 +274,11 @@ def test_logs_list_requests_and_open_their_detail(
     console.open("Logs")
     page = console.page
     log = page.get_by_role("region", name="Request log")
-    expect(log.get_by_role("row")).to_have_count(4)  # the header and three requests
-    console.snap("logs-desktop")
+    expect(log.get_by_role("row")).to_have_count(51)  # the header and the newest 50 requests
+    expect(log).not_to_contain_text("/v1/chat/completions")
+    page.get_by_role("button", name="Load older").click()
+    expect(log.get_by_role("row")).to_have_count(53)
+    expect(page.get_by_role("button", name="Load older")).to_have_count(0)
 
     page.get_by_role("button", name="Details of POST /v1/chat/completions", exact=False).click()
     detail = page.get_by_role("dialog", name="POST /v1/chat/completions")
@@ -235,6 +295,10 @@ def test_logs_list_requests_and_open_their_detail(
     expect(log).to_contain_text("/v1/assistants/asst_missing")
     log.get_by_role("row").nth(1).click()  # a click on the row opens it too
     expect(page.get_by_role("dialog")).to_contain_text("404")
+    page.keyboard.press("Escape")
+    page.get_by_role("button", name="Reset").click()
+    expect(log.get_by_role("row")).to_have_count(51)
+    console.snap("logs-desktop")
 
     phone.sign_in(project_key)
     phone.open("Logs")

@@ -49,8 +49,8 @@ function RangeFilters({ range, setRange, split, setSplit, master, project, setPr
       <${Field} label="To" type="date" value=${range.until} min=${range.since}
         onInput=${(until) => setRange({ ...range, until })} />
       <div class="field quick-range">
-        <span class="field-label" id="usage-quick">Last</span>
-        <${Toggle} label="Quick ranges" value=${current}
+        <span class="field-label" aria-hidden="true">Last</span>
+        <${Toggle} label="Last" value=${current}
           options=${QUICK_RANGES.map((count) => [count, `${count} days`])}
           onChange=${(count) => setRange(lastDays(count))} />
       </div>
