@@ -17,6 +17,7 @@ from threadline.api import (
     assistants_passthrough,
     console_api,
     console_pages,
+    console_reports,
     console_threads,
     conversations,
     files,
@@ -143,6 +144,7 @@ def _include_routers(app: FastAPI) -> None:
     app.include_router(metrics.router)
     app.include_router(console_api.router)
     app.include_router(console_threads.router)
+    app.include_router(console_reports.router)
     app.router.routes.append(console_pages.assets_mount())
     app.include_router(console_pages.router)
     for path in PASSTHROUGH_ONLY:

@@ -43,9 +43,9 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             item.add_marker(pytest.mark.skip(reason=MISSING))
 
 
-# Per module, not per session: while Playwright's sync API is running, its event loop is the
-# main thread's running loop, and later suites that call asyncio.run() there would fail.
-@pytest.fixture(scope="module")
+# Package scope: Playwright's sync API keeps an event loop running in this thread while it is
+# open, and the suites collected after this one call asyncio.run().
+@pytest.fixture(scope="package")
 def browser() -> Iterator["Browser"]:
     executable = chromium_path()
     if executable is None:

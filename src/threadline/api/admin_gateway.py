@@ -1,19 +1,17 @@
 """/admin: projects' limits and budgets, usage and cost, the request log (master key)."""
 
-from typing import Annotated, Literal, cast
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
 
 from threadline.api.admin import Limit, ModelName, Usd
 from threadline.api.deps import State, json_body, require_master_key
-from threadline.api.integers import MAX_UNIX_MS, parse_int
+from threadline.api.report_params import log_query, usage_query
 from threadline.api.responses import json_bytes_response
 from threadline.errors import InvalidRequest
 from threadline.gateway.pricing import usd_to_nanos
 from threadline.gateway.projects import ProjectSettings
-from threadline.gateway.reports import DEFAULT_LOGS, MAX_LOGS, UsageQuery
-from threadline.records.gateway import LogFilters
 from threadline.schemas.common import RequestModel
 
 router = APIRouter(prefix="/admin", dependencies=[Depends(require_master_key)])
@@ -62,53 +60,15 @@ async def update_project(
 
 
 @router.get("/usage")
-async def usage(
-    state: State,
-    project: str | None = None,
-    key: str | None = None,
-    model: str | None = None,
-    meter: str | None = None,
-    since: str | None = None,
-    until: str | None = None,
-    group_by: str = "project,key,model,day",
-) -> Response:
-    groups = tuple(g.strip() for g in group_by.split(",") if g.strip())
-    query = UsageQuery(project, key, model, meter, since, until, groups)
-    return json_bytes_response(await state.reports.usage(query))
-
-
-# Log filters matched exactly: (filter, query parameter).
-_LOG_MATCHES = (
-    ("project", "project"),
-    ("api_key_id", "key"),
-    ("model", "model"),
-    ("method", "method"),
-    ("path", "path"),
-    ("before", "before"),
-)
+async def usage(request: Request, state: State) -> Response:
+    """Filters: project, key, model, meter, since/until (YYYY-MM-DD); ``group_by``: any of
+    project, key, model, day, meter (default project,key,model,day)."""
+    return json_bytes_response(await state.reports.usage(usage_query(request.query_params)))
 
 
 @router.get("/logs")
 async def logs(request: Request, state: State) -> Response:
     """Filters: project, key, model, method, path, status (404 or 4xx), since/until (Unix
     ms), before (a request id, to page back), limit (1 to 1000, default 100)."""
-    query = request.query_params
-    matches = {name: query.get(param) for name, param in _LOG_MATCHES if query.get(param)}
-    filters = cast(LogFilters, matches)
-    status = query.get("status")
-    if status:
-        if len(status) == 3 and status[0] in "12345" and status[1:].lower() == "xx":
-            filters["status"] = status.lower()
-        else:
-            filters["status"] = parse_int(
-                status, "status", 100, 599, "'status' is a status code (404) or a class (4xx)."
-            )
-    for param in ("since", "until"):
-        value = query.get(param)
-        if value:
-            filters[param] = parse_int(
-                value, param, 0, MAX_UNIX_MS, f"'{param}' is a time in Unix milliseconds."
-            )
-    raw_limit = query.get("limit")
-    limit = parse_int(raw_limit, "limit", 1, MAX_LOGS) if raw_limit else DEFAULT_LOGS
-    return json_bytes_response(await state.reports.logs(filters, limit))
+    query = log_query(request.query_params)
+    return json_bytes_response(await state.reports.logs(query.filters, query.limit))

@@ -8,9 +8,10 @@ import hmac
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
-from threadline.api.deps import State, bearer_token
+from threadline.api.deps import State, bearer_token, ensure_address_allowed
 from threadline.api.responses import json_bytes_response
 from threadline.app_state import AppState
+from threadline.gateway.client_ip import ClientAddresses
 from threadline.gateway.principal import Principal
 
 router = APIRouter(prefix="/console/api", include_in_schema=False)
@@ -24,7 +25,14 @@ async def console_viewer(request: Request, state: AppState) -> Principal | None:
         token.encode(), master.get_secret_value().encode()
     ):
         return None
-    return await state.keys.authenticate(token)
+    principal = await state.keys.authenticate(token)
+    if principal.networks is not None:
+        client = request.client.host if request.client else None
+        addresses = ClientAddresses(state.settings.trusted_proxies)
+        ensure_address_allowed(
+            principal, addresses.of(client, request.headers.getlist("x-forwarded-for"))
+        )
+    return principal
 
 
 @router.get("/session")

@@ -11,7 +11,12 @@ from pydantic import AfterValidator, BaseModel, BeforeValidator, ValidationError
 from threadline.api.errors import validation_error
 from threadline.api.integers import ascii_int, parse_int
 from threadline.app_state import AppState
-from threadline.errors import AuthenticationFailed, InvalidRequest, PayloadTooLarge
+from threadline.errors import (
+    AuthenticationFailed,
+    InvalidRequest,
+    PayloadTooLarge,
+    PermissionDenied,
+)
 from threadline.gateway.api_keys import Principal
 from threadline.schemas.run_objects import FILE_SEARCH_CONTENT
 from threadline.storage.pagination import PageRequest
@@ -62,6 +67,16 @@ async def principal_for(state: AppState, token: str) -> Principal:
             "the API: `threadline keys create --project NAME`."
         )
     return await state.keys.authenticate(token)
+
+
+def ensure_address_allowed(principal: Principal, address: str | None) -> None:
+    """A key with an IP allowlist is refused (403) from any other address."""
+    if principal.networks is not None and not principal.allows_address(address):
+        raise PermissionDenied(
+            f"Requests from {address} are not allowed for this API key (see its IP allowlist).",
+            code="ip_not_allowed",
+            headers={"x-should-retry": "false"},
+        )
 
 
 async def current_principal(request: Request, state: State) -> Principal:

@@ -7,7 +7,7 @@ its expiry and IP allowlist, take the request's share of the key's and project's
 of a pass-through project to the Assistants pass-through, the model pass-through routes to their
 endpoints directly, the rest to the application. When the response has ended, free its slot
 and write its request-log line (off the request path: an append to a batch). Other paths
-(``/admin``) are logged too; health checks and metrics are not.
+(``/admin``) are logged too; health checks, metrics and the console's static files are not.
 
 Both pass-throughs are given by the composition root (``app.py``). Pure ASGI: one wrapper
 around ``send``, no task and no body copy per request."""
@@ -23,11 +23,11 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from threadline import ids
 from threadline.api.asgi import encode_headers, header_values, send_error
-from threadline.api.deps import bearer_token, principal_for
+from threadline.api.deps import bearer_token, ensure_address_allowed, principal_for
 from threadline.api.gateway_routes import RouteClass, RouteTable
 from threadline.api.meter import RequestMeter
 from threadline.app_state import AppState
-from threadline.errors import APIError, InternalError, PermissionDenied
+from threadline.errors import APIError, InternalError
 from threadline.gateway.client_ip import ClientAddresses
 from threadline.gateway.principal import Principal
 from threadline.records.gateway import RequestLogRecord
@@ -141,14 +141,7 @@ class GatewayMiddleware:
         meter.principal = principal
         scope["state"]["principal"] = principal
         if principal.networks is not None:
-            address = self._client_address(scope, state)
-            if not principal.allows_address(address):
-                raise PermissionDenied(
-                    f"Requests from {address} are not allowed for this API key (see its "
-                    "IP allowlist).",
-                    code="ip_not_allowed",
-                    headers={"x-should-retry": "false"},
-                )
+            ensure_address_allowed(principal, self._client_address(scope, state))
         meter.ticket = await state.gateway.admit(principal, metered=route.metered)
         return principal
 
