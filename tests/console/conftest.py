@@ -127,7 +127,7 @@ class Watched:
     def pick_project(self, project: str) -> None:
         """As the master key: picks ``project`` in the "Project" select and waits until the
         console opened its key of that project."""
-        select = self.page.get_by_label("Project")
+        select = self.page.get_by_role("banner").get_by_label("Project")
         select.select_option(project)
         expect(select).to_have_accessible_description(re.compile("console key of this project"))
 
