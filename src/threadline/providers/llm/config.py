@@ -9,6 +9,11 @@ providers:
     base_url: https://api.openai.com/v1
     api_key_env: OPENAI_API_KEY
     responses: native                # serves the Responses API itself (default: engine)
+  claude:
+    kind: anthropic                  # speaks Anthropic's Messages API (default: openai)
+    base_url: https://api.anthropic.com/v1
+    api_key_env: ANTHROPIC_API_KEY
+    anthropic_version: "2023-06-01"  # the default
 models:
   gpt-4o:
     provider: local                  # or "default": THREADLINE_UPSTREAM_BASE_URL / _API_KEY
@@ -43,6 +48,8 @@ from pydantic import (
     field_validator,
     model_validator,
 )
+
+from threadline.records.anthropic import ANTHROPIC_VERSION
 
 DEFAULT_PROVIDER = "default"
 DEFAULT_CONTEXT_WINDOW = 128_000
@@ -102,7 +109,12 @@ class Charges(_Strict):
 
 
 class ProviderConfig(_Strict):
+    # "openai": an OpenAI-compatible API (Chat Completions, Embeddings); "anthropic": Anthropic's
+    # Messages API, translated for every OpenAI-shaped endpoint and runs, and passed through
+    # untouched by /v1/messages.
+    kind: Literal["openai", "anthropic"] = "openai"
     base_url: str
+    anthropic_version: str = Field(default=ANTHROPIC_VERSION, min_length=1, max_length=64)
     api_key_env: str | None = Field(default=None, min_length=1)
     api_key: SecretStr | None = None  # accepted, but a key in a file is discouraged
     connect_timeout: float | None = Field(default=None, gt=0)
