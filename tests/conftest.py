@@ -21,7 +21,7 @@ if TYPE_CHECKING:  # imported by pytest as a plugin below, so that its asserts a
     from tests.upstream import ScriptedUpstream
 
 # The scripted upstream's fixtures (``upstream_server``, ``upstream``) for every suite.
-pytest_plugins = ["tests.upstream"]
+pytest_plugins = ["tests.upstream", "tests.anthropic_upstream"]
 
 warnings.filterwarnings("ignore", category=DeprecationWarning)
 

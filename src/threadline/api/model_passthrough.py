@@ -7,7 +7,8 @@ spec's request schema (a malformed body is the client's 400, never sent upstream
 answer's bytes are forwarded without being parsed again — only the usage is read from them. A
 stream's usage comes from its last chunk (asked for with ``stream_options.include_usage`` and
 removed again for clients that did not ask). Errors are OpenAI-shaped; an upstream's own error
-is passed on with anything secret-looking taken out."""
+is passed on with anything secret-looking taken out. Models an Anthropic upstream serves are
+translated both ways instead (``anthropic_chat_passthrough``); embeddings are refused for them."""
 
 import asyncio
 import contextlib
@@ -16,6 +17,8 @@ from typing import Any
 import orjson
 from starlette.types import Receive, Scope, Send
 
+from threadline.api.anthropic_chat_passthrough import TranslatedChat
+from threadline.api.anthropic_chat_passthrough import upstream_error as anthropic_error
 from threadline.api.asgi import read_body, render_error
 from threadline.api.deps import invalid_json
 from threadline.api.meter import RequestMeter
@@ -34,6 +37,7 @@ from threadline.gateway.usage_sniff import StreamUsage, Usage, body_usage
 from threadline.providers.llm.passthrough import (
     Opened,
     StreamBroken,
+    Target,
     UpstreamUnreachable,
     error_detail,
 )
@@ -84,6 +88,14 @@ class ModelPassthrough:
         meter.model = model
         stream = self.meter_name == CHAT and data.get("stream") is True
         strip_usage = stream and not _asks_usage(data)
+        translated: TranslatedChat | None = None
+        if state.models.translates_chat(model):  # an Anthropic upstream serves it
+            if self.meter_name == CHAT:
+                translated = TranslatedChat(
+                    data, model, stream=stream, include_usage=stream and not strip_usage
+                )
+            else:
+                chain = _embeddings_chain(chain, model)
         if strip_usage:
             data["stream_options"] = {**(data.get("stream_options") or {}), "include_usage": True}
         estimate = len(body) // 4 + _completion_budget(data)
@@ -96,7 +108,10 @@ class ModelPassthrough:
             return orjson.dumps({**data, "model": upstream_model})
 
         try:
-            opened = await state.passthrough.open(chain, self.path, body_for, stream=stream)
+            if translated is None:
+                opened = await state.passthrough.open(chain, self.path, body_for, stream=stream)
+            else:
+                opened = await translated.open(state.passthrough, chain, body_for)
         except UpstreamUnreachable as failure:
             await self._finish(state, meter, principal, (estimate, 0))
             error_class = UpstreamTimeout if failure.timed_out else UpstreamError
@@ -105,10 +120,21 @@ class ModelPassthrough:
             ) from None
         gateway.metrics.upstream_latency.labels(opened.target.upstream.name).observe(opened.waited)
         try:
+            anthropic = translated is not None and opened.target.upstream.kind == "anthropic"
             if opened.status >= 300:
                 await self._finish(state, meter, principal, None)
-                raise _upstream_error(opened)
-            if stream:
+                raise (anthropic and anthropic_error(opened)) or _upstream_error(opened)
+            if anthropic:
+                assert translated is not None
+
+                async def finish(usage: Usage | None) -> int:
+                    return await self._finish(state, meter, principal, usage)
+
+                if stream:
+                    await translated.stream_answer(opened, receive, send, finish, estimate)
+                else:
+                    await translated.answer(opened, send, finish)
+            elif stream:
                 await self._stream(
                     opened, receive, send, meter, strip_usage, state, principal, estimate
                 )
@@ -208,6 +234,19 @@ def _completion_budget(data: dict[str, Any]) -> int:
         if isinstance(value, int) and not isinstance(value, bool) and value > 0:
             return value
     return 0
+
+
+def _embeddings_chain(chain: list[Target], model: str) -> list[Target]:
+    """The OpenAI-compatible upstreams of a chain: Anthropic has no embeddings API."""
+    served = [target for target in chain if target.upstream.kind != "anthropic"]
+    if not served:
+        raise InvalidRequest(
+            f"The model '{model}' is served by an Anthropic provider, which has no embeddings "
+            "API; use an embeddings model of an OpenAI-compatible provider.",
+            param="model",
+            code="model_not_supported",
+        )
+    return served
 
 
 def _upstream_error(opened: Opened) -> APIError:

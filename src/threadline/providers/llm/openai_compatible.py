@@ -12,6 +12,7 @@ import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import aclosing
 from dataclasses import dataclass
+from typing import Protocol
 
 import httpx
 import orjson
@@ -33,7 +34,7 @@ from threadline.providers.llm.transport import (
     drain,
 )
 
-__all__ = ["OpenAICompatibleProvider", "Redactor", "Sleep", "UpstreamOptions"]
+__all__ = ["OpenAICompatibleProvider", "Redactor", "Sleep", "TurnReader", "UpstreamOptions"]
 
 log = logging.getLogger("threadline.providers.llm")
 
@@ -54,6 +55,20 @@ class UpstreamOptions:
     max_retry_wait: float = 60.0  # a longer Retry-After fails at once instead of waiting
     backoff_base: float = 0.25  # 0.25 s, 0.5 s, 1 s, … when the upstream names no delay
     backoff_cap: float = 4.0
+
+
+class TurnReader(Protocol):
+    """How the streamed body of one attempt becomes ``ChatDelta``s (one reader per attempt)."""
+
+    def deltas(self, response: UpstreamResponse) -> AsyncIterator[ChatDelta]:
+        """The deltas as they arrive; raises ``Malformed``, ``InBandError``, ``ValueError``
+        (undecodable data) or the transport's errors."""
+        ...
+
+    def last(self) -> ChatDelta | None:
+        """The finish_reason and usage once the body was read; None if it never said how the
+        turn ended (a truncated stream)."""
+        ...
 
 
 class _Retryable(Exception):
@@ -106,8 +121,15 @@ class OpenAICompatibleProvider:
     async def aclose(self) -> None:
         await self._transport.aclose()
 
+    def _encode(self, request: ChatRequest) -> bytes:
+        """The request's body; another API's provider (``anthropic_provider``) overrides it."""
+        return orjson.dumps(chat_body(request))
+
+    def _reader(self) -> TurnReader:
+        return _ChunkReader()
+
     async def stream(self, request: ChatRequest) -> AsyncIterator[ChatDelta]:
-        body = orjson.dumps(_body(request))
+        body = self._encode(request)
         attempt = 0
         while True:
             try:
@@ -149,14 +171,14 @@ class OpenAICompatibleProvider:
         try:  # releases the connection however this generator ends
             if not 200 <= response.status < 300:
                 raise await self._status_failure(response, model)
-            normalizer = ChunkNormalizer()
+            reader = self._reader()
             emitted = False
             try:
-                async with aclosing(_deltas(response, normalizer)) as deltas:
+                async with aclosing(reader.deltas(response)) as deltas:
                     async for delta in deltas:
                         emitted = True
                         yield delta
-                last = normalizer.last()
+                last = reader.last()
                 if last is None:
                     raise Malformed("ended the stream without a finish_reason (truncated)")
             except (TransportTimeout, TransportError, ValueError, Malformed, InBandError) as exc:
@@ -241,7 +263,8 @@ class OpenAICompatibleProvider:
         return self._failure("server_error", f"{what} {when}")
 
 
-def _body(request: ChatRequest) -> dict[str, object]:
+def chat_body(request: ChatRequest) -> dict[str, object]:
+    """The Chat Completions request of a turn (streamed, with usage)."""
     body: dict[str, object] = {
         "model": request.model,
         "messages": request.messages,
@@ -261,6 +284,19 @@ def _body(request: ChatRequest) -> dict[str, object]:
         optional["parallel_tool_calls"] = request.parallel_tool_calls
     body.update({key: value for key, value in optional.items() if value is not None})
     return body
+
+
+class _ChunkReader:
+    __slots__ = ("normalizer",)
+
+    def __init__(self) -> None:
+        self.normalizer = ChunkNormalizer()
+
+    def deltas(self, response: UpstreamResponse) -> AsyncIterator[ChatDelta]:
+        return _deltas(response, self.normalizer)
+
+    def last(self) -> ChatDelta | None:
+        return self.normalizer.last()
 
 
 async def _deltas(

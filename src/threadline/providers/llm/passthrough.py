@@ -16,6 +16,7 @@ import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
+from typing import Literal
 
 import aiohttp
 import orjson
@@ -30,6 +31,7 @@ from threadline.providers.llm.retry_policy import (
     should_retry,
 )
 from threadline.providers.llm.status import error_body, retry_after
+from threadline.records.anthropic import ANTHROPIC_VERSION
 
 log = logging.getLogger("threadline.providers.llm")
 
@@ -45,12 +47,26 @@ class RawUpstream:
     api_key: str | None = field(repr=False)
     options: UpstreamOptions
     redact: Redactor = field(repr=False)
+    # "anthropic": Anthropic's Messages API (its own headers; chat completions are translated).
+    kind: Literal["openai", "anthropic"] = "openai"
+    anthropic_version: str = ANTHROPIC_VERSION
+    _auth: Mapping[str, str] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        auth: dict[str, str] = {}
+        if self.kind == "anthropic":
+            auth["anthropic-version"] = self.anthropic_version
+            if self.api_key:
+                auth["x-api-key"] = self.api_key
+        elif self.api_key:
+            auth["Authorization"] = f"Bearer {self.api_key}"
+        object.__setattr__(self, "_auth", auth)
 
     def url(self, path: str) -> str:
         return self.base_url + path
 
-    def auth_headers(self) -> dict[str, str]:
-        return {"Authorization": f"Bearer {self.api_key}"} if self.api_key else {}
+    def auth_headers(self) -> Mapping[str, str]:
+        return self._auth
 
 
 @dataclass(frozen=True, slots=True)

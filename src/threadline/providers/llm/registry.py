@@ -3,7 +3,8 @@ which fallbacks and context window.
 
 Names mapped in ``THREADLINE_CONFIG`` use their provider; every other name goes unchanged to the
 default upstream (``THREADLINE_UPSTREAM_BASE_URL``). One ``OpenAICompatibleProvider`` (one
-connection pool) exists per upstream, built once; ``aclose`` closes them."""
+connection pool) exists per upstream, built once (an ``AnthropicProvider`` for providers of kind
+``anthropic``); ``aclose`` closes them."""
 
 import asyncio
 import logging
@@ -11,10 +12,11 @@ import os
 from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Protocol
+from typing import Literal, Protocol
 
 import httpx
 
+from threadline.providers.llm.anthropic_provider import AnthropicProvider
 from threadline.providers.llm.base import (
     ChatDelta,
     ChatProvider,
@@ -28,6 +30,7 @@ from threadline.providers.llm.config import (
     ConfigError,
     ModelConfig,
     Prices,
+    ProviderConfig,
     ThreadlineConfig,
     load_config,
     validate_base_url,
@@ -39,6 +42,7 @@ from threadline.providers.llm.openai_compatible import (
     UpstreamOptions,
 )
 from threadline.providers.llm.passthrough import RawUpstream, Target
+from threadline.records.anthropic import ANTHROPIC_VERSION
 
 log = logging.getLogger("threadline.providers.llm")
 
@@ -163,16 +167,18 @@ class ModelRegistry:
                     if (value := getattr(provider, key)) is not None
                 },
             )
-            self._providers[name] = OpenAICompatibleProvider(
-                base_url=provider.base_url,
-                api_key=keys[name],
-                name=name,
-                options=own,
-                http_client=http_client,
-                sleep=sleep,
+            self._providers[name] = _provider(provider, name, keys[name], own, http_client, sleep)
+            self._raw[name] = _raw(
+                name, provider.base_url, keys[name], own, provider.kind, provider.anthropic_version
             )
-            self._raw[name] = _raw(name, provider.base_url, keys[name], own)
         self._routes = {name: self._configured_route(name) for name in self.config.models}
+        # Models whose pass-through chain reaches an Anthropic upstream: their chat completions
+        # are translated (api/anthropic_chat_passthrough.py); other models' bytes go as they are.
+        self._translated = frozenset(
+            name
+            for name in self.config.models
+            if any(t.upstream.kind == "anthropic" for t in self.passthrough_chain(name) or ())
+        )
         self._native_responses = frozenset(
             name
             for name, provider in self.config.providers.items()
@@ -246,6 +252,11 @@ class ModelRegistry:
         (``responses: native``): a pass-through project's requests to them go there."""
         return provider in self._native_responses
 
+    def translates_chat(self, model_name: str) -> bool:
+        """Whether an Anthropic upstream serves ``model_name`` (or one of its fallbacks): its
+        chat completions are translated, not forwarded as they are."""
+        return model_name in self._translated
+
     def upstream_id(self, model_name: str) -> str | None:
         model = self.config.models.get(model_name)
         return model.upstream_model if model is not None else None
@@ -283,7 +294,43 @@ class ModelRegistry:
         return ModelRoute(provider=provider, context_window=model.context_window)
 
 
-def _raw(name: str, base_url: str, api_key: str | None, options: UpstreamOptions) -> RawUpstream:
+def _provider(
+    config: ProviderConfig,
+    name: str,
+    api_key: str | None,
+    options: UpstreamOptions,
+    http_client: httpx.AsyncClient | None,
+    sleep: Sleep,
+) -> OpenAICompatibleProvider:
+    """The run engine's provider for a configured upstream, by its kind."""
+    if config.kind == "anthropic":
+        return AnthropicProvider(
+            base_url=config.base_url,
+            api_key=api_key,
+            anthropic_version=config.anthropic_version,
+            name=name,
+            options=options,
+            http_client=http_client,
+            sleep=sleep,
+        )
+    return OpenAICompatibleProvider(
+        base_url=config.base_url,
+        api_key=api_key,
+        name=name,
+        options=options,
+        http_client=http_client,
+        sleep=sleep,
+    )
+
+
+def _raw(
+    name: str,
+    base_url: str,
+    api_key: str | None,
+    options: UpstreamOptions,
+    kind: Literal["openai", "anthropic"] = "openai",
+    anthropic_version: str = ANTHROPIC_VERSION,
+) -> RawUpstream:
     host = httpx.URL(base_url).host
     redact = Redactor([s for s in (api_key, base_url, host) if s])
-    return RawUpstream(name, base_url, api_key, options, redact)
+    return RawUpstream(name, base_url, api_key, options, redact, kind, anthropic_version)
