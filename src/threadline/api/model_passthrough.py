@@ -120,20 +120,23 @@ class ModelPassthrough:
             ) from None
         gateway.metrics.upstream_latency.labels(opened.target.upstream.name).observe(opened.waited)
         try:
-            anthropic = translated is not None and opened.target.upstream.kind == "anthropic"
+            # A fallback of a translated model may be OpenAI-compatible: its answer is forwarded.
+            anthropic = None
+            if translated is not None and opened.target.upstream.kind == "anthropic":
+                anthropic = translated
             if opened.status >= 300:
                 await self._finish(state, meter, principal, None)
-                raise (anthropic and anthropic_error(opened)) or _upstream_error(opened)
-            if anthropic:
-                assert translated is not None
+                error = anthropic_error(opened) if anthropic is not None else None
+                raise error or _upstream_error(opened)
+            if anthropic is not None:
 
                 async def finish(usage: Usage | None) -> int:
                     return await self._finish(state, meter, principal, usage)
 
                 if stream:
-                    await translated.stream_answer(opened, receive, send, finish, estimate)
+                    await anthropic.stream_answer(opened, receive, send, finish, estimate)
                 else:
-                    await translated.answer(opened, send, finish)
+                    await anthropic.answer(opened, send, finish)
             elif stream:
                 await self._stream(
                     opened, receive, send, meter, strip_usage, state, principal, estimate

@@ -237,8 +237,9 @@ class ModelRegistry:
     # -- the gateway's raw pass-through ------------------------------------------------------
 
     def provider_names(self) -> set[str]:
-        """Configured providers (not the default): what Assistants pass-through may name."""
-        return set(self.config.providers)
+        """Configured OpenAI-compatible providers (not the default): what Assistants
+        pass-through may name (an Anthropic upstream serves no Assistants API)."""
+        return {name for name, p in self.config.providers.items() if p.kind == "openai"}
 
     def api_keys(self) -> list[str]:
         """Every provider key in use (for redaction)."""
