@@ -17,11 +17,12 @@ output usage, ``message_stop``; no ``[DONE]``). ``Fail`` answers with Anthropic'
 an HTTP status (400, 401, 429, 500, 529, ...), ``StreamError`` sends an ``error`` event part-way,
 ``Truncated`` stops part-way without one.
 
-Every request is checked as Anthropic would: ``x-api-key`` (401 ``authentication_error``
-otherwise), ``anthropic-version`` (400 when missing), and the body (``model``, ``max_tokens``,
-non-empty ``messages`` of roles user/assistant, no empty text block, each ``tool_use`` answered by
-a ``tool_result`` at the start of the next turn), with a 400 ``invalid_request_error`` naming
-what is wrong. Such rejected requests take no scripted reply. ``POST /v1/messages/count_tokens``
+Every request is checked as Anthropic would: the key, in ``x-api-key`` or (as the ``anthropic``
+SDK 2.x sends it) ``Authorization: Bearer`` (401 ``authentication_error`` otherwise),
+``anthropic-version`` (400 when missing), and the body (``model``, ``max_tokens``, non-empty
+``messages`` of roles user/assistant, no empty text block, each ``tool_use`` answered by a
+``tool_result`` at the start of the next turn), with a 400 ``invalid_request_error`` naming what
+is wrong. Such rejected requests take no scripted reply. ``POST /v1/messages/count_tokens``
 answers ``{"input_tokens": n}`` (a word count). Every request is recorded in ``requests`` with
 its path under ``"_path"`` and its headers under ``"_headers"``.
 
@@ -339,8 +340,12 @@ class ScriptedAnthropic:
             self._lock.notify_all()
         return body
 
+    def _authorized(self, request: Request) -> bool:
+        headers = request.headers
+        return self.api_key in (headers.get("x-api-key"), _bearer(headers.get("authorization")))
+
     def _refusal(self, request: Request, body: Any) -> Response | None:
-        if request.headers.get("x-api-key") != self.api_key:
+        if not self._authorized(request):
             return _error(401, "invalid x-api-key")
         if not request.headers.get("anthropic-version"):
             return _error(400, "anthropic-version: header is required")
@@ -349,8 +354,10 @@ class ScriptedAnthropic:
 
     async def _count_tokens(self, request: Request) -> Response:
         body = await self._record(request)
-        if request.headers.get("x-api-key") != self.api_key:
+        if not self._authorized(request):
             return _error(401, "invalid x-api-key")
+        if not isinstance(body, dict):
+            return _error(400, "The request body is not valid JSON.")
         words = len(json.dumps([body.get("system"), body.get("messages")]).split())
         return JSONResponse({"input_tokens": words})
 
@@ -378,6 +385,10 @@ class ScriptedAnthropic:
 async def _frames(events: list[tuple[str, dict[str, Any]]]) -> AsyncIterator[bytes]:
     for name, data in events:
         yield frame(name, data)
+
+
+def _bearer(value: str | None) -> str | None:
+    return value[7:] if value and value.startswith("Bearer ") else None
 
 
 def _error(status: int, message: str, headers: dict[str, str] | None = None) -> Response:
