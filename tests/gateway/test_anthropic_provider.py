@@ -486,9 +486,10 @@ def test_usage_and_cost_are_recorded(claude_url, key, anthropic_upstream):
         Text(["a"], usage=Usage(100, 20)),
         Text(["b"], usage=Usage(50, 10, cache_read_input_tokens=50)),
         Text(["c"], usage=Usage(10, 5)),
+        Text(["d"], usage=Usage(7, 3)),
     )
     with sdk(claude_url, key["key"]) as client:
-        client.chat.completions.create(model=MODEL, messages=HELLO)
+        answered = client.chat.completions.with_raw_response.create(model=MODEL, messages=HELLO)
         list(client.chat.completions.create(model=MODEL, messages=HELLO, stream=True))
         assistant = client.beta.assistants.create(model=MODEL)
         thread = client.beta.threads.create(messages=[{"role": "user", "content": "Hi"}])
@@ -496,16 +497,24 @@ def test_usage_and_cost_are_recorded(claude_url, key, anthropic_upstream):
             thread_id=thread.id, assistant_id=assistant.id, poll_interval_ms=50
         )
         assert run.status == "completed"
+        assert client.responses.create(model=MODEL, input="Hi").status == "completed"
     with admin_client(claude_url) as admin:
         params = {"project": key["project"], "group_by": "model,meter"}
         report = admin.get("/admin/usage", params=params).json()
+        logs = admin.get("/admin/logs", params={"project": key["project"]}).json()["data"]
+    [line] = [e for e in logs if e["id"] == answered.headers["x-threadline-request-id"]]
+    assert (line["path"], line["status"], line["model"]) == ("/v1/chat/completions", 200, MODEL)
+    assert (line["input_tokens"], line["output_tokens"]) == (100, 20)
+    assert Decimal(line["cost_usd"]) == Decimal("0.14")
     rows = {row["meter"]: row for row in report["data"]}
-    chat, runs = rows["chat.completions"], rows["runs"]
+    chat, runs, responses = rows["chat.completions"], rows["runs"], rows["responses"]
     assert (chat["model"], chat["requests"]) == (MODEL, 2)
     assert (chat["input_tokens"], chat["output_tokens"]) == (200, 30)
     assert Decimal(chat["cost_usd"]) == Decimal("0.26")
     assert (runs["model"], runs["input_tokens"], runs["output_tokens"]) == (MODEL, 10, 5)
     assert Decimal(runs["cost_usd"]) == Decimal("0.02")
+    assert responses["model"] == MODEL
+    assert (responses["input_tokens"], responses["output_tokens"]) == (7, 3)
 
 
 def test_secret_key_never_reaches_the_client(http, anthropic_upstream):
