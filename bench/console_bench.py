@@ -165,7 +165,7 @@ def sign_in(browser: Browser, base_url: str, master_key: str, project: str) -> l
         page.get_by_label("API key").fill(master_key)
         page.get_by_role("button", name="Sign in").click()
         page.get_by_role("navigation", name="Console").wait_for()
-        select = page.get_by_label("Project")
+        select = page.get_by_role("banner").get_by_label("Project")
         select.select_option(project)
         expect(select).to_have_accessible_description(re.compile("console key of this project"))
         return list(page.evaluate("() => Object.entries(sessionStorage)"))
