@@ -16,6 +16,7 @@ from typing import Any
 import orjson
 from starlette.types import Receive, Scope, Send
 
+from threadline.api import cached_answers
 from threadline.api.asgi import read_body, render_error
 from threadline.api.deps import invalid_json
 from threadline.api.meter import RequestMeter
@@ -30,6 +31,7 @@ from threadline.errors import (
 )
 from threadline.gateway.pricing import CHAT, EMBEDDINGS, format_usd
 from threadline.gateway.principal import Principal
+from threadline.gateway.response_cache import CHAT_STREAM_END, CacheLookup, StreamCapture
 from threadline.gateway.usage_sniff import StreamUsage, Usage, body_usage
 from threadline.providers.llm.passthrough import (
     Opened,
@@ -46,8 +48,9 @@ _BROKEN_FRAME = (
     + render_error(APIError("The upstream model server dropped the stream.")).body
     + b"\n\n"
 )
+_SSE_TYPE = "text/event-stream; charset=utf-8"
 _SSE_HEADERS = [
-    (b"content-type", b"text/event-stream; charset=utf-8"),
+    (b"content-type", _SSE_TYPE.encode()),
     (b"cache-control", b"no-cache"),
     (b"x-accel-buffering", b"no"),
 ]
@@ -58,6 +61,7 @@ class ModelPassthrough:
 
     def __init__(self, path: str) -> None:
         self.path = path
+        self.route = "/v1" + path  # the response cache's route
         self.meter_name = CHAT if path == "/chat/completions" else EMBEDDINGS
         self.check_body = REQUEST_CHECKS[path]
 
@@ -83,6 +87,12 @@ class ModelPassthrough:
             )
         meter.model = model
         stream = self.meter_name == CHAT and data.get("stream") is True
+        cached: CacheLookup | None = None
+        if principal.cache_ttl is not None:  # before ``data`` is changed for the upstream
+            cached = await cached_answers.look_up(scope, meter, self.route, model, data)
+            if cached.hit is not None:
+                await cached_answers.replay(send, meter, cached.hit)
+                return
         strip_usage = stream and not _asks_usage(data)
         if strip_usage:
             data["stream_options"] = {**(data.get("stream_options") or {}), "include_usage": True}
@@ -110,7 +120,7 @@ class ModelPassthrough:
                 raise _upstream_error(opened)
             if stream:
                 await self._stream(
-                    opened, receive, send, meter, strip_usage, state, principal, estimate
+                    opened, receive, send, meter, strip_usage, state, principal, estimate, cached
                 )
             else:
                 usage = body_usage(opened.body or b"") or (estimate, 0)
@@ -121,6 +131,9 @@ class ModelPassthrough:
                     (b"content-length", str(len(opened.body or b"")).encode()),
                     (b"x-threadline-cost", format_usd(cost).encode()),
                 ]
+                if cached is not None and opened.status == 200 and opened.body:
+                    # Before the response ends: the client's next request may be the same.
+                    await state.gateway.cache.store(cached, content_type, opened.body, stream=False)
                 await send({"type": "http.response.start", "status": 200, "headers": headers})
                 await send({"type": "http.response.body", "body": opened.body or b""})
         finally:
@@ -136,13 +149,22 @@ class ModelPassthrough:
         state: AppState,
         principal: Principal,
         estimate: int,
+        cached: CacheLookup | None,
     ) -> None:
         sniffer = StreamUsage(strip=strip_usage)
+        # The answer as the client gets it, stored once its last event is in, before that is
+        # sent: a client's next request may be the same one.
+        capture = (
+            state.gateway.cache.capture(cached, CHAT_STREAM_END) if cached is not None else None
+        )
         await send({"type": "http.response.start", "status": 200, "headers": _SSE_HEADERS})
         gone: asyncio.Task[Any] | None = None
         try:
             async for chunk in opened.chunks():
                 out = sniffer.feed(chunk)
+                if capture is not None and capture.add(out) and cached is not None:
+                    await self._keep_stream(state, cached, capture, opened.status)
+                    capture = None
                 if out:
                     await send({"type": "http.response.body", "body": out, "more_body": True})
                 if gone is None:
@@ -152,6 +174,8 @@ class ModelPassthrough:
                 elif gone.done():
                     break
             rest = sniffer.flush()
+            if capture is not None and capture.add(rest) and cached is not None:
+                await self._keep_stream(state, cached, capture, opened.status)
             await send({"type": "http.response.body", "body": rest, "more_body": False})
         except StreamBroken:
             # The upstream broke mid-stream: the client has the 200 already, so it gets an
@@ -164,6 +188,14 @@ class ModelPassthrough:
             if gone is not None:
                 gone.cancel()
             await self._finish(state, meter, principal, sniffer.usage or (estimate, 0))
+
+    async def _keep_stream(
+        self, state: AppState, cached: CacheLookup, capture: StreamCapture, status: int
+    ) -> None:
+        """Store a stream that ended whole (with ``[DONE]``: not cut, not an in-band error)."""
+        body = capture.body()
+        if body is not None and status == 200:
+            await state.gateway.cache.store(cached, _SSE_TYPE, body, stream=True)
 
     async def _finish(
         self, state: AppState, meter: RequestMeter, principal: Principal, usage: Usage | None
