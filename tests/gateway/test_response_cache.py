@@ -22,6 +22,7 @@ import httpx
 import openai
 import orjson
 import pytest
+from sqlalchemy import text
 
 from tests.databases import database
 from tests.gateway.conftest import (
@@ -31,11 +32,12 @@ from tests.gateway.conftest import (
     admin_client,
     config_yaml,
     cost_of,
+    gateway_server,
     make_key,
     raw,
     sdk,
 )
-from tests.servers import threaded_app
+from tests.servers import free_port, threaded_app
 from tests.upstream import Broken, Fail, ScriptedUpstream, Text
 from threadline.gateway.response_cache import (
     CHAT_STREAM_END,
@@ -44,7 +46,12 @@ from threadline.gateway.response_cache import (
     directives,
     response_key,
 )
+from threadline.records.gateway import CachedResponse
 from threadline.settings import Settings
+from threadline.storage import cache_store, key_store
+from threadline.storage.cache_store import DatabaseCacheStore
+from threadline.storage.database import Database
+from threadline.storage.migrate import upgrade_to_head
 
 CACHE = "x-threadline-cache"
 EMBED = "embed-model"
@@ -137,10 +144,6 @@ def test_answers_live_in_the_configured_store(server, upstream):
 
 
 async def _cached_rows(url: str) -> list[tuple[str, str, bool]]:
-    from sqlalchemy import text
-
-    from threadline.storage.database import Database
-
     def read(connection: Any) -> list[tuple[str, str, bool]]:
         query = text("SELECT key, project_id, stream FROM response_cache")
         return [(row[0], row[1], bool(row[2])) for row in connection.execute(query)]
@@ -332,6 +335,55 @@ def test_metrics_count_hits_and_misses(server, upstream):
     assert count("threadline_response_cache_misses") == misses + 1
 
 
+def test_a_store_that_is_down_is_a_miss_not_a_failure(tmp_path, upstream):
+    dead = f"redis://127.0.0.1:{free_port()}/0"  # nothing listens there
+    with gateway_server(tmp_path, upstream, redis_url=dead) as url, admin_client(url) as admin:
+        key = make_key(admin, cache_ttl=60)["key"]  # no limits: the counters are not needed
+        with sdk(url, key) as client:
+            answers = [ask(client, "Redis is down") for _ in range(2)]
+    assert [a.headers[CACHE] for a in answers] == ["miss", "miss"]
+    assert all(a.parse().choices[0].message.content == "Hello world" for a in answers)
+    assert len(upstream.requests) == 2
+
+
+def test_the_database_store_deletes_expired_rows_lazily():
+    with database("sqlite") as url:
+        upgrade_to_head(url)
+        asyncio.run(_sweep(url))
+
+
+async def _sweep(url: str) -> None:
+    db = Database(url)
+    store = DatabaseCacheStore(db)
+
+    def entry(key: str, expires_at: int) -> CachedResponse:
+        body = b"{}"
+        return {
+            "key": key,
+            "project_id": "proj_x",
+            "expires_at": expires_at,
+            "stream": False,
+            "content_type": "application/json",
+            "body": body,
+        }
+
+    try:
+        await store.put(entry("a" * 64, 2_000), 1_000)
+        assert await store.get("a" * 64, 1_999) is not None
+        assert await store.get("a" * 64, 2_000) is None  # expired, though still stored
+        await store.put(entry("b" * 64, 90_000), 30_000)  # within a minute: no sweep yet
+        assert await db.read(cache_store.delete_expired, 0) == 0
+        await store.put(entry("c" * 64, 200_000), 61_000)  # a minute on: swept
+        assert await db.read(_keys) == ["b" * 64, "c" * 64]
+    finally:
+        await db.dispose()
+
+
+def _keys(connection: Any) -> list[str]:
+    query = text("SELECT key FROM response_cache ORDER BY key")
+    return [row[0] for row in connection.execute(query)]
+
+
 # --- settings: the admin API and the CLI -------------------------------------------------------
 
 
@@ -379,9 +431,6 @@ def test_cli_sets_cache_ttl(tmp_path: Path):
 
 
 async def _key_and_project_ttls(url: str) -> list[tuple[int | None, int | None]]:
-    from threadline.storage import key_store
-    from threadline.storage.database import Database
-
     db = Database(url)
     try:
         keys = await db.read(key_store.list_keys, "cli-cache")
@@ -401,6 +450,7 @@ def test_the_key_is_canonical_and_names_route_project_and_model():
     assert key != response_key("/v1/chat/completions", "proj_b", "m", body)
     assert key != response_key("/v1/embeddings", "proj_a", "m", body)
     assert key != response_key("/v1/chat/completions", "proj_a", "m", {**body, "stream": True})
+    assert key != response_key("/v1/chat/completions", "proj_a", "m", body, vary="beta-1")
 
 
 @pytest.mark.parametrize(

@@ -21,10 +21,16 @@ _STREAM_HEADERS = [(b"cache-control", b"no-cache"), (b"x-accel-buffering", b"no"
 
 
 async def look_up(
-    scope: Scope, meter: RequestMeter, route: str, model: str, body: dict[str, Any]
+    scope: Scope,
+    meter: RequestMeter,
+    route: str,
+    model: str,
+    body: dict[str, Any],
+    vary: str = "",
 ) -> CacheLookup:
-    """The request's cache entry (``body`` as the client sent it); the outcome is noted for the
-    ``x-threadline-cache`` header and the request log."""
+    """The request's cache entry (``body`` as the client sent it; ``vary``: request headers
+    that change the answer, joined); the outcome is noted for the ``x-threadline-cache``
+    header and the request log."""
     principal = meter.principal
     assert principal is not None and principal.cache_ttl is not None
     cache = scope["app"].state.threadline.gateway.cache
@@ -35,6 +41,7 @@ async def look_up(
         body,
         principal.cache_ttl,
         header_values(scope, b"cache-control"),
+        vary,
     )
     meter.cache = lookup.outcome
     return lookup

@@ -58,9 +58,12 @@ class CacheStore(Protocol):
     async def aclose(self) -> None: ...
 
 
-def response_key(route: str, project_id: str, model: str, body: dict[str, Any]) -> str:
-    """The SHA-256 (hex) of the route, the project, the model and the canonical body."""
-    digest = hashlib.sha256(f"{route}\0{project_id}\0{model}\0".encode())
+def response_key(
+    route: str, project_id: str, model: str, body: dict[str, Any], vary: str = ""
+) -> str:
+    """The SHA-256 (hex) of the route, the project, the model, ``vary`` (request headers that
+    change the answer, e.g. ``anthropic-beta``) and the canonical body."""
+    digest = hashlib.sha256(f"{route}\0{project_id}\0{model}\0{vary}\0".encode())
     digest.update(orjson.dumps(body, option=orjson.OPT_SORT_KEYS))
     return digest.hexdigest()
 
@@ -156,10 +159,11 @@ class ResponseCache:
         body: dict[str, Any],
         ttl: int,
         cache_control: list[str],
+        vary: str = "",
     ) -> CacheLookup:
         """The request's key, and its stored answer unless ``Cache-Control`` skips the lookup.
         ``body`` as the client sent it, before any change made for the upstream."""
-        key = response_key(route, project_id, model, body)
+        key = response_key(route, project_id, model, body, vary)
         read, write = directives(cache_control)
         hit = None
         if read:
