@@ -9,13 +9,10 @@ Expiry moves the cache's clock (``ResponseCache.clock``) instead of waiting."""
 import asyncio
 import os
 import secrets
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -40,18 +37,11 @@ from tests.gateway.conftest import (
 from tests.servers import free_port, threaded_app
 from tests.upstream import Broken, Fail, ScriptedUpstream, Text
 from threadline.gateway.response_cache import (
-    CHAT_STREAM_END,
     ResponseCache,
-    StreamCapture,
-    directives,
     response_key,
 )
-from threadline.records.gateway import CachedResponse
 from threadline.settings import Settings
-from threadline.storage import cache_store, key_store
-from threadline.storage.cache_store import DatabaseCacheStore
 from threadline.storage.database import Database
-from threadline.storage.migrate import upgrade_to_head
 
 CACHE = "x-threadline-cache"
 EMBED = "embed-model"
@@ -344,140 +334,3 @@ def test_a_store_that_is_down_is_a_miss_not_a_failure(tmp_path, upstream):
     assert [a.headers[CACHE] for a in answers] == ["miss", "miss"]
     assert all(a.parse().choices[0].message.content == "Hello world" for a in answers)
     assert len(upstream.requests) == 2
-
-
-def test_the_database_store_deletes_expired_rows_lazily():
-    with database("sqlite") as url:
-        upgrade_to_head(url)
-        asyncio.run(_sweep(url))
-
-
-async def _sweep(url: str) -> None:
-    db = Database(url)
-    store = DatabaseCacheStore(db)
-
-    def entry(key: str, expires_at: int) -> CachedResponse:
-        body = b"{}"
-        return {
-            "key": key,
-            "project_id": "proj_x",
-            "expires_at": expires_at,
-            "stream": False,
-            "content_type": "application/json",
-            "body": body,
-        }
-
-    try:
-        await store.put(entry("a" * 64, 2_000), 1_000)
-        assert await store.get("a" * 64, 1_999) is not None
-        assert await store.get("a" * 64, 2_000) is None  # expired, though still stored
-        await store.put(entry("b" * 64, 90_000), 30_000)  # within a minute: no sweep yet
-        assert await db.read(cache_store.delete_expired, 0) == 0
-        await store.put(entry("c" * 64, 200_000), 61_000)  # a minute on: swept
-        assert await db.read(_keys) == ["b" * 64, "c" * 64]
-    finally:
-        await db.dispose()
-
-
-def _keys(connection: Any) -> list[str]:
-    query = text("SELECT key FROM response_cache ORDER BY key")
-    return [row[0] for row in connection.execute(query)]
-
-
-# --- settings: the admin API and the CLI -------------------------------------------------------
-
-
-def test_admin_api_sets_and_validates_cache_ttl(server):
-    created = cached_key(server, ttl=120)
-    assert created["cache_ttl"] == 120
-    assert server.admin.get(f"/admin/keys/{created['id']}").json()["cache_ttl"] == 120
-    for bad in (-1, 10**9, "soon"):
-        response = server.admin.post("/admin/keys", json={"project": "p", "cache_ttl": bad})
-        assert response.status_code == 400
-        assert response.json()["error"]["param"] == "cache_ttl"
-    project = created["project"]
-    assert (
-        server.admin.post(f"/admin/projects/{project}", json={"cache_ttl": 30}).json()["cache_ttl"]
-        == 30
-    )
-    assert (
-        server.admin.post(f"/admin/projects/{project}", json={"cache_ttl": 0}).json()["cache_ttl"]
-        is None
-    )
-    assert server.admin.get(f"/admin/projects/{project}").json()["cache_ttl"] is None
-
-
-def test_cli_sets_cache_ttl(tmp_path: Path):
-    url = f"sqlite+aiosqlite:///{tmp_path / 'cli.db'}"
-    env = {**os.environ, "THREADLINE_DATA_DIR": str(tmp_path), "THREADLINE_DATABASE_URL": url}
-
-    def cli(*args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [sys.executable, "-m", "threadline.cli", *args],
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=60,
-        )
-
-    created = cli("keys", "create", "--project", "cli-cache", "--cache-ttl", "300")
-    assert created.returncode == 0, created.stderr
-    project = cli("projects", "set", "cli-cache", "--cache-ttl", "60")
-    assert project.returncode == 0, project.stderr
-    assert any(line.split() == ["cache_ttl", "60"] for line in project.stdout.splitlines())
-    bad = cli("keys", "create", "--project", "cli-cache", "--cache-ttl", "-5")
-    assert bad.returncode == 2 and "cache_ttl" in bad.stderr
-    assert asyncio.run(_key_and_project_ttls(url)) == [(300, 60)]
-
-
-async def _key_and_project_ttls(url: str) -> list[tuple[int | None, int | None]]:
-    db = Database(url)
-    try:
-        keys = await db.read(key_store.list_keys, "cli-cache")
-    finally:
-        await db.dispose()
-    return [(key["cache_ttl"], key["project_cache_ttl"]) for key in keys]
-
-
-# --- the parts ---------------------------------------------------------------------------------
-
-
-def test_the_key_is_canonical_and_names_route_project_and_model():
-    body = {"model": "m", "messages": [{"role": "user", "content": "x"}], "temperature": 0}
-    reordered = {"temperature": 0, "messages": [{"content": "x", "role": "user"}], "model": "m"}
-    key = response_key("/v1/chat/completions", "proj_a", "m", body)
-    assert key == response_key("/v1/chat/completions", "proj_a", "m", reordered)
-    assert key != response_key("/v1/chat/completions", "proj_b", "m", body)
-    assert key != response_key("/v1/embeddings", "proj_a", "m", body)
-    assert key != response_key("/v1/chat/completions", "proj_a", "m", {**body, "stream": True})
-    assert key != response_key("/v1/chat/completions", "proj_a", "m", body, vary="beta-1")
-
-
-@pytest.mark.parametrize(
-    ("values", "expected"),
-    [
-        ([], (True, True)),
-        (["no-cache"], (False, True)),
-        (["No-Store"], (False, False)),
-        (["max-age=0"], (False, True)),
-        (["private, no-cache"], (False, True)),
-        (["max-age=60"], (True, True)),
-    ],
-)
-def test_cache_control_directives(values, expected):
-    assert directives(values) == expected
-
-
-def test_a_stream_is_kept_only_whole_and_small_enough():
-    whole = StreamCapture(1000, CHAT_STREAM_END)
-    assert not whole.add(b'data: {"a":1}\n\ndata: [DO')
-    assert whole.add(b"NE]\n\n")  # the end marker across two reads
-    assert whole.body() == b'data: {"a":1}\n\ndata: [DONE]\n\n'
-    cut = StreamCapture(1000, CHAT_STREAM_END)
-    assert not cut.add(b'data: {"a":1}\n\n')
-    anthropic = StreamCapture(1000, b"event: message_stop")
-    assert not anthropic.add(b"event: message_stop\n")  # its data line is still to come
-    assert anthropic.add(b'data: {"type":"message_stop"}\n\n')
-    big = StreamCapture(10, CHAT_STREAM_END)
-    assert not big.add(b"data: [DONE]\n\n")
-    assert big.body() is None
