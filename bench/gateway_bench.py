@@ -14,6 +14,13 @@ What it prints:
 3. The same through the **LiteLLM proxy** when ``--litellm`` names its ``litellm`` command (from
    a throwaway venv: ``python -m venv /tmp/litellm && /tmp/litellm/bin/pip install
    'litellm[proxy]'``; it is never a dependency of this project).
+4. With ``--cache``, instead of 1-3: the **response cache**, a hit (a key with a ``cache_ttl``
+   sending one body again and again) against a pass-through (a key without), on one server, in
+   ``--rounds`` alternating rounds: requests/s and server CPU ms per request at concurrency 64,
+   and p50 latency at concurrency 1, with a 0 ms upstream; then the medians. ``--redis URL``
+   keeps the cache (and the rate-limit counters) in Redis instead of the database.
+5. With ``--throughput-only``, instead of 1-3: item 2 for Threadline alone, ``--rounds`` times
+   (e.g. to compare two source trees in alternating runs, ``PYTHONPATH=<tree>/src``).
 
 The key used has rate limits (high enough never to refuse), so their bookkeeping is measured;
 usage, cost and the request log are recorded as always. Targets, one process: added p50
@@ -21,6 +28,7 @@ usage, cost and the request log are recorded as always. Targets, one process: ad
 
 Run:  .venv/bin/python bench/gateway_bench.py [--seconds 4] [--answer-ms 50]
           [--concurrency 1,16,64] [--litellm /tmp/litellm/bin/litellm]
+          [--cache [--redis URL] | --throughput-only] [--rounds 3]
 The machine is shared: compare the direct and gateway columns of one run, not runs.
 """
 
@@ -31,6 +39,7 @@ import asyncio
 import contextlib
 import os
 import secrets
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -157,26 +166,43 @@ def fast_upstream() -> Iterator[int]:
         process.wait(timeout=10)
 
 
+@dataclass
+class Gateway:
+    port: int
+    pid: int
+    key: str  # rate-limited, answers not cached
+    cache_key: str | None  # the same limits and a cache_ttl (with ``--cache``)
+
+
 @contextmanager
-def threadline(upstream_port: int) -> Iterator[tuple[int, int, str]]:
-    """(port, pid, key) of a ``threadline serve`` in front of the upstream."""
+def threadline(
+    upstream_port: int, *, cache: bool = False, redis_url: str | None = None
+) -> Iterator[Gateway]:
+    """A ``threadline serve`` in front of the upstream, and its keys."""
     import httpx
 
     master = "sk-bench-master-" + secrets.token_hex(8)
     os.environ["THREADLINE_UPSTREAM_BASE_URL"] = f"http://{HOST}:{upstream_port}/v1"
     os.environ["THREADLINE_UPSTREAM_API_KEY"] = "sk-bench-upstream"
+    if redis_url:
+        os.environ["THREADLINE_REDIS_URL"] = redis_url
     with (
         tempfile.TemporaryDirectory(prefix="threadline-gwbench-") as data,
         running_server(Path(data), master, None) as server,
     ):
         asyncio.run(wait_healthy(server))
-        response = httpx.post(
-            f"http://{HOST}:{server.port}/admin/keys",
-            headers={"Authorization": f"Bearer {master}"},
-            json={"project": "bench", "rpm": 1_000_000_000, "tpm": 2_000_000_000},
-        )
-        response.raise_for_status()
-        yield server.port, server.pid, response.json()["key"]
+
+        def new_key(**options: object) -> str:
+            response = httpx.post(
+                f"http://{HOST}:{server.port}/admin/keys",
+                headers={"Authorization": f"Bearer {master}"},
+                json={"project": "bench", "rpm": 1_000_000_000, "tpm": 2_000_000_000, **options},
+            )
+            response.raise_for_status()
+            return str(response.json()["key"])
+
+        cache_key = new_key(cache_ttl=3600) if cache else None
+        yield Gateway(server.port, server.pid, new_key(), cache_key)
 
 
 LITELLM_KEY = "sk-litellm-bench-" + secrets.token_hex(16)
@@ -257,22 +283,78 @@ def latency_table(
             )
 
 
-def throughput(
-    name: str, port: int, prefix: str, key: str, pid: int | None, seconds: float
-) -> None:
+@dataclass
+class Throughput:
+    rate: float  # requests/s
+    p50_ms: float
+    cpu_ms: float  # server CPU per request (nan without a pid)
+    loop_ms: float  # of which the event loop's thread
+    noise: float  # % of a core used by everything else on the machine
+    errors: int
+
+
+def measure(port: int, prefix: str, key: str, pid: int | None, seconds: float) -> Throughput:
+    """Requests/s at concurrency 64 (0 ms upstream, non-streaming), and the server's CPU."""
     before = CpuCounters.take(pid) if pid else None
     result = asyncio.run(load(port, prefix, key, "fast-20x0", False, 64, seconds))
-    done = len(result.totals)
-    rate = done / result.seconds if result.seconds else 0.0
-    line = f"{name:10} {rate:10.0f} req/s  p50 {result.pct(result.totals, 0.5):6.2f} ms"
+    done = max(len(result.totals), 1)
+    rate = len(result.totals) / result.seconds if result.seconds else 0.0
+    cpu = loop = noise = float("nan")
     if before is not None and pid:
         use = CpuCounters.take(pid).since(before)
-        line += f"  server CPU {use.server / max(done, 1) * 1000:.3f} ms/request"
-        line += f" (event loop {use.loop / max(done, 1) * 1000:.3f}), machine noise "
-        line += f"{use.percent(use.noise):.0f}% of a core"
-    if result.errors:
-        line += f"  errors={result.errors}"
+        cpu, loop = use.server / done * 1000, use.loop / done * 1000
+        noise = use.percent(use.noise)
+    return Throughput(rate, result.pct(result.totals, 0.5), cpu, loop, noise, result.errors)
+
+
+def throughput(
+    name: str, port: int, prefix: str, key: str, pid: int | None, seconds: float
+) -> Throughput:
+    found = measure(port, prefix, key, pid, seconds)
+    line = f"{name:10} {found.rate:10.0f} req/s  p50 {found.p50_ms:6.2f} ms"
+    if pid:
+        line += f"  server CPU {found.cpu_ms:.3f} ms/request"
+        line += f" (event loop {found.loop_ms:.3f}), machine noise {found.noise:.0f}% of a core"
+    if found.errors:
+        line += f"  errors={found.errors}"
     print(line)
+    return found
+
+
+def cache_rounds(gateway: Gateway, args: argparse.Namespace) -> None:
+    """A cache hit against a pass-through, in alternating rounds on one server."""
+    assert gateway.cache_key is not None
+    keys = {"pass-through": gateway.key, "cache hit": gateway.cache_key}
+    print(
+        "\nResponse cache: a hit against a pass-through, 0 ms upstream, non-streaming; "
+        f"{args.rounds} alternating rounds of {args.seconds:g} s"
+    )
+    print(
+        f"{'round':>5} {'kind':13} {'req/s c=64':>10} {'CPU ms/req':>10} {'loop ms':>8} "
+        f"{'p50 c=1 ms':>10} {'noise %':>8}"
+    )
+    found: dict[str, list[tuple[Throughput, float]]] = {name: [] for name in keys}
+    for number in range(1, args.rounds + 1):
+        for name, key in keys.items():
+            loaded = measure(gateway.port, "/v1", key, gateway.pid, args.seconds)
+            single = asyncio.run(
+                load(gateway.port, "/v1", key, "fast-20x0", False, 1, args.seconds / 2)
+            )
+            p50 = single.pct(single.totals, 0.5)
+            found[name].append((loaded, p50))
+            errors = loaded.errors + single.errors
+            print(
+                f"{number:>5} {name:13} {loaded.rate:10.0f} {loaded.cpu_ms:10.3f} "
+                f"{loaded.loop_ms:8.3f} {p50:10.3f} {loaded.noise:8.0f}"
+                + (f"  errors={errors}" if errors else "")
+            )
+    for name, rows in found.items():
+        print(
+            f"{'median':>5} {name:13} {statistics.median(r.rate for r, _ in rows):10.0f} "
+            f"{statistics.median(r.cpu_ms for r, _ in rows):10.3f} "
+            f"{statistics.median(r.loop_ms for r, _ in rows):8.3f} "
+            f"{statistics.median(p for _, p in rows):10.3f}"
+        )
 
 
 def main() -> None:
@@ -281,10 +363,30 @@ def main() -> None:
     parser.add_argument("--answer-ms", type=int, default=50)
     parser.add_argument("--concurrency", default="1,16,64")
     parser.add_argument("--litellm", help="the litellm command of a throwaway venv")
+    parser.add_argument("--cache", action="store_true", help="a cache hit vs a pass-through")
+    parser.add_argument("--redis", help="THREADLINE_REDIS_URL for the server (with --cache)")
+    parser.add_argument(
+        "--throughput-only", action="store_true", help="maximum requests/s and CPU only"
+    )
+    parser.add_argument("--rounds", type=int, default=3)
     args = parser.parse_args()
     args.concurrency = [int(c) for c in args.concurrency.split(",")]
+    if args.cache or args.throughput_only:
+        with (
+            fast_upstream() as upstream,
+            threadline(upstream, cache=args.cache, redis_url=args.redis) as gateway,
+        ):
+            if args.cache:
+                cache_rounds(gateway, args)
+                return
+            print("Maximum throughput, 0 ms upstream, non-streaming, concurrency 64")
+            port, pid, key = gateway.port, gateway.pid, gateway.key
+            for _ in range(args.rounds):
+                throughput("threadline", port, "/v1", key, pid, args.seconds)
+        return
     print(TARGETS)
-    with fast_upstream() as upstream, threadline(upstream) as (port, pid, key):
+    with fast_upstream() as upstream, threadline(upstream) as gateway:
+        port, pid, key = gateway.port, gateway.pid, gateway.key
         ports = {"direct": (upstream, "/v1", "x"), "threadline": (port, "/v1", key)}
         litellm = (
             litellm_proxy(args.litellm, upstream) if args.litellm else contextlib.nullcontext()

@@ -12,6 +12,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
+from fastapi import FastAPI
 
 from threadline.app import create_app
 from threadline.cli.serving import ThreadlineServer, server_config
@@ -40,6 +41,16 @@ def wait_healthy(base_url: str, timeout: float = 30.0) -> None:
 @contextmanager
 def threaded_server(settings: Settings, server_tools: Sequence[ServerTool] = ()) -> Iterator[str]:
     """The app under uvicorn in a background thread: real HTTP, one process, fast to start."""
+    with threaded_app(settings, server_tools) as (base_url, _):
+        yield base_url
+
+
+@contextmanager
+def threaded_app(
+    settings: Settings, server_tools: Sequence[ServerTool] = ()
+) -> Iterator[tuple[str, FastAPI]]:
+    """``threaded_server``, with the app too: a test may reach its state
+    (``app.state.threadline``), e.g. to move a clock."""
     port = free_port()
     # Configured as `threadline serve` configures it.
     app = create_app(settings, server_tools=server_tools)
@@ -50,7 +61,7 @@ def threaded_server(settings: Settings, server_tools: Sequence[ServerTool] = ())
     base_url = f"http://127.0.0.1:{port}"
     try:
         wait_healthy(base_url)
-        yield base_url
+        yield base_url, app
     finally:
         server.should_exit = True
         thread.join(timeout=15)

@@ -25,6 +25,7 @@ from threadline.gateway.pricing import (
     TokenPrice,
 )
 from threadline.gateway.projects import ProjectService
+from threadline.gateway.response_cache import CacheStore
 from threadline.gateway.service import Gateway
 from threadline.providers.blobs.base import BlobStore
 from threadline.providers.blobs.local import LocalBlobStore
@@ -124,6 +125,7 @@ def build_gateway(
         projects,
         _price_table(models),
         counters=_counters(settings),
+        cache_store=_cache_store(settings),
         fail_open=settings.redis_fail_open,
         flush_seconds=settings.request_log_flush_seconds,
         retention_days=settings.request_log_retention_days,
@@ -209,6 +211,15 @@ def _counters(settings: Settings) -> Counters:
         settings.redis_url.get_secret_value(),
         slot_ms=int(settings.parallel_slot_seconds * 1000),
     )
+
+
+def _cache_store(settings: Settings) -> CacheStore | None:
+    """The response cache's store: Redis when configured, else (None) the database."""
+    if settings.redis_url is None:
+        return None
+    from threadline.gateway.cache_store_redis import RedisCacheStore
+
+    return RedisCacheStore(settings.redis_url.get_secret_value())
 
 
 def _price_table(models: ModelRegistry) -> PriceTable:

@@ -524,3 +524,25 @@ def test_secret_key_never_reaches_the_client(http, anthropic_upstream):
     assert response.status_code == 400
     assert secret not in response.text
     assert response.json()["error"]["type"] == "invalid_request_error"
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_a_translated_answer_is_cached_like_any_other(claude_url, anthropic_upstream, stream):
+    with admin_client(claude_url) as admin:
+        cached_key = make_key(admin, cache_ttl=60)
+    anthropic_upstream.default(Text(["Cached", " once"]))
+    answers = []
+    with sdk(claude_url, cached_key["key"]) as client:
+        for _ in range(2):
+            response = client.chat.completions.with_raw_response.create(
+                model=MODEL, messages=HELLO, stream=stream
+            )
+            parsed = response.parse()
+            if stream:
+                text = "".join(c.choices[0].delta.content or "" for c in parsed if c.choices)
+            else:
+                text = parsed.choices[0].message.content
+            answers.append((response.headers["x-threadline-cache"], text))
+    assert [outcome for outcome, _ in answers] == ["miss", "hit"]
+    assert answers[0][1] == answers[1][1]
+    assert len(anthropic_upstream.requests) == 1

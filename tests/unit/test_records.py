@@ -13,6 +13,7 @@ from threadline.records.files import (
 )
 from threadline.records.gateway import (
     BilledRun,
+    CachedResponse,
     KeyRecord,
     ProjectRecord,
     RequestLogRecord,
@@ -22,6 +23,7 @@ from threadline.records.items import ItemRow
 from threadline.records.response_rows import StoredResponse
 from threadline.records.runs import RunRecord, StepRecord
 from threadline.records.threads import AssistantRecord, MessageRecord, ThreadRecord
+from threadline.storage.cache_tables import ResponseCacheRow
 from threadline.storage.file_tables import (
     FileBatchRow,
     FileRow,
@@ -62,6 +64,7 @@ PAIRS = [
     (BilledRun, BilledRunRow),
     (ItemRow, ItemTableRow),
     (StoredResponse, ResponseRow),
+    (CachedResponse, ResponseCacheRow),
 ]
 
 

@@ -13,6 +13,7 @@ from threadline.api.responses import json_bytes_response
 from threadline.errors import InvalidRequest
 from threadline.gateway.api_keys import MAX_LIMIT, KeyOptions
 from threadline.gateway.pricing import usd_to_nanos
+from threadline.gateway.response_cache import MAX_CACHE_TTL
 from threadline.schemas.common import RequestModel
 
 router = APIRouter(prefix="/admin", dependencies=[Depends(require_master_key)])
@@ -20,6 +21,8 @@ router = APIRouter(prefix="/admin", dependencies=[Depends(require_master_key)])
 MAX_KEYS_PAGE = 1000
 Limit = Annotated[int, Field(ge=1, le=MAX_LIMIT)]
 ModelName = Annotated[str, Field(min_length=1, max_length=256)]
+# Seconds answers are kept in the response cache; 0 (or, on a project, null) turns it off.
+CacheTtl = Annotated[int, Field(ge=0, le=MAX_CACHE_TTL)]
 
 
 def _decimal(value: object) -> object:
@@ -56,6 +59,8 @@ class CreateKey(RequestModel):
         ]
         | None
     ) = None
+    # Null: the project's cache_ttl applies; 0: this key's answers are never cached.
+    cache_ttl: CacheTtl | None = None
 
     def options(self) -> KeyOptions:
         try:
@@ -73,6 +78,7 @@ class CreateKey(RequestModel):
             expires_at=self.expires_at,
             ip_allowlist=self.ip_allowlist,
             metadata=self.metadata,
+            cache_ttl=self.cache_ttl,
         )
 
 

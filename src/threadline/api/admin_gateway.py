@@ -5,7 +5,7 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
 
-from threadline.api.admin import Limit, ModelName, Usd
+from threadline.api.admin import CacheTtl, Limit, ModelName, Usd
 from threadline.api.deps import State, json_body, require_master_key
 from threadline.api.report_params import log_query, usage_query
 from threadline.api.responses import json_bytes_response
@@ -28,6 +28,7 @@ class UpdateProject(RequestModel):
     budget_period: Literal["day", "month"] | None = None
     models: list[ModelName] | None = None
     assistants_passthrough: ModelName | None = None
+    cache_ttl: CacheTtl | None = None
 
     def settings(self) -> ProjectSettings:
         values = {name: getattr(self, name) for name in self.model_fields_set}
@@ -68,7 +69,7 @@ async def usage(request: Request, state: State) -> Response:
 
 @router.get("/logs")
 async def logs(request: Request, state: State) -> Response:
-    """Filters: project, key, model, method, path, status (404 or 4xx), since/until (Unix
-    ms), before (a request id, to page back), limit (1 to 1000, default 100)."""
+    """Filters: project, key, model, method, path, cache (hit or miss), status (404 or 4xx),
+    since/until (Unix ms), before (a request id, to page back), limit (1 to 1000, default 100)."""
     query = log_query(request.query_params)
     return json_bytes_response(await state.reports.logs(query.filters, query.limit))

@@ -3,9 +3,10 @@
 For every ``/v1`` request (routes added later included): authenticate the key (cached), check
 its expiry and IP allowlist, take the request's share of the key's and project's limits
 (refusing with OpenAI's 429s; model calls are told apart by the route they match, see
-``gateway_routes``), add the ``x-ratelimit-*`` headers, and dispatch: Assistants-API requests
-of a pass-through project to the Assistants pass-through, the model pass-through routes to their
-endpoints directly, the rest to the application. When the response has ended, free its slot
+``gateway_routes``), add the ``x-ratelimit-*`` headers (and ``x-threadline-cache`` when the
+endpoint looked the response cache up), and dispatch: Assistants-API requests of a pass-through
+project to the Assistants pass-through, the model pass-through routes to their endpoints
+directly, the rest to the application. When the response has ended, free its slot
 and write its request-log line (off the request path: an append to a batch). Other paths
 (``/admin``) are logged too; health checks, metrics and the console's static files are not.
 
@@ -163,6 +164,8 @@ def _watched(send: Send, meter: RequestMeter, log_bodies: bool) -> Send:
             ticket = meter.ticket
             if ticket is not None and ticket.headers:
                 message["headers"] = [*message.get("headers", ()), *encode_headers(ticket.headers)]
+            if meter.cache is not None:  # the key's answers are cached: say whether this was
+                message["headers"] = [*message.get("headers", ()), _cache_header(meter.cache)]
         elif meter.status >= 400 or log_bodies:
             _keep_body(meter, message, log_bodies)
         await send(message)
@@ -193,6 +196,10 @@ async def _serve_fast(
 
 def _unwatched(path: str) -> bool:
     return path in _UNWATCHED or (path.startswith(_CONSOLE) and not path.startswith(_CONSOLE_API))
+
+
+def _cache_header(outcome: str) -> tuple[bytes, bytes]:
+    return b"x-threadline-cache", outcome.encode()
 
 
 def _client_left(scope: Scope, meter: RequestMeter) -> None:
@@ -263,6 +270,7 @@ def _log_row(
         "cost_nanos": meter.cost_nanos,
         "latency_ms": round((time.perf_counter() - started) * 1000, 3),
         "error_code": meter.error_code,
+        "cache": meter.cache,
         "request_body": None,
         "response_body": None,
     }

@@ -9,6 +9,7 @@ class RequestMeter:
     its request-log line and metrics are written from it when the response has ended."""
 
     __slots__ = (
+        "cache",
         "cost_nanos",
         "error_code",
         "input_tokens",
@@ -34,5 +35,7 @@ class RequestMeter:
         self.status = 500
         self.started = False
         self.error_code: str | None = None
+        # "hit" or "miss" for a key whose answers are cached (``x-threadline-cache``), else None.
+        self.cache: str | None = None
         self.request_body: bytearray | None = None
         self.response_body: bytearray | None = None

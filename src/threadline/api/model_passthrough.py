@@ -17,6 +17,7 @@ from typing import Any
 import orjson
 from starlette.types import Receive, Scope, Send
 
+from threadline.api import cached_answers
 from threadline.api.anthropic_chat_passthrough import TranslatedChat
 from threadline.api.anthropic_chat_passthrough import upstream_error as anthropic_error
 from threadline.api.asgi import read_body, render_error
@@ -33,6 +34,7 @@ from threadline.errors import (
 )
 from threadline.gateway.pricing import CHAT, EMBEDDINGS, format_usd
 from threadline.gateway.principal import Principal
+from threadline.gateway.response_cache import CHAT_STREAM_END, CacheLookup, StreamCapture
 from threadline.gateway.usage_sniff import StreamUsage, Usage, body_usage
 from threadline.providers.llm.passthrough import (
     Opened,
@@ -50,8 +52,9 @@ _BROKEN_FRAME = (
     + render_error(APIError("The upstream model server dropped the stream.")).body
     + b"\n\n"
 )
+_SSE_TYPE = "text/event-stream; charset=utf-8"
 _SSE_HEADERS = [
-    (b"content-type", b"text/event-stream; charset=utf-8"),
+    (b"content-type", _SSE_TYPE.encode()),
     (b"cache-control", b"no-cache"),
     (b"x-accel-buffering", b"no"),
 ]
@@ -62,6 +65,7 @@ class ModelPassthrough:
 
     def __init__(self, path: str) -> None:
         self.path = path
+        self.route = "/v1" + path  # the response cache's route
         self.meter_name = CHAT if path == "/chat/completions" else EMBEDDINGS
         self.check_body = REQUEST_CHECKS[path]
 
@@ -87,6 +91,12 @@ class ModelPassthrough:
             )
         meter.model = model
         stream = self.meter_name == CHAT and data.get("stream") is True
+        cached: CacheLookup | None = None
+        if principal.cache_ttl is not None:  # before ``data`` is changed for the upstream
+            cached = await cached_answers.look_up(scope, meter, self.route, model, data)
+            if cached.hit is not None:
+                await cached_answers.replay(send, meter, cached.hit)
+                return
         strip_usage = stream and not _asks_usage(data)
         translated: TranslatedChat | None = None
         if state.models.translates_chat(model):  # an Anthropic upstream serves it
@@ -133,13 +143,18 @@ class ModelPassthrough:
                 async def finish(usage: Usage | None) -> int:
                     return await self._finish(state, meter, principal, usage)
 
+                answer_to = send
+                if cached is not None:
+                    answer_to = cached_answers.storing(
+                        send, gateway.cache, cached, stream=stream, end_marker=CHAT_STREAM_END
+                    )
                 if stream:
-                    await anthropic.stream_answer(opened, receive, send, finish, estimate)
+                    await anthropic.stream_answer(opened, receive, answer_to, finish, estimate)
                 else:
-                    await anthropic.answer(opened, send, finish)
+                    await anthropic.answer(opened, answer_to, finish)
             elif stream:
                 await self._stream(
-                    opened, receive, send, meter, strip_usage, state, principal, estimate
+                    opened, receive, send, meter, strip_usage, state, principal, estimate, cached
                 )
             else:
                 usage = body_usage(opened.body or b"") or (estimate, 0)
@@ -150,6 +165,9 @@ class ModelPassthrough:
                     (b"content-length", str(len(opened.body or b"")).encode()),
                     (b"x-threadline-cost", format_usd(cost).encode()),
                 ]
+                if cached is not None and opened.status == 200 and opened.body:
+                    # Before the response ends: the client's next request may be the same.
+                    await state.gateway.cache.store(cached, content_type, opened.body, stream=False)
                 await send({"type": "http.response.start", "status": 200, "headers": headers})
                 await send({"type": "http.response.body", "body": opened.body or b""})
         finally:
@@ -165,13 +183,22 @@ class ModelPassthrough:
         state: AppState,
         principal: Principal,
         estimate: int,
+        cached: CacheLookup | None,
     ) -> None:
         sniffer = StreamUsage(strip=strip_usage)
+        # The answer as the client gets it, stored once its last event is in, before that is
+        # sent: a client's next request may be the same one.
+        capture = (
+            state.gateway.cache.capture(cached, CHAT_STREAM_END) if cached is not None else None
+        )
         await send({"type": "http.response.start", "status": 200, "headers": _SSE_HEADERS})
         gone: asyncio.Task[Any] | None = None
         try:
             async for chunk in opened.chunks():
                 out = sniffer.feed(chunk)
+                if capture is not None and capture.add(out) and cached is not None:
+                    await self._keep_stream(state, cached, capture, opened.status)
+                    capture = None
                 if out:
                     await send({"type": "http.response.body", "body": out, "more_body": True})
                 if gone is None:
@@ -181,6 +208,8 @@ class ModelPassthrough:
                 elif gone.done():
                     break
             rest = sniffer.flush()
+            if capture is not None and capture.add(rest) and cached is not None:
+                await self._keep_stream(state, cached, capture, opened.status)
             await send({"type": "http.response.body", "body": rest, "more_body": False})
         except StreamBroken:
             # The upstream broke mid-stream: the client has the 200 already, so it gets an
@@ -193,6 +222,14 @@ class ModelPassthrough:
             if gone is not None:
                 gone.cancel()
             await self._finish(state, meter, principal, sniffer.usage or (estimate, 0))
+
+    async def _keep_stream(
+        self, state: AppState, cached: CacheLookup, capture: StreamCapture, status: int
+    ) -> None:
+        """Store a stream that ended whole (with ``[DONE]``: not cut, not an in-band error)."""
+        body = capture.body()
+        if body is not None and status == 200:
+            await state.gateway.cache.store(cached, _SSE_TYPE, body, stream=True)
 
     async def _finish(
         self, state: AppState, meter: RequestMeter, principal: Principal, usage: Usage | None

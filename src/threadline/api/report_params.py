@@ -19,6 +19,7 @@ _LOG_MATCHES = (
     ("model", "model"),
     ("method", "method"),
     ("path", "path"),
+    ("cache", "cache"),
     ("before", "before"),
 )
 
@@ -45,8 +46,8 @@ def usage_query(query: Mapping[str, str]) -> UsageQuery:
 
 
 def log_query(query: Mapping[str, str]) -> LogQuery:
-    """Filters: project, key, model, method, path, status (404 or 4xx), since/until (Unix
-    ms), before (a request id, to page back), limit (1 to 1000, default 100)."""
+    """Filters: project, key, model, method, path, cache (hit or miss), status (404 or 4xx),
+    since/until (Unix ms), before (a request id, to page back), limit (1 to 1000, default 100)."""
     matches = {name: query.get(param) for name, param in _LOG_MATCHES if query.get(param)}
     filters = cast(LogFilters, matches)
     status = query.get("status")

@@ -71,6 +71,7 @@ def _key_options(args: argparse.Namespace) -> Any:
         expires_at=expires_at,
         ip_allowlist=_allowlist(args.ips, "--ips"),
         metadata=metadata or None,
+        cache_ttl=args.cache_ttl,
     )
 
 
@@ -170,6 +171,8 @@ def _project_changes(args: argparse.Namespace) -> ProjectColumns:
         changes["budget_nanos"] = usd_to_nanos(args.budget_usd)
     if args.assistants_passthrough is not None:
         changes["assistants_passthrough"] = args.assistants_passthrough or None
+    if args.cache_ttl is not None:
+        changes["cache_ttl"] = args.cache_ttl or None
     return changes
 
 
@@ -257,6 +260,13 @@ def _add_key_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--expires-in-days", type=float)
     parser.add_argument("--ips", help="comma-separated CIDRs the key may be used from")
     parser.add_argument("--metadata", action="append", metavar="KEY=VALUE")
+    parser.add_argument(
+        "--cache-ttl",
+        type=int,
+        metavar="SECONDS",
+        help="keep this key's model answers in the response cache this long (0: never, "
+        "whatever its project says; default: the project's setting)",
+    )
 
 
 def add_gateway_commands(commands: Any) -> None:
@@ -296,6 +306,12 @@ def add_gateway_commands(commands: Any) -> None:
         metavar="PROVIDER",
         help="serve the project's Assistants API from this THREADLINE_CONFIG provider "
         "('' turns it off)",
+    )
+    settings.add_argument(
+        "--cache-ttl",
+        type=int,
+        metavar="SECONDS",
+        help="keep the project's model answers in the response cache this long (0 turns it off)",
     )
     settings.set_defaults(handler=_projects_set)
 

@@ -22,6 +22,7 @@ from threadline.gateway.principal import (
     parse_networks,
     principal_of,
 )
+from threadline.gateway.response_cache import MAX_CACHE_TTL
 from threadline.records.gateway import (
     KeyOptionColumns,
     KeyRotation,
@@ -39,6 +40,7 @@ __all__ = [
     "KeyService",
     "Principal",
     "check_allowlist",
+    "check_cache_ttl",
     "hash_key",
 ]
 
@@ -70,6 +72,7 @@ class KeyOptions:
     expires_at: int | None = None
     ip_allowlist: list[str] | None = None
     metadata: dict[str, str] | None = None
+    cache_ttl: int | None = None  # seconds; None: the project's, 0: not cached
 
     def check(self) -> None:
         check_allowlist(self.models, "models")
@@ -78,6 +81,7 @@ class KeyOptions:
             limit = getattr(self, param)
             if limit is not None and not 1 <= limit <= MAX_LIMIT:
                 raise InvalidRequest(f"'{param}' must be between 1 and {MAX_LIMIT}.", param=param)
+        check_cache_ttl(self.cache_ttl)
         if self.budget_period is not None and self.budget_period not in BUDGET_PERIODS:
             raise InvalidRequest("'budget_period' must be 'day' or 'month'.", param="budget_period")
         if self.expires_at is not None and self.expires_at <= clock.now():
@@ -101,6 +105,7 @@ class KeyOptions:
             "expires_at": self.expires_at,
             "ip_allowlist": self.ip_allowlist,
             "metadata": self.metadata,
+            "cache_ttl": self.cache_ttl,
         }
 
 
@@ -111,6 +116,14 @@ def check_allowlist(values: list[str] | None, param: str) -> None:
         raise InvalidRequest(
             f"'{param}' must name at least one entry; leave it out (or null) for no restriction.",
             param=param,
+        )
+
+
+def check_cache_ttl(ttl: int | None) -> None:
+    if ttl is not None and not 0 <= ttl <= MAX_CACHE_TTL:
+        raise InvalidRequest(
+            f"'cache_ttl' must be between 0 and {MAX_CACHE_TTL} seconds (or null).",
+            param="cache_ttl",
         )
 
 
@@ -136,6 +149,7 @@ class KeyView(TypedDict):
     expires_at: int | None
     ip_allowlist: list[str] | None
     metadata: dict[str, str]
+    cache_ttl: int | None
     created_at: int
     rotated_at: int | None
     revoked_at: int | None
@@ -161,6 +175,7 @@ def public_key_view(record: KeyWithProject) -> KeyView:
         "expires_at": record["expires_at"],
         "ip_allowlist": record["ip_allowlist"],
         "metadata": record["metadata"] or {},
+        "cache_ttl": record["cache_ttl"],
         "created_at": record["created_at"],
         "rotated_at": record["rotated_at"],
         "revoked_at": record["revoked_at"],

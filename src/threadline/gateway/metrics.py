@@ -55,6 +55,18 @@ class Metrics:
             ("reason",),
             registry=r,
         )
+        self.cache_hits = Counter(
+            "threadline_response_cache_hits",
+            "Requests answered from the response cache, by route.",
+            ("route",),
+            registry=r,
+        )
+        self.cache_misses = Counter(
+            "threadline_response_cache_misses",
+            "Requests of keys with a response cache not answered from it, by route.",
+            ("route",),
+            registry=r,
+        )
         self.active_runs = Gauge(
             "threadline_active_runs", "Runs executing in this process.", registry=r
         )

@@ -65,6 +65,9 @@ class Principal:
     assistants_passthrough: str | None = None
     # Whether the key or its project has any limit (computed once: read on every request).
     limited: bool = False
+    # Seconds model answers are kept in the response cache (the key's value, else the
+    # project's); None: not cached, and the cache is not even looked at.
+    cache_ttl: int | None = None
 
     def expired(self, now: float | None = None) -> bool:
         return self.expires_at is not None and (now or time.time()) >= self.expires_at
@@ -137,4 +140,11 @@ def principal_of(record: KeyWithProject) -> Principal:
         networks=parse_networks(record.get("ip_allowlist")),
         assistants_passthrough=record.get("project_assistants_passthrough"),
         limited=key_limits.any or project_limits.any,
+        cache_ttl=cache_ttl_of(record.get("cache_ttl"), record.get("project_cache_ttl")),
     )
+
+
+def cache_ttl_of(key: int | None, project: int | None) -> int | None:
+    """The key's TTL wins (0 turns the cache off for it), else the project's; 0 is None."""
+    ttl = key if key is not None else project
+    return ttl or None

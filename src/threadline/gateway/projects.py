@@ -1,4 +1,5 @@
-"""Projects' own limits, budgets, allowed models and Assistants pass-through provider.
+"""Projects' own limits, budgets, allowed models, Assistants pass-through provider and
+response-cache TTL.
 
 Every key of a project shares these (the seeds' per-organisation limits); a key's own limits
 apply on top. A change reaches the keys' cached verifications at once in this process (and
@@ -9,7 +10,7 @@ from typing import Any, Literal, TypedDict, cast
 
 from threadline import clock
 from threadline.errors import InvalidRequest, NotFound
-from threadline.gateway.api_keys import MAX_LIMIT, KeyService, check_allowlist
+from threadline.gateway.api_keys import MAX_LIMIT, KeyService, check_allowlist, check_cache_ttl
 from threadline.gateway.pricing import format_usd
 from threadline.gateway.principal import BUDGET_PERIODS
 from threadline.records.gateway import ProjectColumns, ProjectRecord
@@ -31,6 +32,7 @@ class ProjectSettings:
     budget_period: Any = _UNSET
     models: Any = _UNSET
     assistants_passthrough: Any = _UNSET
+    cache_ttl: Any = _UNSET  # seconds; None or 0: not cached
 
     def columns(self) -> ProjectColumns:
         given = {
@@ -47,6 +49,9 @@ class ProjectSettings:
         period = values.get("budget_period")
         if period is not None and period not in BUDGET_PERIODS:
             raise InvalidRequest("'budget_period' must be 'day' or 'month'.", param="budget_period")
+        check_cache_ttl(values.get("cache_ttl"))
+        if "cache_ttl" in values:
+            values["cache_ttl"] = values["cache_ttl"] or None  # 0 and null both turn it off
         if values.get("budget_nanos") is not None and "budget_period" not in values:
             values["budget_period"] = "month"
         return values
@@ -66,6 +71,7 @@ class ProjectView(TypedDict):
     budget_period: str | None
     models: list[str] | None
     assistants_passthrough: str | None
+    cache_ttl: int | None
 
 
 def project_view(record: ProjectRecord) -> ProjectView:
@@ -82,6 +88,7 @@ def project_view(record: ProjectRecord) -> ProjectView:
         "budget_period": record.get("budget_period") if budget is not None else None,
         "models": record.get("models"),
         "assistants_passthrough": record.get("assistants_passthrough"),
+        "cache_ttl": record.get("cache_ttl"),
     }
 
 

@@ -66,6 +66,7 @@ class LogLine(TypedDict):
     output_tokens: int | None
     latency_ms: float
     error_code: str | None
+    cache: str | None
     request_body: str | None
     response_body: str | None
     project: str | None
@@ -212,6 +213,7 @@ def _log_view(row: RequestLogRecord, names: dict[str, str]) -> LogLine:
         "output_tokens": row["output_tokens"],
         "latency_ms": row["latency_ms"],
         "error_code": row["error_code"],
+        "cache": row["cache"],
         "request_body": row["request_body"],
         "response_body": row["response_body"],
         "project": names.get(row["project_id"]) if row["project_id"] else None,

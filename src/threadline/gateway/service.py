@@ -3,7 +3,8 @@ used, price it, log it; charges beyond tokens; usage of runs.
 
 Everything on the request path is memory work (a cached key, in-memory counters, appends to
 the recorder); the database and Redis are reached only by the recorder's background flush, by a
-budget's first use in a period, and, with ``THREADLINE_REDIS_URL``, by the limit scripts."""
+budget's first use in a period, with ``THREADLINE_REDIS_URL`` by the limit scripts, and by the
+response cache for the keys that use it."""
 
 import time
 from collections import OrderedDict
@@ -16,8 +17,10 @@ from threadline.gateway.pricing import RUNS, THREADS, PriceTable
 from threadline.gateway.principal import Principal
 from threadline.gateway.projects import ProjectService
 from threadline.gateway.recorder import Recorder, UsageEvent
+from threadline.gateway.response_cache import CacheStore, ResponseCache
 from threadline.records.gateway import RequestLogRecord
 from threadline.storage import usage_store
+from threadline.storage.cache_store import DatabaseCacheStore
 from threadline.storage.database import Database
 
 _OBSERVED_MAX = 10_000
@@ -32,6 +35,7 @@ class Gateway:
         prices: PriceTable,
         *,
         counters: Counters | None = None,
+        cache_store: CacheStore | None = None,
         fail_open: bool = False,
         flush_seconds: float = 1.0,
         retention_days: float = 30.0,
@@ -51,6 +55,8 @@ class Gateway:
             retention_days=retention_days,
             on_usage=self.metrics.observe_usage,
         )
+        # Used only by keys and projects with a ``cache_ttl``; the database's unless Redis.
+        self.cache = ResponseCache(cache_store or DatabaseCacheStore(database), self.metrics)
         self.log_requests = log_requests
         self._observed: list[tuple[str, str, int, float]] = []
         self._billed_runs: OrderedDict[str, None] = OrderedDict()
@@ -65,6 +71,7 @@ class Gateway:
     async def close(self) -> None:
         await self.recorder.close()
         await self.limiter.counters.aclose()
+        await self.cache.aclose()
 
     # -- requests --------------------------------------------------------------------------
 

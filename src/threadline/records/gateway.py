@@ -27,6 +27,7 @@ class ProjectIdentity(TypedDict):
 class ProjectRecord(ProjectIdentity, LimitColumns):
     models: list[str] | None
     assistants_passthrough: str | None
+    cache_ttl: int | None  # seconds; None: not cached
 
 
 class ProjectColumns(TypedDict, total=False):
@@ -39,6 +40,7 @@ class ProjectColumns(TypedDict, total=False):
     budget_period: str | None
     models: list[str] | None
     assistants_passthrough: str | None
+    cache_ttl: int | None
 
 
 class KeyOptionColumns(LimitColumns):
@@ -47,6 +49,7 @@ class KeyOptionColumns(LimitColumns):
     expires_at: int | None
     ip_allowlist: list[str] | None
     metadata: Metadata | None
+    cache_ttl: int | None  # seconds; None: the project's, 0: not cached
 
 
 class KeySecretColumns(TypedDict):
@@ -82,6 +85,7 @@ class KeyWithProject(KeyRecord):
     project_budget_period: str | None
     project_models: list[str] | None
     project_assistants_passthrough: str | None
+    project_cache_ttl: int | None
 
 
 class UsageTotals(TypedDict):
@@ -137,6 +141,7 @@ class RequestLogRecord(TypedDict):
     cost_nanos: int | None
     latency_ms: float
     error_code: str | None
+    cache: str | None  # "hit" or "miss" when the key's answers are cached, else None
     request_body: str | None
     response_body: str | None
 
@@ -151,6 +156,7 @@ class LogFilters(TypedDict, total=False):
     model: str
     method: str
     path: str
+    cache: str  # "hit" or "miss"
     status: int | str
     since: int
     until: int
@@ -161,3 +167,14 @@ class BilledRun(TypedDict):
     run_id: str
     project_id: str
     billed_at: int
+
+
+class CachedResponse(TypedDict):
+    """One answer of the response cache (a ``response_cache`` row, or a Redis value)."""
+
+    key: str  # SHA-256 (hex) of route, project id, model and canonical request body
+    project_id: str
+    expires_at: int  # Unix milliseconds
+    stream: bool  # ``body`` is the SSE stream as the client got it, replayed as a stream
+    content_type: str
+    body: bytes

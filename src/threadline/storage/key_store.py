@@ -52,6 +52,7 @@ PROJECT_SETTINGS = (
     "budget_period",
     "models",
     "assistants_passthrough",
+    "cache_ttl",
 )
 
 

@@ -43,6 +43,8 @@ class ProjectRow(Base):
     models: Mapped[list[str] | None] = mapped_column(JsonType)
     # Name of a THREADLINE_CONFIG provider that serves this project's Assistants API unchanged.
     assistants_passthrough: Mapped[str | None] = mapped_column(String(256))
+    # Seconds model answers are kept in the response cache (NULL: not cached).
+    cache_ttl: Mapped[int | None] = mapped_column(Integer)
 
 
 class ApiKeyRow(Base):
@@ -66,6 +68,8 @@ class ApiKeyRow(Base):
     ip_allowlist: Mapped[list[str] | None] = mapped_column(JsonType)
     metadata_: Mapped[Metadata | None] = mapped_column("metadata", JsonType)
     rotated_at: Mapped[int | None] = mapped_column(BigInteger)
+    # The response cache's TTL in seconds; NULL: the project's, 0: not cached.
+    cache_ttl: Mapped[int | None] = mapped_column(Integer)
 
 
 class AssistantRow(Base):
@@ -286,6 +290,7 @@ class RequestLogRow(Base):
     cost_nanos: Mapped[int | None] = mapped_column(BigInteger)
     latency_ms: Mapped[float] = mapped_column(Float)
     error_code: Mapped[str | None] = mapped_column(String(64))
+    cache: Mapped[str | None] = mapped_column(String(8))  # "hit" or "miss"; NULL: not cached
     request_body: Mapped[str | None] = mapped_column(Text)
     response_body: Mapped[str | None] = mapped_column(Text)
 

@@ -93,7 +93,7 @@ def query_logs(connection: Connection, filters: LogFilters, limit: int) -> list[
     """Newest first; ``before`` is a request id to page from; the other filters match
     exactly, except ``since``/``until`` (Unix ms) and ``status`` classes like ``4xx``."""
     query = select(_logs)
-    for name in ("project_id", "api_key_id", "model", "method", "path"):
+    for name in ("project_id", "api_key_id", "model", "method", "path", "cache"):
         wanted = filters.get(name)
         if wanted is not None:
             query = query.where(_logs.c[name] == wanted)

@@ -116,6 +116,7 @@ function Detail({ line, keyNames }) {
     ["Path", html`<code>${line.path}</code>`],
     ["Status", html`<${StatusBadge} status=${line.status} />`],
     ["Error code", line.error_code || "—"],
+    ["Response cache", line.cache || "—"],
     ["Project", line.project || "—"],
     ["Key", line.key_id ? html`${keyName && `${keyName} `}<code>${line.key_id}</code>` : "—"],
     ["Model", line.model || "—"],
