@@ -63,6 +63,7 @@ def test_a_key_created_in_the_console_works_with_the_sdk(
     form.get_by_label("Project").fill(project)
     form.get_by_label("Name").fill("search-bot")
     form.get_by_label("Requests per minute").fill("120")
+    form.get_by_label("Cache answers (seconds)").fill("300")
     form.get_by_label("Max parallel requests").fill("4")
     form.get_by_label("Budget (USD)").fill("12.5")
     form.get_by_label("Budget period").select_option("day")
@@ -78,6 +79,7 @@ def test_a_key_created_in_the_console_works_with_the_sdk(
     assert _chat(console_url, secret) == "hi"
     [key] = console_admin.get("/admin/keys", params={"project": project}).json()["data"]
     assert (key["name"], key["rpm"], key["max_parallel"]) == ("search-bot", 120, 4)
+    assert key["cache_ttl"] == 300
     assert (key["budget_usd"], key["budget_period"]) == ("12.5", "day")
     assert key["models"] == [DEFAULT_MODEL, "other-model"]
     assert key["metadata"] == {"team": "search", "owner": "ana"}

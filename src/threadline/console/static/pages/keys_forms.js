@@ -51,6 +51,9 @@ function Limits({ values, set }) {
       value=${values.budget_usd} onInput=${set("budget_usd")} />
     <${Field} label="Budget period" as="select" options=${PERIODS} value=${values.budget_period}
       onInput=${set("budget_period")} />
+    <${Field} label="Cache answers (seconds)" type="number" min="1" step="1" inputmode="numeric"
+      value=${values.cache_ttl} onInput=${set("cache_ttl")}
+      hint="The same request within this time gets the stored answer, free. Empty: no cache." />
   </div>`;
 }
 
@@ -62,13 +65,14 @@ function limitsBody(values) {
     max_parallel: parseLimit(values.max_parallel, "Max parallel requests"),
     budget_usd: budget || null,
     budget_period: budget ? values.budget_period : null,
+    cache_ttl: parseLimit(values.cache_ttl, "Cache answers (seconds)"),
     models: parseList(values.models),
   };
 }
 
 const NEW_KEY = {
   project: "", name: "", rpm: "", tpm: "", max_parallel: "", budget_usd: "", budget_period: "month",
-  models: "", expires: "", ip_allowlist: "", metadata: "",
+  cache_ttl: "", models: "", expires: "", ip_allowlist: "", metadata: "",
 };
 
 /** The body of POST /admin/keys from the form (options left empty are left out). */
@@ -137,6 +141,7 @@ function editable(project) {
     max_parallel: text(project.max_parallel),
     budget_usd: text(project.budget_usd),
     budget_period: project.budget_period || "month",
+    cache_ttl: text(project.cache_ttl),
     models: (project.models || []).join(", "),
   };
 }
