@@ -57,6 +57,19 @@ def bearer_token(headers: list[str]) -> str:
     return token
 
 
+def request_key(authorization: list[str], api_key: list[str]) -> str:
+    """The key of a request: ``Authorization: Bearer`` (the OpenAI SDKs, and Anthropic's
+    since 2.0), else ``x-api-key`` (older Anthropic SDKs, Claude Code's ``ANTHROPIC_API_KEY``)."""
+    if authorization or not api_key:
+        return bearer_token(authorization)
+    if len(api_key) > 1:
+        raise AuthenticationFailed("Send exactly one x-api-key header.")
+    key = api_key[0].strip()
+    if not key:
+        raise AuthenticationFailed("The x-api-key header is empty.", code="invalid_api_key")
+    return key
+
+
 async def principal_for(state: AppState, token: str) -> Principal:
     master = state.settings.master_key
     if master is not None and hmac.compare_digest(

@@ -16,6 +16,7 @@ import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
+from typing import Literal
 
 import aiohttp
 import orjson
@@ -34,6 +35,7 @@ from threadline.providers.llm.status import error_body, retry_after
 log = logging.getLogger("threadline.providers.llm")
 
 Sleep = Callable[[float], Awaitable[None]]
+_JSON = {"Content-Type": "application/json"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,12 +47,17 @@ class RawUpstream:
     api_key: str | None = field(repr=False)
     options: UpstreamOptions
     redact: Redactor = field(repr=False)
+    kind: Literal["openai", "anthropic"] = "openai"  # the API it speaks (ProviderConfig.kind)
 
     def url(self, path: str) -> str:
         return self.base_url + path
 
     def auth_headers(self) -> dict[str, str]:
-        return {"Authorization": f"Bearer {self.api_key}"} if self.api_key else {}
+        if not self.api_key:
+            return {}
+        if self.kind == "anthropic":
+            return {"x-api-key": self.api_key}
+        return {"Authorization": f"Bearer {self.api_key}"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -155,11 +162,12 @@ class PassthroughClient:
         body_for: Callable[[str], bytes],
         *,
         stream: bool,
+        headers: Mapping[str, str] | None = None,
     ) -> Opened:
         """POST ``body_for(upstream model)`` to each target in turn until one answers (see the
-        module's rules). Returns the success, or the last final answer (a 4xx, or the last
-        retryable failure when every attempt failed); raises ``UpstreamUnreachable`` when none
-        answered at all."""
+        module's rules), with ``headers`` besides the JSON content type and the key. Returns the
+        success, or the last final answer (a 4xx, or the last retryable failure when every
+        attempt failed); raises ``UpstreamUnreachable`` when none answered at all."""
         last: Opened | None = None
         unreachable: UpstreamUnreachable | None = None
         started = time.perf_counter()
@@ -175,7 +183,7 @@ class PassthroughClient:
             for attempt in range(options.max_retries + 1):
                 asked: float | None = None
                 try:
-                    opened = await self._attempt(target, path, payload, stream)
+                    opened = await self._attempt(target, path, payload, stream, headers)
                 except UpstreamUnreachable as failure:
                     unreachable = failure
                 else:
@@ -201,16 +209,18 @@ class PassthroughClient:
         assert unreachable is not None
         raise unreachable
 
-    async def _attempt(self, target: Target, path: str, payload: bytes, stream: bool) -> Opened:
+    async def _attempt(
+        self,
+        target: Target,
+        path: str,
+        payload: bytes,
+        stream: bool,
+        headers: Mapping[str, str] | None,
+    ) -> Opened:
         upstream = target.upstream
+        sent = {**headers, **_JSON} if headers else _JSON
         try:
-            response = await self.send(
-                "POST",
-                upstream,
-                path,
-                body=payload,
-                headers={"Content-Type": "application/json"},
-            )
+            response = await self.send("POST", upstream, path, body=payload, headers=sent)
         except TimeoutError:
             raise UpstreamUnreachable(f"{upstream.name} timed out", timed_out=True) from None
         except (aiohttp.ClientError, OSError):

@@ -11,7 +11,7 @@ import os
 from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Protocol
+from typing import Literal, Protocol
 
 import httpx
 
@@ -171,7 +171,7 @@ class ModelRegistry:
                 http_client=http_client,
                 sleep=sleep,
             )
-            self._raw[name] = _raw(name, provider.base_url, keys[name], own)
+            self._raw[name] = _raw(name, provider.base_url, keys[name], own, provider.kind)
         self._routes = {name: self._configured_route(name) for name in self.config.models}
         self._native_responses = frozenset(
             name
@@ -283,7 +283,13 @@ class ModelRegistry:
         return ModelRoute(provider=provider, context_window=model.context_window)
 
 
-def _raw(name: str, base_url: str, api_key: str | None, options: UpstreamOptions) -> RawUpstream:
+def _raw(
+    name: str,
+    base_url: str,
+    api_key: str | None,
+    options: UpstreamOptions,
+    kind: Literal["openai", "anthropic"] = "openai",
+) -> RawUpstream:
     host = httpx.URL(base_url).host
     redact = Redactor([s for s in (api_key, base_url, host) if s])
-    return RawUpstream(name, base_url, api_key, options, redact)
+    return RawUpstream(name, base_url, api_key, options, redact, kind)

@@ -1,0 +1,185 @@
+"""``/v1/messages`` for models of OpenAI-compatible upstreams: the request translated to Chat
+Completions, the answer back to a ``Message`` or to Anthropic's stream events
+(``providers/llm/messages_*``), sent through the gateway's pass-through client (its retries
+and fallbacks, before any byte reached the client).
+
+A stream is answered 200 only once the upstream has accepted the request (its first chunk
+arrived): until then a failure is an error with its real status, which the SDKs retry. After
+it, a failure (the upstream broke off, sent something that is not a chunk, or ended without a
+finish reason) is an ``error`` event, never a quiet ``end_turn``. A ``ping`` goes out after
+``PING_SECONDS`` of upstream silence, so that clients' stall watchdogs and proxies' idle
+timeouts do not cut a long answer. ``count_tokens`` is answered here, with the token counter
+the run engine fits prompts with."""
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from typing import Any
+
+import aiohttp
+import orjson
+
+from threadline import ids
+from threadline.api.anthropic_front.call import MessagesCall
+from threadline.api.anthropic_front.errors import as_prompt_too_long, error_event
+from threadline.api.model_passthrough import disconnected, upstream_error
+from threadline.engine.tokens import count_prompt
+from threadline.errors import APIError, UpstreamError
+from threadline.providers.llm.chunks import Malformed
+from threadline.providers.llm.event_stream import EventStreamDecoder
+from threadline.providers.llm.messages_answer import message_from_completion, prompt_tokens
+from threadline.providers.llm.messages_request import (
+    chat_messages,
+    chat_request,
+    chat_tools,
+    retarget,
+)
+from threadline.providers.llm.messages_stream import StreamTranslator, encode_events
+from threadline.providers.llm.passthrough import Opened, StreamBroken, UpstreamUnreachable
+from threadline.records.anthropic import StreamEvent
+
+log = logging.getLogger("threadline.api")
+
+PING_SECONDS = 15.0
+_PING_EVENT = b'event: ping\ndata: {"type":"ping"}\n\n'
+_DONE = b"[DONE]"
+
+
+async def create(call: MessagesCall) -> None:
+    data = call.data
+    stream = call.stream
+    chat = chat_request(data, call.chain[0].model, stream=stream)  # a bad body fails here
+    estimated_input = len(call.body) // 4
+    gateway = call.state.gateway
+    await gateway.reserve(call.meter.ticket, estimated_input + data["max_tokens"])
+
+    def body_for(upstream_model: str) -> bytes:
+        return orjson.dumps(retarget(chat, upstream_model, data))
+
+    try:
+        opened = await call.state.passthrough.open(
+            call.chain, "/chat/completions", body_for, stream=stream
+        )
+    except UpstreamUnreachable as failure:
+        raise await call.unreachable(failure, estimated_input) from None
+    gateway.metrics.upstream_latency.labels(opened.target.upstream.name).observe(opened.waited)
+    try:
+        if opened.status >= 300:
+            await call.finish(None)
+            raise as_prompt_too_long(upstream_error(opened))
+        if stream:
+            await _stream(call, opened, estimated_input)
+        else:
+            await _answer(call, opened, estimated_input)
+    finally:
+        opened.close()
+
+
+async def count_tokens(call: MessagesCall) -> None:
+    tokens = count_prompt(chat_messages(call.data), chat_tools(call.data))
+    await call.send_json(orjson.dumps({"input_tokens": tokens}), 0)
+
+
+async def _answer(call: MessagesCall, opened: Opened, estimated_input: int) -> None:
+    try:
+        message = message_from_completion(
+            orjson.loads(opened.body or b""),
+            model=call.model,
+            stop_sequences=call.data.get("stop_sequences"),
+            estimated_input=estimated_input,
+        )
+    except (orjson.JSONDecodeError, Malformed) as failure:
+        await call.finish((estimated_input, 0))
+        raise _malformed(opened, failure) from None
+    usage = message["usage"]
+    cost = await call.finish((prompt_tokens(usage), usage["output_tokens"]))
+    await call.send_json(orjson.dumps(message), cost)
+
+
+async def _stream(call: MessagesCall, opened: Opened, estimated_input: int) -> None:
+    translator = StreamTranslator(
+        message_id=ids.message_id(),
+        model=call.model,
+        estimated_input=estimated_input,
+        stop_sequences=call.data.get("stop_sequences"),
+    )
+    send = call.send
+    await call.start_stream()
+    first = encode_events(translator.start())
+    await send({"type": "http.response.body", "body": first, "more_body": True})
+    decoder = EventStreamDecoder()
+    gone: asyncio.Task[Any] | None = None
+    ended = False
+    events: list[StreamEvent] = []
+    try:
+        async for read in _reads(opened):
+            if read is None:
+                await send({"type": "http.response.body", "body": _PING_EVENT, "more_body": True})
+                continue
+            events = []
+            for event in decoder.feed(read):
+                if event.data == _DONE:
+                    ended = True
+                    break
+                if event.data:
+                    events += translator.feed(orjson.loads(event.data))
+            if ended:
+                events += translator.finish()
+                break
+            if events:
+                out = encode_events(events)
+                await send({"type": "http.response.body", "body": out, "more_body": True})
+            if gone is None:
+                # Still going after its first read: watch for the client leaving, so a long
+                # answer is not read to its end for nobody.
+                gone = asyncio.ensure_future(disconnected(call.receive))
+            elif gone.done():
+                return
+        if not ended:  # the body ended without [DONE]: an answer all the same if it finished
+            events = translator.finish()
+        last = encode_events(events)
+        await send({"type": "http.response.body", "body": last, "more_body": False})
+    except (StreamBroken, Malformed, orjson.JSONDecodeError) as failure:
+        error = _malformed(opened, failure)
+        log.warning("/v1/messages: %s", error.message)
+        with contextlib.suppress(OSError):
+            body = error_event(error, call.request_id)
+            await send({"type": "http.response.body", "body": body, "more_body": False})
+    finally:
+        if gone is not None:
+            gone.cancel()
+        await call.finish(translator.metered_usage() or (estimated_input, 0))
+
+
+async def _reads(opened: Opened) -> AsyncIterator[bytes | None]:
+    """The upstream's body as it arrives; None after each ``PING_SECONDS`` of silence."""
+    if opened.first:
+        yield opened.first
+    content = opened.response.content
+    while True:
+        silence = asyncio.timeout(PING_SECONDS)
+        try:
+            async with silence:
+                read = await content.readany()
+        except TimeoutError:
+            if silence.expired():
+                yield None
+                continue
+            raise StreamBroken() from None
+        except (aiohttp.ClientError, OSError):
+            raise StreamBroken() from None
+        if not read:
+            return
+        yield read
+
+
+def _malformed(opened: Opened, failure: Exception) -> APIError:
+    upstream = opened.target.upstream
+    if isinstance(failure, StreamBroken):
+        what = "dropped the stream"
+    elif isinstance(failure, Malformed):
+        what = str(failure)
+    else:
+        what = "sent an answer that is not JSON"
+    return UpstreamError(f"The upstream model server ({upstream.name}) {what}.")
