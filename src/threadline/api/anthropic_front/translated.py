@@ -14,10 +14,8 @@ the run engine fits prompts with."""
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator
 from typing import Any
 
-import aiohttp
 import orjson
 
 from threadline import ids
@@ -113,7 +111,7 @@ async def _stream(call: MessagesCall, opened: Opened, estimated_input: int) -> N
     ended = False
     events: list[StreamEvent] = []
     try:
-        async for read in _reads(opened):
+        async for read in opened.chunks_or_silence(PING_SECONDS):
             if read is None:
                 await send({"type": "http.response.body", "body": _PING_EVENT, "more_body": True})
                 continue
@@ -150,28 +148,6 @@ async def _stream(call: MessagesCall, opened: Opened, estimated_input: int) -> N
         if gone is not None:
             gone.cancel()
         await call.finish(translator.metered_usage() or (estimated_input, 0))
-
-
-async def _reads(opened: Opened) -> AsyncIterator[bytes | None]:
-    """The upstream's body as it arrives; None after each ``PING_SECONDS`` of silence."""
-    if opened.first:
-        yield opened.first
-    content = opened.response.content
-    while True:
-        silence = asyncio.timeout(PING_SECONDS)
-        try:
-            async with silence:
-                read = await content.readany()
-        except TimeoutError:
-            if silence.expired():
-                yield None
-                continue
-            raise StreamBroken() from None
-        except (aiohttp.ClientError, OSError):
-            raise StreamBroken() from None
-        if not read:
-            return
-        yield read
 
 
 def _malformed(opened: Opened, failure: Exception) -> APIError:

@@ -103,6 +103,27 @@ class Opened:
         except (aiohttp.ClientError, TimeoutError, OSError):
             raise StreamBroken() from None
 
+    async def chunks_or_silence(self, seconds: float) -> AsyncIterator[bytes | None]:
+        """``chunks``, with a None after each ``seconds`` without any (for keep-alives)."""
+        if self.first:
+            yield self.first
+        content = self.response.content
+        while True:
+            silence = asyncio.timeout(seconds)
+            try:
+                async with silence:
+                    chunk = await content.readany()  # cancelled by the timeout: nothing is lost
+            except TimeoutError:
+                if not silence.expired():  # the upstream's own read timeout
+                    raise StreamBroken() from None
+                yield None
+                continue
+            except (aiohttp.ClientError, OSError):
+                raise StreamBroken() from None
+            if not chunk:
+                return
+            yield chunk
+
     def close(self) -> None:
         self.response.close()
 
