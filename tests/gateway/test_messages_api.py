@@ -304,6 +304,15 @@ def test_errors_before_the_answer_are_anthropic_shaped(gateway_url, gw_admin, cl
     assert len(upstream.requests) == 1  # bad bodies never reach it
 
 
+def test_a_model_falls_back_before_any_byte(client, upstream):
+    upstream.script(Fail(503), Text(["from the fallback"]), Fail(502), Text(["streamed"]))
+    message = client.messages.create(model="falls-back", max_tokens=5, messages=HELLO)
+    assert (message.content[0].text, message.model) == ("from the fallback", "falls-back")
+    with client.messages.stream(model="falls-back", max_tokens=5, messages=HELLO) as stream:
+        assert stream.get_final_text() == "streamed"
+    assert [r["model"] for r in upstream.requests] == ["gpt-primary", "gpt-test"] * 2
+
+
 def test_rate_limits_are_rate_limit_errors_with_retry_after(gateway_url, gw_admin, upstream):
     key = make_key(gw_admin, rpm=1)["key"]
     with anthropic.Anthropic(base_url=gateway_url, api_key=key, max_retries=0) as client:

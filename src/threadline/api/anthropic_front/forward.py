@@ -64,7 +64,7 @@ async def _open(call: MessagesCall, path: str, estimate: int) -> Opened:
     stream = call.stream and path == "/messages"
     try:
         opened = await call.state.passthrough.open(
-            call.chain, path, body_for, stream=stream, headers=_headers(call)
+            call.chain, path, body_for, stream=stream, extra_headers=_headers(call)
         )
     except UpstreamUnreachable as failure:
         raise await call.unreachable(failure, estimate) from None

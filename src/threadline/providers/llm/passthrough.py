@@ -183,12 +183,12 @@ class PassthroughClient:
         body_for: Callable[[str], bytes],
         *,
         stream: bool,
-        headers: Mapping[str, str] | None = None,
+        extra_headers: Mapping[str, str] | None = None,
     ) -> Opened:
         """POST ``body_for(upstream model)`` to each target in turn until one answers (see the
-        module's rules), with ``headers`` besides the JSON content type and the key. Returns the
-        success, or the last final answer (a 4xx, or the last retryable failure when every
-        attempt failed); raises ``UpstreamUnreachable`` when none answered at all."""
+        module's rules), with ``extra_headers`` besides the JSON content type and the key.
+        Returns the success, or the last final answer (a 4xx, or the last retryable failure
+        when every attempt failed); raises ``UpstreamUnreachable`` when none answered at all."""
         last: Opened | None = None
         unreachable: UpstreamUnreachable | None = None
         started = time.perf_counter()
@@ -204,7 +204,7 @@ class PassthroughClient:
             for attempt in range(options.max_retries + 1):
                 asked: float | None = None
                 try:
-                    opened = await self._attempt(target, path, payload, stream, headers)
+                    opened = await self._attempt(target, path, payload, stream, extra_headers)
                 except UpstreamUnreachable as failure:
                     unreachable = failure
                 else:
@@ -236,10 +236,10 @@ class PassthroughClient:
         path: str,
         payload: bytes,
         stream: bool,
-        headers: Mapping[str, str] | None,
+        extra_headers: Mapping[str, str] | None,
     ) -> Opened:
         upstream = target.upstream
-        sent = {**headers, **_JSON} if headers else _JSON
+        sent = {**extra_headers, **_JSON} if extra_headers else _JSON
         try:
             response = await self.send("POST", upstream, path, body=payload, headers=sent)
         except TimeoutError:
