@@ -291,6 +291,12 @@ def test_errors_before_the_answer_are_anthropic_shaped(gateway_url, gw_admin, cl
     ):
         limited.messages.create(model=PRICED, max_tokens=5, messages=HELLO)
     assert failed.value.body["error"]["type"] == "permission_error"
+    elsewhere = make_key(gw_admin, ip_allowlist=["10.1.0.0/16"])["key"]
+    with (
+        anthropic.Anthropic(base_url=gateway_url, api_key=elsewhere, max_retries=0) as outside,
+        pytest.raises(anthropic.PermissionDeniedError),
+    ):
+        outside.messages.count_tokens(model=PRICED, messages=HELLO)
 
     upstream.script(Fail(500))
     with pytest.raises(anthropic.InternalServerError) as failed:

@@ -81,8 +81,8 @@ class MessagesCall:
 
     async def unreachable(self, failure: UpstreamUnreachable, estimate: int) -> APIError:
         """The error for an upstream that never answered (metered as the chat path meters it:
-        the attempts may have cost)."""
-        await self.finish((estimate, 0))
+        the attempts may have cost; ``estimate`` 0: not metered)."""
+        await self.finish((estimate, 0) if estimate else None)
         error_class = UpstreamTimeout if failure.timed_out else UpstreamError
         return error_class(
             f"The upstream model server ({failure.message}).", code="upstream_unavailable"

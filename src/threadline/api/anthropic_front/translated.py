@@ -104,45 +104,46 @@ async def _stream(call: MessagesCall, opened: Opened, estimated_input: int) -> N
     )
     send = call.send
     await call.start_stream()
-    first = encode_events(translator.start())
-    await send({"type": "http.response.body", "body": first, "more_body": True})
+    # message_start and its ping go out with the first of the answer (one write, not two).
+    out = encode_events(translator.start())
     decoder = EventStreamDecoder()
     gone: asyncio.Task[Any] | None = None
     ended = False
     events: list[StreamEvent] = []
     try:
         async for read in opened.chunks_or_silence(PING_SECONDS):
-            if read is None:
-                await send({"type": "http.response.body", "body": _PING_EVENT, "more_body": True})
-                continue
             events = []
-            for event in decoder.feed(read):
+            if read is None:
+                out += _PING_EVENT
+            for event in decoder.feed(read) if read else ():
                 if event.data == _DONE:
                     ended = True
                     break
                 if event.data:
                     events += translator.feed(orjson.loads(event.data))
             if ended:
-                events += translator.finish()
                 break
             if events:
-                out = encode_events(events)
+                out += encode_events(events)
+            if out:
                 await send({"type": "http.response.body", "body": out, "more_body": True})
+                out = b""
             if gone is None:
                 # Still going after its first read: watch for the client leaving, so a long
                 # answer is not read to its end for nobody.
                 gone = asyncio.ensure_future(disconnected(call.receive))
             elif gone.done():
                 return
-        if not ended:  # the body ended without [DONE]: an answer all the same if it finished
-            events = translator.finish()
-        last = encode_events(events)
-        await send({"type": "http.response.body", "body": last, "more_body": False})
+        if ended:
+            out += encode_events(events)  # what came before [DONE] in its read
+        # [DONE], or the body's end: an answer all the same if it had finished.
+        out += encode_events(translator.finish())
+        await send({"type": "http.response.body", "body": out, "more_body": False})
     except (StreamBroken, Malformed, orjson.JSONDecodeError) as failure:
         error = _malformed(opened, failure)
         log.warning("/v1/messages: %s", error.message)
         with contextlib.suppress(OSError):
-            body = error_event(error, call.request_id)
+            body = out + error_event(error, call.request_id)
             await send({"type": "http.response.body", "body": body, "more_body": False})
     finally:
         if gone is not None:
