@@ -67,7 +67,7 @@ class ModelPassthrough:
         principal = meter.principal
         assert principal is not None  # the gateway middleware authenticated every /v1 request
         body = await read_body(scope, receive, MAX_BODY_BYTES)
-        data = json_object(body)
+        data = _json_object(body)
         model = data.get("model")
         if not isinstance(model, str) or not model:
             raise InvalidRequest("You must provide a model parameter.", param="model")
@@ -107,7 +107,7 @@ class ModelPassthrough:
         try:
             if opened.status >= 300:
                 await self._finish(state, meter, principal, None)
-                raise upstream_error(opened)
+                raise _upstream_error(opened)
             if stream:
                 await self._stream(
                     opened, receive, send, meter, strip_usage, state, principal, estimate
@@ -148,7 +148,7 @@ class ModelPassthrough:
                 if gone is None:
                     # Still going after its first chunk: watch for the client leaving, so a
                     # long stream is not read to its end for nobody.
-                    gone = asyncio.ensure_future(disconnected(receive))
+                    gone = asyncio.ensure_future(_disconnected(receive))
                 elif gone.done():
                     break
             rest = sniffer.flush()
@@ -182,12 +182,12 @@ class ModelPassthrough:
         return int(cost)
 
 
-async def disconnected(receive: Receive) -> None:
+async def _disconnected(receive: Receive) -> None:
     while (await receive())["type"] != "http.disconnect":
         pass
 
 
-def json_object(body: bytes) -> dict[str, Any]:
+def _json_object(body: bytes) -> dict[str, Any]:
     try:
         data = orjson.loads(body)
     except orjson.JSONDecodeError as error:
@@ -210,7 +210,7 @@ def _completion_budget(data: dict[str, Any]) -> int:
     return 0
 
 
-def upstream_error(opened: Opened) -> APIError:
+def _upstream_error(opened: Opened) -> APIError:
     upstream = opened.target.upstream
     status = opened.status
     if status in (401, 403):
@@ -240,3 +240,9 @@ def upstream_error(opened: Opened) -> APIError:
     }
     error.headers = retry
     return error
+
+
+# Shared with Anthropic's Messages API (api/anthropic_front), served the same way.
+json_object = _json_object
+upstream_error = _upstream_error
+disconnected = _disconnected
