@@ -368,6 +368,8 @@ def test_both_key_headers_unknown_fields_and_betas(gateway_url, key, client, ups
     assert "a_field_from_the_future" not in upstream.requests[0]
     assert "anthropic-beta" not in upstream.requests[0]["_headers"]
     assert [model.id for model in client.models.list()].count(PRICED) == 1
+    models = httpx.get(f"{gateway_url}/v1/models", headers={"x-api-key": key})  # Claude Code's
+    assert models.status_code == 200 and PRICED in [model["id"] for model in models.json()["data"]]
 
 
 def test_usage_cost_and_the_request_log(gateway_url, gw_admin, upstream):

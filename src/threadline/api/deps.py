@@ -57,14 +57,14 @@ def bearer_token(headers: list[str]) -> str:
     return token
 
 
-def request_key(authorization: list[str], api_key: list[str]) -> str:
-    """The key of a request: ``Authorization: Bearer`` (the OpenAI SDKs, and Anthropic's
-    since 2.0), else ``x-api-key`` (older Anthropic SDKs, Claude Code's ``ANTHROPIC_API_KEY``)."""
-    if authorization or not api_key:
-        return bearer_token(authorization)
-    if len(api_key) > 1:
+def api_key_header(values: list[str]) -> str:
+    """The key of a request without an Authorization header: its ``x-api-key`` (Anthropic's
+    older SDKs, Claude Code with ``ANTHROPIC_API_KEY``), else the missing-key error."""
+    if not values:
+        return bearer_token([])
+    if len(values) > 1:
         raise AuthenticationFailed("Send exactly one x-api-key header.")
-    key = api_key[0].strip()
+    key = values[0].strip()
     if not key:
         raise AuthenticationFailed("The x-api-key header is empty.", code="invalid_api_key")
     return key

@@ -26,7 +26,12 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from threadline import ids
 from threadline.api.anthropic_front.errors import MESSAGES_PATH, send_anthropic_error
 from threadline.api.asgi import encode_headers, header_values, send_error
-from threadline.api.deps import ensure_address_allowed, principal_for, request_key
+from threadline.api.deps import (
+    api_key_header,
+    bearer_token,
+    ensure_address_allowed,
+    principal_for,
+)
 from threadline.api.gateway_routes import RouteClass, RouteTable
 from threadline.api.meter import RequestMeter
 from threadline.app_state import AppState
@@ -140,9 +145,10 @@ class GatewayMiddleware:
     ) -> Principal:
         """Who is calling, from where, and their request's share of the limits."""
         authorization = header_values(scope, b"authorization")
-        # x-api-key (Anthropic's clients) only when there is no Authorization header.
-        api_key = header_values(scope, b"x-api-key") if not authorization else []
-        token = request_key(authorization, api_key)
+        if authorization:
+            token = bearer_token(authorization)
+        else:  # Anthropic's clients may send their key as x-api-key
+            token = api_key_header(header_values(scope, b"x-api-key"))
         principal = await principal_for(state, token)
         meter.principal = principal
         scope["state"]["principal"] = principal
