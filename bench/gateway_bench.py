@@ -119,10 +119,18 @@ class Result:
 
 
 async def load(
-    port: int, prefix: str, key: str, model: str, stream: bool, concurrency: int, seconds: float
+    port: int,
+    prefix: str,
+    key: str,
+    model: str,
+    stream: bool,
+    concurrency: int,
+    seconds: float,
+    client: type[Client] = Client,
 ) -> Result:
+    """``client``: what the requests are (bench/messages_bench.py sends Messages requests)."""
     result = Result()
-    clients = [Client(port, prefix, key) for _ in range(concurrency)]
+    clients = [client(port, prefix, key) for _ in range(concurrency)]
     await asyncio.gather(*(c.connect() for c in clients))
     stop = time.perf_counter() + seconds
     warm = time.perf_counter() + min(0.5, seconds / 4)

@@ -8,6 +8,7 @@ from typing import NoReturn
 
 from fastapi import APIRouter, FastAPI, Request
 from starlette.routing import Route
+from starlette.types import ASGIApp
 
 from threadline import __version__
 from threadline.api import (
@@ -31,6 +32,7 @@ from threadline.api import (
     vector_store_files,
     vector_stores,
 )
+from threadline.api.anthropic_front.endpoint import MessagesEndpoint
 from threadline.api.errors import install_error_handlers, unknown_url
 from threadline.api.gateway_middleware import GatewayMiddleware
 from threadline.api.gateway_routes import PASSTHROUGH_ONLY, RouteTable
@@ -100,9 +102,12 @@ def create_app(
     # The model pass-through endpoints are raw ASGI apps, served by the gateway middleware
     # directly (the framework's layers cost more than the rest of such a request); their routes
     # are registered too, so that they are listed and matched like every other.
-    passthrough = {
+    passthrough: dict[str, ASGIApp] = {
         f"/v1{path}": ModelPassthrough(path) for path in ("/chat/completions", "/embeddings")
     }
+    # Anthropic's Messages API, served the same way.
+    passthrough["/v1/messages"] = MessagesEndpoint(counting=False)
+    passthrough["/v1/messages/count_tokens"] = MessagesEndpoint(counting=True)
     for path, endpoint in passthrough.items():
         app.router.routes.append(Route(path, endpoint, methods=["POST"]))
     _include_routers(app)

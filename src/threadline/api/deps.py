@@ -57,6 +57,19 @@ def bearer_token(headers: list[str]) -> str:
     return token
 
 
+def api_key_header(values: list[str]) -> str:
+    """The key of a request without an Authorization header: its ``x-api-key`` (Anthropic's
+    older SDKs, Claude Code with ``ANTHROPIC_API_KEY``), else the missing-key error."""
+    if not values:
+        return bearer_token([])
+    if len(values) > 1:
+        raise AuthenticationFailed("Send exactly one x-api-key header.")
+    key = values[0].strip()
+    if not key:
+        raise AuthenticationFailed("The x-api-key header is empty.", code="invalid_api_key")
+    return key
+
+
 async def principal_for(state: AppState, token: str) -> Principal:
     master = state.settings.master_key
     if master is not None and hmac.compare_digest(

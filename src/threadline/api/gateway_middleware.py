@@ -9,6 +9,8 @@ project to the Assistants pass-through, the model pass-through routes to their e
 directly, the rest to the application. When the response has ended, free its slot
 and write its request-log line (off the request path: an append to a batch). Other paths
 (``/admin``) are logged too; health checks, metrics and the console's static files are not.
+Refusals of Anthropic's Messages API (``/v1/messages``) are rendered in Anthropic's shape, and
+its clients' ``x-api-key`` header is taken for a key when there is no ``Authorization``.
 
 Both pass-throughs are given by the composition root (``app.py``). Pure ASGI: one wrapper
 around ``send``, no task and no body copy per request."""
@@ -23,8 +25,14 @@ from starlette.routing import get_route_path
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from threadline import ids
+from threadline.api.anthropic_front.errors import MESSAGES_PATH, send_anthropic_error
 from threadline.api.asgi import encode_headers, header_values, send_error
-from threadline.api.deps import bearer_token, ensure_address_allowed, principal_for
+from threadline.api.deps import (
+    api_key_header,
+    bearer_token,
+    ensure_address_allowed,
+    principal_for,
+)
 from threadline.api.gateway_routes import RouteClass, RouteTable
 from threadline.api.meter import RequestMeter
 from threadline.app_state import AppState
@@ -115,7 +123,7 @@ class GatewayMiddleware:
             principal = await self._admit(scope, state, meter, route)
         except APIError as error:
             meter.error_code = error.code or error.error_type
-            await send_error(send, error)
+            await _send_error(scope, send, error)
             return
         if principal.assistants_passthrough and (
             route.assistants_api
@@ -137,7 +145,11 @@ class GatewayMiddleware:
         self, scope: Scope, state: AppState, meter: RequestMeter, route: RouteClass
     ) -> Principal:
         """Who is calling, from where, and their request's share of the limits."""
-        token = bearer_token(header_values(scope, b"authorization"))
+        authorization = header_values(scope, b"authorization")
+        if authorization:
+            token = bearer_token(authorization)
+        else:  # Anthropic's clients may send their key as x-api-key
+            token = api_key_header(header_values(scope, b"x-api-key"))
         principal = await principal_for(state, token)
         meter.principal = principal
         scope["state"]["principal"] = principal
@@ -186,12 +198,21 @@ async def _serve_fast(
         if meter.started:
             raise
         meter.error_code = error.code or error.error_type
-        await send_error(send, error)
+        await _send_error(scope, send, error)
     except Exception:
         if meter.started:
             raise
         logger.exception("unhandled error")
-        await send_error(send, InternalError("The server had an error processing your request."))
+        error = InternalError("The server had an error processing your request.")
+        await _send_error(scope, send, error)
+
+
+async def _send_error(scope: Scope, send: Send, error: APIError) -> None:
+    """``error`` in OpenAI's shape, or in Anthropic's for its Messages API."""
+    if scope["path"].startswith(MESSAGES_PATH):
+        await send_anthropic_error(scope, send, error)
+    else:
+        await send_error(send, error)
 
 
 def _unwatched(path: str) -> bool:
@@ -275,7 +296,7 @@ def _log_row(
         "response_body": None,
     }
     if log_bodies:
-        token = header_values(scope, b"authorization")
+        token = header_values(scope, b"authorization") + header_values(scope, b"x-api-key")
         redact = state.body_redactor
         if meter.request_body:
             row["request_body"] = redact(bytes(meter.request_body), token)

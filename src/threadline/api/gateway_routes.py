@@ -29,6 +29,7 @@ except ImportError:  # earlier versions copy included routes, with their full pa
 METERED = frozenset(
     {
         ("POST", "/v1/chat/completions"),
+        ("POST", "/v1/messages"),
         ("POST", "/v1/embeddings"),
         ("POST", "/v1/threads/runs"),
         ("POST", "/v1/threads/{thread_id}/runs"),

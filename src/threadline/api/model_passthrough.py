@@ -319,3 +319,9 @@ def _upstream_error(opened: Opened) -> APIError:
     }
     error.headers = retry
     return error
+
+
+# Shared with Anthropic's Messages API (api/anthropic_front), served the same way.
+json_object = _json_object
+upstream_error = _upstream_error
+disconnected = _disconnected

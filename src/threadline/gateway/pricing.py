@@ -59,6 +59,7 @@ class Charges:
 
 # Meters: what a usage row counts.
 CHAT = "chat.completions"
+MESSAGES = "messages"  # Anthropic's Messages API (/v1/messages)
 EMBEDDINGS = "embeddings"
 RUNS = "runs"
 RESPONSES = "responses"  # the model turns of runs that execute responses

@@ -250,9 +250,9 @@ class ResponseRow(Base):
 class UsageRow(Base):
     """Usage and cost per UTC day, project, key, model and meter, summed as requests come in.
 
-    ``meter`` says what was used: ``chat.completions``, ``embeddings``, ``runs`` (tokens), or a
-    charge beyond tokens (``code_interpreter.sessions``, ``vector_stores.gb_days``,
-    ``threads``), whose amount is ``quantity``."""
+    ``meter`` says what was used: ``chat.completions``, ``messages``, ``embeddings``, ``runs``
+    (tokens), or a charge beyond tokens (``code_interpreter.sessions``,
+    ``vector_stores.gb_days``, ``threads``), whose amount is ``quantity``."""
 
     __tablename__ = "usage"
 

@@ -36,6 +36,10 @@ from threadline.records.anthropic import ANTHROPIC_VERSION
 log = logging.getLogger("threadline.providers.llm")
 
 Sleep = Callable[[float], Awaitable[None]]
+_JSON = {"Content-Type": "application/json"}
+
+
+_VERSION = "anthropic-version"
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,6 +116,27 @@ class Opened:
         except (aiohttp.ClientError, TimeoutError, OSError):
             raise StreamBroken() from None
 
+    async def chunks_or_silence(self, seconds: float) -> AsyncIterator[bytes | None]:
+        """``chunks``, with a None after each ``seconds`` without any (for keep-alives)."""
+        if self.first:
+            yield self.first
+        content = self.response.content
+        while True:
+            silence = asyncio.timeout(seconds)
+            try:
+                async with silence:
+                    chunk = await content.readany()  # cancelled by the timeout: nothing is lost
+            except TimeoutError:
+                if not silence.expired():  # the upstream's own read timeout
+                    raise StreamBroken() from None
+                yield None
+                continue
+            except (aiohttp.ClientError, OSError):
+                raise StreamBroken() from None
+            if not chunk:
+                return
+            yield chunk
+
     def close(self) -> None:
         self.response.close()
 
@@ -155,11 +180,15 @@ class PassthroughClient:
             timeout = self._timeouts[options] = aiohttp.ClientTimeout(
                 total=None, sock_connect=options.connect_timeout, sock_read=options.read_timeout
             )
+        sent = {**(headers or {}), **upstream.auth_headers(), "Accept-Encoding": "identity"}
+        if headers and _VERSION in headers:
+            # The key is always the provider's; the API version a client asked for wins.
+            sent[_VERSION] = headers[_VERSION]
         return await self._client().request(
             method,
             upstream.url(path),
             data=body,
-            headers={**(headers or {}), **upstream.auth_headers(), "Accept-Encoding": "identity"},
+            headers=sent,
             allow_redirects=False,
             timeout=timeout,
         )
@@ -171,11 +200,12 @@ class PassthroughClient:
         body_for: Callable[[str], bytes],
         *,
         stream: bool,
+        extra_headers: Mapping[str, str] | None = None,
     ) -> Opened:
         """POST ``body_for(upstream model)`` to each target in turn until one answers (see the
-        module's rules). Returns the success, or the last final answer (a 4xx, or the last
-        retryable failure when every attempt failed); raises ``UpstreamUnreachable`` when none
-        answered at all."""
+        module's rules), with ``extra_headers`` besides the JSON content type and the key.
+        Returns the success, or the last final answer (a 4xx, or the last retryable failure
+        when every attempt failed); raises ``UpstreamUnreachable`` when none answered at all."""
         last: Opened | None = None
         unreachable: UpstreamUnreachable | None = None
         started = time.perf_counter()
@@ -191,7 +221,7 @@ class PassthroughClient:
             for attempt in range(options.max_retries + 1):
                 asked: float | None = None
                 try:
-                    opened = await self._attempt(target, path, payload, stream)
+                    opened = await self._attempt(target, path, payload, stream, extra_headers)
                 except UpstreamUnreachable as failure:
                     unreachable = failure
                 else:
@@ -217,16 +247,18 @@ class PassthroughClient:
         assert unreachable is not None
         raise unreachable
 
-    async def _attempt(self, target: Target, path: str, payload: bytes, stream: bool) -> Opened:
+    async def _attempt(
+        self,
+        target: Target,
+        path: str,
+        payload: bytes,
+        stream: bool,
+        extra_headers: Mapping[str, str] | None,
+    ) -> Opened:
         upstream = target.upstream
+        sent = {**extra_headers, **_JSON} if extra_headers else _JSON
         try:
-            response = await self.send(
-                "POST",
-                upstream,
-                path,
-                body=payload,
-                headers={"Content-Type": "application/json"},
-            )
+            response = await self.send("POST", upstream, path, body=payload, headers=sent)
         except TimeoutError:
             raise UpstreamUnreachable(f"{upstream.name} timed out", timed_out=True) from None
         except (aiohttp.ClientError, OSError):
