@@ -209,6 +209,28 @@ def test_a_plot_and_a_written_file_come_back_as_files(
     assert message.content[1].image_file.file_id == image.image.file_id
 
 
+@pytest.mark.parametrize(
+    "code",
+    [
+        "import matplotlib\nmatplotlib.use('Agg')\nimport matplotlib.pyplot as plt\n"
+        "plt.plot([1, 4, 9])\nplt.show()",
+        "import matplotlib.pyplot as plt\nplt.switch_backend('agg')\nplt.bar(['a'], [3]);",
+    ],
+    ids=["agg-show", "agg-left-open"],
+)
+def test_a_figure_on_the_agg_backend_is_one_image_output(
+    client: OpenAI, upstream: ScriptedUpstream, coder: Any, code: str
+) -> None:
+    """Code that picks Agg itself (as models write) still shows its figure: once, whether it
+    called plt.show() or left the figure open."""
+    upstream.script(_code(code), Text(["Plotted."]))
+    thread = client.beta.threads.create(messages=[{"role": "user", "content": "Plot."}])
+    run = _run(client, thread.id, coder.id)
+    images = [o for o in _logs(client, thread.id, run.id) if o.type == "image"]
+    assert len(images) == 1
+    assert client.files.content(images[0].image.file_id).read().startswith(b"\x89PNG")
+
+
 def test_cancel_stops_running_code(client: OpenAI, upstream: ScriptedUpstream, coder: Any) -> None:
     upstream.script(_code("while True:\n    pass"))
     thread = client.beta.threads.create(messages=[{"role": "user", "content": "Spin."}])

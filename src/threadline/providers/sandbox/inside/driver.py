@@ -26,6 +26,7 @@ import types
 INSIDE_DIR = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, INSIDE_DIR)
 
+import threadline_figures  # noqa: E402
 from threadline_capture import OutputCapture  # noqa: E402
 from threadline_files import Upload, changed, open_regular, snapshot  # noqa: E402
 
@@ -87,6 +88,7 @@ class Driver:
         self.in_cell = False
         self.cells = 0
         self.known = snapshot()
+        threadline_figures.install()
         signal.signal(signal.SIGXCPU, self._cpu_exceeded)
 
     def _restore_stdio(self) -> None:
@@ -186,17 +188,17 @@ class Driver:
         resource.setrlimit(resource.RLIMIT_CPU, (soft, hard))
 
     def _images(self, limit: int) -> list[bytes]:
-        show = sys.modules.get("threadline_show")
-        if show is None or "matplotlib.pyplot" not in sys.modules:
-            return []
-        try:
-            show.flush_figures()
-        except Exception as error:
-            print(f"[figures could not be rendered: {error!r}]", file=sys.stderr)
-        images = show.PENDING[:limit]
-        if len(show.PENDING) > limit:
-            print(f"[{len(show.PENDING) - limit} more figures not shown]", file=sys.stderr)
-        show.PENDING.clear()
+        """The figures shown during the call, then those still open, whatever the backend."""
+        if "matplotlib.pyplot" in sys.modules:
+            try:
+                threadline_figures.flush_figures()
+            except Exception as error:
+                print(f"[figures could not be rendered: {error!r}]", file=sys.stderr)
+        pending = threadline_figures.PENDING
+        images = pending[:limit]
+        if len(pending) > limit:
+            print(f"[{len(pending) - limit} more figures not shown]", file=sys.stderr)
+        pending.clear()
         return images
 
     def _send_file(self, path: str, max_bytes: int) -> None:
