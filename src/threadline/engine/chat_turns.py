@@ -18,7 +18,13 @@ from threadline.records.items import ContextItemRow, ItemRow
 from threadline.records.jsonvalue import JsonObject
 from threadline.records.responses import INPUT_FILE_TEXT
 from threadline.records.runs import FunctionCall, StepRecord
-from threadline.records.threads import ContentPart, ImageUrl, MessageStatus, PromptMessageRecord
+from threadline.records.threads import (
+    ContentPart,
+    ImageUrl,
+    MessageRecord,
+    MessageStatus,
+    PromptMessageRecord,
+)
 
 
 def chat_content(content: list[ContentPart]) -> str | list[ChatContentPart]:
@@ -182,27 +188,57 @@ def conversation(
         if "turn" in message:
             items.append((message["id"], message["turn"]))
             continue
-        if message["status"] == "in_progress" and not message["content"]:
+        turn = message_turn(message)
+        if turn is None:
             continue
-        chat: Message = {"role": message["role"], "content": chat_content(message["content"])}
-        turn = Turn([chat], count_message(chat), True)
         if remember and message["status"] != "in_progress":  # its content is final
             FINISHED.put(message["id"], turn)
         items.append((message["id"], turn))
     for step in tool_steps:
-        if step["status"] != "completed":
-            continue
-        known = FINISHED.get(step["id"])
-        if known is None:
-            messages_of_step = tool_turn(step)
-            if not messages_of_step:
-                continue
-            known = Turn(messages_of_step, sum(map(count_message, messages_of_step)), False)
-            if remember and _answered(step):
-                FINISHED.put(step["id"], known)
-        items.append((step["id"], known))
+        known = step_turn(step, remember=remember)
+        if known is not None:
+            items.append((step["id"], known))
     items.sort(key=lambda item: creation_key(item[0]))
     return _with_reasoning([turn for _, turn in items], reasoning_of)
+
+
+def message_turn(message: PromptMessageRecord) -> Turn | None:
+    """A message as its turn (None: one still being written that has no content yet). A
+    finished message's stored count (``message_tokens``, made when it was written) is taken
+    as it is: counting its text again is the cost it is stored to save."""
+    if message["status"] == "in_progress" and not message["content"]:
+        return None
+    chat: Message = {"role": message["role"], "content": chat_content(message["content"])}
+    tokens = message.get("tokens") if message["status"] != "in_progress" else None
+    return Turn([chat], count_message(chat) if tokens is None else tokens, True)
+
+
+def message_tokens(message: PromptMessageRecord | MessageRecord) -> int | None:
+    """What a message counts in a prompt, stored with it (``messages.tokens``) when it is
+    written finished; None while it is being written (its content still grows)."""
+    if message["status"] == "in_progress":
+        return None
+    known = FINISHED.get(message["id"])  # counted already, e.g. by a response's size check
+    if known is not None:
+        return known.tokens
+    chat: Message = {"role": message["role"], "content": chat_content(message["content"])}
+    return count_message(chat)
+
+
+def step_turn(step: StepRecord, *, remember: bool = True) -> Turn | None:
+    """A completed tool step as its turn (None: not completed, or no call the model made).
+    ``remember``: kept in ``FINISHED`` once every call has its output."""
+    if step["status"] != "completed":
+        return None
+    known = FINISHED.get(step["id"])
+    if known is None:
+        messages_of_step = tool_turn(step)
+        if not messages_of_step:
+            return None
+        known = Turn(messages_of_step, sum(map(count_message, messages_of_step)), False)
+        if remember and _answered(step):
+            FINISHED.put(step["id"], known)
+    return known
 
 
 def _with_reasoning(turns: list[Turn], model: str | None) -> list[Turn]:

@@ -9,7 +9,7 @@ import logging
 
 from threadline import clock
 from threadline.engine.chat_turns import conversation
-from threadline.engine.context import build_prompt
+from threadline.engine.context import build_prompt, prompt_limits
 from threadline.engine.history import load_conversation
 from threadline.engine.response_run import ResponseRun
 from threadline.engine.run_attempt import LeaseLost, RunAttempt
@@ -25,9 +25,6 @@ from threadline.records.runs import RequiredAction, RunUsage
 from threadline.schemas.run_objects import StreamEvent, run, run_data
 
 logger = logging.getLogger("threadline.engine")
-
-# Room kept free in the context window for the reply when no completion budget is set.
-REPLY_RESERVE = 4096
 
 
 class RunExecution(RunAttempt):
@@ -77,40 +74,32 @@ class RunExecution(RunAttempt):
         """Run one model turn; True if the loop should call the model again."""
         run_record = self._run
         route = self._engine.route(run_record["model"])
+        limits = prompt_limits(run_record, route.context_window)
         loaded, self._conversation = self._conversation, None
         if loaded is None:  # a later turn: the thread has grown since the claim
-            loaded = await self._db.read(load_conversation, run_record["thread_id"])
+            loaded = await self._db.read(
+                load_conversation, run_record["thread_id"], limits.needed, run_id=self.run_id
+            )
         messages, steps = loaded
         run_tools = RunTools(run_record, self._engine.server_tools, steps)
         tools = run_tools.chat_tools
-        used = run_record["usage"] or {
-            "prompt_tokens": 0,
-            "completion_tokens": 0,
-            "total_tokens": 0,
-        }
-        completion_left = _left(run_record["max_completion_tokens"], used["completion_tokens"])
+        completion_left = limits.completion_left
         if completion_left is not None and completion_left <= 0:
             await self._end(
                 Ending("incomplete", clock.now(), incomplete_reason="max_completion_tokens")
             )
             return False
-        window = route.context_window - (completion_left or REPLY_RESERVE)
-        prompt_left = _left(run_record["max_prompt_tokens"], used["prompt_tokens"])
-        budget = min(window, prompt_left) if prompt_left is not None else window
-        truncation = run_record["truncation_strategy"] or {"type": "auto"}
-        last = (
-            truncation.get("last_messages") if truncation.get("type") == "last_messages" else None
-        )
+        budget = limits.budget
         prompt = build_prompt(
             run_record["instructions"],
             conversation(messages, steps, reasoning_of=run_record["model"]),
             budget=budget,
-            last_messages=last,
+            last_messages=limits.last_messages,
             tools=tools,
         )
         if prompt.tokens > budget:
             reason: IncompleteReason | None = (
-                "max_prompt_tokens" if prompt_left is not None else None
+                "max_prompt_tokens" if limits.prompt_left is not None else None
             )
             if reason is None:
                 raise UpstreamFailure(
@@ -217,10 +206,6 @@ class RunExecution(RunAttempt):
         else:
             await self._end(Ending("completed", clock.now(), usage=usage))
         return False
-
-
-def _left(limit: int | None, used: int) -> int | None:
-    return None if limit is None else limit - used
 
 
 def _add_usage(current: RunUsage | None, result: TurnResult) -> RunUsage:

@@ -8,11 +8,12 @@ worker for a run it did not claim. Streams ``subscribe`` before the run is writt
 miss no event; a run ended or asked to stop outside its execution is told with ``publish`` and
 ``cancel``."""
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
 from threadline.engine.event_bus import Subscription
-from threadline.engine.history import Conversation, load_conversation
+from threadline.engine.history import Conversation, Needed, load_conversation
 from threadline.records.runs import RunRecord
 from threadline.schemas.run_objects import StreamEvent
 from threadline.storage.database import Connection
@@ -66,10 +67,20 @@ class Scheduler(Protocol):
 
 
 def claim_run(
-    connection: Connection, run_id: str, owner: str, now: float, until: float, started_at: int
+    connection: Connection,
+    run_id: str,
+    owner: str,
+    now: float,
+    until: float,
+    started_at: int,
+    needs: Callable[[RunRecord], Needed],
 ) -> Claim | None:
-    """Claim and start the run, and read the thread its first turn continues: one unit."""
+    """Claim and start the run, and read what its first turn ``needs`` of the thread it
+    continues: one unit (which also stores the token counts that read made)."""
     record = _runs.claim(connection, run_id, owner, now, until, started_at)
     if record is None:
         return None
-    return Claim(record, load_conversation(connection, record["thread_id"]))
+    thread = load_conversation(
+        connection, record["thread_id"], needs(record), run_id=run_id, store_counts=True
+    )
+    return Claim(record, thread)

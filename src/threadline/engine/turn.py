@@ -16,6 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from threadline import clock
+from threadline.engine.chat_turns import message_tokens
 from threadline.engine.run_tools import RunTools
 from threadline.engine.tokens import count_text
 from threadline.engine.tools.base import MessageExtras
@@ -262,6 +263,8 @@ class TurnRecorder:
         now = clock.now()
         changes["status"] = "completed"
         changes["completed_at"] = now
+        finished: MessageRecord = {**self._message, **changes}  # type: ignore[typeddict-item]
+        changes["tokens"] = message_tokens(finished)  # its count, for the runs that read it
         step_usage = usage or Usage(0, self._message_tokens)
         step_changes: StepChanges = {
             "status": "completed",

@@ -32,6 +32,7 @@ def new_assistant_message(run: RunRecord, now: int) -> MessageRecord:
         "run_id": run["id"],
         "attachments": [],
         "metadata": {},
+        "tokens": None,  # counted once it is finished
     }
 
 

@@ -19,11 +19,14 @@ import time
 from collections import deque
 
 from threadline import clock
+from threadline.engine.context import first_turn_needs
 from threadline.engine.event_bus import Subscription
 from threadline.engine.execution import RunExecution
+from threadline.engine.history import Needed
 from threadline.engine.lease_upkeep import reap, renew_lease
 from threadline.engine.run_attempt import EngineContext
 from threadline.engine.scheduling import Claim, claim_run
+from threadline.records.runs import RunRecord
 from threadline.schemas.run_objects import StreamEvent
 from threadline.storage.database import Connection
 from threadline.storage.runs import Lease, RunRepository
@@ -113,7 +116,11 @@ class Worker:
             return None
         now = time.time()
         owner = self._engine.owner
-        return claim_run(connection, run_id, owner, now, now + self._lease_seconds, clock.now())
+        until = now + self._lease_seconds
+        return claim_run(connection, run_id, owner, now, until, clock.now(), self._first_turn_needs)
+
+    def _first_turn_needs(self, run: RunRecord) -> Needed:
+        return first_turn_needs(self._engine.route, run)
 
     async def dispatch(self, run_id: str, claim: Claim | None) -> None:
         """Execute a run ``claim`` claimed, once its unit is committed; a run it did not claim
@@ -214,7 +221,13 @@ class Worker:
             return False
         now = time.time()
         claim = await self._engine.db.write(
-            claim_run, run_id, self._engine.owner, now, now + self._lease_seconds, clock.now()
+            claim_run,
+            run_id,
+            self._engine.owner,
+            now,
+            now + self._lease_seconds,
+            clock.now(),
+            self._first_turn_needs,
         )
         if claim is None:
             return False

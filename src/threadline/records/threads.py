@@ -157,6 +157,9 @@ class MessageRecord(TypedDict):
     run_id: str | None
     attachments: list[Attachment] | None
     metadata: Metadata | None
+    # Its prompt tokens (``engine.chat_turns.message_tokens``) once it is finished; None while
+    # it is written and for rows older than the column (a run counts those when it reads them).
+    tokens: NotRequired[int | None]
 
 
 @final  # no other keys: told apart from engine.chat_turns' KnownTurn by its keys
@@ -167,6 +170,7 @@ class PromptMessageRecord(TypedDict):
     role: MessageRole
     status: MessageStatus
     content: list[ContentPart]
+    tokens: NotRequired[int | None]
 
 
 class MessageChanges(TypedDict, total=False):
@@ -175,4 +179,5 @@ class MessageChanges(TypedDict, total=False):
     completed_at: int | None
     incomplete_at: int | None
     content: list[ContentPart]
+    tokens: int | None
     metadata: Metadata | None

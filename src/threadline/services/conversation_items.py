@@ -5,6 +5,7 @@ the SDK item. Items are stored with new ids, as OpenAI does, in the order given.
 from typing import cast
 
 from threadline import ids
+from threadline.engine.chat_turns import message_tokens
 from threadline.errors import InvalidRequest
 from threadline.records.items import ItemRow
 from threadline.records.jsonvalue import JsonObject
@@ -88,6 +89,15 @@ def _entry(project_id: str, thread_id: str, item: InputItem, index: int, now: in
     return row
 
 
+def with_tokens(messages: list[MessageRecord]) -> list[MessageRecord]:
+    """The messages, each with its token count (``messages.tokens``), as they are stored (a
+    copy of a stored message has its count already)."""
+    for message in messages:
+        if message.get("tokens") is None:
+            message["tokens"] = message_tokens(message)
+    return messages
+
+
 def _message(project_id: str, thread_id: str, item: MessageInput, now: int) -> MessageRecord:
     status: ItemStatus = item.status or "completed"
     content = thread_content(_parts(item.content), item.role)
@@ -108,6 +118,8 @@ def _message(project_id: str, thread_id: str, item: MessageInput, now: int) -> M
         "run_id": None,
         "attachments": [],
         "metadata": {},
+        "tokens": None,  # counted when stored (``with_tokens``): a response's input files
+        # are read into its content after this
     }
 
 

@@ -19,7 +19,12 @@ from threadline.schemas.responses import (
     UpdateConversation,
 )
 from threadline.services.attachments import check_file_references
-from threadline.services.conversation_items import container_of, entry_item, stored_entries
+from threadline.services.conversation_items import (
+    container_of,
+    entry_item,
+    stored_entries,
+    with_tokens,
+)
 from threadline.services.conversation_steps import step_items
 from threadline.services.threads import delete_thread
 from threadline.storage.database import Connection, Database
@@ -165,7 +170,7 @@ def _insert_entries(connection: Connection, project_id: str, entries: list[Entry
         if "body" not in entry:
             now = entry["created_at"]
             check_file_references(connection, project_id, [entry], now, param=f"items[{index}].")
-    _messages.insert_many(connection, messages)
+    _messages.insert_many(connection, with_tokens(messages))
     _items.insert_many(connection, rows)
 
 

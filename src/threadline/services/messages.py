@@ -4,6 +4,7 @@ from collections.abc import Sequence
 from typing import cast
 
 from threadline import clock, ids
+from threadline.engine.chat_turns import message_tokens
 from threadline.errors import InvalidRequest, NotFound
 from threadline.records.jsonvalue import Metadata
 from threadline.records.threads import Attachment, ContentPart, ImageFile, ImageUrl, MessageRecord
@@ -47,7 +48,7 @@ def message_record(
         if request.attachments is not None
         else []
     )
-    return {
+    record: MessageRecord = {
         "id": ids.message_id(),
         "project_id": project_id,
         "thread_id": thread_id,
@@ -63,6 +64,8 @@ def message_record(
         "attachments": attachments,
         "metadata": request.metadata or {},
     }
+    record["tokens"] = message_tokens(record)
+    return record
 
 
 class MessageService:

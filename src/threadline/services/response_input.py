@@ -19,7 +19,7 @@ from threadline.records.runs import StepRecord, ToolCall
 from threadline.records.threads import MessageRecord
 from threadline.schemas.response_items import ItemReference, MessageInput
 from threadline.schemas.responses import ContextInput
-from threadline.services.conversation_items import stored_entries
+from threadline.services.conversation_items import stored_entries, with_tokens
 from threadline.services.conversations import item_not_found
 from threadline.storage.database import Connection
 from threadline.storage.items import Entry, ItemRepository
@@ -194,5 +194,5 @@ def _output_text(row: ItemRow) -> str:
 
 def insert_input(connection: Connection, compiled: CompiledInput) -> None:
     """Store the settled input: its messages and items."""
-    _messages.insert_many(connection, compiled.messages)
+    _messages.insert_many(connection, with_tokens(compiled.messages))
     _items.insert_many(connection, compiled.items)

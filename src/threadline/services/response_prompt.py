@@ -7,9 +7,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from threadline.engine.chat_turns import ConversationMessage, Turn, conversation, item_turns
-from threadline.engine.context import build_prompt
-from threadline.engine.execution import REPLY_RESERVE
-from threadline.engine.history import load_conversation
+from threadline.engine.context import REPLY_RESERVE, build_prompt
+from threadline.engine.history import Needed, load_conversation
 from threadline.engine.run_tools import RunTools
 from threadline.engine.tools.base import ServerTool
 from threadline.errors import InvalidRequest
@@ -46,15 +45,18 @@ def prompt_tokens(
     server_tools: Mapping[str, ServerTool],
     *,
     remember: bool,
+    beyond: int | None = None,
 ) -> int:
     """The prompt's tokens. ``remember``: the input's messages will be stored with these ids,
     so the engine's cache of finished turns may keep them (a count alone must not: its ids
-    never exist)."""
+    never exist). ``beyond``: only whether the count exceeds that matters, so a context that
+    does is read no further (the count is then more than ``beyond``, not the whole)."""
     turns: list[Turn] = []
     thread_id = _context_thread(connection, project_id, request)
     if thread_id is not None:
         assert connection is not None, "a chain's or conversation's context is read from storage"
-        messages, steps = load_conversation(connection, thread_id)
+        needed = Needed(beyond) if beyond is not None else None
+        messages, steps = load_conversation(connection, thread_id, needed)
         turns = conversation(messages, steps, reasoning_of=request.model)
     own: list[ConversationMessage] = [*compiled.messages]
     own += [

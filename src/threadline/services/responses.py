@@ -177,7 +177,13 @@ class ResponseService:
             tokens = prompt_tokens(None, project_id, request, compiled, server_tools, remember=True)
         else:
             tokens = await self._db.read(
-                prompt_tokens, project_id, request, compiled, server_tools, remember=True
+                prompt_tokens,
+                project_id,
+                request,
+                compiled,
+                server_tools,
+                remember=True,
+                beyond=window,
             )
         refuse_over_window(tokens, window)
 

@@ -27,6 +27,7 @@ from threadline.storage.pagination import (
     finish_page,
     key_bounds,
     key_conditions,
+    key_range_params,
 )
 from threadline.storage.repositories import InThreadRepository, records
 from threadline.storage.tables import MessageRow, RunRow, RunStepRow, ThreadRow
@@ -65,21 +66,27 @@ _runs: Table = RunRow.__table__  # type: ignore[assignment]
 
 # The items a model is sent: system and developer messages, function calls a client sent with
 # their outputs (an output answering a run's call has its ``step_id``: the step holds it), and
-# reasoning, with the model of the run that produced it (none for reasoning a client sent).
-_CONTEXT_ITEMS = (
+# reasoning, with the model of the run that produced it (none for reasoning a client sent): a
+# key range of them, newest first.
+_CONTEXT_ITEMS_PAGE = (
     select(_items, _runs.c.model)
     .select_from(_items.outerjoin(_runs, _runs.c.id == _items.c.run_id))
     .where(
         _items.c.thread_id == bindparam("thread"),
+        _items.c.position >= bindparam("low"),
+        _items.c.position < bindparam("high"),
         _items.c.step_id.is_(None),
         _items.c.type.in_(["message", "function_call", "function_call_output", "reasoning"]),
     )
-    .order_by(_items.c.position)
+    .order_by(_items.c.position.desc())
+    .limit(bindparam("limit"))
 )
+# A run's items are made after it: its id's key bounds the scan of the thread's items.
 _REASONING_OF_RUN = (
     select(_items)
     .where(
         _items.c.thread_id == bindparam("thread"),  # the index's way in
+        _items.c.position >= bindparam("from"),
         _items.c.run_id == bindparam("run"),
         _items.c.type == "reasoning",
     )
@@ -87,14 +94,19 @@ _REASONING_OF_RUN = (
 )
 
 
-def context_items(connection: Connection, thread_id: str) -> list[ContextItemRow]:
-    rows = records(connection.execute(_CONTEXT_ITEMS, {"thread": thread_id}))
+def context_items_page(
+    connection: Connection, thread_id: str, within: KeyRange, limit: int
+) -> list[ContextItemRow]:
+    """The thread's newest ``limit`` context items inside ``within``, newest first."""
+    low, high = key_range_params("", within)
+    params = {"thread": thread_id, "low": low, "high": high, "limit": limit}
+    rows = records(connection.execute(_CONTEXT_ITEMS_PAGE, params))
     return cast(list[ContextItemRow], rows)
 
 
 def reasoning_of_run(connection: Connection, thread_id: str, run_id: str) -> list[ItemRow]:
     """The reasoning items a response's run stored (its output, with its messages and steps)."""
-    params = {"thread": thread_id, "run": run_id}
+    params = {"thread": thread_id, "run": run_id, "from": creation_key(run_id)}
     return cast(list[ItemRow], records(connection.execute(_REASONING_OF_RUN, params)))
 
 

@@ -67,6 +67,15 @@ class KeyRange:
 
 
 EVERY_KEY = KeyRange()
+# Sorts after every creation key (base 36: digits and lower-case letters), so an open range is
+# still a bound parameter of a statement built once.
+_AFTER_EVERY_KEY = "~"
+
+
+def key_range_params(prefix: str, within: KeyRange) -> tuple[str, str]:
+    """``within`` as the (inclusive low, exclusive high) values of a column of ids (or keys)
+    that start with ``prefix``, open ends included."""
+    return prefix + (within.start or ""), prefix + (within.stop or _AFTER_EVERY_KEY)
 
 
 @dataclass(frozen=True, slots=True)

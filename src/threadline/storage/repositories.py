@@ -238,5 +238,5 @@ class MessageRepository(InThreadRepository[MessageRecord]):
 
     def insert_into_thread(self, connection: Connection, record: MessageRecord) -> bool:
         """Insert ``record`` if its thread exists in its project and is idle; else False."""
-        params = cast(Columns, record)
+        params = {"tokens": None, **cast(Columns, record)}  # every column is a parameter
         return connection.execute(self._insert_into_thread, params).rowcount > 0

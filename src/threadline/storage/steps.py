@@ -6,6 +6,7 @@ from typing import Any, TypedDict, cast
 from sqlalchemy import Connection, bindparam, select, update
 
 from threadline.records.runs import LastError, RunUsage, StepDetails, StepRecord, StepStatus
+from threadline.storage.pagination import KeyRange, key_range_params
 from threadline.storage.repositories import ScopedRepository, records
 from threadline.storage.tables import RunStepRow
 
@@ -31,6 +32,18 @@ _TOOL_STEPS_OF_THREAD = (
     select(_steps)
     .where(_steps.c.thread_id == bindparam("thread"), _steps.c.type == "tool_calls")
     .order_by(_steps.c.id)
+)
+# A thread's tool steps in a key range, newest first (ix_run_steps_thread_id_type_id).
+_TOOL_STEPS_PAGE = (
+    select(_steps)
+    .where(
+        _steps.c.thread_id == bindparam("thread"),
+        _steps.c.type == "tool_calls",
+        _steps.c.id >= bindparam("low"),
+        _steps.c.id < bindparam("high"),
+    )
+    .order_by(_steps.c.id.desc())
+    .limit(bindparam("limit"))
 )
 _STEP_UPDATE = update(_steps).where(_steps.c.id == bindparam("step"))
 _OPEN_STEPS_UPDATE = (
@@ -65,6 +78,14 @@ class StepRepository(ScopedRepository):
 
     def tool_steps_of_thread(self, connection: Connection, thread_id: str) -> list[StepRecord]:
         return _steps_of(connection.execute(_TOOL_STEPS_OF_THREAD, {"thread": thread_id}))
+
+    def tool_steps_page(
+        self, connection: Connection, thread_id: str, within: KeyRange, limit: int
+    ) -> list[StepRecord]:
+        """The thread's newest ``limit`` tool steps inside ``within``, newest first."""
+        low, high = key_range_params("step_", within)
+        params = {"thread": thread_id, "low": low, "high": high, "limit": limit}
+        return _steps_of(connection.execute(_TOOL_STEPS_PAGE, params))
 
     def update_by_id(self, connection: Connection, step_id: str, values: StepChanges) -> None:
         connection.execute(_STEP_UPDATE, {**values, "step": step_id})

@@ -129,6 +129,10 @@ class MessageRow(Base):
     run_id: Mapped[str | None] = mapped_column(IdType)
     attachments: Mapped[JsonArray | None] = mapped_column(JsonType)
     metadata_: Mapped[Metadata | None] = mapped_column("metadata", JsonType)
+    # The message's prompt tokens (engine.chat_turns.message_tokens), stored when it is written
+    # finished; NULL while it is written, and for rows older than the column until a run counts
+    # them. A run reads these newest first, and the content only of the messages it sends.
+    tokens: Mapped[int | None] = mapped_column(Integer)
 
 
 class RunRow(Base):
@@ -184,6 +188,8 @@ class RunStepRow(Base):
     __table_args__ = (
         Index("ix_run_steps_run_id_id", "run_id", "id"),
         Index("ix_run_steps_thread_id_id", "thread_id", "id"),
+        # A thread's tool steps, without walking its message-creation steps.
+        Index("ix_run_steps_thread_id_type_id", "thread_id", "type", "id"),
     )
 
     id: Mapped[str] = mapped_column(IdType, primary_key=True)
