@@ -22,6 +22,11 @@ Scenarios (issue 3's targets):
               (VmHWM) < 1 GiB, errors; then every run's status, read back.
   throughput  completed runs/s with a 0 ms upstream: streaming runs back to back at concurrency
               32 for --seconds, completions counted. Target ≥ 200/s on SQLite.
+  long        (by name only, not in "all") time to first delta of one run at a time on threads
+              of --long-lengths messages (16, 2,000, 20,000, 100,000; seeded straight into the
+              database, bench/thread_seed.py): a first run, then --long-runs more, with
+              truncation_strategy last_messages 16 and with auto on a model with a --long-window
+              (8,192) token window. Target: 100,000 within 1.5x of 16.
 
 Every stream is checked: the events' order (created, queued, in_progress, step created and
 in_progress, message created and in_progress, deltas, message completed, step completed, run
@@ -32,9 +37,10 @@ PostgreSQL, up = the upstream, cli = this client, noise = the rest), RSS and ope
 from /proc.
 
 Run:  .venv/bin/python bench/run_bench.py [--backend sqlite|postgres|both] [--scenario all|ttfd|
-          paced|concurrent|throughput] [--seconds 5] [--warmup 1] [--concurrency 32]
+          paced|concurrent|throughput|long] [--seconds 5] [--warmup 1] [--concurrency 32]
           [--paced-lanes 16] [--paced-rate 64] [--paced-delay-ms 10]
           [--ttfd-concurrency 1,16,64] [--runs 1000] [--tokens 20] [--threads-per-worker 1]
+          [--long-lengths 16,2000,20000,100000] [--long-runs 50] [--long-window 8192]
           [--profile REPORT]   one backend: sample the server in the measured windows
 
 The ttfd and throughput workers run on their own thread(s), so each run adds a message to a
@@ -80,6 +86,7 @@ from server_under_test import (
     running_server,
     wait_healthy,
 )
+from thread_seed import seed_thread
 
 T = TypeVar("T")
 CLOCK = time.monotonic_ns  # CLOCK_MONOTONIC: the same clock in the upstream's process
@@ -971,13 +978,80 @@ async def scenario_throughput(
     print(f"  {report.backend:8} {name:14} done", file=sys.stderr, flush=True)
 
 
+# --- scenario: long threads -------------------------------------------------------------------
+
+# The fast upstream's model under a name THREADLINE_CONFIG gives a --long-window window.
+WINDOWED_MODEL = "windowed"
+
+
+async def scenario_long(
+    api: Api, upstream: Upstream, meter: Meter, args: argparse.Namespace, report: Report
+) -> None:
+    """Time to first delta of a run on a thread of each of --long-lengths messages (seeded
+    straight into the database), one run at a time: a first run, then --long-runs more, with
+    ``last_messages: 16`` (the same prompt whatever the thread's length) and with ``auto`` on a
+    model with a --long-window window (the newest messages that fit: about 70 of them)."""
+    model = f"fast-{args.tokens}x0"
+    assistant = await api.assistant(model)
+    modes: dict[str, dict[str, Any]] = {
+        "last_messages 16": {"truncation_strategy": {"type": "last_messages", "last_messages": 16}},
+        f"auto, {args.long_window:,}-token window": {"model": WINDOWED_MODEL},
+    }
+    client = SseClient(api.port)
+    try:
+        # The server's first runs warm it up (imports, caches, the tokenizer): not measured.
+        warm_up = str((await api.post("/v1/threads", {}))["id"])
+        body = {"assistant_id": assistant, "stream": True}
+        request = encode_request("POST", f"/v1/threads/{warm_up}/runs", api.token, body)
+        for _ in range(5):
+            await client.exchange(request, False, STREAM_TIMEOUT)
+        for length in args.long_lengths:
+            name = f"long {length:,}"
+            thread = str((await api.post("/v1/threads", {}))["id"])
+            started = time.perf_counter()
+            await seed_thread(args.database_url, thread, length)
+            client.close()  # idle while seeding: the server may have closed it
+            report.add(
+                name, "thread seeded (direct inserts) in s", f"{time.perf_counter() - started:.1f}"
+            )
+            meter.start()
+            runs = 0
+            for mode, options in modes.items():
+                body = {"assistant_id": assistant, "stream": True, **options}
+                request = encode_request("POST", f"/v1/threads/{thread}/runs", api.token, body)
+                exchanges = []
+                for _ in range(1 + args.long_runs):
+                    exchanges.append(await client.exchange(request, False, STREAM_TIMEOUT))
+                runs += len(exchanges)
+                problems = Counter(filter(None, (check_run(e, args.tokens) for e in exchanges)))
+                if problems:
+                    report.problems.append(f"{name} {mode}: {tally(problems)}")
+                first = exchanges[0]
+                cold = (first.first_delta - first.sent) / 1e6 if first.first_delta else math.nan
+                ttfd = ms([e.first_delta - e.sent for e in exchanges[1:] if e.first_delta])
+                report.add(
+                    name,
+                    f"{mode}: TTFD 1st run, then p50 / p90 ms",
+                    f"{cold:.1f}, {percentile(ttfd, 50):.2f} / {percentile(ttfd, 90):.2f}",
+                )
+            cpu = meter.stop(name)
+            report.add(name, "server CPU ms per run", cpu_per_run(cpu, runs))
+            report.cpu.append(cpu)
+            print(f"  {report.backend:8} {name:14} done", file=sys.stderr, flush=True)
+    finally:
+        client.close()
+
+
 Scenario = Callable[[Api, Upstream, Meter, argparse.Namespace, Report], Awaitable[None]]
 SCENARIOS: dict[str, Scenario] = {
     "ttfd": scenario_ttfd,
     "paced": scenario_paced,
     "throughput": scenario_throughput,
     "concurrent": scenario_concurrent,  # last: its peak RSS is the process's
+    "long": scenario_long,
 }
+# Asked for by name only, not by "all": seeding 100,000 messages takes a while.
+BY_NAME_ONLY = frozenset({"long"})
 
 
 # --- one backend ----------------------------------------------------------------------------
@@ -1036,6 +1110,16 @@ def bench_backend(
         os.environ["THREADLINE_UPSTREAM_BASE_URL"] = upstream.base_url
         os.environ["THREADLINE_UPSTREAM_API_KEY"] = "sk-bench-" + secrets.token_hex(8)
         os.environ.pop("THREADLINE_CONFIG", None)
+        # The long-thread scenario seeds the server's database and runs on a windowed model.
+        args.database_url = url or f"sqlite+aiosqlite:///{Path(directory) / 'threadline.db'}"
+        if "long" in args.scenarios:
+            config = Path(directory) / "threadline.yaml"
+            upstream_model = f"fast-{args.tokens}x0"
+            config.write_text(
+                f"models:\n  {WINDOWED_MODEL}:\n    upstream_model: {upstream_model}\n"
+                f"    context_window: {args.long_window}\n"
+            )
+            os.environ["THREADLINE_CONFIG"] = str(config)
         with running_server(Path(directory), master_key, url, args.profile) as server:
             try:
                 return run_async(
@@ -1122,11 +1206,25 @@ def parse_args(
     parser.add_argument("--concurrent-tokens", type=int, default=50)
     parser.add_argument("--concurrent-delay-ms", type=float, default=20.0)
     parser.add_argument("--concurrent-timeout", type=float, default=120.0)
+    parser.add_argument(
+        "--long-lengths",
+        type=_levels,
+        default=[16, 2_000, 20_000, 100_000],
+        metavar="16,2000,20000,100000",
+        help="long: messages on each thread",
+    )
+    parser.add_argument("--long-runs", type=int, default=50, help="long: runs after the 1st")
+    parser.add_argument(
+        "--long-window", type=int, default=8192, help="long: the auto mode model's window"
+    )
     parser.add_argument("--profile", type=Path, metavar="REPORT", help="sample the server")
     if extra is not None:
         extra(parser)
     args = parser.parse_args(argv)
-    args.scenarios = list(scenarios) if args.scenario == "all" else [args.scenario]
+    if args.scenario == "all":
+        args.scenarios = [name for name in scenarios if name not in BY_NAME_ONLY]
+    else:
+        args.scenarios = [args.scenario]
     args.backends = ["sqlite", "postgres"] if args.backend == "both" else [args.backend]
     if args.profile and len(args.backends) > 1:
         parser.error("--profile needs one --backend")

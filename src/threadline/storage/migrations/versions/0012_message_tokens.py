@@ -8,7 +8,7 @@ The new column is nullable, so PostgreSQL adds it without rewriting the table.
 
 Revision ID: 0012
 Revises: 0011
-Create Date: 2026-12-10 09:00:00
+Create Date: 2026-12-07 02:00:00
 """
 
 import sqlalchemy as sa
