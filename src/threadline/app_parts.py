@@ -42,6 +42,7 @@ from threadline.services.vector_stores import VectorStoreService
 from threadline.settings import Settings
 from threadline.storage.blob_parts import DatabaseBlobStore
 from threadline.storage.database import Database
+from threadline.telemetry import Tracer
 
 _gateway_log = logging.getLogger("threadline.gateway")
 
@@ -99,7 +100,7 @@ class FileParts:
         )
 
 
-def build_models(settings: Settings) -> ModelRegistry:
+def build_models(settings: Settings, tracer: Tracer) -> ModelRegistry:
     return ModelRegistry.from_settings(
         settings,
         options=UpstreamOptions(
@@ -108,6 +109,7 @@ def build_models(settings: Settings) -> ModelRegistry:
             max_retries=settings.upstream_max_retries,
             max_retry_wait=settings.upstream_max_retry_wait,
         ),
+        tracer=tracer,
     )
 
 
@@ -141,6 +143,7 @@ def build_worker(
     parts: FileParts,
     owner: str,
     server_tools: Sequence[ServerTool],
+    tracer: Tracer,
 ) -> Worker:
     """The run engine, with its built-in tools (``server_tools`` replaces those of a type)."""
     meter = _RunMeter(gateway)
@@ -163,6 +166,7 @@ def build_worker(
         record_usage=meter.record_usage,
         server_tools={tool.type: tool for tool in [*builtin, *server_tools]},
         end_retry_seconds=settings.run_end_retry_seconds,
+        tracer=tracer,
     )
     return Worker(
         engine,

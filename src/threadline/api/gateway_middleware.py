@@ -69,7 +69,7 @@ class GatewayMiddleware:
         self._addresses: ClientAddresses | None = None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or _unwatched(scope["path"]):
+        if scope["type"] != "http" or is_unwatched(scope["path"]):
             await self.app(scope, receive, send)
             return
         started = time.perf_counter()
@@ -191,7 +191,7 @@ async def _serve_fast(
         await send_error(send, InternalError("The server had an error processing your request."))
 
 
-def _unwatched(path: str) -> bool:
+def is_unwatched(path: str) -> bool:
     return path in _UNWATCHED or (path.startswith(_CONSOLE) and not path.startswith(_CONSOLE_API))
 
 

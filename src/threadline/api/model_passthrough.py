@@ -19,6 +19,7 @@ from starlette.types import Receive, Scope, Send
 from threadline.api.asgi import read_body, render_error
 from threadline.api.deps import invalid_json
 from threadline.api.meter import RequestMeter
+from threadline.api.passthrough_spans import PassthroughSpan
 from threadline.app_state import AppState
 from threadline.errors import (
     APIError,
@@ -59,6 +60,7 @@ class ModelPassthrough:
     def __init__(self, path: str) -> None:
         self.path = path
         self.meter_name = CHAT if path == "/chat/completions" else EMBEDDINGS
+        self.operation = "chat" if path == "/chat/completions" else "embeddings"  # GenAI's
         self.check_body = REQUEST_CHECKS[path]
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -95,25 +97,46 @@ class ModelPassthrough:
                 return body  # as the client sent it
             return orjson.dumps({**data, "model": upstream_model})
 
+        # Tracing on: the call's span, whose traceparent goes upstream with the request.
+        span = (
+            PassthroughSpan(state.tracer, self.operation, data, chain[0])
+            if state.tracer.enabled
+            else None
+        )
         try:
-            opened = await state.passthrough.open(chain, self.path, body_for, stream=stream)
+            opened = await state.passthrough.open(
+                chain, self.path, body_for, stream=stream, headers=span and span.headers
+            )
         except UpstreamUnreachable as failure:
+            if span is not None:
+                span.failed("timeout" if failure.timed_out else "unreachable", failure.message)
             await self._finish(state, meter, principal, (estimate, 0))
             error_class = UpstreamTimeout if failure.timed_out else UpstreamError
             raise error_class(
                 f"The upstream model server ({failure.message}).", code="upstream_unavailable"
             ) from None
+        except BaseException:  # the client left (cancelled) while the upstream was asked
+            if span is not None:
+                span.failed("interrupted")
+            raise
         gateway.metrics.upstream_latency.labels(opened.target.upstream.name).observe(opened.waited)
+        if span is not None:
+            span.answered(opened.target)
         try:
             if opened.status >= 300:
+                if span is not None:
+                    span.failed(str(opened.status))
                 await self._finish(state, meter, principal, None)
                 raise _upstream_error(opened)
             if stream:
                 await self._stream(
-                    opened, receive, send, meter, strip_usage, state, principal, estimate
+                    opened, receive, send, meter, strip_usage, state, principal, estimate, span
                 )
             else:
                 usage = body_usage(opened.body or b"") or (estimate, 0)
+                if span is not None:
+                    span.body(opened.body or b"")
+                    span.end(usage)
                 cost = await self._finish(state, meter, principal, usage)
                 content_type = opened.response.headers.get("content-type", "application/json")
                 headers = [
@@ -125,6 +148,8 @@ class ModelPassthrough:
                 await send({"type": "http.response.body", "body": opened.body or b""})
         finally:
             opened.close()
+            if span is not None:
+                span.failed("interrupted")  # unless it has ended
 
     async def _stream(
         self,
@@ -136,12 +161,15 @@ class ModelPassthrough:
         state: AppState,
         principal: Principal,
         estimate: int,
+        span: PassthroughSpan | None,
     ) -> None:
         sniffer = StreamUsage(strip=strip_usage)
         await send({"type": "http.response.start", "status": 200, "headers": _SSE_HEADERS})
         gone: asyncio.Task[Any] | None = None
         try:
             async for chunk in opened.chunks():
+                if span is not None:
+                    span.chunk(chunk)
                 out = sniffer.feed(chunk)
                 if out:
                     await send({"type": "http.response.body", "body": out, "more_body": True})
@@ -156,6 +184,8 @@ class ModelPassthrough:
         except StreamBroken:
             # The upstream broke mid-stream: the client has the 200 already, so it gets an
             # in-band error, as OpenAI sends one, then the end.
+            if span is not None:
+                span.broke()
             with contextlib.suppress(OSError):
                 await send(
                     {"type": "http.response.body", "body": _BROKEN_FRAME, "more_body": False}
@@ -163,7 +193,10 @@ class ModelPassthrough:
         finally:
             if gone is not None:
                 gone.cancel()
-            await self._finish(state, meter, principal, sniffer.usage or (estimate, 0))
+            usage = sniffer.usage or (estimate, 0)
+            if span is not None:
+                span.end(usage)
+            await self._finish(state, meter, principal, usage)
 
     async def _finish(
         self, state: AppState, meter: RequestMeter, principal: Principal, usage: Usage | None

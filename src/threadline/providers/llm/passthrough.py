@@ -34,6 +34,7 @@ from threadline.providers.llm.status import error_body, retry_after
 log = logging.getLogger("threadline.providers.llm")
 
 Sleep = Callable[[float], Awaitable[None]]
+_JSON = {"Content-Type": "application/json"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -155,11 +156,13 @@ class PassthroughClient:
         body_for: Callable[[str], bytes],
         *,
         stream: bool,
+        headers: Mapping[str, str] | None = None,
     ) -> Opened:
         """POST ``body_for(upstream model)`` to each target in turn until one answers (see the
         module's rules). Returns the success, or the last final answer (a 4xx, or the last
         retryable failure when every attempt failed); raises ``UpstreamUnreachable`` when none
-        answered at all."""
+        answered at all. ``headers`` go with every attempt (a trace's ``traceparent``)."""
+        sent = {"Content-Type": "application/json", **headers} if headers else _JSON
         last: Opened | None = None
         unreachable: UpstreamUnreachable | None = None
         started = time.perf_counter()
@@ -175,7 +178,7 @@ class PassthroughClient:
             for attempt in range(options.max_retries + 1):
                 asked: float | None = None
                 try:
-                    opened = await self._attempt(target, path, payload, stream)
+                    opened = await self._attempt(target, path, payload, stream, sent)
                 except UpstreamUnreachable as failure:
                     unreachable = failure
                 else:
@@ -201,16 +204,12 @@ class PassthroughClient:
         assert unreachable is not None
         raise unreachable
 
-    async def _attempt(self, target: Target, path: str, payload: bytes, stream: bool) -> Opened:
+    async def _attempt(
+        self, target: Target, path: str, payload: bytes, stream: bool, headers: Mapping[str, str]
+    ) -> Opened:
         upstream = target.upstream
         try:
-            response = await self.send(
-                "POST",
-                upstream,
-                path,
-                body=payload,
-                headers={"Content-Type": "application/json"},
-            )
+            response = await self.send("POST", upstream, path, body=payload, headers=headers)
         except TimeoutError:
             raise UpstreamUnreachable(f"{upstream.name} timed out", timed_out=True) from None
         except (aiohttp.ClientError, OSError):

@@ -39,6 +39,7 @@ from threadline.providers.llm.openai_compatible import (
     UpstreamOptions,
 )
 from threadline.providers.llm.passthrough import RawUpstream, Target
+from threadline.telemetry import NO_TRACER, Tracer
 
 log = logging.getLogger("threadline.providers.llm")
 
@@ -121,9 +122,11 @@ class ModelRegistry:
         sleep: Sleep = asyncio.sleep,
         environ: Mapping[str, str] | None = None,
         default_context_window: int = DEFAULT_CONTEXT_WINDOW,
+        tracer: Tracer = NO_TRACER,
     ) -> None:
         """``http_client`` (tests) is shared by every upstream and not closed by ``aclose``.
-        A default API key without a base URL means OpenAI's own endpoint, as in the SDK."""
+        A default API key without a base URL means OpenAI's own endpoint, as in the SDK.
+        ``tracer``: the providers' spans of their model calls."""
         self.config = config or ThreadlineConfig()
         self.options = options or UpstreamOptions()
         self.default_context_window = default_context_window
@@ -146,6 +149,7 @@ class ModelRegistry:
                 options=self.options,
                 http_client=http_client,
                 sleep=sleep,
+                tracer=tracer,
             )
             self._raw[DEFAULT_PROVIDER] = _raw(
                 DEFAULT_PROVIDER, base_url, default_api_key, self.options
@@ -170,6 +174,7 @@ class ModelRegistry:
                 options=own,
                 http_client=http_client,
                 sleep=sleep,
+                tracer=tracer,
             )
             self._raw[name] = _raw(name, provider.base_url, keys[name], own)
         self._routes = {name: self._configured_route(name) for name in self.config.models}
@@ -187,6 +192,7 @@ class ModelRegistry:
         options: UpstreamOptions | None = None,
         http_client: httpx.AsyncClient | None = None,
         sleep: Sleep = asyncio.sleep,
+        tracer: Tracer = NO_TRACER,
     ) -> "ModelRegistry":
         """Reads ``upstream_base_url``, ``upstream_api_key`` and ``config`` (the YAML path)."""
         key = settings.upstream_api_key
@@ -197,6 +203,7 @@ class ModelRegistry:
             options=options,
             http_client=http_client,
             sleep=sleep,
+            tracer=tracer,
         )
 
     @property
