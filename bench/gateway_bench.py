@@ -19,8 +19,16 @@ The key used has rate limits (high enough never to refuse), so their bookkeeping
 usage, cost and the request log are recorded as always. Targets, one process: added p50
 ≤ 1 ms at concurrency 1 and ≤ 5 ms at 64; ≥ 2,000 requests/s; ≤ 0.4 ms CPU per request.
 
+``--tracing`` measures instead what OpenTelemetry tracing costs (docs/tracing.md): three servers
+in front of the same upstream, one untraced, one tracing every request and one sampling 1 in 10
+(``OTEL_TRACES_SAMPLER=parentbased_traceidratio``), the traced ones with
+``OTEL_EXPORTER_OTLP_ENDPOINT`` pointing at the upstream, which also serves as an OTLP collector
+that counts the spans and discards them; their CPU per request at maximum throughput (as in 2.)
+in alternating rounds (``--rounds``, the order rotating), and the spans the collector received.
+
 Run:  .venv/bin/python bench/gateway_bench.py [--seconds 4] [--answer-ms 50]
           [--concurrency 1,16,64] [--litellm /tmp/litellm/bin/litellm]
+      .venv/bin/python bench/gateway_bench.py --tracing [--rounds 6] [--seconds 4]
 The machine is shared: compare the direct and gateway columns of one run, not runs.
 """
 
@@ -31,6 +39,7 @@ import asyncio
 import contextlib
 import os
 import secrets
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -158,17 +167,28 @@ def fast_upstream() -> Iterator[int]:
 
 
 @contextmanager
-def threadline(upstream_port: int) -> Iterator[tuple[int, int, str]]:
-    """(port, pid, key) of a ``threadline serve`` in front of the upstream."""
+def threadline(
+    upstream_port: int, env: dict[str, str] | None = None
+) -> Iterator[tuple[int, int, str]]:
+    """(port, pid, key) of a ``threadline serve`` in front of the upstream; ``env``: more
+    variables for it."""
     import httpx
 
     master = "sk-bench-master-" + secrets.token_hex(8)
     os.environ["THREADLINE_UPSTREAM_BASE_URL"] = f"http://{HOST}:{upstream_port}/v1"
     os.environ["THREADLINE_UPSTREAM_API_KEY"] = "sk-bench-upstream"
-    with (
-        tempfile.TemporaryDirectory(prefix="threadline-gwbench-") as data,
-        running_server(Path(data), master, None) as server,
-    ):
+    with contextlib.ExitStack() as stack:
+        data = stack.enter_context(tempfile.TemporaryDirectory(prefix="threadline-gwbench-"))
+        saved = {name: os.environ.get(name) for name in env or {}}
+        os.environ.update(env or {})
+        try:  # the child takes the environment as it starts
+            server = stack.enter_context(running_server(Path(data), master, None))
+        finally:
+            for name, value in saved.items():
+                if value is None:
+                    os.environ.pop(name, None)
+                else:
+                    os.environ[name] = value
         asyncio.run(wait_healthy(server))
         response = httpx.post(
             f"http://{HOST}:{server.port}/admin/keys",
@@ -259,20 +279,87 @@ def latency_table(
 
 def throughput(
     name: str, port: int, prefix: str, key: str, pid: int | None, seconds: float
-) -> None:
+) -> tuple[int, float]:
+    """Prints one line; returns (requests done, server CPU ms per request, when ``pid``)."""
     before = CpuCounters.take(pid) if pid else None
     result = asyncio.run(load(port, prefix, key, "fast-20x0", False, 64, seconds))
     done = len(result.totals)
     rate = done / result.seconds if result.seconds else 0.0
     line = f"{name:10} {rate:10.0f} req/s  p50 {result.pct(result.totals, 0.5):6.2f} ms"
+    cpu = 0.0
     if before is not None and pid:
         use = CpuCounters.take(pid).since(before)
-        line += f"  server CPU {use.server / max(done, 1) * 1000:.3f} ms/request"
+        cpu = use.server / max(done, 1) * 1000
+        line += f"  server CPU {cpu:.3f} ms/request"
         line += f" (event loop {use.loop / max(done, 1) * 1000:.3f}), machine noise "
         line += f"{use.percent(use.noise):.0f}% of a core"
     if result.errors:
         line += f"  errors={result.errors}"
-    print(line)
+    print(line, flush=True)
+    return done, cpu
+
+
+# --tracing: the servers compared, and the variables each is started with.
+TRACED_VARIANTS = {
+    "off": {},
+    "on": {"OTEL_SERVICE_NAME": "bench-on"},
+    "on 10%": {
+        "OTEL_SERVICE_NAME": "bench-sampled",
+        "OTEL_TRACES_SAMPLER": "parentbased_traceidratio",
+        "OTEL_TRACES_SAMPLER_ARG": "0.1",
+    },
+}
+
+
+def requests_served(port: int) -> tuple[int, int]:
+    """(every request, chat completions) a server counted in its metrics."""
+    import httpx
+
+    total = chat = 0
+    for line in httpx.get(f"http://{HOST}:{port}/metrics").text.splitlines():
+        if line.startswith("threadline_http_requests_total{"):
+            count = int(float(line.rsplit(" ", 1)[1]))
+            total += count
+            chat += count if 'route="/v1/chat/completions"' in line else 0
+    return total, chat
+
+
+def tracing_cost(args: argparse.Namespace) -> None:
+    """CPU per request of an untraced server and traced ones, in alternating rounds."""
+    import httpx
+
+    with fast_upstream() as upstream, contextlib.ExitStack() as stack:
+        collector = {"OTEL_EXPORTER_OTLP_ENDPOINT": f"http://{HOST}:{upstream}"}
+        servers = {
+            name: stack.enter_context(threadline(upstream, {**collector, **env} if env else None))
+            for name, env in TRACED_VARIANTS.items()
+        }
+        print(f"\nTracing: {args.rounds} rounds of {args.seconds:g} s each, the order rotating;")
+        print("0 ms upstream, non-streaming, concurrency 64 (first, one warm-up round each)")
+        for name, (port, pid, key) in servers.items():
+            throughput(f"warm {name}", port, "/v1", key, pid, 1.0)
+        names = list(servers)
+        cpu: dict[str, list[float]] = {name: [] for name in names}
+        for round_number in range(args.rounds):
+            shift = round_number % len(names)
+            for name in names[shift:] + names[:shift]:
+                port, pid, key = servers[name]
+                cpu[name].append(throughput(name, port, "/v1", key, pid, args.seconds)[1])
+        time.sleep(6)  # the batch processor's delay: what it still holds is exported
+        spans = httpx.get(f"http://{HOST}:{upstream}/_stats").json()["spans"]
+        served = {name: requests_served(port) for name, (port, _, _) in servers.items()}
+    off = statistics.median(cpu["off"])
+    print("\nserver CPU ms/request, median (min-max), and what tracing adds (target ≤ 10 %):")
+    for name in names:
+        line = f"{name:7} {statistics.median(cpu[name]):.3f} "
+        line += f"({min(cpu[name]):.3f}-{max(cpu[name]):.3f})"
+        if name != "off":
+            line += f"  {(statistics.median(cpu[name]) / off - 1) * 100:+.1f} %"
+            service = TRACED_VARIANTS[name]["OTEL_SERVICE_NAME"]
+            total, chat = served[name]
+            line += f"  spans received {spans.get(service, 0)} of {total + chat} made"
+        print(line)
+    print("(a traced request makes 2 spans, its own and its model call's; sampled: ~1 in 10)")
 
 
 def main() -> None:
@@ -281,8 +368,15 @@ def main() -> None:
     parser.add_argument("--answer-ms", type=int, default=50)
     parser.add_argument("--concurrency", default="1,16,64")
     parser.add_argument("--litellm", help="the litellm command of a throwaway venv")
+    parser.add_argument(
+        "--tracing", action="store_true", help="measure what OpenTelemetry tracing costs instead"
+    )
+    parser.add_argument("--rounds", type=int, default=6, help="with --tracing: rounds of each")
     args = parser.parse_args()
     args.concurrency = [int(c) for c in args.concurrency.split(",")]
+    if args.tracing:
+        tracing_cost(args)
+        return
     print(TARGETS)
     with fast_upstream() as upstream, threadline(upstream) as (port, pid, key):
         ports = {"direct": (upstream, "/v1", "x"), "threadline": (port, "/v1", key)}

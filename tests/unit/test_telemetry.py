@@ -178,3 +178,22 @@ def test_the_endpoint_variables_decide_whether_to_trace(monkeypatch: pytest.Monk
     monkeypatch.setenv("OTEL_EXPORTER_OTLP_ENDPOINT", "")
     monkeypatch.delenv("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")
     assert Settings().otel_endpoint is None
+
+
+def test_under_an_unsampled_client_nothing_is_recorded_but_the_trace_goes_on(
+    collector: Collector,
+) -> None:
+    tracer = build_tracer(TracingOptions(endpoint=collector.url), version=__version__)
+    carrier = {"traceparent": "00-" + "ef" * 16 + "-" + "12" * 8 + "-00", "tracestate": "k=v"}
+    request = tracer.start("POST /v1/chat/completions", "server", {}, carrier=carrier)
+    with tracer.activate(request):
+        call = tracer.start("chat gpt-4o", "client", {"gen_ai.operation.name": "chat"})
+    assert not request.recording and not call.recording
+    headers = call.outgoing_headers()
+    _, trace_id, parent_id, flags = headers["traceparent"].split("-")
+    assert (trace_id, flags) == ("ef" * 16, "00") and parent_id != "12" * 8
+    assert headers["tracestate"] == "k=v"
+    call.end()
+    request.end()
+    tracer.shutdown()
+    assert collector.posts == []

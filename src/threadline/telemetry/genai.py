@@ -16,7 +16,6 @@ from threadline.telemetry.base import NO_SPAN, AttributeValue, Span, TraceParent
 
 OPERATION = "gen_ai.operation.name"
 PROVIDER = "gen_ai.provider.name"
-SYSTEM = "gen_ai.system"  # the older name of gen_ai.provider.name, which many backends still read
 REQUEST_MODEL = "gen_ai.request.model"
 REQUEST_MAX_TOKENS = "gen_ai.request.max_tokens"
 REQUEST_TEMPERATURE = "gen_ai.request.temperature"
@@ -80,7 +79,6 @@ def start_model_call(
     attributes: dict[str, AttributeValue] = {
         OPERATION: operation,
         PROVIDER: provider,
-        SYSTEM: provider,
         REQUEST_MODEL: model,
         SERVER_ADDRESS: host,
         SERVER_PORT: port,

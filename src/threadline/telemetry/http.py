@@ -21,13 +21,12 @@ def start_request(
     tracer: Tracer, method: str, path: str, headers: Iterable[tuple[bytes, bytes]]
 ) -> Span:
     """The request's span (the caller checks ``tracer.enabled``: it is built only when on)."""
-    carrier = {
-        name.decode("latin-1"): value.decode("latin-1")
-        for name, value in headers
-        if name in _TRACE_HEADERS
-    }
-    attributes: dict[str, AttributeValue] = {METHOD: method, PATH: path}
-    return tracer.start(method, "server", attributes, carrier=carrier)
+    carrier: dict[str, str] | None = None
+    for name, value in headers:
+        if name in _TRACE_HEADERS:
+            carrier = carrier or {}
+            carrier[name.decode("latin-1")] = value.decode("latin-1")
+    return tracer.start(method, "server", {METHOD: method, PATH: path}, carrier=carrier)
 
 
 def end_request(
