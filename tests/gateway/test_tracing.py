@@ -32,6 +32,7 @@ from threadline.telemetry import Tracer, TracingOptions, build_tracer
 
 REPO = Path(__file__).resolve().parents[2]
 CHAT_REQUEST = "POST /v1/chat/completions"
+SEARCH = "execute_tool file_search"
 
 
 @dataclass(frozen=True)
@@ -235,6 +236,41 @@ def test_content_is_captured_only_when_configured(
         assert "The answer is 42." in events["gen_ai.content.completion"]["gen_ai.completion"]
 
 
+def test_a_runs_content_is_captured_only_when_configured(
+    traced: Traced, upstream: ScriptedUpstream
+) -> None:
+    secret = f"secret-question-{secrets.token_hex(4)}"
+    for capture in (False, True):
+        traceparent, trace_id, _ = new_trace()
+        upstream.script(ToolCalls([("file_search", '{"queries": ["pump"]}')]), Text(["40 bar."]))
+        traced.tracer.capture_content = capture
+        try:
+            with sdk(traced, traceparent) as client:
+                assistant = client.beta.assistants.create(
+                    model="gpt-test", tools=[{"type": "file_search"}]
+                )
+                thread = client.beta.threads.create(messages=[{"role": "user", "content": secret}])
+                run = client.beta.threads.runs.create_and_poll(
+                    thread_id=thread.id, assistant_id=assistant.id, poll_interval_ms=20
+                )
+                assert run.status == "completed", run.last_error
+        finally:
+            traced.tracer.capture_content = False
+        spans = traced.spans(trace_id, "run", "chat gpt-test", "chat gpt-test", SEARCH)
+        if not capture:
+            text = every_text(spans)
+            assert secret not in text and "40 bar" not in text and "pump" not in text
+            continue
+        search = only(spans, SEARCH)
+        assert "pump" in str(search.attributes["gen_ai.tool.call.arguments"])
+        assert "The pump runs at 40 bar." in str(search.attributes["gen_ai.tool.call.result"])
+        first, second = sorted(named(spans, "chat gpt-test"), key=lambda span: span.start_time or 0)
+        prompt = {event.name: dict(event.attributes or {}) for event in first.events}
+        assert secret in str(prompt["gen_ai.content.prompt"]["gen_ai.prompt"])
+        answer = {event.name: dict(event.attributes or {}) for event in second.events}
+        assert answer["gen_ai.content.completion"]["gen_ai.completion"] == "40 bar."
+
+
 def test_an_upstream_error_marks_both_spans(traced: Traced, upstream: ScriptedUpstream) -> None:
     traceparent, trace_id, _ = new_trace()
     upstream.script(Fail(500))
@@ -285,7 +321,7 @@ def test_a_run_is_a_span_under_its_request_with_model_and_tool_calls_under_it(
         trace_id,
         *["run", "chat gpt-test"] * 2,
         "chat gpt-test",
-        "execute_tool file_search",
+        SEARCH,
         "execute_tool get_weather",
         "POST /v1/threads/{thread_id}/runs/{run_id}/submit_tool_outputs",
     )
@@ -304,8 +340,21 @@ def test_a_run_is_a_span_under_its_request_with_model_and_tool_calls_under_it(
     chats = named(spans, "chat gpt-test")
     assert [parent_of(chat) for chat in chats].count(first.context.span_id) == 2
     assert [parent_of(chat) for chat in chats].count(second.context.span_id) == 1
+    # The run engine's model calls, after the GenAI conventions too.
+    for chat in chats:
+        assert chat.kind == SpanKind.CLIENT
+        assert chat.attributes["gen_ai.operation.name"] == "chat"
+        assert chat.attributes["gen_ai.provider.name"] == "openai"
+        assert chat.attributes["gen_ai.request.model"] == "gpt-test"
+        assert chat.attributes["gen_ai.response.model"] == "gpt-test"
+        assert str(chat.attributes["gen_ai.response.id"]).startswith("chatcmpl-")
+        assert chat.attributes["gen_ai.usage.input_tokens"] == 10
+        assert chat.attributes["gen_ai.usage.output_tokens"] == 5
+        assert chat.attributes["server.address"] == "127.0.0.1"
+    finishes = sorted(chat.attributes["gen_ai.response.finish_reasons"] for chat in chats)
+    assert finishes == [("stop",), ("tool_calls",), ("tool_calls",)]
 
-    search = only(spans, "execute_tool file_search")
+    search = only(spans, SEARCH)
     assert parent_of(search) == first.context.span_id
     assert search.attributes["gen_ai.tool.type"] == "datastore"
     assert str(search.attributes["gen_ai.tool.call.id"]).startswith("call_")
