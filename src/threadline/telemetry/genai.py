@@ -1,10 +1,11 @@
 """Spans of model calls, runs and tool calls, after OpenTelemetry's GenAI semantic conventions.
 
 A model call is a client span named ``{operation} {model}`` (``chat gpt-4o``, ``embeddings
-text-embedding-3-small``); a run or a response an internal ``invoke_agent`` span; a tool call an
-``execute_tool {name}`` span. Every helper returns ``NO_SPAN`` at once when tracing is off, so
-its arguments are all it costs then. Message content is kept only when the tracer captures it
-(``capture_content``), as span events, truncated to ``CONTENT_LIMIT`` characters."""
+text-embedding-3-small``); a run or a response an internal span named ``run`` or ``response``
+(operation ``invoke_agent``); a tool call an ``execute_tool {name}`` span. Every helper returns
+``NO_SPAN`` at once when tracing is off, so its arguments are all it costs then. Message content
+is kept only when the tracer captures it (``capture_content``), truncated to ``CONTENT_LIMIT``
+characters."""
 
 import functools
 from collections.abc import Sequence
