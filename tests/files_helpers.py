@@ -45,3 +45,42 @@ def sql(database_url: str, statement: str, **params: Any) -> None:
             await database.dispose()
 
     asyncio.run(run())
+
+
+# --- ingestion stopped part-way (scripted upstream's ``hold_embeddings``) ---------------------
+
+HELD_WORD = "zebraword"
+# Small chunks: a file of a few thousand words has hundreds, several batches of embeddings.
+SMALL_CHUNKS = {
+    "type": "static",
+    "static": {"max_chunk_size_tokens": 100, "chunk_overlap_tokens": 50},
+}
+_WORDS = ("river", "stone", "maple", "lantern", "harbor", "quiet", "orbit", "velvet", "canyon")
+
+
+def long_text(words: int = 4000, held_from: int = 2000) -> str:
+    """Prose-like text whose words from ``held_from`` on carry ``HELD_WORD``: with
+    ``SMALL_CHUNKS`` its first batch of embeddings (64 passages) is answered and its second
+    held (``midway_progress`` checks that)."""
+    return " ".join(
+        (f"{HELD_WORD} " if i >= held_from else "") + f"{_WORDS[i % len(_WORDS)]}{i % 7}"
+        for i in range(words)
+    )
+
+
+def midway_progress(text: str) -> dict[str, int]:
+    """The ``progress`` of ``text``'s store file once its first batch of passages is embedded
+    and the next is held: computed with the server's own chunker."""
+    from threadline.engine.retrieval.base import ChunkingStrategy
+    from threadline.engine.retrieval.chunking import chunk_text
+    from threadline.engine.retrieval.hybrid import EMBED_BATCH
+
+    static = SMALL_CHUNKS["static"]
+    chunked = chunk_text(text, ChunkingStrategy(**static), passage_tokens=8191)  # type: ignore[arg-type]
+    passages = [p.text for p in chunked.passages]
+    assert not any(HELD_WORD in p for p in passages[:EMBED_BATCH]), "held too early"
+    assert any(HELD_WORD in p for p in passages[EMBED_BATCH : 2 * EMBED_BATCH]), "held too late"
+    return {
+        "chunks_done": chunked.passages[EMBED_BATCH].first_chunk,
+        "chunks_total": len(chunked.chunks),
+    }

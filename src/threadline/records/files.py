@@ -100,6 +100,9 @@ class VectorStoreFileRecord(TypedDict):
     chunking_strategy: ChunkingStrategyRecord
     attributes: Attributes | None
     batch_id: str | None
+    # Ingestion progress (``progress`` on the wire): None until the file is chunked.
+    chunks_done: int | None
+    chunks_total: int | None
     # Ingestion bookkeeping, never shown (see storage.ingestion_queue).
     token: str
     lease_owner: str | None
@@ -113,6 +116,8 @@ class StoreFileChanges(TypedDict, total=False):
     chunking_strategy: ChunkingStrategyRecord
     attributes: Attributes | None
     batch_id: str | None
+    chunks_done: int | None
+    chunks_total: int | None
     created_at: int
     token: str
     lease_owner: str | None
@@ -132,6 +137,14 @@ class NamedStoreFile(TypedDict):
     file_id: str
     attributes: Attributes | None
     filename: str
+
+
+class ChunkProgress(TypedDict):
+    """How far ingestion got: chunks embedded of the chunks there are (a file's, or the sum over
+    a batch's files)."""
+
+    chunks_done: int
+    chunks_total: int
 
 
 class FileBatchRecord(StoreCounters):
