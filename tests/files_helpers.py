@@ -1,13 +1,24 @@
 """Helpers for the files and vector-store suites."""
 
 import asyncio
+import secrets
 import time
-from typing import Any
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
+import httpx
 from openai import OpenAI
 from sqlalchemy import text
 
+from tests.databases import database
+from tests.servers import threaded_server
+from threadline.settings import Settings
 from threadline.storage.database import Database
+
+if TYPE_CHECKING:
+    from tests.upstream import ScriptedUpstream
 
 DOCS = {
     "capybara.md": b"# Capybaras\nThe capybara is the largest living rodent, from South America.",
@@ -84,3 +95,34 @@ def midway_progress(text: str) -> dict[str, int]:
         "chunks_done": chunked.passages[EMBED_BATCH].first_chunk,
         "chunks_total": len(chunked.chunks),
     }
+
+
+@contextmanager
+def embedding_server(
+    backend: str, data_dir: Path, upstream: "ScriptedUpstream"
+) -> Iterator[tuple[str, str]]:
+    """A server of its own whose embeddings come from the scripted upstream (fast, and
+    holdable): its base URL and master key."""
+    master = "sk-master-embed-" + secrets.token_hex(8)
+    with database(backend) as url:
+        settings = Settings(
+            data_dir=data_dir,
+            database_url=url,
+            master_key=master,
+            embeddings_base_url=upstream.base_url,
+            embeddings_api_key=upstream.api_key,
+            embeddings_model="text-embedding-test",
+        )
+        with threaded_server(settings) as base:
+            yield base, master
+
+
+def project_key(base: str, master: str) -> str:
+    """A key of a new project on the server at ``base``."""
+    response = httpx.post(
+        f"{base}/admin/keys",
+        headers={"Authorization": f"Bearer {master}"},
+        json={"project": f"p-{secrets.token_hex(5)}"},
+    )
+    response.raise_for_status()
+    return str(response.json()["key"])

@@ -6,7 +6,6 @@ The server here embeds with the scripted upstream, which holds every embeddings 
 contains ``HELD_WORD``: the large file's first batch of passages is embedded, its second waits,
 so the test reads the API at a known point of the ingestion, never against a clock."""
 
-import secrets
 import time
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -16,52 +15,36 @@ import pytest
 from openai import OpenAI
 
 from tests.conftest import sdk_client
-from tests.databases import database
 from tests.files_helpers import (
     HELD_WORD,
     SMALL_CHUNKS,
+    embedding_server,
     long_text,
     midway_progress,
+    project_key,
     upload,
     wait_until_settled,
 )
-from tests.servers import threaded_server
 from tests.upstream import EmbeddingsHold, ScriptedUpstream
-from threadline.settings import Settings
 
 HELD_WORD_TEXT = long_text()
 SHORT_TEXT = "A short note about lanterns and harbors, embedded in one batch."
 
 
 @pytest.fixture(scope="module")
-def embedding_server(
+def server(
     backend: str, tmp_path_factory: pytest.TempPathFactory, upstream_server: ScriptedUpstream
 ) -> Iterator[tuple[str, str]]:
-    """A server of its own whose embeddings come from the scripted upstream: (url, master)."""
-    master = "sk-master-progress-" + secrets.token_hex(8)
-    with database(backend) as url:
-        settings = Settings(
-            data_dir=tmp_path_factory.mktemp("progress"),
-            database_url=url,
-            master_key=master,
-            embeddings_base_url=upstream_server.base_url,
-            embeddings_api_key=upstream_server.api_key,
-            embeddings_model="text-embedding-test",
-        )
-        with threaded_server(settings) as base:
-            yield base, master
+    with embedding_server(backend, tmp_path_factory.mktemp("progress"), upstream_server) as found:
+        yield found
 
 
 @pytest.fixture
 def clients(
-    embedding_server: tuple[str, str], upstream: ScriptedUpstream
+    server: tuple[str, str], upstream: ScriptedUpstream
 ) -> Iterator[tuple[OpenAI, httpx.Client]]:
-    base, master = embedding_server
-    key = httpx.post(
-        f"{base}/admin/keys",
-        headers={"Authorization": f"Bearer {master}"},
-        json={"project": f"p-{secrets.token_hex(5)}"},
-    ).json()["key"]
+    base, master = server
+    key = project_key(base, master)
     with (
         sdk_client(base, key) as sdk,
         httpx.Client(
@@ -139,7 +122,7 @@ def test_a_batch_reports_the_sum_over_its_files(
         f"/vector_stores/{store.id}/file_batches",
         json={"file_ids": file_ids, "chunking_strategy": SMALL_CHUNKS},
     ).json()
-    assert batch["progress"] == {"chunks_done": 0, "chunks_total": 0}
+    assert batch["progress"] == {"chunks_done": 0, "chunks_total": 0, "files_chunked": 0}
 
     upstream.wait_for_held_embeddings()
     path = f"/vector_stores/{store.id}/files"
@@ -166,6 +149,7 @@ def test_a_batch_reports_the_sum_over_its_files(
     assert body["progress"] == {
         "chunks_done": midway["chunks_done"] + short["chunks_done"],
         "chunks_total": midway["chunks_total"] + short["chunks_total"],
+        "files_chunked": 2,
     }
     sdk_batch = client.vector_stores.file_batches.retrieve(batch["id"], vector_store_id=store.id)
     assert sdk_batch.model_extra == {"progress": body["progress"]}
@@ -175,4 +159,4 @@ def test_a_batch_reports_the_sum_over_its_files(
     final = raw.get(batch_path).json()
     assert final["status"] == "completed"
     total = midway["chunks_total"] + short["chunks_total"]
-    assert final["progress"] == {"chunks_done": total, "chunks_total": total}
+    assert final["progress"] == {"chunks_done": total, "chunks_total": total, "files_chunked": 2}

@@ -147,6 +147,13 @@ class ChunkProgress(TypedDict):
     chunks_total: int
 
 
+class BatchProgress(ChunkProgress):
+    """A batch's: the sums over its files in progress or completed that are chunked already,
+    and how many files that is (the rest are not parsed yet, and add their chunks later)."""
+
+    files_chunked: int
+
+
 class FileBatchRecord(StoreCounters):
     id: str
     project_id: str

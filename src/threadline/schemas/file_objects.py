@@ -11,6 +11,7 @@ from openai.types.vector_stores import (
 from pydantic import BaseModel
 
 from threadline.records.files import (
+    BatchProgress,
     ChunkProgress,
     FileBatchRecord,
     FileRecord,
@@ -129,7 +130,7 @@ def vector_store_file_deleted(file_id: str) -> VectorStoreFileDeleted:
     return VectorStoreFileDeleted(id=file_id, object="vector_store.file.deleted", deleted=True)
 
 
-def file_batch(record: FileBatchRecord, progress: ChunkProgress) -> VectorStoreFileBatch:
+def file_batch(record: FileBatchRecord, progress: BatchProgress) -> VectorStoreFileBatch:
     """``progress`` (an extra field) sums its files' (``store_file_batches.batch_progress``)."""
     return VectorStoreFileBatch.model_validate(
         {

@@ -6,7 +6,7 @@ from typing import NamedTuple
 from threadline import clock, ids
 from threadline.errors import NotFound
 from threadline.records.files import (
-    ChunkProgress,
+    BatchProgress,
     FileBatchRecord,
     StoreFileChanges,
     StoreFileStatus,
@@ -33,7 +33,7 @@ class _Batch(NamedTuple):
     """A batch as shown: its row, and its progress summed over its files (read together)."""
 
     record: FileBatchRecord
-    progress: ChunkProgress
+    progress: BatchProgress
 
     def shown(self) -> VectorStoreFileBatch:
         return file_objects.file_batch(self.record, self.progress)

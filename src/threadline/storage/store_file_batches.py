@@ -5,7 +5,7 @@ from typing import cast
 
 from sqlalchemy import Connection, Table, bindparam, func, insert, select, update
 
-from threadline.records.files import BatchStatus, ChunkProgress, FileBatchRecord
+from threadline.records.files import BatchProgress, BatchStatus, FileBatchRecord
 from threadline.storage.file_tables import FileBatchRow, VectorStoreFileRow
 from threadline.storage.repositories import Columns, rows_of
 
@@ -32,6 +32,7 @@ def get_batch(
 _BATCH_PROGRESS = select(
     func.coalesce(func.sum(_store_files.c.chunks_done), 0),
     func.coalesce(func.sum(_store_files.c.chunks_total), 0),
+    func.count(),
 ).where(
     _store_files.c.batch_id == bindparam("w_batch"),
     # Failed and cancelled files are out of the count: a batch ends with done == total.
@@ -40,11 +41,12 @@ _BATCH_PROGRESS = select(
 )
 
 
-def batch_progress(connection: Connection, batch_id: str) -> ChunkProgress:
+def batch_progress(connection: Connection, batch_id: str) -> BatchProgress:
     """The chunks embedded so far and the chunks there are, summed over the batch's files in
-    progress or completed that are chunked already (the total grows as files are parsed)."""
-    done, total = connection.execute(_BATCH_PROGRESS, {"w_batch": batch_id}).one()
-    return {"chunks_done": int(done), "chunks_total": int(total)}
+    progress or completed that are chunked already, and how many files that is (the total
+    grows as the others are parsed)."""
+    done, total, files = connection.execute(_BATCH_PROGRESS, {"w_batch": batch_id}).one()
+    return {"chunks_done": int(done), "chunks_total": int(total), "files_chunked": int(files)}
 
 
 def set_batch_status(connection: Connection, batch_id: str, status: BatchStatus) -> None:
