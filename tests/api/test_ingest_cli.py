@@ -15,6 +15,7 @@ from openai import OpenAI
 
 from tests.conftest import sdk_client
 from tests.files_helpers import DOCS, embedding_server, project_key
+from tests.servers import free_port
 from tests.upstream import ScriptedUpstream
 
 PROGRESS_LINE = re.compile(r"^[\d,]+/[\d,]+ chunks( \(\d+%\))? · \d+/\d+ files")
@@ -107,6 +108,10 @@ def test_ingest_says_what_is_wrong(server: tuple[str, str], tmp_path: Path) -> N
     nothing = ingest(base, "sk-any", str(tmp_path / "missing"), "--store", "S")
     assert nothing.returncode == 1
     assert "skipping" in nothing.stderr and "nothing to ingest" in nothing.stderr
+    nobody = f"http://127.0.0.1:{free_port()}"
+    unreachable = ingest(nobody, "sk-any", str(tmp_path / "a.md"), "--store", "S")
+    assert unreachable.returncode == 1
+    assert f"cannot reach the server at {nobody}/v1" in unreachable.stderr
 
 
 def _filenames(client: OpenAI, store_id: str) -> set[str]:

@@ -184,7 +184,7 @@ class Ingest:
             if all(batch.status != "in_progress" for batch in batches):
                 self._display.finish()
                 return batches
-            time.sleep(self._interval)
+            time.sleep(max(0.05, self._interval))
             batches = [retrieve(batch.id, vector_store_id=store_id) for batch in batches]
 
     def _summary(
