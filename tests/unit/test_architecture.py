@@ -22,7 +22,8 @@ THIRD_PARTY_HOMES: dict[str, tuple[str, ...]] = {
     "alembic": ("storage/",),
     "asyncpg": ("storage/",),
     "aiosqlite": ("storage/",),
-    "openai": ("schemas/", "providers/"),
+    # ``threadline ingest`` is a client of the server's public API, through the official SDK.
+    "openai": ("schemas/", "providers/", "cli/ingest.py"),
     "aiohttp": ("providers/",),
     "httpx": ("providers/",),
     "redis": ("gateway/",),
