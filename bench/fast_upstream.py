@@ -19,6 +19,10 @@ byte was written, and a tag (the first user message's first word) so that a clie
 requests to its own. ``GET /_stats`` returns those records as JSON and clears them, with the peak
 number of concurrent streams; ``GET /_health`` answers 200. The process exits when its parent
 does.
+
+It is also an OpenTelemetry collector that discards what it is sent (for ``gateway_bench.py
+--tracing``): ``POST /v1/traces`` (OTLP/HTTP, protobuf) answers 200 and counts the spans by
+service name, which ``/_stats`` reports as ``spans`` (never cleared).
 """
 
 from __future__ import annotations
@@ -121,6 +125,7 @@ class Stats:
     peak: int = 0
     connections: int = 0
     requests: int = 0
+    spans: dict[str, int] = field(default_factory=dict)  # received on /v1/traces, by service
 
     def take(self) -> bytes:
         body = orjson.dumps(
@@ -130,6 +135,7 @@ class Stats:
                 "peak": self.peak,
                 "connections": self.connections,
                 "requests": self.requests,
+                "spans": self.spans,
             }
         )
         self.records = []
@@ -164,6 +170,32 @@ def _json_response(status: str, body: bytes) -> bytes:
         f"content-length: {len(body)}\r\n\r\n"
     )
     return head.encode() + body
+
+
+_TRACES_ACCEPTED = (
+    b"HTTP/1.1 200 OK\r\ncontent-type: application/x-protobuf\r\ncontent-length: 0\r\n\r\n"
+)
+
+
+def _count_spans(body: bytes, counts: dict[str, int]) -> None:
+    """Adds the spans of an OTLP/HTTP export (protobuf) to ``counts``, by service name."""
+    from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
+        ExportTraceServiceRequest,
+    )
+
+    request = ExportTraceServiceRequest()
+    request.ParseFromString(body)
+    for resource_spans in request.resource_spans:
+        service = next(
+            (
+                attribute.value.string_value
+                for attribute in resource_spans.resource.attributes
+                if attribute.key == "service.name"
+            ),
+            "",
+        )
+        spans = sum(len(scope.spans) for scope in resource_spans.scope_spans)
+        counts[service] = counts.get(service, 0) + spans
 
 
 def _tag(body: dict[str, Any]) -> str:
@@ -239,6 +271,9 @@ class Protocol(asyncio.Protocol):
         elif method == b"POST" and path.split(b"?", 1)[0] == b"/v1/chat/completions":
             self._chat(body, received)
             return
+        elif method == b"POST" and path == b"/v1/traces":
+            _count_spans(body, self.upstream.stats.spans)
+            self.transport.write(_TRACES_ACCEPTED)
         else:
             self.transport.write(_json_response("404 Not Found", b'{"error":"not found"}'))
         self._after_response()

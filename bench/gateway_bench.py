@@ -21,6 +21,13 @@ What it prints:
    keeps the cache (and the rate-limit counters) in Redis instead of the database.
 5. With ``--throughput-only``, instead of 1-3: item 2 for Threadline alone, ``--rounds`` times
    (e.g. to compare two source trees in alternating runs, ``PYTHONPATH=<tree>/src``).
+6. With ``--tracing``, instead of 1-3: what OpenTelemetry tracing costs (docs/tracing.md): three
+   servers in front of the same upstream, one untraced, one tracing every request and one
+   sampling 1 in 10 (``OTEL_TRACES_SAMPLER=parentbased_traceidratio``), the traced ones with
+   ``OTEL_EXPORTER_OTLP_ENDPOINT`` pointing at the upstream, which also serves as an OTLP
+   collector that counts the spans and discards them; their CPU per request at maximum
+   throughput (as in 2.) in ``--rounds`` alternating rounds (the order rotating), and the spans
+   the collector received.
 
 The key used has rate limits (high enough never to refuse), so their bookkeeping is measured;
 usage, cost and the request log are recorded as always. Targets, one process: added p50
@@ -28,7 +35,7 @@ usage, cost and the request log are recorded as always. Targets, one process: ad
 
 Run:  .venv/bin/python bench/gateway_bench.py [--seconds 4] [--answer-ms 50]
           [--concurrency 1,16,64] [--litellm /tmp/litellm/bin/litellm]
-          [--cache [--redis URL] | --throughput-only] [--rounds 3]
+          [--cache [--redis URL] | --throughput-only | --tracing] [--rounds 3]
 The machine is shared: compare the direct and gateway columns of one run, not runs.
 """
 
@@ -184,9 +191,14 @@ class Gateway:
 
 @contextmanager
 def threadline(
-    upstream_port: int, *, cache: bool = False, redis_url: str | None = None
+    upstream_port: int,
+    *,
+    cache: bool = False,
+    redis_url: str | None = None,
+    env: dict[str, str] | None = None,
 ) -> Iterator[Gateway]:
-    """A ``threadline serve`` in front of the upstream, and its keys."""
+    """A ``threadline serve`` in front of the upstream, and its keys; ``env``: more variables
+    for it."""
     import httpx
 
     master = "sk-bench-master-" + secrets.token_hex(8)
@@ -194,10 +206,18 @@ def threadline(
     os.environ["THREADLINE_UPSTREAM_API_KEY"] = "sk-bench-upstream"
     if redis_url:
         os.environ["THREADLINE_REDIS_URL"] = redis_url
-    with (
-        tempfile.TemporaryDirectory(prefix="threadline-gwbench-") as data,
-        running_server(Path(data), master, None) as server,
-    ):
+    with contextlib.ExitStack() as stack:
+        data = stack.enter_context(tempfile.TemporaryDirectory(prefix="threadline-gwbench-"))
+        saved = {name: os.environ.get(name) for name in env or {}}
+        os.environ.update(env or {})
+        try:  # the child takes the environment as it starts
+            server = stack.enter_context(running_server(Path(data), master, None))
+        finally:
+            for name, value in saved.items():
+                if value is None:
+                    os.environ.pop(name, None)
+                else:
+                    os.environ[name] = value
         asyncio.run(wait_healthy(server))
 
         def new_key(**options: object) -> str:
@@ -325,7 +345,7 @@ def throughput(
         line += f" (event loop {found.loop_ms:.3f}), machine noise {found.noise:.0f}% of a core"
     if found.errors:
         line += f"  errors={found.errors}"
-    print(line)
+    print(line, flush=True)
     return found
 
 
@@ -365,6 +385,72 @@ def cache_rounds(gateway: Gateway, args: argparse.Namespace) -> None:
         )
 
 
+# --tracing: the servers compared, and the variables each is started with.
+TRACED_VARIANTS = {
+    "off": {},
+    "on": {"OTEL_SERVICE_NAME": "bench-on"},
+    "on 10%": {
+        "OTEL_SERVICE_NAME": "bench-sampled",
+        "OTEL_TRACES_SAMPLER": "parentbased_traceidratio",
+        "OTEL_TRACES_SAMPLER_ARG": "0.1",
+    },
+}
+
+
+def requests_served(port: int) -> tuple[int, int]:
+    """(every request, chat completions) a server counted in its metrics."""
+    import httpx
+
+    total = chat = 0
+    for line in httpx.get(f"http://{HOST}:{port}/metrics").text.splitlines():
+        if line.startswith("threadline_http_requests_total{"):
+            count = int(float(line.rsplit(" ", 1)[1]))
+            total += count
+            chat += count if 'route="/v1/chat/completions"' in line else 0
+    return total, chat
+
+
+def tracing_cost(args: argparse.Namespace) -> None:
+    """CPU per request of an untraced server and traced ones, in alternating rounds."""
+    import httpx
+
+    with fast_upstream() as upstream, contextlib.ExitStack() as stack:
+        collector = {"OTEL_EXPORTER_OTLP_ENDPOINT": f"http://{HOST}:{upstream}"}
+        servers = {
+            name: stack.enter_context(
+                threadline(upstream, env={**collector, **env} if env else None)
+            )
+            for name, env in TRACED_VARIANTS.items()
+        }
+        print(f"\nTracing: {args.rounds} rounds of {args.seconds:g} s each, the order rotating;")
+        print("0 ms upstream, non-streaming, concurrency 64 (first, one warm-up round each)")
+        for name, gateway in servers.items():
+            throughput(f"warm {name}", gateway.port, "/v1", gateway.key, gateway.pid, 1.0)
+        names = list(servers)
+        cpu: dict[str, list[float]] = {name: [] for name in names}
+        for round_number in range(args.rounds):
+            shift = round_number % len(names)
+            for name in names[shift:] + names[:shift]:
+                at = servers[name]
+                found = throughput(name, at.port, "/v1", at.key, at.pid, args.seconds)
+                cpu[name].append(found.cpu_ms)
+        time.sleep(6)  # the batch processor's delay: what it still holds is exported
+        spans = httpx.get(f"http://{HOST}:{upstream}/_stats").json()["spans"]
+        served = {name: requests_served(gateway.port) for name, gateway in servers.items()}
+    off = statistics.median(cpu["off"])
+    print("\nserver CPU ms/request, median (min-max), and what tracing adds (target ≤ 10 %):")
+    for name in names:
+        line = f"{name:7} {statistics.median(cpu[name]):.3f} "
+        line += f"({min(cpu[name]):.3f}-{max(cpu[name]):.3f})"
+        if name != "off":
+            line += f"  {(statistics.median(cpu[name]) / off - 1) * 100:+.1f} %"
+            service = TRACED_VARIANTS[name]["OTEL_SERVICE_NAME"]
+            total, chat = served[name]
+            line += f"  spans received {spans.get(service, 0)} of {total + chat} made"
+        print(line)
+    print("(a traced request makes 2 spans, its own and its model call's; sampled: ~1 in 10)")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     parser.add_argument("--seconds", type=float, default=4.0)
@@ -376,8 +462,14 @@ def main() -> None:
     parser.add_argument(
         "--throughput-only", action="store_true", help="maximum requests/s and CPU only"
     )
+    parser.add_argument(
+        "--tracing", action="store_true", help="measure what OpenTelemetry tracing costs instead"
+    )
     parser.add_argument("--rounds", type=int, default=3)
     args = parser.parse_args()
+    if args.tracing:
+        tracing_cost(args)
+        return
     args.concurrency = [int(c) for c in args.concurrency.split(",")]
     if args.cache or args.throughput_only:
         with (

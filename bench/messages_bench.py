@@ -52,11 +52,11 @@ def main() -> None:
     parser.add_argument("--concurrency", default="1,64")
     args = parser.parse_args()
     model = f"fast-10x{args.answer_ms / 10:g}"
-    with fast_upstream() as upstream, threadline(upstream) as (port, _pid, key):
+    with fast_upstream() as upstream, threadline(upstream) as gateway:
         columns = {
             "direct": (upstream, "/v1", "x", Client),
-            "chat": (port, "/v1", key, Client),
-            "messages": (port, "", key, MessagesClient),
+            "chat": (gateway.port, "/v1", gateway.key, Client),
+            "messages": (gateway.port, "", gateway.key, MessagesClient),
         }
         print(f"Latency, upstream answering in {args.answer_ms} ms (model {model}), ms")
         print(

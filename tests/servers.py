@@ -18,6 +18,7 @@ from threadline.app import create_app
 from threadline.cli.serving import ThreadlineServer, server_config
 from threadline.engine.tools.base import ServerTool
 from threadline.settings import Settings
+from threadline.telemetry import Tracer
 
 
 def free_port() -> int:
@@ -39,21 +40,24 @@ def wait_healthy(base_url: str, timeout: float = 30.0) -> None:
 
 
 @contextmanager
-def threaded_server(settings: Settings, server_tools: Sequence[ServerTool] = ()) -> Iterator[str]:
-    """The app under uvicorn in a background thread: real HTTP, one process, fast to start."""
-    with threaded_app(settings, server_tools) as (base_url, _):
+def threaded_server(
+    settings: Settings, server_tools: Sequence[ServerTool] = (), tracer: Tracer | None = None
+) -> Iterator[str]:
+    """The app under uvicorn in a background thread: real HTTP, one process, fast to start.
+    ``tracer``: where its spans go (tests/gateway/test_tracing.py); by default, as configured."""
+    with threaded_app(settings, server_tools, tracer) as (base_url, _):
         yield base_url
 
 
 @contextmanager
 def threaded_app(
-    settings: Settings, server_tools: Sequence[ServerTool] = ()
+    settings: Settings, server_tools: Sequence[ServerTool] = (), tracer: Tracer | None = None
 ) -> Iterator[tuple[str, FastAPI]]:
     """``threaded_server``, with the app too: a test may reach its state
     (``app.state.threadline``), e.g. to move a clock."""
     port = free_port()
     # Configured as `threadline serve` configures it.
-    app = create_app(settings, server_tools=server_tools)
+    app = create_app(settings, server_tools=server_tools, tracer=tracer)
     config = server_config(app, settings, host="127.0.0.1", port=port, log_level="warning")
     server = ThreadlineServer(config)
     thread = threading.Thread(target=server.run, name="threadline-test-server", daemon=True)

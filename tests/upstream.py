@@ -16,7 +16,8 @@ queue is empty) and is answered exactly as OpenAI would: an SSE stream of ``chat
 objects when the body says ``"stream": true`` (with a final usage chunk when it asks for
 ``stream_options.include_usage``), else one ``chat.completion`` object. ``Fail`` answers with an
 HTTP error, ``Broken`` breaks a stream part-way, ``Slow`` delays any reply, and ``Gated`` holds a
-stream part-way until the test lets it go on.
+stream part-way until the test lets it go on. ``/v1/embeddings`` answers deterministic vectors;
+``hold_embeddings`` holds those with a given word (ingestion stopped part-way).
 
 The server is Starlette under uvicorn in a daemon thread of the test process, on 127.0.0.1. Every
 request to ``/v1/chat/completions`` or ``/v1/embeddings`` (authorised or not) is recorded in
@@ -127,6 +128,18 @@ class Gated:
 
 
 Reply = Text | ToolCalls | Fail | Broken | Slow | Gated
+
+
+@dataclass
+class EmbeddingsHold:
+    """``ScriptedUpstream.hold_embeddings``: embeddings requests with an input containing
+    ``containing`` wait until ``gate`` is set; ``held`` counts them."""
+
+    containing: str
+    gate: threading.Event = field(default_factory=threading.Event)
+    held: int = 0
+
+
 Answer = Text | ToolCalls | Broken  # a reply that produces a completion (possibly a broken one)
 
 
@@ -297,6 +310,7 @@ class ScriptedUpstream:
         self._requests: list[dict[str, Any]] = []
         self._calls_made = 0
         self._embedding_failures: deque[int] = deque()
+        self._embeddings_hold: EmbeddingsHold | None = None
         self._closed = threading.Event()
         self.reset()
         port = free_port()
@@ -326,6 +340,9 @@ class ScriptedUpstream:
             self._default = Text(["Hello", " world"])
             self._calls_made = 0
             self._embedding_failures.clear()
+            if self._embeddings_hold is not None:
+                self._embeddings_hold.gate.set()  # nothing stays held into the next test
+            self._embeddings_hold = None
 
     @property
     def requests(self) -> list[dict[str, Any]]:
@@ -409,6 +426,35 @@ class ScriptedUpstream:
         with self._lock:
             self._embedding_failures.extend([status] * times)
 
+    def hold_embeddings(self, containing: str) -> "EmbeddingsHold":
+        """Hold every embeddings request any of whose inputs contains ``containing`` until the
+        test sets the hold's ``gate`` (``reset`` and ``close`` let them go too); others are
+        answered. A file whose later part holds the word is stopped part-way through its
+        ingestion, at a known batch, however the files of a batch are scheduled."""
+        hold = EmbeddingsHold(containing)
+        with self._lock:
+            self._embeddings_hold = hold
+        return hold
+
+    async def _wait_if_held(self, inputs: list[str]) -> None:
+        with self._lock:
+            hold = self._embeddings_hold
+            if hold is None or not any(hold.containing in text for text in inputs):
+                return
+            hold.held += 1
+            self._lock.notify_all()
+        while not hold.gate.is_set() and not self._closed.is_set():
+            await asyncio.sleep(0.02)
+
+    def wait_for_held_embeddings(self, count: int = 1, timeout: float = 10.0) -> None:
+        """Block until ``count`` embeddings requests were held."""
+        with self._lock:
+            if not self._lock.wait_for(
+                lambda: self._embeddings_hold is not None and self._embeddings_hold.held >= count,
+                timeout,
+            ):
+                raise TimeoutError(f"fewer than {count} embeddings requests were held")
+
     async def _embeddings(self, request: Request) -> Response:
         """Deterministic embeddings: a hashed bag of the input's words (EMBEDDING_DIMENSIONS
         floats), so texts sharing words are similar, as with a real model."""
@@ -424,6 +470,7 @@ class ScriptedUpstream:
             inputs = [inputs]
         if not isinstance(inputs, list) or not all(isinstance(i, str) for i in inputs):
             return _error_response(400, "input must be a string or a list of strings.")
+        await self._wait_if_held(inputs)
         data = [
             {"object": "embedding", "index": i, "embedding": bag_of_words_vector(text)}
             for i, text in enumerate(inputs)

@@ -39,10 +39,12 @@ from threadline.api.gateway_routes import PASSTHROUGH_ONLY, RouteTable
 from threadline.api.idempotency import IdempotencyMiddleware
 from threadline.api.middleware import RejectNullBytesInUrl, RequestIdMiddleware
 from threadline.api.model_passthrough import ModelPassthrough
+from threadline.api.tracing import TracingMiddleware
 from threadline.app_state import AppState
 from threadline.engine.tools.base import ServerTool
 from threadline.settings import Settings
 from threadline.storage.migrate import upgrade_to_head_async
+from threadline.telemetry import Tracer, TracingOptions, build_tracer
 
 logger = logging.getLogger("threadline")
 
@@ -68,15 +70,19 @@ def create_app(
     migrate: bool = True,
     server_tools: Sequence[ServerTool] = (),
     base_url: str | None = None,
+    tracer: Tracer | None = None,
 ) -> FastAPI:
     """``base_url``: where the API is served (``http://host:port/v1``), when known, for the
-    first-run message."""
+    first-run message. ``tracer``: where spans go (tests pass one exporting to memory); by
+    default, the OTLP endpoint of the ``OTEL_*`` settings, or nowhere (docs/tracing.md)."""
+    if tracer is None:
+        tracer = build_tracer(_tracing_options(settings), version=__version__)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         if migrate:
             await upgrade_to_head_async(settings.resolved_database_url)
-        state = AppState.build(settings, server_tools)
+        state = AppState.build(settings, server_tools, tracer)
         app.state.threadline = state
         await _print_first_key(state, base_url)
         await state.start()
@@ -120,9 +126,19 @@ def create_app(
         fast_routes=passthrough,
         forward_assistants=assistants_passthrough.forward,
     )
+    if tracer.enabled:  # off: not even a layer that would pass requests on
+        app.add_middleware(TracingMiddleware, tracer=tracer)
     app.add_middleware(RejectNullBytesInUrl)
     app.add_middleware(RequestIdMiddleware)
     return app
+
+
+def _tracing_options(settings: Settings) -> TracingOptions:
+    return TracingOptions(
+        endpoint=settings.otel_endpoint,
+        sdk_disabled=settings.otel_sdk_disabled,
+        capture_content=settings.otel_capture_content,
+    )
 
 
 def _include_routers(app: FastAPI) -> None:

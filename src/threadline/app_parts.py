@@ -43,6 +43,7 @@ from threadline.services.vector_stores import VectorStoreService
 from threadline.settings import Settings
 from threadline.storage.blob_parts import DatabaseBlobStore
 from threadline.storage.database import Database
+from threadline.telemetry import Tracer
 
 _gateway_log = logging.getLogger("threadline.gateway")
 
@@ -100,7 +101,7 @@ class FileParts:
         )
 
 
-def build_models(settings: Settings) -> ModelRegistry:
+def build_models(settings: Settings, tracer: Tracer) -> ModelRegistry:
     return ModelRegistry.from_settings(
         settings,
         options=UpstreamOptions(
@@ -109,6 +110,7 @@ def build_models(settings: Settings) -> ModelRegistry:
             max_retries=settings.upstream_max_retries,
             max_retry_wait=settings.upstream_max_retry_wait,
         ),
+        tracer=tracer,
     )
 
 
@@ -143,6 +145,7 @@ def build_worker(
     parts: FileParts,
     owner: str,
     server_tools: Sequence[ServerTool],
+    tracer: Tracer,
 ) -> Worker:
     """The run engine, with its built-in tools (``server_tools`` replaces those of a type)."""
     meter = _RunMeter(gateway)
@@ -165,6 +168,7 @@ def build_worker(
         record_usage=meter.record_usage,
         server_tools={tool.type: tool for tool in [*builtin, *server_tools]},
         end_retry_seconds=settings.run_end_retry_seconds,
+        tracer=tracer,
     )
     return Worker(
         engine,

@@ -1,5 +1,6 @@
 """Everything a running server holds: settings, the database, the engine, the services."""
 
+import asyncio
 from collections.abc import Sequence
 from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
@@ -49,6 +50,7 @@ from threadline.services.vector_store_files import StoreFileService
 from threadline.services.vector_stores import VectorStoreService
 from threadline.settings import Settings
 from threadline.storage.database import Database
+from threadline.telemetry import NO_TRACER, Tracer
 
 
 @dataclass
@@ -85,16 +87,22 @@ class AppState:
     idempotency: IdempotencyKeys
     sweeper: Sweeper
     storage_meter: StorageMeter
+    tracer: Tracer  # NO_TRACER unless tracing is on (chosen by create_app)
 
     # What ``start`` started, to be stopped in the reverse order by ``close``.
     _running: AsyncExitStack = field(default_factory=AsyncExitStack, init=False, repr=False)
 
     @classmethod
-    def build(cls, settings: Settings, server_tools: Sequence[ServerTool] = ()) -> "AppState":
+    def build(
+        cls,
+        settings: Settings,
+        server_tools: Sequence[ServerTool] = (),
+        tracer: Tracer = NO_TRACER,
+    ) -> "AppState":
         """Everything, from ``settings``; ``server_tools`` replaces built-in tools of the same
-        type (tests plug in stand-ins)."""
+        type (tests plug in stand-ins); ``tracer`` is handed to whatever makes spans."""
         database = Database(settings.resolved_database_url, pool_size=settings.database_pool_size)
-        models = build_models(settings)
+        models = build_models(settings, tracer)
         keys = KeyService(database, cache_seconds=settings.key_cache_seconds)
         projects = ProjectService(database, keys, models.provider_names())
         gateway = build_gateway(settings, database, keys, projects, models)
@@ -104,7 +112,7 @@ class AppState:
         parts = FileParts.build(settings, database, owner)
         bus = EventBus()
         worker = build_worker(
-            settings, database, bus, models, gateway, sandbox, parts, owner, server_tools
+            settings, database, bus, models, gateway, sandbox, parts, owner, server_tools, tracer
         )
         passthrough = PassthroughClient()
         runs = RunService(
@@ -169,6 +177,7 @@ class AppState:
                 interval_seconds=settings.sweep_interval_seconds,
             ),
             storage_meter=StorageMeter(database, gateway.charge, gateway.prices.billable_gb_days),
+            tracer=tracer,
         )
 
     async def start(self) -> None:
@@ -176,6 +185,9 @@ class AppState:
         clients and the database. A start that fails stops again what it had started."""
         warm_tokenizer()
         async with AsyncExitStack() as running:
+            # Last: it exports the spans the others end; in a thread, as an export that cannot
+            # reach its collector is retried for up to its timeout.
+            running.push_async_callback(asyncio.to_thread, self.tracer.shutdown)
             running.push_async_callback(self.database.dispose)
             running.push_async_callback(self.retrieval.aclose)
             running.push_async_callback(self.models.aclose)

@@ -84,6 +84,27 @@ class Settings(BaseSettings):
     # How long a slot of a key's "max parallel requests" outlives a replica that died holding
     # it (Redis only; in memory a slot ends with its request).
     parallel_slot_seconds: float = 900.0
+    # OpenTelemetry traces (docs/tracing.md): on when an OTLP endpoint is set, unless the SDK is
+    # disabled. These standard variables only decide whether to trace; the SDK reads them and
+    # every other OTEL_* variable (service name, resource, sampler, headers) itself.
+    otel_endpoint: str | None = Field(
+        default=None,
+        validation_alias=AliasChoices(
+            "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "OTEL_EXPORTER_OTLP_ENDPOINT"
+        ),
+    )
+    otel_sdk_disabled: bool = Field(
+        default=False, validation_alias=AliasChoices("OTEL_SDK_DISABLED")
+    )
+    # Prompts, completions and tool arguments and results in spans (truncated): off by default,
+    # as they may hold anything users wrote. OpenTelemetry's GenAI variable is honoured too.
+    otel_capture_content: bool = Field(
+        default=False,
+        validation_alias=AliasChoices(
+            "THREADLINE_OTEL_CAPTURE_CONTENT",
+            "OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT",
+        ),
+    )
     # code_interpreter's sandbox (providers/sandbox). auto: nsjail, else bubblewrap; none: off.
     # With no working sandbox the tool is refused: code never runs unsandboxed.
     sandbox: Literal["auto", "nsjail", "bwrap", "none"] = "auto"
@@ -147,12 +168,27 @@ class Settings(BaseSettings):
         "embeddings_base_url",
         "embeddings_api_key",
         "embeddings_model",
+        "otel_endpoint",
         mode="before",
     )
     @classmethod
     def _empty_means_unset(cls, value: object) -> object:
         # `THREADLINE_MASTER_KEY=` in a shell or compose file means "no master key", not "".
         return None if value == "" else value
+
+    @field_validator("otel_sdk_disabled", "otel_capture_content", mode="before")
+    @classmethod
+    def _flag(cls, value: object) -> object:
+        # As the OpenTelemetry SDK reads its flags: "true" (any case) is on, anything else off;
+        # the GenAI variable's newer values (SPAN_ONLY, EVENT_ONLY, ...) mean content is kept.
+        if isinstance(value, str):
+            word = value.strip().lower()
+            return (
+                word in ("true", "1", "yes", "on")
+                or word.endswith("_only")
+                or word == ("span_and_event")
+            )
+        return value
 
     @property
     def resolved_database_url(self) -> str:

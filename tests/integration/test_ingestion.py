@@ -29,6 +29,7 @@ from threadline.services.removals import Removals
 from threadline.services.sweeper import Sweeper
 from threadline.services.vector_stores import VectorStoreService
 from threadline.storage import ingestion_queue as queue
+from threadline.storage import store_files
 from threadline.storage.database import Database
 from threadline.storage.files import owe_removal
 from threadline.storage.migrate import upgrade_to_head_async
@@ -309,6 +310,35 @@ def test_queued_again_while_indexing_indexes_once_more(run):
         assert done.status == "completed" and done.file_counts.completed == 1
 
     run(scenario, concurrency=2, poll_seconds=0.05)
+
+
+def test_progress_is_fenced_like_the_outcome_and_starts_over_when_queued_again(run):
+    async def scenario(stack: Stack) -> None:
+        await stack.ingestion.stop()  # the queue is driven by hand
+        file_id = await stack.upload("a.txt", b"alpha")
+        store_id = await stack.store([file_id])
+        [key] = await stack.db.read(queue.claimable, time.time(), 10)
+        now = time.time()
+        assert await stack.db.write(queue.claim, key, "server-a", now, now + 60)
+
+        async def progress() -> tuple[int | None, int | None]:
+            row = await stack.db.read(store_files.get, store_id, file_id)
+            assert row is not None
+            return row["chunks_done"], row["chunks_total"]
+
+        assert await progress() == (None, None)
+        assert await stack.db.write(queue.record_progress, key, "server-a", 3, 10)
+        assert not await stack.db.write(queue.record_progress, key, "server-b", 9, 10)
+        assert await progress() == (3, 10)
+
+        await stack.batches.create(
+            PROJECT, store_id, CreateFileBatch.model_validate({"file_ids": [file_id]})
+        )
+        assert await progress() == (None, None)  # queued again: it starts over
+        assert not await stack.db.write(queue.record_progress, key, "server-a", 5, 10)
+        assert await progress() == (None, None)
+
+    run(scenario, concurrency=1)
 
 
 def test_sweeper_expires_files_and_stores_and_finishes_removals(run):

@@ -3,15 +3,27 @@
 from pathlib import Path
 
 import pytest
+from pydantic import AliasChoices
 
 from threadline.settings import Settings
 
 README = Path(__file__).resolve().parents[2] / "README.md"
 
 
+def _variables(name: str) -> list[str]:
+    """The environment variables a setting is read from: THREADLINE_<NAME>, or its aliases
+    (standard variables such as OPENAI_BASE_URL or OTEL_EXPORTER_OTLP_ENDPOINT)."""
+    alias = Settings.model_fields[name].validation_alias
+    if isinstance(alias, AliasChoices):
+        return [choice for choice in alias.choices if isinstance(choice, str)]
+    return [f"THREADLINE_{name.upper()}"]
+
+
 @pytest.mark.parametrize("name", sorted(Settings.model_fields))
 def test_every_setting_is_documented_in_the_readme(name: str) -> None:
-    assert f"THREADLINE_{name.upper()}" in README.read_text()
+    readme = README.read_text()
+    for variable in _variables(name):
+        assert variable in readme
 
 
 def test_upstream_falls_back_to_the_openai_variables(monkeypatch: pytest.MonkeyPatch) -> None:

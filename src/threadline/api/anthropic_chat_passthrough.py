@@ -13,7 +13,7 @@ import asyncio
 import contextlib
 import itertools
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 import orjson
@@ -76,6 +76,7 @@ class TranslatedChat:
         client: PassthroughClient,
         chain: list[Target],
         chat_body_for: Callable[[str], bytes],
+        extra_headers: Mapping[str, str] | None = None,
     ) -> Opened:
         """``client.open`` over the chain, a run of targets of one kind at a time: the same
         result and failures as one ``open`` (see passthrough.py)."""
@@ -88,11 +89,19 @@ class TranslatedChat:
             try:
                 if kind == "anthropic":
                     opened = await client.open(
-                        targets, "/messages", self.body_for, stream=self.stream
+                        targets,
+                        "/messages",
+                        self.body_for,
+                        stream=self.stream,
+                        extra_headers=extra_headers,
                     )
                 else:
                     opened = await client.open(
-                        targets, "/chat/completions", chat_body_for, stream=self.stream
+                        targets,
+                        "/chat/completions",
+                        chat_body_for,
+                        stream=self.stream,
+                        extra_headers=extra_headers,
                     )
             except UpstreamUnreachable as failure:
                 unreachable = failure

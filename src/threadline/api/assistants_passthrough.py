@@ -78,7 +78,8 @@ async def forward(
             upstream,
             _upstream_path(scope),
             body=body,
-            headers=_request_headers(scope),
+            # With tracing on, the upstream's work joins this request's trace.
+            headers={**_request_headers(scope), **state.tracer.outgoing_headers()},
         )
     except APIError as error:
         await send_error(send, error)

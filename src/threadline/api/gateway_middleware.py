@@ -78,7 +78,7 @@ class GatewayMiddleware:
         self._addresses: ClientAddresses | None = None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or _unwatched(scope["path"]):
+        if scope["type"] != "http" or is_unwatched(scope["path"]):
             await self.app(scope, receive, send)
             return
         started = time.perf_counter()
@@ -215,7 +215,7 @@ async def _send_error(scope: Scope, send: Send, error: APIError) -> None:
         await send_error(send, error)
 
 
-def _unwatched(path: str) -> bool:
+def is_unwatched(path: str) -> bool:
     return path in _UNWATCHED or (path.startswith(_CONSOLE) and not path.startswith(_CONSOLE_API))
 
 

@@ -19,6 +19,7 @@ class RequestMeter:
         "principal",
         "request_body",
         "response_body",
+        "route",
         "started",
         "status",
         "ticket",
@@ -26,6 +27,7 @@ class RequestMeter:
 
     def __init__(self, label: str) -> None:
         self.label = label  # the metrics label: the matched route's template
+        self.route = label  # the matched route's template, whatever the label becomes
         self.principal: Principal | None = None
         self.ticket: Ticket | None = None
         self.model: str | None = None

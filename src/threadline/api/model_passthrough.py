@@ -23,6 +23,7 @@ from threadline.api.anthropic_chat_passthrough import upstream_error as anthropi
 from threadline.api.asgi import read_body, render_error
 from threadline.api.deps import invalid_json
 from threadline.api.meter import RequestMeter
+from threadline.api.passthrough_spans import PassthroughSpan
 from threadline.app_state import AppState
 from threadline.errors import (
     APIError,
@@ -67,6 +68,7 @@ class ModelPassthrough:
         self.path = path
         self.route = "/v1" + path  # the response cache's route
         self.meter_name = CHAT if path == "/chat/completions" else EMBEDDINGS
+        self.operation = "chat" if path == "/chat/completions" else "embeddings"  # GenAI's
         self.check_body = REQUEST_CHECKS[path]
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -117,24 +119,43 @@ class ModelPassthrough:
                 return body  # as the client sent it
             return orjson.dumps({**data, "model": upstream_model})
 
+        # Tracing on: the call's span, whose traceparent goes upstream with the request.
+        span = (
+            PassthroughSpan(state.tracer, self.operation, data, chain[0])
+            if state.tracer.enabled
+            else None
+        )
         try:
+            headers = span.headers if span is not None else None
             if translated is None:
-                opened = await state.passthrough.open(chain, self.path, body_for, stream=stream)
+                opened = await state.passthrough.open(
+                    chain, self.path, body_for, stream=stream, extra_headers=headers
+                )
             else:
-                opened = await translated.open(state.passthrough, chain, body_for)
+                opened = await translated.open(state.passthrough, chain, body_for, headers)
         except UpstreamUnreachable as failure:
+            if span is not None:
+                span.failed("timeout" if failure.timed_out else "unreachable", failure.message)
             await self._finish(state, meter, principal, (estimate, 0))
             error_class = UpstreamTimeout if failure.timed_out else UpstreamError
             raise error_class(
                 f"The upstream model server ({failure.message}).", code="upstream_unavailable"
             ) from None
+        except BaseException:  # the client left (cancelled) while the upstream was asked
+            if span is not None:
+                span.failed("interrupted")
+            raise
         gateway.metrics.upstream_latency.labels(opened.target.upstream.name).observe(opened.waited)
+        if span is not None:
+            span.answered(opened.target)
         try:
             # A fallback of a translated model may be OpenAI-compatible: its answer is forwarded.
             anthropic = None
             if translated is not None and opened.target.upstream.kind == "anthropic":
                 anthropic = translated
             if opened.status >= 300:
+                if span is not None:
+                    span.failed(str(opened.status))
                 await self._finish(state, meter, principal, None)
                 error = anthropic_error(opened) if anthropic is not None else None
                 raise error or _upstream_error(opened)
@@ -154,10 +175,22 @@ class ModelPassthrough:
                     await anthropic.answer(opened, answer_to, finish)
             elif stream:
                 await self._stream(
-                    opened, receive, send, meter, strip_usage, state, principal, estimate, cached
+                    opened,
+                    receive,
+                    send,
+                    meter,
+                    strip_usage,
+                    state,
+                    principal,
+                    estimate,
+                    cached,
+                    span,
                 )
             else:
                 usage = body_usage(opened.body or b"") or (estimate, 0)
+                if span is not None:
+                    span.body(opened.body or b"")
+                    span.end(usage)
                 cost = await self._finish(state, meter, principal, usage)
                 content_type = opened.response.headers.get("content-type", "application/json")
                 headers = [
@@ -172,6 +205,8 @@ class ModelPassthrough:
                 await send({"type": "http.response.body", "body": opened.body or b""})
         finally:
             opened.close()
+            if span is not None:
+                span.failed("interrupted")  # unless it has ended
 
     async def _stream(
         self,
@@ -184,6 +219,7 @@ class ModelPassthrough:
         principal: Principal,
         estimate: int,
         cached: CacheLookup | None,
+        span: PassthroughSpan | None,
     ) -> None:
         sniffer = StreamUsage(strip=strip_usage)
         # The answer as the client gets it, stored once its last event is in, before that is
@@ -195,6 +231,8 @@ class ModelPassthrough:
         gone: asyncio.Task[Any] | None = None
         try:
             async for chunk in opened.chunks():
+                if span is not None:
+                    span.chunk(chunk)
                 out = sniffer.feed(chunk)
                 if capture is not None and capture.add(out) and cached is not None:
                     await self._keep_stream(state, cached, capture, opened.status)
@@ -214,6 +252,8 @@ class ModelPassthrough:
         except StreamBroken:
             # The upstream broke mid-stream: the client has the 200 already, so it gets an
             # in-band error, as OpenAI sends one, then the end.
+            if span is not None:
+                span.broke()
             with contextlib.suppress(OSError):
                 await send(
                     {"type": "http.response.body", "body": _BROKEN_FRAME, "more_body": False}
@@ -221,7 +261,10 @@ class ModelPassthrough:
         finally:
             if gone is not None:
                 gone.cancel()
-            await self._finish(state, meter, principal, sniffer.usage or (estimate, 0))
+            usage = sniffer.usage or (estimate, 0)
+            if span is not None:
+                span.end(usage)
+            await self._finish(state, meter, principal, usage)
 
     async def _keep_stream(
         self, state: AppState, cached: CacheLookup, capture: StreamCapture, status: int

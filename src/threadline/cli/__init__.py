@@ -1,9 +1,10 @@
-"""``threadline serve | migrate | keys create|list|revoke|rotate | projects | usage``."""
+"""``threadline serve | migrate | keys create|list|revoke|rotate | projects | usage | ingest``."""
 
 import argparse
 import sys
 
 from threadline.cli.gateway import add_gateway_commands
+from threadline.cli.ingest import add_ingest_command
 from threadline.settings import Settings
 
 
@@ -53,6 +54,7 @@ def build_parser() -> argparse.ArgumentParser:
     migrate.set_defaults(handler=_migrate)
 
     add_gateway_commands(commands)
+    add_ingest_command(commands)
     return parser
 
 

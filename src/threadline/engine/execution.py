@@ -23,6 +23,7 @@ from threadline.providers.llm.base import ChatRequest, UpstreamFailure
 from threadline.records.jsonvalue import JsonObject, JsonValue
 from threadline.records.runs import RequiredAction, RunUsage
 from threadline.schemas.run_objects import StreamEvent, run, run_data
+from threadline.telemetry import genai
 
 logger = logging.getLogger("threadline.engine")
 
@@ -31,6 +32,37 @@ class RunExecution(RunAttempt):
     """The loop of model turns of one attempt at a run (see ``RunAttempt``)."""
 
     async def execute(self) -> None:
+        """The attempt, within its span (when tracing is on): a child of the request that
+        queued the run, its model and tool calls under it."""
+        tracer = self._engine.tracer
+        run = self._run
+        kind = "response" if run.get("kind") == "response" else "run"
+        span = genai.start_run(
+            tracer,
+            kind=kind,
+            run_id=self.run_id,
+            thread_id=run["thread_id"],
+            assistant_id=run.get("assistant_id"),
+            model=run["model"],
+            project=run["project_id"],
+            parent=self.trace_parent,
+        )
+        try:
+            with tracer.activate(span):
+                await self._execute()
+        finally:
+            ended = self._run
+            usage, error = ended.get("usage"), ended.get("last_error")
+            genai.end_run(
+                span,
+                status=ended["status"],
+                input_tokens=usage["prompt_tokens"] if usage else None,
+                output_tokens=usage["completion_tokens"] if usage else None,
+                error_code=error["code"] if error else None,
+                response_id=self._response.response_id if self._response is not None else None,
+            )
+
+    async def _execute(self) -> None:
         self.started = True
         try:
             if self._run.get("kind") == "response":
@@ -156,9 +188,14 @@ class RunExecution(RunAttempt):
                 run_tools,
                 self._publish,
                 step_done=not result.calls,
+                tracer=self._engine.tracer,
             )
             if not result.calls:
                 return True  # the model reads the tools' answers in its next turn
+        if result.calls and self._engine.tracer.enabled:  # handed to the client to execute
+            genai.function_calls_requested(
+                self._engine.tracer, [(c.name, c.id, c.arguments) for c in result.calls]
+            )
         if result.calls and self._run.get("kind") == "response":
             # A response that calls functions is complete: its client answers them with
             # function_call_output items in its next response (the step is closed completed,

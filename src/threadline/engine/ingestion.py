@@ -19,6 +19,7 @@ import logging
 import time
 from dataclasses import dataclass, field
 
+from threadline.engine.ingestion_progress import ProgressWriter
 from threadline.engine.retrieval.base import ChunkingStrategy, FileRejected, Retrieval
 from threadline.providers.blobs.base import BlobStore
 from threadline.records.files import Attributes, StoreFileError
@@ -170,6 +171,11 @@ class Ingestion:
             return None, None
         static = (job["chunking_strategy"] or {}).get("static") or {}
         chunking = ChunkingStrategy(**static)
+        # Chunks embedded so far, on the store file (``progress`` in the API), fenced like the
+        # outcome: a job that lost the file writes nothing.
+        progress = ProgressWriter(
+            lambda done, total: self._db.write(queue.record_progress, key, self._owner, done, total)
+        )
         try:
             async with self._blobs.local_path(key.file_id) as path:
                 indexed = await self._retrieval.index_file(
@@ -180,6 +186,7 @@ class Ingestion:
                     filename=job["filename"],
                     chunking=chunking,
                     attributes=job["attributes"],
+                    progress=progress.report,
                 )
         except FileRejected as rejected:
             error: StoreFileError = {"code": rejected.code, "message": rejected.message}
@@ -187,8 +194,13 @@ class Ingestion:
         except Exception:
             logger.exception("ingesting %s into %s failed", key.file_id, key.store_id)
             return Outcome("failed", last_error=_SERVER_ERROR), job["attributes"]
+        finally:
+            await progress.close()
         outcome = Outcome(
-            "completed", usage_bytes=job["bytes"], embedding_model=indexed.embedding_model
+            "completed",
+            usage_bytes=job["bytes"],
+            embedding_model=indexed.embedding_model,
+            chunks=indexed.chunks,
         )
         return outcome, job["attributes"]
 

@@ -27,6 +27,7 @@ from threadline.records.runs import RunRecord
 from threadline.schemas.run_objects import StreamEvent, run_data
 from threadline.storage.database import Database
 from threadline.storage.runs import RunChanges, RunRepository
+from threadline.telemetry import NO_TRACER, TraceParent, Tracer
 
 logger = logging.getLogger("threadline.engine")
 
@@ -50,6 +51,8 @@ class EngineContext:
     # How long a run's end is retried while the database is unavailable before its stream is
     # told how the run ended (the end is still stored once the database is back).
     end_retry_seconds: float = 30.0
+    # Spans of runs, their model calls and tool calls (NO_TRACER: tracing is off).
+    tracer: Tracer = NO_TRACER
 
 
 class RunAttempt:
@@ -75,6 +78,9 @@ class RunAttempt:
         self.on_calling: Callable[[], None] | None = None
         # A response's run: its events translated into the response's (hook E3).
         self._response: ResponseRun | None = None
+        # The trace of the request that queued the run, when the worker claims it later (a
+        # claim made in that request's task inherits its trace as the current one).
+        self.trace_parent: TraceParent | None = None
 
     def _publish(self, event: StreamEvent) -> None:
         self._engine.bus.publish(self.run_id, event)

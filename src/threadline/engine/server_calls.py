@@ -16,6 +16,7 @@ from threadline.records.runs import ToolCall as StoredCall
 from threadline.schemas.run_objects import StreamEvent, run_step, tool_call_delta
 from threadline.storage.database import Database
 from threadline.storage.steps import StepChanges, StepRepository
+from threadline.telemetry import NO_TRACER, Tracer, genai
 
 _steps = StepRepository()
 
@@ -30,9 +31,10 @@ async def execute_server_calls(
     publish: Publish,
     *,
     step_done: bool,
+    tracer: Tracer = NO_TRACER,
 ) -> None:
     """Run the turn's server calls concurrently, then store their results in the step (and
-    complete it when no function call waits for the client)."""
+    complete it when no function call waits for the client); each call in its span."""
     step = result.step
     assert step is not None
 
@@ -51,7 +53,18 @@ async def execute_server_calls(
         earlier = [c for c in run_tools.run_calls if c["type"] == kind]
         earlier += [c for c in this_step[: call.index] if c["type"] == kind]
         context = ToolContext(run, step["id"], publish_delta, earlier)
-        return await call.server.execute(ServerCall(call.id, call.index, call.arguments), context)
+        span = genai.start_tool_call(tracer, kind, call.id, arguments=call.arguments)
+        try:
+            outcome = await call.server.execute(
+                ServerCall(call.id, call.index, call.arguments), context
+            )
+        except BaseException as error:
+            span.fail(type(error).__name__)
+            span.end()
+            raise
+        genai.tool_result(tracer, span, outcome.output)
+        span.end()
+        return outcome
 
     outcomes = await asyncio.gather(*(one(call, n) for n, call in enumerate(result.server_calls)))
     answered = {c.id: outcome for c, outcome in zip(result.server_calls, outcomes, strict=True)}

@@ -30,6 +30,7 @@ from threadline.records.runs import RunRecord
 from threadline.schemas.run_objects import StreamEvent
 from threadline.storage.database import Connection
 from threadline.storage.runs import Lease, RunRepository
+from threadline.telemetry import TraceParent
 
 logger = logging.getLogger("threadline.engine")
 
@@ -39,6 +40,8 @@ RESERVATION_SECONDS = 10.0
 # Runs claimed at once by the request that queues them while fewer than this many others are
 # still on their way to their first model call (more: a burst, see Worker.claim).
 CLAIM_AT_ONCE_WHILE_STARTING = 4
+# Traces of queued runs kept for their claim (tracing on), the oldest dropped past this.
+MAX_KEPT_TRACE_PARENTS = 10_000
 
 
 class Worker:
@@ -59,6 +62,8 @@ class Worker:
         self._running: dict[str, tuple[RunExecution, asyncio.Task[None]]] = {}
         self._wakeup = asyncio.Event()
         self._hinted: deque[str] = deque()  # runs made claimable here, claimed by id
+        # With tracing on: the trace of the request that queued a hinted run, for its span.
+        self._trace_parents: dict[str, TraceParent | None] = {}
         # Cancels that came for a run not (yet) executing here, by when: a run claimed a moment
         # before (its execution not started yet) must not miss its cancel.
         self._early_cancels: dict[str, float] = {}
@@ -143,6 +148,9 @@ class Worker:
             self._poll_now = True
         else:
             self._hinted.append(run_id)
+            tracer = self._engine.tracer
+            if tracer.enabled:
+                self._keep_trace_parent(run_id, tracer.current_parent())
         self._wakeup.set()
 
     def publish(self, run_id: str, event: StreamEvent) -> None:
@@ -232,8 +240,16 @@ class Worker:
         if claim is None:
             return False
         await self._slots.acquire()
-        self._start(RunExecution(self._engine, claim))
+        execution = RunExecution(self._engine, claim)
+        execution.trace_parent = self._trace_parents.pop(run_id, None)
+        self._start(execution)
         return True
+
+    def _keep_trace_parent(self, run_id: str, parent: TraceParent | None) -> None:
+        # Bounded: a run another replica claims leaves its entry here.
+        if len(self._trace_parents) >= MAX_KEPT_TRACE_PARENTS:
+            del self._trace_parents[next(iter(self._trace_parents))]
+        self._trace_parents[run_id] = parent
 
     def _start(self, execution: RunExecution) -> None:
         run_id = execution.run_id

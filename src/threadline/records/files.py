@@ -100,6 +100,9 @@ class VectorStoreFileRecord(TypedDict):
     chunking_strategy: ChunkingStrategyRecord
     attributes: Attributes | None
     batch_id: str | None
+    # Ingestion progress (``progress`` on the wire): None until the file is chunked.
+    chunks_done: int | None
+    chunks_total: int | None
     # Ingestion bookkeeping, never shown (see storage.ingestion_queue).
     token: str
     lease_owner: str | None
@@ -113,6 +116,8 @@ class StoreFileChanges(TypedDict, total=False):
     chunking_strategy: ChunkingStrategyRecord
     attributes: Attributes | None
     batch_id: str | None
+    chunks_done: int | None
+    chunks_total: int | None
     created_at: int
     token: str
     lease_owner: str | None
@@ -132,6 +137,21 @@ class NamedStoreFile(TypedDict):
     file_id: str
     attributes: Attributes | None
     filename: str
+
+
+class ChunkProgress(TypedDict):
+    """How far ingestion got: chunks embedded of the chunks there are (a file's, or the sum over
+    a batch's files)."""
+
+    chunks_done: int
+    chunks_total: int
+
+
+class BatchProgress(ChunkProgress):
+    """A batch's: the sums over its files in progress or completed that are chunked already,
+    and how many files that is (the rest are not parsed yet, and add their chunks later)."""
+
+    files_chunked: int
 
 
 class FileBatchRecord(StoreCounters):

@@ -11,6 +11,8 @@ from openai.types.vector_stores import (
 from pydantic import BaseModel
 
 from threadline.records.files import (
+    BatchProgress,
+    ChunkProgress,
     FileBatchRecord,
     FileRecord,
     SearchHitRecord,
@@ -97,6 +99,16 @@ def vector_store_deleted(store_id: str) -> VectorStoreDeleted:
     return VectorStoreDeleted(id=store_id, object="vector_store.deleted", deleted=True)
 
 
+def file_progress(record: VectorStoreFileRecord) -> ChunkProgress | None:
+    """The store file's ``progress`` (an extra field; the SDK keeps extras): null until the file
+    is chunked, then its chunks embedded of its chunks; a completed file keeps its final counts,
+    a failed or cancelled one those it reached."""
+    done, total = record["chunks_done"], record["chunks_total"]
+    if done is None or total is None:
+        return None
+    return {"chunks_done": done, "chunks_total": total}
+
+
 def vector_store_file(record: VectorStoreFileRecord) -> VectorStoreFile:
     return VectorStoreFile.model_validate(
         {
@@ -109,6 +121,7 @@ def vector_store_file(record: VectorStoreFileRecord) -> VectorStoreFile:
             "usage_bytes": record["usage_bytes"],
             "chunking_strategy": record["chunking_strategy"],
             "attributes": record["attributes"],
+            "progress": file_progress(record),
         }
     )
 
@@ -117,7 +130,8 @@ def vector_store_file_deleted(file_id: str) -> VectorStoreFileDeleted:
     return VectorStoreFileDeleted(id=file_id, object="vector_store.file.deleted", deleted=True)
 
 
-def file_batch(record: FileBatchRecord) -> VectorStoreFileBatch:
+def file_batch(record: FileBatchRecord, progress: BatchProgress) -> VectorStoreFileBatch:
+    """``progress`` (an extra field) sums its files' (``store_file_batches.batch_progress``)."""
     return VectorStoreFileBatch.model_validate(
         {
             "id": record["id"],
@@ -126,6 +140,7 @@ def file_batch(record: FileBatchRecord) -> VectorStoreFileBatch:
             "vector_store_id": record["vector_store_id"],
             "status": record["status"],
             "file_counts": file_counts(record),
+            "progress": progress,
         }
     )
 

@@ -1,9 +1,16 @@
 """Vector-store file batches: create (many files, one set of counts), retrieve, cancel (its
 files not yet indexed end ``cancelled``), list its files."""
 
+from typing import NamedTuple
+
 from threadline import clock, ids
 from threadline.errors import NotFound
-from threadline.records.files import FileBatchRecord, StoreFileChanges, StoreFileStatus
+from threadline.records.files import (
+    BatchProgress,
+    FileBatchRecord,
+    StoreFileChanges,
+    StoreFileStatus,
+)
 from threadline.schemas import file_objects, objects
 from threadline.schemas.file_objects import VectorStoreFileBatch
 from threadline.schemas.objects import ListPage
@@ -17,9 +24,19 @@ from threadline.services.store_membership import (
     usable_store,
 )
 from threadline.services.vector_store_files import list_store_files
-from threadline.storage import store_files
+from threadline.storage import store_file_batches, store_files
 from threadline.storage.database import Connection, Database
 from threadline.storage.pagination import PageRequest
+
+
+class _Batch(NamedTuple):
+    """A batch as shown: its row, and its progress summed over its files (read together)."""
+
+    record: FileBatchRecord
+    progress: BatchProgress
+
+    def shown(self) -> VectorStoreFileBatch:
+        return file_objects.file_batch(self.record, self.progress)
 
 
 class FileBatchService:
@@ -48,19 +65,19 @@ class FileBatchService:
             param = "file_ids[{index}]"
         # One entry a file: a file named twice is indexed once, with its last settings.
         unique = list({entry.file_id: entry for entry in entries}.values())
-        record = await self._db.write(_create, project_id, store_id, unique, param, clock.now())
+        batch = await self._db.write(_create, project_id, store_id, unique, param, clock.now())
         self._ingestion.wake()
-        return file_objects.file_batch(record)
+        return batch.shown()
 
     async def retrieve(self, project_id: str, store_id: str, batch_id: str) -> VectorStoreFileBatch:
-        record = await self._db.read(_get, project_id, store_id, batch_id)
-        return file_objects.file_batch(record)
+        batch = await self._db.read(_shown, project_id, store_id, batch_id)
+        return batch.shown()
 
     async def cancel(self, project_id: str, store_id: str, batch_id: str) -> VectorStoreFileBatch:
         # A file of the batch being indexed finishes, then finds itself cancelled and removes
         # its entries; the others never start.
-        record = await self._db.write(_cancel, project_id, store_id, batch_id)
-        return file_objects.file_batch(record)
+        batch = await self._db.write(_cancel, project_id, store_id, batch_id)
+        return batch.shown()
 
     async def list_files(
         self,
@@ -76,10 +93,15 @@ class FileBatchService:
 
 
 def _get(connection: Connection, project_id: str, store_id: str, batch_id: str) -> FileBatchRecord:
-    record = store_files.get_batch(connection, project_id, store_id, batch_id)
+    record = store_file_batches.get_batch(connection, project_id, store_id, batch_id)
     if record is None:
         raise NotFound.object("vector store file batch", batch_id)
     return record
+
+
+def _shown(connection: Connection, project_id: str, store_id: str, batch_id: str) -> _Batch:
+    record = _get(connection, project_id, store_id, batch_id)
+    return _Batch(record, store_file_batches.batch_progress(connection, batch_id))
 
 
 def _create(
@@ -89,7 +111,7 @@ def _create(
     entries: list[FileEntry],
     param: str,
     now: int,
-) -> FileBatchRecord:
+) -> _Batch:
     usable_store(connection, project_id, store_id, now)
     check_files_exist(connection, project_id, [e.file_id for e in entries], now, param)
     batch: FileBatchRecord = {
@@ -104,18 +126,16 @@ def _create(
         "files_cancelled": 0,
         "files_total": 0,
     }
-    store_files.insert_batch(connection, batch)
+    store_file_batches.insert_batch(connection, batch)
     put_files(connection, project_id, store_id, entries, now, batch_id=batch["id"])
-    return _get(connection, project_id, store_id, batch["id"])
+    return _shown(connection, project_id, store_id, batch["id"])
 
 
-def _cancel(
-    connection: Connection, project_id: str, store_id: str, batch_id: str
-) -> FileBatchRecord:
+def _cancel(connection: Connection, project_id: str, store_id: str, batch_id: str) -> _Batch:
     store_files.lock_store(connection, store_id)
     batch = _get(connection, project_id, store_id, batch_id)
-    if batch["status"] != "in_progress":
-        return batch  # already over: cancelling changes nothing
+    if batch["status"] != "in_progress":  # already over: cancelling changes nothing
+        return _shown(connection, project_id, store_id, batch_id)
     for row in store_files.of_batch(connection, batch_id, "in_progress"):
         changes: StoreFileChanges = {
             "status": "cancelled",
@@ -124,5 +144,5 @@ def _cancel(
         }
         store_files.change(connection, row, changes)
     # After the files: their counts may have marked the batch completed meanwhile.
-    store_files.set_batch_status(connection, batch_id, "cancelled")
-    return _get(connection, project_id, store_id, batch_id)
+    store_file_batches.set_batch_status(connection, batch_id, "cancelled")
+    return _shown(connection, project_id, store_id, batch_id)

@@ -141,6 +141,8 @@ def put_files(
             "chunking_strategy": entry.chunking_strategy,
             "attributes": entry.attributes,
             "batch_id": batch_id,
+            "chunks_done": None,  # queued again: its progress starts over
+            "chunks_total": None,
             "token": ids.new_id("ing_"),
             "lease_owner": None,
             "lease_expires_at": None,

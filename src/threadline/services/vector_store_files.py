@@ -27,7 +27,7 @@ from threadline.services.store_membership import (
     put_files,
     usable_store,
 )
-from threadline.storage import store_files
+from threadline.storage import store_file_batches, store_files
 from threadline.storage.database import Connection, Database
 from threadline.storage.files import VectorStoreRepository, owe_removal
 from threadline.storage.pagination import Page, PageRequest
@@ -62,7 +62,7 @@ def list_store_files(
         raise NotFound.object("vector store", store_id)
     if (
         batch_id is not None
-        and store_files.get_batch(connection, project_id, store_id, batch_id) is None
+        and store_file_batches.get_batch(connection, project_id, store_id, batch_id) is None
     ):
         raise NotFound.object("vector store file batch", batch_id)
     return store_files.page(connection, store_id, page, status, batch_id)

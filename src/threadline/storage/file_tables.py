@@ -78,6 +78,10 @@ class VectorStoreFileRow(Base):
     chunking_strategy: Mapped[JsonObject] = mapped_column(JsonType)
     attributes: Mapped[JsonObject | None] = mapped_column(JsonType)
     batch_id: Mapped[str | None] = mapped_column(IdType)
+    # Ingestion progress, shown as the store file's ``progress``: NULL until the file is
+    # chunked; then chunks embedded so far of how many (written every ~0.5 s while embedding).
+    chunks_done: Mapped[int | None] = mapped_column(Integer)
+    chunks_total: Mapped[int | None] = mapped_column(Integer)
     # Ingestion bookkeeping, never shown. ``token`` changes each time the file is (re)queued, so
     # a late result of an earlier attempt is recognised and dropped; the lease is the claim of
     # the server indexing it.

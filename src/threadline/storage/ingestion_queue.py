@@ -35,6 +35,7 @@ class Outcome:
     last_error: StoreFileError | None = None
     usage_bytes: int = 0
     embedding_model: str | None = None
+    chunks: int = 0  # a completed file's chunks (its final progress)
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,6 +73,11 @@ _RENEW = (
     .where(_KEY, _columns.lease_owner == bindparam("k_owner"))
     .values(lease_expires_at=bindparam("k_until"))
 )
+_PROGRESS = (
+    update(_store_files)
+    .where(_KEY, _columns.lease_owner == bindparam("k_owner"))
+    .values(chunks_done=bindparam("k_done"), chunks_total=bindparam("k_total"))
+)
 _JOB = (
     select(_store_files, _files.c.filename, _files.c.bytes)
     .join(_files, _files.c.id == _columns.file_id)
@@ -99,6 +105,13 @@ def renew(connection: Connection, key: JobKey, owner: str, until: float) -> bool
     re-queued or taken over)."""
     params = {**_key(key), "k_owner": owner, "k_until": until}
     return connection.execute(_RENEW, params).rowcount > 0
+
+
+def record_progress(connection: Connection, key: JobKey, owner: str, done: int, total: int) -> bool:
+    """How many of the file's chunks are embedded so far; False (nothing written) if the job no
+    longer owns the file. No counter changes with it, so no store lock is taken."""
+    params = {**_key(key), "k_owner": owner, "k_done": done, "k_total": total}
+    return connection.execute(_PROGRESS, params).rowcount > 0
 
 
 def release(connection: Connection, owner: str | None = None) -> None:
@@ -136,6 +149,9 @@ def settle(connection: Connection, key: JobKey, owner: str, outcome: Outcome | N
         "lease_owner": None,
         "lease_expires_at": None,
     }
+    if completed:
+        # A completed file keeps its final counts (a batch's progress sums them).
+        changes["chunks_done"] = changes["chunks_total"] = outcome.chunks
     if store_files.change(connection, row, changes) is None:
         return Settled(remove=False)
     if completed and outcome.embedding_model:

@@ -1,4 +1,5 @@
-"""Vector-store files and file batches, with the counters that summarise them.
+"""Vector-store files, with the counters that summarise them (in their store and their batch;
+the batches' own rows are in ``store_file_batches``).
 
 Every change to a store file goes through ``add_many``, ``change`` or ``remove``, which adjust the
 store's ``files_*``/``usage_bytes`` counters and its batches' counters in the same transaction.
@@ -26,8 +27,6 @@ from sqlalchemy import (
 
 from threadline.records.files import (
     Attributes,
-    BatchStatus,
-    FileBatchRecord,
     NamedStoreFile,
     StoreFileChanges,
     StoreFileStatus,
@@ -266,29 +265,6 @@ def completed_with_names(
         )
     )
     return {row["file_id"]: row for row in rows_of(connection.execute(query), NamedStoreFile)}
-
-
-# --- file batches -----------------------------------------------------------------------------
-
-
-def insert_batch(connection: Connection, record: FileBatchRecord) -> None:
-    connection.execute(insert(_batches), cast(Columns, record))
-
-
-def get_batch(
-    connection: Connection, project_id: str, store_id: str, batch_id: str
-) -> FileBatchRecord | None:
-    query = select(_batches).where(
-        _batches.c.id == batch_id,
-        _batches.c.project_id == project_id,
-        _batches.c.vector_store_id == store_id,
-    )
-    found = rows_of(connection.execute(query), FileBatchRecord)
-    return found[0] if found else None
-
-
-def set_batch_status(connection: Connection, batch_id: str, status: BatchStatus) -> None:
-    connection.execute(update(_batches).where(_batches.c.id == batch_id).values(status=status))
 
 
 def delete_store_contents(connection: Connection, store_id: str) -> None:

@@ -5,7 +5,7 @@ search (vector similarity fused with BM25 keyword search). They are built once p
 (``AppState``) and are safe to call concurrently; CPU-heavy work (parsing, embedding) runs off
 the event loop."""
 
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal, Protocol
@@ -14,6 +14,9 @@ from threadline.records.files import AttributeFilter, Attributes
 
 RejectionCode = Literal["unsupported_file", "invalid_file"]
 SearchMode = Literal["hybrid", "vector", "keyword"]
+# Told as indexing goes: (chunks embedded so far, chunks in the file). Called once the file is
+# chunked (0 done) and after each batch of embeddings; the callee decides what to keep.
+IndexProgress = Callable[[int, int], Awaitable[None]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,9 +67,10 @@ class Retrieval(Protocol):
         filename: str,
         chunking: ChunkingStrategy,
         attributes: Attributes | None = None,
+        progress: IndexProgress | None = None,
     ) -> Indexed:
-        """Parse, chunk, embed and index one file of a store (replacing what it had there).
-        Raises ``FileRejected``."""
+        """Parse, chunk, embed and index one file of a store (replacing what it had there),
+        telling ``progress`` how far it got. Raises ``FileRejected``."""
         ...
 
     async def set_attributes(

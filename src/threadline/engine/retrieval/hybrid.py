@@ -16,10 +16,11 @@ from threadline.engine.retrieval.base import (
     ChunkingStrategy,
     FileRejected,
     Indexed,
+    IndexProgress,
     SearchHit,
     SearchMode,
 )
-from threadline.engine.retrieval.chunking import chunk_text, join_overlapping
+from threadline.engine.retrieval.chunking import Passage, chunk_text, join_overlapping
 from threadline.engine.retrieval.fusion import FusionOptions, fuse, keyword_terms
 from threadline.providers.documents.errors import DocumentRejected
 from threadline.providers.documents.isolation import ParseLimits, parse_isolated
@@ -29,7 +30,7 @@ from threadline.records.files import AttributeFilter, Attributes
 
 # OpenAI's file_search limit per file.
 MAX_FILE_TOKENS = 5_000_000
-_EMBED_BATCH = 64  # passages per embedder call
+EMBED_BATCH = 64  # passages per embedder call
 # Each kind of search contributes this many candidates (at least) to the fusion.
 _MIN_CANDIDATES = 50
 # Query vectors kept, by text: a model rephrasing or repeating a search (runs do, and so do
@@ -69,6 +70,7 @@ class HybridRetrieval:
         filename: str,
         chunking: ChunkingStrategy,
         attributes: Attributes | None = None,
+        progress: IndexProgress | None = None,
     ) -> Indexed:
         async with self._parse_slots:
             try:
@@ -82,10 +84,15 @@ class HybridRetrieval:
                 "invalid_file", f"The file has more than {MAX_FILE_TOKENS:,} tokens."
             )
         passages = [p.text for p in chunked.passages]
-        batches = [
-            await self.embedder.embed(passages[i : i + _EMBED_BATCH])
-            for i in range(0, len(passages), _EMBED_BATCH)
-        ]
+        total = len(chunked.chunks)
+        if progress is not None:
+            await progress(0, total)
+        batches: list[Vectors] = []
+        for start in range(0, len(passages), EMBED_BATCH):
+            batches.append(await self.embedder.embed(passages[start : start + EMBED_BATCH]))
+            if progress is not None:
+                embedded = start + EMBED_BATCH
+                await progress(_chunks_embedded(chunked.passages, embedded, total), total)
         vectors = np.concatenate(batches) if batches else np.zeros((0, 0), dtype=np.float32)
         await self.index.replace_file(
             FileEntry(
@@ -208,6 +215,14 @@ class HybridRetrieval:
     async def aclose(self) -> None:
         await self.embedder.aclose()
         await self.index.close()
+
+
+def _chunks_embedded(passages: list[Passage], embedded: int, total: int) -> int:
+    """How many chunks have every passage embedded once the first ``embedded`` passages are:
+    passages run in text order, so every chunk before the next passage's first chunk is done."""
+    if embedded >= len(passages):
+        return total
+    return passages[embedded].first_chunk
 
 
 def _token_estimate(chunks: int, chunking: ChunkingStrategy) -> int:

@@ -13,7 +13,13 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TypedDict
 
-from threadline.engine.retrieval.base import ChunkingStrategy, FileRejected, Indexed, SearchHit
+from threadline.engine.retrieval.base import (
+    ChunkingStrategy,
+    FileRejected,
+    Indexed,
+    IndexProgress,
+    SearchHit,
+)
 from threadline.records.files import AttributeFilter, Attributes
 
 # fmt: off
@@ -55,6 +61,7 @@ class SimpleRetrieval:
         filename: str,
         chunking: ChunkingStrategy,
         attributes: Attributes | None = None,
+        progress: IndexProgress | None = None,
     ) -> Indexed:
         if Path(filename).suffix.lower() not in TEXT_SUFFIXES:
             raise FileRejected("unsupported_file", f"Files of type '{filename}' are not supported.")
@@ -69,6 +76,8 @@ class SimpleRetrieval:
             "chunks": _chunks(text, chunking),
             "attributes": attributes or {},
         }
+        if progress is not None:  # nothing to embed: chunked is done
+            await progress(len(entry["chunks"]), len(entry["chunks"]))
         await asyncio.to_thread(self._save, store_id, file_id, entry)
         (await self._store(store_id))[file_id] = entry
         return Indexed(chunks=len(entry["chunks"]), embedding_model=self.embedding_model)

@@ -80,6 +80,8 @@ _UNSUPPORTED_HINTS = {
     ".xlsx": "Spreadsheets are not supported by file_search; export the sheet as .csv.",
 }
 _ZIP_KINDS: dict[str, Kind] = {".docx": "docx", ".pptx": "pptx"}
+# What a file is read as by its name alone (``threadline ingest`` picks files with these).
+SUPPORTED_EXTENSIONS = frozenset((*_TEXT_EXTENSIONS, *_HTML_EXTENSIONS, ".pdf", *_ZIP_KINDS))
 
 
 def detect_kind(path: Path, filename: str) -> Kind:

@@ -19,6 +19,7 @@ from threadline import __version__
 from threadline.providers.llm.anthropic_requests import Untranslatable, messages_request
 from threadline.providers.llm.anthropic_stream import AnthropicTurn
 from threadline.providers.llm.base import ChatDelta, ChatRequest, UpstreamFailure
+from threadline.providers.llm.call_span import ModelCallSpan
 from threadline.providers.llm.event_stream import EventStreamDecoder
 from threadline.providers.llm.openai_compatible import (
     OpenAICompatibleProvider,
@@ -28,6 +29,7 @@ from threadline.providers.llm.openai_compatible import (
 )
 from threadline.providers.llm.transport import UpstreamResponse, drain
 from threadline.records.anthropic import ANTHROPIC_VERSION
+from threadline.telemetry import NO_TRACER, Tracer
 
 # After ``message_stop``, how long the rest of the body may take to arrive (see ``drain``).
 _DRAIN_SECONDS = 0.1
@@ -46,6 +48,7 @@ class AnthropicProvider(OpenAICompatibleProvider):
         options: UpstreamOptions | None = None,
         http_client: httpx.AsyncClient | None = None,
         sleep: Sleep = asyncio.sleep,
+        tracer: Tracer = NO_TRACER,
     ) -> None:
         super().__init__(
             base_url=base_url,
@@ -54,6 +57,7 @@ class AnthropicProvider(OpenAICompatibleProvider):
             options=options,
             http_client=http_client,
             sleep=sleep,
+            tracer=tracer,
         )
         self._url = base_url.rstrip("/") + "/messages"
         self._headers = {
@@ -64,6 +68,8 @@ class AnthropicProvider(OpenAICompatibleProvider):
         }
         if api_key:
             self._headers["x-api-key"] = api_key
+
+    provider_name = "anthropic"
 
     def __repr__(self) -> str:
         return f"AnthropicProvider(name={self.name!r})"
@@ -94,7 +100,9 @@ class _EventReader:
     def __init__(self) -> None:
         self.turn = AnthropicTurn()
 
-    async def deltas(self, response: UpstreamResponse) -> AsyncIterator[ChatDelta]:
+    async def deltas(
+        self, response: UpstreamResponse, call: ModelCallSpan | None
+    ) -> AsyncIterator[ChatDelta]:
         decoder = EventStreamDecoder()
         turn = self.turn
         async with aclosing(response.chunks()) as chunks:

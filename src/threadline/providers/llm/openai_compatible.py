@@ -19,6 +19,7 @@ import orjson
 
 from threadline import __version__
 from threadline.providers.llm.base import ChatDelta, ChatRequest, FailureCode, UpstreamFailure
+from threadline.providers.llm.call_span import ModelCallSpan
 from threadline.providers.llm.chunks import ChunkNormalizer, Malformed
 from threadline.providers.llm.event_stream import EventStreamDecoder
 from threadline.providers.llm.redaction import Redactor
@@ -33,6 +34,7 @@ from threadline.providers.llm.transport import (
     UpstreamResponse,
     drain,
 )
+from threadline.telemetry import NO_TRACER, Tracer
 
 __all__ = ["OpenAICompatibleProvider", "Redactor", "Sleep", "TurnReader", "UpstreamOptions"]
 
@@ -60,9 +62,12 @@ class UpstreamOptions:
 class TurnReader(Protocol):
     """How the streamed body of one attempt becomes ``ChatDelta``s (one reader per attempt)."""
 
-    def deltas(self, response: UpstreamResponse) -> AsyncIterator[ChatDelta]:
-        """The deltas as they arrive; raises ``Malformed``, ``InBandError``, ``ValueError``
-        (undecodable data) or the transport's errors."""
+    def deltas(
+        self, response: UpstreamResponse, call: ModelCallSpan | None
+    ) -> AsyncIterator[ChatDelta]:
+        """The deltas as they arrive (``call``: the turn's span, when traced); raises
+        ``Malformed``, ``InBandError``, ``ValueError`` (undecodable data) or the transport's
+        errors."""
         ...
 
     def last(self) -> ChatDelta | None:
@@ -91,10 +96,13 @@ class OpenAICompatibleProvider:
         options: UpstreamOptions | None = None,
         http_client: httpx.AsyncClient | None = None,
         sleep: Sleep = asyncio.sleep,
+        tracer: Tracer = NO_TRACER,
     ) -> None:
         self.name = name
         self.options = options or UpstreamOptions()
         self._sleep = sleep
+        self._tracer = tracer
+        self._base_url = base_url
         self._transport: Transport
         if http_client is None:
             self._transport = AiohttpTransport(
@@ -121,6 +129,8 @@ class OpenAICompatibleProvider:
     async def aclose(self) -> None:
         await self._transport.aclose()
 
+    provider_name = "openai"  # gen_ai.provider.name of its spans
+
     def _encode(self, request: ChatRequest) -> bytes:
         """The request's body; another API's provider (``anthropic_provider``) overrides it."""
         return orjson.dumps(chat_body(request))
@@ -128,13 +138,37 @@ class OpenAICompatibleProvider:
     def _reader(self) -> TurnReader:
         return _ChunkReader()
 
-    async def stream(self, request: ChatRequest) -> AsyncIterator[ChatDelta]:
+    def stream(self, request: ChatRequest) -> AsyncIterator[ChatDelta]:
         body = self._encode(request)
+        if not self._tracer.enabled:
+            return self._attempts(request.model, body, self._headers, None)
+        return self._traced(request, body)
+
+    async def _traced(self, request: ChatRequest, body: bytes) -> AsyncIterator[ChatDelta]:
+        """The turn within its span: its traceparent sent upstream, what comes back noted."""
+        call = ModelCallSpan(self._tracer, request, self._base_url, self.provider_name)
+        failure: BaseException | None = None
+        try:
+            headers = call.headers(self._headers)
+            async with aclosing(self._attempts(request.model, body, headers, call)) as deltas:
+                async for delta in deltas:
+                    call.delta(delta)
+                    yield delta
+        except BaseException as error:
+            failure = error
+            raise
+        finally:
+            call.end(failure)
+
+    async def _attempts(
+        self, model: str, body: bytes, headers: dict[str, str], call: ModelCallSpan | None
+    ) -> AsyncIterator[ChatDelta]:
+        """The attempts of one model turn: retried as ``retry_policy`` says, before any output."""
         attempt = 0
         while True:
             try:
                 # aclosing: if our consumer stops, the attempt (and its response) closes now.
-                async with aclosing(self._attempt(request.model, body)) as deltas:
+                async with aclosing(self._attempt(model, body, headers, call)) as deltas:
                     async for delta in deltas:
                         yield delta
                 return
@@ -161,9 +195,11 @@ class OpenAICompatibleProvider:
                 )
                 await self._sleep(wait)
 
-    async def _attempt(self, model: str, body: bytes) -> AsyncIterator[ChatDelta]:
+    async def _attempt(
+        self, model: str, body: bytes, headers: dict[str, str], call: ModelCallSpan | None
+    ) -> AsyncIterator[ChatDelta]:
         try:
-            response = await self._transport.post(self._url, body, self._headers)
+            response = await self._transport.post(self._url, body, headers)
         except TransportTimeout:
             raise _Retryable(self._failure("server_error", "timed out")) from None
         except TransportError:
@@ -174,7 +210,7 @@ class OpenAICompatibleProvider:
             reader = self._reader()
             emitted = False
             try:
-                async with aclosing(reader.deltas(response)) as deltas:
+                async with aclosing(reader.deltas(response, call)) as deltas:
                     async for delta in deltas:
                         emitted = True
                         yield delta
@@ -292,15 +328,17 @@ class _ChunkReader:
     def __init__(self) -> None:
         self.normalizer = ChunkNormalizer()
 
-    def deltas(self, response: UpstreamResponse) -> AsyncIterator[ChatDelta]:
-        return _deltas(response, self.normalizer)
+    def deltas(
+        self, response: UpstreamResponse, call: ModelCallSpan | None
+    ) -> AsyncIterator[ChatDelta]:
+        return _deltas(response, self.normalizer, call)
 
     def last(self) -> ChatDelta | None:
         return self.normalizer.last()
 
 
 async def _deltas(
-    response: UpstreamResponse, normalizer: ChunkNormalizer
+    response: UpstreamResponse, normalizer: ChunkNormalizer, call: ModelCallSpan | None
 ) -> AsyncIterator[ChatDelta]:
     decoder = EventStreamDecoder()
     async with aclosing(response.chunks()) as chunks:
@@ -311,6 +349,8 @@ async def _deltas(
                     await drain(chunks, _DRAIN_SECONDS)
                     return
                 chunk = orjson.loads(data)  # JSON or UTF-8 errors are ValueErrors
+                if call is not None and not call.head_read:
+                    call.head(chunk)
                 if isinstance(chunk, dict) and chunk.get("error"):
                     raise InBandError(chunk["error"])
                 for delta in normalizer.feed(chunk):

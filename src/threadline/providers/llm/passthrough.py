@@ -203,9 +203,11 @@ class PassthroughClient:
         extra_headers: Mapping[str, str] | None = None,
     ) -> Opened:
         """POST ``body_for(upstream model)`` to each target in turn until one answers (see the
-        module's rules), with ``extra_headers`` besides the JSON content type and the key.
-        Returns the success, or the last final answer (a 4xx, or the last retryable failure
-        when every attempt failed); raises ``UpstreamUnreachable`` when none answered at all."""
+        module's rules). Returns the success, or the last final answer (a 4xx, or the last
+        retryable failure when every attempt failed); raises ``UpstreamUnreachable`` when none
+        answered at all. ``extra_headers`` go with every attempt, besides the JSON content
+        type and the key (a trace's ``traceparent``, Anthropic's version and betas)."""
+        sent = {**_JSON, **extra_headers} if extra_headers else _JSON
         last: Opened | None = None
         unreachable: UpstreamUnreachable | None = None
         started = time.perf_counter()
@@ -221,7 +223,7 @@ class PassthroughClient:
             for attempt in range(options.max_retries + 1):
                 asked: float | None = None
                 try:
-                    opened = await self._attempt(target, path, payload, stream, extra_headers)
+                    opened = await self._attempt(target, path, payload, stream, sent)
                 except UpstreamUnreachable as failure:
                     unreachable = failure
                 else:
@@ -248,17 +250,11 @@ class PassthroughClient:
         raise unreachable
 
     async def _attempt(
-        self,
-        target: Target,
-        path: str,
-        payload: bytes,
-        stream: bool,
-        extra_headers: Mapping[str, str] | None,
+        self, target: Target, path: str, payload: bytes, stream: bool, headers: Mapping[str, str]
     ) -> Opened:
         upstream = target.upstream
-        sent = {**extra_headers, **_JSON} if extra_headers else _JSON
         try:
-            response = await self.send("POST", upstream, path, body=payload, headers=sent)
+            response = await self.send("POST", upstream, path, body=payload, headers=headers)
         except TimeoutError:
             raise UpstreamUnreachable(f"{upstream.name} timed out", timed_out=True) from None
         except (aiohttp.ClientError, OSError):

@@ -43,6 +43,7 @@ from threadline.providers.llm.openai_compatible import (
 )
 from threadline.providers.llm.passthrough import RawUpstream, Target
 from threadline.records.anthropic import ANTHROPIC_VERSION
+from threadline.telemetry import NO_TRACER, Tracer
 
 log = logging.getLogger("threadline.providers.llm")
 
@@ -125,9 +126,11 @@ class ModelRegistry:
         sleep: Sleep = asyncio.sleep,
         environ: Mapping[str, str] | None = None,
         default_context_window: int = DEFAULT_CONTEXT_WINDOW,
+        tracer: Tracer = NO_TRACER,
     ) -> None:
         """``http_client`` (tests) is shared by every upstream and not closed by ``aclose``.
-        A default API key without a base URL means OpenAI's own endpoint, as in the SDK."""
+        A default API key without a base URL means OpenAI's own endpoint, as in the SDK.
+        ``tracer``: the providers' spans of their model calls."""
         self.config = config or ThreadlineConfig()
         self.options = options or UpstreamOptions()
         self.default_context_window = default_context_window
@@ -150,6 +153,7 @@ class ModelRegistry:
                 options=self.options,
                 http_client=http_client,
                 sleep=sleep,
+                tracer=tracer,
             )
             self._raw[DEFAULT_PROVIDER] = _raw(
                 DEFAULT_PROVIDER, base_url, default_api_key, self.options
@@ -167,7 +171,9 @@ class ModelRegistry:
                     if (value := getattr(provider, key)) is not None
                 },
             )
-            self._providers[name] = _provider(provider, name, keys[name], own, http_client, sleep)
+            self._providers[name] = _provider(
+                provider, name, keys[name], own, http_client, sleep, tracer
+            )
             self._raw[name] = _raw(
                 name, provider.base_url, keys[name], own, provider.kind, provider.anthropic_version
             )
@@ -193,6 +199,7 @@ class ModelRegistry:
         options: UpstreamOptions | None = None,
         http_client: httpx.AsyncClient | None = None,
         sleep: Sleep = asyncio.sleep,
+        tracer: Tracer = NO_TRACER,
     ) -> "ModelRegistry":
         """Reads ``upstream_base_url``, ``upstream_api_key`` and ``config`` (the YAML path)."""
         key = settings.upstream_api_key
@@ -203,6 +210,7 @@ class ModelRegistry:
             options=options,
             http_client=http_client,
             sleep=sleep,
+            tracer=tracer,
         )
 
     @property
@@ -302,6 +310,7 @@ def _provider(
     options: UpstreamOptions,
     http_client: httpx.AsyncClient | None,
     sleep: Sleep,
+    tracer: Tracer,
 ) -> OpenAICompatibleProvider:
     """The run engine's provider for a configured upstream, by its kind."""
     if config.kind == "anthropic":
@@ -313,6 +322,7 @@ def _provider(
             options=options,
             http_client=http_client,
             sleep=sleep,
+            tracer=tracer,
         )
     return OpenAICompatibleProvider(
         base_url=config.base_url,
@@ -321,6 +331,7 @@ def _provider(
         options=options,
         http_client=http_client,
         sleep=sleep,
+        tracer=tracer,
     )
 
 

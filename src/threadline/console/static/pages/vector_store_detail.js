@@ -9,6 +9,7 @@ import {
   ErrorNote,
   Field,
   formatBytes,
+  formatNumber,
   formatTime,
   html,
   Link,
@@ -98,11 +99,28 @@ function RemoveFile({ storeId, file, name, onCancel, onRemoved }) {
   <//>`;
 }
 
+/** How far a file in progress got: a bar and "412 of 1,800 chunks" (the store file's
+ * `progress`, null until the server has parsed and chunked it). */
+function IngestProgress({ file, name }) {
+  const progress = file.progress;
+  if (!progress) return html`<span class="ingest-progress muted">Waiting to be chunked…</span>`;
+  const label = `${formatNumber(progress.chunks_done)} of ${formatNumber(progress.chunks_total)} chunks`;
+  return html`<span class="ingest-progress">
+    <progress max=${Math.max(progress.chunks_total, 1)} value=${progress.chunks_done}
+      aria-label=${`Ingesting ${name || file.id}`} aria-valuetext=${label}></progress>
+    <span class="ingest-count">${label}</span>
+  </span>`;
+}
+
 function FilesTable({ files, names, onRemove }) {
   const columns = [
     { label: "File", render: (row) => (names[row.id] ?? html`<span class="muted">${names[row.id] === null ? "deleted file" : "…"}</span>`) },
     { label: "ID", className: "id", render: (row) => row.id },
-    { label: "Status", render: (row) => html`<${Badge} status=${row.status} />` },
+    {
+      label: "Status",
+      className: "status",
+      render: (row) => html`<${Badge} status=${row.status} />${row.status === "in_progress" && html`<${IngestProgress} file=${row} name=${names[row.id]} />`}`,
+    },
     { label: "Last error", render: (row) => (row.last_error ? html`<span class="error-text">${row.last_error.message}</span>` : "—") },
     { label: "Chunking", render: (row) => chunkingText(row.chunking_strategy) },
     { label: "Size", className: "num nowrap", render: (row) => formatBytes(row.usage_bytes) },
