@@ -6,16 +6,16 @@ messages it sends. ``ix_run_steps_thread_id_type_id``: a thread's tool steps (it
 the calls a response's input answers) are found without walking its message-creation steps.
 The new column is nullable, so PostgreSQL adds it without rewriting the table.
 
-Revision ID: 0012
-Revises: 0011
+Revision ID: 0013
+Revises: 0012
 Create Date: 2026-12-07 02:00:00
 """
 
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0012"
-down_revision = "0011"
+revision = "0013"
+down_revision = "0012"
 branch_labels = None
 depends_on = None
 
