@@ -85,12 +85,21 @@ def _span_context(ids: _Ids) -> SpanContext:
 
 
 class _Unsampled:
-    """A span the sampler dropped: nothing is kept, but its trace still goes upstream."""
+    """A span the sampler dropped: nothing is kept, but its trace still goes upstream. It is
+    its own span context (not sampled), as a record is."""
 
-    __slots__ = ("context",)
+    __slots__ = ("span_id", "trace_id", "trace_state")
+    is_remote = False
+    trace_flags = _NOT_SAMPLED
 
-    def __init__(self, context: SpanContext) -> None:
-        self.context = context
+    def __init__(self, trace_id: int, span_id: int, trace_state: TraceState | None) -> None:
+        self.trace_id = trace_id
+        self.span_id = span_id
+        self.trace_state = trace_state
+
+    @property
+    def context(self) -> "_Unsampled":
+        return self
 
     @property
     def recording(self) -> bool:
@@ -109,7 +118,7 @@ class _Unsampled:
         pass
 
     def outgoing_headers(self) -> dict[str, str]:
-        return _headers(self.context)
+        return _headers(self)
 
     def end(self) -> None:
         pass
@@ -308,11 +317,7 @@ class OTelTracer:
         if up is not None:
             if self._follows_parent:
                 if not up.trace_flags.sampled:
-                    return _Unsampled(
-                        SpanContext(
-                            up.trace_id, self.new_span_id(), False, _NOT_SAMPLED, up.trace_state
-                        )
-                    )
+                    return _Unsampled(up.trace_id, self.new_span_id(), up.trace_state)
                 if self._keeps_sampled_children:
                     return _Recorded(
                         self, name, span_kind, up.trace_id, _SAMPLED, up.trace_state, up, recorded
@@ -326,11 +331,9 @@ class OTelTracer:
             where = Context()
         sampled = self._sampler.should_sample(where, trace_id, name, span_kind, attributes)
         decision = sampled.decision
+        if not decision.is_recording():  # (and so not sampled)
+            return _Unsampled(trace_id, self.new_span_id(), sampled.trace_state)
         flags = _SAMPLED if decision.is_sampled() else _NOT_SAMPLED
-        if not decision.is_recording():
-            return _Unsampled(
-                SpanContext(trace_id, self.new_span_id(), False, flags, sampled.trace_state)
-            )
         if sampled.attributes:
             recorded.update(sampled.attributes)  # type: ignore[arg-type]  # what it adds
         return _Recorded(self, name, span_kind, trace_id, flags, sampled.trace_state, up, recorded)
