@@ -19,7 +19,8 @@ from opentelemetry.trace.span import TraceState
 from opentelemetry.util.types import Attributes
 
 from threadline.telemetry import TracingOptions, build_tracer
-from threadline.telemetry.otel import OTelTracer, readable
+from threadline.telemetry.otel import OTelTracer
+from threadline.telemetry.otel_spans import readable
 from threadline.telemetry.otlp_encoding import SpanEncoder
 from threadline.telemetry.otlp_export import OTLPBytesExporter
 
