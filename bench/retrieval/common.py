@@ -16,6 +16,7 @@ sys.path.insert(0, str(ROOT))
 HERE = Path(__file__).resolve().parent
 CORPUS = HERE / "corpus"
 QUESTIONS = HERE / "questions.tsv"
+HELDOUT = HERE / "heldout_questions.tsv"  # measure only, never tune (HELDOUT.md)
 CACHE = Path("/tmp/threadline-bench-embeddings")
 _QUOTES = str.maketrans({"\u2019": "'", "\u2018": "'", "\u201c": '"', "\u201d": '"', "\u2014": "-"})
 _PILCROW = str.maketrans({"\u00b6": " "})
@@ -41,6 +42,32 @@ def questions() -> list[Question]:
         if line.strip() and not line.startswith("#")
     ]
     return [Question(i, f, a, q) for i, (f, a, q) in enumerate(rows)]
+
+
+@dataclass(frozen=True)
+class HeldoutQuestion:
+    id: str
+    difficulty: str  # easy | medium | hard
+    file: str
+    text: str
+    snippet: str
+
+
+def heldout_questions() -> list[HeldoutQuestion]:
+    lines = HELDOUT.read_text(encoding="utf-8").splitlines()
+    rows = [line.split("\t") for line in lines[1:] if line.strip()]
+    return [HeldoutQuestion(*row) for row in rows]
+
+
+def _spaces_collapsed(text: str) -> str:
+    return re.sub(r"\s+", " ", text).strip()
+
+
+def is_heldout_hit(question: HeldoutQuestion, file_id: str, chunk_text: str) -> bool:
+    """HELDOUT.md's snippet rule: whitespace collapsed, then a case-sensitive substring."""
+    return file_id == question.file and (
+        _spaces_collapsed(question.snippet) in _spaces_collapsed(chunk_text)
+    )
 
 
 def normalized(text: str) -> str:

@@ -7,16 +7,34 @@ tokens, passages as configured); fusion settings are chosen on the dev split (ev
 and all figures are reported on the test split (the other 159) unless stated.
 
     .venv/bin/python bench/retrieval/quality.py          # all variants
-    .venv/bin/python bench/retrieval/quality.py minilm   # one
+    .venv/bin/python bench/retrieval/quality.py minilm   # those whose name contains "minilm"
+    .venv/bin/python bench/retrieval/quality.py --questions heldout passages-200
+
+``--questions heldout`` (or ``both``) also reports the held-out set (heldout_questions.tsv, 80
+questions written without seeing the tuned set): graded by HELDOUT.md's snippet rule, split by
+difficulty, with the file-level hit rate beside it, and the fusion chosen on the tuned dev split.
+It is for measuring only: never choose a setting by its held-out score (HELDOUT.md).
 """
 
+import argparse
 import asyncio
-import sys
 import tempfile
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from common import CachedEmbedder, Question, WordLlamaEmbedder, corpus_files, is_hit, questions
+import numpy as np
+from common import (
+    CachedEmbedder,
+    HeldoutQuestion,
+    Question,
+    WordLlamaEmbedder,
+    corpus_files,
+    heldout_questions,
+    is_heldout_hit,
+    is_hit,
+    questions,
+)
 
 from threadline.engine.retrieval.base import ChunkingStrategy
 from threadline.engine.retrieval.chunking import chunk_text
@@ -40,13 +58,43 @@ FUSIONS = [FusionOptions("rrf", k, w) for k in (10, 60) for w in (0.3, 0.4, 0.5,
 class Variant:
     name: str
     passage_tokens: int | None  # None: one vector per chunk (its windows pooled by the model)
-    embedder: str
+    embedder: str  # a key of EMBEDDERS
 
+
+class MixedEmbedder:
+    """Passages by the float32 reference (numpy), queries by int8: a store embedded before the
+    int8 default, searched by a server running it."""
+
+    def __init__(self) -> None:
+        self._passages = CachedEmbedder(LocalEmbedder(runtime="numpy"), "minilm")
+        self._queries = CachedEmbedder(LocalEmbedder(runtime="onnx-int8"), "minilm-int8")
+        self.model = self._passages.model
+        self.passage_tokens = self._passages.passage_tokens
+
+    async def embed(self, texts: Sequence[str], *, kind: str = "passage") -> np.ndarray:
+        embedder = self._queries if kind == "query" else self._passages
+        vectors = await embedder.embed(texts, kind=kind)
+        embedder.save()
+        return vectors
+
+    async def aclose(self) -> None:
+        pass
+
+
+EMBEDDERS: dict[str, Callable[[], object]] = {
+    "minilm": lambda: LocalEmbedder(runtime="numpy"),  # the reference
+    "minilm-onnx": lambda: LocalEmbedder(runtime="onnx"),
+    "minilm-int8": lambda: LocalEmbedder(runtime="onnx-int8"),
+    "minilm-mixed": MixedEmbedder,
+    "wordllama": WordLlamaEmbedder,
+}
 
 VARIANTS = [
     Variant("minilm-passages-200", 200, "minilm"),
     Variant("minilm-passages-100", 100, "minilm"),
     Variant("minilm-chunk-pooled", None, "minilm"),
+    Variant("minilm-int8-passages-200", 200, "minilm-int8"),
+    Variant("minilm-mixed-passages-200", 200, "minilm-mixed"),
     Variant("wordllama-chunk", None, "wordllama"),
 ]
 
@@ -55,9 +103,10 @@ VARIANTS = [
 class Score:
     recall5: float
     mrr10: float
+    file_hit5: float  # the answering file among the top 5, whichever passage
 
     def __str__(self) -> str:
-        return f"recall@5 {self.recall5:.3f}  MRR@10 {self.mrr10:.3f}"
+        return f"recall@5 {self.recall5:.3f}  MRR@10 {self.mrr10:.3f}  file@5 {self.file_hit5:.3f}"
 
 
 async def ingest(retrieval: HybridRetrieval, store: str, passage_tokens: int | None) -> int:
@@ -88,22 +137,35 @@ async def ingest(retrieval: HybridRetrieval, store: str, passage_tokens: int | N
 
 
 async def evaluate(
-    retrieval: HybridRetrieval, store: str, items: list[Question], mode: str, rewrite: bool = False
+    retrieval: HybridRetrieval,
+    store: str,
+    items: list[Question] | list[HeldoutQuestion],
+    mode: str,
+    rewrite: bool = False,
 ) -> Score:
-    recall = mrr = 0.0
+    recall = mrr = files = 0.0
     for question in items:
         query = rewrite_query(question.text) if rewrite else question.text
         hits = await retrieval.search(store_ids=[store], queries=[query], max_results=10, mode=mode)
-        ranks = [i for i, h in enumerate(hits, 1) if is_hit(question, h.file_id, h.text)]
+        if isinstance(question, HeldoutQuestion):
+            ranks = [
+                i for i, h in enumerate(hits, 1) if is_heldout_hit(question, h.file_id, h.text)
+            ]
+        else:
+            ranks = [i for i, h in enumerate(hits, 1) if is_hit(question, h.file_id, h.text)]
         if ranks and ranks[0] <= 5:
             recall += 1
         if ranks:
             mrr += 1 / ranks[0]
-    return Score(recall / len(items), mrr / len(items))
+        if any(h.file_id == question.file for h in hits[:5]):
+            files += 1
+    return Score(recall / len(items), mrr / len(items), files / len(items))
 
 
-async def run_variant(variant: Variant, database: Database, index: SqliteSearchIndex) -> None:
-    inner = LocalEmbedder() if variant.embedder == "minilm" else WordLlamaEmbedder()
+async def run_variant(
+    variant: Variant, database: Database, index: SqliteSearchIndex, question_sets: str
+) -> None:
+    inner = EMBEDDERS[variant.embedder]()
     embedder = CachedEmbedder(inner, variant.embedder)
     retrieval = HybridRetrieval(embedder=embedder, index=index)
     started = time.perf_counter()
@@ -128,6 +190,10 @@ async def run_variant(variant: Variant, database: Database, index: SqliteSearchI
     assert best is not None
     retrieval._fusion = best[2]
     print(f"fusion chosen on dev ({len(dev)} questions): {best[2]}")
+    if question_sets in ("heldout", "both"):
+        await report_heldout(retrieval, variant.name)
+    if question_sets == "heldout":
+        return
     for split, items in (("dev", dev), ("test", test), ("all", everything)):
         for mode in ("vector", "keyword", "hybrid"):
             score = await evaluate(retrieval, variant.name, items, mode)
@@ -138,18 +204,33 @@ async def run_variant(variant: Variant, database: Database, index: SqliteSearchI
         print(f"test ({len(test)}) {mode:<8} {score}  (rewrite_query)")
 
 
-async def main(selected: list[str], url: str) -> None:
-    if True:
-        database = Database(url)
-        index = SqliteSearchIndex(database)
-        for variant in VARIANTS:
-            if not selected or any(s in variant.name for s in selected):
-                await run_variant(variant, database, index)
-        await database.dispose()
+async def report_heldout(retrieval: HybridRetrieval, store: str) -> None:
+    """Held-out figures with the settings already chosen on the tuned set: measuring only."""
+    items = heldout_questions()
+    groups = [("all", items)] + [
+        (level, [q for q in items if q.difficulty == level]) for level in ("easy", "medium", "hard")
+    ]
+    for name, group in groups:
+        for mode in ("vector", "keyword", "hybrid"):
+            score = await evaluate(retrieval, store, group, mode)
+            print(f"held-out {name:>6} ({len(group)}) {mode:<8} {score}")
+
+
+async def main(selected: list[str], question_sets: str, url: str) -> None:
+    database = Database(url)
+    index = SqliteSearchIndex(database)
+    for variant in VARIANTS:
+        if not selected or any(s in variant.name for s in selected):
+            await run_variant(variant, database, index, question_sets)
+    await database.dispose()
 
 
 if __name__ == "__main__":
+    parser = argparse.ArgumentParser()
+    parser.add_argument("variants", nargs="*", help="names (or parts of names) of variants")
+    parser.add_argument("--questions", choices=("tuned", "heldout", "both"), default="tuned")
+    args = parser.parse_args()
     with tempfile.TemporaryDirectory() as directory:
         database_url = f"sqlite+aiosqlite:///{directory}/bench.db"
         upgrade_to_head(database_url)
-        asyncio.run(main(sys.argv[1:], database_url))
+        asyncio.run(main(args.variants, args.questions, database_url))

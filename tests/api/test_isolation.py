@@ -98,6 +98,14 @@ MATRIX: dict[tuple[str, str], Cell] = {
         "stateless", {"model": "gpt-test", "messages": [{"role": "user", "content": "hi"}]}
     ),
     ("POST", "/v1/embeddings"): Cell("stateless", {"model": "gpt-test", "input": "hi"}),
+    # Anthropic's Messages API in front of the same models: stateless too.
+    ("POST", "/v1/messages"): Cell(
+        "stateless",
+        {"model": "gpt-test", "max_tokens": 16, "messages": [{"role": "user", "content": "hi"}]},
+    ),
+    ("POST", "/v1/messages/count_tokens"): Cell(
+        "stateless", {"model": "gpt-test", "messages": [{"role": "user", "content": "hi"}]}
+    ),
     ("GET", "/v1/models"): Cell("stateless"),
     ("GET", "/v1/models/{model}"): Cell("stateless"),
     ("GET", "/v1/models/{model:path}"): Cell("stateless"),

@@ -2,7 +2,8 @@
 built with tracing on (``create_app(tracer=...)``), against the scripted upstream: the server
 span of a request and the GenAI client span of its model call, both in the client's trace (its
 ``traceparent``), which the upstream is sent too; no message content unless captured; runs,
-responses and tool calls; and, with tracing off, no OpenTelemetry module loaded at all."""
+responses and tool calls; ``/v1/messages``' model calls (forwarded to an Anthropic provider, or
+translated); and, with tracing off, no OpenTelemetry module loaded at all."""
 
 import os
 import secrets
@@ -21,6 +22,9 @@ from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind, StatusCode
 
+from tests.anthropic_upstream import ScriptedAnthropic
+from tests.anthropic_upstream import Text as AnthropicText
+from tests.anthropic_upstream import Usage as AnthropicUsage
 from tests.conftest import MASTER_KEY, sdk_client
 from tests.servers import threaded_server
 from tests.tool_servers import project_key
@@ -441,3 +445,130 @@ def test_without_tracing_nothing_of_opentelemetry_is_loaded(
     assert done.stdout.strip().splitlines()[-1] == "[] False"
     # Nor was a trace passed on: the client's traceparent stays with Threadline.
     assert "traceparent" not in upstream.requests[-1]["_headers"]
+
+
+# --- /v1/messages ----------------------------------------------------------------------------
+
+MESSAGES_REQUEST = "POST /v1/messages"
+CLAUDE_KEY_ENV = "TL_TEST_TRACING_ANTHROPIC_KEY"
+OPENAI_KEY_ENV = "TL_TEST_TRACING_OPENAI_KEY"
+
+
+@pytest.fixture(scope="module")
+def traced_messages(
+    anthropic_upstream_server: ScriptedAnthropic,
+    upstream_server: ScriptedUpstream,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[Traced]:
+    """A traced server with a model of an Anthropic provider (``/v1/messages`` passed through)
+    and one of an OpenAI-compatible provider (translated to a chat completion)."""
+    data = tmp_path_factory.mktemp("traced-messages")
+    config = data / "threadline.yaml"
+    config.write_text(
+        f"""
+providers:
+  claude:
+    kind: anthropic
+    base_url: {anthropic_upstream_server.base_url}
+    api_key_env: {CLAUDE_KEY_ENV}
+    max_retries: 0
+  scripted:
+    base_url: {upstream_server.base_url}
+    api_key_env: {OPENAI_KEY_ENV}
+    max_retries: 0
+models:
+  claude-test:
+    provider: claude
+    upstream_model: claude-sonnet-4-5
+  gpt-test:
+    provider: scripted
+"""
+    )
+    os.environ[CLAUDE_KEY_ENV] = anthropic_upstream_server.api_key
+    os.environ[OPENAI_KEY_ENV] = upstream_server.api_key
+    exporter = InMemorySpanExporter()
+    tracer = build_tracer(TracingOptions(endpoint=None), version=__version__, exporter=exporter)
+    settings = Settings(
+        data_dir=data,
+        database_url=f"sqlite+aiosqlite:///{data / 'threadline.db'}",
+        master_key=MASTER_KEY,
+        config=config,
+        upstream_max_retries=0,
+    )
+    with threaded_server(settings, tracer=tracer) as url:
+        yield Traced(url, project_key(url), exporter, tracer)
+
+
+def messages(traced: Traced, traceparent: str) -> httpx.Client:
+    headers = {
+        "x-api-key": traced.key,
+        "anthropic-version": "2023-06-01",
+        "traceparent": traceparent,
+    }
+    return httpx.Client(base_url=f"{traced.url}/v1", headers=headers, timeout=30)
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_a_forwarded_message_is_an_anthropic_model_call_under_its_request(
+    traced_messages: Traced, anthropic_upstream: ScriptedAnthropic, stream: bool
+) -> None:
+    traceparent, trace_id, client_span = new_trace()
+    anthropic_upstream.script(
+        AnthropicText(["Bonjour", " !"], stop_reason="max_tokens", usage=AnthropicUsage(12, 7))
+    )
+    body = {
+        "model": "claude-test",
+        "max_tokens": 64,
+        "temperature": 0.5,
+        "messages": [{"role": "user", "content": "Hello"}],
+        "stream": stream,
+    }
+    with messages(traced_messages, traceparent) as client:
+        answer = client.post("/messages", json=body)
+    assert answer.status_code == 200, answer.text
+
+    name = "chat claude-sonnet-4-5"
+    spans = traced_messages.spans(trace_id, MESSAGES_REQUEST, name)
+    server, call = only(spans, MESSAGES_REQUEST), only(spans, name)
+    assert parent_of(server) == client_span and parent_of(call) == server.context.span_id
+    assert call.kind == SpanKind.CLIENT and call.status.status_code == StatusCode.UNSET
+    attributes = dict(call.attributes)
+    assert str(attributes.pop("gen_ai.response.id")).startswith("msg_")
+    attributes.pop("server.address"), attributes.pop("server.port")
+    assert attributes == {
+        "gen_ai.operation.name": "chat",
+        "gen_ai.provider.name": "anthropic",
+        "gen_ai.request.model": "claude-sonnet-4-5",
+        "gen_ai.request.max_tokens": 64,
+        "gen_ai.request.temperature": 0.5,
+        "gen_ai.response.model": "claude-sonnet-4-5",
+        "gen_ai.response.finish_reasons": ("max_tokens",),
+        "gen_ai.usage.input_tokens": 12,
+        "gen_ai.usage.output_tokens": 7,
+    }
+    # The upstream joined the trace, under the model call.
+    sent = anthropic_upstream.requests[-1]["_headers"]["traceparent"]
+    assert sent == f"00-{trace_id:032x}-{call.context.span_id:016x}-01"
+
+
+def test_a_translated_message_is_an_openai_model_call_and_errors_mark_it(
+    traced_messages: Traced, upstream: ScriptedUpstream
+) -> None:
+    traceparent, trace_id, _ = new_trace()
+    upstream.script(Text(["Salut"], usage=(5, 2)), Fail(500))
+    body = {"model": "gpt-test", "max_tokens": 32, "messages": [{"role": "user", "content": "Hi"}]}
+    with messages(traced_messages, traceparent) as client:
+        assert client.post("/messages", json=body).status_code == 200
+        assert client.post("/messages", json=body).status_code >= 500
+
+    name = "chat gpt-test"
+    spans = traced_messages.spans(trace_id, MESSAGES_REQUEST, MESSAGES_REQUEST, name, name)
+    answered, failed = sorted(named(spans, name), key=lambda span: span.start_time or 0)
+    assert answered.attributes["gen_ai.provider.name"] == "openai"
+    assert answered.attributes["gen_ai.response.finish_reasons"] == ("stop",)
+    assert answered.attributes["gen_ai.usage.input_tokens"] == 5
+    assert answered.attributes["gen_ai.usage.output_tokens"] == 2
+    sent = upstream.requests[0]["_headers"]["traceparent"]
+    assert sent == f"00-{trace_id:032x}-{answered.context.span_id:016x}-01"
+    assert failed.status.status_code == StatusCode.ERROR
+    assert failed.attributes["error.type"] == "500"

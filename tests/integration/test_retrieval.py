@@ -221,6 +221,15 @@ def test_settings_choose_the_embedder(tmp_path):
         database = Database(f"sqlite+aiosqlite:///{tmp_path / 'db.sqlite'}")
         default = build_retrieval(Settings(data_dir=tmp_path), database)
         assert isinstance(default.embedder, LocalEmbedder)
+        assert default.embedder.runtime == "onnx-int8"  # the "fast" preset
+        accurate = build_retrieval(
+            Settings(data_dir=tmp_path, embedding_preset="accurate"), database
+        )
+        assert isinstance(accurate.embedder, LocalEmbedder)
+        assert accurate.embedder.runtime == "onnx"
+        # Same model whichever preset: stores keep their vectors when it changes.
+        assert accurate.embedding_model == default.embedding_model == "all-MiniLM-L6-v2"
+        await accurate.aclose()
         remote = build_retrieval(
             Settings(
                 data_dir=tmp_path,

@@ -162,6 +162,8 @@ class ModelPassthrough:
             if anthropic is not None:
 
                 async def finish(usage: Usage | None) -> int:
+                    if span is not None:  # the answer is translated: only its usage is known
+                        span.end(usage)
                     return await self._finish(state, meter, principal, usage)
 
                 answer_to = send

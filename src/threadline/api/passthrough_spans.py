@@ -1,11 +1,13 @@
 """The GenAI client span of one pass-through model call (``chat {model}``, ``embeddings
-{model}``): made by ``model_passthrough`` only when tracing is on.
+{model}``): made by ``model_passthrough`` and ``/v1/messages`` (``anthropic_front``) only when
+tracing is on.
 
 The answer is forwarded as bytes, never parsed: what the span says of it (its id, model and
 finish reasons) is read from the bytes as they pass, as ``usage_sniff`` reads the usage — the
 first ``"id"`` and ``"model"`` of a body or of a stream's first chunk (an object's own come
-before any nested one), and every ``"finish_reason"``. Only with content capture on is the
-answer decoded, for its text."""
+before any nested one), and every ``"finish_reason"`` (``"stop_reason"`` from an upstream of
+kind ``anthropic``, whose provider the span names ``anthropic``). Only with content capture on
+is the answer decoded, for its text."""
 
 import re
 from typing import Any
@@ -19,6 +21,7 @@ from threadline.telemetry import Span, Tracer, genai
 _ID = re.compile(rb'"id"\s*:\s*"([^"\\]{1,256})"')
 _MODEL = re.compile(rb'"model"\s*:\s*"([^"\\]{1,256})"')
 _FINISH = re.compile(rb'"finish_reason"\s*:\s*"([A-Za-z_]{1,64})"')
+_STOP = re.compile(rb'"stop_reason"\s*:\s*"([A-Za-z_]{1,64})"')  # Anthropic's Messages API
 _CAPTURED_STREAM_BYTES = 1024 * 1024  # of a stream kept to read its text from, when captured
 
 
@@ -29,11 +32,17 @@ class PassthroughSpan:
     def __init__(self, tracer: Tracer, operation: str, data: dict[str, Any], first: Target) -> None:
         self._tracer = tracer
         self._chat = operation == "chat"
+        # An Anthropic upstream answers in the Messages API's shape.
+        self._anthropic = first.upstream.kind == "anthropic"
+        self._finish_key, self._finish_re = (
+            (b'"stop_reason"', _STOP) if self._anthropic else (b'"finish_reason"', _FINISH)
+        )
         self.span: Span = genai.start_model_call(
             tracer,
             operation,
             first.model,
             first.upstream.base_url,
+            provider="anthropic" if self._anthropic else "openai",
             max_tokens=data.get("max_completion_tokens") or data.get("max_tokens"),
             temperature=data.get("temperature"),
             top_p=data.get("top_p"),
@@ -47,9 +56,7 @@ class PassthroughSpan:
         self._captured: bytearray | None = None
         self._ended = False
         if self._recording and tracer.capture_content:
-            genai.prompt(
-                tracer, self.span, data.get("messages") if self._chat else data.get("input")
-            )
+            genai.prompt(tracer, self.span, _prompt(data) if self._chat else data.get("input"))
             self._captured = bytearray()
 
     def answered(self, target: Target) -> None:
@@ -64,9 +71,10 @@ class PassthroughSpan:
             return
         if self._chat:
             self._read_head(body)
-            self._finish = [m.decode() for m in _FINISH.findall(body)]
+            self._finish = [m.decode() for m in self._finish_re.findall(body)]
             if self._captured is not None:
-                genai.completion(self._tracer, self.span, _message_texts(body))
+                texts = _content_texts(body) if self._anthropic else _message_texts(body)
+                genai.completion(self._tracer, self.span, texts)
         else:  # an embeddings list: its model comes after the vectors
             found = _MODEL.search(body, max(body.rfind(b'"model"'), 0))
             self._model = found.group(1).decode() if found else None
@@ -78,15 +86,16 @@ class PassthroughSpan:
         if self._first:
             self._first = False
             self._read_head(chunk)
-        if b'"finish_reason"' in chunk:
-            self._finish += [m.decode() for m in _FINISH.findall(chunk)]
+        if self._finish_key in chunk:
+            self._finish += [m.decode() for m in self._finish_re.findall(chunk)]
         captured = self._captured
         if captured is not None and len(captured) < _CAPTURED_STREAM_BYTES:
             captured += chunk
 
-    def broke(self) -> None:
-        """The stream broke off after it had started (the span still ends with the usage)."""
-        self.span.fail("stream_broken")
+    def broke(self, error_type: str = "stream_broken") -> None:
+        """The stream broke off after it had started, or its answer could not be read (the
+        span still ends with the usage)."""
+        self.span.fail(error_type)
 
     def failed(self, error_type: str, message: str | None = None) -> None:
         """The call failed (or was given up): the span ends as an error, unless it had ended."""
@@ -100,7 +109,8 @@ class PassthroughSpan:
             return
         self._ended = True
         if self._captured is not None and self._captured:
-            genai.completion(self._tracer, self.span, _streamed_text(bytes(self._captured)))
+            read = _streamed_content if self._anthropic else _streamed_text
+            genai.completion(self._tracer, self.span, read(bytes(self._captured)))
         genai.end_model_call(
             self.span,
             response_id=self._id,
@@ -115,6 +125,15 @@ class PassthroughSpan:
         self._id = found.group(1).decode() if found else None
         found = _MODEL.search(data)
         self._model = found.group(1).decode() if found else None
+
+
+def _prompt(data: dict[str, Any]) -> object:
+    """A chat request's messages; a Messages API request's with its system prompt first."""
+    messages = data.get("messages")
+    system = data.get("system")
+    if system and isinstance(messages, list):
+        return [{"role": "system", "content": system}, *messages]
+    return messages
 
 
 def _message_texts(body: bytes) -> object:
@@ -148,4 +167,35 @@ def _streamed_text(stream: bytes) -> str:
         for call in delta.get("tool_calls") or ():
             function = (call.get("function") or {}) if isinstance(call, dict) else {}
             parts.append(str(function.get("name") or "") + str(function.get("arguments") or ""))
+    return "".join(parts)
+
+
+def _content_texts(body: bytes) -> object:
+    """A Messages API answer's content blocks, for content capture."""
+    try:
+        data = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        return body
+    content = data.get("content") if isinstance(data, dict) else None
+    return content if isinstance(content, list) else body
+
+
+def _streamed_content(stream: bytes) -> str:
+    """The text (and tool calls) a Messages API stream's events add up to, for capture."""
+    parts: list[str] = []
+    for event in EventStreamDecoder().feed(stream):
+        try:
+            data = orjson.loads(event.data)
+        except orjson.JSONDecodeError:
+            continue
+        if not isinstance(data, dict):
+            continue
+        block = data.get("content_block")
+        if isinstance(block, dict) and block.get("type") == "tool_use":
+            parts.append(str(block.get("name") or ""))
+        delta = data.get("delta")
+        if isinstance(delta, dict):
+            text = delta.get("text", delta.get("partial_json"))
+            if isinstance(text, str):
+                parts.append(text)
     return "".join(parts)

@@ -234,6 +234,11 @@ class MessageRepository(InThreadRepository[MessageRecord]):
             threads.c.active_run_id.is_(None),
             threads.c.kind != "chain",  # a response chain's thread takes no client messages
         )
+        # FOR SHARE: on PostgreSQL the check would otherwise read the thread as of the
+        # statement's start, and a run taking the thread meanwhile (and reading its messages)
+        # would miss a message accepted after it. Locked, the insert waits for that run's
+        # commit and then sees the thread busy. (SQLite has one writer: nothing to lock.)
+        source = source.with_for_update(read=True)
         return insert(self.table).from_select([*(c.name for c in columns), "thread_id"], source)
 
     def insert_into_thread(self, connection: Connection, record: MessageRecord) -> bool:

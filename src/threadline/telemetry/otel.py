@@ -9,158 +9,56 @@ neither names one. The provider is this server's own, never installed as OpenTel
 one (tests build several servers in one process, and FastAPI would trace every request a second
 time). Trace context crosses processes as W3C ``traceparent``/``tracestate``.
 
-A span is recorded into plain fields and handed to the processor as the SDK's ``ReadableSpan``
-when it ends, rather than through the SDK's ``Span``, which validates each attribute under a
-lock: that cost the gateway more than its own work on a pass-through request
-(docs/benchmarks.md#tracing). Threadline's attributes are typed where they are built (strings,
-numbers, tuples of strings), so nothing that check would catch reaches here. Sampling, ids, the
-resource and the processor are the provider's, as the SDK's own tracer uses them."""
+A span is recorded into plain fields rather than through the SDK's ``Span``, which validates
+each attribute under a lock: that cost the gateway more than its own work on a pass-through
+request (docs/benchmarks.md#tracing). Threadline's attributes are typed where they are built
+(strings, numbers, tuples of strings), so nothing that check would catch reaches here. The record
+is itself what the processor and the OTLP exporter read (it has a ``ReadableSpan``'s fields, and
+is its own span context); an exporter that needs a ``ReadableSpan`` (tests' in-memory one) is
+given one made of it. The current span is kept in a context variable of this module, not in
+OpenTelemetry's context: nothing else reads that (the provider is not the global one), and
+entering and leaving a span is then a variable set and reset. Sampling, ids, the resource and
+the processor are the provider's, as the SDK's own tracer uses them; under the default sampler
+(``parentbased_always_on``), whose answer is known in advance, the sampler is not asked."""
 
-from collections.abc import Mapping
-from contextlib import AbstractContextManager
-from time import time_ns
+from collections.abc import Callable, Mapping
+from contextlib import AbstractContextManager, suppress
+from contextvars import ContextVar
+from typing import Any
 
-from opentelemetry import context as otel_context
 from opentelemetry import trace
 from opentelemetry.context import Context
 from opentelemetry.sdk.resources import SERVICE_NAME, SERVICE_VERSION, Resource
-from opentelemetry.sdk.trace import Event, ReadableSpan, TracerProvider
+from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter
-from opentelemetry.sdk.trace.sampling import ParentBased
+from opentelemetry.sdk.trace.sampling import ALWAYS_ON, ParentBased
 from opentelemetry.sdk.util.instrumentation import InstrumentationScope
-from opentelemetry.trace import SpanContext, SpanKind, Status, StatusCode, TraceFlags
+from opentelemetry.trace import SpanContext, SpanKind
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
-from threadline.telemetry.base import Attributes, AttributeValue, Span, TraceParent
+from threadline.telemetry.base import Attributes, Span, TraceParent
 from threadline.telemetry.base import SpanKind as Kind
+from threadline.telemetry.otel_spans import (
+    NOT_SAMPLED,
+    SAMPLED,
+    Ids,
+    Recorded,
+    Unsampled,
+    readable,
+    span_context,
+    trace_headers,
+)
 
 DEFAULT_SERVICE_NAME = "threadline"
 _KINDS = {"server": SpanKind.SERVER, "client": SpanKind.CLIENT, "internal": SpanKind.INTERNAL}
-_ERROR_TYPE = "error.type"
-_UNSET = Status(StatusCode.UNSET)
-_SAMPLED = TraceFlags(TraceFlags.SAMPLED)
-_NOT_SAMPLED = TraceFlags(TraceFlags.DEFAULT)
 _propagator = TraceContextTextMapPropagator()
+# The default sampler, and what its description says of a parent's decision: followed.
+_PARENT_BASED_ALWAYS_ON = ParentBased(ALWAYS_ON).get_description()
+_FOLLOWS_PARENTS = _PARENT_BASED_ALWAYS_ON[_PARENT_BASED_ALWAYS_ON.index(",remoteParentSampled") :]
 
 
-def _headers(context: SpanContext) -> dict[str, str]:
-    """W3C trace context naming ``context`` as the parent (as the SDK's propagator writes it)."""
-    headers = {
-        "traceparent": f"00-{context.trace_id:032x}-{context.span_id:016x}-"
-        f"{context.trace_flags:02x}"
-    }
-    if context.trace_state:
-        headers["tracestate"] = context.trace_state.to_header()
-    return headers
-
-
-class _Unsampled:
-    """A span the sampler dropped: nothing is kept, but its trace still goes upstream."""
-
-    __slots__ = ("context",)
-
-    def __init__(self, context: SpanContext) -> None:
-        self.context = context
-
-    @property
-    def recording(self) -> bool:
-        return False
-
-    def set(self, attributes: Attributes) -> None:
-        pass
-
-    def event(self, name: str, attributes: Attributes) -> None:
-        pass
-
-    def rename(self, name: str) -> None:
-        pass
-
-    def fail(self, error_type: str, message: str | None = None) -> None:
-        pass
-
-    def outgoing_headers(self) -> dict[str, str]:
-        return _headers(self.context)
-
-    def end(self) -> None:
-        pass
-
-
-class _Recorded:
-    """A sampled span: its fields until ``end`` hands it to the processor (once)."""
-
-    __slots__ = (
-        "_attributes",
-        "_events",
-        "_kind",
-        "_name",
-        "_parent",
-        "_start",
-        "_status",
-        "_tracer",
-        "context",
-    )
-
-    def __init__(
-        self,
-        tracer: "OTelTracer",
-        name: str,
-        kind: SpanKind,
-        context: SpanContext,
-        parent: SpanContext | None,
-        attributes: dict[str, AttributeValue],
-    ) -> None:
-        self._tracer = tracer
-        self._name = name
-        self._kind = kind
-        self.context = context
-        self._parent = parent
-        self._attributes = attributes
-        self._events: list[Event] = []
-        self._status = _UNSET
-        self._start: int | None = time_ns()
-
-    @property
-    def recording(self) -> bool:
-        return self._start is not None
-
-    def set(self, attributes: Attributes) -> None:
-        self._attributes.update(attributes)
-
-    def event(self, name: str, attributes: Attributes) -> None:
-        self._events.append(Event(name, dict(attributes)))
-
-    def rename(self, name: str) -> None:
-        self._name = name
-
-    def fail(self, error_type: str, message: str | None = None) -> None:
-        self._attributes[_ERROR_TYPE] = error_type
-        self._status = Status(StatusCode.ERROR, message)
-
-    def outgoing_headers(self) -> dict[str, str]:
-        return _headers(self.context)
-
-    def end(self) -> None:
-        start, self._start = self._start, None
-        if start is None:
-            return  # ended already
-        tracer = self._tracer
-        tracer.processor.on_end(
-            ReadableSpan(
-                self._name,
-                self.context,
-                self._parent,
-                tracer.resource,
-                self._attributes,
-                self._events,
-                (),
-                self._kind,
-                None,
-                self._status,
-                start,
-                time_ns(),
-                tracer.scope,
-            )
-        )
+# The current span's context, within a request, a run or a tool call (``Tracer.activate``).
+_current: ContextVar[Ids | None] = ContextVar("threadline_current_span", default=None)
 
 
 class OTelTracer:
@@ -173,18 +71,32 @@ class OTelTracer:
         *,
         capture_content: bool,
         version: str,
+        records_exported: bool = False,
     ) -> None:
-        """``processor``: the provider's, given its spans directly."""
+        """``processor``: the provider's, given its spans directly; ``records_exported``: its
+        exporter reads this module's records as they are (else it is given ReadableSpans)."""
         self._provider = provider
         self.processor = processor
+        on_end = processor.on_end
+        self.hand_over: Callable[[Recorded], None] = (
+            on_end if records_exported else lambda record: on_end(readable(record))
+        )
         self.resource = provider.resource
         self.scope = InstrumentationScope("threadline", version)
         self._sampler = provider.sampler
         # The samplers the OTEL_TRACES_SAMPLER variable names that follow a parent's decision
         # (the default, parentbased_always_on, is one): under an unsampled parent they are not
-        # asked (a child of an unsampled request costs an id, no more).
+        # asked (a child of an unsampled request costs an id, no more), nor under a sampled one
+        # when they keep what a sampled parent keeps, as all of them do; the default is not
+        # asked of a root either (it keeps every one).
         self._follows_parent = isinstance(self._sampler, ParentBased)
+        description = self._sampler.get_description()
+        self._keeps_sampled_children = self._follows_parent and description.endswith(
+            _FOLLOWS_PARENTS
+        )
+        self._keeps_roots = description == _PARENT_BASED_ALWAYS_ON
         self._ids = provider.id_generator
+        self.new_span_id = self._ids.generate_span_id
         self.capture_content = capture_content
 
     @classmethod
@@ -192,15 +104,21 @@ class OTelTracer:
         cls, exporter: SpanExporter | None, *, capture_content: bool, version: str
     ) -> "OTelTracer":
         """``exporter``: where spans go (tests pass an in-memory one); None: OTLP/HTTP, as the
-        ``OTEL_EXPORTER_OTLP_*`` variables say."""
+        ``OTEL_EXPORTER_OTLP_*`` variables say (``otlp_export``)."""
         if exporter is None:
-            from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+            from threadline.telemetry.otlp_export import OTLPBytesExporter
 
-            exporter = OTLPSpanExporter()
+            exporter = OTLPBytesExporter()
         provider = TracerProvider(resource=_resource(version))
         processor = BatchSpanProcessor(exporter)
         provider.add_span_processor(processor)
-        return cls(provider, processor, capture_content=capture_content, version=version)
+        return cls(
+            provider,
+            processor,
+            capture_content=capture_content,
+            version=version,
+            records_exported=getattr(exporter, "encodes", False),
+        )
 
     def start(
         self,
@@ -211,57 +129,62 @@ class OTelTracer:
         parent: TraceParent | None = None,
         carrier: Mapping[str, str] | None = None,
     ) -> Span:
+        """The span keeps ``attributes`` as given when it is recorded (a dict of the caller's
+        own: the helpers build one per span)."""
+        up: Ids | None
         if parent is not None:
-            where: Context = parent  # type: ignore[assignment]  # from current_parent()
+            up = parent  # type: ignore[assignment]  # from current_parent()
         elif carrier:
-            where = _propagator.extract(carrier)
+            up = _remote_parent(carrier)
         else:
-            where = otel_context.get_current()
-        parent_span = trace.get_current_span(where).get_span_context()
-        valid = parent_span.is_valid
-        if valid and self._follows_parent and not parent_span.trace_flags.sampled:
-            return _Unsampled(
-                SpanContext(
-                    parent_span.trace_id,
-                    self._ids.generate_span_id(),
-                    False,
-                    _NOT_SAMPLED,
-                    parent_span.trace_state,
-                )
-            )
-        trace_id = parent_span.trace_id if valid else self._ids.generate_trace_id()
+            up = _current.get()
         span_kind = _KINDS[kind]
+        recorded = attributes if type(attributes) is dict else dict(attributes)
+        if up is not None:
+            if self._follows_parent:
+                if not up.trace_flags.sampled:
+                    return Unsampled(up.trace_id, self.new_span_id(), up.trace_state)
+                if self._keeps_sampled_children:
+                    return Recorded(
+                        self, name, span_kind, up.trace_id, SAMPLED, up.trace_state, up, recorded
+                    )
+            trace_id = up.trace_id
+            where = trace.set_span_in_context(trace.NonRecordingSpan(span_context(up)))
+        else:
+            trace_id = self._ids.generate_trace_id()
+            if self._keeps_roots:
+                return Recorded(self, name, span_kind, trace_id, SAMPLED, None, None, recorded)
+            where = Context()
         sampled = self._sampler.should_sample(where, trace_id, name, span_kind, attributes)
         decision = sampled.decision
-        context = SpanContext(
-            trace_id,
-            self._ids.generate_span_id(),
-            False,
-            _SAMPLED if decision.is_sampled() else _NOT_SAMPLED,
-            sampled.trace_state,
-        )
-        if not decision.is_recording():
-            return _Unsampled(context)
-        recorded = dict(attributes)
+        if not decision.is_recording():  # (and so not sampled)
+            return Unsampled(trace_id, self.new_span_id(), sampled.trace_state)
+        flags = SAMPLED if decision.is_sampled() else NOT_SAMPLED
         if sampled.attributes:
             recorded.update(sampled.attributes)  # type: ignore[arg-type]  # what it adds
-        return _Recorded(self, name, span_kind, context, parent_span if valid else None, recorded)
+        return Recorded(self, name, span_kind, trace_id, flags, sampled.trace_state, up, recorded)
 
     def current_parent(self) -> TraceParent | None:
-        return otel_context.get_current()
+        return _current.get()
 
     def activate(self, span: Span) -> AbstractContextManager[None]:
         return _Activated(span)
 
     def outgoing_headers(self) -> dict[str, str]:
-        context = trace.get_current_span().get_span_context()
-        return _headers(context) if context.is_valid else {}
+        context = _current.get()
+        return trace_headers(context) if context is not None else {}
 
     def flush(self) -> None:
         self._provider.force_flush()
 
     def shutdown(self) -> None:
         self._provider.shutdown()
+
+
+def _remote_parent(carrier: Mapping[str, str]) -> SpanContext | None:
+    """A client's span context, from its ``traceparent``/``tracestate`` (None if invalid)."""
+    context = trace.get_current_span(_propagator.extract(carrier)).get_span_context()
+    return context if context.is_valid else None
 
 
 class _Activated:
@@ -274,12 +197,12 @@ class _Activated:
         self._span = span
 
     def __enter__(self) -> None:
-        context = getattr(self._span, "context", None)
-        current = trace.NonRecordingSpan(context) if context is not None else trace.INVALID_SPAN
-        self._token = otel_context.attach(trace.set_span_in_context(current))
+        context: Any = getattr(self._span, "context", None)
+        self._token = _current.set(context)
 
     def __exit__(self, *exc_info: object) -> None:
-        otel_context.detach(self._token)
+        with suppress(ValueError):  # left in another context than it was entered in
+            _current.reset(self._token)
 
 
 def _resource(version: str) -> Resource:

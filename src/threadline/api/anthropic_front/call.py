@@ -1,8 +1,8 @@
 """One ``/v1/messages`` request as its two ways of being served share it: who asked, for which
 model, served by which upstreams; and what both do at the end (metering, the answer's
-headers)."""
+headers, the model call's span when tracing is on)."""
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from starlette.types import Receive, Scope, Send
@@ -10,6 +10,7 @@ from starlette.types import Receive, Scope, Send
 from threadline.api.anthropic_front.errors import id_headers, request_id_of
 from threadline.api.asgi import JSON
 from threadline.api.meter import RequestMeter
+from threadline.api.passthrough_spans import PassthroughSpan
 from threadline.app_state import AppState
 from threadline.errors import APIError, UpstreamError, UpstreamTimeout
 from threadline.gateway.pricing import MESSAGES, format_usd
@@ -39,6 +40,20 @@ class MessagesCall:
     model: str  # as the client named it
     kind: Kind  # the API the model's upstreams speak
     chain: list[Target]  # the model's upstreams, fallbacks in order
+    span: PassthroughSpan | None = field(default=None)  # the model call's, when traced
+
+    def start_span(self) -> dict[str, str]:
+        """The model call's span (tracing on), ended by ``finish``; the headers that carry its
+        trace upstream."""
+        if not self.state.tracer.enabled:
+            return {}
+        self.span = PassthroughSpan(self.state.tracer, "chat", self.data, self.chain[0])
+        return self.span.headers
+
+    def span_failed(self, error_type: str, message: str | None = None) -> None:
+        """The model call failed: its span ends as an error (unless it has ended)."""
+        if self.span is not None:
+            self.span.failed(error_type, message)
 
     @property
     def stream(self) -> bool:
@@ -51,6 +66,8 @@ class MessagesCall:
     async def finish(self, usage: Usage | None) -> int:
         """Free the request's share of the limits; meter ``usage`` (None: nothing was used).
         Returns the cost in nano-USD."""
+        if self.span is not None:
+            self.span.end(usage)
         prompt, completion = usage or (0, 0)
         meter = self.meter
         meter.input_tokens, meter.output_tokens = prompt, completion
@@ -82,6 +99,7 @@ class MessagesCall:
     async def unreachable(self, failure: UpstreamUnreachable, estimate: int) -> APIError:
         """The error for an upstream that never answered (metered as the chat path meters it:
         the attempts may have cost; ``estimate`` 0: not metered)."""
+        self.span_failed("timeout" if failure.timed_out else "unreachable", failure.message)
         await self.finish((estimate, 0) if estimate else None)
         error_class = UpstreamTimeout if failure.timed_out else UpstreamError
         return error_class(

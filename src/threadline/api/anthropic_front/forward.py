@@ -33,16 +33,20 @@ async def create(call: MessagesCall) -> None:
     opened = await _open(call, "/messages", estimate)
     try:
         if opened.status >= 300:
+            call.span_failed(str(opened.status))
             await call.finish(None)
             raise _upstream_error(opened)
         if call.stream:
             await _stream(call, opened, estimate)
         else:
             body = opened.body or b""
+            if call.span is not None:
+                call.span.body(body)
             cost = await call.finish(message_usage(body) or (estimate, 0))
             await call.send_json(body, cost, _content_type(opened))
     finally:
         opened.close()
+        call.span_failed("interrupted")  # unless it has ended
 
 
 async def count_tokens(call: MessagesCall) -> None:
@@ -62,12 +66,22 @@ async def _open(call: MessagesCall, path: str, estimate: int) -> Opened:
         return orjson.dumps({**call.data, "model": upstream_model})
 
     stream = call.stream and path == "/messages"
+    headers = _headers(call)
+    if path == "/messages":  # a model call: its span, in whose trace the upstream answers
+        headers.update(call.start_span())
+    else:  # counting tokens: the upstream joins the request's trace
+        headers.update(call.state.tracer.outgoing_headers())
     try:
         opened = await call.state.passthrough.open(
-            call.chain, path, body_for, stream=stream, extra_headers=_headers(call)
+            call.chain, path, body_for, stream=stream, extra_headers=headers
         )
     except UpstreamUnreachable as failure:
         raise await call.unreachable(failure, estimate) from None
+    except BaseException:  # the client left (cancelled) while the upstream was asked
+        call.span_failed("interrupted")
+        raise
+    if call.span is not None:
+        call.span.answered(opened.target)
     metrics = call.state.gateway.metrics
     metrics.upstream_latency.labels(opened.target.upstream.name).observe(opened.waited)
     return opened
@@ -92,6 +106,8 @@ async def _stream(call: MessagesCall, opened: Opened, estimate: int) -> None:
     gone: asyncio.Task[Any] | None = None
     try:
         async for chunk in opened.chunks():
+            if call.span is not None:
+                call.span.chunk(chunk)
             sniffer.feed(chunk)
             await send({"type": "http.response.body", "body": chunk, "more_body": True})
             if gone is None:
@@ -100,6 +116,8 @@ async def _stream(call: MessagesCall, opened: Opened, estimate: int) -> None:
                 return
         await send({"type": "http.response.body", "body": b"", "more_body": False})
     except StreamBroken:
+        if call.span is not None:
+            call.span.broke()
         upstream = opened.target.upstream.name
         error = UpstreamError(f"The upstream model server ({upstream}) dropped the stream.")
         # An event cut off is ended first, so that the error is read as an event of its own.

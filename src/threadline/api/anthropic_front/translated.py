@@ -55,15 +55,26 @@ async def create(call: MessagesCall) -> None:
     def body_for(upstream_model: str) -> bytes:
         return orjson.dumps(retarget(chat, upstream_model, data))
 
+    trace_headers = call.start_span()  # the model call's span, when tracing is on
     try:
         opened = await call.state.passthrough.open(
-            call.chain, "/chat/completions", body_for, stream=stream
+            call.chain,
+            "/chat/completions",
+            body_for,
+            stream=stream,
+            extra_headers=trace_headers or None,
         )
     except UpstreamUnreachable as failure:
         raise await call.unreachable(failure, estimated_input) from None
+    except BaseException:  # the client left (cancelled) while the upstream was asked
+        call.span_failed("interrupted")
+        raise
     gateway.metrics.upstream_latency.labels(opened.target.upstream.name).observe(opened.waited)
+    if call.span is not None:
+        call.span.answered(opened.target)
     try:
         if opened.status >= 300:
+            call.span_failed(str(opened.status))
             await call.finish(None)
             raise as_prompt_too_long(upstream_error(opened))
         if stream:
@@ -72,6 +83,7 @@ async def create(call: MessagesCall) -> None:
             await _answer(call, opened, estimated_input)
     finally:
         opened.close()
+        call.span_failed("interrupted")  # unless it has ended
 
 
 async def count_tokens(call: MessagesCall) -> None:
@@ -80,6 +92,8 @@ async def count_tokens(call: MessagesCall) -> None:
 
 
 async def _answer(call: MessagesCall, opened: Opened, estimated_input: int) -> None:
+    if call.span is not None:
+        call.span.body(opened.body or b"")
     try:
         message = message_from_completion(
             orjson.loads(opened.body or b""),
@@ -88,6 +102,8 @@ async def _answer(call: MessagesCall, opened: Opened, estimated_input: int) -> N
             estimated_input=estimated_input,
         )
     except (orjson.JSONDecodeError, Malformed) as failure:
+        if call.span is not None:
+            call.span.broke("malformed")
         await call.finish((estimated_input, 0))
         raise _malformed(opened, failure) from None
     usage = message["usage"]
@@ -113,6 +129,8 @@ async def _stream(call: MessagesCall, opened: Opened, estimated_input: int) -> N
     try:
         async for read in opened.chunks_or_silence(PING_SECONDS):
             events = []
+            if read and call.span is not None:
+                call.span.chunk(read)
             if read is None:
                 out += _PING_EVENT
             for event in decoder.feed(read) if read else ():
@@ -140,6 +158,8 @@ async def _stream(call: MessagesCall, opened: Opened, estimated_input: int) -> N
         out += encode_events(translator.finish())
         await send({"type": "http.response.body", "body": out, "more_body": False})
     except (StreamBroken, Malformed, orjson.JSONDecodeError) as failure:
+        if call.span is not None:
+            call.span.broke("stream_broken" if isinstance(failure, StreamBroken) else "malformed")
         error = _malformed(opened, failure)
         log.warning("/v1/messages: %s", error.message)
         with contextlib.suppress(OSError):

@@ -4,7 +4,7 @@ from threadline.engine.retrieval.hybrid import HybridRetrieval
 from threadline.engine.retrieval.tokens import split_by_tokens
 from threadline.providers.documents.isolation import ParseLimits
 from threadline.providers.embeddings.base import Embedder
-from threadline.providers.embeddings.local import LocalEmbedder
+from threadline.providers.embeddings.local import PRESETS, LocalEmbedder
 from threadline.providers.embeddings.openai_compatible import OpenAICompatibleEmbedder
 from threadline.providers.vector_index.base import SearchIndex
 from threadline.settings import Settings
@@ -24,7 +24,9 @@ def build_embedder(settings: Settings) -> Embedder:
             max_input_tokens=settings.embeddings_max_input_tokens,
             batch_size=settings.embeddings_batch_size,
         )
-    return LocalEmbedder(threads=settings.embeddings_threads)
+    return LocalEmbedder(
+        threads=settings.embeddings_threads, runtime=PRESETS[settings.embedding_preset]
+    )
 
 
 def build_index(settings: Settings, database: Database) -> SearchIndex:

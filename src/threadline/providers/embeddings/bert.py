@@ -1,8 +1,9 @@
 """A BERT encoder's forward pass in numpy, for sentence-embedding models such as all-MiniLM-L6-v2.
 
 Inference only, float32, CPU: the weights come from the model's ``model.safetensors``, the matrix
-products go to numpy's BLAS (which releases the GIL, so it runs well on a worker thread). This
-avoids torch (gigabytes) and onnxruntime (needs an exported graph) for a 22M-parameter model."""
+products go to numpy's BLAS (which releases the GIL, so it runs well on a worker thread). No
+torch (gigabytes). The reference the ONNX Runtime graph (``bert_onnx.py``, the default runtime)
+is tested against, and the ``numpy`` runtime of ``LocalEmbedder``."""
 
 import json
 from dataclasses import dataclass

