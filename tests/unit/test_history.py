@@ -14,15 +14,10 @@ import pytest
 from tests.unit.run_harness import sqlite_url
 from threadline import ids
 from threadline.engine import history
-from threadline.engine.chat_turns import (
-    FinishedTurns,
-    Turn,
-    conversation,
-    item_turns,
-    message_tokens,
-)
+from threadline.engine.chat_turns import FinishedTurns, Turn, conversation, message_tokens
 from threadline.engine.context import build_prompt
 from threadline.engine.history import Needed, load_conversation
+from threadline.engine.item_turns import item_turns
 from threadline.storage.database import Connection, Database
 from threadline.storage.item_tables import ItemTableRow
 from threadline.storage.tables import MessageRow, RunRow, RunStepRow, ThreadRow

@@ -1,7 +1,8 @@
 """Reasoning from upstream chunks to the next prompt: the normalizer reads it, and a stored
 reasoning item goes back with the assistant message after it, to its own model only."""
 
-from threadline.engine.chat_turns import conversation, item_turns
+from threadline.engine.chat_turns import conversation
+from threadline.engine.item_turns import item_turns
 from threadline.providers.llm.chunks import ChunkNormalizer
 from threadline.records.items import ContextItemRow
 from threadline.records.threads import PromptMessageRecord

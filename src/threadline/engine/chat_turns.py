@@ -1,12 +1,12 @@
 """A run's thread as chat turns: stored messages, the tool calls of its runs (with their
-outputs) and a response's context items, each turned into the Chat Completions messages that
-must be kept or dropped together.
+outputs) and a response's context items (``item_turns``), each turned into the Chat Completions
+messages that must be kept or dropped together; what a message counts (``message_tokens``,
+stored with it).
 
 The conversation merges them in creation order — ids carry their creation time, so a merge by id
 is exact. Finished turns are cached (``FINISHED``): they can no longer change."""
 
 import threading
-from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TypeAlias, TypedDict, cast, final
 
@@ -14,7 +14,6 @@ from threadline.engine.tokens import Message, count_message, count_text
 from threadline.engine.tools.base import CALL_KEY, OUTPUT_KEY
 from threadline.ids import creation_key
 from threadline.providers.llm.base import ChatContentPart, ChatImageUrl
-from threadline.records.items import ContextItemRow, ItemRow
 from threadline.records.jsonvalue import JsonObject
 from threadline.records.responses import INPUT_FILE_TEXT
 from threadline.records.runs import FunctionCall, StepRecord
@@ -261,61 +260,6 @@ def _with_reasoning(turns: list[Turn], model: str | None) -> list[Turn]:
         pending = None
         out.append(turn)
     return out
-
-
-def item_turns(rows: Sequence[ItemRow]) -> list[tuple[str, Turn]]:
-    """A thread's ``items`` rows that are context (system and developer messages, function
-    calls a client sent with their outputs, reasoning), oldest first, as turns keyed by the id
-    they sort by. Calls in a row and the outputs after them are one turn: the model is sent one
-    assistant message with the calls, then an answer per call, which are never parted."""
-    turns: list[tuple[str, Turn]] = []
-    calls: list[Message] = []
-    for row in rows:
-        body = cast(JsonObject, row["body"])
-        if row["type"] == "reasoning":
-            model = cast(ContextItemRow, row).get("model")  # a client's item has none
-            parts = cast(list[JsonObject], body.get("content") or [])
-            text = "".join(str(part.get("text") or "") for part in parts)
-            if model and text:
-                turns.append((row["id"], Turn([], 0, False, Reasoning(text, model))))
-            continue
-        if row["type"] == "message":
-            parts = cast(list[JsonObject], body.get("content") or [])
-            text = "".join(str(part.get("text") or "") for part in parts)
-            system: Message = {"role": "system", "content": text}
-            turns.append((row["id"], Turn([system], count_message(system), True)))
-            calls = []
-            continue
-        if row["type"] == "function_call":
-            if not calls or calls[-1]["role"] == "tool":
-                calls = [{"role": "assistant", "content": None, "tool_calls": []}]
-                turns.append((row["id"], Turn(calls, 0, False)))
-            calls[0].setdefault("tool_calls", []).append(
-                {
-                    "id": str(body["call_id"]),
-                    "type": "function",
-                    "function": {"name": str(body["name"]), "arguments": str(body["arguments"])},
-                }
-            )
-        elif calls:  # an output, after its call
-            output = body.get("output")
-            if isinstance(output, list):  # input_text parts
-                output = "".join(str(cast(JsonObject, part).get("text") or "") for part in output)
-            calls.append(
-                {"role": "tool", "tool_call_id": str(body["call_id"]), "content": str(output)}
-            )
-    return [
-        (
-            key,
-            Turn(
-                turn.messages,
-                sum(map(count_message, turn.messages)),
-                turn.is_thread_message,
-                turn.reasoning,
-            ),
-        )
-        for key, turn in turns
-    ]
 
 
 def _answered(step: StepRecord) -> bool:

@@ -24,10 +24,10 @@ from threadline.engine.chat_turns import (
     FINISHED,
     ConversationMessage,
     Turn,
-    item_turns,
     message_turn,
     step_turn,
 )
+from threadline.engine.item_turns import item_turns
 from threadline.ids import creation_key
 from threadline.records.items import ContextItemRow
 from threadline.records.runs import StepRecord

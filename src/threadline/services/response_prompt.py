@@ -6,9 +6,10 @@ when ``truncation`` is ``disabled``."""
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
-from threadline.engine.chat_turns import ConversationMessage, Turn, conversation, item_turns
+from threadline.engine.chat_turns import ConversationMessage, Turn, conversation
 from threadline.engine.context import REPLY_RESERVE, build_prompt
 from threadline.engine.history import Needed, load_conversation
+from threadline.engine.item_turns import item_turns
 from threadline.engine.run_tools import RunTools
 from threadline.engine.tools.base import ServerTool
 from threadline.errors import InvalidRequest
