@@ -334,7 +334,9 @@ def _embeddings_chain(chain: list[Target], model: str) -> list[Target]:
     return served
 
 
-def _upstream_error(opened: Opened) -> APIError:
+def setup_error(opened: Opened) -> UpstreamError | None:
+    """An upstream answer that is Threadline's configuration's fault, not the client's: the
+    provider's key refused, or a redirect (never followed). None for any other answer."""
     upstream = opened.target.upstream
     status = opened.status
     if status in (401, 403):
@@ -348,6 +350,15 @@ def _upstream_error(opened: Opened) -> APIError:
             f"The upstream model server ({upstream.name}) answered with a redirect, which "
             "Threadline does not follow; configure the final URL as its base_url."
         )
+    return None
+
+
+def _upstream_error(opened: Opened) -> APIError:
+    upstream = opened.target.upstream
+    status = opened.status
+    setup = setup_error(opened)
+    if setup is not None:
+        return setup
     detail = error_detail(opened.body, upstream.redact) or {
         "message": f"The upstream model server ({upstream.name}) returned HTTP {status}.",
         "type": "server_error" if status >= 500 else "invalid_request_error",

@@ -18,7 +18,7 @@ import orjson
 from threadline.api.anthropic_front.call import MessagesCall
 from threadline.api.anthropic_front.errors import AnthropicError, error_event
 from threadline.api.asgi import header_values
-from threadline.api.model_passthrough import disconnected
+from threadline.api.model_passthrough import disconnected, setup_error
 from threadline.errors import APIError, UpstreamError
 from threadline.gateway.messages_usage import MessagesStreamUsage, message_usage
 from threadline.providers.llm.passthrough import Opened, StreamBroken, UpstreamUnreachable
@@ -138,17 +138,9 @@ def _content_type(opened: Opened) -> bytes:
 def _upstream_error(opened: Opened) -> APIError:
     upstream = opened.target.upstream
     status = opened.status
-    if status in (401, 403):
-        return UpstreamError(
-            f"The upstream model server ({upstream.name}) rejected Threadline's API key; check "
-            "the key configured for this provider.",
-            code="upstream_auth_failed",
-        )
-    if 300 <= status < 400:
-        return UpstreamError(
-            f"The upstream model server ({upstream.name}) answered with a redirect, which "
-            "Threadline does not follow; configure the final URL as its base_url."
-        )
+    setup = setup_error(opened)
+    if setup is not None:
+        return setup
     kind, message = _error_of(opened.body)
     headers = {
         name: opened.response.headers[name]

@@ -1,6 +1,7 @@
 // Shared pieces of every page: the data hook, form fields, tables, messages and formatting.
 // Pages import from here rather than writing their own.
 
+import { fileObjectUrl } from "./api.js";
 import { html, useCallback, useEffect, useRef, useState } from "./vendor.js";
 
 export { html };
@@ -49,6 +50,29 @@ export function useLoad(load, deps = []) {
   }, [reload]);
   const setData = (data) => setState((previous) => ({ ...previous, data }));
   return { ...state, reload, setData };
+}
+
+/** A file's bytes as a blob: URL, fetched with the key (an <img src> cannot send it) and freed
+ * when the component goes away: {url, failed}. */
+export function useFileObjectUrl(fileId) {
+  const [url, setUrl] = useState(null);
+  const [failed, setFailed] = useState(false);
+  useEffect(() => {
+    const controller = new AbortController();
+    let made = null;
+    fileObjectUrl(fileId, controller.signal).then(
+      (objectUrl) => {
+        made = objectUrl;
+        setUrl(objectUrl);
+      },
+      () => !controller.signal.aborted && setFailed(true),
+    );
+    return () => {
+      controller.abort();
+      if (made) URL.revokeObjectURL(made);
+    };
+  }, [fileId]);
+  return { url, failed };
 }
 
 /** Calls `tick` every `ms` while `active` (for live statuses). */

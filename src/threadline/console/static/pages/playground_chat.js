@@ -2,8 +2,7 @@
 // the run's status line and the form that answers function calls by hand. Both API modes
 // (playground_assistants.js, playground_responses.js) fold their stream events into these.
 
-import { fileObjectUrl } from "../api.js";
-import { Badge, ErrorNote, Field, formatNumber, html } from "../ui.js";
+import { Badge, ErrorNote, Field, formatNumber, html, useFileObjectUrl } from "../ui.js";
 import { useEffect, useMemo, useRef, useState } from "../vendor.js";
 
 /**
@@ -81,23 +80,7 @@ function useFollow(containerRef, lastEntry) {
 
 /** A file's image, fetched with the key (an <img src> cannot send it). */
 export function FileImage({ fileId, alt }) {
-  const [url, setUrl] = useState(null);
-  const [failed, setFailed] = useState(false);
-  useEffect(() => {
-    const controller = new AbortController();
-    let made = null;
-    fileObjectUrl(fileId, controller.signal).then(
-      (objectUrl) => {
-        made = objectUrl;
-        setUrl(objectUrl);
-      },
-      () => !controller.signal.aborted && setFailed(true),
-    );
-    return () => {
-      controller.abort();
-      if (made) URL.revokeObjectURL(made);
-    };
-  }, [fileId]);
+  const { url, failed } = useFileObjectUrl(fileId);
   if (failed) return html`<p class="muted">Image ${fileId} could not be loaded.</p>`;
   if (!url) return html`<p class="muted">Loading image…</p>`;
   return html`<img src=${url} alt=${alt} />`;

@@ -1,7 +1,7 @@
 // Small pieces of the Threads pages: metadata, files by name, images of files, downloads.
 
 import { fileObjectUrl, get } from "../api.js";
-import { html } from "../ui.js";
+import { html, useFileObjectUrl } from "../ui.js";
 import { useEffect, useState } from "../vendor.js";
 
 /** Metadata as a list of key: value chips ("—" when there is none). */
@@ -71,23 +71,7 @@ export function DownloadButton({ fileId }) {
 
 /** An image file, fetched with the key and shown from a blob: URL (freed when unmounted). */
 export function ImageFile({ fileId, label = "Image" }) {
-  const [url, setUrl] = useState(null);
-  const [failed, setFailed] = useState(false);
-  useEffect(() => {
-    const controller = new AbortController();
-    let made = null;
-    fileObjectUrl(fileId, controller.signal).then(
-      (objectUrl) => {
-        made = objectUrl;
-        setUrl(objectUrl);
-      },
-      () => !controller.signal.aborted && setFailed(true),
-    );
-    return () => {
-      controller.abort();
-      if (made) URL.revokeObjectURL(made);
-    };
-  }, [fileId]);
+  const { url, failed } = useFileObjectUrl(fileId);
   if (failed) return html`<p class="muted">${label}: <code>${fileId}</code> could not be loaded.</p>`;
   if (!url) return html`<p class="muted">Loading ${label.toLowerCase()}…</p>`;
   return html`<figure class="image-part">
