@@ -5,44 +5,30 @@ in a ``node`` process; skipped only when ``node`` is missing. SQLite only: the d
 part in the Messages API."""
 
 import json
-import os
-import shutil
-import subprocess
-from pathlib import Path
 
 import pytest
 
+from tests.node_scripts import needs_node, run_script
 from tests.upstream import Text, ToolCalls
 
-NODE_DIR = Path(__file__).resolve().parents[1] / "node"
-NODE = shutil.which("node")
-
 pytestmark = [
-    pytest.mark.skipif(NODE is None, reason="node is not installed (Node SDK tests)"),
+    needs_node,
     pytest.mark.parametrize("backend", ["sqlite"], indirect=True),
 ]
 
 
 def test_node_creates_streams_and_counts(server_url: str, api_key: str, upstream):
-    package = NODE_DIR / "node_modules" / "@anthropic-ai" / "sdk" / "package.json"
-    assert package.exists(), "the Node SDKs are not installed: run `make install`"
     upstream.script(
         Text(["Bon", "jour."], usage=(11, 2)),
         ToolCalls([("get_weather", '{"city": "Paris"}')], text=["Checking."], usage=(20, 6)),
     )
-    done = subprocess.run(
-        [NODE, str(NODE_DIR / "messages.mjs")],
-        cwd=NODE_DIR,
-        env={**os.environ, "BASE_URL": server_url, "API_KEY": api_key, "MODEL": "claude-test"},
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
+    run = run_script(
+        "messages.mjs",
+        {"BASE_URL": server_url, "API_KEY": api_key, "MODEL": "claude-test"},
+        package="@anthropic-ai/sdk",
     )
-    lines = done.stdout.strip().splitlines()
-    assert lines, f"node printed nothing (exit {done.returncode}); stderr:\n{done.stderr}"
-    report = json.loads(lines[-1])
-    assert done.returncode == 0 and report["ok"], report
+    report = run.report
+    assert run.ok, report
 
     created = report["created"]
     assert created["id"].startswith("msg_") and created["model"] == "claude-test"

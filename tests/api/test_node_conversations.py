@@ -2,25 +2,14 @@
 orders) against Threadline, run by ``tests/node/conversations.mjs`` in a ``node`` process;
 skipped only when ``node`` is missing."""
 
-import json
-import os
-import shutil
-import subprocess
-from pathlib import Path
-
-import pytest
 from openai import OpenAI
 
-NODE_DIR = Path(__file__).resolve().parents[1] / "node"
-NODE = shutil.which("node")
+from tests.node_scripts import needs_node, run_script
 
-pytestmark = pytest.mark.skipif(NODE is None, reason="node is not installed (Node SDK tests)")
+pytestmark = needs_node
 
 
 def test_node_lists_conversation_items_page_by_page(client: OpenAI, server_url: str, api_key: str):
-    assert (NODE_DIR / "node_modules" / "openai" / "package.json").exists(), (
-        "the Node SDK is not installed: run `make install` (npm ci --prefix tests/node)"
-    )
     thread = client.beta.threads.create(messages=[{"role": "user", "content": "from a thread"}])
     client.conversations.items.create(
         thread.id,
@@ -33,24 +22,16 @@ def test_node_lists_conversation_items_page_by_page(client: OpenAI, server_url: 
     )
     expected = [item.id for item in client.conversations.items.list(thread.id, order="asc")]
 
-    done = subprocess.run(
-        [NODE, str(NODE_DIR / "conversations.mjs")],
-        cwd=NODE_DIR,
-        env={
-            **os.environ,
+    run = run_script(
+        "conversations.mjs",
+        {
             "BASE_URL": f"{server_url}/v1",
             "API_KEY": api_key,
             "CONVERSATION_ID": thread.id,
         },
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
     )
-    lines = done.stdout.strip().splitlines()
-    assert lines, f"node printed nothing (exit {done.returncode}); stderr:\n{done.stderr}"
-    report = json.loads(lines[-1])
-    assert done.returncode == 0 and report["ok"], report
+    report = run.report
+    assert run.ok, report
 
     assert [item["id"] for item in report["ascending"]] == expected
     assert [(item["type"], item["role"]) for item in report["ascending"]] == [

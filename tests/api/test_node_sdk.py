@@ -8,21 +8,14 @@ line. ``make install`` installs the pinned SDK into ``tests/node/node_modules``;
 only when ``node`` itself is missing."""
 
 import json
-import os
-import shutil
-import subprocess
-from pathlib import Path
 from typing import Any
 
 import pytest
 
+from tests.node_scripts import needs_node, run_script
 from tests.upstream import Text, ToolCalls
 
-NODE_DIR = Path(__file__).resolve().parents[1] / "node"
-SCRIPT = NODE_DIR / "runs.mjs"
-NODE = shutil.which("node")
-
-pytestmark = pytest.mark.skipif(NODE is None, reason="node is not installed (Node SDK tests)")
+pytestmark = needs_node
 
 TOOLS = [
     {
@@ -78,32 +71,13 @@ def collapsed(events: list[str]) -> list[str]:
 
 def run_node(scenario: str, server_url: str, api_key: str, **env: str) -> dict[str, Any]:
     """Run one scenario; return its JSON report, failing with the Node error if it raised."""
-    assert (NODE_DIR / "node_modules" / "openai" / "package.json").exists(), (
-        "the Node SDK is not installed: run `make install` (npm ci --prefix tests/node)"
-    )
-    environment = {
-        **os.environ,
-        "BASE_URL": f"{server_url}/v1",
-        "API_KEY": api_key,
-        "WATCHDOG_MS": "30000",
-        **env,
-    }
-    done = subprocess.run(
-        [NODE, str(SCRIPT), scenario],
-        cwd=NODE_DIR,
-        env=environment,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-    lines = done.stdout.strip().splitlines()
-    assert lines, f"node printed nothing (exit {done.returncode}); stderr:\n{done.stderr}"
-    report = json.loads(lines[-1])
-    assert done.returncode == 0 and report["ok"], (
-        f"Node SDK {scenario} failed (exit {done.returncode}): {report.get('error')}\n"
+    environment = {"BASE_URL": f"{server_url}/v1", "API_KEY": api_key, "WATCHDOG_MS": "30000"}
+    run = run_script("runs.mjs", {**environment, **env}, scenario)
+    report = run.report
+    assert run.ok, (
+        f"Node SDK {scenario} failed (exit {run.returncode}): {report.get('error')}\n"
         f"{report.get('stack')}\nevents: {[s['events'] for s in report['streams']]}\n"
-        f"requests: {report['requests']}\nstderr: {done.stderr}"
+        f"requests: {report['requests']}\nstderr: {run.stderr}"
     )
     return report
 

@@ -2,37 +2,15 @@
 ``fileBatches.uploadAndPoll``), which poll ``status`` where the Python SDK polls counts, run by
 ``tests/node/vector_stores.mjs`` in a ``node`` process; skipped only when ``node`` is missing."""
 
-import json
-import os
-import shutil
-import subprocess
-from pathlib import Path
+from tests.node_scripts import needs_node, run_script
 
-import pytest
-
-NODE_DIR = Path(__file__).resolve().parents[1] / "node"
-NODE = shutil.which("node")
-
-pytestmark = pytest.mark.skipif(NODE is None, reason="node is not installed (Node SDK tests)")
+pytestmark = needs_node
 
 
 def test_node_upload_and_poll_helpers(server_url: str, api_key: str):
-    assert (NODE_DIR / "node_modules" / "openai" / "package.json").exists(), (
-        "the Node SDK is not installed: run `make install` (npm ci --prefix tests/node)"
-    )
-    done = subprocess.run(
-        [NODE, str(NODE_DIR / "vector_stores.mjs")],
-        cwd=NODE_DIR,
-        env={**os.environ, "BASE_URL": f"{server_url}/v1", "API_KEY": api_key},
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-    lines = done.stdout.strip().splitlines()
-    assert lines, f"node printed nothing (exit {done.returncode}); stderr:\n{done.stderr}"
-    report = json.loads(lines[-1])
-    assert done.returncode == 0 and report["ok"], report
+    run = run_script("vector_stores.mjs", {"BASE_URL": f"{server_url}/v1", "API_KEY": api_key})
+    report = run.report
+    assert run.ok, report
 
     assert report["file"]["status"] == "completed"
     assert report["file"]["id"].startswith("file-")
