@@ -60,7 +60,6 @@ from run_bench import (
     print_report,
     raise_fd_limit,
     status_value,
-    tally,
     upstream_request,
 )
 
@@ -145,10 +144,7 @@ def report_added(
     first_event = ms([e.first_event - e.sent for e in streamed if e.first_event])
     report.add(name, "  sent → 1st event p50 / p99 ms", pair(first_event))
     report.add(name, "responses completed", str(sum(1 for e in streamed if e.completed)))
-    errors = sum(problems.values())
-    report.add(name, "errors", str(errors), "0", errors == 0)
-    if problems:
-        report.problems.append(f"{name}: {tally(problems)}")
+    report.add_errors(name, problems)
 
 
 async def scenario_ttfd(
@@ -259,10 +255,7 @@ async def scenario_concurrent(
     report.add(name, "upstream: peak concurrent streams", str(stats["peak"]))
     report.add(name, "server RSS before MiB", f"{rss_before / 2**20:.0f}")
     report.add(name, "server peak RSS (VmHWM) MiB", f"{hwm / 2**20:.0f}", "< 1024", hwm < GIB)
-    errors = sum(problems.values()) + unopened
-    report.add(name, "errors", str(errors), "0", errors == 0)
-    if problems:
-        report.problems.append(f"{name}: {tally(problems)}")
+    report.add_errors(name, problems, unopened)
     report.cpu.append(cpu)
     print(f"  {report.backend:8} {name:14} done", file=sys.stderr, flush=True)
 

@@ -398,6 +398,14 @@ class Report:
     def add(self, scenario: str, metric: str, value: str, target: str = "", ok: bool | None = None):
         self.rows.append(Row(scenario, metric, value, target, ok))
 
+    def add_errors(self, scenario: str, problems: Counter[str], uncounted: int = 0) -> None:
+        """The scenario's errors (``problems`` by kind, plus ``uncounted``) as a row whose target
+        is 0, and the commonest kinds listed after the table."""
+        errors = sum(problems.values()) + uncounted
+        self.add(scenario, "errors", str(errors), "0", errors == 0)
+        if problems:
+            self.problems.append(f"{scenario}: {tally(problems)}")
+
 
 @dataclass
 class Meter:
@@ -646,10 +654,7 @@ async def scenario_ttfd(
             f"{percentile(early, 50):.2f} → {percentile(late, 50):.2f}",
         )
         report.add(name, "messages per thread at the end", f"~{1 + sent / len(tags):.0f}")
-        errors = sum(problems.values()) + sum(bad.values())
-        report.add(name, "errors", str(errors), "0", errors == 0)
-        if problems or bad:
-            report.problems.append(f"{name}: {tally(problems + bad)}")
+        report.add_errors(name, problems + bad)
         assert cpu is not None
         cpu.scenario = name
         report.cpu.append(cpu)
@@ -780,10 +785,7 @@ async def scenario_paced(
     done = sum(1 for e in runs if e.completed)
     report.add(name, "runs completed (rate)", f"{done} ({done / args.seconds:.0f}/s)")
     report.add(name, "server CPU ms per completed run", cpu_per_run(cpu, done))
-    errors = sum(problems.values())
-    report.add(name, "errors", str(errors), "0", errors == 0)
-    if problems:
-        report.problems.append(f"{name}: {tally(problems)}")
+    report.add_errors(name, problems)
     report.cpu.append(cpu)
     print(f"  {report.backend:8} {name:14} done", file=sys.stderr, flush=True)
 
@@ -886,10 +888,7 @@ async def scenario_concurrent(
         "server RSS before / peak in run MiB",
         f"{rss_before / 2**20:.0f} / {peak_rss / 2**20:.0f}",
     )
-    errors = sum(problems.values()) + unopened
-    report.add(name, "errors", str(errors), "0", errors == 0)
-    if problems:
-        report.problems.append(f"{name}: {tally(problems)}")
+    report.add_errors(name, problems, unopened)
     if unopened:
         report.problems.append(f"{name}: {unopened} connections could not be opened")
     report.cpu.append(cpu)
@@ -961,10 +960,7 @@ async def scenario_throughput(
     assert cpu is not None
     report.add(name, "server CPU ms per completed run", cpu_per_run(cpu, done))
     report.add(name, "messages per thread at the end", f"~{1 + sent / len(threads):.0f}")
-    errors = sum(problems.values())
-    report.add(name, "errors", str(errors), "0", errors == 0)
-    if problems:
-        report.problems.append(f"{name}: {tally(problems)}")
+    report.add_errors(name, problems)
     await asyncio.sleep(0.5)
     rss_after, fds_after = status_value(pid, "VmRSS"), open_fds(pid)
     report.add(
