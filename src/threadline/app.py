@@ -55,11 +55,13 @@ async def _print_first_key(state: AppState, base_url: str | None) -> None:
         return
     created = await state.keys.create("default", name="first-run")
     address = f"'{base_url}'" if base_url else "'http://<this server>/v1'"
+    console = f"{base_url.removesuffix('/v1')}/console" if base_url else "/console"
     print(
         "\nThreadline created an API key for project 'default' (shown once, stored hashed):\n\n"
         f"    {created.secret}\n\n"
         "Use it with the official SDK:\n"
-        f"    client = OpenAI(base_url={address}, api_key='<the key above>')\n",
+        f"    client = OpenAI(base_url={address}, api_key='<the key above>')\n"
+        f"or sign in with it to the web console: {console}\n",
         flush=True,
     )
 
