@@ -74,8 +74,11 @@ def threaded_app(
 class ServeProcess:
     """``threadline serve`` as a child process, for restart and crash tests."""
 
-    def __init__(self, env: dict[str, str], log_path: Path) -> None:
+    def __init__(self, env: dict[str, str], log_path: Path, *, workers: int = 1) -> None:
+        """``workers``: ``serve --workers``; one by default, so that a signal to the process
+        reaches the server itself (with more, it reaches their supervisor)."""
         self.env = env
+        self.workers = workers
         self.port = free_port()
         self.base_url = f"http://127.0.0.1:{self.port}"
         self.log_path = log_path
@@ -84,7 +87,10 @@ class ServeProcess:
     def start(self) -> "ServeProcess":
         log = self.log_path.open("ab")
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "threadline.cli", "serve", "--port", str(self.port)],
+            [
+                *(sys.executable, "-m", "threadline.cli", "serve"),
+                *("--port", str(self.port), "--workers", str(self.workers)),
+            ],
             env={**os.environ, **self.env},
             stdout=log,
             stderr=subprocess.STDOUT,

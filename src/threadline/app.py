@@ -4,6 +4,7 @@ import gc
 import logging
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import NoReturn
 
 from fastapi import APIRouter, FastAPI, Request
@@ -41,19 +42,22 @@ from threadline.api.middleware import RejectNullBytesInUrl, RequestIdMiddleware
 from threadline.api.model_passthrough import ModelPassthrough
 from threadline.api.tracing import TracingMiddleware
 from threadline.app_state import AppState
+from threadline.engine.ingestion import release_ingestion_leases
 from threadline.engine.tools.base import ServerTool
+from threadline.gateway.api_keys import KeyService
 from threadline.settings import Settings
+from threadline.storage.database import Database
 from threadline.storage.migrate import upgrade_to_head_async
 from threadline.telemetry import Tracer, TracingOptions, build_tracer
 
 logger = logging.getLogger("threadline")
 
 
-async def _print_first_key(state: AppState, base_url: str | None) -> None:
+async def _print_first_key(keys: KeyService, settings: Settings, base_url: str | None) -> None:
     """First start with an empty database and no master key: make a key so the server is usable."""
-    if state.settings.master_key is not None or await state.keys.count() > 0:
+    if settings.master_key is not None or await keys.count() > 0:
         return
-    created = await state.keys.create("default", name="first-run")
+    created = await keys.create("default", name="first-run")
     address = f"'{base_url}'" if base_url else "'http://<this server>/v1'"
     console = f"{base_url.removesuffix('/v1')}/console" if base_url else "/console"
     print(
@@ -66,6 +70,20 @@ async def _print_first_key(state: AppState, base_url: str | None) -> None:
     )
 
 
+async def prepare_shared_start(settings: Settings, base_url: str) -> None:
+    """What one process does before several worker processes start on the same database: the
+    schema, the first-run key (printed once), and on SQLite the release of ingestion leases an
+    earlier server left (each worker would otherwise take the others' live ones for stale)."""
+    await upgrade_to_head_async(settings.resolved_database_url)
+    database = Database(settings.resolved_database_url)
+    try:
+        await _print_first_key(KeyService(database), settings, base_url)
+        if settings.is_sqlite:
+            await release_ingestion_leases(database)
+    finally:
+        await database.dispose()
+
+
 def create_app(
     settings: Settings,
     *,
@@ -73,10 +91,13 @@ def create_app(
     server_tools: Sequence[ServerTool] = (),
     base_url: str | None = None,
     tracer: Tracer | None = None,
+    hub_path: Path | None = None,
 ) -> FastAPI:
     """``base_url``: where the API is served (``http://host:port/v1``), when known, for the
     first-run message. ``tracer``: where spans go (tests pass one exporting to memory); by
-    default, the OTLP endpoint of the ``OTEL_*`` settings, or nowhere (docs/tracing.md)."""
+    default, the OTLP endpoint of the ``OTEL_*`` settings, or nowhere (docs/tracing.md).
+    ``hub_path``: the app is one of ``serve --workers N``'s processes, its supervisor's hub
+    listening there (the supervisor ran ``prepare_shared_start`` first)."""
     if tracer is None:
         tracer = build_tracer(_tracing_options(settings), version=__version__)
 
@@ -84,9 +105,9 @@ def create_app(
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         if migrate:
             await upgrade_to_head_async(settings.resolved_database_url)
-        state = AppState.build(settings, server_tools, tracer)
+        state = AppState.build(settings, server_tools, tracer, hub_path)
         app.state.threadline = state
-        await _print_first_key(state, base_url)
+        await _print_first_key(state.keys, settings, base_url)
         await state.start()
         # Everything built so far lives as long as the process: keep the collector from
         # re-scanning it on every full collection, and collect the young generation less often

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from threadline.engine.event_bus import EventBus
 from threadline.engine.ingestion import Ingestion
+from threadline.engine.peers import NO_PEERS, Peers
 from threadline.engine.retrieval.factory import build_retrieval
 from threadline.engine.retrieval.hybrid import HybridRetrieval
 from threadline.engine.run_attempt import EngineContext
@@ -16,6 +17,7 @@ from threadline.engine.tools.sandbox_runner import SandboxRunner
 from threadline.engine.worker import Worker
 from threadline.gateway.api_keys import KeyService
 from threadline.gateway.counters import Counters, MemoryCounters
+from threadline.gateway.hub_counters import HubCounters
 from threadline.gateway.pricing import (
     CODE_INTERPRETER_SESSIONS,
     RESPONSES,
@@ -29,6 +31,7 @@ from threadline.gateway.response_cache import CacheStore
 from threadline.gateway.service import Gateway
 from threadline.providers.blobs.base import BlobStore
 from threadline.providers.blobs.local import LocalBlobStore
+from threadline.providers.cluster.link import HubLink
 from threadline.providers.llm.base import Usage
 from threadline.providers.llm.openai_compatible import UpstreamOptions
 from threadline.providers.llm.registry import ModelRegistry
@@ -64,7 +67,11 @@ class FileParts:
     idempotency: IdempotencyKeys
 
     @classmethod
-    def build(cls, settings: Settings, database: Database, owner: str) -> "FileParts":
+    def build(
+        cls, settings: Settings, database: Database, owner: str, *, shared: bool = False
+    ) -> "FileParts":
+        """``shared``: other worker processes serve the same database (leases left in it may
+        be theirs, alive)."""
         blobs: BlobStore = (
             DatabaseBlobStore(database, settings.data_dir / "scratch")
             if settings.blob_store == "database"
@@ -78,7 +85,9 @@ class FileParts:
             owner=owner,
             concurrency=settings.ingestion_concurrency,
             lease_seconds=settings.ingestion_lease_seconds,
-            release_leases_at_start=settings.is_sqlite,
+            # One server per SQLite database: its earlier process's leases are stale. With
+            # several workers, the supervisor releases them once, before they start.
+            release_leases_at_start=settings.is_sqlite and not shared,
         )
         removals = Removals(database, retrieval, blobs)
         file_search = FileSearch(database, retrieval)
@@ -120,13 +129,14 @@ def build_gateway(
     keys: KeyService,
     projects: ProjectService,
     models: ModelRegistry,
+    hub: HubLink | None = None,
 ) -> Gateway:
     return Gateway(
         database,
         keys,
         projects,
         _price_table(models),
-        counters=_counters(settings),
+        counters=_counters(settings, hub),
         cache_store=_cache_store(settings),
         fail_open=settings.redis_fail_open,
         flush_seconds=settings.request_log_flush_seconds,
@@ -146,6 +156,8 @@ def build_worker(
     owner: str,
     server_tools: Sequence[ServerTool],
     tracer: Tracer,
+    *,
+    peers: Peers = NO_PEERS,
 ) -> Worker:
     """The run engine, with its built-in tools (``server_tools`` replaces those of a type)."""
     meter = _RunMeter(gateway)
@@ -174,6 +186,7 @@ def build_worker(
         engine,
         lease_seconds=settings.run_lease_seconds,
         shutdown_grace_seconds=settings.shutdown_grace_seconds,
+        peers=peers,
     )
 
 
@@ -206,9 +219,11 @@ class _RunMeter:
             _gateway_log.exception("could not bill a session")
 
 
-def _counters(settings: Settings) -> Counters:
+def _counters(settings: Settings, hub: HubLink | None) -> Counters:
+    """Redis when configured (shared by every replica); else, with several worker processes,
+    the supervisor's (shared by them); else this process's own."""
     if settings.redis_url is None:
-        return MemoryCounters()
+        return MemoryCounters() if hub is None else HubCounters(hub)
     from threadline.gateway.redis_counters import RedisCounters
 
     return RedisCounters(

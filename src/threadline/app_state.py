@@ -1,9 +1,12 @@
 """Everything a running server holds: settings, the database, the engine, the services."""
 
 import asyncio
+import os
+import signal
 from collections.abc import Sequence
 from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from threadline.app_parts import (
     FileParts,
@@ -14,6 +17,7 @@ from threadline.app_parts import (
 )
 from threadline.engine.event_bus import EventBus
 from threadline.engine.ingestion import Ingestion
+from threadline.engine.peers import NO_PEERS, HubPeers
 from threadline.engine.retrieval.factory import parse_limits
 from threadline.engine.retrieval.hybrid import HybridRetrieval
 from threadline.engine.tokens import warm_tokenizer
@@ -26,6 +30,7 @@ from threadline.gateway.redaction import BodyRedactor
 from threadline.gateway.reports import Reports
 from threadline.gateway.service import Gateway
 from threadline.providers.blobs.base import BlobStore
+from threadline.providers.cluster.link import HubLink
 from threadline.providers.llm.passthrough import PassthroughClient
 from threadline.providers.llm.registry import ModelRegistry
 from threadline.providers.sandbox import SandboxConfig, SandboxSessions
@@ -88,6 +93,8 @@ class AppState:
     sweeper: Sweeper
     storage_meter: StorageMeter
     tracer: Tracer  # NO_TRACER unless tracing is on (chosen by create_app)
+    # One of several worker processes (``serve --workers N``): the link to their supervisor.
+    hub: HubLink | None = None
 
     # What ``start`` started, to be stopped in the reverse order by ``close``.
     _running: AsyncExitStack = field(default_factory=AsyncExitStack, init=False, repr=False)
@@ -98,22 +105,37 @@ class AppState:
         settings: Settings,
         server_tools: Sequence[ServerTool] = (),
         tracer: Tracer = NO_TRACER,
+        hub_path: Path | None = None,
     ) -> "AppState":
         """Everything, from ``settings``; ``server_tools`` replaces built-in tools of the same
-        type (tests plug in stand-ins); ``tracer`` is handed to whatever makes spans."""
+        type (tests plug in stand-ins); ``tracer`` is handed to whatever makes spans;
+        ``hub_path``: this process is one of a supervisor's workers, whose hub listens there."""
+        hub = None if hub_path is None else HubLink(hub_path, on_lost=_stop_this_process)
         database = Database(settings.resolved_database_url, pool_size=settings.database_pool_size)
         models = build_models(settings, tracer)
         keys = KeyService(database, cache_seconds=settings.key_cache_seconds)
         projects = ProjectService(database, keys, models.provider_names())
-        gateway = build_gateway(settings, database, keys, projects, models)
+        gateway = build_gateway(settings, database, keys, projects, models, hub)
         sandbox = SandboxSessions(SandboxConfig.from_settings(settings))
         tools = ToolGate(lambda: None if sandbox.availability.ok else sandbox.availability.reason)
         owner = Worker.new_owner_id()
-        parts = FileParts.build(settings, database, owner)
+        parts = FileParts.build(settings, database, owner, shared=hub is not None)
         bus = EventBus()
         worker = build_worker(
-            settings, database, bus, models, gateway, sandbox, parts, owner, server_tools, tracer
+            settings,
+            database,
+            bus,
+            models,
+            gateway,
+            sandbox,
+            parts,
+            owner,
+            server_tools,
+            tracer,
+            peers=NO_PEERS if hub is None else HubPeers(hub),
         )
+        if hub is not None:
+            worker.listen_to(hub.on_told)
         passthrough = PassthroughClient()
         runs = RunService(
             database,
@@ -178,6 +200,7 @@ class AppState:
             ),
             storage_meter=StorageMeter(database, gateway.charge, gateway.prices.billable_gb_days),
             tracer=tracer,
+            hub=hub,
         )
 
     async def start(self) -> None:
@@ -189,6 +212,10 @@ class AppState:
             # reach its collector is retried for up to its timeout.
             running.push_async_callback(asyncio.to_thread, self.tracer.shutdown)
             running.push_async_callback(self.database.dispose)
+            if self.hub is not None:
+                # First: admissions ask the hub from the first request on.
+                await self.hub.connect()
+                running.push_async_callback(self.hub.aclose)
             running.push_async_callback(self.retrieval.aclose)
             running.push_async_callback(self.models.aclose)
             running.push_async_callback(self.sandbox.aclose)
@@ -214,3 +241,8 @@ class AppState:
 
     async def close(self) -> None:
         await self._running.aclose()
+
+
+def _stop_this_process() -> None:
+    """The supervisor is gone: stop as on SIGTERM (runs end or are handed back, streams close)."""
+    os.kill(os.getpid(), signal.SIGTERM)

@@ -62,6 +62,9 @@ class Settings(BaseSettings):
     run_end_retry_seconds: float = 30.0
     # On SIGTERM, how long running runs may take to finish before they are ended as failed.
     shutdown_grace_seconds: float = 20.0
+    # Worker processes ``threadline serve`` runs on its one port (``--workers``); unset: one
+    # per CPU core this process may use. Each runs the runs and responses it accepted.
+    workers: int | None = Field(default=None, ge=1, le=256)
 
     # --- gateway ---------------------------------------------------------------------------
     # Shared rate-limit and budget counters (atomic Lua scripts) for several replicas; unset:

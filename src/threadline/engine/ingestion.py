@@ -72,7 +72,7 @@ class Ingestion:
         if self._concurrency <= 0:
             return
         if self._release_at_start:
-            await self._db.write(queue.release)
+            await release_ingestion_leases(self._db)
         self._loops = [
             asyncio.create_task(self._claim_loop(), name="threadline-ingestion-claim"),
             asyncio.create_task(self._lease_loop(), name="threadline-ingestion-leases"),
@@ -222,3 +222,8 @@ class Ingestion:
             # here: recording the job's outcome sorts it out when it ends.
             if not job.task.done():
                 await self._db.write(queue.renew, job.key, self._owner, until)
+
+
+async def release_ingestion_leases(db: Database) -> None:
+    """Hand back every file's ingestion lease: for a server that knows no other serves ``db``."""
+    await db.write(queue.release)

@@ -17,6 +17,7 @@ import os
 import secrets
 import time
 from collections import deque
+from collections.abc import Callable
 
 from threadline import clock
 from threadline.engine.context import first_turn_needs
@@ -24,6 +25,7 @@ from threadline.engine.event_bus import Subscription
 from threadline.engine.execution import RunExecution
 from threadline.engine.history import Needed
 from threadline.engine.lease_upkeep import reap, renew_lease
+from threadline.engine.peers import CANCEL, NO_PEERS, PUBLISH, Peers
 from threadline.engine.run_attempt import EngineContext
 from threadline.engine.scheduling import Claim, claim_run
 from threadline.records.runs import RunRecord
@@ -53,8 +55,10 @@ class Worker:
         poll_seconds: float = 1.0,
         max_concurrent_runs: int = 2000,
         shutdown_grace_seconds: float = 20.0,
+        peers: Peers = NO_PEERS,
     ) -> None:
         self._engine = engine
+        self._peers = peers
         self._lease_seconds = lease_seconds
         self._poll_seconds = poll_seconds
         self._slots = asyncio.Semaphore(max_concurrent_runs)
@@ -154,23 +158,40 @@ class Worker:
         self._wakeup.set()
 
     def publish(self, run_id: str, event: StreamEvent) -> None:
-        """Tell the streams of a run about a change made outside its execution."""
+        """Tell the streams of a run about a change made outside its execution (in whichever
+        of this server's processes they are)."""
         self._engine.bus.publish(run_id, event)
+        self._peers.publish(run_id, event)
 
     def executes(self, run_id: str) -> bool:
         """Whether the run executes in this process (its events reach this server's bus)."""
         return run_id in self._running
 
     def cancel(self, run_id: str) -> None:
-        """Stop the run's execution here, if it runs here (it ends as ``cancelled``)."""
+        """Stop the run's execution, in whichever of this server's processes it runs (it ends
+        as ``cancelled``); another server's sees the cancel at its next lease renewal."""
+        if not self._cancel_here(run_id):
+            self._peers.cancel(run_id)
+
+    def listen_to(self, told: Callable[[str, Callable[..., None]], None]) -> None:
+        """Hear this server's other processes (``HubLink.on_told``): their cancels, and the
+        events of changes they made to runs streamed here."""
+        told(CANCEL, self._cancel_here)
+        told(PUBLISH, self._published_elsewhere)
+
+    def _published_elsewhere(self, run_id: str, name: str, data: str) -> None:
+        self._engine.bus.publish(run_id, StreamEvent(name, data.encode()))
+
+    def _cancel_here(self, run_id: str) -> bool:
         held = self._running.get(run_id)
         if held is None:
             self._early_cancels[run_id] = time.monotonic()
-            return
+            return False
         held[0].cancel_requested = True
         if held[0].started:
             held[1].cancel()
         # Not started yet: execute() sees cancel_requested and ends the run itself.
+        return True
 
     async def stop(self) -> None:
         self._stopping = True

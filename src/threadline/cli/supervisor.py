@@ -1,0 +1,161 @@
+"""``threadline serve --workers N``: N worker processes on one port, and their supervisor.
+
+The supervisor binds the port, prepares the database once (schema, first-run key), then starts
+the workers. Each is a whole server (``create_app``) accepting on the shared socket: the kernel
+hands each new connection to a worker waiting in ``accept``, so an idle worker takes it before a
+busy one. A run or response executes in the worker that accepted it, which also holds its
+streams. What the workers share lives in the database, plus what the supervisor's hub keeps:
+the rate-limit and budget counters (unless Redis keeps them) and the relay of cancels.
+
+A worker that dies (kill -9, out of memory) is replaced; its runs' leases run out and are
+reaped as after any crash, and the parallel slots it held are released. SIGTERM or SIGINT to the
+supervisor drains every worker (each stops as a single server does) before it exits."""
+
+import asyncio
+import contextlib
+import logging
+import multiprocessing
+import os
+import signal
+import socket
+import tempfile
+import time
+from dataclasses import dataclass
+from multiprocessing.process import BaseProcess
+from pathlib import Path
+
+from threadline.cli.serving import ThreadlineServer, server_config
+from threadline.gateway.hub_counters import CounterDesk
+from threadline.providers.cluster.hub import Hub
+from threadline.settings import Settings
+
+logger = logging.getLogger("threadline.supervisor")
+
+_WATCH_SECONDS = 0.5
+# A worker that exits this soon after starting failed to start: after this many in a row the
+# supervisor gives up (a broken configuration would otherwise restart forever).
+_EARLY_EXIT_SECONDS = 15.0
+_EARLY_EXITS_TO_GIVE_UP = 3
+
+
+@dataclass(frozen=True, slots=True)
+class WorkerSpec:
+    host: str
+    port: int
+    base_url: str
+    log_level: str
+    hub_path: Path
+
+
+def default_workers(settings: Settings) -> int:
+    """``THREADLINE_WORKERS``, else one worker per core this process may run on."""
+    if settings.workers is not None:
+        return settings.workers
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
+def run_worker(spec: WorkerSpec, listener: socket.socket) -> None:
+    """A worker process: one whole server on the supervisor's socket."""
+    from threadline.app import create_app
+
+    # Its own process group: a Ctrl-C in the terminal reaches the supervisor alone, which then
+    # stops each worker once (a second signal would make uvicorn skip the drain).
+    os.setpgid(0, 0)
+    settings = Settings()
+    app = create_app(settings, migrate=False, base_url=spec.base_url, hub_path=spec.hub_path)
+    config = server_config(app, settings, host=spec.host, port=spec.port, log_level=spec.log_level)
+    ThreadlineServer(config).run(sockets=[listener])
+
+
+class Supervisor:
+    def __init__(
+        self, spec: WorkerSpec, listener: socket.socket, workers: int, settings: Settings
+    ) -> None:
+        self._spec = spec
+        self._listener = listener
+        self._count = workers
+        self._drain_seconds = settings.shutdown_grace_seconds + 15
+        self._context = multiprocessing.get_context("spawn")
+        self._workers: list[BaseProcess | None] = [None] * workers
+        self._started_at = [0.0] * workers
+        self._early_exits = 0
+        self._stopping = asyncio.Event()
+
+    async def run(self) -> int:
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, self._stopping.set)
+        hub = Hub(self._spec.hub_path, CounterDesk())
+        await hub.start()
+        try:
+            for index in range(self._count):
+                self._start(index)
+            failed = await self._watch()
+            await self._drain()
+        finally:
+            await hub.close()
+        return 1 if failed else 0
+
+    def _start(self, index: int) -> None:
+        process = self._context.Process(
+            target=run_worker,
+            args=(self._spec, self._listener),
+            name=f"threadline-worker-{index}",
+            daemon=False,
+        )
+        process.start()
+        self._workers[index] = process
+        self._started_at[index] = time.monotonic()
+
+    async def _watch(self) -> bool:
+        """Replace workers that die until told to stop; True if they keep failing to start."""
+        while not self._stopping.is_set():
+            for index, process in enumerate(self._workers):
+                if process is None or process.is_alive() or self._stopping.is_set():
+                    continue
+                lived = time.monotonic() - self._started_at[index]
+                logger.error(
+                    "worker %d (pid %s) exited with code %s after %.0f s; starting another",
+                    index,
+                    process.pid,
+                    process.exitcode,
+                    lived,
+                )
+                self._early_exits = self._early_exits + 1 if lived < _EARLY_EXIT_SECONDS else 0
+                if self._early_exits >= _EARLY_EXITS_TO_GIVE_UP:
+                    logger.error("workers keep failing to start: stopping")
+                    return True
+                self._start(index)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stopping.wait(), _WATCH_SECONDS)
+        return False
+
+    async def _drain(self) -> None:
+        live = [p for p in self._workers if p is not None and p.is_alive()]
+        for process in live:
+            if process.pid is not None:
+                os.kill(process.pid, signal.SIGTERM)
+        deadline = time.monotonic() + self._drain_seconds
+        while any(p.is_alive() for p in live) and time.monotonic() < deadline:
+            await asyncio.sleep(0.1)
+        for process in live:
+            if process.is_alive():
+                logger.error("worker pid %s did not stop in time: killed", process.pid)
+                process.kill()
+                process.join(5)
+
+
+def supervise(
+    host: str, listener: socket.socket, base_url: str, workers: int, log_level: str
+) -> int:
+    """Serve on ``listener`` with ``workers`` processes until SIGTERM or SIGINT."""
+    from threadline.app import prepare_shared_start
+
+    settings = Settings()
+    asyncio.run(prepare_shared_start(settings, base_url))
+    logging.basicConfig(format="%(levelname)s:     %(message)s", level=log_level.upper())
+    port = listener.getsockname()[1]
+    # The hub's socket in a private directory (mode 0700): only this user can reach it.
+    with tempfile.TemporaryDirectory(prefix="threadline-") as directory:
+        spec = WorkerSpec(host, port, base_url, log_level, Path(directory) / "hub.sock")
+        return asyncio.run(Supervisor(spec, listener, workers, settings).run())
