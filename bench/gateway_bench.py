@@ -196,9 +196,10 @@ def threadline(
     cache: bool = False,
     redis_url: str | None = None,
     env: dict[str, str] | None = None,
+    workers: int = 1,
 ) -> Iterator[Gateway]:
-    """A ``threadline serve`` in front of the upstream, and its keys; ``env``: more variables
-    for it."""
+    """A ``threadline serve --workers N`` in front of the upstream, and its keys; ``env``: more
+    variables for it."""
     import httpx
 
     master = "sk-bench-master-" + secrets.token_hex(8)
@@ -211,7 +212,7 @@ def threadline(
         saved = {name: os.environ.get(name) for name in env or {}}
         os.environ.update(env or {})
         try:  # the child takes the environment as it starts
-            server = stack.enter_context(running_server(Path(data), master, None))
+            server = stack.enter_context(running_server(Path(data), master, None, workers=workers))
         finally:
             for name, value in saved.items():
                 if value is None:
@@ -281,8 +282,10 @@ def litellm_proxy(command: str, upstream_port: int) -> Iterator[int]:
 
 def latency_table(
     ports: dict[str, tuple[int, str, str]], args: argparse.Namespace, model: str
-) -> None:
+) -> dict[tuple[int, str], float]:
+    """Prints the table; returns the second column's added p50, by (concurrency, kind)."""
     names = list(ports)
+    added_p50: dict[tuple[int, str], float] = {}
     print(f"\nLatency, upstream answering in {args.answer_ms} ms (model {model}), ms")
     print(
         f"{'c':>3} {'kind':10} "
@@ -300,6 +303,7 @@ def latency_table(
                 values = result.firsts if stream else result.totals
                 row[name] = (result.pct(values, 0.5), result.pct(values, 0.99), result.errors)
             direct = row[names[0]]
+            added_p50[(concurrency, kind)] = row[names[1]][0] - direct[0]
             cells = " ".join(f"{p50:13.2f} {p99:13.2f}" for p50, p99, _ in row.values())
             added = " ".join(
                 f"{row[n][0] - direct[0]:14.2f} {row[n][1] - direct[1]:14.2f}" for n in names[1:]
@@ -309,6 +313,7 @@ def latency_table(
                 f"{concurrency:>3} {kind:10} {cells}   {added}"
                 + (f"  errors={errors}" if errors else "")
             )
+    return added_p50
 
 
 @dataclass
@@ -466,42 +471,92 @@ def main() -> None:
         "--tracing", action="store_true", help="measure what OpenTelemetry tracing costs instead"
     )
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument(
+        "--workers",
+        default="1",
+        help="serve --workers for Threadline; a list (1,2) measures each and compares them",
+    )
     args = parser.parse_args()
+    args.workers = [int(w) for w in args.workers.split(",")]
     if args.tracing:
         tracing_cost(args)
         return
     args.concurrency = [int(c) for c in args.concurrency.split(",")]
-    if args.cache or args.throughput_only:
+    if args.cache:
         with (
             fast_upstream() as upstream,
-            threadline(upstream, cache=args.cache, redis_url=args.redis) as gateway,
+            threadline(upstream, cache=True, redis_url=args.redis) as gateway,
         ):
-            if args.cache:
-                cache_rounds(gateway, args)
-                return
-            print("Maximum throughput, 0 ms upstream, non-streaming, concurrency 64")
-            port, pid, key = gateway.port, gateway.pid, gateway.key
-            for _ in range(args.rounds):
-                throughput("threadline", port, "/v1", key, pid, args.seconds)
+            cache_rounds(gateway, args)
+        return
+    if args.throughput_only:
+        throughput_rounds(args)
         return
     print(TARGETS)
-    with fast_upstream() as upstream, threadline(upstream) as gateway:
-        port, pid, key = gateway.port, gateway.pid, gateway.key
-        ports = {"direct": (upstream, "/v1", "x"), "threadline": (port, "/v1", key)}
-        litellm = (
-            litellm_proxy(args.litellm, upstream) if args.litellm else contextlib.nullcontext()
-        )
-        with litellm as litellm_port:
-            if litellm_port:
-                ports["litellm"] = (litellm_port, "/v1", LITELLM_KEY)
-            tokens = 10
-            model = f"fast-{tokens}x{args.answer_ms / tokens:g}"
-            latency_table(ports, args, model)
-            print("\nMaximum throughput, 0 ms upstream, non-streaming, concurrency 64")
-            throughput("direct", upstream, "/v1", "x", None, args.seconds)
-            throughput("threadline", port, "/v1", key, pid, args.seconds)
-            if litellm_port:
-                throughput("litellm", litellm_port, "/v1", LITELLM_KEY, None, args.seconds)
+    compared: dict[int, tuple[float, dict[tuple[int, str], float]]] = {}
+    with fast_upstream() as upstream:
+        for workers in args.workers:
+            print(f"\n## threadline serve --workers {workers}")
+            with threadline(upstream, workers=workers) as gateway:
+                compared[workers] = gateway_figures(gateway, upstream, args)
+    if len(compared) > 1:
+        compare_workers(compared)
+
+
+def gateway_figures(
+    gateway: Gateway, upstream: int, args: argparse.Namespace
+) -> tuple[float, dict[tuple[int, str], float]]:
+    """Latency and throughput through ``gateway`` (and LiteLLM's, with ``--litellm``): its
+    requests/s and added p50s."""
+    port, pid, key = gateway.port, gateway.pid, gateway.key
+    ports = {"direct": (upstream, "/v1", "x"), "threadline": (port, "/v1", key)}
+    litellm = litellm_proxy(args.litellm, upstream) if args.litellm else contextlib.nullcontext()
+    with litellm as litellm_port:
+        if litellm_port:
+            ports["litellm"] = (litellm_port, "/v1", LITELLM_KEY)
+        tokens = 10
+        model = f"fast-{tokens}x{args.answer_ms / tokens:g}"
+        added = latency_table(ports, args, model)
+        print("\nMaximum throughput, 0 ms upstream, non-streaming, concurrency 64")
+        throughput("direct", upstream, "/v1", "x", None, args.seconds)
+        found = throughput("threadline", port, "/v1", key, pid, args.seconds)
+        if litellm_port:
+            throughput("litellm", litellm_port, "/v1", LITELLM_KEY, None, args.seconds)
+    return found.rate, added
+
+
+def compare_workers(compared: dict[int, tuple[float, dict[tuple[int, str], float]]]) -> None:
+    """Each worker count against the first: requests/s, and added p50 (targets with 2 on 2
+    cores: >= 1.6x the requests/s, added time to first token at c=16 at most half)."""
+    base_workers, (base_rate, base_added) = next(iter(compared.items()))
+    print(f"\nWorkers compared with --workers {base_workers}:")
+    for workers, (rate, added) in compared.items():
+        line = f"--workers {workers}: {rate:7.0f} req/s ({rate / base_rate:.2f}x)"
+        for (concurrency, kind), value in added.items():
+            if concurrency >= 16:
+                was = base_added[(concurrency, kind)]
+                line += f"  +{kind} c={concurrency} {value:.2f} ms (was {was:.2f})"
+        print(line)
+
+
+def throughput_rounds(args: argparse.Namespace) -> None:
+    """``--throughput-only``: item 2, ``--rounds`` times for each worker count, alternating."""
+    print("Maximum throughput, 0 ms upstream, non-streaming, concurrency 64")
+    with fast_upstream() as upstream, contextlib.ExitStack() as servers:
+        gateways = {w: servers.enter_context(threadline(upstream, workers=w)) for w in args.workers}
+        rates: dict[int, list[float]] = {w: [] for w in args.workers}
+        for _ in range(args.rounds):
+            for workers, gateway in gateways.items():
+                name = f"workers={workers}" if len(gateways) > 1 else "threadline"
+                found = throughput(
+                    name, gateway.port, "/v1", gateway.key, gateway.pid, args.seconds
+                )
+                rates[workers].append(found.rate)
+    if len(rates) > 1:
+        base = statistics.median(rates[args.workers[0]])
+        for workers, found in rates.items():
+            median = statistics.median(found)
+            print(f"--workers {workers}: median {median:.0f} req/s ({median / base:.2f}x)")
 
 
 if __name__ == "__main__":

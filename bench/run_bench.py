@@ -82,6 +82,7 @@ from server_under_test import (
     cpu_seconds,
     database_url,
     free_port,
+    process_tree,
     project_key,
     running_server,
     wait_healthy,
@@ -351,17 +352,21 @@ def pair(values: list[float], digits: int = 2) -> str:
 
 
 def status_value(pid: int, key: str) -> int:
-    """A ``/proc/<pid>/status`` size in bytes (VmHWM, VmRSS); 0 when unreadable."""
-    with contextlib.suppress(OSError):
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith(key + ":"):
-                return int(line.split()[1]) * 1024
-    return 0
+    """A ``/proc/<pid>/status`` size in bytes (VmHWM, VmRSS), summed over the server's processes
+    (its workers too); 0 when unreadable."""
+    total = 0
+    for member in process_tree(pid):
+        with contextlib.suppress(OSError):
+            for line in Path(f"/proc/{member}/status").read_text().splitlines():
+                if line.startswith(key + ":"):
+                    total += int(line.split()[1]) * 1024
+    return total
 
 
 def open_fds(pid: int) -> int:
+    """File descriptors open in the server's processes (its workers too); -1 when unreadable."""
     try:
-        return len(os.listdir(f"/proc/{pid}/fd"))
+        return sum(len(os.listdir(f"/proc/{member}/fd")) for member in process_tree(pid))
     except OSError:
         return -1
 
@@ -391,6 +396,7 @@ class CpuRow:
 @dataclass
 class Report:
     backend: str
+    workers: int = 1  # serve --workers
     rows: list[Row] = field(default_factory=list)
     cpu: list[CpuRow] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
@@ -1063,7 +1069,7 @@ async def bench_server(
 ) -> Report:
     await wait_healthy(server)
     api = Api(server.port, await project_key(server, master_key))
-    report = Report(backend)
+    report = Report(backend, server.workers)
     meter = Meter(server, upstream)
     for name in args.scenarios:
         await scenarios[name](api, upstream, meter, args, report)
@@ -1093,10 +1099,13 @@ def run_async(coroutine: Coroutine[Any, Any, T]) -> T:
 
 
 def bench_backend(
-    backend: str, args: argparse.Namespace, scenarios: dict[str, Scenario] = SCENARIOS
+    backend: str,
+    args: argparse.Namespace,
+    scenarios: dict[str, Scenario] = SCENARIOS,
+    workers: int = 1,
 ) -> Report:
-    """A server on ``backend`` in front of a fast upstream, through ``scenarios``' chosen ones
-    (``bench/responses_bench.py`` brings its own)."""
+    """A server (``serve --workers N``) on ``backend`` in front of a fast upstream, through
+    ``scenarios``' chosen ones (``bench/responses_bench.py`` brings its own)."""
     master_key = secrets.token_urlsafe(32)
     with (
         tempfile.TemporaryDirectory(prefix=f"threadline-runbench-{backend}-") as directory,
@@ -1116,7 +1125,7 @@ def bench_backend(
                 f"    context_window: {args.long_window}\n"
             )
             os.environ["THREADLINE_CONFIG"] = str(config)
-        with running_server(Path(directory), master_key, url, args.profile) as server:
+        with running_server(Path(directory), master_key, url, args.profile, workers) as server:
             try:
                 return run_async(
                     bench_server(server, upstream, master_key, backend, args, scenarios)
@@ -1142,7 +1151,7 @@ def print_report(
     )
     for report in reports:
         head = f"{'scenario':16} {'metric':46} {'value':>26}  {'target':14} ok"
-        print(f"\n[{report.backend}]\n{head}\n{'-' * len(head)}")
+        print(f"\n[{report.backend}, --workers {report.workers}]\n{head}\n{'-' * len(head)}")
         for row in report.rows:
             verdict = {True: "OK", False: "MISS", None: ""}[row.ok]
             print(f"{row.scenario:16} {row.metric:46} {row.value:>26}  {row.target:14} {verdict}")
@@ -1159,6 +1168,26 @@ def print_report(
             print(f"PROBLEM {problem}")
     if args.profile:
         print(f"\nserver profile (measured windows only): {args.profile}")
+    if len(args.workers) > 1:
+        compare_workers(reports)
+
+
+def compare_workers(reports: list[Report]) -> None:
+    """Each worker count against the first, per backend (targets with 2 workers on 2 cores:
+    >= 1.6x the completed runs/s, added time to first delta at c=16 at most half)."""
+    print("\nWorkers compared (completed runs/s of 'throughput'; ADDED TTFD p50 of 'ttfd c=16'):")
+    first: dict[str, tuple[float, float]] = {}
+    for report in reports:
+        values = {(row.scenario.split()[0], row.metric): row.value for row in report.rows}
+        values |= {(row.scenario, row.metric): row.value for row in report.rows}
+        rate = float(values.get(("throughput", "completed runs/s"), "nan"))
+        added = float(values.get(("ttfd c=16", "ADDED TTFD p50 / p99 ms"), "nan /").split("/")[0])
+        base_rate, base_added = first.setdefault(report.backend, (rate, added))
+        print(
+            f"{report.backend:8} --workers {report.workers}: {rate:6.0f} runs/s "
+            f"({rate / base_rate:.2f}x), added TTFD c=16 {added:.2f} ms "
+            f"({added / base_added:.2f}x)"
+        )
 
 
 def raise_fd_limit() -> None:
@@ -1214,6 +1243,13 @@ def parse_args(
         "--long-window", type=int, default=8192, help="long: the auto mode model's window"
     )
     parser.add_argument("--profile", type=Path, metavar="REPORT", help="sample the server")
+    parser.add_argument(
+        "--workers",
+        type=_levels,
+        default=[1],
+        metavar="1,2",
+        help="serve --workers; a list measures each, one after the other, and compares them",
+    )
     if extra is not None:
         extra(parser)
     args = parser.parse_args(argv)
@@ -1222,8 +1258,8 @@ def parse_args(
     else:
         args.scenarios = [args.scenario]
     args.backends = ["sqlite", "postgres"] if args.backend == "both" else [args.backend]
-    if args.profile and len(args.backends) > 1:
-        parser.error("--profile needs one --backend")
+    if args.profile and (len(args.backends) > 1 or args.workers != [1]):
+        parser.error("--profile needs one --backend and one worker")
     if args.profile:
         args.profile = args.profile.resolve()
     return args
@@ -1240,7 +1276,8 @@ def main(argv: list[str] | None = None) -> int:
     reports: list[Report] = []
     try:
         for backend in args.backends:
-            reports.append(bench_backend(backend, args))
+            for workers in args.workers:
+                reports.append(bench_backend(backend, args, workers=workers))
     except (KeyboardInterrupt, asyncio.CancelledError):
         print("interrupted: server and upstream stopped, bench database dropped", file=sys.stderr)
         return 130

@@ -55,6 +55,22 @@ def cpu_seconds(pid: int, tid: int | None = None) -> float:
     return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS if fields else 0.0
 
 
+def process_tree(pid: int) -> list[int]:
+    """``pid`` and its descendants (``serve --workers N``: the supervisor and its workers)."""
+    found = [pid]
+    for member in found:
+        for task in Path(f"/proc/{member}/task").glob("*/children"):
+            with contextlib.suppress(OSError):
+                found += [int(child) for child in task.read_text().split()]
+    return found
+
+
+def tree_cpu_seconds(pid: int) -> tuple[float, float]:
+    """CPU seconds of ``pid``'s whole tree, and of the main threads in it (the event loops)."""
+    members = process_tree(pid)
+    return sum(cpu_seconds(p) for p in members), sum(cpu_seconds(p, p) for p in members)
+
+
 def postgres_ticks() -> dict[int, int]:
     """utime + stime, in clock ticks, of every live ``postgres`` process, by pid."""
     ticks = {}
@@ -80,8 +96,8 @@ def machine_busy_seconds() -> float:
 class CpuUse:
     """CPU seconds used over a window."""
 
-    server: float  # every thread of the server process
-    loop: float  # the server's main thread: the event loop and all Python request handling
+    server: float  # every thread of the server's processes (with workers: all of them)
+    loop: float  # their main threads: the event loops and all Python request handling
     database: float  # PostgreSQL's processes (whichever database they serve)
     client: float  # this load generator
     machine: float  # the whole machine
@@ -111,9 +127,10 @@ class CpuCounters:
 
     @classmethod
     def take(cls, pid: int) -> CpuCounters:
+        server, loop = tree_cpu_seconds(pid)
         return cls(
-            server=cpu_seconds(pid),
-            loop=cpu_seconds(pid, pid),
+            server=server,
+            loop=loop,
             client=time.process_time(),
             machine=machine_busy_seconds(),
             postgres=postgres_ticks(),
@@ -148,6 +165,7 @@ class Server:
     port: int
     log_path: Path
     profiling: bool
+    workers: int = 1
 
     @property
     def pid(self) -> int:
@@ -160,10 +178,12 @@ class Server:
             return ""
 
     def pin(self, cpus: set[int]) -> None:
-        """Binds every thread of the server (and so the threads it starts later) to ``cpus``."""
-        for task in Path(f"/proc/{self.pid}/task").iterdir():
-            with contextlib.suppress(ProcessLookupError):
-                os.sched_setaffinity(int(task.name), cpus)
+        """Binds every thread of the server's processes (and so the threads they start later)
+        to ``cpus``."""
+        for member in process_tree(self.pid):
+            for task in Path(f"/proc/{member}/task").iterdir():
+                with contextlib.suppress(ProcessLookupError, FileNotFoundError):
+                    os.sched_setaffinity(int(task.name), cpus)
 
     def profile(self, on: bool) -> None:
         """Starts or stops the sampling profiler, when the server runs under it."""
@@ -171,9 +191,11 @@ class Server:
             self.process.send_signal(signal.SIGUSR1 if on else signal.SIGUSR2)
 
 
-def server_command(port: int, profile: Path | None) -> list[str]:
+def server_command(port: int, profile: Path | None, workers: int = 1) -> list[str]:
     serve = ["-m", "threadline.cli", "serve", "--host", HOST, "--port", str(port)]
-    serve += ["--log-level", "warning"]
+    serve += ["--log-level", "warning", "--workers", str(workers)]
+    if profile is not None and workers > 1:
+        raise ValueError("the sampling profiler follows one process: profile with --workers 1")
     if profile is None:
         return [sys.executable, *serve]
     return [sys.executable, str(BENCH_DIR / "sampling_profiler.py"), str(profile), *serve]
@@ -181,9 +203,14 @@ def server_command(port: int, profile: Path | None) -> list[str]:
 
 @contextmanager
 def running_server(
-    data_dir: Path, master_key: str, database_url: str | None, profile: Path | None = None
+    data_dir: Path,
+    master_key: str,
+    database_url: str | None,
+    profile: Path | None = None,
+    workers: int = 1,
 ) -> Iterator[Server]:
-    """``threadline serve`` as a child process; stopped, then killed if need be, on the way out."""
+    """``threadline serve [--workers N]`` as a child process; stopped, then killed if need be, on
+    the way out."""
     env = {**os.environ, "THREADLINE_DATA_DIR": str(data_dir), "THREADLINE_MASTER_KEY": master_key}
     env.pop("THREADLINE_DATABASE_URL", None)
     if database_url is not None:
@@ -192,10 +219,14 @@ def running_server(
     log_path = data_dir / "server.log"
     with log_path.open("ab") as log:
         process = subprocess.Popen(
-            server_command(port, profile), env=env, cwd=REPO, stdout=log, stderr=subprocess.STDOUT
+            server_command(port, profile, workers),
+            env=env,
+            cwd=REPO,
+            stdout=log,
+            stderr=subprocess.STDOUT,
         )
     try:
-        yield Server(process, port, log_path, profiling=profile is not None)
+        yield Server(process, port, log_path, profiling=profile is not None, workers=workers)
     finally:
         stop(process)
 
