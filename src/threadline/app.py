@@ -107,6 +107,7 @@ def create_app(
             await upgrade_to_head_async(settings.resolved_database_url)
         state = AppState.build(settings, server_tools, tracer, hub_path)
         app.state.threadline = state
+        metrics.answer_gathers(state)
         await _print_first_key(state.keys, settings, base_url)
         await state.start()
         # Everything built so far lives as long as the process: keep the collector from

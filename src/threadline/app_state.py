@@ -113,7 +113,7 @@ class AppState:
         hub = None if hub_path is None else HubLink(hub_path, on_lost=_stop_this_process)
         database = Database(settings.resolved_database_url, pool_size=settings.database_pool_size)
         models = build_models(settings, tracer)
-        keys = KeyService(database, cache_seconds=settings.key_cache_seconds)
+        keys = KeyService(database, cache_seconds=settings.key_cache_seconds, hub=hub)
         projects = ProjectService(database, keys, models.provider_names())
         gateway = build_gateway(settings, database, keys, projects, models, hub)
         sandbox = SandboxSessions(SandboxConfig.from_settings(settings))

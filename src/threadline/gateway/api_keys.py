@@ -5,6 +5,7 @@ much entropy a slow hash adds nothing, and a hash lookup keeps authentication to
 Verified keys are cached in-process for a few seconds so the hot path does no database read.
 """
 
+import contextlib
 import hashlib
 import hmac
 import secrets
@@ -23,6 +24,7 @@ from threadline.gateway.principal import (
     principal_of,
 )
 from threadline.gateway.response_cache import MAX_CACHE_TTL
+from threadline.providers.cluster.link import HubLink, HubUnavailable
 from threadline.records.gateway import (
     KeyOptionColumns,
     KeyRotation,
@@ -32,6 +34,9 @@ from threadline.records.gateway import (
 )
 from threadline.storage import key_store
 from threadline.storage.database import Connection, Database
+
+# Told to the other worker processes: drop cached verifications (of a key id, or all).
+_FORGET = "forget-key"
 
 __all__ = [
     "MAX_LIMIT",
@@ -183,11 +188,19 @@ def public_key_view(record: KeyWithProject) -> KeyView:
 
 
 class KeyService:
-    def __init__(self, database: Database, cache_seconds: float = 5.0) -> None:
+    def __init__(
+        self, database: Database, cache_seconds: float = 5.0, hub: HubLink | None = None
+    ) -> None:
+        """``hub``: this server's other worker processes drop their cached verifications of a
+        key revoked, rotated or re-limited here at once (other replicas: within
+        ``cache_seconds``)."""
         self._db = database
         self._cache_seconds = cache_seconds
         self._cache: dict[str, tuple[float, Principal | None]] = {}
         self._by_id: dict[str, tuple[float, Principal | None]] = {}
+        self._hub = hub
+        if hub is not None:
+            hub.on_told(_FORGET, self._forget_here)
 
     async def create(
         self,
@@ -239,7 +252,14 @@ class KeyService:
         return principal
 
     def forget(self, key_id: str | None = None) -> None:
-        """Drop cached verifications (of one key, or all): the next request re-reads them."""
+        """Drop cached verifications (of one key, or all), in every worker process of this
+        server: the next request re-reads them."""
+        self._forget_here(key_id)
+        if self._hub is not None:
+            with contextlib.suppress(HubUnavailable):
+                self._hub.tell(_FORGET, key_id)
+
+    def _forget_here(self, key_id: str | None = None) -> None:
         self._by_id.clear()
         if key_id is None:
             self._cache.clear()

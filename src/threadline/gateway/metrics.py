@@ -14,6 +14,7 @@ from prometheus_client import (
     generate_latest,
 )
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
+from prometheus_client.parser import text_string_to_metric_families
 
 from threadline.gateway.recorder import UsageEvent
 
@@ -68,7 +69,9 @@ class Metrics:
             registry=r,
         )
         self.active_runs = Gauge(
-            "threadline_active_runs", "Runs executing in this process.", registry=r
+            "threadline_active_runs",
+            "Runs executing in this server (all its worker processes).",
+            registry=r,
         )
         self.queue_depth = Gauge(
             "threadline_request_log_queue_depth",
@@ -123,3 +126,39 @@ class Metrics:
 
     def render(self) -> bytes:
         return generate_latest(self.registry)
+
+
+def merged_exposition(reports: list[str]) -> bytes:
+    """Several processes' metrics (``serve --workers N``) as one server's: each series summed
+    over the processes (counts, histograms, gauges such as active runs), a ``_created`` time the
+    earliest. Families keep their order of first appearance."""
+    families: dict[str, tuple[str, str, dict[tuple[str, tuple[tuple[str, str], ...]], float]]] = {}
+    for report in reports:
+        for family in text_string_to_metric_families(report):
+            _, _, series = families.setdefault(family.name, (family.type, family.documentation, {}))
+            for sample in family.samples:
+                key = (sample.name, tuple(sorted(sample.labels.items())))
+                if key not in series:
+                    series[key] = sample.value
+                elif sample.name.endswith("_created"):
+                    series[key] = min(series[key], sample.value)
+                else:
+                    series[key] += sample.value
+    lines: list[str] = []
+    for name, (kind, documentation, series) in families.items():
+        lines.append(f"# HELP {name} {_escape_help(documentation)}")
+        lines.append(f"# TYPE {name} {kind}")
+        for (sample_name, labels), value in series.items():
+            rendered = ",".join(f'{label}="{_escape_label(text)}"' for label, text in labels)
+            lines.append(
+                f"{sample_name}{{{rendered}}} {value!r}" if labels else f"{sample_name} {value!r}"
+            )
+    return ("\n".join(lines) + "\n").encode()
+
+
+def _escape_help(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("\n", "\\n")
+
+
+def _escape_label(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("\n", "\\n").replace('"', '\\"')

@@ -12,6 +12,12 @@ from threadline.providers.cluster.wire import Decoder, FrameTooLarge, Message, e
 logger = logging.getLogger("threadline.cluster")
 
 TELL = "tell"
+# A worker asks every worker (itself included) for a report (its metrics): the hub passes the
+# question on as GATHER, collects each one's GATHERED answer, and answers with the list.
+GATHER = "gather"
+GATHERED = "gathered"
+# A worker that does not answer by then is left out of the report.
+GATHER_SECONDS = 2.0
 
 
 class Desk(Protocol):
@@ -32,6 +38,8 @@ class Hub:
         self._peers: dict[int, _Peer] = {}
         self._server: asyncio.AbstractServer | None = None
         self._next_peer = 0
+        self._gathers: dict[int, _Gather] = {}
+        self._next_gather = 0
 
     async def start(self) -> None:
         self.path.unlink(missing_ok=True)
@@ -57,6 +65,8 @@ class Hub:
     def _left(self, peer: "_Peer") -> None:
         if self._peers.pop(peer.number, None) is not None:
             self._desk.disconnected(peer.number)
+        for gather in list(self._gathers.values()):
+            gather.answered(peer.number, None)
 
     def _received(self, peer: "_Peer", message: Message) -> None:
         ident, op, *args = message
@@ -65,6 +75,14 @@ class Hub:
             for other in self._peers.values():
                 if other is not peer:
                     other.transport.write(frame)
+            return
+        if op == GATHER:
+            self._gather(peer, int(ident), args)  # type: ignore[call-overload]
+            return
+        if op == GATHERED:
+            gather = self._gathers.get(int(args[0]))  # type: ignore[call-overload]
+            if gather is not None:
+                gather.answered(peer.number, args[1])
             return
         try:
             result = self._desk.answer(peer.number, str(op), args)
@@ -75,6 +93,45 @@ class Hub:
             return
         if ident:
             peer.transport.write(encode([ident, result]))
+
+    def _gather(self, asker: "_Peer", ident: int, args: Sequence[object]) -> None:
+        self._next_gather += 1
+        number = self._next_gather
+        gather = _Gather(self, number, asker, ident, set(self._peers))
+        self._gathers[number] = gather
+        frame = encode([0, GATHER, number, *args])
+        for peer in self._peers.values():
+            peer.transport.write(frame)
+        gather.timer = asyncio.get_running_loop().call_later(GATHER_SECONDS, gather.finish)
+
+
+class _Gather:
+    def __init__(
+        self, hub: Hub, number: int, asker: "_Peer", ident: int, waiting: set[int]
+    ) -> None:
+        self.hub = hub
+        self.number = number
+        self.asker = asker
+        self.ident = ident
+        self.waiting = waiting
+        self.reports: list[object] = []
+        self.timer: asyncio.TimerHandle | None = None
+
+    def answered(self, peer: int, report: object) -> None:
+        if peer in self.waiting:
+            self.waiting.discard(peer)
+            if report is not None:
+                self.reports.append(report)
+            if not self.waiting:
+                self.finish()
+
+    def finish(self) -> None:
+        if self.hub._gathers.pop(self.number, None) is None:
+            return
+        if self.timer is not None:
+            self.timer.cancel()
+        if not self.asker.transport.is_closing():
+            self.asker.transport.write(encode([self.ident, self.reports]))
 
 
 class _Peer(asyncio.Protocol):

@@ -11,7 +11,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import cast
 
-from threadline.providers.cluster.hub import TELL
+from threadline.providers.cluster.hub import GATHER, GATHERED, TELL
 from threadline.providers.cluster.wire import Decoder, Message, encode
 
 logger = logging.getLogger("threadline.cluster")
@@ -30,7 +30,8 @@ class HubLink(asyncio.Protocol):
         self._transport: asyncio.Transport | None = None
         self._waiting: dict[int, asyncio.Future[object]] = {}
         self._next_id = 0
-        self._handlers: dict[str, Handler] = {}
+        self._handlers: dict[str, Handler] = {GATHER: self._report}
+        self._reporters: dict[str, Callable[[], object]] = {}
         self._decoder = Decoder(self._received)
         self._closing = False
 
@@ -41,6 +42,17 @@ class HubLink(asyncio.Protocol):
     def on_told(self, kind: str, handler: Handler) -> None:
         """Call ``handler(*args)`` when another worker tells ``kind``."""
         self._handlers[kind] = handler
+
+    def on_gather(self, kind: str, reporter: Callable[[], object]) -> None:
+        """Answer ``gather(kind)`` (asked by any worker) with ``reporter()``."""
+        self._reporters[kind] = reporter
+
+    async def gather(self, kind: str) -> list[object]:
+        """Every worker's report of ``kind`` (this one's included; one that does not answer
+        within the hub's GATHER_SECONDS is left out)."""
+        reports = await self.ask(GATHER, kind)
+        assert isinstance(reports, list)
+        return reports
 
     async def ask(self, op: str, *args: object) -> object:
         transport = self._live()
@@ -88,6 +100,10 @@ class HubLink(asyncio.Protocol):
             logger.error("the supervisor is gone: this worker stops")
             if self._on_lost is not None:
                 self._on_lost()
+
+    def _report(self, number: int, kind: str) -> None:
+        reporter = self._reporters.get(kind)
+        self.send(GATHERED, number, None if reporter is None else reporter())
 
     def _received(self, message: Message) -> None:
         ident = message[0]
