@@ -4,7 +4,6 @@ import gc
 import logging
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
-from pathlib import Path
 from typing import NoReturn
 
 from fastapi import APIRouter, FastAPI, Request
@@ -45,6 +44,7 @@ from threadline.app_state import AppState
 from threadline.engine.ingestion import release_ingestion_leases
 from threadline.engine.tools.base import ServerTool
 from threadline.gateway.api_keys import KeyService
+from threadline.providers.cluster import WorkerSeat
 from threadline.settings import Settings
 from threadline.storage.database import Database
 from threadline.storage.migrate import upgrade_to_head_async
@@ -91,13 +91,13 @@ def create_app(
     server_tools: Sequence[ServerTool] = (),
     base_url: str | None = None,
     tracer: Tracer | None = None,
-    hub_path: Path | None = None,
+    seat: WorkerSeat | None = None,
 ) -> FastAPI:
     """``base_url``: where the API is served (``http://host:port/v1``), when known, for the
     first-run message. ``tracer``: where spans go (tests pass one exporting to memory); by
     default, the OTLP endpoint of the ``OTEL_*`` settings, or nowhere (docs/tracing.md).
-    ``hub_path``: the app is one of ``serve --workers N``'s processes, its supervisor's hub
-    listening there (the supervisor ran ``prepare_shared_start`` first)."""
+    ``seat``: the app is one of ``serve --workers N``'s processes (its supervisor ran
+    ``prepare_shared_start`` first)."""
     if tracer is None:
         tracer = build_tracer(_tracing_options(settings), version=__version__)
 
@@ -105,7 +105,7 @@ def create_app(
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         if migrate:
             await upgrade_to_head_async(settings.resolved_database_url)
-        state = AppState.build(settings, server_tools, tracer, hub_path)
+        state = AppState.build(settings, server_tools, tracer, seat)
         app.state.threadline = state
         metrics.answer_gathers(state)
         await _print_first_key(state.keys, settings, base_url)

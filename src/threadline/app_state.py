@@ -6,7 +6,6 @@ import signal
 from collections.abc import Sequence
 from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
-from pathlib import Path
 
 from threadline.app_parts import (
     FileParts,
@@ -30,6 +29,7 @@ from threadline.gateway.redaction import BodyRedactor
 from threadline.gateway.reports import Reports
 from threadline.gateway.service import Gateway
 from threadline.providers.blobs.base import BlobStore
+from threadline.providers.cluster import WorkerSeat
 from threadline.providers.cluster.link import HubLink
 from threadline.providers.llm.passthrough import PassthroughClient
 from threadline.providers.llm.registry import ModelRegistry
@@ -105,18 +105,20 @@ class AppState:
         settings: Settings,
         server_tools: Sequence[ServerTool] = (),
         tracer: Tracer = NO_TRACER,
-        hub_path: Path | None = None,
+        seat: WorkerSeat | None = None,
     ) -> "AppState":
         """Everything, from ``settings``; ``server_tools`` replaces built-in tools of the same
         type (tests plug in stand-ins); ``tracer`` is handed to whatever makes spans;
-        ``hub_path``: this process is one of a supervisor's workers, whose hub listens there."""
-        hub = None if hub_path is None else HubLink(hub_path, on_lost=_stop_this_process)
+        ``seat``: this process is one of a supervisor's workers (``serve --workers N``)."""
+        hub = None if seat is None else HubLink(seat.hub_path, on_lost=_stop_this_process)
         database = Database(settings.resolved_database_url, pool_size=settings.database_pool_size)
         models = build_models(settings, tracer)
         keys = KeyService(database, cache_seconds=settings.key_cache_seconds, hub=hub)
         projects = ProjectService(database, keys, models.provider_names())
         gateway = build_gateway(settings, database, keys, projects, models, hub)
-        sandbox = SandboxSessions(SandboxConfig.from_settings(settings))
+        sandbox = SandboxSessions(
+            SandboxConfig.from_settings(settings, 0 if seat is None else seat.index)
+        )
         tools = ToolGate(lambda: None if sandbox.availability.ok else sandbox.availability.reason)
         owner = Worker.new_owner_id()
         parts = FileParts.build(settings, database, owner, shared=hub is not None)

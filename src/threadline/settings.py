@@ -124,7 +124,8 @@ class Settings(BaseSettings):
     sandbox_idle_seconds: float = Field(default=1200.0, gt=0)
     sandbox_max_lifetime_seconds: float = Field(default=14400.0, gt=0)
     sandbox_max_sessions: int = Field(default=32, gt=0)
-    # As root, session n runs as host uid sandbox_uid_base + n: keep that range unused.
+    # As root, session n of worker process w runs as host uid sandbox_uid_base +
+    # w * sandbox_max_sessions + n: keep that range unused.
     sandbox_uid_base: int = Field(default=2_000_000_000, gt=0)
     # Files and vector stores. Where file bytes live: ``local`` under data_dir/files (replicas
     # then need that directory on shared storage), or ``database``, in the database itself, so

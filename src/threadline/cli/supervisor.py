@@ -13,6 +13,7 @@ supervisor drains every worker (each stops as a single server does) before it ex
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import multiprocessing
 import os
@@ -28,6 +29,7 @@ import uvloop
 
 from threadline.cli.serving import ThreadlineServer, server_config
 from threadline.gateway.hub_counters import CounterDesk
+from threadline.providers.cluster import WorkerSeat
 from threadline.providers.cluster.hub import Hub
 from threadline.settings import Settings
 
@@ -46,7 +48,7 @@ class WorkerSpec:
     port: int
     base_url: str
     log_level: str
-    hub_path: Path
+    seat: WorkerSeat
 
 
 def default_workers(settings: Settings) -> int:
@@ -64,16 +66,16 @@ def run_worker(spec: WorkerSpec, listener: socket.socket) -> None:
     # stops each worker once (a second signal would make uvicorn skip the drain).
     os.setpgid(0, 0)
     settings = Settings()
-    app = create_app(settings, migrate=False, base_url=spec.base_url, hub_path=spec.hub_path)
+    app = create_app(settings, migrate=False, base_url=spec.base_url, seat=spec.seat)
     config = server_config(app, settings, host=spec.host, port=spec.port, log_level=spec.log_level)
     ThreadlineServer(config).run(sockets=[listener])
 
 
 class Supervisor:
     def __init__(
-        self, spec: WorkerSpec, listener: socket.socket, workers: int, settings: Settings
+        self, shared: WorkerSpec, listener: socket.socket, workers: int, settings: Settings
     ) -> None:
-        self._spec = spec
+        self._shared = shared  # what every worker is given (its seat's index set by _start)
         self._listener = listener
         self._count = workers
         self._drain_seconds = settings.shutdown_grace_seconds + 15
@@ -87,7 +89,7 @@ class Supervisor:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, self._stopping.set)
-        hub = Hub(self._spec.hub_path, CounterDesk())
+        hub = Hub(self._shared.seat.hub_path, CounterDesk())
         await hub.start()
         try:
             for index in range(self._count):
@@ -101,13 +103,17 @@ class Supervisor:
     def _start(self, index: int) -> None:
         process = self._context.Process(
             target=run_worker,
-            args=(self._spec, self._listener),
+            args=(self._spec_of(index), self._listener),
             name=f"threadline-worker-{index}",
             daemon=False,
         )
         process.start()
         self._workers[index] = process
         self._started_at[index] = time.monotonic()
+
+    def _spec_of(self, index: int) -> WorkerSpec:
+        seat = WorkerSeat(index, self._shared.seat.hub_path)
+        return dataclasses.replace(self._shared, seat=seat)
 
     async def _watch(self) -> bool:
         """Replace workers that die until told to stop; True if they keep failing to start."""
@@ -159,6 +165,8 @@ def supervise(
     port = listener.getsockname()[1]
     # The hub's socket in a private directory (mode 0700): only this user can reach it.
     with tempfile.TemporaryDirectory(prefix="threadline-") as directory:
-        spec = WorkerSpec(host, port, base_url, log_level, Path(directory) / "hub.sock")
+        spec = WorkerSpec(
+            host, port, base_url, log_level, WorkerSeat(0, Path(directory) / "hub.sock")
+        )
         # uvloop, as the workers (uvicorn's choice): it halves the hub's CPU per message.
         return uvloop.run(Supervisor(spec, listener, workers, settings).run())

@@ -49,7 +49,9 @@ class SandboxConfig:
     uid_base: int = 2_000_000_000  # as root: session n runs as host uid uid_base + n
 
     @classmethod
-    def from_settings(cls, settings: "Settings") -> "SandboxConfig":
+    def from_settings(cls, settings: "Settings", worker_index: int = 0) -> "SandboxConfig":
+        """``worker_index``: which of ``serve --workers N``'s processes this is; each has its own
+        range of session uids, so two sessions never share a host uid (nor its RLIMIT_NPROC)."""
         data_bytes = settings.sandbox_data_mb << 20
         limits = Limits(
             wall_seconds=settings.sandbox_wall_seconds,
@@ -71,7 +73,7 @@ class SandboxConfig:
             limits=limits,
             max_sessions=settings.sandbox_max_sessions,
             idle_seconds=settings.sandbox_idle_seconds,
-            uid_base=settings.sandbox_uid_base,
+            uid_base=settings.sandbox_uid_base + worker_index * settings.sandbox_max_sessions,
         )
 
 
