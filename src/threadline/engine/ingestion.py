@@ -11,7 +11,10 @@ A file deleted or cancelled while it is being indexed is not interrupted: the in
 running in a thread that a cancelled task would not stop, and could write after any cleanup.
 It is left to finish; recording its outcome then finds the file gone or cancelled, and removes
 what it wrote. A file queued again meanwhile waits for the earlier job to end, so two jobs never
-write one file's entries at once."""
+write one file's entries at once.
+
+Slots that files to ingest leave free re-embed files indexed with another embedding model than
+the server's (``engine/reembedding.py``), under the same leases."""
 
 import asyncio
 import contextlib
