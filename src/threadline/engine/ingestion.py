@@ -144,8 +144,13 @@ class Ingestion:
                 started += 1
             if started == 0 or len(keys) < limit:
                 break
-        # Slots new files leave free re-embed files (after a change of embedding model).
-        free = self._concurrency - len(self._running)
+        # Slots new files leave free re-embed files (after a change of embedding model), all
+        # but one of them: a file added meanwhile never waits for a re-embedding to end.
+        reembedding = sum(job.renew == self._reembedding.renew for job in self._running.values())
+        free = min(
+            self._concurrency - len(self._running),
+            max(1, self._concurrency - 1) - reembedding,
+        )
         if not self._stopping and free > 0:
             for key in await self._reembedding.claim(free, self._running):
                 self._start(key, self._reembedding.run, self._reembedding.renew)

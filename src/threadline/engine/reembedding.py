@@ -2,8 +2,8 @@
 with embeds them again in the background, from the chunks the index keeps (no parsing), and
 swaps each file's vectors at once when all of its passages are embedded.
 
-It runs in the ingestion's slots (``engine/ingestion.py``), after files waiting to be ingested,
-and uses the same leases, so it survives restarts and shares the work between replicas. The files
+It runs in the ingestion's slots (``engine/ingestion.py``), after files waiting to be ingested
+and never in the last free slot, and uses the same leases, so it survives restarts and shares the work between replicas. The files
 stay ``completed`` throughout: searches keep answering (by keywords, and by the old vectors'
 model for a server still on it) until the new vectors replace the old ones; ``progress`` shows
 the chunks embedded with the new model so far. The queue is ``storage/reembed_queue.py``.

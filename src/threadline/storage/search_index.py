@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from typing import cast
 
 import orjson
-from sqlalchemy import Connection, bindparam, text
+from sqlalchemy import Connection, TextClause, bindparam, text
 
 from threadline.providers.vector_index.base import (
     ChunkKey,
@@ -127,7 +127,7 @@ class SqlSearchIndexBase:
         connection: Connection,
         entry: FileVectors,
         version: int,
-        insert: object,
+        insert: TextClause,
         rows: list[dict[str, object]],
     ) -> bool:
         """Replace the file's passages with ``rows`` (``insert``: the backend's statement) if
@@ -141,7 +141,7 @@ class SqlSearchIndexBase:
             return False
         connection.execute(_DELETE_PASSAGES, ids)
         if rows:
-            connection.execute(insert, rows)  # type: ignore[call-overload]
+            connection.execute(insert, rows)
         return True
 
     async def set_attributes(self, store_id: str, file_id: str, attributes: Attributes) -> None:
