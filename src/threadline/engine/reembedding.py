@@ -3,10 +3,11 @@ with embeds them again in the background, from the chunks the index keeps (no pa
 swaps each file's vectors at once when all of its passages are embedded.
 
 It runs in the ingestion's slots (``engine/ingestion.py``), after files waiting to be ingested
-and never in the last free slot, and uses the same leases, so it survives restarts and shares the work between replicas. The files
-stay ``completed`` throughout: searches keep answering (by keywords, and by the old vectors'
-model for a server still on it) until the new vectors replace the old ones; ``progress`` shows
-the chunks embedded with the new model so far. The queue is ``storage/reembed_queue.py``.
+and never in the last free slot, under the same leases, so it survives restarts and shares the
+work between replicas. The files stay ``completed`` throughout: searches keep answering (by
+keywords, and by the old vectors for a server still on the old model) until the new vectors
+replace the old ones; ``progress`` shows the chunks embedded with the new model so far. The
+queue is ``storage/reembed_queue.py``.
 
 It looks for work from the server's start until nothing is left to re-embed, held by any server
 or not; a server started with the model everything is on looks once and is done."""
