@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from tests.databases import sqlite_database
-from threadline.providers.vector_index.base import FileEntry, SearchIndex
+from threadline.providers.vector_index.base import FileEntry, FileVectors, SearchIndex
 from threadline.storage.database import Database
 from threadline.storage.migrate import upgrade_to_head
 from threadline.storage.search_index_postgres import PostgresSearchIndex
@@ -132,6 +132,46 @@ def test_replacing_a_file_replaces_its_chunks(index_url):
         assert keys(found) == [("file-r", 0)] and found[0].score == pytest.approx(1, abs=1e-4)
         texts = await index.chunk_texts([(store, "file-r", 0)])
         assert texts[(store, "file-r", 0)].text == "new narwhal text"
+
+    run(index_url, body)
+
+
+def test_re_embedding_swaps_a_files_vectors_only_while_it_is_unchanged(index_url):
+    store = new_store()
+
+    async def body(index: SearchIndex) -> None:
+        await index.replace_file(
+            entry(store, "file-v", ["kelp forest", "sea otter"], [axis(1), axis(0, 1)], tag="x")
+        )
+        await index.vector_search([store], axis(1), model=MODEL, limit=5)  # loads any cache
+        stored = await index.stored_file(store, "file-v")
+        assert stored is not None
+        assert (stored.chunks, stored.embedding_model) == (["kelp forest", "sea otter"], MODEL)
+        assert await index.stored_file(store, "missing") is None
+
+        # Written again since it was read: the new vectors are dropped.
+        newer = entry(store, "file-v", ["kelp forest", "sea urchin"], [axis(1), axis(0, 1)])
+        await index.replace_file(newer)
+        one = FileVectors(store, "file-v", "model-b", np.stack([axis(0, 0, 1)]), [(0, 1)])
+        assert not await index.replace_vectors(one, stored.version)
+
+        current = await index.stored_file(store, "file-v")
+        assert current is not None and current.version != stored.version
+        assert await index.replace_vectors(one, current.version)
+        assert not await index.replace_vectors(one, current.version)  # on that model already
+        found = await index.vector_search([store], axis(0, 0, 1), model="model-b", limit=5)
+        assert keys(found) == [("file-v", 0), ("file-v", 1)]  # one passage in both chunks
+        assert await index.vector_search([store], axis(1), model=MODEL, limit=5) == []
+        # Chunks, keywords and attributes are the file's as they were.
+        swapped = await index.stored_file(store, "file-v")
+        assert swapped is not None and swapped.chunks == ["kelp forest", "sea urchin"]
+        assert swapped.embedding_model == "model-b"
+        assert keys(await index.keyword_search([store], ["urchin"], limit=5)) == [("file-v", 1)]
+
+        await index.remove_file(store, "file-v")
+        gone = FileVectors(store, "file-v", "model-c", np.stack([axis(1)]), [(0, 0)])
+        assert not await index.replace_vectors(gone, swapped.version)
+        assert await index.vector_search([store], axis(1), model="model-c", limit=5) == []
 
     run(index_url, body)
 

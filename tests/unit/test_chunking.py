@@ -3,7 +3,7 @@
 import pytest
 
 from threadline.engine.retrieval.base import ChunkingStrategy
-from threadline.engine.retrieval.chunking import chunk_text
+from threadline.engine.retrieval.chunking import chunk_text, passages_of_chunks
 from threadline.engine.retrieval.tokens import count_tokens, split_by_tokens, token_offsets
 
 WORDS = " ".join(f"word{i} alpha beta gamma." for i in range(3000))
@@ -89,3 +89,25 @@ def test_overlapping_chunks_join_back_into_the_text() -> None:
     assert join_overlapping([chunk.text for chunk in chunked.chunks]) == text
     assert join_overlapping(["first part", "second part"]) == "first part\nsecond part"
     assert join_overlapping([]) == ""
+
+
+@pytest.mark.parametrize(
+    ("size", "overlap"), [(800, 400), (100, 50), (100, 0), (800, 399), (300, 150)]
+)
+def test_passages_of_stored_chunks_are_those_of_the_text(size: int, overlap: int) -> None:
+    # Re-embedding rebuilds a file's passages from its stored chunks, for any passage length.
+    strategy = ChunkingStrategy(size, overlap)
+    text = " ".join(f"word{i % 97} café, naïve — {i}" for i in range(3000))
+    for passage_tokens in (64, 200, 8191):
+        chunked = chunk_text(text, strategy, passage_tokens)
+        chunks = [c.text for c in chunked.chunks]
+        assert passages_of_chunks(chunks, strategy, passage_tokens) == chunked.passages
+
+
+def test_passages_of_chunks_that_cannot_be_rebuilt_lie_in_one_chunk_each() -> None:
+    chunks = ["alpha beta gamma " * 40, "delta epsilon " * 30]  # not from one chunking
+    passages = passages_of_chunks(chunks, ChunkingStrategy(100, 50), 32)
+    assert passages and all(p.first_chunk == p.last_chunk for p in passages)
+    for index, chunk in enumerate(chunks):
+        assert "".join(p.text for p in passages if p.first_chunk == index) == chunk
+    assert passages_of_chunks([], ChunkingStrategy(), 200) == []

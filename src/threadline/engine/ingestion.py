@@ -11,15 +11,20 @@ A file deleted or cancelled while it is being indexed is not interrupted: the in
 running in a thread that a cancelled task would not stop, and could write after any cleanup.
 It is left to finish; recording its outcome then finds the file gone or cancelled, and removes
 what it wrote. A file queued again meanwhile waits for the earlier job to end, so two jobs never
-write one file's entries at once."""
+write one file's entries at once.
+
+Slots that files to ingest leave free re-embed files indexed with another embedding model than
+the server's (``engine/reembedding.py``), under the same leases."""
 
 import asyncio
 import contextlib
 import logging
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 from threadline.engine.ingestion_progress import ProgressWriter
+from threadline.engine.reembedding import Reembedding
 from threadline.engine.retrieval.base import ChunkingStrategy, FileRejected, Retrieval
 from threadline.providers.blobs.base import BlobStore
 from threadline.records.files import Attributes, StoreFileError
@@ -35,9 +40,13 @@ _SERVER_ERROR: StoreFileError = {
 }
 
 
+Renew = Callable[[JobKey, float], Awaitable[object]]  # (the job, its lease's new end)
+
+
 @dataclass
 class _Job:
     key: JobKey
+    renew: Renew
     task: "asyncio.Task[None]" = field(init=False)
 
 
@@ -67,6 +76,9 @@ class Ingestion:
         self._wakeup = asyncio.Event()
         self._loops: list[asyncio.Task[None]] = []
         self._stopping = False
+        # Files embedded with another model than the retrieval's, embedded again in the slots
+        # new files leave free (``engine/reembedding.py``).
+        self._reembedding = Reembedding(db, retrieval, owner=owner, lease_seconds=lease_seconds)
 
     async def start(self) -> None:
         if self._concurrency <= 0:
@@ -128,15 +140,25 @@ class Ingestion:
                     queue.claim, key, self._owner, now, now + self._lease_seconds
                 ):
                     continue
-                self._start(key)
+                self._start(key, self._run, self._renew)
                 started += 1
             if started == 0 or len(keys) < limit:
-                return
+                break
+        # Slots new files leave free re-embed files (after a change of embedding model), all
+        # but one of them: a file added meanwhile never waits for a re-embedding to end.
+        reembedding = sum(job.renew == self._reembedding.renew for job in self._running.values())
+        free = min(
+            self._concurrency - len(self._running),
+            max(1, self._concurrency - 1) - reembedding,
+        )
+        if not self._stopping and free > 0:
+            for key in await self._reembedding.claim(free, self._running):
+                self._start(key, self._reembedding.run, self._reembedding.renew)
 
-    def _start(self, key: JobKey) -> None:
+    def _start(self, key: JobKey, work: Callable[[JobKey], Awaitable[None]], renew: Renew) -> None:
         slot = (key.store_id, key.file_id)
-        job = _Job(key)
-        job.task = asyncio.create_task(self._run(key), name=f"ingest-{key.file_id}")
+        job = _Job(key, renew)
+        job.task = asyncio.create_task(work(key), name=f"ingest-{key.file_id}")
         self._running[slot] = job
 
         def done(_: asyncio.Task[None]) -> None:
@@ -221,7 +243,10 @@ class Ingestion:
             # A refused renewal (the file was deleted, cancelled or queued again) needs nothing
             # here: recording the job's outcome sorts it out when it ends.
             if not job.task.done():
-                await self._db.write(queue.renew, job.key, self._owner, until)
+                await job.renew(job.key, until)
+
+    async def _renew(self, key: JobKey, until: float) -> None:
+        await self._db.write(queue.renew, key, self._owner, until)
 
 
 async def release_ingestion_leases(db: Database) -> None:

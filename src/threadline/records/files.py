@@ -103,6 +103,8 @@ class VectorStoreFileRecord(TypedDict):
     # Ingestion progress (``progress`` on the wire): None until the file is chunked.
     chunks_done: int | None
     chunks_total: int | None
+    # The model its vectors are from; None until it completes (see storage.reembed_queue).
+    embedding_model: str | None
     # Ingestion bookkeeping, never shown (see storage.ingestion_queue).
     token: str
     lease_owner: str | None
@@ -118,6 +120,7 @@ class StoreFileChanges(TypedDict, total=False):
     batch_id: str | None
     chunks_done: int | None
     chunks_total: int | None
+    embedding_model: str | None
     created_at: int
     token: str
     lease_owner: str | None

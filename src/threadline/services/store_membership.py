@@ -143,6 +143,7 @@ def put_files(
             "batch_id": batch_id,
             "chunks_done": None,  # queued again: its progress starts over
             "chunks_total": None,
+            "embedding_model": None,  # set when it completes
             "token": ids.new_id("ing_"),
             "lease_owner": None,
             "lease_expires_at": None,

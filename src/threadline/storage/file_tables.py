@@ -63,6 +63,7 @@ class VectorStoreFileRow(Base):
         Index("ix_vector_store_files_batch_id_file_id", "batch_id", "file_id"),
         Index("ix_vector_store_files_file_id", "file_id"),
         Index("ix_vector_store_files_status_created_at", "status", "created_at"),
+        Index("ix_vector_store_files_status_embedding_model", "status", "embedding_model"),
     )
 
     vector_store_id: Mapped[str] = mapped_column(
@@ -82,6 +83,9 @@ class VectorStoreFileRow(Base):
     # chunked; then chunks embedded so far of how many (written every ~0.5 s while embedding).
     chunks_done: Mapped[int | None] = mapped_column(Integer)
     chunks_total: Mapped[int | None] = mapped_column(Integer)
+    # The model its vectors are from (set when it completes, and when it is re-embedded): a
+    # server with another model re-embeds completed files whose model differs (migration 0014).
+    embedding_model: Mapped[str | None] = mapped_column(String(256))
     # Ingestion bookkeeping, never shown. ``token`` changes each time the file is (re)queued, so
     # a late result of an earlier attempt is recognised and dropped; the lease is the claim of
     # the server indexing it.

@@ -152,6 +152,7 @@ def settle(connection: Connection, key: JobKey, owner: str, outcome: Outcome | N
     if completed:
         # A completed file keeps its final counts (a batch's progress sums them).
         changes["chunks_done"] = changes["chunks_total"] = outcome.chunks
+        changes["embedding_model"] = outcome.embedding_model
     if store_files.change(connection, row, changes) is None:
         return Settled(remove=False)
     if completed and outcome.embedding_model:

@@ -10,9 +10,15 @@ from collections.abc import Sequence
 from typing import cast
 
 import orjson
-from sqlalchemy import Connection, bindparam, text
+from sqlalchemy import Connection, TextClause, bindparam, text
 
-from threadline.providers.vector_index.base import ChunkKey, ChunkText, FileEntry
+from threadline.providers.vector_index.base import (
+    ChunkKey,
+    ChunkText,
+    FileEntry,
+    FileVectors,
+    StoredFile,
+)
 from threadline.providers.vector_index.filters import matches
 from threadline.records.files import AttributeFilter, Attributes
 from threadline.storage.database import Database
@@ -55,6 +61,25 @@ _CHUNK_TEXTS = text(
 ).bindparams(bindparam("indexes", expanding=True))
 
 
+# Re-embedding swaps a file's passages only if nobody wrote the file since its chunks were read
+# (its version) and no other server swapped them already (its model). It first takes the store
+# version's row lock, as every other write of a store's files does first (``BUMP_VERSION``), so
+# on PostgreSQL it waits for a removal under way rather than leave passages of a removed file;
+# the version itself is left alone (keyword postings do not change).
+_LOCK_STORE_VERSION = text(
+    "UPDATE search_store_versions SET version = version WHERE store_id = :store_id"
+)
+_TAKE_FILE_VECTORS = text(
+    "UPDATE search_files SET embedding_model = :model WHERE store_id = :store_id "
+    "AND file_id = :file_id AND version = :version AND embedding_model <> :model"
+)
+_DELETE_PASSAGES = text(
+    "DELETE FROM search_passages WHERE store_id = :store_id AND file_id = :file_id"
+)
+_STORED_FILE = text(
+    "SELECT embedding_model, version FROM search_files "
+    "WHERE store_id = :store_id AND file_id = :file_id"
+)
 _STORE_VERSIONS = text(
     "SELECT store_id, version FROM search_store_versions WHERE store_id IN :store_ids"
 ).bindparams(bindparam("store_ids", expanding=True))
@@ -76,9 +101,11 @@ class SqlSearchIndexBase:
 
     def _replace_rows(self, connection: Connection, entry: FileEntry) -> None:
         ids = {"store_id": entry.store_id, "file_id": entry.file_id}
+        # The store version's row lock first, as in every write of a store's files: writers of
+        # one store then never wait on each other in a cycle (PostgreSQL).
+        version = connection.execute(text(BUMP_VERSION), ids).scalar_one()
         for statement in DELETE_FILE[1:]:
             connection.execute(text(statement), ids)
-        version = connection.execute(text(BUMP_VERSION), ids).scalar_one()
         connection.execute(
             _INSERT_FILE,
             {
@@ -94,6 +121,28 @@ class SqlSearchIndexBase:
                 _INSERT_CHUNK,
                 [{**ids, "chunk_index": i, "text": t} for i, t in enumerate(entry.chunks)],
             )
+
+    def _swap_vectors(
+        self,
+        connection: Connection,
+        entry: FileVectors,
+        version: int,
+        insert: TextClause,
+        rows: list[dict[str, object]],
+    ) -> bool:
+        """Replace the file's passages with ``rows`` (``insert``: the backend's statement) if
+        it is still at ``version`` and not on ``entry``'s model yet (see ``_TAKE_FILE_VECTORS``)."""
+        ids = {"store_id": entry.store_id, "file_id": entry.file_id}
+        connection.execute(_LOCK_STORE_VERSION, ids)
+        taken = connection.execute(
+            _TAKE_FILE_VECTORS, {**ids, "model": entry.embedding_model, "version": version}
+        )
+        if taken.rowcount == 0:
+            return False
+        connection.execute(_DELETE_PASSAGES, ids)
+        if rows:
+            connection.execute(insert, rows)
+        return True
 
     async def set_attributes(self, store_id: str, file_id: str, attributes: Attributes) -> None:
         await self.database.write(_set_attributes, store_id, file_id, self._dumps(attributes or {}))
@@ -118,10 +167,21 @@ class SqlSearchIndexBase:
     async def file_chunks(self, store_id: str, file_id: str) -> list[str]:
         return await self.database.read(read_file_chunks, store_id, file_id)
 
+    async def stored_file(self, store_id: str, file_id: str) -> StoredFile | None:
+        return await self.database.read(_stored_file, store_id, file_id)
+
 
 def read_file_chunks(connection: Connection, store_id: str, file_id: str) -> list[str]:
     params = {"store_id": store_id, "file_id": file_id}
     return [row[0] for row in connection.execute(_FILE_CHUNKS, params)]
+
+
+def _stored_file(connection: Connection, store_id: str, file_id: str) -> StoredFile | None:
+    params = {"store_id": store_id, "file_id": file_id}
+    found = connection.execute(_STORED_FILE, params).first()
+    if found is None:
+        return None
+    return StoredFile(read_file_chunks(connection, store_id, file_id), found[0], int(found[1]))
 
 
 def store_versions(connection: Connection, store_ids: list[str]) -> dict[str, int]:

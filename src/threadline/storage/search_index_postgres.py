@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 from sqlalchemy import Connection, exc, text
 
-from threadline.providers.vector_index.base import Candidate, FileEntry, Vectors
+from threadline.providers.vector_index.base import Candidate, FileEntry, FileVectors, Vectors
 from threadline.records.files import AttributeFilter
 from threadline.storage.search_index import DELETE_FILE, DELETE_STORE, SqlSearchIndexBase
 from threadline.storage.search_postings import DEFAULT_MEMORY_BUDGET, KeywordPostings
@@ -54,23 +54,30 @@ class PostgresSearchIndex(SqlSearchIndexBase):
 
     def _replace(self, connection: Connection, entry: FileEntry) -> None:
         self._replace_rows(connection, entry)
-        if not len(entry.vectors):
-            return
-        rows = [
-            {
-                "store_id": entry.store_id,
-                "file_id": entry.file_id,
-                "model": entry.embedding_model,
-                "dims": entry.vectors.shape[1],
-                "first": first,
-                "last": last,
-                "embedding": literal,
-            }
-            for literal, (first, last) in zip(
-                _vector_literals(entry.vectors), entry.passage_chunks, strict=True
-            )
-        ]
-        connection.execute(_INSERT_PASSAGE, rows)
+        rows = _passage_rows(
+            entry.store_id,
+            entry.file_id,
+            entry.embedding_model,
+            entry.vectors,
+            entry.passage_chunks,
+        )
+        if rows:
+            connection.execute(_INSERT_PASSAGE, rows)
+
+    async def replace_vectors(self, entry: FileVectors, version: int) -> bool:
+        if len(entry.vectors):
+            await self._ensure_hnsw(int(entry.vectors.shape[1]))
+        rows = _passage_rows(
+            entry.store_id,
+            entry.file_id,
+            entry.embedding_model,
+            entry.vectors,
+            entry.passage_chunks,
+        )
+        swapped: bool = await self.database.write(
+            self._swap_vectors, entry, version, _INSERT_PASSAGE, rows
+        )
+        return swapped
 
     async def _ensure_hnsw(self, dims: int) -> None:
         if dims in self._indexed_sizes:
@@ -177,6 +184,29 @@ def _vector_rows(
         {"value": str(max(40, ef_search))},
     )
     return _rows(connection, statement, params)
+
+
+def _passage_rows(
+    store_id: str,
+    file_id: str,
+    model: str,
+    vectors: Vectors,
+    passage_chunks: Sequence[tuple[int, int]],
+) -> list[dict[str, object]]:
+    if not len(vectors):
+        return []
+    return [
+        {
+            "store_id": store_id,
+            "file_id": file_id,
+            "model": model,
+            "dims": vectors.shape[1],
+            "first": first,
+            "last": last,
+            "embedding": literal,
+        }
+        for literal, (first, last) in zip(_vector_literals(vectors), passage_chunks, strict=True)
+    ]
 
 
 def _vector_literals(vectors: Vectors) -> list[str]:

@@ -18,7 +18,7 @@ import numpy as np
 import orjson
 from sqlalchemy import Connection, bindparam, text
 
-from threadline.providers.vector_index.base import Candidate, FileEntry, Vectors
+from threadline.providers.vector_index.base import Candidate, FileEntry, FileVectors, Vectors
 from threadline.providers.vector_index.matrix import StoreMatrix, segment_of
 from threadline.records.files import AttributeFilter
 from threadline.storage.search_index import DELETE_FILE, DELETE_STORE, SqlSearchIndexBase
@@ -77,21 +77,33 @@ class SqliteSearchIndex(SqlSearchIndexBase):
 
     def _replace(self, connection: Connection, entry: FileEntry) -> None:
         self._replace_rows(connection, entry)
-        vectors = np.ascontiguousarray(entry.vectors, dtype="<f4")
-        rows = [
-            {
-                "store_id": entry.store_id,
-                "file_id": entry.file_id,
-                "model": entry.embedding_model,
-                "dims": vectors.shape[1],
-                "first": first,
-                "last": last,
-                "embedding": vector.tobytes(),
-            }
-            for vector, (first, last) in zip(vectors, entry.passage_chunks, strict=True)
-        ]
+        rows = _passage_rows(
+            entry.store_id,
+            entry.file_id,
+            entry.embedding_model,
+            entry.vectors,
+            entry.passage_chunks,
+        )
         if rows:
             connection.execute(_INSERT_PASSAGE, rows)
+
+    async def replace_vectors(self, entry: FileVectors, version: int) -> bool:
+        rows = _passage_rows(
+            entry.store_id,
+            entry.file_id,
+            entry.embedding_model,
+            entry.vectors,
+            entry.passage_chunks,
+        )
+        async with self._store_lock(entry.store_id):
+            swapped: bool = await self.database.run_off_loop(
+                True, self._swap_vectors, entry, version, _INSERT_PASSAGE, rows
+            )
+            matrix = self._stores.get(entry.store_id)
+            if swapped and matrix is not None:
+                segment = segment_of(entry.embedding_model, entry.vectors, entry.passage_chunks)
+                matrix.put(entry.file_id, segment)
+            return swapped
 
     async def remove_file(self, store_id: str, file_id: str) -> None:
         async with self._store_lock(store_id):
@@ -183,6 +195,28 @@ class SqliteSearchIndex(SqlSearchIndexBase):
     async def close(self) -> None:
         self._stores.clear()
         self._postings.close()
+
+
+def _passage_rows(
+    store_id: str,
+    file_id: str,
+    model: str,
+    vectors: Vectors,
+    passage_chunks: Sequence[tuple[int, int]],
+) -> list[dict[str, object]]:
+    packed = np.ascontiguousarray(vectors, dtype="<f4")
+    return [
+        {
+            "store_id": store_id,
+            "file_id": file_id,
+            "model": model,
+            "dims": packed.shape[1],
+            "first": first,
+            "last": last,
+            "embedding": vector.tobytes(),
+        }
+        for vector, (first, last) in zip(packed, passage_chunks, strict=True)
+    ]
 
 
 def _quoted(word: str) -> str:

@@ -73,6 +73,19 @@ class Retrieval(Protocol):
         telling ``progress`` how far it got. Raises ``FileRejected``."""
         ...
 
+    async def reembed_file(
+        self,
+        *,
+        store_id: str,
+        file_id: str,
+        chunking: ChunkingStrategy,
+        progress: IndexProgress | None = None,
+    ) -> Indexed | None:
+        """Embed an indexed file again with ``embedding_model`` from the chunks it has (no
+        parsing), swapping its vectors at once when all are embedded; searches meanwhile use
+        what it had. None if it is not indexed (removed, or written again meanwhile)."""
+        ...
+
     async def set_attributes(
         self, *, store_id: str, file_id: str, attributes: Attributes | None
     ) -> None: ...

@@ -117,3 +117,30 @@ def _overlap(before: str, chunk: str) -> int | None:
             return len(before) - start
         start = before.find(probe, start + 1)
     return None
+
+
+def passages_of_chunks(
+    chunks: Sequence[str], strategy: ChunkingStrategy, passage_tokens: int
+) -> list[Passage]:
+    """The passages of a file already chunked, for embedding it again with another model (whose
+    passages may be shorter or longer) without parsing it again. The text is rebuilt from the
+    chunks and chunked anew; where that gives exactly the stored chunks (it does unless the text
+    was unusual), its passages lie in them as at ingestion. Otherwise each stored chunk is cut
+    into passages of its own (overlapping text is then embedded twice, but every passage lies in
+    the chunk it names)."""
+    if not chunks:
+        return []
+    for text in (join_overlapping(chunks), "".join(chunks)):  # overlapping chunks, or tiling
+        chunked = chunk_text(text, strategy, passage_tokens)
+        if [c.text for c in chunked.chunks] == list(chunks):
+            return chunked.passages
+    passages: list[Passage] = []
+    for index, chunk in enumerate(chunks):
+        offsets = token_offsets(chunk)
+        longest = max(1, passage_tokens)
+        for start in range(0, len(offsets), longest):
+            end = start + longest
+            piece = chunk[offsets[start] : offsets[end] if end < len(offsets) else len(chunk)]
+            if piece.strip():
+                passages.append(Passage(piece, index, index))
+    return passages

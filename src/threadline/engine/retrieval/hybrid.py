@@ -20,12 +20,23 @@ from threadline.engine.retrieval.base import (
     SearchHit,
     SearchMode,
 )
-from threadline.engine.retrieval.chunking import Passage, chunk_text, join_overlapping
+from threadline.engine.retrieval.chunking import (
+    Passage,
+    chunk_text,
+    join_overlapping,
+    passages_of_chunks,
+)
 from threadline.engine.retrieval.fusion import FusionOptions, fuse, keyword_terms
 from threadline.providers.documents.errors import DocumentRejected
 from threadline.providers.documents.isolation import ParseLimits, parse_isolated
 from threadline.providers.embeddings.base import Embedder
-from threadline.providers.vector_index.base import Candidate, FileEntry, SearchIndex, Vectors
+from threadline.providers.vector_index.base import (
+    Candidate,
+    FileEntry,
+    FileVectors,
+    SearchIndex,
+    Vectors,
+)
 from threadline.records.files import AttributeFilter, Attributes
 
 # OpenAI's file_search limit per file.
@@ -83,17 +94,7 @@ class HybridRetrieval:
             raise FileRejected(
                 "invalid_file", f"The file has more than {MAX_FILE_TOKENS:,} tokens."
             )
-        passages = [p.text for p in chunked.passages]
-        total = len(chunked.chunks)
-        if progress is not None:
-            await progress(0, total)
-        batches: list[Vectors] = []
-        for start in range(0, len(passages), EMBED_BATCH):
-            batches.append(await self.embedder.embed(passages[start : start + EMBED_BATCH]))
-            if progress is not None:
-                embedded = start + EMBED_BATCH
-                await progress(_chunks_embedded(chunked.passages, embedded, total), total)
-        vectors = np.concatenate(batches) if batches else np.zeros((0, 0), dtype=np.float32)
+        vectors = await self._embed_passages(chunked.passages, len(chunked.chunks), progress)
         await self.index.replace_file(
             FileEntry(
                 store_id=store_id,
@@ -106,6 +107,55 @@ class HybridRetrieval:
             )
         )
         return Indexed(chunks=len(chunked.chunks), embedding_model=self.embedder.model)
+
+    async def reembed_file(
+        self,
+        *,
+        store_id: str,
+        file_id: str,
+        chunking: ChunkingStrategy,
+        progress: IndexProgress | None = None,
+    ) -> Indexed | None:
+        # From the chunks the index keeps: no parsing, and keyword search is left untouched.
+        stored = await self.index.stored_file(store_id, file_id)
+        if stored is None:
+            return None
+        model = self.embedder.model
+        if stored.embedding_model == model:  # re-embedded already (by another server, say)
+            return Indexed(chunks=len(stored.chunks), embedding_model=model)
+        passages = await asyncio.to_thread(
+            passages_of_chunks, stored.chunks, chunking, self.embedder.passage_tokens
+        )
+        vectors = await self._embed_passages(passages, len(stored.chunks), progress)
+        entry = FileVectors(
+            store_id=store_id,
+            file_id=file_id,
+            embedding_model=model,
+            vectors=vectors,
+            passage_chunks=[(p.first_chunk, p.last_chunk) for p in passages],
+        )
+        if not await self.index.replace_vectors(entry, stored.version):
+            # Written again meanwhile (re-ingested with this model, or removed): nothing to do
+            # unless it is still on another model, which the next attempt finds.
+            again = await self.index.stored_file(store_id, file_id)
+            if again is None or again.embedding_model != model:
+                return None
+        return Indexed(chunks=len(stored.chunks), embedding_model=model)
+
+    async def _embed_passages(
+        self, passages: list[Passage], total: int, progress: IndexProgress | None
+    ) -> Vectors:
+        """The passages' vectors, in batches, telling ``progress`` the chunks done of ``total``."""
+        texts = [p.text for p in passages]
+        if progress is not None:
+            await progress(0, total)
+        batches: list[Vectors] = []
+        for start in range(0, len(texts), EMBED_BATCH):
+            batches.append(await self.embedder.embed(texts[start : start + EMBED_BATCH]))
+            if progress is not None:
+                embedded = start + EMBED_BATCH
+                await progress(_chunks_embedded(passages, embedded, total), total)
+        return np.concatenate(batches) if batches else np.zeros((0, 0), dtype=np.float32)
 
     async def set_attributes(
         self, *, store_id: str, file_id: str, attributes: Attributes | None

@@ -82,6 +82,20 @@ class SimpleRetrieval:
         (await self._store(store_id))[file_id] = entry
         return Indexed(chunks=len(entry["chunks"]), embedding_model=self.embedding_model)
 
+    async def reembed_file(
+        self,
+        *,
+        store_id: str,
+        file_id: str,
+        chunking: ChunkingStrategy,
+        progress: IndexProgress | None = None,
+    ) -> Indexed | None:
+        # Keyword scores only: there are no vectors to embed again.
+        entry = (await self._store(store_id)).get(file_id)
+        if entry is None:
+            return None
+        return Indexed(chunks=len(entry["chunks"]), embedding_model=self.embedding_model)
+
     async def set_attributes(
         self, *, store_id: str, file_id: str, attributes: Attributes | None
     ) -> None:

@@ -29,6 +29,28 @@ class FileEntry:
 
 
 @dataclass(frozen=True, slots=True)
+class FileVectors:
+    """A file's passage vectors by another model, replacing its old ones (re-embedding): its
+    chunks, their text and attributes stay as they are."""
+
+    store_id: str
+    file_id: str
+    embedding_model: str
+    vectors: Vectors  # (passages, dimensions), unit rows
+    passage_chunks: Sequence[tuple[int, int]]
+
+
+@dataclass(frozen=True, slots=True)
+class StoredFile:
+    """What the index holds of one file, for re-embedding it: its chunk texts in order, the
+    model its vectors are from, and its version (raised whenever the file is written again)."""
+
+    chunks: list[str]
+    embedding_model: str
+    version: int
+
+
+@dataclass(frozen=True, slots=True)
 class Candidate:
     """One chunk found by one kind of search; ``score``: higher is better (cosine similarity for
     vector search, a positive BM25-like relevance for keyword search)."""
@@ -50,6 +72,12 @@ ChunkKey = tuple[str, str, int]  # (store_id, file_id, chunk_index)
 
 class SearchIndex(Protocol):
     async def replace_file(self, entry: FileEntry) -> None: ...
+
+    async def replace_vectors(self, entry: FileVectors, version: int) -> bool:
+        """Swap the file's passage vectors for ``entry``'s in one transaction (searches see the
+        old ones or the new, never a mix), if the file is still at ``version`` and not yet on
+        ``entry``'s model; False (nothing written) otherwise."""
+        ...
 
     async def set_attributes(self, store_id: str, file_id: str, attributes: Attributes) -> None: ...
 
@@ -85,6 +113,10 @@ class SearchIndex(Protocol):
 
     async def file_chunks(self, store_id: str, file_id: str) -> list[str]:
         """A file's chunk texts in order; ``[]`` if it is not indexed in the store."""
+        ...
+
+    async def stored_file(self, store_id: str, file_id: str) -> StoredFile | None:
+        """The file's chunks, model and version, read together; None if it is not indexed."""
         ...
 
     async def close(self) -> None: ...
