@@ -68,10 +68,14 @@ class LocalEmbedder:
         passage_tokens: int = DEFAULT_PASSAGE_TOKENS,
         threads: int = 1,
         runtime: Runtime = "onnx-int8",
+        cache_dir: Path | None = None,
     ) -> None:
         # Resolved at first use: a server without the model package still starts (and says why
         # it cannot embed when asked to).
         self._directory = model_dir
+        # Where ONNX Runtime's graph is kept between starts (bert_onnx.cached_graph); None builds
+        # it at every first use.
+        self._cache_dir = cache_dir
         self._passage_tokens = passage_tokens
         self._runtime = runtime
         self._threads = threads
@@ -95,7 +99,10 @@ class LocalEmbedder:
             self._encoder: BertEncoder | OnnxBertEncoder = BertEncoder(self._directory)
         else:
             self._encoder = OnnxBertEncoder(
-                self._directory, int8=self._runtime == "onnx-int8", threads=self._threads
+                self._directory,
+                int8=self._runtime == "onnx-int8",
+                threads=self._threads,
+                cache_dir=self._cache_dir,
             )
         self._tokenizer = Tokenizer.from_file(str(self._directory / "tokenizer.json"))
         self._tokenizer.no_truncation()

@@ -1,0 +1,44 @@
+"""The ONNX graph of the embedded model kept on disk between starts (bert_onnx.cached_graph)."""
+
+import shutil
+from pathlib import Path
+
+import numpy as np
+
+from threadline.providers.embeddings import bert_onnx
+from threadline.providers.embeddings.local import LocalEmbedder, bundled_model_dir
+
+
+def test_the_graph_is_built_once_then_read_back(tmp_path, monkeypatch):
+    built: list[bool] = []
+    real_build = bert_onnx.build_graph
+
+    def counting_build(model_dir: Path, *, int8: bool = False) -> bytes:
+        built.append(int8)
+        return real_build(model_dir, int8=int8)
+
+    monkeypatch.setattr(bert_onnx, "build_graph", counting_build)
+    first = LocalEmbedder(cache_dir=tmp_path).embed_now(["a cached graph"])
+    second = LocalEmbedder(cache_dir=tmp_path).embed_now(["a cached graph"])
+    assert built == [True]  # the second start read the file
+    assert [p.suffix for p in tmp_path.iterdir()] == [".onnx"]  # no temporary file left
+    assert np.array_equal(first, second)
+
+
+def test_other_weights_or_runtime_get_their_own_file(tmp_path):
+    model = tmp_path / "model"
+    shutil.copytree(bundled_model_dir(), model)
+    cache = tmp_path / "cache"
+    bert_onnx.cached_graph(model, cache, int8=True)
+    bert_onnx.cached_graph(model, cache, int8=False)
+    config = model / "config.json"
+    config.write_text(config.read_text() + "\n")  # a different model package
+    bert_onnx.cached_graph(model, cache, int8=True)
+    assert len(list(cache.iterdir())) == 3
+
+
+def test_an_unwritable_cache_only_costs_the_build(tmp_path):
+    blocker = tmp_path / "not-a-directory"
+    blocker.write_text("")
+    vectors = LocalEmbedder(cache_dir=blocker / "cache").embed_now(["still works"])
+    assert vectors.shape == (1, 384)
