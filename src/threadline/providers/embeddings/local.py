@@ -21,6 +21,7 @@ when the preset changes."""
 import asyncio
 import importlib.util
 import json
+import os
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -48,6 +49,17 @@ _BATCH_WINDOWS: dict[Runtime, int] = {"onnx-int8": 1, "onnx": 64, "numpy": 64}
 # A passage of this many o200k tokens stays within the model's 254 word pieces for English prose
 # (about 1.2 word pieces per o200k token); longer ones are still embedded whole, as windows.
 DEFAULT_PASSAGE_TOKENS = 192
+
+
+def default_threads() -> int:
+    """Half the CPUs this process may run on, at least one. A second thread speeds ingestion up
+    (docs/benchmarks.md#file-search-speed) but takes a core from request handling; with half the
+    machine the server keeps the other half. On 2 cores: 1."""
+    try:
+        cpus = len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        cpus = os.cpu_count() or 1
+    return max(1, cpus // 2)
 
 
 def bundled_model_dir() -> Path:

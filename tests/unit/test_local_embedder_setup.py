@@ -1,4 +1,5 @@
-"""The ONNX graph of the embedded model kept on disk between starts (bert_onnx.cached_graph)."""
+"""The ONNX graph of the embedded model kept on disk between starts (bert_onnx.cached_graph),
+and the default number of threads the model runs on."""
 
 import shutil
 from pathlib import Path
@@ -42,3 +43,11 @@ def test_an_unwritable_cache_only_costs_the_build(tmp_path):
     blocker.write_text("")
     vectors = LocalEmbedder(cache_dir=blocker / "cache").embed_now(["still works"])
     assert vectors.shape == (1, 384)
+
+
+def test_default_threads_are_half_the_cpus_at_least_one(monkeypatch):
+    from threadline.providers.embeddings import local
+
+    for cpus, threads in ((1, 1), (2, 1), (3, 1), (4, 2), (16, 8)):
+        monkeypatch.setattr(local.os, "sched_getaffinity", lambda _, n=cpus: set(range(n)))
+        assert local.default_threads() == threads
