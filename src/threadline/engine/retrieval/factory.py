@@ -4,7 +4,7 @@ from threadline.engine.retrieval.hybrid import HybridRetrieval
 from threadline.engine.retrieval.tokens import split_by_tokens
 from threadline.providers.documents.isolation import ParseLimits
 from threadline.providers.embeddings.base import Embedder
-from threadline.providers.embeddings.local import PRESETS, LocalEmbedder, default_threads
+from threadline.providers.embeddings.local import PRESETS, LocalEmbedder
 from threadline.providers.embeddings.openai_compatible import OpenAICompatibleEmbedder
 from threadline.providers.vector_index.base import SearchIndex
 from threadline.settings import Settings
@@ -25,7 +25,7 @@ def build_embedder(settings: Settings) -> Embedder:
             batch_size=settings.embeddings_batch_size,
         )
     return LocalEmbedder(
-        threads=settings.embeddings_threads or default_threads(),
+        threads=settings.embeddings_threads,
         runtime=PRESETS[settings.embedding_preset],
         cache_dir=settings.data_dir / "cache" / "embeddings",
     )

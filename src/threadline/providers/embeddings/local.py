@@ -78,7 +78,7 @@ class LocalEmbedder:
         model_dir: Path | None = None,
         *,
         passage_tokens: int = DEFAULT_PASSAGE_TOKENS,
-        threads: int = 1,
+        threads: int = 0,
         runtime: Runtime = "onnx-int8",
         cache_dir: Path | None = None,
     ) -> None:
@@ -90,13 +90,13 @@ class LocalEmbedder:
         self._cache_dir = cache_dir
         self._passage_tokens = passage_tokens
         self._runtime = runtime
-        self._threads = threads
-        # Threads for the model's products (ONNX Runtime's own pool), and BLAS threads for the
-        # whole process (OpenBLAS has no per-call setting: numpy's runtime, vector search).
-        # One by default: on a small, busy machine a second thread waits for a core and makes
-        # embedding slower than one thread (docs/benchmarks.md#design-choices); the other cores
-        # keep serving requests.
-        threadpool_limits(limits=threads, user_api="blas")
+        # Threads for the model's products (ONNX Runtime's own pool, whose idle threads sleep),
+        # and BLAS threads for the whole process (OpenBLAS has no per-call setting: numpy's
+        # runtime, vector search). 0: ONNX Runtime on half the CPUs (default_threads) and BLAS
+        # on one, as OpenBLAS's spinning threads made numpy embedding slower on a busy machine
+        # (docs/benchmarks.md#design-choices); a number sets both.
+        self._threads = threads or default_threads()
+        threadpool_limits(limits=threads or 1, user_api="blas")
         self._thread = ThreadPoolExecutor(1, thread_name_prefix="threadline-embed")
         self._loaded = False
 
@@ -130,6 +130,10 @@ class LocalEmbedder:
     @property
     def model(self) -> str:
         return MODEL_NAME
+
+    @property
+    def threads(self) -> int:
+        return self._threads
 
     @property
     def runtime(self) -> Runtime:
