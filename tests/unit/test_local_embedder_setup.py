@@ -26,16 +26,29 @@ def test_the_graph_is_built_once_then_read_back(tmp_path, monkeypatch):
     assert np.array_equal(first, second)
 
 
-def test_other_weights_or_runtime_get_their_own_file(tmp_path):
+def test_other_weights_or_runtime_get_their_own_file_and_stale_ones_go(tmp_path):
     model = tmp_path / "model"
     shutil.copytree(bundled_model_dir(), model)
     cache = tmp_path / "cache"
     bert_onnx.cached_graph(model, cache, int8=True)
     bert_onnx.cached_graph(model, cache, int8=False)
+    before = bert_onnx.cached_graph_path(model, cache, int8=True)
+    other_kind = bert_onnx.cached_graph_path(model, cache, int8=False)
     config = model / "config.json"
     config.write_text(config.read_text() + "\n")  # a different model package
     bert_onnx.cached_graph(model, cache, int8=True)
-    assert len(list(cache.iterdir())) == 3
+    after = bert_onnx.cached_graph_path(model, cache, int8=True)
+    assert after != before
+    # The old int8 graph is removed; the float32 one stays until float32 is built again.
+    assert sorted(p.name for p in cache.iterdir()) == sorted([after.name, other_kind.name])
+
+
+def test_a_damaged_cached_graph_is_built_again(tmp_path):
+    path = bert_onnx.cached_graph_path(bundled_model_dir(), tmp_path, int8=True)
+    path.write_bytes(b"not an onnx model")
+    vectors = LocalEmbedder(cache_dir=tmp_path).embed_now(["still works"])
+    assert vectors.shape == (1, 384)
+    assert path.read_bytes() != b"not an onnx model"
 
 
 def test_an_unwritable_cache_only_costs_the_build(tmp_path):

@@ -180,7 +180,7 @@ def build_graph(model_dir: Path, *, int8: bool = False) -> bytes:
 def cached_graph(model_dir: Path, cache_dir: Path, *, int8: bool = False) -> bytes:
     """``build_graph``'s model, read from ``cache_dir`` when built there before. A directory
     that cannot be written only costs the build each time."""
-    path = cache_dir / f"bert-{'int8' if int8 else 'float32'}-{_graph_key(model_dir)}.onnx"
+    path = cached_graph_path(model_dir, cache_dir, int8=int8)
     try:
         return path.read_bytes()
     except OSError:
@@ -199,7 +199,21 @@ def cached_graph(model_dir: Path, cache_dir: Path, *, int8: bool = False) -> byt
         if written is not None:
             with contextlib.suppress(OSError):
                 os.unlink(written)
+        return model
+    # Graphs of an earlier model package or graph version are never read again.
+    for stale in cache_dir.glob(f"bert-{_kind(int8)}-*.onnx"):
+        if stale != path:
+            with contextlib.suppress(OSError):
+                stale.unlink()
     return model
+
+
+def cached_graph_path(model_dir: Path, cache_dir: Path, *, int8: bool = False) -> Path:
+    return cache_dir / f"bert-{_kind(int8)}-{_graph_key(model_dir)}.onnx"
+
+
+def _kind(int8: bool) -> str:
+    return "int8" if int8 else "float32"
 
 
 def _graph_key(model_dir: Path) -> str:
@@ -227,10 +241,6 @@ class OnnxBertEncoder:
         config = json.loads((model_dir / "config.json").read_text())
         self.hidden = int(config["hidden_size"])
         self.max_positions = int(config["max_position_embeddings"])
-        if cache_dir is None:
-            model = build_graph(model_dir, int8=int8)
-        else:
-            model = cached_graph(model_dir, cache_dir, int8=int8)
         options = onnxruntime.SessionOptions()
         options.intra_op_num_threads = threads
         options.inter_op_num_threads = 1
@@ -239,9 +249,22 @@ class OnnxBertEncoder:
         # Idle intra-op threads sleep instead of spinning: on a busy small machine spinning
         # steals the core the request handlers need.
         options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-        self._session = onnxruntime.InferenceSession(
-            model, options, providers=["CPUExecutionProvider"]
-        )
+
+        def session(model: bytes) -> "onnxruntime.InferenceSession":
+            return onnxruntime.InferenceSession(model, options, providers=["CPUExecutionProvider"])
+
+        if cache_dir is None:
+            self._session = session(build_graph(model_dir, int8=int8))
+            return
+        try:
+            self._session = session(cached_graph(model_dir, cache_dir, int8=int8))
+        except Exception:  # ONNX Runtime's own errors: a damaged file is built again
+            logger.warning(
+                "the cached graph in %s could not be loaded: building it again", cache_dir
+            )
+            with contextlib.suppress(OSError):
+                cached_graph_path(model_dir, cache_dir, int8=int8).unlink()
+            self._session = session(cached_graph(model_dir, cache_dir, int8=int8))
 
     def mean_pooled(self, ids: npt.NDArray[np.int64], mask: npt.NDArray[np.float32]) -> Array:
         (pooled,) = self._session.run(["pooled"], {"ids": ids, "mask": mask})
