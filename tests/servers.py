@@ -95,7 +95,8 @@ class ServeProcess:
             stdout=log,
             stderr=subprocess.STDOUT,
         )
-        wait_healthy(self.base_url)
+        # Each worker imports and builds the whole app: on a busy 2-core machine, a while.
+        wait_healthy(self.base_url, timeout=30.0 * self.workers)
         return self
 
     def stop(self, sig: int = signal.SIGTERM) -> int:
