@@ -366,6 +366,48 @@ class TestOneServer:
         finally:
             gated.gate.set()
 
+    def test_resume_a_response_stream_on_the_other_worker(self, shared: Cluster, upstream) -> None:
+        """A background response's stream, left mid-way, resumed through the worker that does
+        not execute it (its events come from what the database keeps): the rest, in order,
+        each once, to ``response.completed``."""
+        workers = shared.workers()
+        key = shared.key()
+        gated = Gated(Text(["One", " two", " three", " four"]), after=2)
+        upstream.script(gated)
+        try:
+            with shared.sdk(key) as client:
+                stream = client.responses.create(
+                    model=MODEL, input="Hi", background=True, stream=True
+                )
+                executing = served_by(stream.response, workers)
+                (other,) = workers - {executing}
+                seen = []
+                for event in stream:
+                    seen.append(event)
+                    if event.type == "response.output_text.delta":
+                        break
+                stream.close()  # the client leaves; the response goes on
+                response_id, last = seen[0].response.id, seen[-1].sequence_number
+
+                with (
+                    client_of(shared.base_url, other, workers) as pinned,
+                    shared.sdk(key, pinned) as resumer,
+                ):
+                    resumed = resumer.responses.retrieve(
+                        response_id, stream=True, starting_after=last
+                    )
+                    assert served_by(resumed.response, workers) == other
+                    reader: Reader[Any] = Reader(resumed)
+                    gated.gate.set()
+                    rest = reader.wait_end(RELAYED_WITHIN)
+                assert reader.error is None, reader.error
+                numbers = [event.sequence_number for event in rest]
+                assert numbers == list(range(last + 1, last + 1 + len(rest))), numbers
+                assert rest[-1].type == "response.completed", [e.type for e in rest]
+                assert rest[-1].response.output_text == "One two three four"
+        finally:
+            gated.gate.set()
+
     @needs_node
     def test_node_sdk_streams_arrive_whole_and_in_order(self, shared: Cluster, upstream) -> None:
         """The Node SDK's ``runs.stream`` and ``responses.stream`` against the two workers: every
