@@ -95,7 +95,13 @@ class ServeProcess:
             stdout=log,
             stderr=subprocess.STDOUT,
         )
-        wait_healthy(self.base_url)
+        # With workers, the supervisor migrates first, then each worker imports and builds the
+        # whole app: on a busy 2-core machine, a while.
+        try:
+            wait_healthy(self.base_url, timeout=30.0 if self.workers == 1 else 150.0)
+        except TimeoutError:
+            self.stop()  # not left serving (on a database the test is about to drop)
+            raise
         return self
 
     def stop(self, sig: int = signal.SIGTERM) -> int:
