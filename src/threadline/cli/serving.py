@@ -48,12 +48,19 @@ class ThreadlineServer(uvicorn.Server):
         await super().shutdown(sockets)
 
 
-def listen(host: str, port: int) -> socket.socket:
+def listen(host: str, port: int, *, shared_port: bool = False) -> socket.socket:
     """A socket bound before the server starts, so that the address it serves (the port the
-    system chose for port 0 included) is known before the app starts. As uvicorn binds one."""
+    system chose for port 0 included) is known before the app starts. As uvicorn binds one.
+
+    ``shared_port``: with ``SO_REUSEPORT``, so that each worker process binds a listening socket
+    of its own to the same port and the kernel spreads new connections over them evenly. (One
+    socket shared by all would hand each connection to whichever worker wakes first: a burst of
+    keep-alive connections all to one worker, the other idle.)"""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     sock = socket.socket(family=family)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    if shared_port:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
     sock.bind((host, port))
     sock.set_inheritable(True)
     return sock

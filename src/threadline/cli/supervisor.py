@@ -1,11 +1,12 @@
 """``threadline serve --workers N``: N worker processes on one port, and their supervisor.
 
 The supervisor binds the port, prepares the database once (schema, first-run key), then starts
-the workers. Each is a whole server (``create_app``) accepting on the shared socket: the kernel
-hands each new connection to a worker waiting in ``accept``, so an idle worker takes it before a
-busy one. A run or response executes in the worker that accepted it, which also holds its
-streams. What the workers share lives in the database, plus what the supervisor's hub keeps:
-the rate-limit and budget counters (unless Redis keeps them) and the relay of cancels.
+the workers. Each is a whole server (``create_app``) with a listening socket of its own on that
+port (``SO_REUSEPORT``): the kernel spreads new connections evenly over them (the supervisor's
+own socket, bound but never listening, only holds the port). A run or response executes in
+the worker that accepted it, which also holds its streams. What the workers share lives in the
+database, plus what the supervisor's hub keeps: the rate-limit and budget counters (unless Redis
+keeps them) and the relays of cancels, key revocations and metrics.
 
 A worker that dies (kill -9, out of memory) is replaced; its runs' leases run out and are
 reaped as after any crash, and the parallel slots it held are released. SIGTERM or SIGINT to the
@@ -27,7 +28,7 @@ from pathlib import Path
 
 import uvloop
 
-from threadline.cli.serving import ThreadlineServer, server_config
+from threadline.cli.serving import ThreadlineServer, listen, server_config
 from threadline.gateway.hub_counters import CounterDesk
 from threadline.providers.cluster import WorkerSeat
 from threadline.providers.cluster.hub import Hub
@@ -58,8 +59,8 @@ def default_workers(settings: Settings) -> int:
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 
-def run_worker(spec: WorkerSpec, listener: socket.socket) -> None:
-    """A worker process: one whole server on the supervisor's socket."""
+def run_worker(spec: WorkerSpec) -> None:
+    """A worker process: one whole server, listening on the supervisor's port."""
     from threadline.app import create_app
 
     # Its own process group: a Ctrl-C in the terminal reaches the supervisor alone, which then
@@ -68,15 +69,13 @@ def run_worker(spec: WorkerSpec, listener: socket.socket) -> None:
     settings = Settings()
     app = create_app(settings, migrate=False, base_url=spec.base_url, seat=spec.seat)
     config = server_config(app, settings, host=spec.host, port=spec.port, log_level=spec.log_level)
+    listener = listen(spec.host, spec.port, shared_port=True)
     ThreadlineServer(config).run(sockets=[listener])
 
 
 class Supervisor:
-    def __init__(
-        self, shared: WorkerSpec, listener: socket.socket, workers: int, settings: Settings
-    ) -> None:
+    def __init__(self, shared: WorkerSpec, workers: int, settings: Settings) -> None:
         self._shared = shared  # what every worker is given (its seat's index set by _start)
-        self._listener = listener
         self._count = workers
         self._drain_seconds = settings.shutdown_grace_seconds + 15
         self._context = multiprocessing.get_context("spawn")
@@ -103,7 +102,7 @@ class Supervisor:
     def _start(self, index: int) -> None:
         process = self._context.Process(
             target=run_worker,
-            args=(self._spec_of(index), self._listener),
+            args=(self._spec_of(index),),
             name=f"threadline-worker-{index}",
             daemon=False,
         )
@@ -156,7 +155,8 @@ class Supervisor:
 def supervise(
     host: str, listener: socket.socket, base_url: str, workers: int, log_level: str
 ) -> int:
-    """Serve on ``listener`` with ``workers`` processes until SIGTERM or SIGINT."""
+    """Serve on ``listener``'s port (bound with ``shared_port``) with ``workers`` processes until
+    SIGTERM or SIGINT."""
     from threadline.app import prepare_shared_start
 
     settings = Settings()
@@ -169,4 +169,4 @@ def supervise(
             host, port, base_url, log_level, WorkerSeat(0, Path(directory) / "hub.sock")
         )
         # uvloop, as the workers (uvicorn's choice): it halves the hub's CPU per message.
-        return uvloop.run(Supervisor(spec, listener, workers, settings).run())
+        return uvloop.run(Supervisor(spec, workers, settings).run())
