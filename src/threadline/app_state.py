@@ -111,7 +111,11 @@ class AppState:
         type (tests plug in stand-ins); ``tracer`` is handed to whatever makes spans;
         ``seat``: this process is one of a supervisor's workers (``serve --workers N``)."""
         hub = None if seat is None else HubLink(seat.hub_path, on_lost=_stop_this_process)
-        database = Database(settings.resolved_database_url, pool_size=settings.database_pool_size)
+        database = Database(
+            settings.resolved_database_url,
+            pool_size=settings.database_pool_size,
+            shared_writers=seat is not None,
+        )
         models = build_models(settings, tracer)
         keys = KeyService(database, cache_seconds=settings.key_cache_seconds, hub=hub)
         projects = ProjectService(database, keys, models.provider_names())

@@ -20,7 +20,6 @@ def _serve(args: argparse.Namespace) -> int:
     settings = _settings()
     workers = args.workers or default_workers(settings)
     try:
-        # Bound (not listening) by the supervisor: it holds the port for its workers' sockets.
         listener = listen(args.host, args.port, shared_port=workers > 1)
     except OSError as error:
         print(f"threadline: cannot listen on {args.host}:{args.port}: {error}", file=sys.stderr)

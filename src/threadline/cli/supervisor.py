@@ -1,12 +1,13 @@
 """``threadline serve --workers N``: N worker processes on one port, and their supervisor.
 
 The supervisor binds the port, prepares the database once (schema, first-run key), then starts
-the workers. Each is a whole server (``create_app``) with a listening socket of its own on that
-port (``SO_REUSEPORT``): the kernel spreads new connections evenly over them (the supervisor's
-own socket, bound but never listening, only holds the port). A run or response executes in
-the worker that accepted it, which also holds its streams. What the workers share lives in the
-database, plus what the supervisor's hub keeps: the rate-limit and budget counters (unless Redis
-keeps them) and the relays of cancels, key revocations and metrics.
+the workers. Each is a whole server (``create_app``) accepting on a listening socket of its own
+on that port (``SO_REUSEPORT``), made and listening before the workers start: the kernel
+spreads new connections evenly over them, and those given to a worker still starting wait for
+it. A run or response executes in the worker that accepted it, which also holds its streams.
+What the workers share lives in the database, plus what the supervisor's hub keeps: the
+rate-limit and budget counters (unless Redis keeps them) and the relays of cancels, key
+revocations and metrics.
 
 A worker that dies (kill -9, out of memory) is replaced; its runs' leases run out and are
 reaped as after any crash, and the parallel slots it held are released. SIGTERM or SIGINT to the
@@ -41,6 +42,7 @@ _WATCH_SECONDS = 0.5
 # supervisor gives up (a broken configuration would otherwise restart forever).
 _EARLY_EXIT_SECONDS = 15.0
 _EARLY_EXITS_TO_GIVE_UP = 3
+_BACKLOG = 2048  # uvicorn's
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,8 +61,9 @@ def default_workers(settings: Settings) -> int:
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 
-def run_worker(spec: WorkerSpec) -> None:
-    """A worker process: one whole server, listening on the supervisor's port."""
+def run_worker(spec: WorkerSpec, listener: socket.socket) -> None:
+    """A worker process: one whole server, accepting on its own socket of the supervisor's
+    port."""
     from threadline.app import create_app
 
     # Its own process group: a Ctrl-C in the terminal reaches the supervisor alone, which then
@@ -69,14 +72,16 @@ def run_worker(spec: WorkerSpec) -> None:
     settings = Settings()
     app = create_app(settings, migrate=False, base_url=spec.base_url, seat=spec.seat)
     config = server_config(app, settings, host=spec.host, port=spec.port, log_level=spec.log_level)
-    listener = listen(spec.host, spec.port, shared_port=True)
     ThreadlineServer(config).run(sockets=[listener])
 
 
 class Supervisor:
-    def __init__(self, shared: WorkerSpec, workers: int, settings: Settings) -> None:
+    def __init__(
+        self, shared: WorkerSpec, listeners: list[socket.socket], settings: Settings
+    ) -> None:
         self._shared = shared  # what every worker is given (its seat's index set by _start)
-        self._count = workers
+        self._listeners = listeners  # worker i accepts on listeners[i] (its replacement too)
+        workers = self._count = len(listeners)
         self._drain_seconds = settings.shutdown_grace_seconds + 15
         self._context = multiprocessing.get_context("spawn")
         self._workers: list[BaseProcess | None] = [None] * workers
@@ -102,7 +107,7 @@ class Supervisor:
     def _start(self, index: int) -> None:
         process = self._context.Process(
             target=run_worker,
-            args=(self._spec_of(index),),
+            args=(self._spec_of(index), self._listeners[index]),
             name=f"threadline-worker-{index}",
             daemon=False,
         )
@@ -163,10 +168,16 @@ def supervise(
     asyncio.run(prepare_shared_start(settings, base_url))
     logging.basicConfig(format="%(levelname)s:     %(message)s", level=log_level.upper())
     port = listener.getsockname()[1]
+    # Each worker's listening socket, made here and listening from now on: a connection the
+    # kernel gives a worker that is still starting (or being replaced) waits in its backlog
+    # rather than all going to whichever worker listened first.
+    listeners = [listener] + [listen(host, port, shared_port=True) for _ in range(workers - 1)]
+    for each in listeners:
+        each.listen(_BACKLOG)
     # The hub's socket in a private directory (mode 0700): only this user can reach it.
     with tempfile.TemporaryDirectory(prefix="threadline-") as directory:
         spec = WorkerSpec(
             host, port, base_url, log_level, WorkerSeat(0, Path(directory) / "hub.sock")
         )
         # uvloop, as the workers (uvicorn's choice): it halves the hub's CPU per message.
-        return uvloop.run(Supervisor(spec, workers, settings).run())
+        return uvloop.run(Supervisor(spec, listeners, settings).run())

@@ -39,13 +39,15 @@ Work = Callable[Concatenate[Connection, P], T]
 class Database:
     """Owns the engine and runs units of work."""
 
-    def __init__(self, url: str, *, pool_size: int = 10) -> None:
+    def __init__(self, url: str, *, pool_size: int = 10, shared_writers: bool = False) -> None:
+        """``shared_writers``: other processes of this server write too (SQLite: see
+        ``sqlite.py``)."""
         self.url = url
         self.is_sqlite = url.startswith("sqlite")
         self._sqlite: SqliteUnits | None = None
         self._async_engine: AsyncEngine | None = None
         if self.is_sqlite:
-            self._sqlite = SqliteUnits(make_url(url))
+            self._sqlite = SqliteUnits(make_url(url), shared_writers=shared_writers)
         else:
             self._async_engine = create_async_engine(
                 url,

@@ -26,11 +26,23 @@ as space returns, not only after hundreds of further writes (which an idle serve
 
 Every write starts with ``BEGIN IMMEDIATE``: a deferred transaction that reads and then writes
 can fail with "database is locked" when another process wrote in between.
+
+*Several processes writing all the time* (``serve --workers N``): SQLite's own wait for its write
+lock sleeps 1, 2, 5, 10… ms between tries, and a busy neighbour keeps winning in between, so a
+write that met another process's lock waited 22-28 ms on average (docs/benchmarks.md#workers).
+With ``shared_writers``, every write unit first takes a lock file (``flock``, whose waiters the
+kernel wakes the moment it is free), so writers meet there, in turn, instead of in SQLite's
+sleeps. An inline write waits for it at most ~2 ms (a neighbour's unit holds it for tens of
+microseconds): past that a long unit holds it, and the write goes to the writer thread, which
+waits for it, so the loop never stalls behind a long unit.
 """
 
 import asyncio
+import fcntl
 import logging
+import os
 import sqlite3
+import time
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -56,6 +68,8 @@ _PRAGMAS = (
     "PRAGMA cache_size=-32768",
 )
 _FALLBACK_READERS = 2
+# Tries of the writers' lock before an inline write goes to the writer thread (see _take_briefly).
+_WRITERS_SPIN = 20
 _CHECKPOINT_EVERY_WRITES = 500
 # After a failed checkpoint: the first retry, and the longest wait between two.
 _CHECKPOINT_RETRY_SECONDS = 1.0
@@ -116,6 +130,22 @@ def _run_unit(
         return work(connection, *args, **kwargs)
 
 
+def _take_briefly(lock: int) -> bool:
+    """Take the writers' lock, waiting at most ~``_WRITERS_SPIN`` x 100 us: an inline unit holds
+    it for tens of microseconds, so a wait that long means a long unit holds it."""
+    for _ in range(_WRITERS_SPIN):
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return True
+        except BlockingIOError:
+            time.sleep(0.0001)
+    return False
+
+
+class _WritersBusy(Exception):
+    """Another process (or this one's writer thread) holds the writers' lock."""
+
+
 def _is_busy(error: exc.OperationalError) -> bool:
     code = getattr(error.orig, "sqlite_errorcode", None)
     return code in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED)
@@ -128,8 +158,17 @@ def _is_full(error: exc.OperationalError) -> bool:
 class SqliteUnits:
     """Runs units of work inline, falling back to threads when the database is busy."""
 
-    def __init__(self, url: URL) -> None:
+    def __init__(self, url: URL, *, shared_writers: bool = False) -> None:
+        """``shared_writers``: other processes write to this database all the time (see the
+        module's doc)."""
         self.engine = sqlite_engine(url)
+        # The writers' lock file, opened twice: a lock is held per open file, so the loop's
+        # inline writes and the writer thread's exclude each other too.
+        self._writers_locks: tuple[int, ...] = ()
+        if shared_writers and url.database and url.database != ":memory:":
+            path = f"{url.database}-writers.lock"
+            flags = os.O_RDWR | os.O_CREAT | os.O_CLOEXEC
+            self._writers_locks = (os.open(path, flags, 0o600), os.open(path, flags, 0o600))
         self._inline: Connection | None = None
         self._writes_since_checkpoint = 0
         self._checkpoint_running = False
@@ -151,7 +190,9 @@ class SqliteUnits:
     ) -> T:
         try:
             try:
-                result = _run_unit(self._inline_connection(), write, work, args, kwargs)
+                result = self._run_inline(write, work, args, kwargs)
+            except _WritersBusy:
+                result = await self._on_thread(write, work, args, kwargs)
             except exc.OperationalError as error:
                 if not _is_busy(error):
                     raise
@@ -162,6 +203,24 @@ class SqliteUnits:
         if write:
             self._count_write()
         return result
+
+    def _run_inline(
+        self,
+        write: bool,
+        work: Callable[..., T],
+        args: tuple[Any, ...],
+        kwargs: Mapping[str, object],
+    ) -> T:
+        connection = self._inline_connection()
+        if not write or not self._writers_locks:
+            return _run_unit(connection, write, work, args, kwargs)
+        lock = self._writers_locks[0]
+        if not _take_briefly(lock):
+            raise _WritersBusy  # held long (a long unit): the writer thread waits, not the loop
+        try:
+            return _run_unit(connection, write, work, args, kwargs)
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
 
     async def run_on_thread(
         self,
@@ -187,9 +246,17 @@ class SqliteUnits:
         args: tuple[Any, ...],
         kwargs: Mapping[str, object],
     ) -> T:
+        lock = self._writers_locks[1] if write and self._writers_locks else -1
+
         def unit() -> T:
-            with self.engine.connect() as connection:
-                return _run_unit(connection, write, work, args, kwargs)
+            if lock >= 0:
+                fcntl.flock(lock, fcntl.LOCK_EX)  # in turn with the other processes' writes
+            try:
+                with self.engine.connect() as connection:
+                    return _run_unit(connection, write, work, args, kwargs)
+            finally:
+                if lock >= 0:
+                    fcntl.flock(lock, fcntl.LOCK_UN)
 
         executor = self._writer if write else self._readers
         return await asyncio.get_running_loop().run_in_executor(executor, unit)
@@ -259,6 +326,9 @@ class SqliteUnits:
         if self._inline is not None:
             self._inline.close()
             self._inline = None
+        for fd in self._writers_locks:
+            os.close(fd)
+        self._writers_locks = ()
         self.engine.dispose()
 
 
