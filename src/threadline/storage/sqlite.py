@@ -29,7 +29,7 @@ can fail with "database is locked" when another process wrote in between.
 
 *Several processes writing all the time* (``serve --workers N``): SQLite's own wait for its write
 lock sleeps 1, 2, 5, 10… ms between tries, and a busy neighbour keeps winning in between, so a
-write that met another process's lock waited 22-28 ms on average (docs/benchmarks.md#workers).
+write that met another process's lock waited 22-42 ms on average (docs/benchmarks.md#workers).
 With ``shared_writers``, every write unit first takes a lock file (``flock``, whose waiters the
 kernel wakes the moment it is free), so writers meet there, in turn, instead of in SQLite's
 sleeps. An inline write waits for it at most ~2 ms (a neighbour's unit holds it for tens of
