@@ -74,7 +74,7 @@ class Hub:
             frame = encode([0, *args])
             for other in self._peers.values():
                 if other is not peer:
-                    other.transport.write(frame)
+                    other.write(frame)
             return
         if op == GATHER:
             self._gather(peer, int(ident), args)  # type: ignore[call-overload]
@@ -89,10 +89,10 @@ class Hub:
         except Exception as error:
             logger.exception("hub: %s failed", op)
             if ident:
-                peer.transport.write(encode([ident, None, str(error)]))
+                peer.write(encode([ident, None, str(error)]))
             return
         if ident:
-            peer.transport.write(encode([ident, result]))
+            peer.write(encode([ident, result]))
 
     def _gather(self, asker: "_Peer", ident: int, args: Sequence[object]) -> None:
         self._next_gather += 1
@@ -101,7 +101,7 @@ class Hub:
         self._gathers[number] = gather
         frame = encode([0, GATHER, number, *args])
         for peer in self._peers.values():
-            peer.transport.write(frame)
+            peer.write(frame)
         gather.timer = asyncio.get_running_loop().call_later(GATHER_SECONDS, gather.finish)
 
 
@@ -131,7 +131,7 @@ class _Gather:
         if self.timer is not None:
             self.timer.cancel()
         if not self.asker.transport.is_closing():
-            self.asker.transport.write(encode([self.ident, self.reports]))
+            self.asker.write(encode([self.ident, self.reports]))
 
 
 class _Peer(asyncio.Protocol):
@@ -140,6 +140,20 @@ class _Peer(asyncio.Protocol):
         self.number = number
         self.transport: asyncio.Transport = None  # type: ignore[assignment]  # set at once
         self._decoder = Decoder(lambda message: hub._received(self, message))
+        self._outgoing: list[bytes] = []
+
+    def write(self, frame: bytes) -> None:
+        """Send ``frame``: with the others written in this turn of the loop, in one write at
+        its end (the answers to a batch of requests read at once go out at once)."""
+        outgoing = self._outgoing
+        outgoing.append(frame)
+        if len(outgoing) == 1:
+            asyncio.get_running_loop().call_soon(self._flush)
+
+    def _flush(self) -> None:
+        frames, self._outgoing = self._outgoing, []
+        if not self.transport.is_closing():
+            self.transport.write(b"".join(frames))
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = cast(asyncio.Transport, transport)  # uvloop's is not a subclass

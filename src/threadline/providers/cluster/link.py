@@ -34,6 +34,9 @@ class HubLink(asyncio.Protocol):
         self._reporters: dict[str, Callable[[], object]] = {}
         self._decoder = Decoder(self._received)
         self._closing = False
+        # Frames written in one turn of the loop go out in one write (one system call) at its
+        # end: under load, the requests of many admissions share it.
+        self._outgoing: list[bytes] = []
 
     async def connect(self) -> None:
         loop = asyncio.get_running_loop()
@@ -60,16 +63,27 @@ class HubLink(asyncio.Protocol):
         ident = self._next_id
         future: asyncio.Future[object] = asyncio.get_running_loop().create_future()
         self._waiting[ident] = future
-        transport.write(encode([ident, op, *args]))
+        self._write(transport, encode([ident, op, *args]))
         return await future
 
     def send(self, op: str, *args: object) -> None:
         """A request that needs no answer (still handled in order with the others)."""
-        self._live().write(encode([0, op, *args]))
+        self._write(self._live(), encode([0, op, *args]))
 
     def tell(self, kind: str, *args: object) -> None:
         """Pass ``kind`` and ``args`` to every other worker."""
-        self._live().write(encode([0, TELL, kind, *args]))
+        self._write(self._live(), encode([0, TELL, kind, *args]))
+
+    def _write(self, transport: asyncio.Transport, frame: bytes) -> None:
+        outgoing = self._outgoing
+        outgoing.append(frame)
+        if len(outgoing) == 1:
+            asyncio.get_running_loop().call_soon(self._flush, transport)
+
+    def _flush(self, transport: asyncio.Transport) -> None:
+        frames, self._outgoing = self._outgoing, []
+        if not transport.is_closing():
+            transport.write(b"".join(frames))
 
     async def aclose(self) -> None:
         self._closing = True
