@@ -13,7 +13,6 @@ def _settings() -> Settings:
 
 
 def _serve(args: argparse.Namespace) -> int:
-    from threadline.app import create_app
     from threadline.cli.serving import ThreadlineServer, base_url, listen, server_config
     from threadline.cli.supervisor import default_workers, supervise
 
@@ -28,6 +27,8 @@ def _serve(args: argparse.Namespace) -> int:
     if workers > 1:
         print(f"Threadline serving {url} with {workers} worker processes", flush=True)
         return supervise(args.host, listener, url, workers, args.log_level)
+    from threadline.app import create_app  # not before: a supervisor never loads the app
+
     app = create_app(settings, base_url=url)
     config = server_config(app, settings, host=args.host, port=args.port, log_level=args.log_level)
     print(f"Threadline serving {url}", flush=True)

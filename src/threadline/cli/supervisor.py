@@ -21,6 +21,7 @@ import multiprocessing
 import os
 import signal
 import socket
+import sys
 import tempfile
 import time
 from dataclasses import dataclass
@@ -157,15 +158,27 @@ class Supervisor:
                 process.join(5)
 
 
+def _prepare(base_url: str) -> None:
+    from threadline.app import prepare_shared_start
+
+    asyncio.run(prepare_shared_start(Settings(), base_url))
+
+
 def supervise(
     host: str, listener: socket.socket, base_url: str, workers: int, log_level: str
 ) -> int:
     """Serve on ``listener``'s port (bound with ``shared_port``) with ``workers`` processes until
     SIGTERM or SIGINT."""
-    from threadline.app import prepare_shared_start
-
     settings = Settings()
-    asyncio.run(prepare_shared_start(settings, base_url))
+    # In a process of its own, so that the supervisor never loads the app (~200 MB it would
+    # keep for nothing): it only watches, and keeps the hub.
+    spawn = multiprocessing.get_context("spawn")
+    preparing = spawn.Process(target=_prepare, args=(base_url,), name="threadline-prepare")
+    preparing.start()
+    preparing.join()
+    if preparing.exitcode != 0:
+        print("threadline: could not prepare the database (see above)", file=sys.stderr)
+        return 1
     logging.basicConfig(format="%(levelname)s:     %(message)s", level=log_level.upper())
     port = listener.getsockname()[1]
     # Each worker's listening socket, made here and listening from now on: a connection the
