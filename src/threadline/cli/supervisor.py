@@ -21,11 +21,11 @@ import multiprocessing
 import os
 import signal
 import socket
-import sys
 import tempfile
 import time
 from dataclasses import dataclass
 from multiprocessing.process import BaseProcess
+from multiprocessing.synchronize import Event
 from pathlib import Path
 
 import uvloop
@@ -53,6 +53,8 @@ class WorkerSpec:
     base_url: str
     log_level: str
     seat: WorkerSeat
+    # Set once the database is prepared: workers load the app meanwhile, then wait for it.
+    prepared: Event
 
 
 def default_workers(settings: Settings) -> int:
@@ -67,6 +69,7 @@ def run_worker(spec: WorkerSpec, listener: socket.socket) -> None:
     port."""
     from threadline.app import create_app
 
+    spec.prepared.wait()
     # Its own process group: a Ctrl-C in the terminal reaches the supervisor alone, which then
     # stops each worker once (a second signal would make uvicorn skip the drain).
     os.setpgid(0, 0)
@@ -99,11 +102,29 @@ class Supervisor:
         try:
             for index in range(self._count):
                 self._start(index)
-            failed = await self._watch()
+            failed = not await self._prepare()
+            if not failed:
+                failed = await self._watch()
             await self._drain()
         finally:
             await hub.close()
         return 1 if failed else 0
+
+    async def _prepare(self) -> bool:
+        """Prepare the database (in a process of its own, so that the supervisor never loads
+        the app: ~200 MB it would keep for nothing) while the workers load it; then let them
+        start."""
+        preparing = self._context.Process(
+            target=_prepare, args=(self._shared.base_url,), name="threadline-prepare"
+        )
+        preparing.start()
+        while preparing.is_alive():
+            await asyncio.sleep(0.05)
+        if preparing.exitcode != 0:
+            logger.error("could not prepare the database (see above): stopping")
+            return False
+        self._shared.prepared.set()
+        return True
 
     def _start(self, index: int) -> None:
         process = self._context.Process(
@@ -170,15 +191,6 @@ def supervise(
     """Serve on ``listener``'s port (bound with ``shared_port``) with ``workers`` processes until
     SIGTERM or SIGINT."""
     settings = Settings()
-    # In a process of its own, so that the supervisor never loads the app (~200 MB it would
-    # keep for nothing): it only watches, and keeps the hub.
-    spawn = multiprocessing.get_context("spawn")
-    preparing = spawn.Process(target=_prepare, args=(base_url,), name="threadline-prepare")
-    preparing.start()
-    preparing.join()
-    if preparing.exitcode != 0:
-        print("threadline: could not prepare the database (see above)", file=sys.stderr)
-        return 1
     logging.basicConfig(format="%(levelname)s:     %(message)s", level=log_level.upper())
     port = listener.getsockname()[1]
     # Each worker's listening socket, made here and listening from now on: a connection the
@@ -189,8 +201,8 @@ def supervise(
         each.listen(_BACKLOG)
     # The hub's socket in a private directory (mode 0700): only this user can reach it.
     with tempfile.TemporaryDirectory(prefix="threadline-") as directory:
-        spec = WorkerSpec(
-            host, port, base_url, log_level, WorkerSeat(0, Path(directory) / "hub.sock")
-        )
+        seat = WorkerSeat(0, Path(directory) / "hub.sock")
+        prepared = multiprocessing.get_context("spawn").Event()
+        spec = WorkerSpec(host, port, base_url, log_level, seat, prepared)
         # uvloop, as the workers (uvicorn's choice): it halves the hub's CPU per message.
         return uvloop.run(Supervisor(spec, listeners, settings).run())
