@@ -142,8 +142,9 @@ def _take_briefly(lock: int) -> bool:
     return False
 
 
-class _WritersBusy(Exception):
-    """Another process (or this one's writer thread) holds the writers' lock."""
+class _Busy(Exception):
+    """An inline unit would have to wait (for the writers' lock, or SQLite's): it runs on a
+    thread instead."""
 
 
 def _is_busy(error: exc.OperationalError) -> bool:
@@ -191,11 +192,7 @@ class SqliteUnits:
         try:
             try:
                 result = self._run_inline(write, work, args, kwargs)
-            except _WritersBusy:
-                result = await self._on_thread(write, work, args, kwargs)
-            except exc.OperationalError as error:
-                if not _is_busy(error):
-                    raise
+            except _Busy:
                 result = await self._on_thread(write, work, args, kwargs)
         except exc.OperationalError as error:
             self._note_failure(error)
@@ -211,16 +208,20 @@ class SqliteUnits:
         args: tuple[Any, ...],
         kwargs: Mapping[str, object],
     ) -> T:
+        """The unit, here on the loop; ``_Busy`` when it must wait, which the loop never does."""
         connection = self._inline_connection()
-        if not write or not self._writers_locks:
-            return _run_unit(connection, write, work, args, kwargs)
-        lock = self._writers_locks[0]
-        if not _take_briefly(lock):
-            raise _WritersBusy  # held long (a long unit): the writer thread waits, not the loop
+        lock = self._writers_locks[0] if write and self._writers_locks else -1
+        if lock >= 0 and not _take_briefly(lock):
+            raise _Busy  # held long (a long unit)
         try:
             return _run_unit(connection, write, work, args, kwargs)
+        except exc.OperationalError as error:
+            if _is_busy(error):  # another process holds SQLite's lock (no busy timeout here)
+                raise _Busy from error
+            raise
         finally:
-            fcntl.flock(lock, fcntl.LOCK_UN)
+            if lock >= 0:
+                fcntl.flock(lock, fcntl.LOCK_UN)
 
     async def run_on_thread(
         self,
