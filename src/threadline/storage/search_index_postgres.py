@@ -54,26 +54,14 @@ class PostgresSearchIndex(SqlSearchIndexBase):
 
     def _replace(self, connection: Connection, entry: FileEntry) -> None:
         self._replace_rows(connection, entry)
-        rows = _passage_rows(
-            entry.store_id,
-            entry.file_id,
-            entry.embedding_model,
-            entry.vectors,
-            entry.passage_chunks,
-        )
+        rows = _passage_rows(entry)
         if rows:
             connection.execute(_INSERT_PASSAGE, rows)
 
     async def replace_vectors(self, entry: FileVectors, version: int) -> bool:
         if len(entry.vectors):
             await self._ensure_hnsw(int(entry.vectors.shape[1]))
-        rows = _passage_rows(
-            entry.store_id,
-            entry.file_id,
-            entry.embedding_model,
-            entry.vectors,
-            entry.passage_chunks,
-        )
+        rows = _passage_rows(entry)
         swapped: bool = await self.database.write(
             self._swap_vectors, entry, version, _INSERT_PASSAGE, rows
         )
@@ -186,13 +174,9 @@ def _vector_rows(
     return _rows(connection, statement, params)
 
 
-def _passage_rows(
-    store_id: str,
-    file_id: str,
-    model: str,
-    vectors: Vectors,
-    passage_chunks: Sequence[tuple[int, int]],
-) -> list[dict[str, object]]:
+def _passage_rows(entry: FileEntry | FileVectors) -> list[dict[str, object]]:
+    store_id, file_id, model = entry.store_id, entry.file_id, entry.embedding_model
+    vectors, passage_chunks = entry.vectors, entry.passage_chunks
     if not len(vectors):
         return []
     return [

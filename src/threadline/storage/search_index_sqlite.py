@@ -77,24 +77,12 @@ class SqliteSearchIndex(SqlSearchIndexBase):
 
     def _replace(self, connection: Connection, entry: FileEntry) -> None:
         self._replace_rows(connection, entry)
-        rows = _passage_rows(
-            entry.store_id,
-            entry.file_id,
-            entry.embedding_model,
-            entry.vectors,
-            entry.passage_chunks,
-        )
+        rows = _passage_rows(entry)
         if rows:
             connection.execute(_INSERT_PASSAGE, rows)
 
     async def replace_vectors(self, entry: FileVectors, version: int) -> bool:
-        rows = _passage_rows(
-            entry.store_id,
-            entry.file_id,
-            entry.embedding_model,
-            entry.vectors,
-            entry.passage_chunks,
-        )
+        rows = _passage_rows(entry)
         async with self._store_lock(entry.store_id):
             swapped: bool = await self.database.run_off_loop(
                 True, self._swap_vectors, entry, version, _INSERT_PASSAGE, rows
@@ -197,13 +185,9 @@ class SqliteSearchIndex(SqlSearchIndexBase):
         self._postings.close()
 
 
-def _passage_rows(
-    store_id: str,
-    file_id: str,
-    model: str,
-    vectors: Vectors,
-    passage_chunks: Sequence[tuple[int, int]],
-) -> list[dict[str, object]]:
+def _passage_rows(entry: FileEntry | FileVectors) -> list[dict[str, object]]:
+    store_id, file_id, model = entry.store_id, entry.file_id, entry.embedding_model
+    vectors, passage_chunks = entry.vectors, entry.passage_chunks
     packed = np.ascontiguousarray(vectors, dtype="<f4")
     return [
         {
