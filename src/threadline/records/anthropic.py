@@ -157,11 +157,12 @@ class MessagesRequest(TypedDict):
 class MessagesBody(TypedDict):
     """A ``/v1/messages`` or ``count_tokens`` body once its envelope is checked: a model, a list
     of messages and, for creating a message, a positive ``max_tokens``. Fields not named here
-    are kept (forwarded to Anthropic upstreams) and otherwise ignored."""
+    are kept (forwarded to Anthropic upstreams) and otherwise ignored. (A request Threadline
+    writes itself is a ``MessagesRequest``.)"""
 
     model: str
     messages: list[JsonValue]
-    max_tokens: NotRequired[JsonValue]  # a positive int when creating a message; count: absent
+    max_tokens: NotRequired[JsonValue]  # creating: a positive int (checked); counting: unread
     system: NotRequired[JsonValue]
     tools: NotRequired[JsonValue]
     tool_choice: NotRequired[JsonValue]
