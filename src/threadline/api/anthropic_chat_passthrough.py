@@ -42,6 +42,7 @@ from threadline.providers.llm.passthrough import (
 )
 from threadline.providers.llm.retry_policy import falls_back
 from threadline.providers.llm.status import InBandError
+from threadline.records.jsonvalue import JsonObject
 
 log = logging.getLogger("threadline.providers.llm")
 
@@ -59,7 +60,7 @@ _RETRY_HEADERS = ("retry-after", "retry-after-ms", "x-should-retry")
 class TranslatedChat:
     """One chat completion request, as the Messages request every Anthropic target gets."""
 
-    def __init__(self, data: dict[str, Any], model: str, *, stream: bool, include_usage: bool):
+    def __init__(self, data: JsonObject, model: str, *, stream: bool, include_usage: bool):
         try:  # before anything is reserved or sent: the client's 400
             self._request = messages_request(data, model=model, stream=stream)
         except Untranslatable as error:

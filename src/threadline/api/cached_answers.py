@@ -8,7 +8,7 @@ and costs nothing: no tokens against TPM or budget, no usage, ``x-threadline-cos
 request was counted against RPM when it was admitted). After a miss, the endpoint gives the
 whole successful answer to ``ResponseCache.store``, or answers through ``storing``."""
 
-from typing import Any
+from collections.abc import Mapping
 
 from starlette.types import Message, Scope, Send
 
@@ -25,7 +25,7 @@ async def look_up(
     meter: RequestMeter,
     route: str,
     model: str,
-    body: dict[str, Any],
+    body: Mapping[str, object],
     vary: str = "",
 ) -> CacheLookup:
     """The request's cache entry (``body`` as the client sent it; ``vary``: request headers

@@ -44,6 +44,7 @@ from threadline.providers.llm.passthrough import (
     UpstreamUnreachable,
     error_detail,
 )
+from threadline.records.jsonvalue import JsonObject
 from threadline.schemas.gateway_requests import REQUEST_CHECKS
 
 MAX_BODY_BYTES = 32 * 1024 * 1024  # images travel inline as base64
@@ -109,7 +110,11 @@ class ModelPassthrough:
             else:
                 chain = _embeddings_chain(chain, model)
         if strip_usage:
-            data["stream_options"] = {**(data.get("stream_options") or {}), "include_usage": True}
+            options = data.get("stream_options")  # an object or null: the schema says so
+            data["stream_options"] = {
+                **(options if isinstance(options, dict) else {}),
+                "include_usage": True,
+            }
         estimate = len(body) // 4 + _completion_budget(data)
         gateway = state.gateway
         await gateway.reserve(meter.ticket, estimate)
@@ -298,7 +303,7 @@ async def _disconnected(receive: Receive) -> None:
         pass
 
 
-def _json_object(body: bytes) -> dict[str, Any]:
+def _json_object(body: bytes) -> JsonObject:
     try:
         data = orjson.loads(body)
     except orjson.JSONDecodeError as error:
@@ -308,12 +313,12 @@ def _json_object(body: bytes) -> dict[str, Any]:
     return data
 
 
-def _asks_usage(data: dict[str, Any]) -> bool:
+def _asks_usage(data: JsonObject) -> bool:
     options = data.get("stream_options")
     return isinstance(options, dict) and options.get("include_usage") is True
 
 
-def _completion_budget(data: dict[str, Any]) -> int:
+def _completion_budget(data: JsonObject) -> int:
     for name in ("max_completion_tokens", "max_tokens"):
         value = data.get(name)
         if isinstance(value, int) and not isinstance(value, bool) and value > 0:

@@ -10,7 +10,7 @@ kind ``anthropic``, whose provider the span names ``anthropic``). Only with cont
 is the answer decoded, for its text."""
 
 import re
-from typing import Any
+from collections.abc import Mapping
 
 import orjson
 
@@ -29,7 +29,11 @@ class PassthroughSpan:
     """One call's span: started before the request goes upstream (its ``headers`` carry the
     span's ``traceparent``), fed the answer, ended with the usage."""
 
-    def __init__(self, tracer: Tracer, operation: str, data: dict[str, Any], first: Target) -> None:
+    def __init__(
+        self, tracer: Tracer, operation: str, data: Mapping[str, object], first: Target
+    ) -> None:
+        """``data``: the request body (a chat completion's, an embeddings', a Messages
+        API's), read only for the span's attributes and, with content capture, its prompt."""
         self._tracer = tracer
         self._chat = operation == "chat"
         # An Anthropic upstream answers in the Messages API's shape.
@@ -127,7 +131,7 @@ class PassthroughSpan:
         self._model = found.group(1).decode() if found else None
 
 
-def _prompt(data: dict[str, Any]) -> object:
+def _prompt(data: Mapping[str, object]) -> object:
     """A chat request's messages; a Messages API request's with its system prompt first."""
     messages = data.get("messages")
     system = data.get("system")

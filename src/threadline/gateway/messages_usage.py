@@ -6,7 +6,7 @@ cached parts) and ``message_delta`` (the output so far, and on newer APIs the in
 both read here. The prompt metered is the sum of the three input fields, as Anthropic counts
 it. Only events that may hold usage are parsed; the bytes are forwarded as they came."""
 
-from typing import Any
+from collections.abc import Mapping
 
 import orjson
 
@@ -62,7 +62,7 @@ class MessagesStreamUsage:
             if isinstance(usage, dict):
                 self._take(usage)
 
-    def _take(self, usage: dict[str, Any]) -> None:
+    def _take(self, usage: Mapping[str, object]) -> None:
         # Later events repeat what they know cumulatively: the last figure of a field wins.
         for name in (*_INPUT_FIELDS, "output_tokens"):
             count = _count(usage.get(name))
@@ -70,12 +70,12 @@ class MessagesStreamUsage:
                 self._counts[name] = count
 
 
-def _input(usage: dict[str, Any]) -> int | None:
+def _input(usage: Mapping[str, object]) -> int | None:
     counts = [_count(usage.get(name)) for name in _INPUT_FIELDS]
     if counts[0] is None:
         return None
     return sum(count or 0 for count in counts)
 
 
-def _count(value: Any) -> int | None:
+def _count(value: object) -> int | None:
     return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else None

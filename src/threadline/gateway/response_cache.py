@@ -20,7 +20,7 @@ request: the cache only saves upstream calls."""
 import hashlib
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -59,7 +59,7 @@ class CacheStore(Protocol):
 
 
 def response_key(
-    route: str, project_id: str, model: str, body: dict[str, Any], vary: str = ""
+    route: str, project_id: str, model: str, body: Mapping[str, object], vary: str = ""
 ) -> str:
     """The SHA-256 (hex) of the route, the project, the model, ``vary`` (request headers that
     change the answer, e.g. ``anthropic-beta``) and the canonical body."""
@@ -156,7 +156,7 @@ class ResponseCache:
         route: str,
         project_id: str,
         model: str,
-        body: dict[str, Any],
+        body: Mapping[str, object],
         ttl: int,
         cache_control: list[str],
         vary: str = "",

@@ -6,9 +6,9 @@ kind ``anthropic`` behind the OpenAI-shaped endpoints. Fields a client may send 
 does not act on (``cache_control``, ``thinking``, betas, ``container``, ...) are accepted and
 dropped, never refused."""
 
-from typing import Literal, NotRequired, TypeAlias, TypedDict
+from typing import Literal, NotRequired, Required, TypeAlias, TypedDict
 
-from threadline.records.jsonvalue import JsonObject
+from threadline.records.jsonvalue import JsonObject, JsonValue
 
 ANTHROPIC_VERSION = "2023-06-01"  # sent to anthropic upstreams unless a provider names another
 
@@ -147,6 +147,49 @@ class MessagesRequest(TypedDict):
     metadata: NotRequired[JsonObject]  # {user_id?}
     stream: NotRequired[bool]
     thinking: NotRequired[JsonObject]
+
+
+# A request as a client sent it. Only what ``messages_request.check_envelope`` checks has its
+# own type; every other value is as sent, checked where it is read (or never: a pass-through to
+# an Anthropic upstream forwards the body untouched).
+
+
+class MessagesBody(TypedDict):
+    """A ``/v1/messages`` or ``count_tokens`` body once its envelope is checked: a model, a list
+    of messages and, for creating a message, a positive ``max_tokens``. Fields not named here
+    are kept (forwarded to Anthropic upstreams) and otherwise ignored. (A request Threadline
+    writes itself is a ``MessagesRequest``.)"""
+
+    model: str
+    messages: list[JsonValue]
+    max_tokens: NotRequired[JsonValue]  # creating: a positive int (checked); counting: unread
+    system: NotRequired[JsonValue]
+    tools: NotRequired[JsonValue]
+    tool_choice: NotRequired[JsonValue]
+    stop_sequences: NotRequired[JsonValue]
+    temperature: NotRequired[JsonValue]
+    top_p: NotRequired[JsonValue]
+    top_k: NotRequired[JsonValue]
+    metadata: NotRequired[JsonValue]
+    stream: NotRequired[JsonValue]
+    thinking: NotRequired[JsonValue]
+    output_config: NotRequired[JsonValue]  # {effort?, format?}
+
+
+class ClientBlock(TypedDict, total=False):
+    """A content block of a client's turn, its ``type`` checked: the fields of the block kinds
+    above that the translation reads, each as sent."""
+
+    type: Required[str]
+    text: JsonValue
+    source: JsonValue  # image, document
+    title: JsonValue  # document
+    id: JsonValue  # tool_use
+    name: JsonValue
+    input: JsonValue
+    tool_use_id: JsonValue  # tool_result
+    content: JsonValue
+    is_error: JsonValue
 
 
 # The answer

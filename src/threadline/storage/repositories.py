@@ -25,8 +25,9 @@ from threadline.records.threads import AssistantRecord, MessageRecord, ThreadRec
 from threadline.storage.pagination import Page, PageRequest, finish_page, paginate
 from threadline.storage.tables import AssistantRow, MessageRow, ThreadRow
 
-# A row of the run path (``storage.runs``), whose functions are not typed yet.
-Record = dict[str, Any]
+# A row keyed by column name, as read: its reader casts it to its table's row type (a
+# ``TypedDict`` of ``threadline.records``; ``rows_of``), the one place its shape is known.
+Record = dict[str, object]
 # A table's row type (a ``TypedDict`` of ``threadline.records``).
 RowT = TypeVar("RowT")
 # Values of columns to write, by column name: a record, or a ``*Changes`` TypedDict.

@@ -3,7 +3,7 @@ model, served by which upstreams; and what both do at the end (metering, the ans
 headers, the model call's span when tracing is on)."""
 
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Literal
 
 from starlette.types import Receive, Scope, Send
 
@@ -16,8 +16,10 @@ from threadline.errors import APIError, UpstreamError, UpstreamTimeout
 from threadline.gateway.pricing import MESSAGES, format_usd
 from threadline.gateway.principal import Principal
 from threadline.gateway.usage_sniff import Usage
+from threadline.providers.llm.messages_request import completion_budget
 from threadline.providers.llm.passthrough import Target, UpstreamUnreachable
 from threadline.providers.llm.registry import ModelRegistry
+from threadline.records.anthropic import MessagesBody
 
 Kind = Literal["openai", "anthropic"]
 SSE_HEADERS = [
@@ -36,7 +38,7 @@ class MessagesCall:
     meter: RequestMeter
     principal: Principal
     body: bytes  # as the client sent it
-    data: dict[str, Any]  # the body, parsed
+    data: MessagesBody  # the body, parsed
     model: str  # as the client named it
     kind: Kind  # the API the model's upstreams speak
     chain: list[Target]  # the model's upstreams, fallbacks in order
@@ -58,6 +60,11 @@ class MessagesCall:
     @property
     def stream(self) -> bool:
         return self.data.get("stream") is True
+
+    @property
+    def max_tokens(self) -> int:
+        """The completion budget asked for (0 when counting tokens)."""
+        return completion_budget(self.data)
 
     @property
     def request_id(self) -> str | None:

@@ -39,8 +39,8 @@ class MessagesEndpoint:
         principal = meter.principal
         assert principal is not None  # the gateway middleware authenticated every /v1 request
         body = await read_body(scope, receive, MAX_BODY_BYTES)
-        data = json_object(body)
-        model = check_envelope(data, counting=self.counting)
+        data = check_envelope(json_object(body), counting=self.counting)
+        model = data["model"]
         if not principal.allows_model(model):
             raise ModelNotAllowed(model)
         route = messages_chain(state.models, model)

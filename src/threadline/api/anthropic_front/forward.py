@@ -28,7 +28,7 @@ _RETRY_HEADERS = ("retry-after", "retry-after-ms", "x-should-retry")
 
 
 async def create(call: MessagesCall) -> None:
-    estimate = len(call.body) // 4 + call.data["max_tokens"]
+    estimate = len(call.body) // 4 + call.max_tokens
     await call.state.gateway.reserve(call.meter.ticket, estimate)
     opened = await _open(call, "/messages", estimate)
     try:

@@ -50,7 +50,7 @@ async def create(call: MessagesCall) -> None:
     chat = chat_request(data, call.chain[0].model, stream=stream)  # a bad body fails here
     estimated_input = len(call.body) // 4
     gateway = call.state.gateway
-    await gateway.reserve(call.meter.ticket, estimated_input + data["max_tokens"])
+    await gateway.reserve(call.meter.ticket, estimated_input + call.max_tokens)
 
     def body_for(upstream_model: str) -> bytes:
         return orjson.dumps(retarget(chat, upstream_model, data))

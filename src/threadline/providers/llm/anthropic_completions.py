@@ -9,16 +9,22 @@ usage counts the cached prompt in ``prompt_tokens`` and reports it as
 
 import secrets
 import time
-from typing import Any
 
 import orjson
 
 from threadline.providers.llm.anthropic_stream import AnthropicTurn, TokenUsage, finish_reason
-from threadline.providers.llm.base import ChatDelta
+from threadline.providers.llm.base import ChatDelta, ChatFunctionCall, ChatToolCall
 from threadline.providers.llm.chunks import Malformed
+from threadline.providers.llm.completion_types import (
+    AnswerMessage,
+    ChatCompletion,
+    ChunkChoice,
+    ChunkDelta,
+    CompletionChoice,
+    ToolCallFragment,
+)
 from threadline.providers.llm.event_stream import EventStreamDecoder
 from threadline.providers.llm.status import InBandError
-from threadline.records.anthropic import Message
 
 DONE = b"data: [DONE]\n\n"
 
@@ -27,11 +33,14 @@ def completion_id() -> str:
     return f"chatcmpl-{secrets.token_urlsafe(18)}"
 
 
-def chat_completion(message: Message, model: str) -> tuple[dict[str, Any], TokenUsage]:
-    """The ``chat.completion`` for a (non-streamed) Messages answer, and its usage."""
+def chat_completion(message: object, model: str) -> tuple[ChatCompletion, TokenUsage]:
+    """The ``chat.completion`` for a (non-streamed) Messages answer (parsed JSON, a
+    ``records.anthropic.Message`` unless the upstream is broken), and its usage."""
     if not isinstance(message, dict) or not isinstance(message.get("content"), list):
         raise Malformed("sent an answer that is not a message")
-    texts, reasoning, calls = [], [], []
+    texts: list[str] = []
+    reasoning: list[str] = []
+    calls: list[ChatToolCall] = []
     for block in message["content"]:
         kind = block.get("type") if isinstance(block, dict) else None
         if kind == "text":
@@ -39,13 +48,13 @@ def chat_completion(message: Message, model: str) -> tuple[dict[str, Any], Token
         elif kind == "thinking":
             reasoning.append(str(block.get("thinking") or ""))
         elif kind == "tool_use":
-            function = {
+            function: ChatFunctionCall = {
                 "name": str(block.get("name") or ""),
                 "arguments": orjson.dumps(block.get("input") or {}).decode(),
             }
             call_id = str(block.get("id") or "")
             calls.append({"id": call_id, "type": "function", "function": function})
-    reply: dict[str, Any] = {
+    reply: AnswerMessage = {
         "role": "assistant",
         "content": "".join(texts) if texts or not calls else None,
         "refusal": None,
@@ -57,8 +66,13 @@ def chat_completion(message: Message, model: str) -> tuple[dict[str, Any], Token
     usage = TokenUsage()
     usage.update(message.get("usage"))
     finish = finish_reason(message.get("stop_reason"), bool(calls))
-    choice = {"index": 0, "message": reply, "finish_reason": finish, "logprobs": None}
-    body = {
+    choice: CompletionChoice = {
+        "index": 0,
+        "message": reply,
+        "finish_reason": finish,
+        "logprobs": None,
+    }
+    body: ChatCompletion = {
         "id": completion_id(),
         "object": "chat.completion",
         "created": int(time.time()),
@@ -120,30 +134,38 @@ class ChunkStream:
         out.append(DONE)
         return b"".join(out)
 
-    def _chunk(self, delta: dict[str, Any], finish: str | None = None) -> bytes:
-        choice = {"index": 0, "delta": delta, "finish_reason": finish, "logprobs": None}
+    def _chunk(self, delta: ChunkDelta, finish: str | None = None) -> bytes:
+        choice: ChunkChoice = {
+            "index": 0,
+            "delta": delta,
+            "finish_reason": finish,
+            "logprobs": None,
+        }
         return self._frame(b'"choices":[' + orjson.dumps(choice) + b"]")
 
     def _frame(self, rest: bytes) -> bytes:
         return b"data: " + self._prefix + rest + b"}\n\n"
 
 
-def _delta(delta: ChatDelta) -> dict[str, Any]:
-    out: dict[str, Any] = {}
+def _delta(delta: ChatDelta) -> ChunkDelta:
+    out: ChunkDelta = {}
     if delta.text:
         out["content"] = delta.text
     if delta.reasoning:
         out["reasoning_content"] = delta.reasoning
     if delta.tool_calls:
-        calls = []
+        calls: list[ToolCallFragment] = []
         for call in delta.tool_calls:
-            fragment: dict[str, Any] = {"index": call.index}
+            fragment: ToolCallFragment
             if call.id is not None:  # the first fragment of a call
-                fragment["id"] = call.id
-                fragment["type"] = "function"
-                fragment["function"] = {"name": call.name or "", "arguments": call.arguments}
+                fragment = {
+                    "index": call.index,
+                    "id": call.id,
+                    "type": "function",
+                    "function": {"name": call.name or "", "arguments": call.arguments},
+                }
             else:
-                fragment["function"] = {"arguments": call.arguments}
+                fragment = {"index": call.index, "function": {"arguments": call.arguments}}
             calls.append(fragment)
         out["tool_calls"] = calls
     return out

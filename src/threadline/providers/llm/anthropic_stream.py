@@ -11,13 +11,14 @@ the end (``last``). An ``error`` event is raised as ``InBandError``; a shape the
 rely on as ``Malformed``; unknown events and block types are skipped, as Anthropic's SDK does."""
 
 from dataclasses import dataclass
-from typing import Any
 
 import orjson
 
 from threadline.providers.llm.base import ChatDelta, ToolCallDelta, Usage
 from threadline.providers.llm.chunks import Malformed
+from threadline.providers.llm.completion_types import CompletionUsage
 from threadline.providers.llm.status import InBandError
+from threadline.records.jsonvalue import JsonObject
 
 # stop_reason -> finish_reason. A refusal is OpenAI's content filter; a pause (server tools,
 # which are never sent) ends the turn as it is.
@@ -46,7 +47,7 @@ class TokenUsage:
     cache_read_input_tokens: int = 0
     cache_creation_input_tokens: int = 0
 
-    def update(self, raw: Any) -> None:
+    def update(self, raw: object) -> None:
         """Takes every count ``raw`` carries (later counts are cumulative: they replace)."""
         if not isinstance(raw, dict):
             return
@@ -63,7 +64,7 @@ class TokenUsage:
     def chat_usage(self) -> Usage:
         return Usage(prompt_tokens=self.prompt_tokens, completion_tokens=self.output_tokens)
 
-    def openai(self) -> dict[str, Any]:
+    def openai(self) -> CompletionUsage:
         """As a chat completion's ``usage``, the cache reads as ``cached_tokens``."""
         prompt = self.prompt_tokens
         return {
@@ -99,7 +100,9 @@ class AnthropicTurn:
     def has_tool_calls(self) -> bool:
         return self._calls > 0
 
-    def feed(self, event: Any) -> list[ChatDelta]:
+    def feed(self, event: object) -> list[ChatDelta]:
+        """``event``: one event's data, parsed (a ``records.anthropic.StreamEvent`` unless the
+        upstream is broken)."""
         if not isinstance(event, dict):
             raise Malformed("sent an event that is not an object")
         kind = event.get("type")
@@ -118,8 +121,9 @@ class AnthropicTurn:
             self.usage.update(message.get("usage"))
         elif kind == "message_delta":
             delta = event.get("delta")
-            if isinstance(delta, dict) and isinstance(delta.get("stop_reason"), str):
-                self.stop_reason = delta["stop_reason"]
+            reason = delta.get("stop_reason") if isinstance(delta, dict) else None
+            if isinstance(reason, str):
+                self.stop_reason = reason
             self.usage.update(event.get("usage"))
         elif kind == "message_stop":
             self.ended = True
@@ -134,16 +138,18 @@ class AnthropicTurn:
         finish = finish_reason(self.stop_reason, self.has_tool_calls)
         return ChatDelta(finish_reason=finish, usage=self.usage.chat_usage())
 
-    def _start(self, event: dict[str, Any]) -> list[ChatDelta]:
+    def _start(self, event: JsonObject) -> list[ChatDelta]:
         index, block = event.get("index"), event.get("content_block")
         if not isinstance(index, int) or not isinstance(block, dict):
             raise Malformed("sent a content_block_start without its index or block")
         kind = str(block.get("type"))
         state = self._blocks[index] = _Block(kind)
-        if kind == "text" and isinstance(block.get("text"), str) and block["text"]:
-            return [ChatDelta(text=block["text"])]
-        if kind == "thinking" and isinstance(block.get("thinking"), str) and block["thinking"]:
-            return [ChatDelta(reasoning=block["thinking"])]
+        if kind == "text":
+            text = block.get("text")
+            return [ChatDelta(text=text)] if isinstance(text, str) and text else []
+        if kind == "thinking":
+            thinking = block.get("thinking")
+            return [ChatDelta(reasoning=thinking)] if isinstance(thinking, str) and thinking else []
         if kind != "tool_use":
             return []
         call_id, name = block.get("id"), block.get("name")
@@ -157,7 +163,7 @@ class AnthropicTurn:
             state.has_input = True
         return [ChatDelta(tool_calls=(ToolCallDelta(state.call, call_id, name, arguments),))]
 
-    def _delta(self, event: dict[str, Any]) -> list[ChatDelta]:
+    def _delta(self, event: JsonObject) -> list[ChatDelta]:
         block = self._blocks.get(event.get("index"))  # type: ignore[arg-type]
         delta = event.get("delta")
         if block is None or not isinstance(delta, dict):
@@ -176,11 +182,12 @@ class AnthropicTurn:
                 return []
             block.has_input = True
             return [ChatDelta(tool_calls=(ToolCallDelta(block.call, arguments=partial),))]
-        if kind == "thinking_delta" and isinstance(delta.get("thinking"), str):
-            return [ChatDelta(reasoning=delta["thinking"])] if delta["thinking"] else []
+        thinking = delta.get("thinking") if kind == "thinking_delta" else None
+        if isinstance(thinking, str):
+            return [ChatDelta(reasoning=thinking)] if thinking else []
         return []  # signature_delta, citations_delta: nothing OpenAI's shape carries
 
-    def _stop(self, event: dict[str, Any]) -> list[ChatDelta]:
+    def _stop(self, event: JsonObject) -> list[ChatDelta]:
         block = self._blocks.get(event.get("index"))  # type: ignore[arg-type]
         if block is None or block.kind != "tool_use" or block.has_input:
             return []

@@ -4,6 +4,7 @@ Chunks are plain dicts straight from ``orjson``: building the SDK's models for e
 more CPU than the rest of a run. So the shape is checked here, field by field, as far as the run
 engine relies on it; anything else is ignored, as the SDK would."""
 
+from collections.abc import Mapping
 from typing import Any
 
 from threadline.ids import tool_call_id
@@ -109,7 +110,7 @@ class ChunkNormalizer:
         return ChatDelta(finish_reason=finish, usage=self.usage)
 
 
-def _reasoning(delta: dict[str, Any]) -> str | None:
+def _reasoning(delta: Mapping[str, object]) -> str | None:
     """The reasoning fragment of a delta: vLLM, DeepSeek and llama.cpp name it
     ``reasoning_content``, Ollama and newer vLLM ``reasoning``. Not text: ignored, as the SDK
     would ignore a field it does not know."""

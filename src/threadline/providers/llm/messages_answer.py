@@ -8,7 +8,6 @@ made safe for Anthropic (``[A-Za-z0-9_-]``, the pattern it checks when a client 
 the same way every time, so a conversation's ids stay stable; a missing one is made up."""
 
 import re
-from typing import Any
 
 import orjson
 
@@ -21,6 +20,7 @@ from threadline.records.anthropic import (
     ToolUseBlock,
     Usage,
 )
+from threadline.records.jsonvalue import JsonObject
 
 _UNSAFE_ID_CHARS = re.compile(r"[^A-Za-z0-9_-]")
 _STOP_REASONS: dict[str, StopReason] = {
@@ -55,7 +55,7 @@ class ToolIds:
 
 
 def stop_reason(
-    finish_reason: str | None, matched: Any, stop_sequences: Any
+    finish_reason: str | None, matched: object, stop_sequences: object
 ) -> tuple[StopReason, str | None]:
     """The stop reason and sequence of a finish reason. ``matched``: what some servers (vLLM)
     report as the choice's ``stop_reason``; a stop sequence is named only when it is known to
@@ -70,7 +70,7 @@ def stop_reason(
     return _STOP_REASONS.get(finish_reason or "stop", "end_turn"), None
 
 
-def usage_of(raw: Any) -> Usage | None:
+def usage_of(raw: object) -> Usage | None:
     """A Chat Completions ``usage`` object as Anthropic's: the cached part of the prompt is
     ``cache_read_input_tokens``, the rest ``input_tokens``."""
     if not isinstance(raw, dict):
@@ -98,7 +98,7 @@ def prompt_tokens(usage: Usage) -> int:
     )
 
 
-def tool_input(arguments: Any) -> dict[str, Any]:
+def tool_input(arguments: object) -> JsonObject:
     """A tool call's arguments as the ``input`` object; empty arguments are ``{}``."""
     if arguments is None or (isinstance(arguments, str) and not arguments.strip()):
         return {}
@@ -114,11 +114,13 @@ def tool_input(arguments: Any) -> dict[str, Any]:
 
 
 def message_from_completion(
-    completion: Any, *, model: str, stop_sequences: Any, estimated_input: int
+    completion: object, *, model: str, stop_sequences: object, estimated_input: int
 ) -> Message:
     """The ``Message`` of a whole ``chat.completion`` object. Raises ``Malformed`` when it is
     not one."""
-    choices = completion.get("choices") if isinstance(completion, dict) else None
+    if not isinstance(completion, dict):
+        raise Malformed("sent an answer without choices")
+    choices = completion.get("choices")
     if not isinstance(choices, list) or not choices or not isinstance(choices[0], dict):
         raise Malformed("sent an answer without choices")
     choice = choices[0]
@@ -164,7 +166,7 @@ def message_from_completion(
     }
 
 
-def _text_of(content: Any) -> str:
+def _text_of(content: object) -> str:
     """A message's content: a string, or (some servers) a list of text parts."""
     if isinstance(content, str):
         return content

@@ -8,17 +8,20 @@ assistant turn's text becomes its content and its ``tool_use`` blocks its ``tool
 blocks and ``cache_control`` have no Chat Completions equivalent and are dropped; block kinds
 this module does not know are dropped too, never refused."""
 
-from typing import Any, Literal, NotRequired, TypeAlias, TypedDict
+from typing import Literal, NotRequired, TypeAlias, TypedDict, cast
 
 import orjson
 
 from threadline.errors import InvalidRequest
 from threadline.providers.llm.base import (
     ChatContentPart,
+    ChatFunctionCall,
     ChatImagePart,
     ChatMessage,
     ChatToolCall,
 )
+from threadline.records.anthropic import ClientBlock
+from threadline.records.jsonvalue import JsonObject, JsonValue
 
 
 class ChatFileData(TypedDict):
@@ -36,7 +39,7 @@ class ChatFilePart(TypedDict):
 UserPart: TypeAlias = ChatContentPart | ChatFilePart
 
 
-def system_text(system: Any, param: str = "system") -> str:
+def system_text(system: JsonValue, param: str = "system") -> str:
     """``system`` (a string or text blocks) as one text; blocks are joined by blank lines."""
     if system is None:
         return ""
@@ -47,7 +50,9 @@ def system_text(system: Any, param: str = "system") -> str:
     return "\n\n".join(_block_texts(system, param))
 
 
-def turn_messages(role: str, content: Any, where: str, calls_order: list[str]) -> list[ChatMessage]:
+def turn_messages(
+    role: str, content: JsonValue, where: str, calls_order: list[str]
+) -> list[ChatMessage]:
     """The chat messages of one Anthropic turn. ``calls_order``: the ids of the tool calls of
     the assistant turn before (tool results are sent in that order)."""
     if isinstance(content, str):
@@ -62,16 +67,17 @@ def turn_messages(role: str, content: Any, where: str, calls_order: list[str]) -
                 f"{where}.content.{position}: a block must be an object with a type",
                 param=f"{where}.content.{position}",
             )
+    blocks = cast(list[ClientBlock], content)  # each an object with a type, checked above
     if role == "assistant":
-        return [_assistant_message(content, where)]
-    return _user_messages(role, content, where, calls_order)
+        return [_assistant_message(blocks, where)]
+    return _user_messages(role, blocks, where, calls_order)
 
 
 def _chat_role(role: str) -> Literal["user", "assistant", "system"]:
     return "assistant" if role == "assistant" else "system" if role == "system" else "user"
 
 
-def _assistant_message(blocks: list[dict[str, Any]], where: str) -> ChatMessage:
+def _assistant_message(blocks: list[ClientBlock], where: str) -> ChatMessage:
     texts: list[str] = []
     calls: list[ChatToolCall] = []
     for position, block in enumerate(blocks):
@@ -80,9 +86,12 @@ def _assistant_message(blocks: list[dict[str, Any]], where: str) -> ChatMessage:
             texts.append(_text(block, f"{where}.content.{position}"))
         elif kind == "tool_use":
             arguments = orjson.dumps(block.get("input") or {}).decode()
-            function = {"name": str(block.get("name") or ""), "arguments": arguments}
+            function: ChatFunctionCall = {
+                "name": str(block.get("name") or ""),
+                "arguments": arguments,
+            }
             call_id = str(block.get("id") or "")
-            calls.append({"id": call_id, "type": "function", "function": function})  # type: ignore[typeddict-item]
+            calls.append({"id": call_id, "type": "function", "function": function})
     text = "".join(texts)
     message: ChatMessage = {"role": "assistant", "content": text if text or not calls else None}
     if calls:
@@ -91,7 +100,7 @@ def _assistant_message(blocks: list[dict[str, Any]], where: str) -> ChatMessage:
 
 
 def _user_messages(
-    role: str, blocks: list[dict[str, Any]], where: str, calls_order: list[str]
+    role: str, blocks: list[ClientBlock], where: str, calls_order: list[str]
 ) -> list[ChatMessage]:
     results: list[tuple[str, str]] = []  # (tool_call_id, text)
     parts: list[UserPart] = []
@@ -127,7 +136,7 @@ def _compact(parts: list[UserPart]) -> str | list[UserPart]:
     return parts
 
 
-def _tool_result(block: dict[str, Any], where: str) -> tuple[str, list[UserPart]]:
+def _tool_result(block: ClientBlock, where: str) -> tuple[str, list[UserPart]]:
     content = block.get("content")
     texts: list[str] = []
     images: list[UserPart] = []
@@ -138,12 +147,16 @@ def _tool_result(block: dict[str, Any], where: str) -> tuple[str, list[UserPart]
             place = f"{where}.content.{position}"
             if not isinstance(item, dict):
                 raise InvalidRequest(f"{place}: a block must be an object", param=place)
-            if item.get("type") == "text":
-                texts.append(_text(item, place))
-            elif item.get("type") == "image":
-                images.append(_image(item, place))
-            elif item.get("type") == "document":
-                for part in _document(item, place):
+            kind = item.get("type")
+            if not isinstance(kind, str):
+                continue  # no kind that is read here
+            inner = cast(ClientBlock, item)
+            if kind == "text":
+                texts.append(_text(inner, place))
+            elif kind == "image":
+                images.append(_image(inner, place))
+            elif kind == "document":
+                for part in _document(inner, place):
                     if part["type"] == "text":
                         texts.append(part["text"])  # type: ignore[typeddict-item]
                     else:
@@ -158,36 +171,37 @@ def _tool_result(block: dict[str, Any], where: str) -> tuple[str, list[UserPart]
     return text, images
 
 
-def _text(block: dict[str, Any], where: str) -> str:
+def _text(block: ClientBlock, where: str) -> str:
     text = block.get("text")
     if not isinstance(text, str):
         raise InvalidRequest(f"{where}.text: Input should be a string", param=f"{where}.text")
     return text
 
 
-def _image(block: dict[str, Any], where: str) -> ChatImagePart:
+def _image(block: ClientBlock, where: str) -> ChatImagePart:
     source = _source(block)
-    kind = source.get("type")
+    kind, url = source.get("type"), source.get("url")
     if kind == "base64":
         media_type, data = source.get("media_type"), source.get("data")
         if isinstance(media_type, str) and isinstance(data, str):
             return {"type": "image_url", "image_url": {"url": f"data:{media_type};base64,{data}"}}
-    elif kind == "url" and isinstance(source.get("url"), str):
-        return {"type": "image_url", "image_url": {"url": source["url"]}}
+    elif kind == "url" and isinstance(url, str):
+        return {"type": "image_url", "image_url": {"url": url}}
     raise InvalidRequest(
         f"{where}.source: images must be base64 data or a URL for this model",
         param=f"{where}.source",
     )
 
 
-def _document(block: dict[str, Any], where: str) -> list[UserPart]:
+def _document(block: ClientBlock, where: str) -> list[UserPart]:
     source = _source(block)
     kind, data = source.get("type"), source.get("data")
     if kind == "base64" and isinstance(data, str):
         media_type = source.get("media_type") or "application/pdf"
         file: ChatFileData = {"file_data": f"data:{media_type};base64,{data}"}
-        if isinstance(block.get("title"), str):
-            file["filename"] = block["title"]
+        title = block.get("title")
+        if isinstance(title, str):
+            file["filename"] = title
         return [{"type": "file", "file": file}]
     if kind == "text" and isinstance(data, str):
         return [{"type": "text", "text": data}]
@@ -206,16 +220,16 @@ def _document(block: dict[str, Any], where: str) -> list[UserPart]:
     )
 
 
-def _source(block: dict[str, Any]) -> dict[str, Any]:
+def _source(block: ClientBlock) -> JsonObject:
     source = block.get("source")
     return source if isinstance(source, dict) else {}
 
 
-def _block_texts(blocks: list[Any], where: str) -> list[str]:
+def _block_texts(blocks: list[JsonValue], where: str) -> list[str]:
     texts = []
     for position, block in enumerate(blocks):
         if not isinstance(block, dict):
             raise InvalidRequest(f"{where}.{position}: a block must be an object", param=where)
         if block.get("type") == "text":
-            texts.append(_text(block, f"{where}.{position}"))
+            texts.append(_text(cast(ClientBlock, block), f"{where}.{position}"))
     return texts

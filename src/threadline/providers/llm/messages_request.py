@@ -12,12 +12,14 @@ for OpenAI's reasoning models (others refuse the field); ``top_k``, betas and
 
 import logging
 import re
-from typing import Any, Literal, NotRequired, TypedDict
+from typing import Literal, NotRequired, TypedDict, TypeGuard, cast
 
 from threadline.errors import InvalidRequest
 from threadline.providers.llm.base import ChatMessage, ChatTool
 from threadline.providers.llm.messages_content import system_text, turn_messages
+from threadline.records.anthropic import MessagesBody
 from threadline.records.jsonvalue import JsonObject, JsonValue
+from threadline.records.tools import FunctionDefinition
 
 log = logging.getLogger("threadline.providers.llm")
 
@@ -45,10 +47,10 @@ class ChatCompletionBody(TypedDict):
     reasoning_effort: NotRequired[str]
 
 
-def check_envelope(data: dict[str, Any], *, counting: bool = False) -> str:
+def check_envelope(data: JsonObject, *, counting: bool = False) -> MessagesBody:
     """The checks every Messages request gets before anything is reserved or sent (pass-through
     included): a model, a positive ``max_tokens`` (not for count_tokens), a list of messages.
-    Returns the model."""
+    Returns the request, ``data`` itself."""
     model = data.get("model")
     if not isinstance(model, str) or not model:
         raise InvalidRequest("model: Field required", param="model")
@@ -65,10 +67,17 @@ def check_envelope(data: dict[str, Any], *, counting: bool = False) -> str:
         raise InvalidRequest("messages: Field required", param="messages")
     if not isinstance(messages, list):
         raise InvalidRequest("messages: Input should be a valid list", param="messages")
-    return model
+    return cast(MessagesBody, data)
 
 
-def chat_messages(data: dict[str, Any]) -> list[ChatMessage]:
+def completion_budget(data: MessagesBody) -> int:
+    """The ``max_tokens`` of a request checked for creating a message (``check_envelope``); a
+    count_tokens request has none: 0."""
+    max_tokens = data.get("max_tokens")
+    return max_tokens if _positive_int(max_tokens) else 0
+
+
+def chat_messages(data: MessagesBody) -> list[ChatMessage]:
     """``system`` and ``messages`` as chat messages."""
     out: list[ChatMessage] = []
     system = system_text(data.get("system"))
@@ -80,7 +89,7 @@ def chat_messages(data: dict[str, Any]) -> list[ChatMessage]:
         if not isinstance(turn, dict):
             raise InvalidRequest(f"{where}: Input should be an object", param=where)
         role = turn.get("role")
-        if role not in ("user", "assistant", "system"):
+        if not isinstance(role, str) or role not in ("user", "assistant", "system"):
             raise InvalidRequest(
                 f"{where}.role: Input should be 'user' or 'assistant'", param=f"{where}.role"
             )
@@ -92,7 +101,7 @@ def chat_messages(data: dict[str, Any]) -> list[ChatMessage]:
     return out
 
 
-def chat_tools(data: dict[str, Any]) -> list[ChatTool] | None:
+def chat_tools(data: MessagesBody) -> list[ChatTool] | None:
     tools = data.get("tools")
     if tools is None:
         return None
@@ -101,27 +110,29 @@ def chat_tools(data: dict[str, Any]) -> list[ChatTool] | None:
     out: list[ChatTool] = []
     for position, tool in enumerate(tools):
         where = f"tools.{position}"
-        if not isinstance(tool, dict) or not isinstance(tool.get("name"), str):
+        name = tool.get("name") if isinstance(tool, dict) else None
+        if not isinstance(tool, dict) or not isinstance(name, str):
             raise InvalidRequest(f"{where}.name: Field required", param=f"{where}.name")
-        kind = tool.get("type")
-        if kind not in (None, "custom") or not isinstance(tool.get("input_schema"), dict):
+        kind, schema = tool.get("type"), tool.get("input_schema")
+        if kind not in (None, "custom") or not isinstance(schema, dict):
             log.warning("/v1/messages: tool %r dropped (no Chat Completions equivalent)", kind)
             continue
-        function: dict[str, Any] = {"name": tool["name"], "parameters": tool["input_schema"]}
-        if isinstance(tool.get("description"), str):
-            function["description"] = tool["description"]
-        if isinstance(tool.get("strict"), bool):
-            function["strict"] = tool["strict"]
-        out.append({"type": "function", "function": function})  # type: ignore[typeddict-item]
+        function: FunctionDefinition = {"name": name, "parameters": schema}
+        description, strict = tool.get("description"), tool.get("strict")
+        if isinstance(description, str):
+            function["description"] = description
+        if isinstance(strict, bool):
+            function["strict"] = strict
+        out.append({"type": "function", "function": function})
     return out or None
 
 
-def chat_request(data: dict[str, Any], upstream_model: str, *, stream: bool) -> ChatCompletionBody:
+def chat_request(data: MessagesBody, upstream_model: str, *, stream: bool) -> ChatCompletionBody:
     """The whole chat request of a checked (``check_envelope``) Messages request."""
     body: ChatCompletionBody = {
         "model": upstream_model,
         "messages": chat_messages(data),
-        "max_completion_tokens": data["max_tokens"],
+        "max_completion_tokens": completion_budget(data),
     }
     if stream:
         body["stream"] = True
@@ -133,13 +144,15 @@ def chat_request(data: dict[str, Any], upstream_model: str, *, stream: bool) -> 
     stops = data.get("stop_sequences")
     if isinstance(stops, list) and stops:
         body["stop"] = [str(stop) for stop in stops[:MAX_STOP_SEQUENCES]]
-    for name in ("temperature", "top_p"):
-        value = data.get(name)
-        if isinstance(value, int | float) and not isinstance(value, bool):
-            body[name] = value  # type: ignore[literal-required]
+    temperature, top_p = data.get("temperature"), data.get("top_p")
+    if _number(temperature):
+        body["temperature"] = temperature
+    if _number(top_p):
+        body["top_p"] = top_p
     metadata = data.get("metadata")
-    if isinstance(metadata, dict) and isinstance(metadata.get("user_id"), str):
-        body["user"] = metadata["user_id"]
+    user = metadata.get("user_id") if isinstance(metadata, dict) else None
+    if isinstance(user, str):
+        body["user"] = user
     effort = reasoning_effort(data)
     if effort is not None and _REASONING_MODEL.match(upstream_model):
         body["reasoning_effort"] = effort
@@ -147,7 +160,7 @@ def chat_request(data: dict[str, Any], upstream_model: str, *, stream: bool) -> 
 
 
 def retarget(
-    body: ChatCompletionBody, upstream_model: str, data: dict[str, Any]
+    body: ChatCompletionBody, upstream_model: str, data: MessagesBody
 ) -> ChatCompletionBody:
     """``body`` for another upstream model (a fallback's): its id, and ``reasoning_effort``
     only if that model takes it."""
@@ -161,7 +174,7 @@ def retarget(
     return out
 
 
-def _tool_choice(choice: Any, body: ChatCompletionBody) -> None:
+def _tool_choice(choice: JsonValue, body: ChatCompletionBody) -> None:
     if not isinstance(choice, dict):
         return
     kind = choice.get("type")
@@ -180,7 +193,7 @@ def _tool_choice(choice: Any, body: ChatCompletionBody) -> None:
         body["parallel_tool_calls"] = False
 
 
-def reasoning_effort(data: dict[str, Any]) -> str | None:
+def reasoning_effort(data: MessagesBody) -> str | None:
     """The effort asked for by ``output_config.effort``, or else by the thinking budget."""
     config = data.get("output_config")
     effort = config.get("effort") if isinstance(config, dict) else None
@@ -195,5 +208,9 @@ def reasoning_effort(data: dict[str, Any]) -> str | None:
     return "low" if budget < 4096 else "medium" if budget < 16384 else "high"
 
 
-def _positive_int(value: Any) -> bool:
+def _positive_int(value: object) -> TypeGuard[int]:
     return isinstance(value, int) and not isinstance(value, bool) and value > 0
+
+
+def _number(value: object) -> TypeGuard[float]:
+    return isinstance(value, int | float) and not isinstance(value, bool)

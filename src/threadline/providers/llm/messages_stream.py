@@ -13,7 +13,7 @@ server interleaving calls thus still gives whole blocks, one after the other). A
 ends without a finish reason is not an answer: ``finish`` raises ``Malformed``."""
 
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Literal
 
 import orjson
 
@@ -24,7 +24,7 @@ from threadline.providers.llm.messages_answer import (
     stop_reason,
     usage_of,
 )
-from threadline.records.anthropic import StreamEvent, Usage
+from threadline.records.anthropic import AnswerBlock, BlockDelta, Message, StreamEvent, Usage
 
 TEXT = "text"
 _PING: StreamEvent = {"type": "ping"}
@@ -45,7 +45,7 @@ class _Block:
 
 class StreamTranslator:
     def __init__(
-        self, *, message_id: str, model: str, estimated_input: int, stop_sequences: Any
+        self, *, message_id: str, model: str, estimated_input: int, stop_sequences: object
     ) -> None:
         self.message_id = message_id
         self.model = model
@@ -58,7 +58,7 @@ class StreamTranslator:
         self._open: _Block | None = None
         self._waiting: dict[object, _Block] = {}  # held back, in arrival order
         self._next_index = 0
-        self._matched: Any = None  # the stop sequence that fired, when the server says (vLLM)
+        self._matched: object = None  # the stop sequence that fired, when the server says (vLLM)
         self._output_chars = 0
 
     def start(self) -> list[StreamEvent]:
@@ -68,7 +68,7 @@ class StreamTranslator:
             "cache_creation_input_tokens": 0,
             "cache_read_input_tokens": 0,
         }
-        message = {
+        message: Message = {
             "id": self.message_id,
             "type": "message",
             "role": "assistant",
@@ -78,9 +78,9 @@ class StreamTranslator:
             "stop_sequence": None,
             "usage": usage,
         }
-        return [{"type": "message_start", "message": message}, _PING]  # type: ignore[list-item, typeddict-item]
+        return [{"type": "message_start", "message": message}, _PING]
 
-    def feed(self, chunk: Any) -> list[StreamEvent]:
+    def feed(self, chunk: object) -> list[StreamEvent]:
         """The events of one chunk; raises ``Malformed`` for what is not a chunk."""
         if isinstance(chunk, dict):
             if "error" in chunk and "choices" not in chunk:
@@ -178,8 +178,9 @@ class StreamTranslator:
         block.index = self._next_index
         self._next_index += 1
         self._open = block
+        start: AnswerBlock
         if block.kind == "text":
-            start: Any = {"type": "text", "text": ""}
+            start = {"type": "text", "text": ""}
         else:
             start = {"type": "tool_use", "id": block.call_id, "name": block.name or "", "input": {}}
         events.append({"type": "content_block_start", "index": block.index, "content_block": start})
@@ -194,8 +195,9 @@ class StreamTranslator:
 
     @staticmethod
     def _delta(block: _Block, piece: str) -> StreamEvent:
+        delta: BlockDelta
         if block.kind == "text":
-            delta: Any = {"type": "text_delta", "text": piece}
+            delta = {"type": "text_delta", "text": piece}
         else:
             delta = {"type": "input_json_delta", "partial_json": piece}
         return {"type": "content_block_delta", "index": block.index, "delta": delta}
