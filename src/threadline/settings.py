@@ -142,8 +142,8 @@ class Settings(BaseSettings):
     ingestion_lease_seconds: float = 60.0
     # How often expired files and vector stores are swept.
     sweep_interval_seconds: float = 60.0
-    # Embeddings for file_search. Unset base URL: the embedded all-MiniLM-L6-v2 (offline). Set:
-    # any OpenAI-compatible /v1/embeddings endpoint, with this key and model.
+    # Embeddings for file_search. Unset base URL: the embedded model (embedding_preset), offline.
+    # Set: any OpenAI-compatible /v1/embeddings endpoint, with this key and model.
     embeddings_base_url: str | None = None
     embeddings_api_key: SecretStr | None = None
     embeddings_model: str | None = None
