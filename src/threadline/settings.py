@@ -142,8 +142,8 @@ class Settings(BaseSettings):
     ingestion_lease_seconds: float = 60.0
     # How often expired files and vector stores are swept.
     sweep_interval_seconds: float = 60.0
-    # Embeddings for file_search. Unset base URL: the embedded all-MiniLM-L6-v2 (offline). Set:
-    # any OpenAI-compatible /v1/embeddings endpoint, with this key and model.
+    # Embeddings for file_search. Unset base URL: the embedded model (embedding_preset), offline.
+    # Set: any OpenAI-compatible /v1/embeddings endpoint, with this key and model.
     embeddings_base_url: str | None = None
     embeddings_api_key: SecretStr | None = None
     embeddings_model: str | None = None
@@ -154,9 +154,12 @@ class Settings(BaseSettings):
     # 0: the model on half the CPUs the process may run on, at least 1, and vector search's
     # BLAS on one (local.default_threads); a number sets both.
     embeddings_threads: int = Field(default=0, ge=0, le=64)
-    # The embedded model's runtime: "fast" (int8 weights, ~3x the passages per CPU-second) or
-    # "accurate" (float32, the reference's vectors). Same model, stores need no re-embedding.
-    embedding_preset: Literal["fast", "accurate"] = "fast"
+    # The embedded model: "fast" (all-MiniLM-L6-v2 with int8 weights, ~3x the passages per
+    # CPU-second) or "accurate" (float32, the reference's vectors), the same model, so switching
+    # between them re-embeds nothing; or "static" (WordLlama's static embeddings, 256
+    # dimensions: ingestion many times faster, lower recall), another model, so switching to or
+    # from it re-embeds existing stores in the background (docs/benchmarks.md).
+    embedding_preset: Literal["fast", "accurate", "static"] = "fast"
     # Document parsing runs in child processes with these limits (a hostile file fails alone).
     parse_timeout_seconds: float = Field(default=120.0, gt=0)
     parse_memory_mb: int = Field(default=1024, ge=128)

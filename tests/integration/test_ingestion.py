@@ -17,7 +17,7 @@ from sqlalchemy import text
 from tests.databases import database
 from threadline import clock, ids
 from threadline.engine.ingestion import Ingestion
-from threadline.engine.retrieval.base import ChunkingStrategy, Indexed
+from threadline.engine.retrieval.base import ChunkingStrategy, Indexed, Retrieval
 from threadline.engine.retrieval.simple import SimpleRetrieval
 from threadline.providers.blobs.local import LocalBlobStore
 from threadline.schemas.vector_stores import CreateFileBatch, CreateVectorStore, UploadForm
@@ -71,7 +71,7 @@ class HeldRetrieval(SimpleRetrieval):
 class Stack:
     db: Database
     blobs: LocalBlobStore
-    retrieval: HeldRetrieval
+    retrieval: Any  # a HeldRetrieval, or a real one (test_reembedding's preset switch)
     ingestion: Ingestion
     files: FileService
     stores: VectorStoreService
@@ -111,8 +111,11 @@ class Stack:
         await self.db.dispose()
 
 
-def build(url: str, data: Path, retrieval: HeldRetrieval, **options: Any) -> Stack:
-    db = Database(url)
+def build(
+    url: str, data: Path, retrieval: Retrieval, *, db: Database | None = None, **options: Any
+) -> Stack:
+    """The services on ``url`` (on ``db`` when given: the one a real retrieval's index uses)."""
+    db = db or Database(url)
     blobs = LocalBlobStore(data / "files")
     ingestion = Ingestion(db, retrieval, blobs, owner=options.pop("owner", "test-owner"), **options)
     removals = Removals(db, retrieval, blobs)

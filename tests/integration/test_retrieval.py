@@ -1,6 +1,6 @@
 """The Retrieval implementation end to end, on SQLite and PostgreSQL: real parsers in their
-sandbox, o200k chunking, embeddings (the scripted upstream's, and once the embedded model), the
-hybrid index, and what the vector-store service relies on."""
+sandbox, o200k chunking, embeddings (the scripted upstream's, and once each the embedded model
+and the static preset's), the hybrid index, and what the vector-store service relies on."""
 
 import asyncio
 import secrets
@@ -8,6 +8,7 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import pytest
+from sqlalchemy import text
 
 from tests.documents import write_docx, write_pdf
 from tests.upstream import ScriptedUpstream
@@ -15,11 +16,14 @@ from threadline.engine.retrieval.base import ChunkingStrategy, FileRejected
 from threadline.engine.retrieval.factory import build_index, build_retrieval
 from threadline.engine.retrieval.hybrid import HybridRetrieval
 from threadline.engine.retrieval.tokens import split_by_tokens
+from threadline.providers.embeddings.base import Embedder
 from threadline.providers.embeddings.local import LocalEmbedder
 from threadline.providers.embeddings.openai_compatible import OpenAICompatibleEmbedder
+from threadline.providers.embeddings.static import StaticEmbedder
 from threadline.settings import Settings
 from threadline.storage.database import Database
 from threadline.storage.migrate import upgrade_to_head
+from threadline.storage.search_index import SqlSearchIndexBase
 
 AUTO = ChunkingStrategy()
 FERRY = "The ferry to Skerryvore leaves at dawn on Tuesdays from the west pier."
@@ -35,13 +39,15 @@ def index_url(database_url: str) -> str:
 Body = Callable[[HybridRetrieval], Awaitable[None]]
 
 
-def run(url: str, upstream: ScriptedUpstream, body: Body, *, local: bool = False) -> None:
+def run(
+    url: str, upstream: ScriptedUpstream, body: Body, *, embedder: Embedder | None = None
+) -> None:
+    """``body`` on a retrieval embedding with ``embedder`` (default: the scripted upstream)."""
+
     async def main() -> None:
         database = Database(url)
-        embedder = (
-            LocalEmbedder()
-            if local
-            else OpenAICompatibleEmbedder(
+        embedder_used = embedder or (
+            OpenAICompatibleEmbedder(
                 base_url=upstream.base_url,
                 api_key=upstream.api_key,
                 model="text-embedding-test",
@@ -49,7 +55,7 @@ def run(url: str, upstream: ScriptedUpstream, body: Body, *, local: bool = False
                 max_retries=0,
             )
         )
-        retrieval = HybridRetrieval(embedder=embedder, index=build_index(Settings(), database))
+        retrieval = HybridRetrieval(embedder=embedder_used, index=build_index(Settings(), database))
         try:
             await body(retrieval)
         finally:
@@ -213,7 +219,41 @@ def test_the_embedded_model_end_to_end(index_url, upstream, tmp_path):
         )
         assert hits[0].file_id == "file-travel"
 
-    run(index_url, upstream, body, local=True)
+    run(index_url, upstream, body, embedder=LocalEmbedder())
+
+
+def test_the_static_preset_end_to_end(index_url, upstream, tmp_path):
+    store = new_store()
+    (tmp_path / "travel.md").write_text(FERRY)
+    (tmp_path / "bread.md").write_text(BAKERY)
+
+    async def body(retrieval: HybridRetrieval) -> None:
+        assert retrieval.embedding_model == "wordllama-l2-supercat-256"
+        await index(retrieval, store, tmp_path / "travel.md")
+        await index(retrieval, store, tmp_path / "bread.md")
+        stored = await retrieval.index.stored_file(store, "file-travel")
+        assert stored is not None and stored.embedding_model == "wordllama-l2-supercat-256"
+        assert await passage_sizes(retrieval, store) == {256}
+        # Vector search alone, on 256-dimension vectors beside the other tests' 384 and 8.
+        hits = await retrieval.search(
+            store_ids=[store], queries=["the ferry pier at dawn"], max_results=2, mode="vector"
+        )
+        assert hits[0].file_id == "file-travel"
+        hits = await retrieval.search(
+            store_ids=[store], queries=["sourdough rye flour"], max_results=2, mode="hybrid"
+        )
+        assert hits[0].file_id == "file-bread"
+
+    run(index_url, upstream, body, embedder=StaticEmbedder())
+
+
+async def passage_sizes(retrieval: HybridRetrieval, store: str) -> set[int]:
+    """The vector sizes the index holds for ``store`` (its ``dims`` column)."""
+    assert isinstance(retrieval.index, SqlSearchIndexBase)
+    statement = text("SELECT DISTINCT dims FROM search_passages WHERE store_id = :store")
+    return await retrieval.index.database.read(
+        lambda c: {int(row[0]) for row in c.execute(statement, {"store": store})}
+    )
 
 
 def test_settings_choose_the_embedder(tmp_path):
@@ -230,6 +270,11 @@ def test_settings_choose_the_embedder(tmp_path):
         # Same model whichever preset: stores keep their vectors when it changes.
         assert accurate.embedding_model == default.embedding_model == "all-MiniLM-L6-v2"
         await accurate.aclose()
+        # Another model: its own name, so stores made with the others are re-embedded.
+        static = build_retrieval(Settings(data_dir=tmp_path, embedding_preset="static"), database)
+        assert isinstance(static.embedder, StaticEmbedder)
+        assert static.embedding_model == "wordllama-l2-supercat-256"
+        await static.aclose()
         remote = build_retrieval(
             Settings(
                 data_dir=tmp_path,

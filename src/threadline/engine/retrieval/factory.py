@@ -6,6 +6,7 @@ from threadline.providers.documents.isolation import ParseLimits
 from threadline.providers.embeddings.base import Embedder
 from threadline.providers.embeddings.local import PRESETS, LocalEmbedder
 from threadline.providers.embeddings.openai_compatible import OpenAICompatibleEmbedder
+from threadline.providers.embeddings.static import StaticEmbedder
 from threadline.providers.vector_index.base import SearchIndex
 from threadline.settings import Settings
 from threadline.storage.database import Database
@@ -24,6 +25,8 @@ def build_embedder(settings: Settings) -> Embedder:
             max_input_tokens=settings.embeddings_max_input_tokens,
             batch_size=settings.embeddings_batch_size,
         )
+    if settings.embedding_preset == "static":
+        return StaticEmbedder(threads=settings.embeddings_threads)
     return LocalEmbedder(
         threads=settings.embeddings_threads,
         runtime=PRESETS[settings.embedding_preset],

@@ -16,7 +16,8 @@ Three runtimes compute the same model (docs/benchmarks.md#embedding-runtimes):
 All three record the model as ``all-MiniLM-L6-v2``: their vectors are the same model's, close
 enough to search each other's (a store embedded with one is searched with another's queries at no
 measurable loss: bench/retrieval/quality.py's ``mixed`` variant), so no store needs re-embedding
-when the preset changes."""
+when the preset changes between ``fast`` and ``accurate``. The third preset, ``static``
+(``static.py``), is another model and records its own name."""
 
 import asyncio
 import importlib.util
