@@ -66,22 +66,40 @@ class IdempotencyMiddleware:
         self, scope: Scope, receive: Receive, send: Send, state: AppState, project_id: str, key: str
     ) -> None:
         response = _Kept()
+        settled = False
+
+        async def settle() -> None:
+            nonlocal settled
+            if settled:
+                return
+            settled = True
+            if response.keepable:
+                await state.idempotency.record(
+                    project_id, key, response.status, response.content_type, bytes(response.body)
+                )
+            else:
+                await state.idempotency.forget(project_id, key)
 
         async def keeping(message: Message) -> None:
             response.see(message)
-            await send(message)
+            if message["type"] != "http.response.body" or message.get("more_body", False):
+                await send(message)
+                return
+            # Settled before the answer's last bytes leave: the request a client sends once it
+            # has the answer (the corrected one after an error, a retry after a success) finds
+            # the key free or its answer kept, never still in flight.
+            try:
+                await settle()
+            finally:
+                await send(message)
 
         try:
             await self.app(scope, receive, keeping)
         except BaseException:
-            await state.idempotency.forget(project_id, key)
+            if not settled:
+                await state.idempotency.forget(project_id, key)
             raise
-        if response.keepable:
-            await state.idempotency.record(
-                project_id, key, response.status, response.content_type, bytes(response.body)
-            )
-        else:
-            await state.idempotency.forget(project_id, key)
+        await settle()
 
 
 class _Kept:
