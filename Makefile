@@ -39,8 +39,10 @@ $(NODE_STAMP): $(NODE_DIR)/package.json $(NODE_DIR)/package-lock.json
 serve: $(STAMP)
 	$(VENV)/bin/threadline serve
 
+# One pytest worker per core (pytest-xdist), each module on one worker so that its servers start
+# once; each worker has its own databases, ports, sandbox uids and Redis database.
 test: install
-	$(PY) -m pytest
+	$(PY) -m pytest -n auto --dist loadscope
 
 lint: install
 	$(VENV)/bin/ruff check src tests bench

@@ -1,6 +1,7 @@
 """Shared fixtures. API suites run once per database backend against a real HTTP server, with the
 official ``openai`` SDK as the client. Each test gets its own project, which isolates its data."""
 
+import os
 import secrets
 import warnings
 from collections.abc import Iterator
@@ -12,7 +13,7 @@ import pytest
 from openai import OpenAI
 
 from tests.databases import database
-from tests.servers import threaded_server
+from tests.servers import threaded_server, xdist_worker_number
 from threadline.settings import Settings
 
 MASTER_KEY = "sk-master-" + secrets.token_hex(16)
@@ -24,6 +25,12 @@ if TYPE_CHECKING:  # imported by pytest as a plugin below, so that its asserts a
 pytest_plugins = ["tests.upstream", "tests.anthropic_upstream"]
 
 warnings.filterwarnings("ignore", category=DeprecationWarning)
+
+# Every server this suite starts (in a thread or as `threadline serve`) runs its sandboxes as
+# uids of its own: another xdist worker's sandbox tests count the processes of theirs.
+os.environ.setdefault(
+    "THREADLINE_SANDBOX_UID_BASE", str(2_000_000_000 + 1_000_000 * xdist_worker_number())
+)
 
 
 @pytest.fixture(scope="session", params=["sqlite", "postgres"])

@@ -21,6 +21,12 @@ from threadline.settings import Settings
 from threadline.telemetry import Tracer
 
 
+def xdist_worker_number() -> int:
+    """Which of pytest-xdist's worker processes runs this suite (0 without xdist): suites
+    running at once keep their sandbox uids and Redis databases apart by it."""
+    return int(os.environ.get("PYTEST_XDIST_WORKER", "gw0").removeprefix("gw") or 0)
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))

@@ -20,7 +20,7 @@ import httpx
 import pytest
 from openai import OpenAI
 
-from tests.servers import free_port, threaded_server
+from tests.servers import free_port, threaded_server, xdist_worker_number
 from tests.upstream import ScriptedUpstream
 from threadline.settings import Settings
 
@@ -89,7 +89,8 @@ def _redis_answers(url: str) -> bool:
 @pytest.fixture(scope="session")
 def redis_url() -> Iterator[str | None]:
     """A real Redis, or None when there is none to be had."""
-    local = "redis://127.0.0.1:6379/0"
+    # One database per xdist worker: suites running at once never share keys.
+    local = f"redis://127.0.0.1:6379/{xdist_worker_number() % 16}"
     if _redis_answers(local):
         yield local
         return

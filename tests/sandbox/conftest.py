@@ -14,6 +14,7 @@ from typing import Any, TypeVar
 
 import pytest
 
+from tests.servers import xdist_worker_number
 from threadline.providers.sandbox import (
     ExecutionResult,
     Limits,
@@ -38,7 +39,8 @@ TEST_LIMITS = Limits(
     lifetime_seconds=600.0,
     nice=0,  # this machine is shared: niced sandboxes would crawl
 )
-UID_BASE = 2_000_000_000
+# Below the servers' uids (tests/conftest.py), one range per xdist worker.
+UID_BASE = 1_900_000_000 + 1_000_000 * xdist_worker_number()
 MAX_SESSIONS = 8
 CANARY = f"canary-{uuid.uuid4().hex}"
 
