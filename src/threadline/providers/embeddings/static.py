@@ -15,18 +15,15 @@ nothing is ever fetched at run time, and without the wheel the first embedding f
 Its vectors are another model's (``MODEL_NAME``, 256 dimensions), so switching to or from this
 preset re-embeds existing stores in the background (engine/reembedding.py)."""
 
-import asyncio
 import importlib.util
-from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
 from safetensors import safe_open
-from threadpoolctl import threadpool_limits
 from tokenizers import Tokenizer
 
 from threadline.providers.embeddings.base import EmbeddingFailed, Vectors, normalized
+from threadline.providers.embeddings.in_process import InProcessEmbedder
 
 MODEL_NAME = "wordllama-l2-supercat-256"
 DIMENSIONS = 256
@@ -63,14 +60,9 @@ def bundled_files() -> tuple[Path, Path]:
     return weights, tokenizer
 
 
-class StaticEmbedder:
+class StaticEmbedder(InProcessEmbedder):
     def __init__(self, *, passage_tokens: int = DEFAULT_PASSAGE_TOKENS, threads: int = 0) -> None:
-        self._passage_tokens = passage_tokens
-        # Vector search's BLAS threads for the whole process, as LocalEmbedder sets them (so the
-        # preset changes nothing but the model): one, unless a number is configured.
-        threadpool_limits(limits=threads or 1, user_api="blas")
-        # Off the event loop, one batch at a time; the lookup itself is single-threaded numpy.
-        self._thread = ThreadPoolExecutor(1, thread_name_prefix="threadline-embed")
+        super().__init__(passage_tokens=passage_tokens, threads=threads)
         self._loaded = False
 
     def _load(self) -> None:
@@ -93,16 +85,7 @@ class StaticEmbedder:
     def model(self) -> str:
         return MODEL_NAME
 
-    @property
-    def passage_tokens(self) -> int:
-        return self._passage_tokens
-
-    async def embed(self, texts: Sequence[str], *, kind: str = "passage") -> Vectors:
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._thread, self.embed_now, list(texts))
-
     def embed_now(self, texts: list[str]) -> Vectors:
-        """``embed`` on the calling thread (for benchmarks)."""
         self._load()
         if not texts:
             return np.zeros((0, DIMENSIONS), dtype=np.float32)
@@ -117,6 +100,3 @@ class StaticEmbedder:
             rows = np.take(self._table, np.clip(np.asarray(ids), 0, last), axis=0)
             sums[row] = rows.sum(axis=0)
         return normalized(sums)
-
-    async def aclose(self) -> None:
-        self._thread.shutdown(wait=False, cancel_futures=True)
