@@ -1,4 +1,4 @@
-"""Records that cross a layer are typed (docs/architecture.md, "Typed records"): a loose
+"""Records that cross a layer are typed (docs/architecture.md, "Layers"): a loose
 ``dict[str, Any]`` stays only at the JSON edges, and never in the signatures of the engine or the
 services. Checked on the source, so that a new one is a decision, not a drift."""
 
