@@ -4,6 +4,8 @@ a full disk prevented is retried until the WAL is emptied."""
 
 import asyncio
 import sqlite3
+import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -115,3 +117,53 @@ def test_a_write_on_a_full_database_owes_a_truncation(tmp_path: Path) -> None:
             units.dispose()
 
     asyncio.run(scenario())
+
+
+def test_writes_that_meet_a_truncation_wait_for_it_and_stay_inline(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """While a truncating checkpoint holds the database, inline writes wait for it and then run
+    inline again, rather than queuing one after another on the writer thread (where every
+    write arriving meanwhile followed them: a burst of creates stalled for 0.4 s)."""
+    path = tmp_path / "wal.db"
+    holding = threading.Event()
+
+    def truncating(engine: Engine, truncate: bool = False) -> bool:
+        connection = engine.raw_connection()
+        try:
+            connection.execute("BEGIN IMMEDIATE")  # writers are held back, as by TRUNCATE
+            holding.set()
+            time.sleep(0.2)
+            connection.execute("COMMIT")
+            return True
+        finally:
+            connection.close()
+
+    async def scenario() -> None:
+        units = sqlite_units.SqliteUnits(make_url(f"sqlite:///{path}"))
+        on_thread: list[object] = []
+
+        async def spy(*args: object) -> None:
+            on_thread.append(args)
+            raise AssertionError("a write went to the writer thread")
+
+        try:
+            await units.run(True, _create, (), {})
+            monkeypatch.setattr(sqlite_units, "_checkpoint", truncating)
+            monkeypatch.setattr(units, "_on_thread", spy)
+            units._start_checkpoint()
+            assert await asyncio.to_thread(holding.wait, 5)
+            writes = (units.run(True, _insert, (f"{n}",), {}) for n in range(20))
+            await asyncio.gather(*writes)
+            assert on_thread == []
+            assert units._checkpointing is None
+            count = await units.run(False, _count, (), {})
+            assert count == 20
+        finally:
+            units.dispose()
+
+    asyncio.run(scenario())
+
+
+def _count(connection: Connection) -> int:
+    return int(connection.execute(text("SELECT count(*) FROM t")).scalar_one())

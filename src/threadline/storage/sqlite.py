@@ -12,11 +12,11 @@ Two things could still block the loop, and both are moved off it:
   unit is retried on a fallback thread that waits up to the busy timeout.
 - *Checkpoints*, which copy the WAL into the database file and fsync: automatic checkpoints are
   off on the inline connection, and a passive checkpoint runs on the fallback writer thread
-  every few hundred write units. Under a steady stream of writes a passive checkpoint never
+  every hundred write units. Under a steady stream of writes a passive checkpoint never
   catches up, so the WAL would never start over and would grow without end
   (docs/benchmarks.md#design-choices); once it holds more than ``_WAL_FRAMES_LIMIT`` pages,
-  that thread truncates it instead, which holds writers back for that one checkpoint (inline
-  writes then wait for the fallback writer, behind it) while reads go on.
+  that thread truncates it instead, which holds writers back for that one checkpoint while
+  reads go on. Inline writes that meet it wait for it to end, then run inline again.
 
 On a full disk checkpoints fail (copying the WAL into the database file needs room) while the WAL
 keeps what it holds. A failed checkpoint, or a write that failed for lack of space, is therefore
@@ -56,11 +56,15 @@ T = TypeVar("T")
 
 logger = logging.getLogger("threadline.storage")
 
-_PAGE_BYTES = 4096
-_WAL_FRAMES_LIMIT = 4096  # pages (16 MiB of 4 KiB pages) the WAL may hold before a truncation
+# Pages (4 KiB) the WAL may hold before a checkpoint truncates it, holding writers back while it
+# runs. Each commit appends every page it changed: a response's creation ~17, so a burst of
+# 1,000 at once appends ~17,600, which stays below this (docs/benchmarks.md#responses).
+_WAL_FRAMES_LIMIT = 32_768
+# What SQLite trims the WAL file to each time it starts the WAL over.
+_WAL_FILE_KEPT_BYTES = 16 * 1024 * 1024
 _PRAGMAS = (
     "PRAGMA journal_mode=WAL",
-    f"PRAGMA journal_size_limit={_WAL_FRAMES_LIMIT * _PAGE_BYTES}",
+    f"PRAGMA journal_size_limit={_WAL_FILE_KEPT_BYTES}",
     "PRAGMA synchronous=NORMAL",
     "PRAGMA busy_timeout=10000",
     "PRAGMA foreign_keys=ON",
@@ -70,7 +74,7 @@ _PRAGMAS = (
 _FALLBACK_READERS = 2
 # Tries of the writers' lock before an inline write goes to the writer thread (see _take_briefly).
 _WRITERS_SPIN = 20
-_CHECKPOINT_EVERY_WRITES = 500
+_CHECKPOINT_EVERY_WRITES = 100
 # After a failed checkpoint: the first retry, and the longest wait between two.
 _CHECKPOINT_RETRY_SECONDS = 1.0
 _CHECKPOINT_RETRY_MAX_SECONDS = 30.0
@@ -172,7 +176,7 @@ class SqliteUnits:
             self._writers_locks = (os.open(path, flags, 0o600), os.open(path, flags, 0o600))
         self._inline: Connection | None = None
         self._writes_since_checkpoint = 0
-        self._checkpoint_running = False
+        self._checkpointing: asyncio.Future[bool] | None = None
         self._truncation_owed = False  # a checkpoint failed, or a write found the disk full
         self._checkpoint_retry: asyncio.TimerHandle | None = None
         self._retry_seconds = _CHECKPOINT_RETRY_SECONDS
@@ -193,13 +197,33 @@ class SqliteUnits:
             try:
                 result = self._run_inline(write, work, args, kwargs)
             except _Busy:
-                result = await self._on_thread(write, work, args, kwargs)
+                result = await self._when_free(write, work, args, kwargs)
         except exc.OperationalError as error:
             self._note_failure(error)
             raise
         if write:
             self._count_write()
         return result
+
+    async def _when_free(
+        self,
+        write: bool,
+        work: Callable[..., T],
+        args: tuple[Any, ...],
+        kwargs: Mapping[str, object],
+    ) -> T:
+        """A unit that would have waited. While this process's checkpoint holds the database
+        (a truncation keeps writers out until it ends), it waits for that checkpoint and runs
+        inline again: on the writer thread it would queue behind the checkpoint, and every write
+        arriving meanwhile would fail inline and queue behind it in turn, one at a time, long
+        after the checkpoint ended. Otherwise (another process holds it), on a thread."""
+        while (checkpoint := self._checkpointing) is not None:
+            await asyncio.wait([checkpoint])  # its outcome is _checkpoint_done's
+            try:
+                return self._run_inline(write, work, args, kwargs)
+            except _Busy:
+                continue
+        return await self._on_thread(write, work, args, kwargs)
 
     def _run_inline(
         self,
@@ -283,17 +307,17 @@ class SqliteUnits:
             self._retry_checkpoint_later()
 
     def _start_checkpoint(self) -> None:
-        if self._checkpoint_running or self._closed:
+        if self._checkpointing is not None or self._closed:
             return
         self._writes_since_checkpoint = 0
-        self._checkpoint_running = True
         truncate = self._truncation_owed
         loop = asyncio.get_running_loop()
         done = loop.run_in_executor(self._writer, _checkpoint, self.engine, truncate)
         done.add_done_callback(self._checkpoint_done)
+        self._checkpointing = done
 
     def _checkpoint_done(self, done: "asyncio.Future[bool]") -> None:
-        self._checkpoint_running = False
+        self._checkpointing = None
         if done.cancelled():
             return
         error = done.exception()
