@@ -14,6 +14,8 @@ from typing import Protocol
 
 import aiohttp
 import httpx
+from aiohttp.helpers import get_env_proxy_for_url
+from yarl import URL
 
 
 class TransportTimeout(Exception):
@@ -65,7 +67,9 @@ class Transport(Protocol):
 
 class AiohttpTransport:
     """Redirects are not followed: they would carry our Authorization header elsewhere. Proxy
-    variables (``HTTPS_PROXY``…) are honoured, as ``httpx`` honours them."""
+    variables (``HTTPS_PROXY``, ``NO_PROXY``…) are honoured, as ``httpx`` honours them: read
+    once per upstream, not by aiohttp's ``trust_env``, which looks them and ``~/.netrc`` up on
+    a thread for every request (two thread round trips before each model call)."""
 
     def __init__(self, connect_timeout: float, read_timeout: float, max_connections: int) -> None:
         self._timeout = aiohttp.ClientTimeout(
@@ -73,20 +77,37 @@ class AiohttpTransport:
         )
         self._max_connections = max_connections
         self._session: aiohttp.ClientSession | None = None
+        self._proxies: dict[URL, tuple[URL | None, aiohttp.BasicAuth | None]] = {}
 
     def _client(self) -> aiohttp.ClientSession:
         # Made on first use: a session belongs to the running event loop.
         if self._session is None:
             connector = aiohttp.TCPConnector(limit=self._max_connections)
-            self._session = aiohttp.ClientSession(
-                connector=connector, timeout=self._timeout, trust_env=True
-            )
+            self._session = aiohttp.ClientSession(connector=connector, timeout=self._timeout)
         return self._session
 
+    def _proxy(self, url: URL) -> tuple[URL | None, aiohttp.BasicAuth | None]:
+        origin = url.origin()
+        found = self._proxies.get(origin)
+        if found is None:
+            try:
+                found = get_env_proxy_for_url(url)
+            except LookupError:  # none named, or NO_PROXY names the host
+                found = (None, None)
+            self._proxies[origin] = found
+        return found
+
     async def post(self, url: str, body: bytes, headers: Mapping[str, str]) -> UpstreamResponse:
+        target = URL(url)
+        proxy, proxy_auth = self._proxy(target)
         with _mapped(TimeoutError, aiohttp.ClientError):
             response = await self._client().post(
-                url, data=body, headers=headers, allow_redirects=False
+                target,
+                data=body,
+                headers=headers,
+                allow_redirects=False,
+                proxy=proxy,
+                proxy_auth=proxy_auth,
             )
         return _AiohttpResponse(response)
 
