@@ -168,17 +168,18 @@ def _tracing_options(settings: Settings) -> TracingOptions:
 def _include_routers(app: FastAPI) -> None:
     v1 = APIRouter(prefix="/v1")
     # runs first: its POST /threads/runs must win over threads' POST /threads/{thread_id}.
+    # FastAPI tries routes in order, twice a request: the busiest paths come early.
     routers = (
         runs,
-        assistants,
-        threads,
+        response_routes,
         messages,
+        threads,
         conversations,
+        assistants,
         models,
         files,
         vector_stores,
         vector_store_files,
-        response_routes,
     )
     for module in routers:
         v1.include_router(module.router)

@@ -82,13 +82,18 @@ def compile_input(project_id: str, request: ContextInput, now: int) -> CompiledI
 
 
 def settle(
-    connection: Connection, project_id: str, thread_id: str, compiled: CompiledInput
+    connection: Connection,
+    project_id: str,
+    thread_id: str,
+    compiled: CompiledInput,
+    *,
+    new_thread: bool = False,
 ) -> None:
     """Resolve the input against the thread, in the unit that stores it: references become
     copies, function outputs answer the thread's open calls, calls already stored are
-    dropped, and every call is answered."""
+    dropped, and every call is answered. A ``new_thread`` (made in this unit) has no calls."""
     _resolve_references(connection, project_id, thread_id, compiled)
-    steps = _steps.tool_steps_of_thread(connection, thread_id)
+    steps = [] if new_thread else _steps.tool_steps_of_thread(connection, thread_id)
     stored_calls: set[str] = set()
     open_calls: dict[str, StepRecord] = {}
     for step in steps:

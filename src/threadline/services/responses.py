@@ -138,6 +138,7 @@ class ResponseService:
     ) -> tuple[StoredResponse, RunRecord, Claim | None]:
         response_id, run_id = made_ids
         fork_steps = None
+        new_thread = False
         conversation_id = request.conversation_id
         if request.previous_response_id is not None:
             previous = previous_response(connection, project_id, request.previous_response_id)
@@ -148,9 +149,10 @@ class ResponseService:
             thread_id = conversation_id
         else:
             thread_id = new_chain_thread(connection, project_id, run_id, now)
+            new_thread = True
         made = ResponseIds(response_id, run_id, thread_id)
         compiled.place(thread_id, response_id)
-        settle(connection, project_id, thread_id, compiled)
+        settle(connection, project_id, thread_id, compiled, new_thread=new_thread)
         run = run_for_response(project_id, request, made, now, self._expiry_seconds, creator)
         run.update(self._scheduler.reservation())
         stored = stored_response(project_id, request, made, now)
