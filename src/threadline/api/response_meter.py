@@ -6,18 +6,18 @@ from starlette.types import Scope
 
 from threadline.api.meter import RequestMeter
 from threadline.gateway.pricing import PriceTable
-from threadline.records.responses import ResponseRecord
+from threadline.records.responses import ResponseUsed
 
 COST_HEADER = "x-threadline-cost"
 
 
-def meter_response(scope: Scope, prices: PriceTable, record: ResponseRecord) -> int | None:
+def meter_response(scope: Scope, prices: PriceTable, used: ResponseUsed) -> int | None:
     """The response's cost in nano-USD (None before it has usage), also set on the request's
     meter when the gateway watches the request."""
-    usage = record["usage"]
+    usage = used.usage
     if usage is None:
         return None
-    model = record["model"]
+    model = used.model
     input_tokens, output_tokens = usage["input_tokens"], usage["output_tokens"]
     cost = prices.token_cost(model, input_tokens, output_tokens)
     meter: RequestMeter | None = scope.get("state", {}).get("gateway")

@@ -16,7 +16,7 @@ from threadline.app_state import AppState
 from threadline.errors import InvalidRequest, ModelNotAllowed
 from threadline.gateway.pricing import format_usd
 from threadline.gateway.principal import Principal
-from threadline.records.responses import ResponseRecord
+from threadline.records.responses import ResponseUsed
 from threadline.schemas.response_objects import input_tokens, response_data, response_deleted
 from threadline.schemas.responses import INCLUDABLE, CountInputTokens, CreateResponse
 from threadline.services.response_view import opening_record
@@ -35,17 +35,18 @@ async def create_response(request: Request, state: State, principal: CurrentPrin
     include = frozenset(created.stored["include"])
     if body.stream:
 
-        def metered(record: ResponseRecord) -> None:
-            meter_response(request.scope, state.gateway.prices, record)
+        def metered(used: ResponseUsed) -> None:
+            meter_response(request.scope, state.gateway.prices, used)
 
         opening = service.opening(created)
-        events = service.events(created, len(opening) - 1, on_record=metered)
+        events = service.events(created, len(opening) - 1, on_usage=metered)
         return event_stream(list(opening), events)
     if created.subscription is None:  # in the background: answered at once, queued
         record = opening_record(created.stored, created.run)
         return json_bytes_response(response_data(record, include))
     record = await service.wait(created)
-    cost = meter_response(request.scope, state.gateway.prices, record)
+    used = ResponseUsed(record["model"], record["usage"])
+    cost = meter_response(request.scope, state.gateway.prices, used)
     headers = {COST_HEADER: format_usd(cost)} if cost is not None else None
     return json_bytes_response(response_data(record, include), headers=headers)
 

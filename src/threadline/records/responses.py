@@ -6,6 +6,7 @@ A response is a run (``runs``) plus the request's echo (``responses``); a conver
 ``items``. Output items are kept here as the SDK shows them (``schemas.response_objects``
 validates them), so that an item read back is byte for byte the item streamed."""
 
+from dataclasses import dataclass
 from typing import Final, Literal, NotRequired, TypeAlias, TypedDict
 
 from threadline.records.jsonvalue import JsonObject, JsonValue, Metadata
@@ -310,3 +311,12 @@ class ResponseEventRecord(TypedDict):
     sequence_number: int
     type: str
     data: bytes  # the event's JSON, exactly as first sent
+
+
+@dataclass(frozen=True, slots=True)
+class ResponseUsed:
+    """What a response used, as its request's log line shows it: the model that answered (a
+    fallback's, if one did) and its tokens (None until it has ended)."""
+
+    model: str
+    usage: ResponseUsageRecord | None

@@ -14,8 +14,9 @@ from threadline.engine.response_run import ResponseEvent, opening_events
 from threadline.engine.scheduling import Claim, Scheduler
 from threadline.errors import InvalidRequest, NotFound
 from threadline.records.response_rows import StoredResponse
-from threadline.records.responses import ResponseRecord
+from threadline.records.responses import ResponseRecord, ResponseUsed
 from threadline.records.runs import RunRecord
+from threadline.schemas.item_mapping import usage
 from threadline.schemas.response_objects import ItemList, item_list
 from threadline.schemas.responses import CountInputTokens, CreateResponse
 from threadline.services.conversation_items import container_of, entry_item
@@ -216,10 +217,11 @@ class ResponseService:
         created: CreatedResponse,
         after: int = -1,
         *,
-        on_record: Callable[[ResponseRecord], None] | None = None,
+        on_usage: Callable[[ResponseUsed], None] | None = None,
     ) -> ResponseEvents:
         """The stream of a response just created (``stream: true``). When a stream that is not
-        kept ends, the response as it ended goes to ``on_record`` (the request log's usage)."""
+        kept ends, what the response used goes to ``on_usage`` (the request log's line), and a
+        response not stored is forgotten."""
         assert created.subscription is not None
         stored = created.stored
         if stored["background"]:
@@ -228,9 +230,13 @@ class ResponseService:
             )
 
         async def ended() -> None:
-            record = await self.finish(stored)
-            if on_record is not None:
-                on_record(record)
+            # Its run row says all the request log needs: not the whole response read back.
+            run = await self._db.read(_runs.get_by_id, stored["run_id"])
+            if not stored["store"]:
+                await self._db.write(forget_response, stored)
+            if on_usage is not None and run is not None:
+                over = run["status"] in ENDED
+                on_usage(ResponseUsed(run["model"], usage(run["usage"]) if over else None))
 
         return ResponseEvents(created.subscription, stored, on_end=ended, after=after)
 
