@@ -194,36 +194,26 @@ class SqliteUnits:
         kwargs: Mapping[str, object],
     ) -> T:
         try:
-            try:
-                result = self._run_inline(write, work, args, kwargs)
-            except _Busy:
-                result = await self._when_free(write, work, args, kwargs)
+            while True:
+                try:
+                    result = self._run_inline(write, work, args, kwargs)
+                    break
+                except _Busy:
+                    checkpoint = self._checkpointing
+                    if checkpoint is None:  # another process holds the database
+                        result = await self._on_thread(write, work, args, kwargs)
+                        break
+                    # This process's checkpoint holds it (a truncation keeps writers out until
+                    # it ends): wait for it, then inline again. On the writer thread the unit
+                    # would queue behind it, and every write arriving meanwhile would fail
+                    # inline and queue behind that one, one at a time, long after it ended.
+                    await asyncio.wait([checkpoint])  # its outcome is _checkpoint_done's
         except exc.OperationalError as error:
             self._note_failure(error)
             raise
         if write:
             self._count_write()
         return result
-
-    async def _when_free(
-        self,
-        write: bool,
-        work: Callable[..., T],
-        args: tuple[Any, ...],
-        kwargs: Mapping[str, object],
-    ) -> T:
-        """A unit that would have waited. While this process's checkpoint holds the database
-        (a truncation keeps writers out until it ends), it waits for that checkpoint and runs
-        inline again: on the writer thread it would queue behind the checkpoint, and every write
-        arriving meanwhile would fail inline and queue behind it in turn, one at a time, long
-        after the checkpoint ended. Otherwise (another process holds it), on a thread."""
-        while (checkpoint := self._checkpointing) is not None:
-            await asyncio.wait([checkpoint])  # its outcome is _checkpoint_done's
-            try:
-                return self._run_inline(write, work, args, kwargs)
-            except _Busy:
-                continue
-        return await self._on_thread(write, work, args, kwargs)
 
     def _run_inline(
         self,
