@@ -4,6 +4,7 @@ answers never stored)."""
 
 import json
 import secrets
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -143,3 +144,26 @@ def test_api_answers_have_no_cache_control_of_ours(server_url: str, admin: httpx
     )
     assert response.status_code == 200
     assert "cache-control" not in response.headers
+
+
+def test_an_idle_keep_alive_connection_outlives_the_clients_expiry(tmp_path: Path) -> None:
+    """httpx (the OpenAI SDK's client) drops a connection idle for 5 s; the server must not close
+    it first, or a request sent on it at that moment fails with a ReadError. (Of the server, not
+    of a database: one backend.)"""
+    expiry = httpx.Limits().keepalive_expiry
+    assert expiry is not None
+    limits = httpx.Limits(keepalive_expiry=expiry + 60)  # this client keeps it longer
+    with (
+        threaded_server(Settings(data_dir=tmp_path)) as url,
+        httpx.Client(base_url=url, limits=limits, timeout=10) as client,
+    ):
+        first = client.get("/healthz")
+        opened = _client_address(first)
+        time.sleep(expiry + 0.5)
+        second = client.get("/healthz")
+        assert first.status_code == second.status_code == 200
+        assert _client_address(second) == opened, "the same connection, still open"
+
+
+def _client_address(response: httpx.Response) -> object:
+    return response.extensions["network_stream"].get_extra_info("client_addr")

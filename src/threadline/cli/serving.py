@@ -15,6 +15,13 @@ ASGIApp = Callable[[Any, Any, Any], Awaitable[None]]
 _RESPONSE_HEADERS = [("x-content-type-options", "nosniff")]
 
 
+# How long an idle keep-alive connection stays open: longer than clients keep theirs (httpx, so
+# both OpenAI SDKs' Python side, 5 s; uvicorn's own default is also 5 s), so that a client never
+# sends a request on a connection the server is closing at that moment (a ReadError the client
+# cannot tell from a dropped request). nginx's default.
+KEEP_ALIVE_SECONDS = 75
+
+
 def server_config(
     app: ASGIApp, settings: Settings, *, host: str, port: int, log_level: str = "info"
 ) -> uvicorn.Config:
@@ -33,6 +40,7 @@ def server_config(
         headers=_RESPONSE_HEADERS,
         http=header_limited_protocol(settings.max_header_bytes, settings.max_header_count),
         timeout_graceful_shutdown=int(settings.shutdown_grace_seconds) + 10,
+        timeout_keep_alive=KEEP_ALIVE_SECONDS,
     )
 
 
