@@ -15,10 +15,10 @@ ASGIApp = Callable[[Any, Any, Any], Awaitable[None]]
 _RESPONSE_HEADERS = [("x-content-type-options", "nosniff")]
 
 
-# How long an idle keep-alive connection stays open: longer than clients keep theirs (httpx, so
-# both OpenAI SDKs' Python side, 5 s; uvicorn's own default is also 5 s), so that a client never
-# sends a request on a connection the server is closing at that moment (a ReadError the client
-# cannot tell from a dropped request). nginx's default.
+# How long an idle keep-alive connection stays open: longer than clients keep theirs (httpx, and
+# so the OpenAI Python SDK, 5 s, as uvicorn's own default), so that a client never sends a
+# request on a connection the server is closing at that moment (a ReadError the client cannot
+# tell from a dropped request). nginx's default.
 KEEP_ALIVE_SECONDS = 75
 
 
